@@ -1,0 +1,156 @@
+//! The [`Child`] trait: what a supervisor starts, stops, watches and restarts.
+//!
+//! A child is anything with a lifecycle: a supervised actor, a nested
+//! supervisor, a WebAssembly component. The supervisor never looks inside it;
+//! it only calls these methods and listens for the child's [`ExitSignal`].
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// The result of a [`Child::health_check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChildHealth {
+    /// Working normally.
+    Healthy,
+    /// Working, but impaired; does not count towards a health-triggered restart.
+    Degraded(String),
+    /// Not working; counts towards the consecutive-failure threshold.
+    Failed(String),
+}
+
+/// Why an incarnation of a child ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExitReason {
+    /// The child finished its work on its own, without error.
+    Normal,
+    /// The child was stopped on request (by its supervisor or by shutdown).
+    Shutdown,
+    /// The child failed: an error, a panic, a trap. The text says what happened.
+    Failed(String),
+    /// The child asked its supervisor to fail too (`ErrorAction::Escalate`).
+    Escalated(String),
+}
+
+impl ExitReason {
+    /// `true` for exits a `Transient` child is restarted after
+    /// (everything but [`ExitReason::Normal`] and [`ExitReason::Shutdown`]).
+    pub fn is_abnormal(&self) -> bool {
+        matches!(self, ExitReason::Failed(_) | ExitReason::Escalated(_))
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Normal => f.write_str("normal exit"),
+            ExitReason::Shutdown => f.write_str("shut down"),
+            ExitReason::Failed(why) => write!(f, "failed: {why}"),
+            ExitReason::Escalated(why) => write!(f, "escalated: {why}"),
+        }
+    }
+}
+
+/// An error from [`Child::start`] or [`Child::stop`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChildError {
+    /// The child could not start; `reason` says why.
+    #[error("child `{child}` failed to start: {reason}")]
+    StartFailed {
+        /// The child's name.
+        child: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The child did not stop cleanly; `reason` says why.
+    #[error("child `{child}` failed to stop: {reason}")]
+    StopFailed {
+        /// The child's name.
+        child: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The child did not stop within `timeout` and was aborted.
+    #[error("child `{child}` did not stop within {timeout:?} and was aborted")]
+    StopTimedOut {
+        /// The child's name.
+        child: String,
+        /// The time it was given.
+        timeout: Duration,
+    },
+}
+
+/// Callback a child fires, at most once per incarnation, when it terminates on
+/// its own (crash, escalation or normal completion).
+///
+/// Each call to [`Child::start`] receives a fresh signal; the supervisor
+/// ignores signals from incarnations it has already replaced or stopped, so a
+/// child may fire it even while being stopped.
+pub struct ExitSignal {
+    notify: Box<dyn FnOnce(ExitReason) + Send + 'static>,
+}
+
+impl ExitSignal {
+    /// Wraps the function the supervisor wants called on exit.
+    pub fn new(notify: impl FnOnce(ExitReason) + Send + 'static) -> Self {
+        Self {
+            notify: Box::new(notify),
+        }
+    }
+
+    /// A signal that goes nowhere; for children run outside a supervisor.
+    pub fn detached() -> Self {
+        Self::new(|_| {})
+    }
+
+    /// Reports that this incarnation ended, and why.
+    pub fn exit(self, reason: ExitReason) {
+        (self.notify)(reason)
+    }
+}
+
+impl fmt::Debug for ExitSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExitSignal").finish_non_exhaustive()
+    }
+}
+
+/// Something a supervisor controls.
+///
+/// A supervisor calls [`start`](Child::start) to bring up an incarnation,
+/// [`stop`](Child::stop) to bring it down gracefully, [`kill`](Child::kill) to
+/// end it at once, and [`health_check`](Child::health_check) on its health
+/// interval. A child that ends on its own reports it through the
+/// [`ExitSignal`] it was started with.
+#[async_trait]
+pub trait Child: Send + 'static {
+    /// Starts a new incarnation. Returns once the child is ready to work.
+    ///
+    /// # Errors
+    /// [`ChildError::StartFailed`] when the child cannot start; the supervisor
+    /// treats it like a crash of the new incarnation.
+    async fn start(&mut self, exit: ExitSignal) -> Result<(), ChildError>;
+
+    /// Stops the running incarnation, giving it up to `timeout` to finish.
+    /// A child that cannot finish in time should abort itself and return
+    /// [`ChildError::StopTimedOut`].
+    ///
+    /// # Errors
+    /// [`ChildError::StopFailed`] or [`ChildError::StopTimedOut`]; the child is
+    /// considered stopped either way.
+    async fn stop(&mut self, timeout: Duration) -> Result<(), ChildError>;
+
+    /// Ends the running incarnation at once, without cleanup. Used by the
+    /// `Immediate` shutdown policy and after a graceful stop overran its time.
+    fn kill(&mut self);
+
+    /// Reports the child's health. The supervisor bounds it with its own
+    /// timeout; a check that does not answer in time counts as failed.
+    async fn health_check(&self) -> ChildHealth {
+        ChildHealth::Healthy
+    }
+}
