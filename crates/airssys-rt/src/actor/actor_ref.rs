@@ -1,0 +1,188 @@
+//! [`ActorRef`]: the typed handle used to reach an actor.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::envelope::Envelope;
+use super::error::{AskError, SendError, TrySendError};
+use super::shared::{ActorId, ActorShared, ActorStats};
+use super::Actor;
+use crate::mailbox::{MailboxSender, TryPushError};
+
+/// A typed handle to an actor: send it messages, ask it questions, stop it.
+///
+/// Cloning is cheap (two reference-count increments). A handle stays valid
+/// for the actor's whole life, across restarts by its supervisor: the mailbox
+/// belongs to the actor's slot, not to one incarnation. Once the actor is
+/// gone for good, every send fails at once with `ActorStopped`; none hangs.
+pub struct ActorRef<A: Actor> {
+    pub(crate) sender: MailboxSender<Envelope<A>>,
+    pub(crate) shared: Arc<ActorShared>,
+}
+
+impl<A: Actor> Clone for ActorRef<A> {
+    fn clone(&self) -> Self {
+        Self {
+            sender: self.sender.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<A: Actor> fmt::Debug for ActorRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorRef")
+            .field("id", &self.shared.id)
+            .field("name", &self.shared.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Actor> ActorRef<A> {
+    /// The actor's process-unique id.
+    pub fn id(&self) -> ActorId {
+        self.shared.id
+    }
+
+    /// The name it was spawned with, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.shared.name.as_deref()
+    }
+
+    /// Sends a message, waiting for mailbox room if the mailbox is full.
+    ///
+    /// # Errors
+    /// [`SendError`] (with the message handed back) if the actor is gone for good.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped while waiting for room, the message is dropped
+    /// with it and was never enqueued.
+    pub async fn tell(&self, message: A::Message) -> Result<(), SendError<A::Message>> {
+        self.sender
+            .push(Envelope::Tell(message))
+            .await
+            .map_err(|envelope| SendError {
+                actor: self.shared.label(),
+                message: into_message(envelope),
+            })
+    }
+
+    /// Sends a message without waiting.
+    ///
+    /// # Errors
+    /// [`TrySendError::MailboxFull`] when the bounded mailbox is full and
+    /// [`TrySendError::ActorStopped`] when the actor is gone; both hand the
+    /// message back.
+    pub fn try_tell(&self, message: A::Message) -> Result<(), TrySendError<A::Message>> {
+        self.sender
+            .try_push(Envelope::Tell(message))
+            .map_err(|e| match e {
+                TryPushError::Full(envelope) => TrySendError::MailboxFull {
+                    actor: self.shared.label(),
+                    capacity: self.sender.capacity().unwrap_or(usize::MAX),
+                    message: into_message(envelope),
+                },
+                TryPushError::Closed(envelope) => TrySendError::ActorStopped {
+                    actor: self.shared.label(),
+                    message: into_message(envelope),
+                },
+            })
+    }
+
+    /// Sends a request and waits up to `timeout` (including any wait for
+    /// mailbox room) for the handler's reply.
+    ///
+    /// # Errors
+    /// [`AskError::Timeout`] when no reply came in time (a later reply is
+    /// discarded and counted in [`SystemStats::late_replies`](crate::SystemStats)),
+    /// [`AskError::HandlerFailed`] when the handler failed on this request,
+    /// [`AskError::ActorStopped`] when the actor is gone or stopped before answering.
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the request; a reply that comes after is
+    /// discarded and counted as late.
+    pub async fn ask(&self, message: A::Message, timeout: Duration) -> Result<A::Reply, AskError> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let exchange = async {
+            self.sender
+                .push(Envelope::Ask(message, reply_tx))
+                .await
+                .map_err(|_| AskError::ActorStopped {
+                    actor: self.shared.label(),
+                })?;
+            match reply_rx.await {
+                Ok(Ok(reply)) => Ok(reply),
+                Ok(Err(reason)) => Err(AskError::HandlerFailed {
+                    actor: self.shared.label(),
+                    reason,
+                }),
+                Err(_) => Err(AskError::ActorStopped {
+                    actor: self.shared.label(),
+                }),
+            }
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(AskError::Timeout {
+                actor: self.shared.label(),
+                timeout,
+            }),
+        }
+    }
+
+    /// Asks the actor to stop after the message it is handling now. Messages
+    /// still queued stay queued: a supervisor's next incarnation receives
+    /// them; an actor stopped for good dead-letters them. Returns at once.
+    pub fn stop(&self) {
+        self.shared.stop_requested.store(true, Ordering::Release);
+        // Wake an idle loop. If the mailbox is full the loop is busy and will
+        // see the flag after its current message; if closed, it is gone.
+        let _ = self.sender.try_push(Envelope::Stop);
+    }
+
+    /// Messages waiting in the mailbox now. O(1).
+    pub fn mailbox_len(&self) -> usize {
+        self.sender.len()
+    }
+
+    /// The mailbox capacity; `None` for an unbounded mailbox.
+    pub fn mailbox_capacity(&self) -> Option<usize> {
+        self.sender.capacity()
+    }
+
+    /// `false` once the actor is gone for good and its mailbox closed.
+    pub fn is_alive(&self) -> bool {
+        !self.sender.is_closed()
+    }
+
+    /// The actor's counters: handled, failed, restarts.
+    pub fn stats(&self) -> ActorStats {
+        self.shared.stats()
+    }
+
+    /// Waits until the actor is gone for good.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe.
+    pub async fn wait_for_stop(&self) {
+        match &self.sender {
+            MailboxSender::Bounded(tx) => tx.closed().await,
+            MailboxSender::Unbounded { tx, .. } => tx.closed().await,
+        }
+    }
+}
+
+/// Unwraps the message of an envelope the mailbox handed back. Only `Tell`
+/// and `Ask` envelopes are pushed by the send paths that call this.
+fn into_message<A: Actor>(envelope: Envelope<A>) -> A::Message {
+    match envelope {
+        Envelope::Tell(message) | Envelope::Ask(message, _) => message,
+        // The send paths above only push Tell/Ask; Stop is pushed by `stop`,
+        // which ignores the error and never calls this.
+        Envelope::Stop => unreachable!("stop envelopes are never handed back to a sender"),
+    }
+}

@@ -1,0 +1,138 @@
+//! Errors of sending to, asking and spawning actors.
+//!
+//! A failed send hands the message back (as tokio's `SendError<T>` does), so
+//! nothing is lost at the sender.
+
+use std::fmt;
+use std::time::Duration;
+
+/// [`tell`](super::ActorRef::tell) failed: the actor is gone for good.
+/// The message is handed back in `message`.
+#[derive(thiserror::Error)]
+#[error("actor {actor} has stopped; the message was not delivered")]
+pub struct SendError<M> {
+    /// The actor's name or id.
+    pub actor: String,
+    /// The message that was not delivered.
+    pub message: M,
+}
+
+impl<M> fmt::Debug for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendError")
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`try_tell`](super::ActorRef::try_tell) failed; the message is handed back.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum TrySendError<M> {
+    /// The bounded mailbox holds `capacity` messages already.
+    #[error("mailbox of actor {actor} is full ({capacity} messages)")]
+    MailboxFull {
+        /// The actor's name or id.
+        actor: String,
+        /// The mailbox capacity that was reached.
+        capacity: usize,
+        /// The message that was not delivered.
+        message: M,
+    },
+    /// The actor is gone for good.
+    #[error("actor {actor} has stopped; the message was not delivered")]
+    ActorStopped {
+        /// The actor's name or id.
+        actor: String,
+        /// The message that was not delivered.
+        message: M,
+    },
+}
+
+impl<M> TrySendError<M> {
+    /// Takes back the message that was not delivered.
+    pub fn into_message(self) -> M {
+        match self {
+            TrySendError::MailboxFull { message, .. }
+            | TrySendError::ActorStopped { message, .. } => message,
+        }
+    }
+}
+
+impl<M> fmt::Debug for TrySendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::MailboxFull {
+                actor, capacity, ..
+            } => f
+                .debug_struct("MailboxFull")
+                .field("actor", actor)
+                .field("capacity", capacity)
+                .finish_non_exhaustive(),
+            TrySendError::ActorStopped { actor, .. } => f
+                .debug_struct("ActorStopped")
+                .field("actor", actor)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// [`ask`](super::ActorRef::ask) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AskError {
+    /// No reply arrived within `timeout`. If the actor answers later, the
+    /// reply is discarded and counted in [`SystemStats::late_replies`](crate::SystemStats).
+    #[error("actor {actor} did not reply within {timeout:?}")]
+    Timeout {
+        /// The actor's name or id.
+        actor: String,
+        /// The time that was allowed.
+        timeout: Duration,
+    },
+    /// The actor is gone for good (or stopped before answering).
+    #[error("actor {actor} has stopped without replying")]
+    ActorStopped {
+        /// The actor's name or id.
+        actor: String,
+    },
+    /// The handler failed; `reason` is its error.
+    #[error("actor {actor} failed to handle the request: {reason}")]
+    HandlerFailed {
+        /// The actor's name or id.
+        actor: String,
+        /// The handler's error, as text.
+        reason: String,
+    },
+}
+
+/// Spawning an actor failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// Another live actor already has this name.
+    #[error("an actor named `{name}` already exists")]
+    NameTaken {
+        /// The name asked for.
+        name: String,
+    },
+    /// `pre_start` returned an error.
+    #[error("actor {actor} failed in pre_start: {reason}")]
+    PreStartFailed {
+        /// The actor's name or id.
+        actor: String,
+        /// The error, as text.
+        reason: String,
+    },
+    /// The supervisor refused or failed to start the actor.
+    #[error("supervisor could not start actor {actor}: {reason}")]
+    Supervisor {
+        /// The actor's name or id.
+        actor: String,
+        /// What the supervisor reported.
+        reason: String,
+    },
+    /// The system is shutting down and takes no new actors.
+    #[error("the actor system is shutting down")]
+    ShuttingDown,
+}

@@ -1,0 +1,115 @@
+//! Actors: the [`Actor`] trait, its handle ([`ActorRef`]), its context, and
+//! the loop that runs it.
+
+mod actor_ref;
+mod context;
+mod envelope;
+mod error;
+mod live;
+mod runner;
+mod shared;
+mod spawn;
+
+pub use actor_ref::ActorRef;
+pub use context::ActorContext;
+pub use error::{AskError, SendError, SpawnError, TrySendError};
+pub use shared::{ActorId, ActorStats};
+pub use spawn::SpawnBuilder;
+
+#[allow(unused_imports)] // used by the supervised-actor adapter
+pub(crate) use envelope::Envelope;
+pub(crate) use shared::ActorShared;
+
+use std::future::Future;
+
+/// What to do after [`Actor::handle_message`] returned an error.
+///
+/// Every action is carried out by the runtime:
+///
+/// | action | unsupervised actor | supervised actor |
+/// |---|---|---|
+/// | `Resume` | keep the state, take the next message | same |
+/// | `Stop` | run `post_stop`, close the mailbox, dead-letter what is left | exit as failed; the supervisor applies the child's restart policy |
+/// | `Restart` | run `post_stop`, build a fresh instance from the factory, run `pre_start`, continue with the same mailbox | exit as failed; the supervisor restarts it (counted against its intensity) |
+/// | `Escalate` | as `Stop`, reported as escalated | exit as escalated; the supervisor fails itself to its parent |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorAction {
+    /// Ignore the failure and handle the next message with the same state.
+    Resume,
+    /// Stop the actor.
+    Stop,
+    /// Replace the actor's state with a fresh instance.
+    Restart,
+    /// Hand the failure to the supervisor's supervisor.
+    Escalate,
+}
+
+/// A unit of state that handles messages one at a time.
+///
+/// An actor owns its state; the runtime calls [`handle_message`](Actor::handle_message)
+/// for each message in its mailbox, in order, never concurrently. Messages are
+/// plain owned Rust values: sending one moves it into the mailbox, with no
+/// boxing or serialization.
+///
+/// ```
+/// use airssys_rt::{Actor, ActorContext};
+///
+/// #[derive(Default)]
+/// struct Counter(u64);
+///
+/// impl Actor for Counter {
+///     type Message = u64;
+///     type Reply = u64;
+///     type Error = std::convert::Infallible;
+///
+///     async fn handle_message(
+///         &mut self,
+///         add: u64,
+///         _ctx: &mut ActorContext<Self>,
+///     ) -> Result<u64, Self::Error> {
+///         self.0 += add;
+///         Ok(self.0)
+///     }
+/// }
+/// ```
+pub trait Actor: Send + Sized + 'static {
+    /// The messages this actor accepts (usually an enum).
+    type Message: Send + 'static;
+    /// What [`handle_message`](Actor::handle_message) answers; returned to an
+    /// [`ask`](ActorRef::ask), discarded for a [`tell`](ActorRef::tell).
+    type Reply: Send + 'static;
+    /// The error a handler can fail with.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Runs once per incarnation before the first message. An error here
+    /// fails the spawn (or the supervised start) with the error's text.
+    fn pre_start(
+        &mut self,
+        ctx: &mut ActorContext<Self>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = ctx;
+        async { Ok(()) }
+    }
+
+    /// Handles one message.
+    fn handle_message(
+        &mut self,
+        message: Self::Message,
+        ctx: &mut ActorContext<Self>,
+    ) -> impl Future<Output = Result<Self::Reply, Self::Error>> + Send;
+
+    /// Runs once per incarnation after the last message, on stop and before a
+    /// restart. Not run when the actor is aborted.
+    fn post_stop(&mut self, ctx: &mut ActorContext<Self>) -> impl Future<Output = ()> + Send {
+        let _ = ctx;
+        async {}
+    }
+
+    /// Decides what happens after `handle_message` failed with `error`.
+    /// The default restarts the actor with fresh state ("let it crash").
+    fn on_error(&mut self, error: &Self::Error, ctx: &mut ActorContext<Self>) -> ErrorAction {
+        let _ = (error, ctx);
+        ErrorAction::Restart
+    }
+}

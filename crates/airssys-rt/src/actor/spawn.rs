@@ -1,0 +1,129 @@
+//! [`SpawnBuilder`]: the one way an actor comes to life.
+
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::envelope::Envelope;
+use super::live::LiveGuard;
+use super::runner::{self, RestartBy};
+use super::shared::ActorShared;
+use super::{Actor, ActorContext, ActorRef, SpawnError};
+use crate::mailbox::{self, MailboxConfig, MailboxReceiver};
+use crate::system::ActorSystem;
+
+/// Configures and spawns one actor; created by
+/// [`ActorSystem::spawn`](crate::ActorSystem::spawn). Await it to spawn.
+///
+/// The factory builds the actor's state; it is called once at spawn and again
+/// for each restart, so every incarnation starts fresh.
+///
+/// Awaiting runs `pre_start` in the caller's task, then starts the actor's
+/// loop; it returns once the actor is ready to receive (messages sent before
+/// the loop first runs wait in the mailbox). Costs one task, one mailbox and
+/// one shared record per actor.
+#[must_use = "a SpawnBuilder does nothing until awaited"]
+pub struct SpawnBuilder<A, F> {
+    pub(crate) system: ActorSystem,
+    pub(crate) factory: F,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) mailbox: MailboxConfig,
+    pub(crate) _actor: PhantomData<fn() -> A>,
+}
+
+impl<A, F> SpawnBuilder<A, F>
+where
+    A: Actor,
+    F: FnMut() -> A + Send + 'static,
+{
+    pub(crate) fn new(system: ActorSystem, factory: F) -> Self {
+        Self {
+            system,
+            factory,
+            name: None,
+            mailbox: MailboxConfig::default(),
+            _actor: PhantomData,
+        }
+    }
+
+    /// Registers the actor under `name` for [`ActorSystem::lookup`](crate::ActorSystem::lookup).
+    /// Names are unique among live actors. Default: unnamed.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// A bounded mailbox of `capacity` messages (at least 1).
+    /// Default: [`DEFAULT_MAILBOX_CAPACITY`](crate::mailbox::DEFAULT_MAILBOX_CAPACITY).
+    pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
+        self.mailbox = MailboxConfig::Bounded(capacity);
+        self
+    }
+
+    /// Any mailbox shape, bounded or unbounded.
+    pub fn mailbox(mut self, config: MailboxConfig) -> Self {
+        self.mailbox = config;
+        self
+    }
+
+    /// Creates the mailbox, the shared record and the handle, and reserves
+    /// the name. Shared by the unsupervised and supervised spawn paths.
+    pub(crate) fn prepare(
+        &self,
+    ) -> Result<(ActorRef<A>, MailboxReceiver<Envelope<A>>), SpawnError> {
+        let id = self.system.next_actor_id();
+        let shared = Arc::new(ActorShared::new(id, self.name.clone()));
+        let (sender, receiver) = mailbox::mailbox(self.mailbox);
+        let actor_ref = ActorRef { sender, shared };
+        if let Some(name) = &self.name {
+            self.system.register_name(name, &actor_ref)?;
+        }
+        Ok((actor_ref, receiver))
+    }
+
+    async fn spawn_unsupervised(mut self) -> Result<ActorRef<A>, SpawnError> {
+        if self.system.is_shutting_down() {
+            return Err(SpawnError::ShuttingDown);
+        }
+        let (actor_ref, mut mailbox) = self.prepare()?;
+        let mut actor = (self.factory)();
+        let mut ctx = ActorContext::new(actor_ref.clone(), self.system.clone());
+        if let Err(error) = actor.pre_start(&mut ctx).await {
+            runner::close_and_drain(&mut mailbox, &self.system, &actor_ref.shared);
+            self.system.unregister_name(&actor_ref.shared);
+            return Err(SpawnError::PreStartFailed {
+                actor: actor_ref.shared.label(),
+                reason: error.to_string(),
+            });
+        }
+        let mut guard = LiveGuard::register(&self.system, &actor_ref, mailbox);
+        let mut factory = self.factory;
+        let handle = tokio::spawn(async move {
+            let reason = runner::run(
+                actor,
+                RestartBy::InPlace(&mut factory),
+                &mut ctx,
+                &mut guard.mailbox,
+            )
+            .await;
+            guard.finish(reason);
+        });
+        self.system
+            .set_abort_handle(actor_ref.id(), handle.abort_handle());
+        Ok(actor_ref)
+    }
+}
+
+impl<A, F> IntoFuture for SpawnBuilder<A, F>
+where
+    A: Actor,
+    F: FnMut() -> A + Send + 'static,
+{
+    type Output = Result<ActorRef<A>, SpawnError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.spawn_unsupervised())
+    }
+}

@@ -1,0 +1,271 @@
+//! [`ActorSystem`]: spawns actors, finds them by name, collects dead letters,
+//! and shuts everything down.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::{broadcast, Notify};
+use tokio::task::AbortHandle;
+
+use crate::actor::{Actor, ActorId, ActorRef, ActorShared, SpawnBuilder, SpawnError};
+use crate::dead_letter::{DeadLetter, DeadLetterCounts, DeadLetterOffice};
+
+/// A snapshot of system-wide counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SystemStats {
+    /// Actors spawned since the system started.
+    pub spawned: u64,
+    /// Unsupervised actors whose task is running now.
+    pub live: usize,
+    /// Replies an actor produced after the asker had given up.
+    pub late_replies: u64,
+    /// Dead letters, by reason.
+    pub dead_letters: DeadLetterCounts,
+}
+
+/// What [`ActorSystem::shutdown`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Actors that stopped on request within the timeout.
+    pub stopped: usize,
+    /// Actors that did not stop in time and were aborted (name or id).
+    pub aborted: Vec<String>,
+}
+
+/// A name-registry entry: the id and a type-erased `ActorRef<A>`.
+struct NamedActor {
+    id: ActorId,
+    actor_ref: Arc<dyn Any + Send + Sync>,
+}
+
+/// A running unsupervised actor, as shutdown sees it.
+struct LiveActor {
+    label: String,
+    stop: Box<dyn Fn() + Send + Sync>,
+    abort: Option<AbortHandle>,
+}
+
+struct SystemInner {
+    next_id: AtomicU64,
+    spawned: AtomicU64,
+    late_replies: AtomicU64,
+    names: DashMap<Arc<str>, NamedActor>,
+    live: DashMap<ActorId, LiveActor>,
+    shutting_down: AtomicBool,
+    live_changed: Notify,
+    dead_letters: DeadLetterOffice,
+}
+
+/// The runtime that actors live in. Cheap to clone (one `Arc`).
+///
+/// ```
+/// # use airssys_rt::{Actor, ActorContext, ActorSystem};
+/// # use std::time::Duration;
+/// #[derive(Default)]
+/// struct Echo;
+/// impl Actor for Echo {
+///     type Message = String;
+///     type Reply = String;
+///     type Error = std::convert::Infallible;
+///     async fn handle_message(&mut self, m: String, _: &mut ActorContext<Self>) -> Result<String, Self::Error> {
+///         Ok(m)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let system = ActorSystem::new();
+/// let echo = system.spawn(|| Echo).name("echo").await.unwrap();
+/// let answer = echo.ask("hi".to_owned(), Duration::from_secs(1)).await.unwrap();
+/// assert_eq!(answer, "hi");
+/// assert!(system.lookup::<Echo>("echo").is_some());
+/// system.shutdown(Duration::from_secs(1)).await;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ActorSystem {
+    inner: Arc<SystemInner>,
+}
+
+impl Default for ActorSystem {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for ActorSystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorSystem")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActorSystem {
+    /// An empty system. Must be used inside a tokio runtime.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(SystemInner {
+                next_id: AtomicU64::new(1),
+                spawned: AtomicU64::new(0),
+                late_replies: AtomicU64::new(0),
+                names: DashMap::new(),
+                live: DashMap::new(),
+                shutting_down: AtomicBool::new(false),
+                live_changed: Notify::new(),
+                dead_letters: DeadLetterOffice::new(),
+            }),
+        }
+    }
+
+    /// Starts building an actor whose state `factory` creates (at spawn and
+    /// again at every restart). Await the builder to spawn it.
+    pub fn spawn<A, F>(&self, factory: F) -> SpawnBuilder<A, F>
+    where
+        A: Actor,
+        F: FnMut() -> A + Send + 'static,
+    {
+        SpawnBuilder::new(self.clone(), factory)
+    }
+
+    /// Finds a live actor by name. O(1). `None` if no actor has that name or
+    /// it is not an `A`.
+    pub fn lookup<A: Actor>(&self, name: &str) -> Option<ActorRef<A>> {
+        let entry = self.inner.names.get(name)?;
+        entry.actor_ref.downcast_ref::<ActorRef<A>>().cloned()
+    }
+
+    /// Subscribes to dead letters from now on. Every dead letter is also
+    /// counted (see [`SystemStats::dead_letters`]) whether or not anyone listens.
+    pub fn dead_letters(&self) -> broadcast::Receiver<Arc<DeadLetter>> {
+        self.inner.dead_letters.subscribe()
+    }
+
+    /// System-wide counters.
+    pub fn stats(&self) -> SystemStats {
+        SystemStats {
+            spawned: self.inner.spawned.load(Ordering::Relaxed),
+            live: self.inner.live.len(),
+            late_replies: self.inner.late_replies.load(Ordering::Relaxed),
+            dead_letters: self.inner.dead_letters.counts(),
+        }
+    }
+
+    /// `true` once [`shutdown`](Self::shutdown) began; spawns then fail.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Stops every unsupervised actor: each finishes the message it is
+    /// handling, runs `post_stop`, and dead-letters what is left in its
+    /// mailbox. Actors still running after `timeout` are aborted and listed
+    /// in the report. New spawns fail from the moment this is called.
+    pub async fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        let before = self.inner.live.len();
+        for entry in self.inner.live.iter() {
+            (entry.stop)();
+        }
+        let all_stopped = async {
+            loop {
+                let changed = self.inner.live_changed.notified();
+                if self.inner.live.is_empty() {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        let mut aborted = Vec::new();
+        if tokio::time::timeout(timeout, all_stopped).await.is_err() {
+            for entry in self.inner.live.iter() {
+                aborted.push(entry.label.clone());
+                if let Some(abort) = &entry.abort {
+                    abort.abort();
+                }
+            }
+            tracing::warn!(
+                count = aborted.len(),
+                "actors did not stop in time and were aborted"
+            );
+        }
+        ShutdownReport {
+            stopped: before.saturating_sub(aborted.len()),
+            aborted,
+        }
+    }
+
+    pub(crate) fn next_actor_id(&self) -> ActorId {
+        self.inner.spawned.fetch_add(1, Ordering::Relaxed);
+        ActorId(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) fn register_name<A: Actor>(
+        &self,
+        name: &Arc<str>,
+        actor_ref: &ActorRef<A>,
+    ) -> Result<(), SpawnError> {
+        match self.inner.names.entry(Arc::clone(name)) {
+            dashmap::Entry::Occupied(_) => Err(SpawnError::NameTaken {
+                name: name.to_string(),
+            }),
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(NamedActor {
+                    id: actor_ref.id(),
+                    actor_ref: Arc::new(actor_ref.clone()),
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Frees the actor's name, if it still holds it.
+    pub(crate) fn unregister_name(&self, shared: &ActorShared) {
+        if let Some(name) = &shared.name {
+            self.inner
+                .names
+                .remove_if(name.as_ref(), |_, entry| entry.id == shared.id);
+        }
+    }
+
+    pub(crate) fn register_live(&self, shared: &ActorShared, stop: Box<dyn Fn() + Send + Sync>) {
+        self.inner.live.insert(
+            shared.id,
+            LiveActor {
+                label: shared.label(),
+                stop,
+                abort: None,
+            },
+        );
+        // An actor spawned while shutdown was starting must not be missed.
+        if self.is_shutting_down() {
+            if let Some(entry) = self.inner.live.get(&shared.id) {
+                (entry.stop)();
+            }
+        }
+    }
+
+    pub(crate) fn set_abort_handle(&self, id: ActorId, abort: AbortHandle) {
+        if let Some(mut entry) = self.inner.live.get_mut(&id) {
+            entry.abort = Some(abort);
+        }
+    }
+
+    pub(crate) fn remove_live(&self, id: ActorId) {
+        self.inner.live.remove(&id);
+        if self.is_shutting_down() {
+            self.inner.live_changed.notify_waiters();
+        }
+    }
+
+    pub(crate) fn count_late_reply(&self) {
+        self.inner.late_replies.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn dead_letters_office(&self) -> &DeadLetterOffice {
+        &self.inner.dead_letters
+    }
+}
