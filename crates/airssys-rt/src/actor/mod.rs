@@ -9,6 +9,7 @@ mod live;
 mod runner;
 mod shared;
 mod spawn;
+mod supervised;
 
 pub use actor_ref::ActorRef;
 pub use context::ActorContext;

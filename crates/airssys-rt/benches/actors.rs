@@ -1,0 +1,178 @@
+//! Actor core against bare tokio, in the same run:
+//! spawn (10k actors ready to receive) vs `tokio::spawn` + mpsc,
+//! tell throughput vs a bare mpsc loop, ask round trip vs mpsc + oneshot.
+//!
+//! `cargo bench -p airssys-rt --bench actors`
+
+use std::time::{Duration, Instant};
+
+use airssys_rt::{Actor, ActorContext, ActorSystem};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, oneshot};
+
+const SPAWN_COUNT: usize = 10_000;
+const TELL_COUNT: u64 = 100_000;
+const MAILBOX: usize = 1024;
+
+/// Adds what it receives; answers with the running total.
+#[derive(Default)]
+struct Sum(u64);
+
+impl Actor for Sum {
+    type Message = u64;
+    type Reply = u64;
+    type Error = std::convert::Infallible;
+
+    async fn handle_message(
+        &mut self,
+        n: u64,
+        _: &mut ActorContext<Self>,
+    ) -> Result<u64, Self::Error> {
+        self.0 += n;
+        Ok(self.0)
+    }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn spawn(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("spawn");
+    group.throughput(Throughput::Elements(SPAWN_COUNT as u64));
+    group.sample_size(20);
+    group.bench_function(BenchmarkId::new("airssys", SPAWN_COUNT), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let system = ActorSystem::new();
+                    let mut refs = Vec::with_capacity(SPAWN_COUNT);
+                    let start = Instant::now();
+                    for _ in 0..SPAWN_COUNT {
+                        refs.push(
+                            system
+                                .spawn(Sum::default)
+                                .mailbox_capacity(MAILBOX)
+                                .await
+                                .expect("spawn"),
+                        );
+                    }
+                    total += start.elapsed();
+                    system.shutdown(Duration::from_secs(10)).await;
+                }
+                total
+            })
+        })
+    });
+    group.bench_function(BenchmarkId::new("tokio_spawn_mpsc", SPAWN_COUNT), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let mut senders = Vec::with_capacity(SPAWN_COUNT);
+                    let mut tasks = Vec::with_capacity(SPAWN_COUNT);
+                    let start = Instant::now();
+                    for _ in 0..SPAWN_COUNT {
+                        let (tx, mut rx) = mpsc::channel::<u64>(MAILBOX);
+                        tasks.push(tokio::spawn(async move {
+                            let mut sum = 0u64;
+                            while let Some(n) = rx.recv().await {
+                                sum += n;
+                            }
+                            sum
+                        }));
+                        senders.push(tx);
+                    }
+                    total += start.elapsed();
+                    drop(senders);
+                    for task in tasks {
+                        let _ = task.await;
+                    }
+                }
+                total
+            })
+        })
+    });
+    group.finish();
+}
+
+fn tell(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("tell_throughput");
+    group.throughput(Throughput::Elements(TELL_COUNT));
+    group.sample_size(20);
+    let system = rt.block_on(async { ActorSystem::new() });
+    let actor = rt.block_on(async { system.spawn(Sum::default).await.expect("spawn") });
+    group.bench_function(BenchmarkId::new("airssys", TELL_COUNT), |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                for n in 0..TELL_COUNT {
+                    actor.tell(n).await.expect("tell");
+                }
+                // Wait until the last message was handled.
+                actor.ask(0, Duration::from_secs(10)).await.expect("ask")
+            })
+        })
+    });
+    let (tx, mut rx) = mpsc::channel::<(u64, Option<oneshot::Sender<u64>>)>(MAILBOX);
+    rt.spawn(async move {
+        let mut sum = 0u64;
+        while let Some((n, reply)) = rx.recv().await {
+            sum += n;
+            if let Some(reply) = reply {
+                let _ = reply.send(sum);
+            }
+        }
+    });
+    group.bench_function(BenchmarkId::new("bare_mpsc", TELL_COUNT), |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                for n in 0..TELL_COUNT {
+                    tx.send((n, None)).await.expect("send");
+                }
+                let (reply, answer) = oneshot::channel();
+                tx.send((0, Some(reply))).await.expect("send");
+                answer.await.expect("answer")
+            })
+        })
+    });
+    group.finish();
+}
+
+fn ask(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("ask_round_trip");
+    let system = rt.block_on(async { ActorSystem::new() });
+    let actor = rt.block_on(async { system.spawn(Sum::default).await.expect("spawn") });
+    group.bench_function("airssys", |b| {
+        b.iter(|| rt.block_on(async { actor.ask(1, Duration::from_secs(10)).await.expect("ask") }))
+    });
+    let (tx, mut rx) = mpsc::channel::<(u64, oneshot::Sender<u64>)>(MAILBOX);
+    rt.spawn(async move {
+        let mut sum = 0u64;
+        while let Some((n, reply)) = rx.recv().await {
+            sum += n;
+            let _ = reply.send(sum);
+        }
+    });
+    group.bench_function("bare_mpsc_oneshot", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let (reply, answer) = oneshot::channel();
+                tx.send((1, reply)).await.expect("send");
+                answer.await.expect("answer")
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, spawn, tell, ask);
+criterion_main!(benches);

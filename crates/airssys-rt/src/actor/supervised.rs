@@ -1,0 +1,174 @@
+//! [`ActorChild`]: any actor as a supervisor's [`Child`].
+//!
+//! The mailbox belongs to this slot, not to an incarnation: each incarnation
+//! borrows it for its lifetime (an owned lock guard held by its task) and
+//! gives it back when it ends, however it ends — returned, failed, panicked
+//! or aborted. Messages queued while the actor restarts are therefore
+//! delivered, in order, to the next incarnation. When the supervisor drops
+//! the slot for good, the mailbox is closed and what is left dead-lettered.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+use super::envelope::Envelope;
+use super::runner::{self, RestartBy};
+use super::{Actor, ActorContext, ActorRef};
+use crate::mailbox::MailboxReceiver;
+use crate::supervisor::{Child, ChildError, ChildHealth, ExitReason, ExitSignal};
+use crate::system::ActorSystem;
+
+/// A supervised actor slot: factory, handle and mailbox.
+pub(crate) struct ActorChild<A: Actor, F> {
+    system: ActorSystem,
+    actor_ref: ActorRef<A>,
+    /// Behind a lock only so the slot is `Sync` (health checks borrow it
+    /// across an await); it is locked once per start.
+    factory: parking_lot::Mutex<F>,
+    mailbox: Arc<Mutex<MailboxReceiver<Envelope<A>>>>,
+    running: Option<JoinHandle<()>>,
+    started_once: bool,
+}
+
+impl<A, F> ActorChild<A, F>
+where
+    A: Actor,
+    F: FnMut() -> A + Send + 'static,
+{
+    pub(crate) fn new(
+        system: ActorSystem,
+        actor_ref: ActorRef<A>,
+        mailbox: MailboxReceiver<Envelope<A>>,
+        factory: F,
+    ) -> Self {
+        Self {
+            system,
+            actor_ref,
+            factory: parking_lot::Mutex::new(factory),
+            mailbox: Arc::new(Mutex::new(mailbox)),
+            running: None,
+            started_once: false,
+        }
+    }
+
+    fn label(&self) -> String {
+        self.actor_ref.shared.label()
+    }
+}
+
+#[async_trait]
+impl<A, F> Child for ActorChild<A, F>
+where
+    A: Actor,
+    F: FnMut() -> A + Send + 'static,
+{
+    async fn start(&mut self, exit: ExitSignal) -> Result<(), ChildError> {
+        // Wait until the previous incarnation has given the mailbox back.
+        let mut mailbox = Arc::clone(&self.mailbox).lock_owned().await;
+        self.running = None;
+        let shared = &self.actor_ref.shared;
+        shared.stop_requested.store(false, Ordering::Release);
+        if self.started_once {
+            shared.restarts.fetch_add(1, Ordering::Relaxed);
+        }
+        self.started_once = true;
+
+        let mut actor = (self.factory.get_mut())();
+        let mut ctx = ActorContext::new(self.actor_ref.clone(), self.system.clone());
+        let started = AssertUnwindSafe(actor.pre_start(&mut ctx))
+            .catch_unwind()
+            .await;
+        let start_error = match started {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(panic) => Some(format!("panicked: {}", runner::panic_message(&*panic))),
+        };
+        if let Some(reason) = start_error {
+            return Err(ChildError::StartFailed {
+                child: self.label(),
+                reason,
+            });
+        }
+
+        self.running = Some(tokio::spawn(async move {
+            let run = runner::run(
+                actor,
+                RestartBy::<fn() -> A>::Supervisor,
+                &mut ctx,
+                &mut mailbox,
+            );
+            let reason = match AssertUnwindSafe(run).catch_unwind().await {
+                Ok(reason) => reason,
+                Err(panic) => {
+                    ExitReason::Failed(format!("panicked: {}", runner::panic_message(&*panic)))
+                }
+            };
+            // Give the mailbox back before the supervisor hears of the exit.
+            drop(mailbox);
+            exit.exit(reason);
+        }));
+        Ok(())
+    }
+
+    async fn stop(&mut self, timeout: Duration) -> Result<(), ChildError> {
+        let Some(mut task) = self.running.take() else {
+            return Ok(());
+        };
+        self.actor_ref.stop();
+        match tokio::time::timeout(timeout, &mut task).await {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                task.abort();
+                let _ = task.await;
+                Err(ChildError::StopTimedOut {
+                    child: self.label(),
+                    timeout,
+                })
+            }
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(task) = self.running.take() {
+            task.abort();
+        }
+    }
+
+    async fn health_check(&self) -> ChildHealth {
+        match &self.running {
+            Some(task) if !task.is_finished() => ChildHealth::Healthy,
+            _ => ChildHealth::Failed(format!("actor {} is not running", self.label())),
+        }
+    }
+}
+
+impl<A: Actor, F> Drop for ActorChild<A, F> {
+    /// The slot is gone for good: close the mailbox, dead-letter the rest.
+    fn drop(&mut self) {
+        if let Some(task) = self.running.take() {
+            task.abort();
+        }
+        self.system.unregister_name(&self.actor_ref.shared);
+        let system = self.system.clone();
+        let shared = Arc::clone(&self.actor_ref.shared);
+        match Arc::clone(&self.mailbox).try_lock_owned() {
+            Ok(mut mailbox) => runner::close_and_drain(&mut mailbox, &system, &shared),
+            // An aborted incarnation still holds it for a moment: drain once it lets go.
+            Err(_) => {
+                let mailbox = Arc::clone(&self.mailbox);
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move {
+                        let mut mailbox = mailbox.lock_owned().await;
+                        runner::close_and_drain(&mut mailbox, &system, &shared);
+                    });
+                }
+            }
+        }
+    }
+}
