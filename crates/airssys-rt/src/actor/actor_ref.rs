@@ -183,6 +183,8 @@ fn into_message<A: Actor>(envelope: Envelope<A>) -> A::Message {
         Envelope::Tell(message) | Envelope::Ask(message, _) => message,
         // The send paths above only push Tell/Ask; Stop is pushed by `stop`,
         // which ignores the error and never calls this.
-        Envelope::Stop => unreachable!("stop envelopes are never handed back to a sender"),
+        Envelope::Stop | Envelope::Health(_) => {
+            unreachable!("stop envelopes are never handed back to a sender")
+        }
     }
 }

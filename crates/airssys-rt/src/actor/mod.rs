@@ -23,6 +23,8 @@ pub(crate) use shared::ActorShared;
 
 use std::future::Future;
 
+use crate::supervisor::ChildHealth;
+
 /// What to do after [`Actor::handle_message`] returned an error.
 ///
 /// Every action is carried out by the runtime:
@@ -105,6 +107,17 @@ pub trait Actor: Send + Sized + 'static {
     fn post_stop(&mut self, ctx: &mut ActorContext<Self>) -> impl Future<Output = ()> + Send {
         let _ = ctx;
         async {}
+    }
+
+    /// Reports this actor's health to its supervisor's health monitor
+    /// (asked through the mailbox, so it runs between messages). Default:
+    /// healthy.
+    fn health_check(
+        &mut self,
+        ctx: &mut ActorContext<Self>,
+    ) -> impl Future<Output = ChildHealth> + Send {
+        let _ = ctx;
+        async { ChildHealth::Healthy }
     }
 
     /// Decides what happens after `handle_message` failed with `error`.

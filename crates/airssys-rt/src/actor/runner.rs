@@ -46,6 +46,11 @@ where
         let (message, reply) = match mailbox.recv().await {
             Some(Envelope::Tell(message)) => (message, None),
             Some(Envelope::Ask(message, reply)) => (message, Some(reply)),
+            Some(Envelope::Health(answer)) => {
+                let health = actor.health_check(ctx).await;
+                let _ = answer.send(health);
+                continue;
+            }
             // A wake-up for a stop request (or a stale one); the flag decides.
             Some(Envelope::Stop) => continue,
             // Every sender is gone: nobody can reach this actor any more.
@@ -164,7 +169,7 @@ pub(crate) fn close_and_drain<A: Actor>(
     while let Some(envelope) = mailbox.try_recv() {
         let message = match envelope {
             Envelope::Tell(message) | Envelope::Ask(message, _) => message,
-            Envelope::Stop => continue,
+            Envelope::Stop | Envelope::Health(_) => continue,
         };
         ctx_system.dead_letters_office().post(DeadLetter::new(
             shared.id,

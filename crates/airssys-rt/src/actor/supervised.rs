@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::FutureExt;
-use tokio::sync::Mutex;
+use tokio::sync::{oneshot, Mutex};
 use tokio::task::JoinHandle;
 
 use super::envelope::Envelope;
 use super::runner::{self, RestartBy};
 use super::{Actor, ActorContext, ActorRef};
-use crate::mailbox::MailboxReceiver;
+use crate::mailbox::{MailboxReceiver, TryPushError};
 use crate::supervisor::{Child, ChildError, ChildHealth, ExitReason, ExitSignal};
 use crate::system::ActorSystem;
 
@@ -28,9 +28,7 @@ use crate::system::ActorSystem;
 pub(crate) struct ActorChild<A: Actor, F> {
     system: ActorSystem,
     actor_ref: ActorRef<A>,
-    /// Behind a lock only so the slot is `Sync` (health checks borrow it
-    /// across an await); it is locked once per start.
-    factory: parking_lot::Mutex<F>,
+    factory: F,
     mailbox: Arc<Mutex<MailboxReceiver<Envelope<A>>>>,
     running: Option<JoinHandle<()>>,
     started_once: bool,
@@ -50,7 +48,7 @@ where
         Self {
             system,
             actor_ref,
-            factory: parking_lot::Mutex::new(factory),
+            factory,
             mailbox: Arc::new(Mutex::new(mailbox)),
             running: None,
             started_once: false,
@@ -79,7 +77,7 @@ where
         }
         self.started_once = true;
 
-        let mut actor = (self.factory.get_mut())();
+        let mut actor = (self.factory)();
         let mut ctx = ActorContext::new(self.actor_ref.clone(), self.system.clone());
         let started = AssertUnwindSafe(actor.pre_start(&mut ctx))
             .catch_unwind()
@@ -140,10 +138,25 @@ where
         }
     }
 
-    async fn health_check(&self) -> ChildHealth {
+    /// Not running → failed. Running → the actor's own
+    /// [`Actor::health_check`], asked through the mailbox; a full mailbox
+    /// reports degraded (the actor is alive but behind).
+    async fn health_check(&mut self) -> ChildHealth {
         match &self.running {
-            Some(task) if !task.is_finished() => ChildHealth::Healthy,
-            _ => ChildHealth::Failed(format!("actor {} is not running", self.label())),
+            Some(task) if !task.is_finished() => {}
+            _ => return ChildHealth::Failed(format!("actor {} is not running", self.label())),
+        }
+        let (answer, health) = oneshot::channel();
+        match self.actor_ref.sender.try_push(Envelope::Health(answer)) {
+            Ok(()) => health.await.unwrap_or_else(|_| {
+                ChildHealth::Failed(format!("actor {} stopped during the check", self.label()))
+            }),
+            Err(TryPushError::Full(_)) => {
+                ChildHealth::Degraded(format!("mailbox of actor {} is full", self.label()))
+            }
+            Err(TryPushError::Closed(_)) => {
+                ChildHealth::Failed(format!("actor {} has stopped", self.label()))
+            }
         }
     }
 }
