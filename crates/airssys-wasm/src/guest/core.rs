@@ -1,0 +1,485 @@
+//! Core-module guests: instantiation and calls following the core ABI.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wasmtime::{
+    Instance, InstancePre, Memory, PoolConcurrencyLimitError, Store, Trap, TypedFunc,
+    UpdateDeadline, Val,
+};
+
+use crate::error::{GuestError, WasmError, WasmType};
+use crate::guest::core_abi::{self, AbiExports, Hook};
+use crate::guest::store::{HostCallStats, StoreData};
+use crate::guest::{GuestHealth, GuestMessage, InstanceConfig, WasmValue};
+use crate::id::ComponentId;
+use crate::runtime::engine::RuntimeSettings;
+use crate::runtime::limits::{ComponentLimits, MemoryLimitHit, MemoryLimiter};
+
+/// A compiled and linked core module. Cheap to clone (an `Arc`).
+#[derive(Clone)]
+pub struct CoreModule {
+    inner: Arc<CoreModuleInner>,
+}
+
+struct CoreModuleInner {
+    pre: InstancePre<StoreData>,
+    exports: AbiExports,
+    settings: RuntimeSettings,
+}
+
+impl std::fmt::Debug for CoreModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreModule")
+            .field("exports", &self.inner.exports)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps a wasmtime error from a guest call to a typed [`GuestError`].
+pub(crate) fn classify(
+    component: &ComponentId,
+    limits: &ComponentLimits,
+    err: wasmtime::Error,
+) -> GuestError {
+    if let Some(hit) = err.downcast_ref::<MemoryLimitHit>() {
+        return GuestError::MemoryLimitExceeded {
+            component: component.clone(),
+            limit: hit.limit,
+        };
+    }
+    let component = component.clone();
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => GuestError::StackOverflow { component },
+        Some(Trap::Interrupt) => GuestError::ExecutionTimeout {
+            component,
+            limit: limits.get_execution_timeout(),
+        },
+        Some(Trap::OutOfFuel) => GuestError::FuelExhausted {
+            component,
+            limit: limits.get_fuel_per_call().unwrap_or(u64::MAX),
+        },
+        _ => GuestError::Trap {
+            component,
+            message: format!("{err:?}"),
+        },
+    }
+}
+
+impl CoreModule {
+    pub(crate) fn new(
+        pre: InstancePre<StoreData>,
+        exports: AbiExports,
+        settings: RuntimeSettings,
+    ) -> Self {
+        CoreModule {
+            inner: Arc::new(CoreModuleInner {
+                pre,
+                exports,
+                settings,
+            }),
+        }
+    }
+
+    /// Creates a store and instantiates the module in it. Does not run
+    /// `init`.
+    pub(crate) async fn instantiate(&self, cfg: InstanceConfig) -> Result<CoreInstance, WasmError> {
+        let settings = &self.inner.settings;
+        let InstanceConfig {
+            component,
+            host,
+            limits,
+            permissions,
+        } = cfg;
+        if limits.get_fuel_per_call().is_some() && !settings.fuel {
+            return Err(WasmError::InvalidConfig {
+                component,
+                reason: "fuel_per_call is set but the engine was built without fuel".into(),
+            });
+        }
+        let tick = settings.epoch_tick.as_nanos().max(1);
+        let timeout_ticks =
+            u64::try_from(limits.get_execution_timeout().as_nanos().div_ceil(tick))
+                .unwrap_or(u64::MAX)
+                .max(1);
+        let data = StoreData {
+            component: component.clone(),
+            host,
+            permissions,
+            limiter: MemoryLimiter {
+                component: component.clone(),
+                limit: limits
+                    .get_max_memory_bytes()
+                    .min(settings.max_memory_per_component),
+            },
+            memory: None,
+            reply_open: false,
+            reply: None,
+            max_message_bytes: limits.get_max_message_bytes(),
+            max_request_timeout: limits.get_max_request_timeout(),
+            stats: Arc::new(HostCallStats::default()),
+            ticks_left: timeout_ticks,
+            clock_origin: settings.clock_origin,
+        };
+        let mut store = Store::new(self.inner.pre.module().engine(), data);
+        store.limiter(|d| &mut d.limiter);
+        store.epoch_deadline_callback(|mut ctx| {
+            let data = ctx.data_mut();
+            if data.ticks_left == 0 {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            data.ticks_left -= 1;
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
+        if settings.fuel {
+            // Cannot fail: fuel is enabled on this engine (checked above).
+            let _ = store.set_fuel(limits.get_fuel_per_call().unwrap_or(u64::MAX));
+        }
+
+        let instance = self
+            .inner
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|err| {
+                if let Some(pool) = err.downcast_ref::<PoolConcurrencyLimitError>() {
+                    WasmError::Capacity {
+                        component: component.clone(),
+                        reason: pool.to_string(),
+                    }
+                } else {
+                    WasmError::Guest(classify(&component, &limits, err))
+                }
+            })?;
+
+        let abi_violation = |what: &str| {
+            WasmError::Guest(GuestError::AbiViolation {
+                component: component.clone(),
+                reason: format!("export `{what}` unavailable after instantiation"),
+            })
+        };
+        let memory = instance
+            .get_memory(&mut store, core_abi::EXPORT_MEMORY)
+            .ok_or_else(|| abi_violation(core_abi::EXPORT_MEMORY))?;
+        let alloc = instance
+            .get_typed_func::<i32, i32>(&mut store, core_abi::EXPORT_ALLOC)
+            .map_err(|_| abi_violation(core_abi::EXPORT_ALLOC))?;
+        let handle = instance
+            .get_typed_func::<(i32, i32), i32>(&mut store, core_abi::EXPORT_HANDLE_MESSAGE)
+            .map_err(|_| abi_violation(core_abi::EXPORT_HANDLE_MESSAGE))?;
+        let exports = &self.inner.exports;
+        let hook = |store: &mut Store<StoreData>, name: &str, kind: Hook| match kind {
+            Hook::Unit => instance
+                .get_typed_func::<(), ()>(&mut *store, name)
+                .map(HookFn::Unit),
+            Hook::Code => instance
+                .get_typed_func::<(), i32>(&mut *store, name)
+                .map(HookFn::Code),
+        };
+        let init = match exports.init {
+            Some((name, kind)) => Some(hook(&mut store, name, kind).map_err(|_| abi_violation(name))?),
+            None => None,
+        };
+        let cleanup = match exports.cleanup {
+            Some(kind) => Some(
+                hook(&mut store, core_abi::EXPORT_CLEANUP, kind)
+                    .map_err(|_| abi_violation(core_abi::EXPORT_CLEANUP))?,
+            ),
+            None => None,
+        };
+        let health = if exports.health {
+            Some(
+                instance
+                    .get_typed_func::<(), i32>(&mut store, core_abi::EXPORT_HEALTH)
+                    .map_err(|_| abi_violation(core_abi::EXPORT_HEALTH))?,
+            )
+        } else {
+            None
+        };
+        let dealloc = if exports.dealloc {
+            Some(
+                instance
+                    .get_typed_func::<(i32, i32), ()>(&mut store, core_abi::EXPORT_DEALLOC)
+                    .map_err(|_| abi_violation(core_abi::EXPORT_DEALLOC))?,
+            )
+        } else {
+            None
+        };
+        store.data_mut().memory = Some(memory);
+        Ok(CoreInstance {
+            component,
+            store,
+            instance,
+            memory,
+            alloc,
+            handle,
+            init,
+            cleanup,
+            health,
+            dealloc,
+            buffer: None,
+            failed: false,
+            timeout_ticks,
+            fuel: settings.fuel,
+            limits,
+        })
+    }
+}
+
+#[derive(Clone)]
+enum HookFn {
+    Unit(TypedFunc<(), ()>),
+    Code(TypedFunc<(), i32>),
+}
+
+/// A live core-module instance: its own store, memory and cached typed
+/// exports.
+pub struct CoreInstance {
+    component: ComponentId,
+    store: Store<StoreData>,
+    instance: Instance,
+    memory: Memory,
+    alloc: TypedFunc<i32, i32>,
+    handle: TypedFunc<(i32, i32), i32>,
+    init: Option<HookFn>,
+    cleanup: Option<HookFn>,
+    health: Option<TypedFunc<(), i32>>,
+    dealloc: Option<TypedFunc<(i32, i32), ()>>,
+    /// The message buffer obtained from `alloc`: (ptr, capacity).
+    buffer: Option<(u32, u32)>,
+    failed: bool,
+    timeout_ticks: u64,
+    fuel: bool,
+    limits: ComponentLimits,
+}
+
+impl CoreInstance {
+    pub(crate) fn component(&self) -> &ComponentId {
+        &self.component
+    }
+
+    pub(crate) fn stats(&self) -> &Arc<HostCallStats> {
+        &self.store.data().stats
+    }
+
+    pub(crate) fn is_failed(&self) -> bool {
+        self.failed
+    }
+
+    pub(crate) fn limits(&self) -> &ComponentLimits {
+        &self.limits
+    }
+
+    /// Resets the per-call budget (epoch ticks, fuel) and marks the instance
+    /// failed until the call completes normally: a trap, or a future dropped
+    /// mid-call, leaves it failed.
+    fn begin_call(&mut self) -> Result<(), GuestError> {
+        if self.failed {
+            return Err(GuestError::InstanceFailed {
+                component: self.component.clone(),
+            });
+        }
+        self.store.data_mut().ticks_left = self.timeout_ticks;
+        self.store.set_epoch_deadline(1);
+        if self.fuel {
+            // Cannot fail: fuel is enabled on this engine.
+            let _ = self
+                .store
+                .set_fuel(self.limits.get_fuel_per_call().unwrap_or(u64::MAX));
+        }
+        self.failed = true;
+        Ok(())
+    }
+
+    fn fail(&self, err: wasmtime::Error) -> GuestError {
+        classify(&self.component, &self.limits, err)
+    }
+
+    async fn run_hook(&mut self, hook: HookFn) -> Result<i32, GuestError> {
+        self.begin_call()?;
+        let code = match hook {
+            HookFn::Unit(f) => f.call_async(&mut self.store, ()).await.map(|()| 0),
+            HookFn::Code(f) => f.call_async(&mut self.store, ()).await,
+        }
+        .map_err(|e| self.fail(e))?;
+        self.failed = false;
+        Ok(code)
+    }
+
+    pub(crate) async fn init(&mut self) -> Result<(), GuestError> {
+        let Some(init) = self.init.clone() else {
+            return Ok(());
+        };
+        match self.run_hook(init).await? {
+            0 => Ok(()),
+            code => Err(GuestError::InitFailed {
+                component: self.component.clone(),
+                code,
+            }),
+        }
+    }
+
+    pub(crate) async fn cleanup(&mut self) -> Result<(), GuestError> {
+        match self.cleanup.clone() {
+            Some(cleanup) => self.run_hook(cleanup).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) async fn handle_message(
+        &mut self,
+        msg: &GuestMessage,
+    ) -> Result<Option<Bytes>, GuestError> {
+        let size = msg.payload.len();
+        let limit = self.limits.get_max_message_bytes();
+        let total = core_abi::encoded_len(msg);
+        if size > limit || total > i32::MAX as usize {
+            return Err(GuestError::MessageTooLarge {
+                component: self.component.clone(),
+                size,
+                limit: limit.min(i32::MAX as usize - core_abi::HEADER_LEN),
+            });
+        }
+        self.begin_call()?;
+        // `total` fits in i32 (checked above), hence in u32.
+        let total32 = total as u32;
+        let ptr = match self.buffer {
+            Some((ptr, cap)) if cap >= total32 => ptr,
+            old => {
+                let ptr = self
+                    .alloc
+                    .call_async(&mut self.store, total as i32)
+                    .await
+                    .map_err(|e| self.fail(e))? as u32;
+                if ptr == 0 {
+                    return Err(self.abi(format!("alloc({total}) returned 0")));
+                }
+                if let (Some((old_ptr, old_cap)), Some(dealloc)) = (old, self.dealloc.clone()) {
+                    dealloc
+                        .call_async(&mut self.store, (old_ptr as i32, old_cap as i32))
+                        .await
+                        .map_err(|e| self.fail(e))?;
+                }
+                self.buffer = Some((ptr, total32));
+                ptr
+            }
+        };
+        let start = ptr as usize;
+        let Some(dst) = self
+            .memory
+            .data_mut(&mut self.store)
+            .get_mut(start..start + total)
+        else {
+            self.buffer = None;
+            return Err(self.abi(format!("alloc returned {ptr}, {total} bytes there are out of bounds")));
+        };
+        core_abi::encode_message(dst, msg);
+        self.store.data_mut().open_reply();
+        let code = self
+            .handle
+            .call_async(&mut self.store, (ptr as i32, total as i32))
+            .await
+            .map_err(|e| self.fail(e))?;
+        let reply = self.store.data_mut().take_reply();
+        self.failed = false;
+        if code != 0 {
+            return Err(GuestError::HandlerFailed {
+                component: self.component.clone(),
+                code,
+            });
+        }
+        Ok(reply.map(Bytes::from))
+    }
+
+    fn abi(&self, reason: String) -> GuestError {
+        GuestError::AbiViolation {
+            component: self.component.clone(),
+            reason,
+        }
+    }
+
+    pub(crate) async fn invoke(
+        &mut self,
+        export: &str,
+        args: &[WasmValue],
+    ) -> Result<Vec<WasmValue>, GuestError> {
+        let not_found = || GuestError::ExportNotFound {
+            component: self.component.clone(),
+            export: export.to_string(),
+        };
+        if self.failed {
+            return Err(GuestError::InstanceFailed {
+                component: self.component.clone(),
+            });
+        }
+        let func = self
+            .instance
+            .get_func(&mut self.store, export)
+            .ok_or_else(not_found)?;
+        let ty = func.ty(&self.store);
+        if ty.params().len() != args.len() {
+            return Err(GuestError::ArityMismatch {
+                component: self.component.clone(),
+                export: export.to_string(),
+                expected: ty.params().len(),
+                got: args.len(),
+            });
+        }
+        for (index, (param, arg)) in ty.params().zip(args).enumerate() {
+            let expected = core_abi::wasm_type(&param);
+            if expected != arg.ty() {
+                return Err(GuestError::TypeMismatch {
+                    component: self.component.clone(),
+                    export: export.to_string(),
+                    index,
+                    expected,
+                    got: arg.ty(),
+                });
+            }
+        }
+        if let Some(bad) = ty.results().find(|r| core_abi::wasm_type(r) == WasmType::Other) {
+            return Err(self.abi(format!(
+                "`{export}` returns {bad}, which invoke does not support"
+            )));
+        }
+        let params: Vec<Val> = args.iter().map(|a| a.to_val()).collect();
+        let mut results = vec![Val::I32(0); ty.results().len()];
+        self.begin_call()?;
+        func.call_async(&mut self.store, &params, &mut results)
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.failed = false;
+        Ok(results.iter().filter_map(WasmValue::from_val).collect())
+    }
+
+    pub(crate) async fn health(&mut self) -> GuestHealth {
+        let Some(health) = self.health.clone() else {
+            return if self.failed {
+                GuestHealth::Unhealthy("instance failed earlier".into())
+            } else {
+                GuestHealth::Healthy
+            };
+        };
+        if let Err(e) = self.begin_call() {
+            return GuestHealth::Unhealthy(e.to_string());
+        }
+        self.store.data_mut().open_reply();
+        let result = health.call_async(&mut self.store, ()).await;
+        let reason = self.store.data_mut().take_reply();
+        let status = match result {
+            Ok(status) => status,
+            Err(e) => return GuestHealth::Unhealthy(format!("health check failed: {}", self.fail(e))),
+        };
+        self.failed = false;
+        let reason = reason
+            .map(|r| String::from_utf8_lossy(&r).into_owned())
+            .unwrap_or_default();
+        match status {
+            core_abi::HEALTH_HEALTHY => GuestHealth::Healthy,
+            core_abi::HEALTH_DEGRADED => GuestHealth::Degraded(reason),
+            core_abi::HEALTH_UNHEALTHY => GuestHealth::Unhealthy(reason),
+            other => GuestHealth::Unhealthy(format!("unknown health status {other}: {reason}")),
+        }
+    }
+}

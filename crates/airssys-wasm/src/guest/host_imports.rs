@@ -1,0 +1,337 @@
+//! Host functions a guest imports from module `airssys`, and the
+//! [`HostServices`] trait the component host implements behind them.
+//!
+//! The ABI (signatures, return codes) is specified in `docs/core-abi.md`.
+//! Allow-lists ([`Permissions`](crate::Permissions)) and size limits are
+//! enforced here, before `HostServices` is called.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use wasmtime::{Caller, Engine, Linker};
+
+use crate::guest::permissions::is_valid_subject;
+use crate::guest::store::StoreData;
+use crate::id::ComponentId;
+
+/// Return codes of the host imports (negative; `>= 0` means success).
+pub mod codes {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// The allow-list does not permit this target or subject.
+    pub const DENIED: i32 = -1;
+    /// No component with that id.
+    pub const NO_SUCH_TARGET: i32 = -2;
+    /// The target's mailbox is full.
+    pub const MAILBOX_FULL: i32 = -3;
+    /// The payload exceeds the component's `max_message_bytes`.
+    pub const TOO_LARGE: i32 = -4;
+    /// A `request` got no reply in time.
+    pub const TIMEOUT: i32 = -5;
+    /// A pointer/length is out of bounds, a string is not UTF-8, or a subject
+    /// is not a valid concrete subject.
+    pub const INVALID_ARGUMENT: i32 = -6;
+    /// `reply` called twice for the same message.
+    pub const ALREADY_REPLIED: i32 = -7;
+    /// `reply` called outside `handle-message`/`health`.
+    pub const NOT_REPLYING: i32 = -8;
+    /// The host could not perform the call (shutting down, broker error).
+    pub const UNAVAILABLE: i32 = -9;
+}
+
+/// Why a [`HostServices`] call failed; mapped to a return code for the guest.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostCallError {
+    /// No component with that id ([`codes::NO_SUCH_TARGET`]).
+    #[error("no such target")]
+    NoSuchTarget,
+    /// The target's mailbox is full ([`codes::MAILBOX_FULL`]).
+    #[error("mailbox full")]
+    MailboxFull,
+    /// The payload is too large for the target or transport ([`codes::TOO_LARGE`]).
+    #[error("payload too large")]
+    TooLarge,
+    /// No reply in time ([`codes::TIMEOUT`]).
+    #[error("timed out")]
+    Timeout,
+    /// Refused by a host-side policy ([`codes::DENIED`]).
+    #[error("denied")]
+    Denied,
+    /// Any other failure ([`codes::UNAVAILABLE`]).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl HostCallError {
+    /// The code the guest sees.
+    pub fn code(&self) -> i32 {
+        match self {
+            HostCallError::NoSuchTarget => codes::NO_SUCH_TARGET,
+            HostCallError::MailboxFull => codes::MAILBOX_FULL,
+            HostCallError::TooLarge => codes::TOO_LARGE,
+            HostCallError::Timeout => codes::TIMEOUT,
+            HostCallError::Denied => codes::DENIED,
+            HostCallError::Unavailable(_) => codes::UNAVAILABLE,
+        }
+    }
+}
+
+/// A boxed `Send` future, the return type of [`HostServices::request`].
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What guests reach through their host imports; implemented by the
+/// component host (routing to actors and the broker) and by test fakes.
+///
+/// Called only after the allow-lists and size limits passed. `send` and
+/// `publish` run on the guest's call stack and must not block (use
+/// `try_send`-style operations). `request` returns a future the guest is
+/// suspended on; this layer applies the timeout, so the future may wait
+/// indefinitely.
+pub trait HostServices: Send + Sync + 'static {
+    /// Delivers `payload` from `from` to component `to`.
+    fn send(&self, from: &ComponentId, to: &str, payload: Bytes) -> Result<(), HostCallError>;
+    /// Publishes `payload` on `subject` (a concrete subject, no wildcards).
+    fn publish(&self, from: &ComponentId, subject: &str, payload: Bytes)
+        -> Result<(), HostCallError>;
+    /// Sends a request to `to` and resolves with its reply.
+    fn request(
+        &self,
+        from: &ComponentId,
+        to: &str,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> BoxFuture<Result<Bytes, HostCallError>>;
+}
+
+/// A `HostServices` that refuses everything with `Unavailable` (guests that
+/// only compute).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHostServices;
+
+impl HostServices for NoHostServices {
+    fn send(&self, _: &ComponentId, _: &str, _: Bytes) -> Result<(), HostCallError> {
+        Err(HostCallError::Unavailable("no host services".into()))
+    }
+    fn publish(&self, _: &ComponentId, _: &str, _: Bytes) -> Result<(), HostCallError> {
+        Err(HostCallError::Unavailable("no host services".into()))
+    }
+    fn request(
+        &self,
+        _: &ComponentId,
+        _: &str,
+        _: Bytes,
+        _: Duration,
+    ) -> BoxFuture<Result<Bytes, HostCallError>> {
+        Box::pin(async { Err(HostCallError::Unavailable("no host services".into())) })
+    }
+}
+
+/// Reads `len` bytes at `ptr` from the guest's memory.
+fn slice(mem: &[u8], ptr: i32, len: i32) -> Option<&[u8]> {
+    let start = usize::try_from(ptr).ok()?;
+    let len = usize::try_from(len).ok()?;
+    mem.get(start..start.checked_add(len)?)
+}
+
+fn str_at(mem: &[u8], ptr: i32, len: i32) -> Option<&str> {
+    std::str::from_utf8(slice(mem, ptr, len)?).ok()
+}
+
+/// Copies as much of `src` as fits into `mem[ptr..ptr+cap]`; returns the full
+/// length of `src` (snprintf convention) or `INVALID_ARGUMENT`.
+fn write_truncated(mem: &mut [u8], ptr: i32, cap: i32, src: &[u8]) -> i32 {
+    let (Ok(start), Ok(cap)) = (usize::try_from(ptr), usize::try_from(cap)) else {
+        return codes::INVALID_ARGUMENT;
+    };
+    let n = src.len().min(cap);
+    let Some(dst) = start
+        .checked_add(n)
+        .and_then(|end| mem.get_mut(start..end))
+    else {
+        return codes::INVALID_ARGUMENT;
+    };
+    dst.copy_from_slice(&src[..n]);
+    i32::try_from(src.len()).unwrap_or(i32::MAX)
+}
+
+fn deny(data: &StoreData, what: &str, target: &str) -> i32 {
+    data.stats.denied.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(component = %data.component, call = what, target, "host call denied by allow-list");
+    codes::DENIED
+}
+
+/// Builds the linker with every `airssys` import. Done once per engine.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
+    let mut linker = Linker::<StoreData>::new(engine);
+
+    linker.func_wrap(
+        "airssys",
+        "send",
+        |mut caller: Caller<'_, StoreData>, tp: i32, tl: i32, pp: i32, pl: i32| -> i32 {
+            let Some(memory) = caller.data().memory else {
+                return codes::UNAVAILABLE;
+            };
+            let (mem, data) = memory.data_and_store_mut(&mut caller);
+            let (Some(target), Some(payload)) = (str_at(mem, tp, tl), slice(mem, pp, pl)) else {
+                return codes::INVALID_ARGUMENT;
+            };
+            if !data.permissions.may_send(target) {
+                return deny(data, "send", target);
+            }
+            if payload.len() > data.max_message_bytes {
+                return codes::TOO_LARGE;
+            }
+            let payload = Bytes::copy_from_slice(payload);
+            match data.host.send(&data.component, target, payload) {
+                Ok(()) => codes::OK,
+                Err(e) => e.code(),
+            }
+        },
+    )?;
+
+    linker.func_wrap(
+        "airssys",
+        "publish",
+        |mut caller: Caller<'_, StoreData>, sp: i32, sl: i32, pp: i32, pl: i32| -> i32 {
+            let Some(memory) = caller.data().memory else {
+                return codes::UNAVAILABLE;
+            };
+            let (mem, data) = memory.data_and_store_mut(&mut caller);
+            let (Some(subject), Some(payload)) = (str_at(mem, sp, sl), slice(mem, pp, pl)) else {
+                return codes::INVALID_ARGUMENT;
+            };
+            if !is_valid_subject(subject) {
+                return codes::INVALID_ARGUMENT;
+            }
+            if !data.permissions.may_publish(subject) {
+                return deny(data, "publish", subject);
+            }
+            if payload.len() > data.max_message_bytes {
+                return codes::TOO_LARGE;
+            }
+            let payload = Bytes::copy_from_slice(payload);
+            match data.host.publish(&data.component, subject, payload) {
+                Ok(()) => codes::OK,
+                Err(e) => e.code(),
+            }
+        },
+    )?;
+
+    linker.func_wrap_async(
+        "airssys",
+        "request",
+        |mut caller: Caller<'_, StoreData>,
+         (tp, tl, pp, pl, timeout_ms, rp, rc): (i32, i32, i32, i32, i32, i32, i32)| {
+            Box::new(async move {
+                let Some(memory) = caller.data().memory else {
+                    return codes::UNAVAILABLE;
+                };
+                let (future, timeout) = {
+                    let (mem, data) = memory.data_and_store_mut(&mut caller);
+                    let (Some(target), Some(payload)) = (str_at(mem, tp, tl), slice(mem, pp, pl))
+                    else {
+                        return codes::INVALID_ARGUMENT;
+                    };
+                    if !data.permissions.may_send(target) {
+                        return deny(data, "request", target);
+                    }
+                    if payload.len() > data.max_message_bytes {
+                        return codes::TOO_LARGE;
+                    }
+                    let max = data.max_request_timeout;
+                    let timeout = match u64::try_from(timeout_ms) {
+                        Ok(ms) if ms > 0 => Duration::from_millis(ms).min(max),
+                        _ => max,
+                    };
+                    let payload = Bytes::copy_from_slice(payload);
+                    (data.host.request(&data.component, target, payload, timeout), timeout)
+                };
+                // The guest is suspended here; the tokio worker runs other tasks.
+                let reply = match tokio::time::timeout(timeout, future).await {
+                    Ok(Ok(reply)) => reply,
+                    Ok(Err(e)) => return e.code(),
+                    Err(_elapsed) => return codes::TIMEOUT,
+                };
+                let mem = memory.data_mut(&mut caller);
+                write_truncated(mem, rp, rc, &reply)
+            })
+        },
+    )?;
+
+    linker.func_wrap(
+        "airssys",
+        "reply",
+        |mut caller: Caller<'_, StoreData>, ptr: i32, len: i32| -> i32 {
+            let Some(memory) = caller.data().memory else {
+                return codes::UNAVAILABLE;
+            };
+            let (mem, data) = memory.data_and_store_mut(&mut caller);
+            if !data.reply_open {
+                return codes::NOT_REPLYING;
+            }
+            if data.reply.is_some() {
+                return codes::ALREADY_REPLIED;
+            }
+            let Some(bytes) = slice(mem, ptr, len) else {
+                return codes::INVALID_ARGUMENT;
+            };
+            if bytes.len() > data.max_message_bytes {
+                return codes::TOO_LARGE;
+            }
+            data.reply = Some(bytes.to_vec());
+            codes::OK
+        },
+    )?;
+
+    linker.func_wrap(
+        "airssys",
+        "log",
+        |mut caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32| {
+            let Some(memory) = caller.data().memory else {
+                return;
+            };
+            let (mem, data) = memory.data_and_store_mut(&mut caller);
+            let Some(bytes) = slice(mem, ptr, len) else {
+                tracing::warn!(component = %data.component, ptr, len, "guest log: out-of-bounds message");
+                return;
+            };
+            let msg = String::from_utf8_lossy(bytes);
+            let component = &data.component;
+            match level {
+                0 => tracing::trace!(component = %component, "{msg}"),
+                1 => tracing::debug!(component = %component, "{msg}"),
+                2 => tracing::info!(component = %component, "{msg}"),
+                3 => tracing::warn!(component = %component, "{msg}"),
+                _ => tracing::error!(component = %component, "{msg}"),
+            }
+        },
+    )?;
+
+    linker.func_wrap(
+        "airssys",
+        "self_id",
+        |mut caller: Caller<'_, StoreData>, ptr: i32, cap: i32| -> i32 {
+            let Some(memory) = caller.data().memory else {
+                return codes::UNAVAILABLE;
+            };
+            let (mem, data) = memory.data_and_store_mut(&mut caller);
+            write_truncated(mem, ptr, cap, data.component.as_str().as_bytes())
+        },
+    )?;
+
+    linker.func_wrap("airssys", "now_ms", |caller: Caller<'_, StoreData>| -> i64 {
+        let elapsed = caller.data().clock_origin.elapsed();
+        i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+    })?;
+
+    linker.func_wrap("airssys", "now_nanos", |caller: Caller<'_, StoreData>| -> i64 {
+        let elapsed = caller.data().clock_origin.elapsed();
+        i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX)
+    })?;
+
+    Ok(linker)
+}

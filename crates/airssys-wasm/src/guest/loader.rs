@@ -1,0 +1,105 @@
+//! Turns bytes into a compiled, linked guest: detects the binary form,
+//! accepts WAT text, validates against the ABI.
+
+use std::borrow::Cow;
+
+use wasmparser::Parser;
+use wasmtime::{Engine, Linker, Module};
+
+use crate::error::WasmError;
+use crate::guest::core::CoreModule;
+use crate::guest::store::StoreData;
+use crate::guest::{core_abi, GuestModule};
+use crate::id::ComponentId;
+use crate::runtime::engine::RuntimeSettings;
+
+/// The binary form of a guest, detected from its preamble.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BinaryForm {
+    /// A core WebAssembly module (version 1).
+    CoreModule,
+    /// A Component Model component.
+    Component,
+}
+
+/// Detects the binary form from the 8-byte preamble.
+///
+/// Returns `None` for anything that is not a wasm preamble (text, truncated,
+/// unknown version).
+pub fn detect_form(bytes: &[u8]) -> Option<BinaryForm> {
+    if Parser::is_component(bytes) {
+        Some(BinaryForm::Component)
+    } else if Parser::is_core_wasm(bytes) {
+        Some(BinaryForm::CoreModule)
+    } else {
+        None
+    }
+}
+
+const PREAMBLE: &[u8; 4] = b"\0asm";
+
+pub(crate) fn compile(
+    engine: &Engine,
+    linker: &Linker<StoreData>,
+    settings: &RuntimeSettings,
+    component: &ComponentId,
+    bytes: &[u8],
+) -> Result<GuestModule, WasmError> {
+    let invalid = |reason: String| WasmError::InvalidBinary {
+        component: component.clone(),
+        reason,
+    };
+    let binary: Cow<'_, [u8]> = if bytes.starts_with(PREAMBLE) {
+        Cow::Borrowed(bytes)
+    } else if PREAMBLE.starts_with(bytes) {
+        return Err(invalid(format!("truncated: {} bytes", bytes.len())));
+    } else {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Owned(wat::parse_str(text).map_err(|e| {
+                invalid(format!(
+                    "not a WebAssembly binary (no \\0asm preamble) and not valid WAT text: {e}"
+                ))
+            })?),
+            Err(_) => {
+                return Err(invalid(
+                    "not a WebAssembly binary: no \\0asm preamble".to_string(),
+                ))
+            }
+        }
+    };
+    if binary.len() < 8 {
+        return Err(invalid(format!(
+            "truncated: {} bytes, the preamble alone is 8",
+            binary.len()
+        )));
+    }
+    match detect_form(&binary) {
+        Some(BinaryForm::CoreModule) => {}
+        Some(BinaryForm::Component) => {
+            return Err(WasmError::UnsupportedBinaryForm {
+                component: component.clone(),
+                form: "component-model component",
+            })
+        }
+        None => {
+            return Err(invalid(format!(
+                "unknown WebAssembly version/layer {:02x?}",
+                &binary[4..8]
+            )))
+        }
+    }
+    let module = Module::new(engine, &binary).map_err(|e| invalid(format!("{e:#}")))?;
+    let exports = core_abi::check_exports(component, &module)?;
+    let pre = linker
+        .instantiate_pre(&module)
+        .map_err(|e| WasmError::UnresolvedImport {
+            component: component.clone(),
+            reason: format!("{e:#}"),
+        })?;
+    Ok(GuestModule::Core(CoreModule::new(
+        pre,
+        exports,
+        settings.clone(),
+    )))
+}

@@ -1,0 +1,329 @@
+//! Guests: the binary-form-agnostic interface the component actor uses.
+//!
+//! [`GuestModule`] (compiled, shared, from [`WasmEngine::load`](crate::WasmEngine::load))
+//! and [`GuestInstance`] (one live instance, owned by one actor) are enums
+//! over binary forms. Today the only form is a core module following the core
+//! ABI (`docs/core-abi.md`); a Component Model form will be added as a new
+//! variant without changing callers.
+
+pub mod core;
+pub mod core_abi;
+pub mod host_imports;
+pub mod loader;
+pub mod permissions;
+pub(crate) mod store;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wasmtime::Val;
+
+use crate::error::{GuestError, WasmError, WasmType};
+use crate::guest::host_imports::HostServices;
+use crate::guest::permissions::Permissions;
+use crate::id::ComponentId;
+use crate::runtime::limits::ComponentLimits;
+
+pub use self::store::HostCallStats;
+
+/// A compiled, linked guest, ready to instantiate many times. Cheap to clone.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum GuestModule {
+    /// A core WebAssembly module following the core ABI.
+    Core(core::CoreModule),
+}
+
+impl GuestModule {
+    /// Instantiates the guest in a fresh store (fresh memory and state).
+    /// Does not run `init`: call [`GuestInstance::init`] next.
+    ///
+    /// Cost with the pooling allocator: a slot from the pool and a
+    /// copy-on-write memory image — no compilation, no linking.
+    ///
+    /// # Errors
+    /// [`WasmError::Capacity`] when the pool is full (immediately, never
+    /// waits); [`WasmError::InvalidConfig`]; [`WasmError::Guest`] if
+    /// instantiation itself fails in the guest (start function trap, initial
+    /// memory over the cap).
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the half-built instance and frees its slot.
+    pub async fn instantiate(&self, config: InstanceConfig) -> Result<GuestInstance, WasmError> {
+        match self {
+            GuestModule::Core(m) => m.instantiate(config).await.map(GuestInstance::Core),
+        }
+    }
+}
+
+/// Per-instance settings: identity, host services, limits, permissions.
+///
+/// ```
+/// use std::sync::Arc;
+/// use airssys_wasm::{ComponentLimits, InstanceConfig, NoHostServices, Permissions};
+///
+/// let cfg = InstanceConfig::new("echo-1", Arc::new(NoHostServices))
+///     .limits(ComponentLimits::default())
+///     .permissions(Permissions::deny_all());
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct InstanceConfig {
+    pub(crate) component: ComponentId,
+    pub(crate) host: Arc<dyn HostServices>,
+    pub(crate) limits: ComponentLimits,
+    pub(crate) permissions: Arc<Permissions>,
+}
+
+impl InstanceConfig {
+    /// Settings with default limits and no permissions.
+    pub fn new(component: impl Into<ComponentId>, host: Arc<dyn HostServices>) -> Self {
+        InstanceConfig {
+            component: component.into(),
+            host,
+            limits: ComponentLimits::default(),
+            permissions: Arc::new(Permissions::deny_all()),
+        }
+    }
+
+    /// Sets the resource limits (default [`ComponentLimits::default`]).
+    pub fn limits(mut self, limits: ComponentLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the allow-lists (default: deny all).
+    pub fn permissions(mut self, permissions: impl Into<Arc<Permissions>>) -> Self {
+        self.permissions = permissions.into();
+        self
+    }
+
+    /// Sets the component id.
+    pub fn component(mut self, component: impl Into<ComponentId>) -> Self {
+        self.component = component.into();
+        self
+    }
+}
+
+/// A message delivered to a guest's `handle-message`.
+///
+/// Building one costs no allocation beyond what the caller already holds
+/// (ids are `Arc`s, the payload is `Bytes`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestMessage {
+    /// The sending component, if any.
+    pub sender: Option<ComponentId>,
+    /// The topic subject, for a published message.
+    pub subject: Option<Arc<str>>,
+    /// Set for a request that expects a reply.
+    pub correlation_id: Option<u64>,
+    /// The payload bytes (optionally multicodec-prefixed, see [`codec`](crate::codec)).
+    pub payload: Bytes,
+}
+
+impl GuestMessage {
+    /// A message with only a payload.
+    pub fn new(payload: impl Into<Bytes>) -> Self {
+        GuestMessage {
+            payload: payload.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the sender.
+    #[must_use]
+    pub fn from(mut self, sender: impl Into<ComponentId>) -> Self {
+        self.sender = Some(sender.into());
+        self
+    }
+
+    /// Sets the subject.
+    #[must_use]
+    pub fn subject(mut self, subject: impl Into<Arc<str>>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// Sets the correlation id.
+    #[must_use]
+    pub fn correlation_id(mut self, id: u64) -> Self {
+        self.correlation_id = Some(id);
+        self
+    }
+}
+
+/// A guest's answer to a health check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GuestHealth {
+    /// Working normally (also when the guest exports no `health`).
+    Healthy,
+    /// Working with reduced service; the reason is the guest's.
+    Degraded(String),
+    /// Not working; the reason is the guest's, or the failure of the check.
+    Unhealthy(String),
+}
+
+/// A core WebAssembly value for [`GuestInstance::invoke`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WasmValue {
+    /// i32
+    I32(i32),
+    /// i64
+    I64(i64),
+    /// f32
+    F32(f32),
+    /// f64
+    F64(f64),
+}
+
+impl WasmValue {
+    /// Its type.
+    pub fn ty(&self) -> WasmType {
+        match self {
+            WasmValue::I32(_) => WasmType::I32,
+            WasmValue::I64(_) => WasmType::I64,
+            WasmValue::F32(_) => WasmType::F32,
+            WasmValue::F64(_) => WasmType::F64,
+        }
+    }
+
+    pub(crate) fn to_val(self) -> Val {
+        match self {
+            WasmValue::I32(v) => Val::I32(v),
+            WasmValue::I64(v) => Val::I64(v),
+            WasmValue::F32(v) => Val::F32(v.to_bits()),
+            WasmValue::F64(v) => Val::F64(v.to_bits()),
+        }
+    }
+
+    pub(crate) fn from_val(v: &Val) -> Option<Self> {
+        match v {
+            Val::I32(v) => Some(WasmValue::I32(*v)),
+            Val::I64(v) => Some(WasmValue::I64(*v)),
+            Val::F32(v) => Some(WasmValue::F32(f32::from_bits(*v))),
+            Val::F64(v) => Some(WasmValue::F64(f64::from_bits(*v))),
+            _ => None,
+        }
+    }
+}
+
+/// One live guest instance, owned by one actor (`&mut` for every call).
+///
+/// Every call runs under the instance's [`ComponentLimits`]: execution time
+/// (epoch), optional fuel, memory cap. A fatal error
+/// ([`GuestError::is_fatal`]) marks the instance failed; later calls return
+/// [`GuestError::InstanceFailed`] and the supervisor should restart it.
+///
+/// # Cancel safety
+/// None of the async methods is cancel-safe: dropping the future mid-call
+/// abandons the guest mid-execution and marks the instance failed.
+#[non_exhaustive]
+pub enum GuestInstance {
+    /// A core module instance.
+    Core(core::CoreInstance),
+}
+
+impl GuestInstance {
+    /// The component id.
+    pub fn component(&self) -> &ComponentId {
+        match self {
+            GuestInstance::Core(i) => i.component(),
+        }
+    }
+
+    /// The limits the instance runs under.
+    pub fn limits(&self) -> &ComponentLimits {
+        match self {
+            GuestInstance::Core(i) => i.limits(),
+        }
+    }
+
+    /// Whether a fatal error (or a cancelled call) made the instance unusable.
+    pub fn is_failed(&self) -> bool {
+        match self {
+            GuestInstance::Core(i) => i.is_failed(),
+        }
+    }
+
+    /// Host-call counters, shareable with a metrics reader.
+    pub fn stats(&self) -> Arc<HostCallStats> {
+        match self {
+            GuestInstance::Core(i) => i.stats().clone(),
+        }
+    }
+
+    /// Host calls refused by the allow-lists so far.
+    pub fn denied_count(&self) -> u64 {
+        match self {
+            GuestInstance::Core(i) => i.stats().denied.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs the guest's `init` (or `_start`), if exported.
+    ///
+    /// # Errors
+    /// [`GuestError::InitFailed`] with the guest's non-zero code, or the
+    /// classified trap.
+    pub async fn init(&mut self) -> Result<(), GuestError> {
+        match self {
+            GuestInstance::Core(i) => i.init().await,
+        }
+    }
+
+    /// Delivers one message to `handle-message`; returns the reply the guest
+    /// gave through the `reply` import, if any.
+    ///
+    /// Cost: one guest call and one copy of the message into guest memory
+    /// (plus one `alloc` call when the message is larger than any before);
+    /// allocates only the reply.
+    ///
+    /// # Errors
+    /// [`GuestError::MessageTooLarge`] (guest not called),
+    /// [`GuestError::HandlerFailed`] (guest returned non-zero; reply
+    /// discarded), or a classified trap: [`GuestError::Trap`],
+    /// [`GuestError::ExecutionTimeout`], [`GuestError::MemoryLimitExceeded`],
+    /// [`GuestError::StackOverflow`], [`GuestError::FuelExhausted`].
+    pub async fn handle_message(&mut self, msg: &GuestMessage) -> Result<Option<Bytes>, GuestError> {
+        match self {
+            GuestInstance::Core(i) => i.handle_message(msg).await,
+        }
+    }
+
+    /// Calls an exported function with typed arguments.
+    ///
+    /// # Errors
+    /// [`GuestError::ExportNotFound`], [`GuestError::ArityMismatch`],
+    /// [`GuestError::TypeMismatch`] (each naming the export; the guest is not
+    /// called), or a classified trap.
+    pub async fn invoke(
+        &mut self,
+        export: &str,
+        args: &[WasmValue],
+    ) -> Result<Vec<WasmValue>, GuestError> {
+        match self {
+            GuestInstance::Core(i) => i.invoke(export, args).await,
+        }
+    }
+
+    /// Asks the guest's `health` export. `Healthy` when not exported; a
+    /// trapping check gives `Unhealthy` with the error and fails the instance.
+    pub async fn health(&mut self) -> GuestHealth {
+        match self {
+            GuestInstance::Core(i) => i.health().await,
+        }
+    }
+
+    /// Runs the guest's `cleanup`, if exported. Callers bound it with a
+    /// timeout of their own if they need one shorter than the execution
+    /// limit.
+    ///
+    /// # Errors
+    /// The classified trap, if `cleanup` traps.
+    pub async fn cleanup(&mut self) -> Result<(), GuestError> {
+        match self {
+            GuestInstance::Core(i) => i.cleanup().await,
+        }
+    }
+}

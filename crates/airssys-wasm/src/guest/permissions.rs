@@ -1,0 +1,178 @@
+//! Per-component allow-lists for outgoing host calls.
+//!
+//! Checked by the host imports before [`HostServices`](crate::HostServices) is
+//! called; anything not allowed returns
+//! [`codes::DENIED`](crate::guest::host_imports::codes::DENIED) to the guest
+//! and is counted (see [`GuestInstance::denied_count`](crate::GuestInstance::denied_count)).
+
+use std::collections::HashSet;
+
+/// A NATS-style subject pattern: dot-separated tokens, `*` matches exactly one
+/// token, `>` (last token only) matches one or more tokens.
+///
+/// ```
+/// use airssys_wasm::SubjectPattern;
+///
+/// let p = SubjectPattern::new("orders.*.created").unwrap();
+/// assert!(p.matches("orders.eu.created"));
+/// assert!(!p.matches("orders.eu.west.created"));
+/// assert!(SubjectPattern::new("metrics.>").unwrap().matches("metrics.cpu.load"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectPattern {
+    raw: String,
+    tail_wildcard: bool,
+    tokens: Vec<Token>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Token {
+    Literal(String),
+    Any,
+}
+
+/// A subject pattern that is not well formed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid subject pattern `{pattern}`: {reason}")]
+pub struct InvalidSubjectPattern {
+    /// The pattern given.
+    pub pattern: String,
+    /// What is wrong.
+    pub reason: &'static str,
+}
+
+impl SubjectPattern {
+    /// Parses a pattern.
+    ///
+    /// # Errors
+    /// [`InvalidSubjectPattern`] for an empty pattern or token, or `>` not in
+    /// last position.
+    pub fn new(pattern: &str) -> Result<Self, InvalidSubjectPattern> {
+        let err = |reason| InvalidSubjectPattern {
+            pattern: pattern.to_string(),
+            reason,
+        };
+        if pattern.is_empty() {
+            return Err(err("empty pattern"));
+        }
+        let parts: Vec<&str> = pattern.split('.').collect();
+        let mut tokens = Vec::with_capacity(parts.len());
+        let mut tail_wildcard = false;
+        for (i, part) in parts.iter().enumerate() {
+            match *part {
+                "" => return Err(err("empty token")),
+                ">" if i + 1 == parts.len() => tail_wildcard = true,
+                ">" => return Err(err("`>` must be the last token")),
+                "*" => tokens.push(Token::Any),
+                lit => tokens.push(Token::Literal(lit.to_string())),
+            }
+        }
+        Ok(SubjectPattern {
+            raw: pattern.to_string(),
+            tail_wildcard,
+            tokens,
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Whether a concrete subject matches. O(tokens), no allocation.
+    pub fn matches(&self, subject: &str) -> bool {
+        let mut parts = subject.split('.');
+        for token in &self.tokens {
+            match (token, parts.next()) {
+                (_, None) | (_, Some("")) => return false,
+                (Token::Any, Some(_)) => {}
+                (Token::Literal(l), Some(p)) if l == p => {}
+                _ => return false,
+            }
+        }
+        if self.tail_wildcard {
+            let mut rest = parts.peekable();
+            rest.peek().is_some() && rest.all(|p| !p.is_empty())
+        } else {
+            parts.next().is_none()
+        }
+    }
+}
+
+/// Whether a subject is concrete (what a guest may publish to): non-empty
+/// tokens, no wildcards.
+pub fn is_valid_subject(subject: &str) -> bool {
+    !subject.is_empty()
+        && subject
+            .split('.')
+            .all(|t| !t.is_empty() && t != "*" && t != ">")
+}
+
+/// What a component may reach: the component ids it may `send`/`request`
+/// to, and the subjects it may `publish` to. Default: nothing.
+///
+/// ```
+/// use airssys_wasm::{Permissions, SubjectPattern};
+///
+/// let perms = Permissions::deny_all()
+///     .allow_target("billing")
+///     .allow_subject(SubjectPattern::new("orders.>").unwrap());
+/// assert!(perms.may_send("billing"));
+/// assert!(!perms.may_send("admin"));
+/// assert!(perms.may_publish("orders.eu.created"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Permissions {
+    any_target: bool,
+    targets: HashSet<String>,
+    subjects: Vec<SubjectPattern>,
+}
+
+impl Permissions {
+    /// No target, no subject (the default).
+    pub fn deny_all() -> Self {
+        Self::default()
+    }
+
+    /// Every target and every subject (tests, trusted guests).
+    pub fn allow_all() -> Self {
+        Permissions {
+            any_target: true,
+            targets: HashSet::new(),
+            subjects: vec![SubjectPattern {
+                raw: ">".into(),
+                tail_wildcard: true,
+                tokens: Vec::new(),
+            }],
+        }
+    }
+
+    /// Allows `send` and `request` to a component id (`"*"`: any).
+    #[must_use]
+    pub fn allow_target(mut self, id: impl Into<String>) -> Self {
+        let id = id.into();
+        if id == "*" {
+            self.any_target = true;
+        } else {
+            self.targets.insert(id);
+        }
+        self
+    }
+
+    /// Allows `publish` to subjects matching the pattern.
+    #[must_use]
+    pub fn allow_subject(mut self, pattern: SubjectPattern) -> Self {
+        self.subjects.push(pattern);
+        self
+    }
+
+    /// Whether `send`/`request` to `target` is allowed. O(1).
+    pub fn may_send(&self, target: &str) -> bool {
+        self.any_target || self.targets.contains(target)
+    }
+
+    /// Whether `publish` to `subject` is allowed. O(patterns × tokens).
+    pub fn may_publish(&self, subject: &str) -> bool {
+        self.subjects.iter().any(|p| p.matches(subject))
+    }
+}

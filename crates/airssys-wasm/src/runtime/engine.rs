@@ -1,0 +1,373 @@
+//! The shared wasmtime engine: configuration, allocator choice, epoch ticker.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::error::WasmError;
+use crate::guest::host_imports;
+use crate::guest::GuestModule;
+use crate::id::ComponentId;
+use crate::runtime::cache::ModuleCache;
+
+/// Default number of component instances the pool holds: 1000.
+pub const DEFAULT_MAX_COMPONENTS: u32 = 1000;
+/// Default pool slot size for one component's linear memory: 64 MiB.
+pub const DEFAULT_MAX_MEMORY_PER_COMPONENT: usize = 64 * 1024 * 1024;
+/// Default tables per component: 1.
+pub const DEFAULT_MAX_TABLES_PER_COMPONENT: u32 = 1;
+/// Default elements per table: 10 000.
+pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 10_000;
+/// Default epoch tick: 1 ms. It is the resolution of execution timeouts and
+/// the longest a busy guest runs before yielding to the tokio scheduler.
+pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(1);
+/// Default wasm stack per instance: 512 KiB (wasmtime's default).
+pub const DEFAULT_MAX_WASM_STACK: usize = 512 * 1024;
+
+/// Settings of a [`WasmEngine`].
+///
+/// | setting | default |
+/// |---|---|
+/// | `max_components` | 1000 ([`DEFAULT_MAX_COMPONENTS`]) |
+/// | `max_memory_per_component` | 64 MiB ([`DEFAULT_MAX_MEMORY_PER_COMPONENT`]) |
+/// | `max_tables_per_component` | 1 ([`DEFAULT_MAX_TABLES_PER_COMPONENT`]) |
+/// | `max_table_elements` | 10 000 ([`DEFAULT_MAX_TABLE_ELEMENTS`]) |
+/// | `epoch_tick` | 1 ms ([`DEFAULT_EPOCH_TICK`]) |
+/// | `fuel` | off |
+/// | `pooling` | on |
+/// | `max_wasm_stack` | 512 KiB ([`DEFAULT_MAX_WASM_STACK`]) |
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    max_components: u32,
+    max_memory_per_component: usize,
+    max_tables_per_component: u32,
+    max_table_elements: usize,
+    epoch_tick: Duration,
+    fuel: bool,
+    pooling: bool,
+    max_wasm_stack: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_components: DEFAULT_MAX_COMPONENTS,
+            max_memory_per_component: DEFAULT_MAX_MEMORY_PER_COMPONENT,
+            max_tables_per_component: DEFAULT_MAX_TABLES_PER_COMPONENT,
+            max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
+            epoch_tick: DEFAULT_EPOCH_TICK,
+            fuel: false,
+            pooling: true,
+            max_wasm_stack: DEFAULT_MAX_WASM_STACK,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Total component instances alive at once (pool size, default 1000).
+    /// One more instantiation fails with [`WasmError::Capacity`].
+    #[must_use]
+    pub fn max_components(mut self, n: u32) -> Self {
+        self.max_components = n;
+        self
+    }
+    /// Pool slot size for one component's memory (default 64 MiB); an upper
+    /// bound on every component's [`ComponentLimits`](crate::ComponentLimits) memory cap.
+    #[must_use]
+    pub fn max_memory_per_component(mut self, bytes: usize) -> Self {
+        self.max_memory_per_component = bytes;
+        self
+    }
+    /// Tables per component (default 1).
+    #[must_use]
+    pub fn max_tables_per_component(mut self, n: u32) -> Self {
+        self.max_tables_per_component = n;
+        self
+    }
+    /// Elements per table (default 10 000).
+    #[must_use]
+    pub fn max_table_elements(mut self, n: usize) -> Self {
+        self.max_table_elements = n;
+        self
+    }
+    /// Epoch tick (default 1 ms): timeout resolution and yield interval.
+    #[must_use]
+    pub fn epoch_tick(mut self, tick: Duration) -> Self {
+        self.epoch_tick = tick;
+        self
+    }
+    /// Enables fuel metering (default off; costs ~10-30% guest speed).
+    #[must_use]
+    pub fn fuel(mut self, enabled: bool) -> Self {
+        self.fuel = enabled;
+        self
+    }
+    /// Uses the pooling allocator (default on). When off, or when the pool
+    /// cannot be reserved, instances are allocated on demand.
+    #[must_use]
+    pub fn pooling(mut self, enabled: bool) -> Self {
+        self.pooling = enabled;
+        self
+    }
+    /// Wasm stack size per instance (default 512 KiB).
+    #[must_use]
+    pub fn max_wasm_stack(mut self, bytes: usize) -> Self {
+        self.max_wasm_stack = bytes;
+        self
+    }
+    /// The configured epoch tick.
+    pub fn get_epoch_tick(&self) -> Duration {
+        self.epoch_tick
+    }
+    /// The configured component count.
+    pub fn get_max_components(&self) -> u32 {
+        self.max_components
+    }
+    /// The configured memory slot size.
+    pub fn get_max_memory_per_component(&self) -> usize {
+        self.max_memory_per_component
+    }
+    /// Whether fuel metering is on.
+    pub fn get_fuel(&self) -> bool {
+        self.fuel
+    }
+
+    fn wasmtime_config(&self, pooling: bool) -> Config {
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .consume_fuel(self.fuel)
+            .memory_init_cow(true)
+            .max_wasm_stack(self.max_wasm_stack);
+        if pooling {
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_core_instances(self.max_components)
+                .total_memories(self.max_components)
+                .total_tables(self.max_components.saturating_mul(self.max_tables_per_component))
+                .total_stacks(self.max_components)
+                .total_component_instances(self.max_components)
+                .max_memories_per_module(1)
+                .max_tables_per_module(self.max_tables_per_component)
+                .table_elements(self.max_table_elements)
+                .max_memory_size(self.max_memory_per_component);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        config
+    }
+}
+
+/// Which instance allocator an engine uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AllocatorKind {
+    /// wasmtime's pooling allocator, reserved up front for
+    /// `max_components` instances: fastest instantiation.
+    Pooling,
+    /// Allocation on demand (mmap per instance), because pooling was
+    /// disabled or the pool could not be reserved (the reason says which).
+    OnDemand {
+        /// Why the pooling allocator is not in use.
+        reason: String,
+    },
+}
+
+/// Settings every store of the engine needs, copied into compiled modules so
+/// they do not hold the engine (and its cache) alive.
+#[derive(Clone, Debug)]
+pub(crate) struct RuntimeSettings {
+    pub(crate) fuel: bool,
+    pub(crate) epoch_tick: Duration,
+    pub(crate) max_memory_per_component: usize,
+    pub(crate) clock_origin: tokio::time::Instant,
+    /// Held so the ticker runs while any module or instance lives.
+    pub(crate) _ticker: Arc<EpochTicker>,
+}
+
+/// One wasmtime `Engine` per host, with its module cache, host linker and
+/// epoch ticker. Cheap to clone (an `Arc`).
+///
+/// ```
+/// use airssys_wasm::{EngineConfig, WasmEngine};
+///
+/// let engine = WasmEngine::new(EngineConfig::default().max_components(16)).unwrap();
+/// println!("allocator: {:?}", engine.allocator());
+/// ```
+#[derive(Clone)]
+pub struct WasmEngine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    engine: Engine,
+    allocator: AllocatorKind,
+    config: EngineConfig,
+    cache: ModuleCache,
+    settings: RuntimeSettings,
+}
+
+impl std::fmt::Debug for WasmEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmEngine")
+            .field("allocator", &self.inner.allocator)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasmEngine {
+    /// Creates the engine, reserves the instance pool and starts the epoch
+    /// ticker thread.
+    ///
+    /// If the pool cannot be reserved (virtual-memory limits, an absurd
+    /// `max_components`), logs a `warn` and falls back to on-demand
+    /// allocation: see [`allocator`](Self::allocator).
+    ///
+    /// # Errors
+    /// [`WasmError::Engine`] if even the on-demand engine cannot be built.
+    pub fn new(config: EngineConfig) -> Result<Self, WasmError> {
+        let (engine, allocator) = if config.pooling {
+            match Engine::new(&config.wasmtime_config(true)) {
+                Ok(engine) => (engine, AllocatorKind::Pooling),
+                Err(err) => {
+                    let reason = format!("{err:#}");
+                    tracing::warn!(
+                        max_components = config.max_components,
+                        max_memory_per_component = config.max_memory_per_component,
+                        error = %reason,
+                        "cannot reserve the pooling allocator; falling back to on-demand allocation"
+                    );
+                    (Self::on_demand_engine(&config)?, AllocatorKind::OnDemand { reason })
+                }
+            }
+        } else {
+            let reason = "pooling disabled by configuration".to_string();
+            (Self::on_demand_engine(&config)?, AllocatorKind::OnDemand { reason })
+        };
+        let ticker = Arc::new(EpochTicker::start(&engine, config.epoch_tick));
+        let settings = RuntimeSettings {
+            fuel: config.fuel,
+            epoch_tick: config.epoch_tick,
+            max_memory_per_component: config.max_memory_per_component,
+            clock_origin: tokio::time::Instant::now(),
+            _ticker: ticker,
+        };
+        let linker = host_imports::linker(&engine).map_err(|e| WasmError::Engine {
+            reason: format!("{e:#}"),
+        })?;
+        Ok(WasmEngine {
+            inner: Arc::new(EngineInner {
+                cache: ModuleCache::new(linker),
+                engine,
+                allocator,
+                config,
+                settings,
+            }),
+        })
+    }
+
+    fn on_demand_engine(config: &EngineConfig) -> Result<Engine, WasmError> {
+        Engine::new(&config.wasmtime_config(false)).map_err(|e| WasmError::Engine {
+            reason: format!("{e:#}"),
+        })
+    }
+
+    /// The allocator in use.
+    pub fn allocator(&self) -> &AllocatorKind {
+        &self.inner.allocator
+    }
+
+    /// The configuration the engine was built with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The underlying wasmtime engine (for baselines and advanced use).
+    pub fn wasmtime(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Loads a guest from its bytes (binary or WAT text), through the
+    /// compiled-module cache.
+    ///
+    /// Cost: one blake3 hash of the bytes plus a map lookup on a cache hit;
+    /// on a miss, a full compilation (CPU-bound, milliseconds — call it from
+    /// `spawn_blocking` if that matters to the caller) and link.
+    ///
+    /// # Errors
+    /// [`WasmError::InvalidBinary`], [`WasmError::UnsupportedBinaryForm`],
+    /// [`WasmError::MissingExports`], [`WasmError::InvalidExport`],
+    /// [`WasmError::UnresolvedImport`] — each naming `component`.
+    pub fn load(&self, component: &ComponentId, bytes: &[u8]) -> Result<GuestModule, WasmError> {
+        self.inner.cache.get_or_compile(
+            &self.inner.engine,
+            &self.inner.settings,
+            component,
+            bytes,
+        )
+    }
+
+    /// Number of compilations performed so far (cache misses).
+    pub fn compile_count(&self) -> u64 {
+        self.inner.cache.compile_count()
+    }
+
+    /// Number of distinct modules in the cache.
+    pub fn cached_modules(&self) -> usize {
+        self.inner.cache.len()
+    }
+}
+
+/// Background thread incrementing the engine's epoch every tick. Holds only a
+/// weak engine reference; stops when dropped (within one tick) or when the
+/// engine is gone.
+pub(crate) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for EpochTicker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpochTicker").finish_non_exhaustive()
+    }
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine, tick: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("airssys-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(tick);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            });
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot start the epoch ticker; execution timeouts will not fire");
+                None
+            }
+        };
+        EpochTicker { stop, thread }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            // Wake it so it exits now; it is not joined, so dropping the
+            // engine never blocks (an async caller) for a tick.
+            t.thread().unpark();
+        }
+    }
+}
