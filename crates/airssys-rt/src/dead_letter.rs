@@ -124,9 +124,13 @@ impl DeadLetterCounts {
     }
 }
 
+/// A function run on every dead letter, inline, before it is broadcast.
+pub type DeadLetterHandler = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
+
 /// Counts and broadcasts dead letters.
 pub(crate) struct DeadLetterOffice {
     sender: broadcast::Sender<Arc<DeadLetter>>,
+    handlers: parking_lot::RwLock<Vec<DeadLetterHandler>>,
     handler_failed: AtomicU64,
     actor_stopped: AtomicU64,
 }
@@ -136,6 +140,7 @@ impl DeadLetterOffice {
         let (sender, _) = broadcast::channel(DEAD_LETTER_BUFFER);
         Self {
             sender,
+            handlers: parking_lot::RwLock::new(Vec::new()),
             handler_failed: AtomicU64::new(0),
             actor_stopped: AtomicU64::new(0),
         }
@@ -155,8 +160,15 @@ impl DeadLetterOffice {
             message_type = letter.message_type,
             "dead letter"
         );
+        for handler in self.handlers.read().iter() {
+            handler(&letter);
+        }
         // No subscriber is fine: the letter is counted above.
         let _ = self.sender.send(Arc::new(letter));
+    }
+
+    pub(crate) fn add_handler(&self, handler: DeadLetterHandler) {
+        self.handlers.write().push(handler);
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<DeadLetter>> {

@@ -38,6 +38,6 @@ pub use actor::{
     Actor, ActorContext, ActorId, ActorRef, ActorStats, AskError, ErrorAction, SendError,
     SpawnBuilder, SpawnError, TrySendError,
 };
-pub use dead_letter::{DeadLetter, DeadLetterCounts, DeadLetterReason};
+pub use dead_letter::{DeadLetter, DeadLetterCounts, DeadLetterHandler, DeadLetterReason};
 pub use mailbox::{MailboxConfig, DEFAULT_MAILBOX_CAPACITY};
 pub use system::{ActorSystem, ShutdownReport, SystemStats};

@@ -145,6 +145,14 @@ impl ActorSystem {
         self.inner.dead_letters.subscribe()
     }
 
+    /// Runs `handler` on every dead letter from now on, synchronously, in
+    /// the task that produced it and before subscribers see it (it may
+    /// [`take_message`](DeadLetter::take_message)). Keep it short and
+    /// non-blocking: it runs on the stop and failure paths of actors.
+    pub fn on_dead_letter(&self, handler: impl Fn(&DeadLetter) + Send + Sync + 'static) {
+        self.inner.dead_letters.add_handler(Arc::new(handler));
+    }
+
     /// System-wide counters.
     pub fn stats(&self) -> SystemStats {
         SystemStats {
