@@ -34,13 +34,14 @@ fn broker_with(subscribers: usize) -> (InMemoryMessageBroker<u64>, Vec<Subscript
     (broker, subs)
 }
 
-fn baseline_with(
-    subscribers: usize,
-) -> (
-    Vec<mpsc::Sender<BrokerMessage<u64>>>,
-    Vec<mpsc::Receiver<BrokerMessage<u64>>>,
-) {
-    (0..subscribers).map(|_| mpsc::channel(BATCH)).unzip()
+/// The baseline's channels carry exactly what the broker's queues carry.
+type Channel = (
+    mpsc::Sender<BrokerMessage<u64>>,
+    mpsc::Receiver<BrokerMessage<u64>>,
+);
+
+fn baseline_with(subscribers: usize) -> Vec<Channel> {
+    (0..subscribers).map(|_| mpsc::channel(BATCH)).collect()
 }
 
 fn publish(c: &mut Criterion) {
@@ -66,7 +67,8 @@ fn publish(c: &mut Criterion) {
 
         // The same message the broker delivers (subject Arc shared), sent
         // with try_send to plain channels.
-        let (senders, mut receivers) = baseline_with(subscribers);
+        let (senders, mut receivers): (Vec<_>, Vec<_>) =
+            baseline_with(subscribers).into_iter().unzip();
         let subject: Arc<str> = Arc::from(SUBJECT);
         group.bench_function(BenchmarkId::new(name, "tokio_mpsc_baseline"), |b| {
             b.iter(|| {
