@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -76,11 +77,58 @@ struct Matched<M> {
     routes: Box<[Route<M>]>,
 }
 
+/// The match cache's hasher: Fx (rustc's), ~3x cheaper than SipHash on short
+/// subjects. Not collision-resistant; the cache is bounded
+/// ([`DEFAULT_MATCH_CACHE_CAPACITY`]), which bounds the cost of collisions.
+#[derive(Default, Clone, Copy)]
+struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type Cache<M> = HashMap<Arc<str>, Arc<Matched<M>>, BuildHasherDefault<FxHasher>>;
+
 /// Trie and cache, under one lock so that a cache entry can never outlive a
 /// trie change it does not reflect.
 struct Routes<M> {
     trie: Sublist<Route<M>>,
-    cache: HashMap<Arc<str>, Arc<Matched<M>>>,
+    cache: Cache<M>,
 }
 
 impl<M> Routes<M> {
@@ -255,7 +303,7 @@ impl<M: Clone + Send + 'static> InMemoryBrokerBuilder<M> {
             inner: Arc::new(Inner {
                 routes: RwLock::new(Routes {
                     trie: Sublist::default(),
-                    cache: HashMap::new(),
+                    cache: Cache::default(),
                 }),
                 counters: Counters::default(),
                 next_id: AtomicU64::new(0),
