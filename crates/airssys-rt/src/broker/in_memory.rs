@@ -247,13 +247,33 @@ impl<M: Clone + Send + 'static> Default for InMemoryMessageBroker<M> {
 }
 
 /// Builds an [`InMemoryMessageBroker`] with non-default settings.
-#[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct InMemoryBrokerBuilder<M> {
     default_capacity: usize,
     dead_letter_subject: String,
     match_cache_capacity: usize,
     _payload: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for InMemoryBrokerBuilder<M> {
+    fn clone(&self) -> Self {
+        Self {
+            default_capacity: self.default_capacity,
+            dead_letter_subject: self.dead_letter_subject.clone(),
+            match_cache_capacity: self.match_cache_capacity,
+            _payload: PhantomData,
+        }
+    }
+}
+
+impl<M> fmt::Debug for InMemoryBrokerBuilder<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryBrokerBuilder")
+            .field("default_capacity", &self.default_capacity)
+            .field("dead_letter_subject", &self.dead_letter_subject)
+            .field("match_cache_capacity", &self.match_cache_capacity)
+            .finish()
+    }
 }
 
 impl<M: Clone + Send + 'static> InMemoryBrokerBuilder<M> {

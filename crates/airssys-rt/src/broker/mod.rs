@@ -100,6 +100,14 @@ impl<M> BrokerMessage<M> {
         self
     }
 
+    /// Marks the message as a dead letter, with the reason. For broker
+    /// implementations.
+    #[must_use]
+    pub fn with_dead_letter(mut self, reason: DeadLetterReason) -> Self {
+        self.dead_letter = Some(reason);
+        self
+    }
+
     /// `true` if this message was received as a dead letter.
     pub fn is_dead_letter(&self) -> bool {
         self.dead_letter.is_some()
@@ -155,6 +163,17 @@ pub struct PublishReport {
 }
 
 impl PublishReport {
+    /// A report. For broker implementations; `matched` should equal
+    /// `delivered + dropped`. A broker that cannot know (a remote server) may
+    /// report what it knows, or `PublishReport::default()`.
+    pub fn new(matched: usize, delivered: usize, dropped: usize) -> Self {
+        Self {
+            matched,
+            delivered,
+            dropped,
+        }
+    }
+
     /// `true` if no subscription matched the subject.
     pub fn is_unrouted(&self) -> bool {
         self.matched == 0
