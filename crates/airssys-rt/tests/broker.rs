@@ -469,3 +469,99 @@ async fn recv_ends_when_the_broker_is_gone() {
     assert_eq!(next(&mut sub).await.payload, 5, "queued messages survive");
     assert!(timeout(WAIT, sub.recv()).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_publishers_order_is_kept_with_concurrent_publishers() {
+    const PER_PUBLISHER: u64 = 1000;
+    let broker = InMemoryMessageBroker::<(u64, u64)>::new();
+    let mut sub = broker
+        .subscribe_with_capacity("load.*", 2 * PER_PUBLISHER as usize)
+        .unwrap();
+
+    let publishers: Vec<_> = (0..2u64)
+        .map(|publisher| {
+            let broker = broker.clone();
+            tokio::spawn(async move {
+                let subject = format!("load.p{publisher}");
+                for seq in 0..PER_PUBLISHER {
+                    broker.publish(&subject, (publisher, seq)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for publisher in publishers {
+        timeout(WAIT, publisher).await.unwrap().unwrap();
+    }
+
+    let mut next_seq = [0u64; 2];
+    for _ in 0..2 * PER_PUBLISHER {
+        let (publisher, seq) = next(&mut sub).await.payload;
+        assert_eq!(seq, next_seq[publisher as usize], "publisher {publisher}");
+        next_seq[publisher as usize] += 1;
+    }
+    assert_eq!(next_seq, [PER_PUBLISHER; 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounting_holds_under_subscription_churn() {
+    const PUBLISHES: usize = 5000;
+    let broker = InMemoryMessageBroker::<usize>::builder()
+        .default_capacity(8)
+        .build()
+        .unwrap();
+    let mut steady = broker
+        .subscribe_with_capacity("churn.>", PUBLISHES)
+        .unwrap();
+
+    let churner = broker.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_churn = Arc::clone(&stop);
+    let churn = tokio::spawn(async move {
+        while !stop_churn.load(std::sync::atomic::Ordering::Relaxed) {
+            let wildcard = churner.subscribe("churn.*").unwrap();
+            let literal = churner.subscribe("churn.x").unwrap();
+            tokio::task::yield_now().await;
+            drop((wildcard, literal));
+        }
+    });
+
+    let (mut delivered, mut dropped) = (0, 0);
+    for i in 0..PUBLISHES {
+        let report = broker.publish("churn.x", i).unwrap();
+        assert_eq!(report.matched, report.delivered + report.dropped);
+        delivered += report.delivered as u64;
+        dropped += report.dropped as u64;
+        if i % 64 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    timeout(WAIT, churn).await.unwrap().unwrap();
+
+    let stats = broker.stats();
+    assert_eq!(stats.published, PUBLISHES as u64);
+    assert_eq!(stats.delivered, delivered);
+    assert_eq!(
+        stats.dead_lettered, dropped,
+        "every dropped copy is dead-lettered"
+    );
+    for expected in 0..PUBLISHES {
+        assert_eq!(next(&mut steady).await.payload, expected);
+    }
+    assert_eq!(broker.subscription_count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_pending_request_removes_its_inbox() {
+    let broker = InMemoryMessageBroker::<u64>::new();
+    let _silent = broker.subscribe("svc").unwrap();
+
+    let cut_short = timeout(
+        Duration::from_millis(10),
+        broker.request("svc", 1, Duration::from_secs(60)),
+    )
+    .await;
+
+    assert!(cut_short.is_err(), "the outer timeout fires first");
+    assert_eq!(broker.subscription_count(), 1, "only `svc` is left");
+}
