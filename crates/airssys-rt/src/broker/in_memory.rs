@@ -203,6 +203,9 @@ pub struct BrokerStats {
 ///   it is not dead-lettered.
 /// - A dead letter that cannot be delivered is only counted
 ///   ([`BrokerStats::dead_letters_lost`]): dead letters never loop.
+/// - The dead-letter and `_INBOX.<n>` reply subjects are ordinary subjects:
+///   a subscription whose pattern matches them (e.g. `>`) receives dead
+///   letters (marked by [`BrokerMessage::dead_letter`]) and replies, as in NATS.
 ///
 /// ```
 /// use airssys_rt::broker::{InMemoryMessageBroker, MessageBroker};
