@@ -2,33 +2,26 @@
 //!
 //! # How a publish is routed
 //!
-//! Subscriptions live in a token trie ([`Sublist`]). Routing a subject through
-//! the trie is done once per distinct subject; the result (the list of matching
+//! Subscriptions live in a token trie after NATS's sublist; routing a subject
+//! through it is done once per distinct subject and the result (the matching
 //! subscription queues, and the subject as a shared `Arc<str>`) is kept in a
-//! match cache keyed by subject. A publish is then: one hash lookup under a
-//! read lock held only for that lookup, one `try_send` per matching subscriber,
-//! and a few relaxed atomic counter updates. It allocates nothing on a cache
-//! hit beyond what each subscriber queue allocates itself.
-//!
-//! Subscribing or unsubscribing a literal pattern (`a.b`) evicts that one
-//! subject from the cache; a wildcard pattern clears it, since it may change
-//! the routing of any subject.
+//! match cache, invalidated on subscribe/unsubscribe. A publish is then: one
+//! hash lookup under a read lock held only for that lookup, one `try_send` per
+//! matching subscriber, and a few relaxed atomic counter updates. It allocates
+//! nothing on a cache hit beyond what each subscriber queue allocates itself.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use parking_lot::RwLock;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::error::BrokerError;
-use super::subject::{is_literal, validate_pattern, validate_subject};
-use super::sublist::Sublist;
+use super::router::{Matched, Route, Router};
+use super::subject::{validate_pattern, validate_subject};
 use super::{BrokerMessage, DeadLetterReason, MessageBroker, PublishReport, Subscription};
 
 /// Default queue capacity of a subscription: 1024 messages.
@@ -50,99 +43,6 @@ pub const DEFAULT_MATCH_CACHE_CAPACITY: usize = 4096;
 /// Prefix of the reply inboxes made by [`MessageBroker::request`].
 const INBOX_PREFIX: &str = "_INBOX.";
 
-/// One subscription as the router sees it: its queue and what is needed to
-/// report on it.
-struct Route<M> {
-    pattern: Arc<str>,
-    sender: mpsc::Sender<BrokerMessage<M>>,
-    capacity: usize,
-    dropped: Arc<AtomicU64>,
-}
-
-impl<M> Clone for Route<M> {
-    fn clone(&self) -> Self {
-        Self {
-            pattern: Arc::clone(&self.pattern),
-            sender: self.sender.clone(),
-            capacity: self.capacity,
-            dropped: Arc::clone(&self.dropped),
-        }
-    }
-}
-
-/// The routing result for one subject, as cached.
-struct Matched<M> {
-    /// The subject, shared by every message published on it.
-    subject: Arc<str>,
-    routes: Box<[Route<M>]>,
-}
-
-/// The match cache's hasher: Fx (rustc's), ~3x cheaper than SipHash on short
-/// subjects. Not collision-resistant; the cache is bounded
-/// ([`DEFAULT_MATCH_CACHE_CAPACITY`]), which bounds the cost of collisions.
-#[derive(Default, Clone, Copy)]
-struct FxHasher {
-    hash: u64,
-}
-
-impl FxHasher {
-    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-type Cache<M> = HashMap<Arc<str>, Arc<Matched<M>>, BuildHasherDefault<FxHasher>>;
-
-/// Trie and cache, under one lock so that a cache entry can never outlive a
-/// trie change it does not reflect.
-struct Routes<M> {
-    trie: Sublist<Route<M>>,
-    cache: Cache<M>,
-}
-
-impl<M> Routes<M> {
-    /// Drops the cached routing results that a (un)subscribe to `pattern`
-    /// may have changed.
-    fn invalidate(&mut self, pattern: &str) {
-        if is_literal(pattern) {
-            self.cache.remove(pattern);
-        } else {
-            self.cache.clear();
-        }
-    }
-}
-
 #[derive(Default)]
 struct Counters {
     published: AtomicU64,
@@ -154,13 +54,12 @@ struct Counters {
 }
 
 struct Inner<M> {
-    routes: RwLock<Routes<M>>,
+    router: Router<M>,
     counters: Counters,
     next_id: AtomicU64,
     next_inbox: AtomicU64,
     default_capacity: usize,
     dead_letter_subject: Arc<str>,
-    match_cache_capacity: usize,
 }
 
 /// Counters of an [`InMemoryMessageBroker`] since it was built, as returned by
@@ -324,16 +223,12 @@ impl<M: Clone + Send + 'static> InMemoryBrokerBuilder<M> {
         }
         Ok(InMemoryMessageBroker {
             inner: Arc::new(Inner {
-                routes: RwLock::new(Routes {
-                    trie: Sublist::default(),
-                    cache: Cache::default(),
-                }),
+                router: Router::new(self.match_cache_capacity),
                 counters: Counters::default(),
                 next_id: AtomicU64::new(0),
                 next_inbox: AtomicU64::new(0),
                 default_capacity: self.default_capacity,
                 dead_letter_subject: Arc::from(self.dead_letter_subject),
-                match_cache_capacity: self.match_cache_capacity,
             }),
         })
     }
@@ -393,39 +288,19 @@ impl<M> InMemoryMessageBroker<M> {
     /// Number of live subscriptions (reply inboxes of pending requests
     /// included). Takes the read lock briefly.
     pub fn subscription_count(&self) -> usize {
-        self.inner.routes.read().trie.len()
+        self.inner.router.len()
     }
 
     /// The subscriptions matching `subject`, from the cache or the trie.
     /// Validates `subject` on a cache miss (a cached subject was valid).
     fn lookup(&self, subject: &str) -> Result<Arc<Matched<M>>, BrokerError> {
-        if let Some(found) = self.inner.routes.read().cache.get(subject) {
-            return Ok(Arc::clone(found));
-        }
-        validate_subject(subject).map_err(|reason| BrokerError::InvalidSubject {
-            subject: subject.to_string(),
-            reason,
-        })?;
-        let mut routes = self.inner.routes.write();
-        if let Some(found) = routes.cache.get(subject) {
-            return Ok(Arc::clone(found));
-        }
-        let mut out = Vec::new();
-        routes.trie.matches(subject, &mut out);
-        let matched = Arc::new(Matched {
-            subject: Arc::from(subject),
-            routes: out.into_boxed_slice(),
-        });
-        let capacity = self.inner.match_cache_capacity;
-        if capacity > 0 {
-            if routes.cache.len() >= capacity {
-                routes.cache.clear();
-            }
-            routes
-                .cache
-                .insert(Arc::clone(&matched.subject), Arc::clone(&matched));
-        }
-        Ok(matched)
+        self.inner
+            .router
+            .lookup(subject)
+            .map_err(|reason| BrokerError::InvalidSubject {
+                subject: subject.to_string(),
+                reason,
+            })
     }
 }
 
@@ -596,9 +471,7 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for InMemoryMessageBroker<M> {
             dropped: Arc::clone(&dropped),
         };
         {
-            let mut routes = self.inner.routes.write();
-            routes.trie.insert(&pattern, id, route);
-            routes.invalidate(&pattern);
+            self.inner.router.insert(&pattern, id, route);
         }
         let weak = Arc::downgrade(&self.inner);
         let unsubscribe_pattern = Arc::clone(&pattern);
@@ -608,9 +481,7 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for InMemoryMessageBroker<M> {
             dropped,
             move || {
                 if let Some(inner) = weak.upgrade() {
-                    let mut routes = inner.routes.write();
-                    routes.trie.remove(&unsubscribe_pattern, id);
-                    routes.invalidate(&unsubscribe_pattern);
+                    inner.router.remove(&unsubscribe_pattern, id);
                 }
             },
         ))

@@ -44,6 +44,7 @@
 
 mod error;
 mod in_memory;
+mod router;
 pub mod subject;
 mod sublist;
 mod subscription;

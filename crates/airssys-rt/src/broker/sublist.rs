@@ -63,7 +63,6 @@ impl<T> Default for Sublist<T> {
 
 impl<T: Clone> Sublist<T> {
     /// Number of subscriptions held.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
