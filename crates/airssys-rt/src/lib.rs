@@ -29,6 +29,7 @@
 //! ```
 
 pub mod actor;
+pub mod broker;
 pub mod dead_letter;
 pub mod mailbox;
 pub mod supervisor;

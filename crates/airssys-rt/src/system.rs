@@ -1,7 +1,7 @@
 //! [`ActorSystem`]: spawns actors, finds them by name, collects dead letters,
 //! and shuts everything down.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, Notify};
 use tokio::task::AbortHandle;
 
 use crate::actor::{Actor, ActorId, ActorRef, ActorShared, SpawnBuilder, SpawnError};
+use crate::broker::{InMemoryMessageBroker, MessageBroker};
 use crate::dead_letter::{DeadLetter, DeadLetterCounts, DeadLetterOffice};
 
 /// A snapshot of system-wide counters.
@@ -59,6 +60,8 @@ struct SystemInner {
     shutting_down: AtomicBool,
     live_changed: Notify,
     dead_letters: DeadLetterOffice,
+    /// One broker per message type: `TypeId::of::<M>()` → `Arc<dyn MessageBroker<M>>`.
+    brokers: DashMap<TypeId, Arc<dyn Any + Send + Sync>>,
 }
 
 /// The runtime that actors live in. Cheap to clone (one `Arc`).
@@ -118,6 +121,7 @@ impl ActorSystem {
                 shutting_down: AtomicBool::new(false),
                 live_changed: Notify::new(),
                 dead_letters: DeadLetterOffice::new(),
+                brokers: DashMap::new(),
             }),
         }
     }
@@ -137,6 +141,34 @@ impl ActorSystem {
     pub fn lookup<A: Actor>(&self, name: &str) -> Option<ActorRef<A>> {
         let entry = self.inner.names.get(name)?;
         entry.actor_ref.downcast_ref::<ActorRef<A>>().cloned()
+    }
+
+    /// The system's broker for messages of type `M`: the one installed with
+    /// [`set_broker`](Self::set_broker), or else an [`InMemoryMessageBroker`]
+    /// with default settings, created on first use and shared from then on.
+    pub fn broker<M: Clone + Send + 'static>(&self) -> Arc<dyn MessageBroker<M>> {
+        let entry = self
+            .inner
+            .brokers
+            .entry(TypeId::of::<M>())
+            .or_insert_with(|| {
+                let broker: Arc<dyn MessageBroker<M>> = Arc::new(InMemoryMessageBroker::<M>::new());
+                Arc::new(broker)
+            });
+        match entry.value().downcast_ref::<Arc<dyn MessageBroker<M>>>() {
+            Some(broker) => Arc::clone(broker),
+            // Entries are only ever inserted under their own TypeId above and
+            // in `set_broker`, so the downcast cannot fail.
+            None => unreachable!("broker registry entry has the wrong type"),
+        }
+    }
+
+    /// Installs the broker for messages of type `M` (e.g. a NATS-backed one),
+    /// replacing any earlier one for new callers of [`broker`](Self::broker).
+    pub fn set_broker<M: Clone + Send + 'static>(&self, broker: Arc<dyn MessageBroker<M>>) {
+        self.inner
+            .brokers
+            .insert(TypeId::of::<M>(), Arc::new(broker));
     }
 
     /// Subscribes to dead letters from now on. Every dead letter is also

@@ -31,6 +31,14 @@ impl<A: Actor> ActorContext<A> {
         &self.system
     }
 
+    /// The system's broker for messages of type `M` (see
+    /// [`ActorSystem::broker`]): publish, subscribe, request.
+    pub fn broker<M: Clone + Send + 'static>(
+        &self,
+    ) -> std::sync::Arc<dyn crate::broker::MessageBroker<M>> {
+        self.system.broker::<M>()
+    }
+
     /// Stops this actor, normally, once the current callback returns.
     /// Messages still queued are dead-lettered unless a supervisor restarts it.
     pub fn stop(&mut self) {

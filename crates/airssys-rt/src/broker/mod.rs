@@ -1,0 +1,286 @@
+//! Topic publish/subscribe and request/reply between actors, with
+//! NATS-style subjects.
+//!
+//! A [`MessageBroker`] routes a message published on a subject (`orders.eu.created`)
+//! to every [`Subscription`] whose pattern matches it (`orders.*.created`,
+//! `orders.>`; see [`subject`] for the syntax). [`InMemoryMessageBroker`] is the
+//! embedded default; a NATS-backed broker implements the same trait with the same
+//! subject semantics, so code written against `Arc<dyn MessageBroker<M>>` runs on
+//! either.
+//!
+//! # Delivery semantics
+//!
+//! - **Fan-out**: every matching subscription gets its own copy (`M: Clone`).
+//! - **Order**: messages from one publisher reach each subscription in publish order.
+//! - **Never blocking the publisher**: [`publish`](MessageBroker::publish) is
+//!   synchronous. A subscription whose bounded queue is full does not get the
+//!   message; the message goes to the **dead-letter subject** instead, with a
+//!   [`DeadLetterReason`], and is counted. Nothing is dropped silently.
+//! - **Unrouted**: a publish that matches no subscription is counted and
+//!   reported in [`PublishReport`], but not dead-lettered (as in NATS: no
+//!   interest is not a failure).
+//! - **Request/reply**: [`request`](MessageBroker::request) publishes with a
+//!   fresh `_INBOX.<n>` subject in `reply_to` and awaits one reply under a timeout;
+//!   a responder answers with [`reply`](MessageBroker::reply).
+//!
+//! ```
+//! use std::time::Duration;
+//! use airssys_rt::broker::{InMemoryMessageBroker, MessageBroker};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), airssys_rt::broker::BrokerError> {
+//! let broker = InMemoryMessageBroker::<String>::new();
+//! let mut orders = broker.subscribe("orders.>")?;
+//!
+//! let report = broker.publish("orders.eu.created", "order 1".to_string())?;
+//! assert_eq!(report.delivered, 1);
+//!
+//! let msg = orders.recv().await.expect("broker alive");
+//! assert_eq!(&*msg.subject, "orders.eu.created");
+//! assert_eq!(msg.payload, "order 1");
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod in_memory;
+mod router;
+pub mod subject;
+mod sublist;
+mod subscription;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+pub use error::{BrokerError, SubjectError};
+pub use in_memory::{
+    BrokerStats, InMemoryBrokerBuilder, InMemoryMessageBroker, DEFAULT_DEAD_LETTER_SUBJECT,
+    DEFAULT_MATCH_CACHE_CAPACITY, DEFAULT_SUBSCRIPTION_CAPACITY,
+};
+pub use subscription::Subscription;
+
+/// A message as a subscriber receives it.
+///
+/// `subject` and `reply_to` are `Arc<str>`: one allocation per publish,
+/// shared by every subscriber the message fans out to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BrokerMessage<M> {
+    /// The subject the message was published on. For a dead letter, this is
+    /// still the original subject (not the dead-letter subject).
+    pub subject: Arc<str>,
+    /// Where to send a reply, if the publisher expects one
+    /// (see [`MessageBroker::request`] and [`MessageBroker::reply`]).
+    pub reply_to: Option<Arc<str>>,
+    /// The payload.
+    pub payload: M,
+    /// `Some` if this is a dead letter: a message that could not be delivered
+    /// to some subscriber, received on the dead-letter subject; says why.
+    pub dead_letter: Option<DeadLetterReason>,
+}
+
+impl<M> BrokerMessage<M> {
+    /// A message on `subject` with no `reply_to`. For broker implementations
+    /// and tests; publishers call [`MessageBroker::publish`].
+    pub fn new(subject: Arc<str>, payload: M) -> Self {
+        Self {
+            subject,
+            reply_to: None,
+            payload,
+            dead_letter: None,
+        }
+    }
+
+    /// Sets `reply_to`.
+    #[must_use]
+    pub fn with_reply_to(mut self, reply_to: Option<Arc<str>>) -> Self {
+        self.reply_to = reply_to;
+        self
+    }
+
+    /// Marks the message as a dead letter, with the reason. For broker
+    /// implementations.
+    #[must_use]
+    pub fn with_dead_letter(mut self, reason: DeadLetterReason) -> Self {
+        self.dead_letter = Some(reason);
+        self
+    }
+
+    /// `true` if this message was received as a dead letter.
+    pub fn is_dead_letter(&self) -> bool {
+        self.dead_letter.is_some()
+    }
+}
+
+/// Why a message was dead-lettered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeadLetterReason {
+    /// The subscriber's bounded queue was full (a slow subscriber).
+    SubscriberFull {
+        /// The pattern of the subscription that could not take the message.
+        pattern: Arc<str>,
+        /// That subscription's queue capacity.
+        capacity: usize,
+    },
+    /// The subscriber was dropped between routing and delivery.
+    SubscriberClosed {
+        /// The pattern of the subscription that was gone.
+        pattern: Arc<str>,
+    },
+    /// A layer above the broker accepted the message for `target` but could
+    /// not deliver or handle it (see [`InMemoryMessageBroker::publish_dead_letter`]).
+    Undeliverable {
+        /// Who the message was for (e.g. a component id).
+        target: Arc<str>,
+        /// Why it was not delivered or handled.
+        reason: Arc<str>,
+    },
+}
+
+impl fmt::Display for DeadLetterReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeadLetterReason::SubscriberFull { pattern, capacity } => write!(
+                f,
+                "queue of subscription {pattern:?} is full (capacity {capacity})"
+            ),
+            DeadLetterReason::SubscriberClosed { pattern } => {
+                write!(f, "subscription {pattern:?} was closed")
+            }
+            DeadLetterReason::Undeliverable { target, reason } => {
+                write!(f, "not delivered to {target}: {reason}")
+            }
+        }
+    }
+}
+
+/// What became of one publish.
+///
+/// `matched == delivered + dropped`. `matched == 0` means the publish was
+/// unrouted (no subscriber; counted, not dead-lettered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct PublishReport {
+    /// Subscriptions whose pattern matched the subject.
+    pub matched: usize,
+    /// Subscriptions whose queue took the message.
+    pub delivered: usize,
+    /// Subscriptions that could not take it (queue full or closed); each such
+    /// copy was sent to the dead-letter subject.
+    pub dropped: usize,
+}
+
+impl PublishReport {
+    /// A report. For broker implementations; `matched` should equal
+    /// `delivered + dropped`. A broker that cannot know (a remote server) may
+    /// report what it knows, or `PublishReport::default()`.
+    pub fn new(matched: usize, delivered: usize, dropped: usize) -> Self {
+        Self {
+            matched,
+            delivered,
+            dropped,
+        }
+    }
+
+    /// `true` if no subscription matched the subject.
+    pub fn is_unrouted(&self) -> bool {
+        self.matched == 0
+    }
+}
+
+/// A topic broker: publish/subscribe with NATS-style subjects, and
+/// request/reply.
+///
+/// `M` is the payload type; it is `Clone` because a message fans out to every
+/// matching subscriber. The trait is dyn-compatible: share a broker as
+/// `Arc<dyn MessageBroker<M>>`.
+pub trait MessageBroker<M>: Send + Sync
+where
+    M: Clone + Send + 'static,
+{
+    /// Publishes `msg` on `subject` to every matching subscription, without
+    /// waiting: this is the hot path, and never blocks or awaits.
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::InvalidSubject`] if `subject` is not a valid literal
+    /// subject (wildcards, empty tokens, whitespace). A full subscriber queue
+    /// is not an error: see [`PublishReport::dropped`] and the dead-letter
+    /// subject.
+    fn publish(&self, subject: &str, msg: M) -> Result<PublishReport, BrokerError>;
+
+    /// Like [`publish`](Self::publish), with `reply_to` set on the delivered
+    /// message so that subscribers can answer.
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::InvalidSubject`] if `subject` or `reply_to` is invalid.
+    fn publish_with_reply(
+        &self,
+        subject: &str,
+        reply_to: &str,
+        msg: M,
+    ) -> Result<PublishReport, BrokerError>;
+
+    /// Subscribes to `pattern` with the broker's default queue capacity.
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::InvalidPattern`] if `pattern` is not a valid pattern.
+    fn subscribe(&self, pattern: &str) -> Result<Subscription<M>, BrokerError>;
+
+    /// Subscribes to `pattern` with a queue of `capacity` messages.
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::InvalidPattern`] for an invalid pattern,
+    /// [`BrokerError::ZeroCapacity`] if `capacity` is 0.
+    fn subscribe_with_capacity(
+        &self,
+        pattern: &str,
+        capacity: usize,
+    ) -> Result<Subscription<M>, BrokerError>;
+
+    /// Publishes `msg` on `subject` with a fresh reply inbox and waits up to
+    /// `timeout` for the first reply.
+    ///
+    /// Does nothing until awaited.
+    ///
+    /// # Errors
+    ///
+    /// - [`BrokerError::InvalidSubject`] for an invalid subject;
+    /// - [`BrokerError::NoResponders`] if no subscriber took the request;
+    /// - [`BrokerError::Timeout`] if no reply came within `timeout`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes unsubscribes the reply inbox;
+    /// a reply that arrives afterwards is unrouted. The request itself, once
+    /// published, is not recalled.
+    #[must_use = "a request does nothing until awaited"]
+    fn request<'a>(
+        &'a self,
+        subject: &'a str,
+        msg: M,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<BrokerMessage<M>, BrokerError>>;
+
+    /// Answers `request` by publishing `payload` on its `reply_to` subject.
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::NoReplyTo`] if `request` has no `reply_to`; otherwise as
+    /// [`publish`](Self::publish).
+    fn reply(&self, request: &BrokerMessage<M>, payload: M) -> Result<PublishReport, BrokerError> {
+        match &request.reply_to {
+            Some(reply_to) => self.publish(reply_to, payload),
+            None => Err(BrokerError::NoReplyTo {
+                subject: request.subject.to_string(),
+            }),
+        }
+    }
+}
