@@ -150,7 +150,11 @@ pub trait Child: Send + 'static {
 
     /// Reports the child's health. The supervisor bounds it with its own
     /// timeout; a check that does not answer in time counts as failed.
-    async fn health_check(&self) -> ChildHealth {
+    ///
+    /// Takes `&mut self` like the other methods: the supervisor owns the child
+    /// exclusively, and a `&self` async method would force every `Child` to be
+    /// `Sync` (async-trait needs `Self: Sync` for the future to be `Send`).
+    async fn health_check(&mut self) -> ChildHealth {
         ChildHealth::Healthy
     }
 }
