@@ -415,16 +415,22 @@ impl SupervisorNode {
                     Some(d) => limit.min(d.saturating_duration_since(Instant::now())),
                     None => limit,
                 };
-                match timeout(budget, entry.child.stop(budget)).await {
-                    Ok(Ok(())) => false,
-                    Ok(Err(ChildError::StopTimedOut { .. })) => true,
-                    Ok(Err(e)) => {
-                        tracing::warn!(supervisor = %self.config.name, error = %e, "child did not stop cleanly");
-                        false
-                    }
-                    Err(_) => {
-                        entry.child.kill();
-                        true
+                if budget.is_zero() {
+                    // No time left (deadline passed, or a zero grace period).
+                    entry.child.kill();
+                    true
+                } else {
+                    match timeout(budget, entry.child.stop(budget)).await {
+                        Ok(Ok(())) => false,
+                        Ok(Err(ChildError::StopTimedOut { .. })) => true,
+                        Ok(Err(e)) => {
+                            tracing::warn!(supervisor = %self.config.name, error = %e, "child did not stop cleanly");
+                            false
+                        }
+                        Err(_) => {
+                            entry.child.kill();
+                            true
+                        }
                     }
                 }
             }
