@@ -36,8 +36,13 @@ async fn exceeding_restart_intensity_stops_all_children_and_fails_the_root() {
         matches!(e, SupervisionEvent::IntensityExceeded { .. })
     })
     .await;
-    assert!(matches!(exceeded, SupervisionEvent::IntensityExceeded { restarts: 3, .. }));
-    let exit = tokio::time::timeout(Duration::from_secs(60), sup.wait()).await.unwrap();
+    assert!(matches!(
+        exceeded,
+        SupervisionEvent::IntensityExceeded { restarts: 3, .. }
+    ));
+    let exit = tokio::time::timeout(Duration::from_secs(60), sup.wait())
+        .await
+        .unwrap();
     match exit {
         SupervisorExit::Failed(reason) => {
             assert!(reason.contains("restart intensity exceeded"), "{reason}")
@@ -84,7 +89,9 @@ async fn an_escalated_exit_stops_the_siblings_and_fails_the_supervisor() {
     log.take();
 
     a_ctl.escalate();
-    let exit = tokio::time::timeout(Duration::from_secs(60), sup.wait()).await.unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(60), sup.wait())
+        .await
+        .unwrap();
 
     match exit {
         SupervisorExit::Failed(reason) => assert!(reason.contains("escalated"), "{reason}"),
@@ -135,12 +142,18 @@ async fn escalation_climbs_two_levels_and_the_root_restarts_the_failed_subtree_u
     })
     .await;
     restarted(&mut events, "root", "mid").await;
-    assert_eq!(log.take(), strings(&["w:start"]), "w started afresh, s untouched");
+    assert_eq!(
+        log.take(),
+        strings(&["w:start"]),
+        "w started afresh, s untouched"
+    );
     assert_eq!(root.exit_status(), None);
 
     // Second crash: the root's own intensity is exceeded and it fails.
     w_ctl.crash();
-    let exit = tokio::time::timeout(Duration::from_secs(60), root.wait()).await.unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(60), root.wait())
+        .await
+        .unwrap();
     match exit {
         SupervisorExit::Failed(reason) => {
             assert!(reason.contains("restart intensity exceeded"), "{reason}")
@@ -172,8 +185,16 @@ async fn a_parent_restarting_a_nested_supervisor_restarts_its_children_in_order(
     restarted(&mut events, "root", "nested").await;
 
     assert_eq!(log.entries(), strings(&["a:stop", "a:start", "b:start"]));
-    let states: Vec<_> = nested.children().await.unwrap().into_iter().map(|c| c.state).collect();
-    assert!(states.iter().all(|s| *s == airssys_rt::supervisor::ChildState::Running));
+    let states: Vec<_> = nested
+        .children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.state)
+        .collect();
+    assert!(states
+        .iter()
+        .all(|s| *s == airssys_rt::supervisor::ChildState::Running));
 }
 
 #[tokio::test(start_paused = true)]
@@ -188,9 +209,11 @@ async fn nested_supervisors_publish_on_the_root_event_stream() {
     let (a, _) = probe("a", &log);
     nested.add_child(ChildSpec::new("a"), a).await.unwrap();
 
-    let started = wait_for(&mut events, "a started in nested", |e| {
-        matches!(e, SupervisionEvent::ChildStarted { child, .. } if child == "a")
-    })
+    let started = wait_for(
+        &mut events,
+        "a started in nested",
+        |e| matches!(e, SupervisionEvent::ChildStarted { child, .. } if child == "a"),
+    )
     .await;
     assert_eq!(started.supervisor(), "nested");
 }
@@ -215,7 +238,9 @@ async fn shutting_down_the_root_stops_nested_children_too() {
 
     assert_eq!(report.stopped, strings(&["nested", "a"]));
     assert_eq!(log.entries(), strings(&["c:stop", "b:stop", "a:stop"]));
-    let exit = tokio::time::timeout(Duration::from_secs(60), nested.wait()).await.unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(60), nested.wait())
+        .await
+        .unwrap();
     assert_eq!(exit, SupervisorExit::Shutdown);
 }
 
@@ -242,7 +267,10 @@ async fn a_failed_nested_supervisor_reports_failed_to_its_parent() {
     })
     .await;
     match failed {
-        SupervisionEvent::ChildFailed { reason: ExitReason::Failed(why), .. } => {
+        SupervisionEvent::ChildFailed {
+            reason: ExitReason::Failed(why),
+            ..
+        } => {
             assert!(why.contains("restart intensity exceeded"), "{why}")
         }
         other => panic!("unexpected {other:?}"),
