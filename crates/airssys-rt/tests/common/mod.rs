@@ -155,7 +155,7 @@ impl Child for Probe {
 pub async fn wait_for(
     rx: &mut broadcast::Receiver<SupervisionEvent>,
     what: &str,
-    pred: impl Fn(&SupervisionEvent) -> bool,
+    mut pred: impl FnMut(&SupervisionEvent) -> bool,
 ) -> SupervisionEvent {
     let found = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
