@@ -276,3 +276,30 @@ async fn a_failed_nested_supervisor_reports_failed_to_its_parent() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_nested_supervisor_shut_down_through_its_own_handle_tells_its_parent() {
+    let root = SupervisorNode::builder("root").start();
+    let mut events = root.events();
+    let nested = root
+        .add_supervisor(
+            ChildSpec::new("nested").restart(airssys_rt::supervisor::RestartPolicy::Transient),
+            SupervisorNode::builder("nested"),
+        )
+        .await
+        .unwrap();
+
+    nested.shutdown(Duration::from_secs(1)).await.unwrap();
+
+    let exited = wait_for(&mut events, "root sees nested exit", |e| {
+        matches!(e, SupervisionEvent::ChildExited { supervisor, child, .. } if supervisor == "root" && child == "nested")
+    })
+    .await;
+    assert!(matches!(
+        exited,
+        SupervisionEvent::ChildExited {
+            reason: ExitReason::Shutdown,
+            ..
+        }
+    ));
+}

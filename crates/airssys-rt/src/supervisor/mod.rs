@@ -8,6 +8,53 @@
 //! The semantics (strategies, restart policies, restart intensity, backoff,
 //! shutdown and health checks, with their defaults) are written down in
 //! `docs/supervision.md`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use airssys_rt::supervisor::{
+//!     BackoffPolicy, Child, ChildError, ChildSpec, ExitReason, ExitSignal, RestartStrategy,
+//!     SupervisionEvent, SupervisorNode,
+//! };
+//!
+//! /// A child that keeps its exit signal so the example can make it crash.
+//! struct Crashy(std::sync::Arc<std::sync::Mutex<Option<ExitSignal>>>);
+//!
+//! #[async_trait::async_trait]
+//! impl Child for Crashy {
+//!     async fn start(&mut self, exit: ExitSignal) -> Result<(), ChildError> {
+//!         *self.0.lock().unwrap() = Some(exit);
+//!         Ok(())
+//!     }
+//!     async fn stop(&mut self, _timeout: Duration) -> Result<(), ChildError> {
+//!         Ok(())
+//!     }
+//!     fn kill(&mut self) {}
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let root = SupervisorNode::builder("root")
+//!     .strategy(RestartStrategy::OneForOne)
+//!     .intensity(3, Duration::from_secs(5))
+//!     .backoff(BackoffPolicy::none())
+//!     .start();
+//! let mut events = root.events();
+//! let signal = std::sync::Arc::new(std::sync::Mutex::new(None));
+//! root.add_child(ChildSpec::new("worker"), Box::new(Crashy(signal.clone())))
+//!     .await
+//!     .unwrap();
+//!
+//! // The worker crashes; the supervisor restarts it.
+//! let exit = signal.lock().unwrap().take().unwrap();
+//! exit.exit(ExitReason::Failed("boom".into()));
+//! loop {
+//!     if let SupervisionEvent::ChildRestarted { child, .. } = events.recv().await.unwrap() {
+//!         assert_eq!(child, "worker");
+//!         break;
+//!     }
+//! }
+//! root.shutdown(Duration::from_secs(1)).await.unwrap();
+//! # }
+//! ```
 
 mod backoff;
 mod child;

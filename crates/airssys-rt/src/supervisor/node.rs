@@ -216,6 +216,12 @@ impl SupervisorNode {
                 let report = self.stop_all(Some(Instant::now() + timeout)).await;
                 self.mode = Mode::Idle;
                 self.exit_watch.send_replace(Some(SupervisorExit::Shutdown));
+                // A nested supervisor shut down through its own handle ended
+                // on its own: its parent hears `Shutdown` (restarted only if
+                // its policy is `Permanent`).
+                if let Some(signal) = self.parent_exit.take() {
+                    signal.exit(ExitReason::Shutdown);
+                }
                 if let Some(reply) = reply {
                     let _ = reply.send(report);
                 }
