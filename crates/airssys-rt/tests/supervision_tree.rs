@@ -54,6 +54,9 @@ async fn exceeding_restart_intensity_stops_all_children_and_fails_the_root() {
     let (d, _) = probe("d", &log);
     let err = sup.add_child(ChildSpec::new("d"), d).await.unwrap_err();
     assert!(matches!(err, SupervisorError::Failed { .. }), "{err}");
+    // Shutting the failed root down later does not rewrite why it ended.
+    sup.shutdown(Duration::from_secs(1)).await.unwrap();
+    assert!(matches!(sup.wait().await, SupervisorExit::Failed(_)));
 }
 
 #[tokio::test(start_paused = true)]

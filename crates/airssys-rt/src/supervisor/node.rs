@@ -157,7 +157,7 @@ impl SupervisorNode {
                     None => {
                         // Every handle is gone: nobody can reach this tree any more.
                         self.stop_all(None).await;
-                        self.exit_watch.send_replace(Some(SupervisorExit::Shutdown));
+                        self.report_shutdown();
                         return;
                     }
                 },
@@ -165,6 +165,19 @@ impl SupervisorNode {
                 () = tokio::time::sleep_until(sleep_at), if wake.is_some() => self.on_timer().await,
             }
         }
+    }
+
+    /// Resolves `wait()` with `Shutdown`, unless a root failure was already
+    /// reported (that stays the answer).
+    fn report_shutdown(&self) {
+        self.exit_watch.send_if_modified(|exit| {
+            if exit.is_none() {
+                *exit = Some(SupervisorExit::Shutdown);
+                true
+            } else {
+                false
+            }
+        });
     }
 
     fn name(&self) -> &str {
@@ -215,7 +228,7 @@ impl SupervisorNode {
             Command::Shutdown { timeout, reply } => {
                 let report = self.stop_all(Some(Instant::now() + timeout)).await;
                 self.mode = Mode::Idle;
-                self.exit_watch.send_replace(Some(SupervisorExit::Shutdown));
+                self.report_shutdown();
                 // A nested supervisor shut down through its own handle ended
                 // on its own: its parent hears `Shutdown` (restarted only if
                 // its policy is `Permanent`).
