@@ -141,6 +141,35 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn delays_never_shrink_and_never_pass_the_cap(
+            initial_ms in 0u64..10_000,
+            max_ms in 0u64..100_000,
+            multiplier in 0.0f64..10.0,
+            k in 1u32..200,
+        ) {
+            let b = BackoffPolicy::exponential(
+                Duration::from_millis(initial_ms),
+                Duration::from_millis(max_ms),
+            )
+            .multiplier(multiplier)
+            .jitter(0.0);
+            proptest::prop_assert!(b.base_delay(k) <= b.base_delay(k + 1));
+            proptest::prop_assert!(b.base_delay(k) <= Duration::from_millis(max_ms));
+            proptest::prop_assert_eq!(b.delay(k), b.base_delay(k));
+        }
+
+        #[test]
+        fn jittered_delays_stay_within_the_jitter_band(k in 1u32..50, jitter in 0.0f64..1.0) {
+            let b = BackoffPolicy::default().jitter(jitter);
+            let base = b.base_delay(k).as_secs_f64();
+            let d = b.delay(k).as_secs_f64();
+            proptest::prop_assert!(d >= base * (1.0 - jitter) - 1e-9);
+            proptest::prop_assert!(d <= base * (1.0 + jitter) + 1e-9);
+        }
+    }
+
     #[test]
     fn none_never_waits() {
         assert_eq!(BackoffPolicy::none().delay(7), Duration::ZERO);
