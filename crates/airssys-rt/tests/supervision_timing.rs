@@ -275,3 +275,39 @@ async fn a_healthy_check_between_failures_resets_the_count() {
         "{event:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_start_in_a_one_for_all_group_restarts_the_whole_group_again_in_order() {
+    let log = Log::default();
+    let sup = SupervisorNode::builder("root")
+        .strategy(airssys_rt::supervisor::RestartStrategy::OneForAll)
+        .intensity(10, Duration::from_secs(60))
+        .backoff(BackoffPolicy::none())
+        .start();
+    let mut events = sup.events();
+    let (a, a_ctl) = probe("a", &log);
+    let (b, b_ctl) = probe("b", &log);
+    let (c, _) = probe("c", &log);
+    for (name, child) in [("a", a), ("b", b), ("c", c)] {
+        sup.add_child(ChildSpec::new(name), child).await.unwrap();
+    }
+    log.take();
+
+    b_ctl.fail_next_starts(1);
+    a_ctl.crash();
+    restarted(&mut events, "root", "c").await;
+
+    assert_eq!(
+        log.entries(),
+        strings(&[
+            "c:stop",
+            "b:stop",
+            "a:start",
+            "b:start-failed",
+            "a:stop",
+            "a:start",
+            "b:start",
+            "c:start"
+        ])
+    );
+}
