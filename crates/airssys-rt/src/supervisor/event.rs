@@ -1,0 +1,143 @@
+//! What a supervision tree reports as it works: one broadcast stream per tree.
+
+use std::time::Duration;
+
+use super::child::ExitReason;
+
+/// Something that happened in a supervision tree. Every event names the
+/// supervisor it happened in and, where there is one, the child.
+///
+/// Received from [`SupervisorRef::events`](super::SupervisorRef::events);
+/// nested supervisors publish on their root's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SupervisionEvent {
+    /// A child was started for the first time (by `add_child`, or with its
+    /// supervisor's start).
+    ChildStarted {
+        /// Supervisor name.
+        supervisor: String,
+        /// Child name.
+        child: String,
+    },
+    /// A child ended on its own without failing (`Normal` or `Shutdown`).
+    ChildExited {
+        /// Supervisor name.
+        supervisor: String,
+        /// Child name.
+        child: String,
+        /// Why it ended.
+        reason: ExitReason,
+    },
+    /// A child failed: an abnormal exit, a failed (re)start, or a
+    /// health-triggered stop.
+    ChildFailed {
+        /// Supervisor name.
+        supervisor: String,
+        /// Child name.
+        child: String,
+        /// Why it failed.
+        reason: ExitReason,
+    },
+    /// A child was restarted after waiting `delay`.
+    ChildRestarted {
+        /// Supervisor name.
+        supervisor: String,
+        /// Child name.
+        child: String,
+        /// The consecutive-restart count k of the restart (1-based) that
+        /// drove this restart (for a group restart, the failed child's k).
+        attempt: u32,
+        /// The backoff waited before this restart.
+        delay: Duration,
+    },
+    /// A health check failed or timed out.
+    HealthCheckFailed {
+        /// Supervisor name.
+        supervisor: String,
+        /// Child name.
+        child: String,
+        /// Failed checks in a row, this one included.
+        consecutive: u32,
+        /// What the check said, or that it timed out.
+        reason: String,
+    },
+    /// The supervisor stopped a child (for a strategy restart, a health
+    /// restart, `terminate_child`, a failure of the supervisor, or shutdown).
+    ChildStopped {
+        /// Supervisor name.
+        supervisor: String,
+        /// Child name.
+        child: String,
+        /// `true` when the child had to be killed (graceful stop overran).
+        aborted: bool,
+    },
+    /// A child left the supervisor (`Temporary` exit or `terminate_child`).
+    ChildRemoved {
+        /// Supervisor name.
+        supervisor: String,
+        /// Child name.
+        child: String,
+    },
+    /// The supervisor made more restarts than its intensity allows; it now
+    /// stops all its children and fails.
+    IntensityExceeded {
+        /// Supervisor name.
+        supervisor: String,
+        /// Restarts counted in the window.
+        restarts: usize,
+        /// The window.
+        within: Duration,
+    },
+    /// The supervisor gave up (intensity exceeded or a child escalated) and
+    /// failed to its parent, or resolved `wait()` if it is a root.
+    SupervisorFailed {
+        /// Supervisor name.
+        supervisor: String,
+        /// The reason it reports to its parent.
+        reason: ExitReason,
+    },
+}
+
+impl SupervisionEvent {
+    /// The supervisor the event happened in.
+    pub fn supervisor(&self) -> &str {
+        match self {
+            SupervisionEvent::ChildStarted { supervisor, .. }
+            | SupervisionEvent::ChildExited { supervisor, .. }
+            | SupervisionEvent::ChildFailed { supervisor, .. }
+            | SupervisionEvent::ChildRestarted { supervisor, .. }
+            | SupervisionEvent::HealthCheckFailed { supervisor, .. }
+            | SupervisionEvent::ChildStopped { supervisor, .. }
+            | SupervisionEvent::ChildRemoved { supervisor, .. }
+            | SupervisionEvent::IntensityExceeded { supervisor, .. }
+            | SupervisionEvent::SupervisorFailed { supervisor, .. } => supervisor,
+        }
+    }
+
+    /// The child the event is about, if any.
+    pub fn child(&self) -> Option<&str> {
+        match self {
+            SupervisionEvent::ChildStarted { child, .. }
+            | SupervisionEvent::ChildExited { child, .. }
+            | SupervisionEvent::ChildFailed { child, .. }
+            | SupervisionEvent::ChildRestarted { child, .. }
+            | SupervisionEvent::HealthCheckFailed { child, .. }
+            | SupervisionEvent::ChildStopped { child, .. }
+            | SupervisionEvent::ChildRemoved { child, .. } => Some(child),
+            SupervisionEvent::IntensityExceeded { .. }
+            | SupervisionEvent::SupervisorFailed { .. } => None,
+        }
+    }
+}
+
+/// How a supervisor ended, as seen by [`SupervisorRef::wait`](super::SupervisorRef::wait).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SupervisorExit {
+    /// It was shut down (by `shutdown` or because every handle was dropped).
+    Shutdown,
+    /// A root supervisor gave up: restart intensity exceeded or a child
+    /// escalated. The text says which.
+    Failed(String),
+}

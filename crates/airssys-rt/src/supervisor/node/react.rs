@@ -1,0 +1,282 @@
+//! How a supervisor reacts: to a child's exit (restart policy, intensity,
+//! backoff, strategy, escalation), to its timers (due restarts and health
+//! checks) and to its own start by a parent.
+
+use std::time::Duration;
+
+use tokio::time::{timeout, Instant};
+
+use super::super::child::{ChildError, ExitReason, ExitSignal};
+use super::super::event::{SupervisionEvent, SupervisorExit};
+use super::super::health::HealthVerdict;
+use super::super::spec::ChildId;
+use super::super::strategy::{RestartPolicy, RestartStrategy};
+use super::{Exit, Mode, State, SupervisorNode, MIN_HEALTH_INTERVAL};
+
+impl SupervisorNode {
+    /// A (nested) supervisor's start: all children afresh, in order.
+    pub(super) async fn activate(&mut self, exit: ExitSignal) -> Result<(), ChildError> {
+        if let Mode::Failed(reason) = &self.mode {
+            return Err(ChildError::StartFailed {
+                child: self.name().to_owned(),
+                reason: reason.clone(),
+            });
+        }
+        if self.is_running() {
+            self.stop_all(None).await;
+        }
+        self.mode = Mode::Running;
+        self.intensity.reset();
+        self.parent_exit = Some(exit);
+        for entry in &mut self.children {
+            entry.consecutive = 0;
+        }
+        let ids: Vec<ChildId> = self.children.iter().map(|e| e.id).collect();
+        for id in ids {
+            let Some(i) = self.index_of(id) else { continue };
+            if !matches!(self.children[i].state, State::Stopped) {
+                continue;
+            }
+            match self.start_child(i).await {
+                Ok(()) => self.emit_started(i),
+                Err(e) => {
+                    let reason = ExitReason::Failed(e.to_string());
+                    self.children[i].state = State::Exited(reason.clone());
+                    self.child_ended(i, reason).await;
+                    if !self.is_running() {
+                        break;
+                    }
+                }
+            }
+        }
+        if self.is_running() {
+            Ok(())
+        } else {
+            Err(ChildError::StartFailed {
+                child: self.name().to_owned(),
+                reason: "supervisor failed while starting its children".to_owned(),
+            })
+        }
+    }
+
+    pub(super) async fn on_exit(&mut self, exit: Exit) {
+        let Some(i) = self.index_of(exit.id) else {
+            return;
+        };
+        let entry = &mut self.children[i];
+        if entry.generation != exit.generation || !matches!(entry.state, State::Running) {
+            tracing::trace!(supervisor = %self.config.name, child = entry.spec.name(), "stale exit signal ignored");
+            return;
+        }
+        entry.state = State::Exited(exit.reason.clone());
+        entry.next_health = None;
+        self.child_ended(i, exit.reason).await;
+    }
+
+    /// Child `i` is no longer running because of `reason` (its state is
+    /// already set): report it and apply escalation, restart policy,
+    /// intensity, backoff and strategy.
+    async fn child_ended(&mut self, i: usize, reason: ExitReason) {
+        let name = self.children[i].spec.name().to_owned();
+        let supervisor = self.name().to_owned();
+        if reason.is_abnormal() {
+            self.emit(SupervisionEvent::ChildFailed {
+                supervisor,
+                child: name.clone(),
+                reason: reason.clone(),
+            });
+        } else {
+            self.emit(SupervisionEvent::ChildExited {
+                supervisor,
+                child: name.clone(),
+                reason: reason.clone(),
+            });
+        }
+        if let ExitReason::Escalated(why) = &reason {
+            self.fail(format!("child `{name}` escalated: {why}")).await;
+            return;
+        }
+        let policy = self.children[i].spec.restart_policy();
+        if !policy.restarts_after(&reason) {
+            if policy == RestartPolicy::Temporary {
+                self.remove(i);
+            }
+            return;
+        }
+        let now = Instant::now();
+        let within = self.intensity.limit().within;
+        if let Some(restarts) = self.intensity.record(now) {
+            self.emit(SupervisionEvent::IntensityExceeded {
+                supervisor: self.name().to_owned(),
+                restarts,
+                within,
+            });
+            self.fail(format!(
+                "restart intensity exceeded: {restarts} restarts within {within:?} (limit {})",
+                self.intensity.limit().max_restarts
+            ))
+            .await;
+            return;
+        }
+        let entry = &mut self.children[i];
+        let ran = entry
+            .started_at
+            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+        entry.consecutive = if ran >= within {
+            1
+        } else {
+            entry.consecutive.saturating_add(1)
+        };
+        let attempt = entry.consecutive;
+        let delay = self.config.backoff.delay(attempt);
+        let due = now + delay;
+        let failed = entry.id;
+
+        let range = match self.config.strategy {
+            RestartStrategy::OneForOne => i..i + 1,
+            RestartStrategy::OneForAll => 0..self.children.len(),
+            RestartStrategy::RestForOne => i..self.children.len(),
+        };
+        let group: Vec<ChildId> = range
+            .filter(|&j| {
+                j == i
+                    || matches!(
+                        self.children[j].state,
+                        State::Running | State::Restarting { .. } | State::Stopped
+                    )
+            })
+            .map(|j| self.children[j].id)
+            .collect();
+        for &id in group.iter().rev() {
+            if id == failed {
+                continue;
+            }
+            if let Some(j) = self.index_of(id) {
+                if matches!(self.children[j].state, State::Running) {
+                    self.stop_child(j, None).await;
+                }
+            }
+        }
+        for id in group {
+            let Some(j) = self.index_of(id) else { continue };
+            if id != failed && self.children[j].spec.restart_policy() == RestartPolicy::Temporary {
+                self.remove(j);
+            } else {
+                self.children[j].state = State::Restarting {
+                    due,
+                    attempt,
+                    delay,
+                };
+            }
+        }
+    }
+
+    /// Gives up: stops every child and fails to the parent (or, for a root,
+    /// resolves `wait()`).
+    async fn fail(&mut self, reason: String) {
+        tracing::warn!(supervisor = %self.config.name, %reason, "supervisor failed");
+        self.stop_all(None).await;
+        let exit_reason = ExitReason::Failed(reason.clone());
+        self.emit(SupervisionEvent::SupervisorFailed {
+            supervisor: self.name().to_owned(),
+            reason: exit_reason.clone(),
+        });
+        if self.root {
+            self.mode = Mode::Failed(reason.clone());
+            self.exit_watch
+                .send_replace(Some(SupervisorExit::Failed(reason)));
+        } else {
+            self.mode = Mode::Idle;
+            if let Some(signal) = self.parent_exit.take() {
+                signal.exit(exit_reason);
+            }
+        }
+    }
+
+    /// Runs restarts whose backoff is over (in start order), then due health
+    /// checks. A failed restart ends the pass so that the rescheduled group
+    /// starts again in order on the next one.
+    pub(super) async fn on_timer(&mut self) {
+        let now = Instant::now();
+        let due: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|e| matches!(e.state, State::Restarting { due, .. } if due <= now))
+            .map(|e| e.id)
+            .collect();
+        for id in due {
+            let Some(i) = self.index_of(id) else { continue };
+            let State::Restarting { attempt, delay, .. } = self.children[i].state else {
+                continue;
+            };
+            self.children[i].restarts = self.children[i].restarts.saturating_add(1);
+            match self.start_child(i).await {
+                Ok(()) => self.emit(SupervisionEvent::ChildRestarted {
+                    supervisor: self.name().to_owned(),
+                    child: self.children[i].spec.name().to_owned(),
+                    attempt,
+                    delay,
+                }),
+                Err(e) => {
+                    let reason = ExitReason::Failed(e.to_string());
+                    self.children[i].state = State::Exited(reason.clone());
+                    self.child_ended(i, reason).await;
+                    return;
+                }
+            }
+        }
+        let checks: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|e| {
+                matches!(e.state, State::Running) && e.next_health.is_some_and(|t| t <= now)
+            })
+            .map(|e| e.id)
+            .collect();
+        for id in checks {
+            if !self.is_running() {
+                return;
+            }
+            if let Some(i) = self.index_of(id) {
+                if matches!(self.children[i].state, State::Running) {
+                    self.check_health(i).await;
+                }
+            }
+        }
+    }
+
+    async fn check_health(&mut self, i: usize) {
+        let entry = &mut self.children[i];
+        let Some(config) = entry.spec.health_config() else {
+            entry.next_health = None;
+            return;
+        };
+        let result = timeout(config.timeout, entry.child.health_check())
+            .await
+            .ok();
+        entry.next_health = Some(Instant::now() + config.interval.max(MIN_HEALTH_INTERVAL));
+        let HealthVerdict::Failed {
+            consecutive,
+            reason,
+            restart,
+        } = entry.health.observe(&config, result)
+        else {
+            return;
+        };
+        let child = entry.spec.name().to_owned();
+        self.emit(SupervisionEvent::HealthCheckFailed {
+            supervisor: self.name().to_owned(),
+            child,
+            consecutive,
+            reason: reason.clone(),
+        });
+        if restart {
+            self.stop_child(i, None).await;
+            let reason = ExitReason::Failed(format!(
+                "health check failed {consecutive} times in a row: {reason}"
+            ));
+            self.children[i].state = State::Exited(reason.clone());
+            self.child_ended(i, reason).await;
+        }
+    }
+}
