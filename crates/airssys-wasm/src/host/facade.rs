@@ -20,7 +20,7 @@ use super::registry::{ComponentInfo, ComponentRegistry, RegistryEntry};
 use super::router::{next_correlation_id, Router};
 use super::spec::ComponentSpec;
 use super::topics::TopicRouter;
-use crate::guest::{GuestHealth, GuestMessage, InstanceConfig, WasmValue};
+use crate::guest::{GuestHealth, GuestMessage, HostCallStats, InstanceConfig, WasmValue};
 use crate::id::ComponentId;
 use crate::runtime::engine::{EngineConfig, WasmEngine};
 
@@ -251,9 +251,11 @@ impl ComponentHost {
 
         let module = inner.engine.load(&id, &spec.binary)?;
         let lifecycle = Arc::new(SharedLifecycle::new());
+        let host_calls = Arc::new(HostCallStats::default());
         let config = InstanceConfig::new(id.clone(), Arc::clone(&inner.router) as _)
             .limits(spec.limits.clone())
-            .permissions(spec.permissions.clone());
+            .permissions(spec.permissions.clone())
+            .shared_stats(Arc::clone(&host_calls));
         // The first instance is made here so its errors keep their type.
         lifecycle.set(LifecycleState::Starting);
         let mut first = module.instantiate(config.clone()).await.inspect_err(|_| {
@@ -297,6 +299,7 @@ impl ComponentHost {
             actor: actor.clone(),
             lifecycle,
             max_message_bytes: spec.limits.get_max_message_bytes(),
+            host_calls,
         };
         if !inner.registry.insert(id.clone(), entry) {
             // Lost a race with a spawn of the same id: undo ours.

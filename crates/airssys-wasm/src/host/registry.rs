@@ -7,6 +7,7 @@ use dashmap::DashMap;
 
 use super::actor::ComponentActor;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
+use crate::guest::HostCallStats;
 use crate::id::ComponentId;
 
 /// One registered component: its actor handle and what the host needs to
@@ -16,6 +17,7 @@ pub(crate) struct RegistryEntry {
     pub(crate) actor: ActorRef<ComponentActor>,
     pub(crate) lifecycle: Arc<SharedLifecycle>,
     pub(crate) max_message_bytes: usize,
+    pub(crate) host_calls: Arc<HostCallStats>,
 }
 
 /// A row of [`ComponentHost::list`](super::ComponentHost::list).
@@ -34,6 +36,8 @@ pub struct ComponentInfo {
     pub failed: u64,
     /// Messages waiting in its mailbox now.
     pub mailbox_len: usize,
+    /// Host calls its guest made that the allow-lists refused.
+    pub denied: u64,
 }
 
 /// Maps component ids to running components. Lookups are O(1) and never
@@ -97,6 +101,7 @@ impl ComponentRegistry {
                     handled: stats.handled,
                     failed: stats.failed,
                     mailbox_len: e.actor.mailbox_len(),
+                    denied: e.host_calls.denied.load(std::sync::atomic::Ordering::Relaxed),
                 }
             })
             .collect();
