@@ -53,7 +53,10 @@ async fn spawn_returns_a_ready_component_that_answers_requests() {
 async fn a_trap_restarts_the_component_with_fresh_state_and_keeps_the_queue() {
     let host = host(8);
     let mut dead = host.broker().subscribe("_airssys.deadletter").unwrap();
-    let counter = host.spawn(spec("counter", "crashing_counter")).await.unwrap();
+    let counter = host
+        .spawn(spec("counter", "crashing_counter"))
+        .await
+        .unwrap();
     for _ in 0..3 {
         counter.send(&b"x"[..]).await.unwrap();
     }
@@ -83,7 +86,10 @@ async fn a_trap_restarts_the_component_with_fresh_state_and_keeps_the_queue() {
 async fn an_infinite_loop_times_out_and_the_component_recovers() {
     let host = host(8);
     let limits = ComponentLimits::default().execution_timeout(Duration::from_millis(100));
-    let looper = host.spawn(spec("looper", "infinite_loop").limits(limits)).await.unwrap();
+    let looper = host
+        .spawn(spec("looper", "infinite_loop").limits(limits))
+        .await
+        .unwrap();
     let err = looper.request(&b"spin"[..], WAIT).await.unwrap_err();
     match err {
         HostError::HandlerFailed { component, reason } => {
@@ -94,7 +100,9 @@ async fn an_infinite_loop_times_out_and_the_component_recovers() {
     }
     // Restarted: ready again and counted.
     timeout(WAIT, async {
-        while looper.stats().restarts < 1 || host.registry().state("looper") != Some(LifecycleState::Ready) {
+        while looper.stats().restarts < 1
+            || host.registry().state("looper") != Some(LifecycleState::Ready)
+        {
             tokio::task::yield_now().await;
         }
     })
@@ -107,14 +115,29 @@ async fn an_infinite_loop_times_out_and_the_component_recovers() {
 async fn memory_bomb_and_stack_overflow_fail_only_their_own_component() {
     let host = host(8);
     let limits = ComponentLimits::default().max_memory_bytes(512 * 1024);
-    let bomb = host.spawn(spec("bomb", "memory_bomb").limits(limits)).await.unwrap();
+    let bomb = host
+        .spawn(spec("bomb", "memory_bomb").limits(limits))
+        .await
+        .unwrap();
     let deep = host.spawn(spec("deep", "deep_recursion")).await.unwrap();
     let echo = host.spawn(spec("echo", "echo")).await.unwrap();
     let err = bomb.request(&b"boom"[..], WAIT).await.unwrap_err();
-    assert!(matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("memory")), "{err}");
+    assert!(
+        matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("memory")),
+        "{err}"
+    );
     let err = deep.request(&b"down"[..], WAIT).await.unwrap_err();
-    assert!(matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("stack")), "{err}");
-    assert_eq!(echo.request(&b"still here"[..], WAIT).await.unwrap().as_deref(), Some(&b"still here"[..]));
+    assert!(
+        matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("stack")),
+        "{err}"
+    );
+    assert_eq!(
+        echo.request(&b"still here"[..], WAIT)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"still here"[..])
+    );
     assert_eq!(host.dead_letter_stats().component_failed, 2);
     host.shutdown(WAIT).await;
 }
@@ -149,7 +172,10 @@ async fn bad_binaries_are_refused_with_typed_errors_naming_the_component() {
     }
     assert!(host.list().is_empty());
     let bad_pattern = spec("sub", "echo").subscribe("orders..new");
-    assert!(matches!(host.spawn(bad_pattern).await, Err(HostError::InvalidSubject { .. })));
+    assert!(matches!(
+        host.spawn(bad_pattern).await,
+        Err(HostError::InvalidSubject { .. })
+    ));
     host.shutdown(WAIT).await;
 }
 
@@ -159,7 +185,9 @@ async fn a_full_pool_fails_spawn_with_a_capacity_error() {
     host.spawn(spec("a", "echo")).await.unwrap();
     host.spawn(spec("b", "echo")).await.unwrap();
     match host.spawn(spec("c", "echo")).await {
-        Err(HostError::Wasm(WasmError::Capacity { component, .. })) => assert_eq!(component.as_str(), "c"),
+        Err(HostError::Wasm(WasmError::Capacity { component, .. })) => {
+            assert_eq!(component.as_str(), "c")
+        }
         other => panic!("expected Capacity, got {:?}", other.err()),
     }
     // Stopping one frees its slot.
@@ -174,14 +202,24 @@ async fn duplicate_ids_and_oversized_messages_are_refused() {
     host.spawn(spec("echo", "echo").limits(ComponentLimits::default().max_message_bytes(16)))
         .await
         .unwrap();
-    assert!(matches!(host.spawn(spec("echo", "echo")).await, Err(HostError::AlreadyExists { .. })));
+    assert!(matches!(
+        host.spawn(spec("echo", "echo")).await,
+        Err(HostError::AlreadyExists { .. })
+    ));
     match host.send("echo", vec![0u8; 17]).await {
-        Err(HostError::MessageTooLarge { component, size, limit }) => {
+        Err(HostError::MessageTooLarge {
+            component,
+            size,
+            limit,
+        }) => {
             assert_eq!((component.as_str(), size, limit), ("echo", 17, 16));
         }
         other => panic!("expected MessageTooLarge, got {other:?}"),
     }
-    assert!(matches!(host.send("nobody", &b"x"[..]).await, Err(HostError::UnknownComponent { .. })));
+    assert!(matches!(
+        host.send("nobody", &b"x"[..]).await,
+        Err(HostError::UnknownComponent { .. })
+    ));
     host.shutdown(WAIT).await;
 }
 
@@ -196,8 +234,15 @@ async fn components_send_publish_and_request_through_host_imports() {
     let permissions = Permissions::deny_all()
         .allow_target("sink")
         .allow_subject(SubjectPattern::new("events.>").unwrap());
-    let forwarder = host.spawn(spec("forwarder", "forwarder").permissions(permissions)).await.unwrap();
-    let reply = forwarder.request(&b"s-hello"[..], WAIT).await.unwrap().unwrap();
+    let forwarder = host
+        .spawn(spec("forwarder", "forwarder").permissions(permissions))
+        .await
+        .unwrap();
+    let reply = forwarder
+        .request(&b"s-hello"[..], WAIT)
+        .await
+        .unwrap()
+        .unwrap();
     // send code ++ publish code, both OK.
     assert_eq!(&reply[..], &[0u8; 8]);
     // The sink and the topic listener each got exactly one message.
@@ -207,7 +252,10 @@ async fn components_send_publish_and_request_through_host_imports() {
     // The responder answers the requester; the requester's guest waits suspended.
     host.spawn(spec("responder", "echo")).await.unwrap();
     let requester = host
-        .spawn(spec("requester", "requester").permissions(Permissions::deny_all().allow_target("responder")))
+        .spawn(
+            spec("requester", "requester")
+                .permissions(Permissions::deny_all().allow_target("responder")),
+        )
         .await
         .unwrap();
     let reply = requester.request(&b"round trip"[..], WAIT).await.unwrap();
@@ -220,22 +268,52 @@ async fn sends_outside_the_allow_list_are_denied_and_counted() {
     let host = host(8);
     host.spawn(spec("sink", "echo")).await.unwrap();
     let forwarder = host.spawn(spec("forwarder", "forwarder")).await.unwrap();
-    let reply = forwarder.request(&b"s-hello"[..], WAIT).await.unwrap().unwrap();
+    let reply = forwarder
+        .request(&b"s-hello"[..], WAIT)
+        .await
+        .unwrap()
+        .unwrap();
     let send_code = i32::from_le_bytes(reply[..4].try_into().unwrap());
     let publish_code = i32::from_le_bytes(reply[4..8].try_into().unwrap());
-    assert_eq!((send_code, publish_code), (airssys_wasm::codes::DENIED, airssys_wasm::codes::DENIED));
+    assert_eq!(
+        (send_code, publish_code),
+        (airssys_wasm::codes::DENIED, airssys_wasm::codes::DENIED)
+    );
     let listed = host.list();
-    assert_eq!(listed.iter().find(|c| c.id.as_str() == "sink").unwrap().handled, 0);
-    assert_eq!(listed.iter().find(|c| c.id.as_str() == "forwarder").unwrap().denied, 2);
+    assert_eq!(
+        listed
+            .iter()
+            .find(|c| c.id.as_str() == "sink")
+            .unwrap()
+            .handled,
+        0
+    );
+    assert_eq!(
+        listed
+            .iter()
+            .find(|c| c.id.as_str() == "forwarder")
+            .unwrap()
+            .denied,
+        2
+    );
     host.shutdown(WAIT).await;
 }
 
 #[tokio::test]
 async fn topic_messages_fan_out_to_every_matching_subscriber() {
     let host = host(8);
-    let star = host.spawn(spec("star", "crashing_counter").subscribe("orders.*")).await.unwrap();
-    let tail = host.spawn(spec("tail", "crashing_counter").subscribe("orders.>")).await.unwrap();
-    let other = host.spawn(spec("other", "crashing_counter").subscribe("billing.*")).await.unwrap();
+    let star = host
+        .spawn(spec("star", "crashing_counter").subscribe("orders.*"))
+        .await
+        .unwrap();
+    let tail = host
+        .spawn(spec("tail", "crashing_counter").subscribe("orders.>"))
+        .await
+        .unwrap();
+    let other = host
+        .spawn(spec("other", "crashing_counter").subscribe("billing.*"))
+        .await
+        .unwrap();
     host.publish("orders.new", &b"1"[..]).unwrap();
     host.publish("orders.eu.new", &b"2"[..]).unwrap();
     host.publish("billing.paid", &b"3"[..]).unwrap();
@@ -258,7 +336,10 @@ async fn topic_messages_fan_out_to_every_matching_subscriber() {
 async fn a_stopped_component_dead_letters_what_was_left_in_its_mailbox() {
     let host = host(8);
     let limits = ComponentLimits::default().execution_timeout(Duration::from_millis(300));
-    let looper = host.spawn(spec("looper", "infinite_loop").limits(limits)).await.unwrap();
+    let looper = host
+        .spawn(spec("looper", "infinite_loop").limits(limits))
+        .await
+        .unwrap();
     for _ in 0..3 {
         looper.send(&b"spin"[..]).await.unwrap();
     }
@@ -271,9 +352,15 @@ async fn a_stopped_component_dead_letters_what_was_left_in_its_mailbox() {
     .unwrap();
     host.stop("looper").await.unwrap();
     let stats = host.dead_letter_stats();
-    assert_eq!(stats.component_failed, 1, "the message that was running timed out");
+    assert_eq!(
+        stats.component_failed, 1,
+        "the message that was running timed out"
+    );
     assert_eq!(stats.component_stopped, 2, "the two queued behind it");
-    assert!(matches!(host.send("looper", &b"late"[..]).await, Err(HostError::UnknownComponent { .. })));
+    assert!(matches!(
+        host.send("looper", &b"late"[..]).await,
+        Err(HostError::UnknownComponent { .. })
+    ));
     host.shutdown(WAIT).await;
 }
 
@@ -286,10 +373,19 @@ async fn invoke_calls_exports_with_typed_arguments_and_errors() {
         .await
         .unwrap();
     assert_eq!(out, vec![WasmValue::I64(42)]);
-    let err = counter.invoke("add", vec![WasmValue::I32(2)], WAIT).await.unwrap_err();
-    assert!(matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("add")), "{err}");
+    let err = counter
+        .invoke("add", vec![WasmValue::I32(2)], WAIT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("add")),
+        "{err}"
+    );
     let err = counter.invoke("nope", vec![], WAIT).await.unwrap_err();
-    assert!(matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("nope")), "{err}");
+    assert!(
+        matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("nope")),
+        "{err}"
+    );
     // Bad invokes are not crashes.
     assert_eq!(counter.stats().restarts, 0);
     host.shutdown(WAIT).await;
@@ -298,12 +394,18 @@ async fn invoke_calls_exports_with_typed_arguments_and_errors() {
 #[tokio::test]
 async fn health_combines_lifecycle_and_the_guest_export() {
     let host = host(8);
-    let degraded = host.spawn(spec("degraded", "health_degraded")).await.unwrap();
+    let degraded = host
+        .spawn(spec("degraded", "health_degraded"))
+        .await
+        .unwrap();
     let health = degraded.health(WAIT).await.unwrap();
     assert_eq!(health.state, LifecycleState::Ready);
     assert!(matches!(health.guest, GuestHealth::Degraded(_)));
     let plain = host.spawn(spec("plain", "echo")).await.unwrap();
-    assert_eq!(plain.health(WAIT).await.unwrap().guest, GuestHealth::Healthy);
+    assert_eq!(
+        plain.health(WAIT).await.unwrap().guest,
+        GuestHealth::Healthy
+    );
     host.shutdown(WAIT).await;
 }
 
@@ -313,12 +415,18 @@ async fn an_unhealthy_component_is_restarted_after_the_threshold() {
     let mut events = host.supervisor().events();
     let health = HealthConfig::new(Duration::from_secs(1), Duration::from_millis(500), 2);
     let sick = host
-        .spawn(spec("sick", "health_unhealthy").health(health).restart(RestartPolicy::Permanent))
+        .spawn(
+            spec("sick", "health_unhealthy")
+                .health(health)
+                .restart(RestartPolicy::Permanent),
+        )
         .await
         .unwrap();
     timeout(Duration::from_secs(30), async {
         loop {
-            if let airssys_rt::supervisor::SupervisionEvent::ChildRestarted { .. } = events.recv().await.unwrap() {
+            if let airssys_rt::supervisor::SupervisionEvent::ChildRestarted { .. } =
+                events.recv().await.unwrap()
+            {
                 return;
             }
         }
@@ -332,14 +440,22 @@ async fn an_unhealthy_component_is_restarted_after_the_threshold() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_components_keep_answering_while_one_keeps_crashing() {
     let host = ComponentHost::builder()
-        .engine(EngineConfig::default().max_components(1_010).max_memory_per_component(1 << 20))
+        .engine(
+            EngineConfig::default()
+                .max_components(1_010)
+                .max_memory_per_component(1 << 20),
+        )
         .intensity(1_000, Duration::from_secs(60))
         .build()
         .unwrap();
     const N: usize = 1_000;
     let mut components = Vec::with_capacity(N);
     for i in 0..N {
-        components.push(host.spawn(spec(&format!("c{i}"), "crashing_counter")).await.unwrap());
+        components.push(
+            host.spawn(spec(&format!("c{i}"), "crashing_counter"))
+                .await
+                .unwrap(),
+        );
     }
     let crasher = components[0].clone();
     let crashing = tokio::spawn(async move {
@@ -352,7 +468,9 @@ async fn a_thousand_components_keep_answering_while_one_keeps_crashing() {
         let mut replies = Vec::with_capacity(N - 1);
         for component in &components[1..] {
             let component = component.clone();
-            replies.push(tokio::spawn(async move { component.request(&b"x"[..], WAIT).await }));
+            replies.push(tokio::spawn(async move {
+                component.request(&b"x"[..], WAIT).await
+            }));
             sent += 1;
         }
         for reply in replies {

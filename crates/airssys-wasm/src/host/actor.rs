@@ -159,10 +159,7 @@ impl Actor for ComponentActor {
     async fn health_check(&mut self, _: &mut ActorContext<Self>) -> ChildHealth {
         let lifecycle = self.template.lifecycle.get();
         if lifecycle != LifecycleState::Ready {
-            return ChildHealth::Failed(format!(
-                "component {} is {lifecycle}",
-                self.template.id
-            ));
+            return ChildHealth::Failed(format!("component {} is {lifecycle}", self.template.id));
         }
         match self.instance.as_mut() {
             None => ChildHealth::Failed(format!("component {} has no instance", self.template.id)),

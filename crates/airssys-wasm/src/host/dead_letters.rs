@@ -105,7 +105,12 @@ impl DeadLetterSink {
     }
 
     /// Counts, logs and publishes one undelivered message addressed to `target`.
-    pub(crate) fn post(&self, target: &ComponentId, message: GuestMessage, reason: UndeliveredReason) {
+    pub(crate) fn post(
+        &self,
+        target: &ComponentId,
+        message: GuestMessage,
+        reason: UndeliveredReason,
+    ) {
         let counter = match reason {
             UndeliveredReason::ComponentFailed(_) => &self.counters.component_failed,
             UndeliveredReason::Rejected(_) => &self.counters.rejected,

@@ -54,7 +54,9 @@ pub enum HostError {
         component: ComponentId,
     },
     /// The payload is larger than the target's `max_message_bytes`.
-    #[error("message of {size} bytes for component {component} exceeds its limit of {limit} bytes")]
+    #[error(
+        "message of {size} bytes for component {component} exceeds its limit of {limit} bytes"
+    )]
     MessageTooLarge {
         /// The target component.
         component: ComponentId,

@@ -126,7 +126,8 @@ fn forward_stopped_mailboxes(system: &ActorSystem, sink: DeadLetterSink) {
         if letter.reason != DeadLetterReason::ActorStopped {
             return;
         }
-        let Some(ComponentMessage::Deliver(message)) = letter.take_message::<ComponentMessage>() else {
+        let Some(ComponentMessage::Deliver(message)) = letter.take_message::<ComponentMessage>()
+        else {
             return;
         };
         let target = ComponentId::new(letter.actor_name.as_deref().unwrap_or("unknown"));
@@ -233,7 +234,11 @@ impl ComponentHost {
     ///
     /// # Errors
     /// As [`spawn`](Self::spawn).
-    pub async fn spawn_in(&self, group: &SupervisorRef, spec: ComponentSpec) -> Result<ComponentRef, HostError> {
+    pub async fn spawn_in(
+        &self,
+        group: &SupervisorRef,
+        spec: ComponentSpec,
+    ) -> Result<ComponentRef, HostError> {
         let inner = &self.inner;
         if inner.shutting_down.load(Ordering::Acquire) {
             return Err(HostError::ShuttingDown);
@@ -261,7 +266,10 @@ impl ComponentHost {
         let mut first = module.instantiate(config.clone()).await.inspect_err(|_| {
             lifecycle.set(LifecycleState::Failed);
         })?;
-        first.init().await.inspect_err(|_| lifecycle.set(LifecycleState::Failed))?;
+        first
+            .init()
+            .await
+            .inspect_err(|_| lifecycle.set(LifecycleState::Failed))?;
 
         let template = Arc::new(ComponentTemplate {
             id: id.clone(),
@@ -287,7 +295,9 @@ impl ComponentHost {
             .supervisor(group, child)
             .await
             .map_err(|e| match e {
-                SpawnError::NameTaken { .. } => HostError::AlreadyExists { component: id.clone() },
+                SpawnError::NameTaken { .. } => HostError::AlreadyExists {
+                    component: id.clone(),
+                },
                 SpawnError::ShuttingDown => HostError::ShuttingDown,
                 other => HostError::Supervision {
                     component: id.clone(),
@@ -330,7 +340,9 @@ impl ComponentHost {
         self.inner
             .registry
             .get(id)
-            .ok_or_else(|| HostError::UnknownComponent { component: id.into() })
+            .ok_or_else(|| HostError::UnknownComponent {
+                component: id.into(),
+            })
     }
 
     /// Sends `payload` to component `to`, waiting for mailbox room.
@@ -345,7 +357,9 @@ impl ComponentHost {
             .actor
             .tell(ComponentMessage::Deliver(message))
             .await
-            .map_err(|_: SendError<_>| HostError::ComponentStopped { component: to.into() })
+            .map_err(|_: SendError<_>| HostError::ComponentStopped {
+                component: to.into(),
+            })
     }
 
     /// Sends `payload` to `to` and waits up to `timeout` for the guest's reply
@@ -362,7 +376,14 @@ impl ComponentHost {
     ) -> Result<Option<Bytes>, HostError> {
         let entry = self.entry(to)?;
         let message = checked_message(to, &entry, payload.into(), Some(next_correlation_id()))?;
-        match ask(to, &entry.actor, ComponentMessage::Deliver(message), timeout).await? {
+        match ask(
+            to,
+            &entry.actor,
+            ComponentMessage::Deliver(message),
+            timeout,
+        )
+        .await?
+        {
             ComponentReply::Delivered(reply) => Ok(reply),
             other => Err(unexpected(to, other)),
         }
@@ -373,7 +394,11 @@ impl ComponentHost {
     ///
     /// # Errors
     /// [`HostError::InvalidSubject`].
-    pub fn publish(&self, subject: &str, payload: impl Into<Bytes>) -> Result<PublishReport, HostError> {
+    pub fn publish(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<PublishReport, HostError> {
         self.inner
             .broker
             .publish(subject, TopicMessage::new(payload))
@@ -434,7 +459,9 @@ impl ComponentHost {
             .inner
             .registry
             .remove(id)
-            .ok_or_else(|| HostError::UnknownComponent { component: id.into() })?;
+            .ok_or_else(|| HostError::UnknownComponent {
+                component: id.into(),
+            })?;
         self.inner.topics.unsubscribe_all(id);
         let result = self.inner.root.terminate_child(id).await;
         entry.lifecycle.set(LifecycleState::Stopped);
@@ -545,7 +572,9 @@ async fn ask(
             component: id.into(),
             reason,
         },
-        _ => HostError::ComponentStopped { component: id.into() },
+        _ => HostError::ComponentStopped {
+            component: id.into(),
+        },
     })
 }
 
@@ -566,7 +595,9 @@ pub struct ComponentRef {
 
 impl std::fmt::Debug for ComponentRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ComponentRef").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("ComponentRef")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -598,7 +629,11 @@ impl ComponentRef {
     ///
     /// # Errors
     /// As [`ComponentHost::request`].
-    pub async fn request(&self, payload: impl Into<Bytes>, timeout: Duration) -> Result<Option<Bytes>, HostError> {
+    pub async fn request(
+        &self,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Option<Bytes>, HostError> {
         self.host.request(self.id.as_str(), payload, timeout).await
     }
 
@@ -606,8 +641,15 @@ impl ComponentRef {
     ///
     /// # Errors
     /// As [`ComponentHost::invoke`].
-    pub async fn invoke(&self, export: &str, args: Vec<WasmValue>, timeout: Duration) -> Result<Vec<WasmValue>, HostError> {
-        self.host.invoke(self.id.as_str(), export, args, timeout).await
+    pub async fn invoke(
+        &self,
+        export: &str,
+        args: Vec<WasmValue>,
+        timeout: Duration,
+    ) -> Result<Vec<WasmValue>, HostError> {
+        self.host
+            .invoke(self.id.as_str(), export, args, timeout)
+            .await
     }
 
     /// See [`ComponentHost::health`].

@@ -21,7 +21,9 @@ mod topics;
 pub use actor::ComponentActor;
 pub use dead_letters::{DeadLetterStats, UndeliveredReason};
 pub use error::{ComponentFailure, HostError};
-pub use facade::{ComponentHealth, ComponentHost, ComponentHostBuilder, ComponentRef, HostShutdownReport};
+pub use facade::{
+    ComponentHealth, ComponentHost, ComponentHostBuilder, ComponentRef, HostShutdownReport,
+};
 pub use lifecycle::LifecycleState;
 pub use message::{ComponentMessage, ComponentReply, TopicMessage};
 pub use registry::{ComponentInfo, ComponentRegistry};

@@ -101,7 +101,10 @@ impl ComponentRegistry {
                     handled: stats.handled,
                     failed: stats.failed,
                     mailbox_len: e.actor.mailbox_len(),
-                    denied: e.host_calls.denied.load(std::sync::atomic::Ordering::Relaxed),
+                    denied: e
+                        .host_calls
+                        .denied
+                        .load(std::sync::atomic::Ordering::Relaxed),
                 }
             })
             .collect();

@@ -43,7 +43,12 @@ impl HostServices for Router {
             })
     }
 
-    fn publish(&self, from: &ComponentId, subject: &str, payload: Bytes) -> Result<(), HostCallError> {
+    fn publish(
+        &self,
+        from: &ComponentId,
+        subject: &str,
+        payload: Bytes,
+    ) -> Result<(), HostCallError> {
         let message = TopicMessage {
             sender: Some(from.clone()),
             payload,
@@ -77,9 +82,15 @@ impl HostServices for Router {
                 correlation_id: Some(next_correlation_id()),
                 payload,
             };
-            match target.actor.ask(ComponentMessage::Deliver(message), timeout).await {
+            match target
+                .actor
+                .ask(ComponentMessage::Deliver(message), timeout)
+                .await
+            {
                 Ok(ComponentReply::Delivered(reply)) => Ok(reply.unwrap_or_default()),
-                Ok(other) => Err(HostCallError::Unavailable(format!("unexpected reply {other:?}"))),
+                Ok(other) => Err(HostCallError::Unavailable(format!(
+                    "unexpected reply {other:?}"
+                ))),
                 Err(AskError::Timeout { .. }) => Err(HostCallError::Timeout),
                 Err(AskError::ActorStopped { .. }) => Err(HostCallError::NoSuchTarget),
                 Err(other) => Err(HostCallError::Unavailable(other.to_string())),

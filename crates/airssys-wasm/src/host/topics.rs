@@ -34,7 +34,10 @@ pub(crate) struct TopicRouter {
 }
 
 impl TopicRouter {
-    pub(crate) fn new(broker: InMemoryMessageBroker<TopicMessage>, dead_letters: DeadLetterSink) -> Self {
+    pub(crate) fn new(
+        broker: InMemoryMessageBroker<TopicMessage>,
+        dead_letters: DeadLetterSink,
+    ) -> Self {
         Self {
             broker,
             dead_letters,
@@ -55,13 +58,13 @@ impl TopicRouter {
             topic.subscribers.write().push((component, actor));
             return Ok(());
         }
-        let mut subscription = self
-            .broker
-            .subscribe(pattern)
-            .map_err(|e| HostError::InvalidSubject {
-                subject: pattern.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let mut subscription =
+            self.broker
+                .subscribe(pattern)
+                .map_err(|e| HostError::InvalidSubject {
+                    subject: pattern.to_owned(),
+                    reason: e.to_string(),
+                })?;
         let subscribers: Subscribers = Arc::new(RwLock::new(vec![(component, actor)]));
         let fan_out = Arc::clone(&subscribers);
         let dead_letters = self.dead_letters.clone();
@@ -84,13 +87,7 @@ impl TopicRouter {
                 }
             }
         });
-        topics.insert(
-            pattern.to_owned(),
-            Topic {
-                subscribers,
-                pump,
-            },
-        );
+        topics.insert(pattern.to_owned(), Topic { subscribers, pump });
         Ok(())
     }
 
