@@ -30,9 +30,22 @@ pub fn engine() -> WasmEngine {
 /// A call the fake host recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Call {
-    Send { from: String, to: String, payload: Vec<u8> },
-    Publish { from: String, subject: String, payload: Vec<u8> },
-    Request { from: String, to: String, payload: Vec<u8>, timeout: Duration },
+    Send {
+        from: String,
+        to: String,
+        payload: Vec<u8>,
+    },
+    Publish {
+        from: String,
+        subject: String,
+        payload: Vec<u8>,
+    },
+    Request {
+        from: String,
+        to: String,
+        payload: Vec<u8>,
+        timeout: Duration,
+    },
 }
 
 /// How the fake host answers requests.
