@@ -3,7 +3,14 @@
 use airssys_wasm::codec::{self, Codec, CodecError};
 use proptest::prelude::*;
 
-#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, borsh::BorshSerialize, borsh::BorshDeserialize)]
+#[derive(
+    Debug,
+    PartialEq,
+    serde::Serialize,
+    serde::Deserialize,
+    borsh::BorshSerialize,
+    borsh::BorshDeserialize,
+)]
 struct Order {
     id: u64,
     item: String,
@@ -12,7 +19,12 @@ struct Order {
 }
 
 fn order() -> Order {
-    Order { id: 7, item: "widget".into(), qty: 3, tags: vec!["eu".into()] }
+    Order {
+        id: 7,
+        item: "widget".into(),
+        qty: 3,
+        tags: vec!["eu".into()],
+    }
 }
 
 #[test]
@@ -43,27 +55,49 @@ fn mismatched_prefix_is_rejected() {
     let bytes = codec::encode_cbor(&order()).unwrap();
     assert_eq!(
         codec::decode_json::<Order>(&bytes),
-        Err(CodecError::Mismatch { expected: Codec::Json, found: Codec::Cbor })
+        Err(CodecError::Mismatch {
+            expected: Codec::Json,
+            found: Codec::Cbor
+        })
     );
 }
 
 #[test]
 fn unknown_and_malformed_prefixes_are_rejected() {
     // 0x55 is "raw" in the multicodec table: valid varint, unknown here.
-    assert_eq!(codec::detect(&[0x55, 1, 2]), Err(CodecError::UnknownPrefix { code: 0x55 }));
+    assert_eq!(
+        codec::detect(&[0x55, 1, 2]),
+        Err(CodecError::UnknownPrefix { code: 0x55 })
+    );
     assert_eq!(codec::detect(&[]), Err(CodecError::MalformedPrefix));
     assert_eq!(codec::detect(&[0x80]), Err(CodecError::MalformedPrefix));
-    assert_eq!(codec::detect(&[0x80, 0x00]), Err(CodecError::MalformedPrefix), "non-minimal");
+    assert_eq!(
+        codec::detect(&[0x80, 0x00]),
+        Err(CodecError::MalformedPrefix),
+        "non-minimal"
+    );
 }
 
 #[test]
 fn corrupt_body_is_a_decode_error() {
     let mut bytes = codec::encode_json(&order()).unwrap();
     bytes.truncate(bytes.len() - 3);
-    assert!(matches!(codec::decode_json::<Order>(&bytes), Err(CodecError::Decode { codec: Codec::Json, .. })));
+    assert!(matches!(
+        codec::decode_json::<Order>(&bytes),
+        Err(CodecError::Decode {
+            codec: Codec::Json,
+            ..
+        })
+    ));
     let mut bytes = codec::encode_borsh(&order()).unwrap();
     bytes.push(0);
-    assert!(matches!(codec::decode_borsh::<Order>(&bytes), Err(CodecError::Decode { codec: Codec::Borsh, .. })));
+    assert!(matches!(
+        codec::decode_borsh::<Order>(&bytes),
+        Err(CodecError::Decode {
+            codec: Codec::Borsh,
+            ..
+        })
+    ));
 }
 
 proptest! {

@@ -22,14 +22,34 @@ async fn allowed_send_and_publish_reach_host_services() {
     let perms = Permissions::deny_all()
         .allow_target("sink")
         .allow_subject(SubjectPattern::new("events.*").unwrap());
-    let mut guest = spawn_with(&engine, "forwarder", "fwd", host.clone(), ComponentLimits::default(), perms).await;
-    let reply = guest.handle_message(&GuestMessage::new(&b"sig"[..])).await.unwrap().unwrap();
+    let mut guest = spawn_with(
+        &engine,
+        "forwarder",
+        "fwd",
+        host.clone(),
+        ComponentLimits::default(),
+        perms,
+    )
+    .await;
+    let reply = guest
+        .handle_message(&GuestMessage::new(&b"sig"[..]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(codes_of(&reply), (codes::OK, codes::OK));
     assert_eq!(
         host.calls(),
         vec![
-            Call::Send { from: "fwd".into(), to: "sink".into(), payload: b"sig".to_vec() },
-            Call::Publish { from: "fwd".into(), subject: "events.forwarded".into(), payload: b"sig".to_vec() },
+            Call::Send {
+                from: "fwd".into(),
+                to: "sink".into(),
+                payload: b"sig".to_vec()
+            },
+            Call::Publish {
+                from: "fwd".into(),
+                subject: "events.forwarded".into(),
+                payload: b"sig".to_vec()
+            },
         ]
     );
     assert_eq!(guest.denied_count(), 0);
@@ -42,14 +62,32 @@ async fn calls_outside_the_allow_lists_are_denied_counted_and_never_reach_the_ho
     let perms = Permissions::deny_all()
         .allow_target("someone-else")
         .allow_subject(SubjectPattern::new("metrics.>").unwrap());
-    let mut guest = spawn_with(&engine, "forwarder", "fwd", host.clone(), ComponentLimits::default(), perms).await;
+    let mut guest = spawn_with(
+        &engine,
+        "forwarder",
+        "fwd",
+        host.clone(),
+        ComponentLimits::default(),
+        perms,
+    )
+    .await;
     for round in 1..=3u64 {
-        let reply = guest.handle_message(&GuestMessage::new(&b"s"[..])).await.unwrap().unwrap();
+        let reply = guest
+            .handle_message(&GuestMessage::new(&b"s"[..]))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(codes_of(&reply), (codes::DENIED, codes::DENIED));
         assert_eq!(guest.denied_count(), 2 * round);
     }
     assert!(host.calls().is_empty());
-    assert_eq!(guest.stats().denied.load(std::sync::atomic::Ordering::Relaxed), 6);
+    assert_eq!(
+        guest
+            .stats()
+            .denied
+            .load(std::sync::atomic::Ordering::Relaxed),
+        6
+    );
 }
 
 #[tokio::test]
@@ -57,11 +95,27 @@ async fn host_service_errors_reach_the_guest_as_codes() {
     let engine = engine();
     let host = FakeHost::new();
     *host.send_result.lock() = Err(HostCallError::MailboxFull);
-    let mut guest = spawn_with(&engine, "forwarder", "fwd", host.clone(), ComponentLimits::default(), Permissions::allow_all()).await;
-    let reply = guest.handle_message(&GuestMessage::new(&b"s"[..])).await.unwrap().unwrap();
+    let mut guest = spawn_with(
+        &engine,
+        "forwarder",
+        "fwd",
+        host.clone(),
+        ComponentLimits::default(),
+        Permissions::allow_all(),
+    )
+    .await;
+    let reply = guest
+        .handle_message(&GuestMessage::new(&b"s"[..]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(codes_of(&reply), (codes::MAILBOX_FULL, codes::OK));
     *host.send_result.lock() = Err(HostCallError::NoSuchTarget);
-    let reply = guest.handle_message(&GuestMessage::new(&b"s"[..])).await.unwrap().unwrap();
+    let reply = guest
+        .handle_message(&GuestMessage::new(&b"s"[..]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(codes_of(&reply).0, codes::NO_SUCH_TARGET);
 }
 
@@ -70,13 +124,37 @@ async fn outgoing_payload_over_the_limit_is_too_large() {
     let engine = engine();
     let host = FakeHost::new();
     let limits = ComponentLimits::default().max_message_bytes(4095);
-    let mut guest = spawn_with(&engine, "forwarder", "fwd", host.clone(), limits, Permissions::allow_all()).await;
-    let reply = guest.handle_message(&GuestMessage::new(&b"b"[..])).await.unwrap().unwrap();
+    let mut guest = spawn_with(
+        &engine,
+        "forwarder",
+        "fwd",
+        host.clone(),
+        limits,
+        Permissions::allow_all(),
+    )
+    .await;
+    let reply = guest
+        .handle_message(&GuestMessage::new(&b"b"[..]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(le_i32(&reply), codes::TOO_LARGE);
     assert!(host.calls().is_empty());
     let limits = ComponentLimits::default().max_message_bytes(4096);
-    let mut guest = spawn_with(&engine, "forwarder", "fwd2", host.clone(), limits, Permissions::allow_all()).await;
-    let reply = guest.handle_message(&GuestMessage::new(&b"b"[..])).await.unwrap().unwrap();
+    let mut guest = spawn_with(
+        &engine,
+        "forwarder",
+        "fwd2",
+        host.clone(),
+        limits,
+        Permissions::allow_all(),
+    )
+    .await;
+    let reply = guest
+        .handle_message(&GuestMessage::new(&b"b"[..]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(le_i32(&reply), codes::OK);
     assert_eq!(host.calls().len(), 1);
 }
@@ -87,8 +165,20 @@ async fn request_suspends_the_guest_and_returns_the_reply() {
     let host = FakeHost::new();
     *host.request.lock() = RequestBehaviour::Reply(b"the answer".to_vec());
     let perms = Permissions::deny_all().allow_target("responder");
-    let mut guest = spawn_with(&engine, "requester", "asker", host.clone(), ComponentLimits::default(), perms).await;
-    let reply = guest.handle_message(&GuestMessage::new(&b"question"[..])).await.unwrap().unwrap();
+    let mut guest = spawn_with(
+        &engine,
+        "requester",
+        "asker",
+        host.clone(),
+        ComponentLimits::default(),
+        perms,
+    )
+    .await;
+    let reply = guest
+        .handle_message(&GuestMessage::new(&b"question"[..]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(reply.as_ref(), b"the answer");
     assert_eq!(
         host.calls(),
@@ -111,12 +201,27 @@ async fn request_waiting_does_not_block_other_tasks_or_count_as_execution_time()
     let limits = ComponentLimits::default()
         .max_request_timeout(Duration::from_millis(100))
         .execution_timeout(Duration::from_millis(10));
-    let mut guest = spawn_with(&engine, "requester", "asker", host.clone(), limits, Permissions::allow_all()).await;
+    let mut guest = spawn_with(
+        &engine,
+        "requester",
+        "asker",
+        host.clone(),
+        limits,
+        Permissions::allow_all(),
+    )
+    .await;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let other = tokio::spawn(async move { tx.send(()).unwrap() });
-    let reply = guest.handle_message(&GuestMessage::new(&b"q"[..])).await.unwrap().unwrap();
+    let reply = guest
+        .handle_message(&GuestMessage::new(&b"q"[..]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(le_i32(&reply), codes::TIMEOUT);
-    tokio::time::timeout(Duration::from_secs(1), rx).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(1), rx)
+        .await
+        .unwrap()
+        .unwrap();
     other.await.unwrap();
     match &host.calls()[0] {
         Call::Request { timeout, .. } => assert_eq!(*timeout, Duration::from_millis(100)),
@@ -128,23 +233,59 @@ async fn request_waiting_does_not_block_other_tasks_or_count_as_execution_time()
 async fn denied_and_failed_requests_return_codes() {
     let engine = engine();
     let host = FakeHost::new();
-    let mut guest = spawn_with(&engine, "requester", "asker", host.clone(), ComponentLimits::default(), Permissions::deny_all()).await;
-    let reply = guest.handle_message(&GuestMessage::new(&b"q"[..])).await.unwrap().unwrap();
+    let mut guest = spawn_with(
+        &engine,
+        "requester",
+        "asker",
+        host.clone(),
+        ComponentLimits::default(),
+        Permissions::deny_all(),
+    )
+    .await;
+    let reply = guest
+        .handle_message(&GuestMessage::new(&b"q"[..]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(le_i32(&reply), codes::DENIED);
     assert_eq!(guest.denied_count(), 1);
     assert!(host.calls().is_empty());
 
     *host.request.lock() = RequestBehaviour::Fail(HostCallError::NoSuchTarget);
-    let mut guest = spawn_with(&engine, "requester", "asker2", host.clone(), ComponentLimits::default(), Permissions::allow_all()).await;
-    let reply = guest.handle_message(&GuestMessage::new(&b"q"[..])).await.unwrap().unwrap();
+    let mut guest = spawn_with(
+        &engine,
+        "requester",
+        "asker2",
+        host.clone(),
+        ComponentLimits::default(),
+        Permissions::allow_all(),
+    )
+    .await;
+    let reply = guest
+        .handle_message(&GuestMessage::new(&b"q"[..]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(le_i32(&reply), codes::NO_SUCH_TARGET);
 }
 
 #[tokio::test]
 async fn self_id_returns_the_component_id() {
     let engine = engine();
-    let mut guest = spawn_with(&engine, "forwarder", "billing-7", FakeHost::new(), ComponentLimits::default(), Permissions::deny_all()).await;
-    let reply = guest.handle_message(&GuestMessage::new(&b"i"[..])).await.unwrap().unwrap();
+    let mut guest = spawn_with(
+        &engine,
+        "forwarder",
+        "billing-7",
+        FakeHost::new(),
+        ComponentLimits::default(),
+        Permissions::deny_all(),
+    )
+    .await;
+    let reply = guest
+        .handle_message(&GuestMessage::new(&b"i"[..]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(reply.as_ref(), b"billing-7");
 }
 
@@ -158,9 +299,21 @@ async fn time_is_monotonic() {
             i64::from_le_bytes(r[8..16].try_into().unwrap()),
         )
     };
-    let (ms1, ns1) = read(&guest.handle_message(&GuestMessage::new(&b"t"[..])).await.unwrap().unwrap());
+    let (ms1, ns1) = read(
+        &guest
+            .handle_message(&GuestMessage::new(&b"t"[..]))
+            .await
+            .unwrap()
+            .unwrap(),
+    );
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let (ms2, ns2) = read(&guest.handle_message(&GuestMessage::new(&b"t"[..])).await.unwrap().unwrap());
+    let (ms2, ns2) = read(
+        &guest
+            .handle_message(&GuestMessage::new(&b"t"[..]))
+            .await
+            .unwrap()
+            .unwrap(),
+    );
     assert!(ns2 > ns1 && ms2 >= ms1 + 5, "{ms1} {ns1} {ms2} {ns2}");
     assert!((ns1 / 1_000_000 - ms1).abs() <= 1);
 }

@@ -12,14 +12,30 @@ use airssys_wasm::{
 };
 use common::*;
 
-async fn spawn_limited(engine: &WasmEngine, name: &str, id: &str, limits: ComponentLimits) -> GuestInstance {
-    spawn_with(engine, name, id, FakeHost::new(), limits, Permissions::deny_all()).await
+async fn spawn_limited(
+    engine: &WasmEngine,
+    name: &str,
+    id: &str,
+    limits: ComponentLimits,
+) -> GuestInstance {
+    spawn_with(
+        engine,
+        name,
+        id,
+        FakeHost::new(),
+        limits,
+        Permissions::deny_all(),
+    )
+    .await
 }
 
 /// A healthy echo on the same engine still works.
 async fn engine_still_serves(engine: &WasmEngine) {
     let mut echo = spawn(engine, "echo", "bystander").await;
-    let reply = echo.handle_message(&GuestMessage::new(&b"still here"[..])).await.unwrap();
+    let reply = echo
+        .handle_message(&GuestMessage::new(&b"still here"[..]))
+        .await
+        .unwrap();
     assert_eq!(reply.as_deref(), Some(&b"still here"[..]));
 }
 
@@ -27,9 +43,15 @@ async fn engine_still_serves(engine: &WasmEngine) {
 async fn trap_is_a_typed_error_and_fails_only_that_instance() {
     let engine = engine();
     let mut guest = spawn(&engine, "crasher", "crasher-1").await;
-    let ok = guest.handle_message(&GuestMessage::new(&b"hello"[..])).await.unwrap();
+    let ok = guest
+        .handle_message(&GuestMessage::new(&b"hello"[..]))
+        .await
+        .unwrap();
     assert_eq!(ok.as_deref(), Some(&b"hello"[..]));
-    match guest.handle_message(&GuestMessage::new(&b"crash"[..])).await {
+    match guest
+        .handle_message(&GuestMessage::new(&b"crash"[..]))
+        .await
+    {
         Err(GuestError::Trap { component, message }) => {
             assert_eq!(component.as_str(), "crasher-1");
             assert!(message.contains("unreachable"), "{message}");
@@ -38,7 +60,9 @@ async fn trap_is_a_typed_error_and_fails_only_that_instance() {
     }
     assert!(guest.is_failed());
     assert!(matches!(
-        guest.handle_message(&GuestMessage::new(&b"hello"[..])).await,
+        guest
+            .handle_message(&GuestMessage::new(&b"hello"[..]))
+            .await,
         Err(GuestError::InstanceFailed { .. })
     ));
     engine_still_serves(&engine).await;
@@ -56,14 +80,23 @@ async fn handler_failure_code_is_returned_without_failing_the_instance() {
         other => panic!("expected HandlerFailed, got {other:?}"),
     }
     assert!(!guest.is_failed());
-    assert!(guest.handle_message(&GuestMessage::new(&b"ok"[..])).await.is_ok());
+    assert!(guest
+        .handle_message(&GuestMessage::new(&b"ok"[..]))
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
 async fn infinite_loop_times_out_with_the_limit_and_does_not_block_the_runtime() {
     let engine = engine();
     let limit = Duration::from_millis(50);
-    let mut guest = spawn_limited(&engine, "infinite_loop", "looper", ComponentLimits::default().execution_timeout(limit)).await;
+    let mut guest = spawn_limited(
+        &engine,
+        "infinite_loop",
+        "looper",
+        ComponentLimits::default().execution_timeout(limit),
+    )
+    .await;
     // A concurrent task on the same current-thread runtime must keep running:
     // the looping guest yields every epoch tick.
     let ticker = tokio::spawn(async {
@@ -78,7 +111,10 @@ async fn infinite_loop_times_out_with_the_limit_and_does_not_block_the_runtime()
     });
     let started = Instant::now();
     match guest.handle_message(&GuestMessage::new(&b"spin"[..])).await {
-        Err(GuestError::ExecutionTimeout { component, limit: l }) => {
+        Err(GuestError::ExecutionTimeout {
+            component,
+            limit: l,
+        }) => {
             assert_eq!(component.as_str(), "looper");
             assert_eq!(l, limit);
         }
@@ -87,7 +123,13 @@ async fn infinite_loop_times_out_with_the_limit_and_does_not_block_the_runtime()
     let took = started.elapsed();
     assert!(took >= limit, "interrupted early: {took:?}");
     assert!(took < Duration::from_secs(2), "interrupted late: {took:?}");
-    assert_eq!(tokio::time::timeout(Duration::from_secs(5), ticker).await.unwrap().unwrap(), 1000);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), ticker)
+            .await
+            .unwrap()
+            .unwrap(),
+        1000
+    );
     engine_still_serves(&engine).await;
 }
 
@@ -95,7 +137,13 @@ async fn infinite_loop_times_out_with_the_limit_and_does_not_block_the_runtime()
 async fn memory_bomb_hits_the_limiter_with_the_limit() {
     let engine = engine();
     let cap = 2 * 1024 * 1024;
-    let mut guest = spawn_limited(&engine, "memory_bomb", "bomb", ComponentLimits::default().max_memory_bytes(cap)).await;
+    let mut guest = spawn_limited(
+        &engine,
+        "memory_bomb",
+        "bomb",
+        ComponentLimits::default().max_memory_bytes(cap),
+    )
+    .await;
     match guest.handle_message(&GuestMessage::new(&b"boom"[..])).await {
         Err(GuestError::MemoryLimitExceeded { component, limit }) => {
             assert_eq!(component.as_str(), "bomb");
@@ -109,8 +157,19 @@ async fn memory_bomb_hits_the_limiter_with_the_limit() {
 #[tokio::test]
 async fn memory_cap_is_bounded_by_the_pool_slot() {
     let slot = 4 * 1024 * 1024;
-    let engine = WasmEngine::new(EngineConfig::default().max_components(8).max_memory_per_component(slot)).unwrap();
-    let mut guest = spawn_limited(&engine, "memory_bomb", "bomb", ComponentLimits::default().max_memory_bytes(usize::MAX)).await;
+    let engine = WasmEngine::new(
+        EngineConfig::default()
+            .max_components(8)
+            .max_memory_per_component(slot),
+    )
+    .unwrap();
+    let mut guest = spawn_limited(
+        &engine,
+        "memory_bomb",
+        "bomb",
+        ComponentLimits::default().max_memory_bytes(usize::MAX),
+    )
+    .await;
     match guest.handle_message(&GuestMessage::new(&b"boom"[..])).await {
         Err(GuestError::MemoryLimitExceeded { limit, .. }) => assert_eq!(limit, slot),
         other => panic!("expected MemoryLimitExceeded, got {other:?}"),
@@ -120,7 +179,9 @@ async fn memory_cap_is_bounded_by_the_pool_slot() {
 #[tokio::test]
 async fn initial_memory_above_the_cap_fails_instantiation() {
     let engine = engine();
-    let module = engine.load(&ComponentId::new("echo"), fixture("echo").as_bytes()).unwrap();
+    let module = engine
+        .load(&ComponentId::new("echo"), fixture("echo").as_bytes())
+        .unwrap();
     let result = module
         .instantiate(
             InstanceConfig::new("tiny", Arc::new(NoHostServices))
@@ -162,14 +223,18 @@ async fn fuel_exhaustion_is_typed_with_the_limit() {
     // Fuel is per call: a fresh echo gets its full budget on every message.
     let mut echo = spawn_limited(&engine, "echo", "echo", limits).await;
     for _ in 0..100 {
-        echo.handle_message(&GuestMessage::new(&b"x"[..])).await.unwrap();
+        echo.handle_message(&GuestMessage::new(&b"x"[..]))
+            .await
+            .unwrap();
     }
 }
 
 #[tokio::test]
 async fn fuel_limit_on_an_engine_without_fuel_is_a_config_error() {
     let engine = engine();
-    let module = engine.load(&ComponentId::new("echo"), fixture("echo").as_bytes()).unwrap();
+    let module = engine
+        .load(&ComponentId::new("echo"), fixture("echo").as_bytes())
+        .unwrap();
     let result = module
         .instantiate(
             InstanceConfig::new("echo", Arc::new(NoHostServices))
@@ -182,9 +247,22 @@ async fn fuel_limit_on_an_engine_without_fuel_is_a_config_error() {
 #[tokio::test]
 async fn oversized_message_is_rejected_before_calling_the_guest() {
     let engine = engine();
-    let mut guest = spawn_limited(&engine, "counter", "small", ComponentLimits::default().max_message_bytes(16)).await;
-    match guest.handle_message(&GuestMessage::new(vec![0u8; 17])).await {
-        Err(GuestError::MessageTooLarge { component, size, limit }) => {
+    let mut guest = spawn_limited(
+        &engine,
+        "counter",
+        "small",
+        ComponentLimits::default().max_message_bytes(16),
+    )
+    .await;
+    match guest
+        .handle_message(&GuestMessage::new(vec![0u8; 17]))
+        .await
+    {
+        Err(GuestError::MessageTooLarge {
+            component,
+            size,
+            limit,
+        }) => {
             assert_eq!(component.as_str(), "small");
             assert_eq!((size, limit), (17, 16));
         }
@@ -192,7 +270,10 @@ async fn oversized_message_is_rejected_before_calling_the_guest() {
     }
     assert!(!guest.is_failed());
     // The guest was not called: its counter starts at 1 now.
-    let reply = guest.handle_message(&GuestMessage::new(vec![0u8; 16])).await.unwrap();
+    let reply = guest
+        .handle_message(&GuestMessage::new(vec![0u8; 16]))
+        .await
+        .unwrap();
     assert_eq!(le_i32(&reply.unwrap()), 1);
 }
 
@@ -216,7 +297,10 @@ async fn growing_messages_reallocate_the_guest_buffer() {
     let mut guest = spawn(&engine, "echo", "echo").await;
     for size in [1usize, 10, 1000, 100_000, 10, 200_000] {
         let payload = vec![(size % 251) as u8; size];
-        let reply = guest.handle_message(&GuestMessage::new(payload.clone())).await.unwrap();
+        let reply = guest
+            .handle_message(&GuestMessage::new(payload.clone()))
+            .await
+            .unwrap();
         assert_eq!(reply.as_deref(), Some(&payload[..]));
     }
 }

@@ -24,15 +24,24 @@ async fn wat_text_and_binary_forms_both_load_and_run() {
             .instantiate(InstanceConfig::new("echo", Arc::new(NoHostServices)))
             .await
             .unwrap();
-        let reply = guest.handle_message(&GuestMessage::new(&b"ping"[..])).await.unwrap();
+        let reply = guest
+            .handle_message(&GuestMessage::new(&b"ping"[..]))
+            .await
+            .unwrap();
         assert_eq!(reply.as_deref(), Some(&b"ping"[..]));
     }
 }
 
 #[test]
 fn binary_form_is_detected_from_the_preamble() {
-    assert_eq!(detect_form(&fixture_binary("echo")), Some(BinaryForm::CoreModule));
-    assert_eq!(detect_form(&fixture_binary("component")), Some(BinaryForm::Component));
+    assert_eq!(
+        detect_form(&fixture_binary("echo")),
+        Some(BinaryForm::CoreModule)
+    );
+    assert_eq!(
+        detect_form(&fixture_binary("component")),
+        Some(BinaryForm::Component)
+    );
     assert_eq!(detect_form(b"\0asm"), None);
     assert_eq!(detect_form(b"hello world"), None);
 }
@@ -89,7 +98,10 @@ fn missing_exports_are_listed_exactly() {
     let cases = [
         ("missing_handle_message", vec!["handle-message"]),
         ("missing_memory", vec!["memory"]),
-        ("missing_everything", vec!["memory", "alloc", "handle-message"]),
+        (
+            "missing_everything",
+            vec!["memory", "alloc", "handle-message"],
+        ),
     ];
     for (name, expected) in cases {
         match engine.load(&id(name), fixture(name).as_bytes()) {
@@ -129,13 +141,22 @@ async fn many_spawns_of_one_module_compile_it_once_and_start_fresh() {
         let module = engine.load(&id("counter"), source.as_bytes()).unwrap();
         if i % 1000 == 0 {
             let mut guest = module
-                .instantiate(InstanceConfig::new(format!("counter-{i}"), Arc::new(NoHostServices)))
+                .instantiate(InstanceConfig::new(
+                    format!("counter-{i}"),
+                    Arc::new(NoHostServices),
+                ))
                 .await
                 .unwrap();
             // Fresh state: the first message always counts 1.
-            let reply = guest.handle_message(&GuestMessage::new(&b"x"[..])).await.unwrap();
+            let reply = guest
+                .handle_message(&GuestMessage::new(&b"x"[..]))
+                .await
+                .unwrap();
             assert_eq!(le_i32(&reply.unwrap()), 1);
-            let reply = guest.handle_message(&GuestMessage::new(&b"x"[..])).await.unwrap();
+            let reply = guest
+                .handle_message(&GuestMessage::new(&b"x"[..]))
+                .await
+                .unwrap();
             assert_eq!(le_i32(&reply.unwrap()), 2);
         }
     }
@@ -150,7 +171,10 @@ async fn ten_thousand_instantiations_from_the_cache_compile_once() {
     for i in 0..10_000 {
         let module = engine.load(&id("counter"), source.as_bytes()).unwrap();
         let guest = module
-            .instantiate(InstanceConfig::new(format!("c{i}"), Arc::new(NoHostServices)))
+            .instantiate(InstanceConfig::new(
+                format!("c{i}"),
+                Arc::new(NoHostServices),
+            ))
             .await
             .unwrap();
         drop(guest); // frees the pool slot
@@ -162,13 +186,18 @@ async fn ten_thousand_instantiations_from_the_cache_compile_once() {
 async fn pool_exhaustion_is_a_typed_capacity_error_not_a_hang() {
     let engine = WasmEngine::new(EngineConfig::default().max_components(2)).unwrap();
     assert_eq!(engine.allocator(), &AllocatorKind::Pooling);
-    let module = engine.load(&id("echo"), fixture("echo").as_bytes()).unwrap();
+    let module = engine
+        .load(&id("echo"), fixture("echo").as_bytes())
+        .unwrap();
     let cfg = |n: &str| InstanceConfig::new(n, Arc::new(NoHostServices));
     let a = module.instantiate(cfg("a")).await.unwrap();
     let _b = module.instantiate(cfg("b")).await.unwrap();
-    let third = tokio::time::timeout(std::time::Duration::from_secs(5), module.instantiate(cfg("c")))
-        .await
-        .expect("instantiation must fail fast, not wait for a slot");
+    let third = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        module.instantiate(cfg("c")),
+    )
+    .await
+    .expect("instantiation must fail fast, not wait for a slot");
     match third {
         Err(WasmError::Capacity { component, reason }) => {
             assert_eq!(component.as_str(), "c");
@@ -194,12 +223,17 @@ async fn unreservable_pool_falls_back_to_on_demand_allocation() {
         other => panic!("expected on-demand fallback, got {other:?}"),
     }
     // And it still runs guests.
-    let module = engine.load(&id("echo"), fixture("echo").as_bytes()).unwrap();
+    let module = engine
+        .load(&id("echo"), fixture("echo").as_bytes())
+        .unwrap();
     let mut guest = module
         .instantiate(InstanceConfig::new("echo", Arc::new(NoHostServices)))
         .await
         .unwrap();
-    let reply = guest.handle_message(&GuestMessage::new(&b"ok"[..])).await.unwrap();
+    let reply = guest
+        .handle_message(&GuestMessage::new(&b"ok"[..]))
+        .await
+        .unwrap();
     assert_eq!(reply.as_deref(), Some(&b"ok"[..]));
 }
 
