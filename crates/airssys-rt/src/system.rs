@@ -46,7 +46,7 @@ struct NamedActor {
 
 /// A running unsupervised actor, as shutdown sees it.
 struct LiveActor {
-    label: String,
+    shared: Arc<ActorShared>,
     stop: Box<dyn Fn() + Send + Sync>,
     abort: Option<AbortHandle>,
 }
@@ -222,7 +222,7 @@ impl ActorSystem {
         let mut aborted = Vec::new();
         if tokio::time::timeout(timeout, all_stopped).await.is_err() {
             for entry in self.inner.live.iter() {
-                aborted.push(entry.label.clone());
+                aborted.push(entry.shared.label());
                 if let Some(abort) = &entry.abort {
                     abort.abort();
                 }
@@ -271,26 +271,32 @@ impl ActorSystem {
         }
     }
 
-    pub(crate) fn register_live(&self, shared: &ActorShared, stop: Box<dyn Fn() + Send + Sync>) {
+    /// Records a running unsupervised actor for shutdown. Called after its
+    /// task was spawned: if the task already ended (its guard marked the
+    /// actor terminated before this insert), the entry is removed again.
+    pub(crate) fn register_live(
+        &self,
+        shared: &Arc<ActorShared>,
+        stop: Box<dyn Fn() + Send + Sync>,
+        abort: AbortHandle,
+    ) {
         self.inner.live.insert(
             shared.id,
             LiveActor {
-                label: shared.label(),
+                shared: Arc::clone(shared),
                 stop,
-                abort: None,
+                abort: Some(abort),
             },
         );
+        if shared.terminated.load(Ordering::SeqCst) {
+            self.remove_live(shared.id);
+            return;
+        }
         // An actor spawned while shutdown was starting must not be missed.
         if self.is_shutting_down() {
             if let Some(entry) = self.inner.live.get(&shared.id) {
                 (entry.stop)();
             }
-        }
-    }
-
-    pub(crate) fn set_abort_handle(&self, id: ActorId, abort: AbortHandle) {
-        if let Some(mut entry) = self.inner.live.get_mut(&id) {
-            entry.abort = Some(abort);
         }
     }
 
