@@ -253,3 +253,21 @@ fn public_types_are_send_and_sync_where_the_actor_needs_it() {
     send_sync::<WasmError>();
     send_sync::<airssys_wasm::GuestError>();
 }
+
+/// The futures an actor awaits in `handle_message` must be `Send` so the
+/// actor can run on a multi-threaded runtime. Compile-time check only.
+#[allow(dead_code)]
+fn guest_futures_are_send(
+    guest: &mut airssys_wasm::GuestInstance,
+    msg: &GuestMessage,
+    module: &airssys_wasm::GuestModule,
+    cfg: InstanceConfig,
+) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(module.instantiate(cfg));
+    is_send(guest.init());
+    is_send(guest.handle_message(msg));
+    is_send(guest.invoke("f", &[]));
+    is_send(guest.health());
+    is_send(guest.cleanup());
+}

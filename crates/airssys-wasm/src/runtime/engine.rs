@@ -326,9 +326,9 @@ impl WasmEngine {
     }
 }
 
-/// Background thread incrementing the engine's epoch every tick. Holds only a
-/// weak engine reference; stops when dropped (within one tick) or when the
-/// engine is gone.
+/// Background thread incrementing the engine's epoch every tick (one thread
+/// per engine, waking once per tick). Holds only a weak engine reference;
+/// stops when dropped (within one tick) or when the engine is gone.
 pub(crate) struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
