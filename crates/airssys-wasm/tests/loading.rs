@@ -165,6 +165,21 @@ async fn many_spawns_of_one_module_compile_it_once_and_start_fresh() {
 }
 
 #[tokio::test]
+async fn async_load_compiles_off_the_worker_and_shares_the_cache() {
+    let engine = engine();
+    let source = fixture("echo").into_bytes();
+    let a = engine.load_async(id("echo"), source.clone()).await.unwrap();
+    let b = engine.load_async(id("echo"), source.clone()).await.unwrap();
+    engine.load(&id("echo"), &source).unwrap();
+    assert_eq!(engine.compile_count(), 1);
+    drop((a, b));
+    assert!(matches!(
+        engine.load_async(id("junk"), b"junk".to_vec()).await,
+        Err(WasmError::InvalidBinary { .. })
+    ));
+}
+
+#[tokio::test]
 async fn ten_thousand_instantiations_from_the_cache_compile_once() {
     let engine = WasmEngine::new(EngineConfig::default().max_components(16)).unwrap();
     let source = fixture("counter");
