@@ -228,7 +228,10 @@ fn restart(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 actor.tell(u64::MAX).await.expect("tell");
-                actor.ask(1, Duration::from_secs(10)).await.expect("ask after restart")
+                actor
+                    .ask(1, Duration::from_secs(10))
+                    .await
+                    .expect("ask after restart")
             })
         })
     });

@@ -46,7 +46,9 @@ fn measure(mode: &str) -> f64 {
             .spawn(ComponentSpec::new("warm", ECHO.as_bytes()))
             .await
             .expect("spawn");
-        warm.request(&b"hi"[..], Duration::from_secs(5)).await.expect("warm");
+        warm.request(&b"hi"[..], Duration::from_secs(5))
+            .await
+            .expect("warm");
         let pre = raw::raw_pre(host.engine(), ECHO);
         let mut raws = Vec::new();
         let mut refs = Vec::new();
@@ -68,7 +70,10 @@ fn measure(mode: &str) -> f64 {
 }
 
 fn main() {
-    if let Some(mode) = std::env::args().nth(1).filter(|a| a == "airssys" || a == "raw") {
+    if let Some(mode) = std::env::args()
+        .nth(1)
+        .filter(|a| a == "airssys" || a == "raw")
+    {
         println!("{}", measure(&mode));
         return;
     }
@@ -86,7 +91,13 @@ fn main() {
     let ours = run("airssys");
     let raw = run("raw");
     println!("memory_per_component/{COMPONENTS}");
-    println!("  airssys        {ours:>9.0} bytes per idle component ({:.1} KiB)", ours / 1024.0);
-    println!("  wasmtime_raw   {raw:>9.0} bytes per idle instance  ({:.1} KiB)", raw / 1024.0);
+    println!(
+        "  airssys        {ours:>9.0} bytes per idle component ({:.1} KiB)",
+        ours / 1024.0
+    );
+    println!(
+        "  wasmtime_raw   {raw:>9.0} bytes per idle instance  ({:.1} KiB)",
+        raw / 1024.0
+    );
     println!("  ratio          {:>9.2}x", ours / raw);
 }

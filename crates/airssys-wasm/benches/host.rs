@@ -72,20 +72,23 @@ fn spawn(c: &mut Criterion) {
         })
     });
     let pre = raw_pre(host.engine(), ECHO);
-    group.bench_function(BenchmarkId::new("wasmtime_raw", "InstancePre::instantiate_async"), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    let guest = RawGuest::new(host.engine(), &pre).await;
-                    total += start.elapsed();
-                    drop(guest);
-                }
-                total
+    group.bench_function(
+        BenchmarkId::new("wasmtime_raw", "InstancePre::instantiate_async"),
+        |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        let guest = RawGuest::new(host.engine(), &pre).await;
+                        total += start.elapsed();
+                        drop(guest);
+                    }
+                    total
+                })
             })
-        })
-    });
+        },
+    );
     group.finish();
     rt.block_on(host.shutdown(WAIT));
 }
@@ -135,7 +138,10 @@ fn request_rtt(c: &mut Criterion) {
     let payload = bytes::Bytes::from(vec![0xab_u8; 64]);
     let mut group = c.benchmark_group("request_rtt");
     group.bench_function(BenchmarkId::new("airssys", "request_64B"), |b| {
-        b.iter(|| rt.block_on(echo.request(payload.clone(), WAIT)).expect("request"))
+        b.iter(|| {
+            rt.block_on(echo.request(payload.clone(), WAIT))
+                .expect("request")
+        })
     });
     let pre = raw_pre(host.engine(), ECHO);
     let mut guest = rt.block_on(RawGuest::new(host.engine(), &pre));
@@ -157,25 +163,31 @@ fn restart(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 let _ = counter.request(&b"!"[..], WAIT).await;
-                counter.request(&b"x"[..], WAIT).await.expect("after restart")
+                counter
+                    .request(&b"x"[..], WAIT)
+                    .await
+                    .expect("after restart")
             })
         })
     });
     let pre = raw_pre(host.engine(), COUNTER);
     let mut guest = Some(rt.block_on(RawGuest::new(host.engine(), &pre)));
-    group.bench_function(BenchmarkId::new("wasmtime_raw", "trap_drop_reinstantiate"), |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                if let Some(mut old) = guest.take() {
-                    old.deliver(b"!").await;
-                }
-                let mut fresh = RawGuest::new(host.engine(), &pre).await;
-                let code = fresh.deliver(b"x").await;
-                guest = Some(fresh);
-                code
+    group.bench_function(
+        BenchmarkId::new("wasmtime_raw", "trap_drop_reinstantiate"),
+        |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    if let Some(mut old) = guest.take() {
+                        old.deliver(b"!").await;
+                    }
+                    let mut fresh = RawGuest::new(host.engine(), &pre).await;
+                    let code = fresh.deliver(b"x").await;
+                    guest = Some(fresh);
+                    code
+                })
             })
-        })
-    });
+        },
+    );
     group.finish();
     rt.block_on(host.shutdown(WAIT));
 }

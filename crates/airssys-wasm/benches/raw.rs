@@ -1,5 +1,9 @@
 //! The raw wasmtime layer the benchmarks compare against: the echo guest
 //! instantiated straight from an `InstancePre`, called with typed functions.
+//!
+//! Shared by several bench binaries through `#[path]`; not every binary uses
+//! every item.
+#![allow(dead_code)]
 
 use wasmtime::{Caller, InstancePre, Linker, Module, Store, TypedFunc};
 
@@ -47,7 +51,10 @@ impl RawGuest {
     pub async fn new(engine: &WasmEngine, pre: &InstancePre<Raw>) -> Self {
         let mut store = Store::new(engine.wasmtime(), Raw::default());
         store.set_epoch_deadline(u64::MAX / 2);
-        let instance = pre.instantiate_async(&mut store).await.expect("instantiate");
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .expect("instantiate");
         let memory = instance.get_memory(&mut store, "memory").expect("memory");
         let alloc = instance.get_typed_func(&mut store, "alloc").expect("alloc");
         let handle = instance

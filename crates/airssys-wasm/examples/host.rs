@@ -22,7 +22,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
 
     // 2. Spawn components; each is an actor with its own mailbox and limits.
-    let echo = host.spawn(ComponentSpec::new("echo", ECHO.as_bytes())).await?;
+    let echo = host
+        .spawn(ComponentSpec::new("echo", ECHO.as_bytes()))
+        .await?;
     let counter = host
         .spawn(
             ComponentSpec::new("counter", COUNTER.as_bytes())
@@ -33,7 +35,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. Request/reply with a component.
     let reply = echo.request(&b"hello"[..], wait).await?;
-    println!("echo replied {:?}", reply.map(|b| String::from_utf8_lossy(&b).into_owned()));
+    println!(
+        "echo replied {:?}",
+        reply.map(|b| String::from_utf8_lossy(&b).into_owned())
+    );
 
     // 4. Pub-sub: the host holds the subscription and fans out to mailboxes.
     host.publish("ticks.second", &b"tick"[..])?;
@@ -50,14 +55,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         counter.stats().restarts
     );
     if let Some(letter) = dead_letters.recv().await {
-        println!("dead letter: {:?} because {:?}", letter.payload.payload, letter.dead_letter);
+        println!(
+            "dead letter: {:?} because {:?}",
+            letter.payload.payload, letter.dead_letter
+        );
     }
 
     // 6. List, then shut down: cleanup runs, instances are freed.
     for info in host.list() {
-        println!("{} {} handled={} restarts={}", info.id, info.state, info.handled, info.restarts);
+        println!(
+            "{} {} handled={} restarts={}",
+            info.id, info.state, info.handled, info.restarts
+        );
     }
     let report = host.shutdown(wait).await;
-    println!("shutdown: {} stopped, dead letters {:?}", report.stopped, report.dead_letters);
+    println!(
+        "shutdown: {} stopped, dead letters {:?}",
+        report.stopped, report.dead_letters
+    );
     Ok(())
 }

@@ -254,7 +254,11 @@ impl ComponentHost {
             })?;
         }
 
-        let module = inner.engine.load(&id, &spec.binary)?;
+        // Compiles on the blocking pool on a cache miss; a hit costs one hash.
+        let module = inner
+            .engine
+            .load_async(id.clone(), Arc::clone(&spec.binary))
+            .await?;
         let lifecycle = Arc::new(SharedLifecycle::new());
         let host_calls = Arc::new(HostCallStats::default());
         let config = InstanceConfig::new(id.clone(), Arc::clone(&inner.router) as _)
