@@ -88,11 +88,12 @@ impl ComponentHostBuilder {
             reason: e.to_string(),
         })?;
         let system = self.system.unwrap_or_default();
-        let root = SupervisorNode::builder("components")
-            .strategy(RestartStrategy::OneForOne)
-            .intensity(self.intensity.0, self.intensity.1)
-            .backoff(self.backoff)
-            .start();
+        let root = system.start_supervisor(
+            SupervisorNode::builder("components")
+                .strategy(RestartStrategy::OneForOne)
+                .intensity(self.intensity.0, self.intensity.1)
+                .backoff(self.backoff),
+        );
         let registry = Arc::new(ComponentRegistry::default());
         let dead_letters = DeadLetterSink::new(broker.clone());
         let router = Arc::new(Router {
