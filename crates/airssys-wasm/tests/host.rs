@@ -495,3 +495,39 @@ async fn a_thousand_components_keep_answering_while_one_keeps_crashing() {
     assert_eq!(stats[0].restarts, 20);
     host.shutdown(Duration::from_secs(30)).await;
 }
+
+#[tokio::test]
+async fn a_shutdown_message_stops_a_transient_component_after_what_was_queued_before_it() {
+    let host = host(8);
+    let counter = host
+        .spawn(spec("counter", "crashing_counter").restart(RestartPolicy::Transient))
+        .await
+        .unwrap();
+    counter.send(&b"a"[..]).await.unwrap();
+    counter.send(&b"b"[..]).await.unwrap();
+    counter.stop_after_queued().await.unwrap();
+    let late = counter.send(&b"late"[..]).await;
+    timeout(WAIT, async {
+        while host.registry().state("counter") != Some(LifecycleState::Stopped) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    let info = host
+        .list()
+        .into_iter()
+        .find(|c| c.id.as_str() == "counter")
+        .unwrap();
+    assert_eq!(info.handled, 3, "a, b and the shutdown itself");
+    assert_eq!(info.restarts, 0, "transient: a requested stop is final");
+    // The late message was either refused at the sender or dead-lettered: never lost.
+    match late {
+        Ok(()) => assert_eq!(host.dead_letter_stats().component_stopped, 1),
+        Err(error) => assert!(
+            matches!(error, HostError::ComponentStopped { .. }),
+            "{error}"
+        ),
+    }
+    host.shutdown(WAIT).await;
+}

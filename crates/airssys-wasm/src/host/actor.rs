@@ -96,7 +96,7 @@ impl Actor for ComponentActor {
     async fn handle_message(
         &mut self,
         message: ComponentMessage,
-        _: &mut ActorContext<Self>,
+        ctx: &mut ActorContext<Self>,
     ) -> Result<ComponentReply, ComponentFailure> {
         match message {
             ComponentMessage::Deliver(message) => {
@@ -125,6 +125,10 @@ impl Actor for ComponentActor {
             ComponentMessage::Health => {
                 let health = self.instance()?.health().await;
                 Ok(ComponentReply::Health(health))
+            }
+            ComponentMessage::Shutdown => {
+                ctx.stop();
+                Ok(ComponentReply::ShuttingDown)
             }
         }
     }

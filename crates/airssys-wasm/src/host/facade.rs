@@ -665,6 +665,23 @@ impl ComponentRef {
         self.host.health(self.id.as_str(), timeout).await
     }
 
+    /// Stops the component through its mailbox: messages queued before this
+    /// call are handled first, then `cleanup` runs and the instance is freed.
+    /// A `Permanent` component is restarted by its supervisor (the mailbox
+    /// carries on); a `Transient` or `Temporary` one stays stopped and what
+    /// was queued after this call is dead-lettered.
+    ///
+    /// # Errors
+    /// [`HostError::ComponentStopped`] if it is already gone.
+    pub async fn stop_after_queued(&self) -> Result<(), HostError> {
+        self.actor
+            .tell(ComponentMessage::Shutdown)
+            .await
+            .map_err(|_| HostError::ComponentStopped {
+                component: self.id.clone(),
+            })
+    }
+
     /// See [`ComponentHost::stop`].
     ///
     /// # Errors

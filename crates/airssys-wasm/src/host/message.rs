@@ -22,6 +22,11 @@ pub enum ComponentMessage {
     },
     /// Asks the guest's `health` export (between messages).
     Health,
+    /// Stops the component once the messages queued before this one are
+    /// handled: `cleanup` runs, the instance is freed; messages queued after
+    /// it are handled by the next incarnation if its restart policy restarts
+    /// it (`Permanent`), or dead-lettered if not.
+    Shutdown,
 }
 
 /// The answer to a [`ComponentMessage`] sent with `ask`.
@@ -34,6 +39,8 @@ pub enum ComponentReply {
     Invoked(Vec<WasmValue>),
     /// The guest's health.
     Health(GuestHealth),
+    /// The component is stopping.
+    ShuttingDown,
 }
 
 /// A message published on a topic: who sent it and the payload.
