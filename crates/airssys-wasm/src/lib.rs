@@ -50,8 +50,7 @@ pub use guest::host_imports::{codes, BoxFuture, HostCallError, HostServices, NoH
 pub use guest::loader::{detect_form, BinaryForm};
 pub use guest::permissions::{InvalidSubjectPattern, Permissions, SubjectPattern};
 pub use guest::{
-    GuestHealth, GuestInstance, GuestMessage, GuestModule, HostCallStats, InstanceConfig,
-    WasmValue,
+    GuestHealth, GuestInstance, GuestMessage, GuestModule, HostCallStats, InstanceConfig, WasmValue,
 };
 pub use id::ComponentId;
 pub use runtime::engine::{AllocatorKind, EngineConfig, WasmEngine};

@@ -98,10 +98,9 @@ impl CoreModule {
             });
         }
         let tick = settings.epoch_tick.as_nanos().max(1);
-        let timeout_ticks =
-            u64::try_from(limits.get_execution_timeout().as_nanos().div_ceil(tick))
-                .unwrap_or(u64::MAX)
-                .max(1);
+        let timeout_ticks = u64::try_from(limits.get_execution_timeout().as_nanos().div_ceil(tick))
+            .unwrap_or(u64::MAX)
+            .max(1);
         let data = StoreData {
             component: component.clone(),
             host,
@@ -178,7 +177,9 @@ impl CoreModule {
                 .map(HookFn::Code),
         };
         let init = match exports.init {
-            Some((name, kind)) => Some(hook(&mut store, name, kind).map_err(|_| abi_violation(name))?),
+            Some((name, kind)) => {
+                Some(hook(&mut store, name, kind).map_err(|_| abi_violation(name))?)
+            }
             None => None,
         };
         let cleanup = match exports.cleanup {
@@ -372,7 +373,9 @@ impl CoreInstance {
             .get_mut(start..start + total)
         else {
             self.buffer = None;
-            return Err(self.abi(format!("alloc returned {ptr}, {total} bytes there are out of bounds")));
+            return Err(self.abi(format!(
+                "alloc returned {ptr}, {total} bytes there are out of bounds"
+            )));
         };
         core_abi::encode_message(dst, msg);
         self.store.data_mut().open_reply();
@@ -438,7 +441,10 @@ impl CoreInstance {
                 });
             }
         }
-        if let Some(bad) = ty.results().find(|r| core_abi::wasm_type(r) == WasmType::Other) {
+        if let Some(bad) = ty
+            .results()
+            .find(|r| core_abi::wasm_type(r) == WasmType::Other)
+        {
             return Err(self.abi(format!(
                 "`{export}` returns {bad}, which invoke does not support"
             )));
@@ -469,7 +475,9 @@ impl CoreInstance {
         let reason = self.store.data_mut().take_reply();
         let status = match result {
             Ok(status) => status,
-            Err(e) => return GuestHealth::Unhealthy(format!("health check failed: {}", self.fail(e))),
+            Err(e) => {
+                return GuestHealth::Unhealthy(format!("health check failed: {}", self.fail(e)))
+            }
         };
         self.failed = false;
         let reason = reason

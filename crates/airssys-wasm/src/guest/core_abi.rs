@@ -80,7 +80,10 @@ fn describe(ty: &ExternType) -> String {
         ExternType::Func(f) => {
             let (p, r) = signature(f);
             let list = |v: &[WasmType]| {
-                v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             format!("func ({}) -> ({})", list(&p), list(&r))
         }
@@ -156,13 +159,18 @@ pub(crate) fn check_exports(
     }
     if let Some(ty) = &handle {
         if !is_func(ty, &[I32, I32], &[I32]) {
-            return Err(invalid(EXPORT_HANDLE_MESSAGE, "func (i32, i32) -> (i32)", ty));
+            return Err(invalid(
+                EXPORT_HANDLE_MESSAGE,
+                "func (i32, i32) -> (i32)",
+                ty,
+            ));
         }
     }
     let init = match (find(EXPORT_INIT), find(EXPORT_START)) {
         (Some(ty), _) => Some((
             EXPORT_INIT,
-            hook(&ty).ok_or_else(|| invalid(EXPORT_INIT, "func () -> () or func () -> (i32)", &ty))?,
+            hook(&ty)
+                .ok_or_else(|| invalid(EXPORT_INIT, "func () -> () or func () -> (i32)", &ty))?,
         )),
         (None, Some(ty)) => {
             if !is_func(&ty, &[], &[]) {
@@ -173,9 +181,10 @@ pub(crate) fn check_exports(
         (None, None) => None,
     };
     let cleanup = match find(EXPORT_CLEANUP) {
-        Some(ty) => Some(hook(&ty).ok_or_else(|| {
-            invalid(EXPORT_CLEANUP, "func () -> () or func () -> (i32)", &ty)
-        })?),
+        Some(ty) => Some(
+            hook(&ty)
+                .ok_or_else(|| invalid(EXPORT_CLEANUP, "func () -> () or func () -> (i32)", &ty))?,
+        ),
         None => None,
     };
     let health = match find(EXPORT_HEALTH) {
@@ -218,7 +227,10 @@ pub(crate) fn encoded_len(msg: &GuestMessage) -> usize {
 /// All integers little-endian. Lengths fit in u32 because the total was
 /// checked against `i32::MAX` by the caller.
 pub(crate) fn encode_message(dst: &mut [u8], msg: &GuestMessage) {
-    let sender = msg.sender.as_ref().map_or(&b""[..], |s| s.as_str().as_bytes());
+    let sender = msg
+        .sender
+        .as_ref()
+        .map_or(&b""[..], |s| s.as_str().as_bytes());
     let subject = msg.subject.as_ref().map_or(&b""[..], |s| s.as_bytes());
     let flags = if msg.correlation_id.is_some() {
         FLAG_CORRELATION

@@ -95,8 +95,12 @@ pub trait HostServices: Send + Sync + 'static {
     /// Delivers `payload` from `from` to component `to`.
     fn send(&self, from: &ComponentId, to: &str, payload: Bytes) -> Result<(), HostCallError>;
     /// Publishes `payload` on `subject` (a concrete subject, no wildcards).
-    fn publish(&self, from: &ComponentId, subject: &str, payload: Bytes)
-        -> Result<(), HostCallError>;
+    fn publish(
+        &self,
+        from: &ComponentId,
+        subject: &str,
+        payload: Bytes,
+    ) -> Result<(), HostCallError>;
     /// Sends a request to `to` and resolves with its reply.
     fn request(
         &self,
@@ -148,10 +152,7 @@ fn write_truncated(mem: &mut [u8], ptr: i32, cap: i32, src: &[u8]) -> i32 {
         return codes::INVALID_ARGUMENT;
     };
     let n = src.len().min(cap);
-    let Some(dst) = start
-        .checked_add(n)
-        .and_then(|end| mem.get_mut(start..end))
-    else {
+    let Some(dst) = start.checked_add(n).and_then(|end| mem.get_mut(start..end)) else {
         return codes::INVALID_ARGUMENT;
     };
     dst.copy_from_slice(&src[..n]);
@@ -248,7 +249,10 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
                         _ => max,
                     };
                     let payload = Bytes::copy_from_slice(payload);
-                    (data.host.request(&data.component, target, payload, timeout), timeout)
+                    (
+                        data.host.request(&data.component, target, payload, timeout),
+                        timeout,
+                    )
                 };
                 // The guest is suspended here; the tokio worker runs other tasks.
                 let reply = match tokio::time::timeout(timeout, future).await {
@@ -323,15 +327,23 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
         },
     )?;
 
-    linker.func_wrap("airssys", "now_ms", |caller: Caller<'_, StoreData>| -> i64 {
-        let elapsed = caller.data().clock_origin.elapsed();
-        i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-    })?;
+    linker.func_wrap(
+        "airssys",
+        "now_ms",
+        |caller: Caller<'_, StoreData>| -> i64 {
+            let elapsed = caller.data().clock_origin.elapsed();
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        },
+    )?;
 
-    linker.func_wrap("airssys", "now_nanos", |caller: Caller<'_, StoreData>| -> i64 {
-        let elapsed = caller.data().clock_origin.elapsed();
-        i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX)
-    })?;
+    linker.func_wrap(
+        "airssys",
+        "now_nanos",
+        |caller: Caller<'_, StoreData>| -> i64 {
+            let elapsed = caller.data().clock_origin.elapsed();
+            i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX)
+        },
+    )?;
 
     Ok(linker)
 }

@@ -285,7 +285,10 @@ impl GuestInstance {
     /// discarded), or a classified trap: [`GuestError::Trap`],
     /// [`GuestError::ExecutionTimeout`], [`GuestError::MemoryLimitExceeded`],
     /// [`GuestError::StackOverflow`], [`GuestError::FuelExhausted`].
-    pub async fn handle_message(&mut self, msg: &GuestMessage) -> Result<Option<Bytes>, GuestError> {
+    pub async fn handle_message(
+        &mut self,
+        msg: &GuestMessage,
+    ) -> Result<Option<Bytes>, GuestError> {
         match self {
             GuestInstance::Core(i) => i.handle_message(msg).await,
         }

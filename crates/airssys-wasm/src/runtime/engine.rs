@@ -146,7 +146,10 @@ impl EngineConfig {
             let mut pool = PoolingAllocationConfig::new();
             pool.total_core_instances(self.max_components)
                 .total_memories(self.max_components)
-                .total_tables(self.max_components.saturating_mul(self.max_tables_per_component))
+                .total_tables(
+                    self.max_components
+                        .saturating_mul(self.max_tables_per_component),
+                )
                 .total_stacks(self.max_components)
                 .total_component_instances(self.max_components)
                 .max_memories_per_module(1)
@@ -239,12 +242,18 @@ impl WasmEngine {
                         error = %reason,
                         "cannot reserve the pooling allocator; falling back to on-demand allocation"
                     );
-                    (Self::on_demand_engine(&config)?, AllocatorKind::OnDemand { reason })
+                    (
+                        Self::on_demand_engine(&config)?,
+                        AllocatorKind::OnDemand { reason },
+                    )
                 }
             }
         } else {
             let reason = "pooling disabled by configuration".to_string();
-            (Self::on_demand_engine(&config)?, AllocatorKind::OnDemand { reason })
+            (
+                Self::on_demand_engine(&config)?,
+                AllocatorKind::OnDemand { reason },
+            )
         };
         let ticker = Arc::new(EpochTicker::start(&engine, config.epoch_tick));
         let settings = RuntimeSettings {
@@ -301,12 +310,9 @@ impl WasmEngine {
     /// [`WasmError::MissingExports`], [`WasmError::InvalidExport`],
     /// [`WasmError::UnresolvedImport`] — each naming `component`.
     pub fn load(&self, component: &ComponentId, bytes: &[u8]) -> Result<GuestModule, WasmError> {
-        self.inner.cache.get_or_compile(
-            &self.inner.engine,
-            &self.inner.settings,
-            component,
-            bytes,
-        )
+        self.inner
+            .cache
+            .get_or_compile(&self.inner.engine, &self.inner.settings, component, bytes)
     }
 
     /// Number of compilations performed so far (cache misses).

@@ -1,0 +1,127 @@
+//! `airssys`: run a manifest of WebAssembly components, inspect and invoke
+//! guests, benchmark the host.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use airssys_cli::manifest::Manifest;
+use airssys_cli::{inspect, invoke, telemetry};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "airssys",
+    version,
+    about = "WebAssembly components as supervised actors"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a manifest without starting anything.
+    Check {
+        /// The manifest (airssys.toml).
+        manifest: PathBuf,
+    },
+    /// Show a guest's form, imports, exports and core-ABI conformance.
+    Inspect {
+        /// A .wasm binary or .wat text.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one exported function with typed arguments and print the results.
+    Invoke {
+        /// A .wasm binary or .wat text.
+        file: PathBuf,
+        /// The exported function.
+        function: String,
+        /// Arguments, parsed by the function's parameter types (i32, i64, f32, f64).
+        #[arg(allow_negative_numbers = true)]
+        args: Vec<String>,
+    },
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, ExitCode> {
+    std::fs::read(path).map_err(|e| {
+        eprintln!("error: {}: {e}", path.display());
+        ExitCode::from(1)
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_logging("warn");
+    match cli.command {
+        Command::Check { manifest } => match Manifest::load(&manifest) {
+            Ok(m) => {
+                let instances: u32 = m.components.iter().map(|c| c.instances).sum();
+                println!(
+                    "{}: ok ({} components, {instances} instances, {} groups, {} drives)",
+                    manifest.display(),
+                    m.components.len(),
+                    m.groups.len(),
+                    m.drives.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Inspect { file, json } => {
+            let bytes = match read(&file) {
+                Ok(b) => b,
+                Err(code) => return code,
+            };
+            match inspect::inspect(&bytes) {
+                Ok(report) => {
+                    if json {
+                        match serde_json::to_string_pretty(&report) {
+                            Ok(s) => println!("{s}"),
+                            Err(e) => {
+                                eprintln!("error: {e}");
+                                return ExitCode::from(1);
+                            }
+                        }
+                    } else {
+                        println!("{report}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {}: {e}", file.display());
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Invoke {
+            file,
+            function,
+            args,
+        } => {
+            let bytes = match read(&file) {
+                Ok(b) => b,
+                Err(code) => return code,
+            };
+            match invoke::invoke(&bytes, &function, &args).await {
+                Ok(results) => {
+                    for r in &results {
+                        println!("{}", invoke::format_value(r));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+                }
+            }
+        }
+    }
+}
