@@ -475,13 +475,7 @@ impl Validator<'_> {
                         SubjectPattern::new(p.get_ref())
                             .map(|_| p.get_ref().clone())
                             .map_err(|e| {
-                                self.err(
-                                    span(p),
-                                    format!(
-                                        "component `{name}`: invalid {what} pattern `{}`: {e}",
-                                        p.get_ref()
-                                    ),
-                                )
+                                self.err(span(p), format!("component `{name}`: {what}: {e}"))
                             })
                     })
                     .collect::<Result<Vec<_>, _>>()
