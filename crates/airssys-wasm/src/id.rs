@@ -45,3 +45,15 @@ impl From<String> for ComponentId {
         ComponentId::new(s)
     }
 }
+
+impl std::borrow::Borrow<str> for ComponentId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ComponentId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}

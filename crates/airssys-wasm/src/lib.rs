@@ -42,6 +42,7 @@
 pub mod codec;
 pub mod error;
 pub mod guest;
+pub mod host;
 mod id;
 pub mod runtime;
 
@@ -51,6 +52,12 @@ pub use guest::loader::{detect_form, BinaryForm};
 pub use guest::permissions::{InvalidSubjectPattern, Permissions, SubjectPattern};
 pub use guest::{
     GuestHealth, GuestInstance, GuestMessage, GuestModule, HostCallStats, InstanceConfig, WasmValue,
+};
+pub use host::{
+    ComponentActor, ComponentFailure, ComponentHealth, ComponentHost, ComponentHostBuilder,
+    ComponentInfo, ComponentMessage, ComponentRef, ComponentRegistry, ComponentReply,
+    ComponentSpec, DeadLetterStats, HostError, HostShutdownReport, LifecycleState, TopicMessage,
+    UndeliveredReason,
 };
 pub use id::ComponentId;
 pub use runtime::engine::{AllocatorKind, EngineConfig, WasmEngine};

@@ -9,8 +9,10 @@ use super::envelope::Envelope;
 use super::live::LiveGuard;
 use super::runner::{self, RestartBy};
 use super::shared::ActorShared;
+use super::supervised::ActorChild;
 use super::{Actor, ActorContext, ActorRef, SpawnError};
 use crate::mailbox::{self, MailboxConfig, MailboxReceiver};
+use crate::supervisor::{ChildSpec, SupervisorRef};
 use crate::system::ActorSystem;
 
 /// Configures and spawns one actor; created by
@@ -29,6 +31,7 @@ pub struct SpawnBuilder<A, F> {
     pub(crate) factory: F,
     pub(crate) name: Option<Arc<str>>,
     pub(crate) mailbox: MailboxConfig,
+    pub(crate) supervision: Option<(SupervisorRef, ChildSpec)>,
     pub(crate) _actor: PhantomData<fn() -> A>,
 }
 
@@ -43,6 +46,7 @@ where
             factory,
             name: None,
             mailbox: MailboxConfig::default(),
+            supervision: None,
             _actor: PhantomData,
         }
     }
@@ -67,6 +71,17 @@ where
         self
     }
 
+    /// Puts the actor under `supervisor` as a child described by `spec`
+    /// (restart policy, shutdown policy, health checks). The spawn returns
+    /// once the supervisor has started it. The returned handle stays valid
+    /// across restarts: the mailbox belongs to the supervised slot, so
+    /// messages queued while the actor restarts reach the next incarnation.
+    /// Default: unsupervised (a failing actor restarts itself in place).
+    pub fn supervisor(mut self, supervisor: &SupervisorRef, spec: ChildSpec) -> Self {
+        self.supervision = Some((supervisor.clone(), spec));
+        self
+    }
+
     /// Creates the mailbox, the shared record and the handle, and reserves
     /// the name. Shared by the unsupervised and supervised spawn paths.
     pub(crate) fn prepare(
@@ -80,6 +95,34 @@ where
             self.system.register_name(name, &actor_ref)?;
         }
         Ok((actor_ref, receiver))
+    }
+
+    async fn spawn_supervised(
+        self,
+        supervisor: SupervisorRef,
+        spec: ChildSpec,
+    ) -> Result<ActorRef<A>, SpawnError> {
+        if self.system.is_shutting_down() {
+            return Err(SpawnError::ShuttingDown);
+        }
+        let (actor_ref, mailbox) = self.prepare()?;
+        let restart = spec.restart_policy();
+        let child = ActorChild::new(
+            self.system.clone(),
+            actor_ref.clone(),
+            mailbox,
+            self.factory,
+            restart,
+        );
+        // On failure the supervisor drops the child: its name is freed and
+        // its mailbox closed.
+        match supervisor.add_child(spec, Box::new(child)).await {
+            Ok(_) => Ok(actor_ref),
+            Err(error) => Err(SpawnError::Supervisor {
+                actor: actor_ref.shared.label(),
+                reason: error.to_string(),
+            }),
+        }
     }
 
     async fn spawn_unsupervised(mut self) -> Result<ActorRef<A>, SpawnError> {
@@ -123,7 +166,10 @@ where
     type Output = Result<ActorRef<A>, SpawnError>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
 
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.spawn_unsupervised())
+    fn into_future(mut self) -> Self::IntoFuture {
+        match self.supervision.take() {
+            Some((supervisor, spec)) => Box::pin(self.spawn_supervised(supervisor, spec)),
+            None => Box::pin(self.spawn_unsupervised()),
+        }
     }
 }

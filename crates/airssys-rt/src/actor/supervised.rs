@@ -8,7 +8,7 @@
 //! the slot for good, the mailbox is closed and what is left dead-lettered.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use super::envelope::Envelope;
 use super::runner::{self, RestartBy};
 use super::{Actor, ActorContext, ActorRef};
 use crate::mailbox::{MailboxReceiver, TryPushError};
-use crate::supervisor::{Child, ChildError, ChildHealth, ExitReason, ExitSignal};
+use crate::supervisor::{Child, ChildError, ChildHealth, ExitReason, ExitSignal, RestartPolicy};
 use crate::system::ActorSystem;
 
 /// A supervised actor slot: factory, handle and mailbox.
@@ -32,6 +32,11 @@ pub(crate) struct ActorChild<A: Actor, F> {
     mailbox: Arc<Mutex<MailboxReceiver<Envelope<A>>>>,
     running: Option<JoinHandle<()>>,
     started_once: bool,
+    /// The child's restart policy, to know when an exit is final.
+    restart: RestartPolicy,
+    /// Set by `stop`/`kill`: the running incarnation is being stopped by its
+    /// supervisor (which decides what comes next), not ending on its own.
+    stopped_by_supervisor: Arc<AtomicBool>,
 }
 
 impl<A, F> ActorChild<A, F>
@@ -44,6 +49,7 @@ where
         actor_ref: ActorRef<A>,
         mailbox: MailboxReceiver<Envelope<A>>,
         factory: F,
+        restart: RestartPolicy,
     ) -> Self {
         Self {
             system,
@@ -52,6 +58,8 @@ where
             mailbox: Arc::new(Mutex::new(mailbox)),
             running: None,
             started_once: false,
+            restart,
+            stopped_by_supervisor: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -94,6 +102,10 @@ where
             });
         }
 
+        let stopped_by_supervisor = Arc::new(AtomicBool::new(false));
+        self.stopped_by_supervisor = Arc::clone(&stopped_by_supervisor);
+        let restart = self.restart;
+        let system = self.system.clone();
         self.running = Some(tokio::spawn(async move {
             let run = runner::run(
                 actor,
@@ -107,6 +119,11 @@ where
                     ExitReason::Failed(format!("panicked: {}", runner::panic_message(&*panic)))
                 }
             };
+            // An exit its supervisor will not restart is final: close the
+            // mailbox and dead-letter the rest rather than let it fill.
+            if !stopped_by_supervisor.load(Ordering::Acquire) && !restart.restarts_after(&reason) {
+                runner::close_and_drain(&mut mailbox, &system, &ctx.myself().shared);
+            }
             // Give the mailbox back before the supervisor hears of the exit.
             drop(mailbox);
             exit.exit(reason);
@@ -118,6 +135,7 @@ where
         let Some(mut task) = self.running.take() else {
             return Ok(());
         };
+        self.stopped_by_supervisor.store(true, Ordering::Release);
         self.actor_ref.stop();
         match tokio::time::timeout(timeout, &mut task).await {
             Ok(_) => Ok(()),
@@ -133,6 +151,7 @@ where
     }
 
     fn kill(&mut self) {
+        self.stopped_by_supervisor.store(true, Ordering::Release);
         if let Some(task) = self.running.take() {
             task.abort();
         }

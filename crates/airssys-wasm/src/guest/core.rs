@@ -90,6 +90,7 @@ impl CoreModule {
             host,
             limits,
             permissions,
+            stats,
         } = cfg;
         if limits.get_fuel_per_call().is_some() && !settings.fuel {
             return Err(WasmError::InvalidConfig {
@@ -116,7 +117,7 @@ impl CoreModule {
             reply: None,
             max_message_bytes: limits.get_max_message_bytes(),
             max_request_timeout: limits.get_max_request_timeout(),
-            stats: Arc::new(HostCallStats::default()),
+            stats: stats.unwrap_or_default(),
             ticks_left: timeout_ticks,
             clock_origin: settings.clock_origin,
         };

@@ -74,6 +74,7 @@ pub struct InstanceConfig {
     pub(crate) host: Arc<dyn HostServices>,
     pub(crate) limits: ComponentLimits,
     pub(crate) permissions: Arc<Permissions>,
+    pub(crate) stats: Option<Arc<HostCallStats>>,
 }
 
 impl InstanceConfig {
@@ -84,6 +85,7 @@ impl InstanceConfig {
             host,
             limits: ComponentLimits::default(),
             permissions: Arc::new(Permissions::deny_all()),
+            stats: None,
         }
     }
 
@@ -96,6 +98,14 @@ impl InstanceConfig {
     /// Sets the allow-lists (default: deny all).
     pub fn permissions(mut self, permissions: impl Into<Arc<Permissions>>) -> Self {
         self.permissions = permissions.into();
+        self
+    }
+
+    /// Shares `stats` with every instance made from this config, so host-call
+    /// counters (e.g. denials) add up across a component's restarts.
+    /// Default: each instance counts on its own.
+    pub fn shared_stats(mut self, stats: Arc<HostCallStats>) -> Self {
+        self.stats = Some(stats);
         self
     }
 

@@ -1,0 +1,147 @@
+//! The host's dead letters: every component message that was accepted but
+//! not handled goes to the broker's dead-letter subject, with the target and
+//! the reason, and is counted by reason.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use airssys_rt::broker::{DeadLetterReason, InMemoryMessageBroker};
+
+use super::message::TopicMessage;
+use crate::guest::GuestMessage;
+use crate::id::ComponentId;
+
+/// Why a component message was not handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UndeliveredReason {
+    /// Handling it failed the instance (trap, timeout, memory cap, stack
+    /// overflow, fuel); the text is the failure.
+    ComponentFailed(String),
+    /// The guest returned an error code for it.
+    Rejected(String),
+    /// The target's mailbox was full (topic fan-out never waits).
+    MailboxFull,
+    /// The target stopped for good with the message still queued.
+    ComponentStopped,
+}
+
+impl UndeliveredReason {
+    /// A short, stable label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            UndeliveredReason::ComponentFailed(_) => "component_failed",
+            UndeliveredReason::Rejected(_) => "rejected",
+            UndeliveredReason::MailboxFull => "mailbox_full",
+            UndeliveredReason::ComponentStopped => "component_stopped",
+        }
+    }
+}
+
+impl fmt::Display for UndeliveredReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UndeliveredReason::ComponentFailed(why) => write!(f, "component failed: {why}"),
+            UndeliveredReason::Rejected(why) => write!(f, "rejected by the guest: {why}"),
+            UndeliveredReason::MailboxFull => f.write_str("mailbox full"),
+            UndeliveredReason::ComponentStopped => f.write_str("component stopped"),
+        }
+    }
+}
+
+/// Dead letters counted by reason since the host started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadLetterStats {
+    /// The message failed its component (trap, timeout, ...).
+    pub component_failed: u64,
+    /// The guest returned an error code.
+    pub rejected: u64,
+    /// The target mailbox was full.
+    pub mailbox_full: u64,
+    /// The target stopped with the message queued.
+    pub component_stopped: u64,
+}
+
+impl DeadLetterStats {
+    /// All dead letters.
+    pub fn total(&self) -> u64 {
+        self.component_failed + self.rejected + self.mailbox_full + self.component_stopped
+    }
+
+    /// `(label, count)` pairs, for reports and metrics.
+    pub fn by_reason(&self) -> [(&'static str, u64); 4] {
+        [
+            ("component_failed", self.component_failed),
+            ("rejected", self.rejected),
+            ("mailbox_full", self.mailbox_full),
+            ("component_stopped", self.component_stopped),
+        ]
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    component_failed: AtomicU64,
+    rejected: AtomicU64,
+    mailbox_full: AtomicU64,
+    component_stopped: AtomicU64,
+}
+
+/// Posts dead letters to the broker; shared by every component actor.
+#[derive(Clone)]
+pub(crate) struct DeadLetterSink {
+    broker: InMemoryMessageBroker<TopicMessage>,
+    counters: Arc<Counters>,
+}
+
+impl DeadLetterSink {
+    pub(crate) fn new(broker: InMemoryMessageBroker<TopicMessage>) -> Self {
+        Self {
+            broker,
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    /// Counts, logs and publishes one undelivered message addressed to `target`.
+    pub(crate) fn post(
+        &self,
+        target: &ComponentId,
+        message: GuestMessage,
+        reason: UndeliveredReason,
+    ) {
+        let counter = match reason {
+            UndeliveredReason::ComponentFailed(_) => &self.counters.component_failed,
+            UndeliveredReason::Rejected(_) => &self.counters.rejected,
+            UndeliveredReason::MailboxFull => &self.counters.mailbox_full,
+            UndeliveredReason::ComponentStopped => &self.counters.component_stopped,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(component = %target, %reason, "dead letter");
+        let original: Arc<str> = match &message.subject {
+            Some(subject) => Arc::clone(subject),
+            None => Arc::from(format!("_airssys.direct.{target}")),
+        };
+        let letter = TopicMessage {
+            sender: message.sender,
+            payload: message.payload,
+        };
+        let reason = DeadLetterReason::Undeliverable {
+            target: Arc::from(target.as_str()),
+            reason: Arc::from(reason.to_string()),
+        };
+        // Counted above whatever the broker does; a dead letter nobody
+        // listens to is counted by the broker too, never looped.
+        self.broker.publish_dead_letter(original, letter, reason);
+    }
+
+    pub(crate) fn stats(&self) -> DeadLetterStats {
+        DeadLetterStats {
+            component_failed: self.counters.component_failed.load(Ordering::Relaxed),
+            rejected: self.counters.rejected.load(Ordering::Relaxed),
+            mailbox_full: self.counters.mailbox_full.load(Ordering::Relaxed),
+            component_stopped: self.counters.component_stopped.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,670 @@
+//! [`ComponentHost`]: spawn, address, observe and stop components.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use airssys_rt::broker::{subject, InMemoryMessageBroker, MessageBroker, PublishReport};
+use airssys_rt::supervisor::{
+    BackoffPolicy, ChildSpec, RestartStrategy, ShutdownPolicy, SupervisorNode, SupervisorRef,
+};
+use airssys_rt::{ActorRef, ActorSystem, AskError, DeadLetterReason, SendError, SpawnError};
+use bytes::Bytes;
+
+use super::actor::{ComponentActor, ComponentTemplate};
+use super::dead_letters::{DeadLetterSink, DeadLetterStats, UndeliveredReason};
+use super::error::HostError;
+use super::lifecycle::{LifecycleState, SharedLifecycle};
+use super::message::{ComponentMessage, ComponentReply, TopicMessage};
+use super::registry::{ComponentInfo, ComponentRegistry, RegistryEntry};
+use super::router::{next_correlation_id, Router};
+use super::spec::ComponentSpec;
+use super::topics::TopicRouter;
+use crate::guest::{GuestHealth, GuestMessage, HostCallStats, InstanceConfig, WasmValue};
+use crate::id::ComponentId;
+use crate::runtime::engine::{EngineConfig, WasmEngine};
+
+/// Restart intensity of the host's root supervisor unless set: 10 restarts
+/// within 10 s.
+pub const DEFAULT_ROOT_INTENSITY: (u32, Duration) = (10, Duration::from_secs(10));
+
+/// Builds a [`ComponentHost`].
+#[must_use]
+pub struct ComponentHostBuilder {
+    engine: EngineConfig,
+    dead_letter_subject: Option<String>,
+    intensity: (u32, Duration),
+    backoff: BackoffPolicy,
+    system: Option<ActorSystem>,
+}
+
+impl ComponentHostBuilder {
+    /// Engine settings: pool size (max components), memory per component,
+    /// epoch tick, fuel. Default [`EngineConfig::default`].
+    pub fn engine(mut self, config: EngineConfig) -> Self {
+        self.engine = config;
+        self
+    }
+
+    /// The broker subject dead letters are published on.
+    /// Default: the broker's (`_airssys.deadletter`).
+    pub fn dead_letter_subject(mut self, subject: impl Into<String>) -> Self {
+        self.dead_letter_subject = Some(subject.into());
+        self
+    }
+
+    /// Root supervisor restart intensity (default [`DEFAULT_ROOT_INTENSITY`]).
+    pub fn intensity(mut self, max_restarts: u32, within: Duration) -> Self {
+        self.intensity = (max_restarts, within);
+        self
+    }
+
+    /// Backoff between a component's restarts (default: the supervisor's).
+    pub fn backoff(mut self, backoff: BackoffPolicy) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Runs the components in an existing actor system (default: a new one).
+    pub fn actor_system(mut self, system: ActorSystem) -> Self {
+        self.system = Some(system);
+        self
+    }
+
+    /// Creates the engine, the broker and the root supervisor. Must be
+    /// called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`HostError::Wasm`] when the engine cannot be created;
+    /// [`HostError::InvalidSubject`] for a bad dead-letter subject.
+    pub fn build(self) -> Result<ComponentHost, HostError> {
+        let engine = WasmEngine::new(self.engine)?;
+        let mut broker = InMemoryMessageBroker::<TopicMessage>::builder();
+        if let Some(subject) = &self.dead_letter_subject {
+            broker = broker.dead_letter_subject(subject.clone());
+        }
+        let broker = broker.build().map_err(|e| HostError::InvalidSubject {
+            subject: self.dead_letter_subject.clone().unwrap_or_default(),
+            reason: e.to_string(),
+        })?;
+        let system = self.system.unwrap_or_default();
+        let root = SupervisorNode::builder("components")
+            .strategy(RestartStrategy::OneForOne)
+            .intensity(self.intensity.0, self.intensity.1)
+            .backoff(self.backoff)
+            .start();
+        let registry = Arc::new(ComponentRegistry::default());
+        let dead_letters = DeadLetterSink::new(broker.clone());
+        let router = Arc::new(Router {
+            registry: Arc::clone(&registry),
+            broker: broker.clone(),
+        });
+        let topics = TopicRouter::new(broker.clone(), dead_letters.clone());
+        forward_stopped_mailboxes(&system, dead_letters.clone());
+        Ok(ComponentHost {
+            inner: Arc::new(HostInner {
+                engine,
+                system,
+                broker,
+                registry,
+                router,
+                topics,
+                dead_letters,
+                root,
+                shutting_down: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+/// Turns the actor system's "actor stopped" dead letters of component
+/// actors (messages left in a mailbox stopped for good) into host dead
+/// letters, with their payload, as they happen. Handler failures are posted
+/// by the component actor itself, with the message, so they are skipped here.
+fn forward_stopped_mailboxes(system: &ActorSystem, sink: DeadLetterSink) {
+    system.on_dead_letter(move |letter| {
+        if letter.reason != DeadLetterReason::ActorStopped {
+            return;
+        }
+        let Some(ComponentMessage::Deliver(message)) = letter.take_message::<ComponentMessage>()
+        else {
+            return;
+        };
+        let target = ComponentId::new(letter.actor_name.as_deref().unwrap_or("unknown"));
+        sink.post(&target, message, UndeliveredReason::ComponentStopped);
+    });
+}
+
+struct HostInner {
+    engine: WasmEngine,
+    system: ActorSystem,
+    broker: InMemoryMessageBroker<TopicMessage>,
+    registry: Arc<ComponentRegistry>,
+    router: Arc<Router>,
+    topics: TopicRouter,
+    dead_letters: DeadLetterSink,
+    root: SupervisorRef,
+    shutting_down: AtomicBool,
+}
+
+/// A component's health: its lifecycle state and its guest's own answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ComponentHealth {
+    /// Lifecycle state.
+    pub state: LifecycleState,
+    /// The guest's `health` export (Healthy when not exported).
+    pub guest: GuestHealth,
+}
+
+/// What [`ComponentHost::shutdown`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HostShutdownReport {
+    /// Components stopped in reverse start order.
+    pub stopped: usize,
+    /// Components that did not stop in time and were aborted.
+    pub aborted: Vec<String>,
+    /// Dead letters by reason over the host's whole life.
+    pub dead_letters: DeadLetterStats,
+}
+
+/// Runs WebAssembly components as supervised actors.
+///
+/// Cheap to clone; every clone is the same host.
+///
+/// ```
+/// use std::time::Duration;
+/// use airssys_wasm::{ComponentHost, ComponentSpec};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let echo = r#"(module
+///   (import "airssys" "reply" (func $reply (param i32 i32) (result i32)))
+///   (memory (export "memory") 1)
+///   (func (export "alloc") (param i32) (result i32) i32.const 1024)
+///   (func (export "handle-message") (param $ptr i32) (param $len i32) (result i32)
+///     (call $reply
+///       (i32.add (i32.add (i32.add (local.get $ptr) (i32.const 24))
+///         (i32.load offset=4 (local.get $ptr))) (i32.load offset=8 (local.get $ptr)))
+///       (i32.load offset=12 (local.get $ptr)))
+///     drop
+///     i32.const 0))"#;
+/// let host = ComponentHost::builder().build().unwrap();
+/// let component = host.spawn(ComponentSpec::new("echo", echo.as_bytes().to_vec())).await.unwrap();
+/// let reply = component.request(&b"ping"[..], Duration::from_secs(1)).await.unwrap();
+/// assert_eq!(reply.as_deref(), Some(&b"ping"[..]));
+/// host.shutdown(Duration::from_secs(1)).await;
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct ComponentHost {
+    inner: Arc<HostInner>,
+}
+
+impl ComponentHost {
+    /// Starts configuring a host.
+    pub fn builder() -> ComponentHostBuilder {
+        ComponentHostBuilder {
+            engine: EngineConfig::default(),
+            dead_letter_subject: None,
+            intensity: DEFAULT_ROOT_INTENSITY,
+            backoff: BackoffPolicy::none(),
+            system: None,
+        }
+    }
+
+    /// Spawns a component under the host's root supervisor. Returns once it
+    /// is ready: instantiated, `init` run, subscriptions in place.
+    ///
+    /// Loading is cached by content hash: spawning many instances of one
+    /// binary compiles it once.
+    ///
+    /// # Errors
+    /// [`HostError::AlreadyExists`], [`HostError::InvalidSubject`] (a bad
+    /// subscription pattern; nothing starts), [`HostError::Wasm`] (invalid
+    /// binary, missing exports, pool full as `WasmError::Capacity`),
+    /// [`HostError::Guest`] (its `init` failed), [`HostError::ShuttingDown`].
+    pub async fn spawn(&self, spec: ComponentSpec) -> Result<ComponentRef, HostError> {
+        let root = self.inner.root.clone();
+        self.spawn_in(&root, spec).await
+    }
+
+    /// Spawns a component under `group`, a supervisor of the caller's
+    /// (e.g. a nested group of the host's [`supervisor`](Self::supervisor)).
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn).
+    pub async fn spawn_in(
+        &self,
+        group: &SupervisorRef,
+        spec: ComponentSpec,
+    ) -> Result<ComponentRef, HostError> {
+        let inner = &self.inner;
+        if inner.shutting_down.load(Ordering::Acquire) {
+            return Err(HostError::ShuttingDown);
+        }
+        let id = spec.id.clone();
+        if inner.registry.contains(id.as_str()) {
+            return Err(HostError::AlreadyExists { component: id });
+        }
+        for pattern in &spec.subscriptions {
+            subject::validate_pattern(pattern).map_err(|e| HostError::InvalidSubject {
+                subject: pattern.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+
+        let module = inner.engine.load(&id, &spec.binary)?;
+        let lifecycle = Arc::new(SharedLifecycle::new());
+        let host_calls = Arc::new(HostCallStats::default());
+        let config = InstanceConfig::new(id.clone(), Arc::clone(&inner.router) as _)
+            .limits(spec.limits.clone())
+            .permissions(spec.permissions.clone())
+            .shared_stats(Arc::clone(&host_calls));
+        // The first instance is made here so its errors keep their type.
+        lifecycle.set(LifecycleState::Starting);
+        let mut first = module.instantiate(config.clone()).await.inspect_err(|_| {
+            lifecycle.set(LifecycleState::Failed);
+        })?;
+        first
+            .init()
+            .await
+            .inspect_err(|_| lifecycle.set(LifecycleState::Failed))?;
+
+        let template = Arc::new(ComponentTemplate {
+            id: id.clone(),
+            module,
+            config,
+            lifecycle: Arc::clone(&lifecycle),
+            dead_letters: inner.dead_letters.clone(),
+            stop_timeout: spec.stop_timeout,
+        });
+        let mut first = Some(first);
+        let factory = move || ComponentActor::new(Arc::clone(&template), first.take());
+        let mut child = ChildSpec::new(id.as_str())
+            .restart(spec.restart)
+            .shutdown(ShutdownPolicy::Graceful(spec.stop_timeout));
+        if let Some(health) = spec.health {
+            child = child.health(health);
+        }
+        let actor = inner
+            .system
+            .spawn(factory)
+            .name(id.as_str())
+            .mailbox_capacity(spec.mailbox_capacity)
+            .supervisor(group, child)
+            .await
+            .map_err(|e| match e {
+                SpawnError::NameTaken { .. } => HostError::AlreadyExists {
+                    component: id.clone(),
+                },
+                SpawnError::ShuttingDown => HostError::ShuttingDown,
+                other => HostError::Supervision {
+                    component: id.clone(),
+                    reason: other.to_string(),
+                },
+            })?;
+
+        let entry = RegistryEntry {
+            actor: actor.clone(),
+            lifecycle,
+            max_message_bytes: spec.limits.get_max_message_bytes(),
+            host_calls,
+        };
+        if !inner.registry.insert(id.clone(), entry) {
+            // Lost a race with a spawn of the same id: undo ours.
+            let _ = group.terminate_child(id.as_str()).await;
+            return Err(HostError::AlreadyExists { component: id });
+        }
+        for pattern in &spec.subscriptions {
+            inner.topics.subscribe(pattern, id.clone(), actor.clone())?;
+        }
+        Ok(ComponentRef {
+            id,
+            actor,
+            host: self.clone(),
+        })
+    }
+
+    /// A handle to a running component, O(1).
+    pub fn component(&self, id: &str) -> Option<ComponentRef> {
+        let entry = self.inner.registry.get(id)?;
+        Some(ComponentRef {
+            id: ComponentId::new(id),
+            actor: entry.actor,
+            host: self.clone(),
+        })
+    }
+
+    fn entry(&self, id: &str) -> Result<RegistryEntry, HostError> {
+        self.inner
+            .registry
+            .get(id)
+            .ok_or_else(|| HostError::UnknownComponent {
+                component: id.into(),
+            })
+    }
+
+    /// Sends `payload` to component `to`, waiting for mailbox room.
+    ///
+    /// # Errors
+    /// [`HostError::UnknownComponent`], [`HostError::MessageTooLarge`],
+    /// [`HostError::ComponentStopped`].
+    pub async fn send(&self, to: &str, payload: impl Into<Bytes>) -> Result<(), HostError> {
+        let entry = self.entry(to)?;
+        let message = checked_message(to, &entry, payload.into(), None)?;
+        entry
+            .actor
+            .tell(ComponentMessage::Deliver(message))
+            .await
+            .map_err(|_: SendError<_>| HostError::ComponentStopped {
+                component: to.into(),
+            })
+    }
+
+    /// Sends `payload` to `to` and waits up to `timeout` for the guest's reply
+    /// (`None` if it handled the message without replying).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), plus [`HostError::Timeout`] and
+    /// [`HostError::HandlerFailed`] (the guest trapped or returned an error).
+    pub async fn request(
+        &self,
+        to: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Option<Bytes>, HostError> {
+        let entry = self.entry(to)?;
+        let message = checked_message(to, &entry, payload.into(), Some(next_correlation_id()))?;
+        match ask(
+            to,
+            &entry.actor,
+            ComponentMessage::Deliver(message),
+            timeout,
+        )
+        .await?
+        {
+            ComponentReply::Delivered(reply) => Ok(reply),
+            other => Err(unexpected(to, other)),
+        }
+    }
+
+    /// Publishes `payload` on `subject`; every component subscribed to a
+    /// matching pattern receives it.
+    ///
+    /// # Errors
+    /// [`HostError::InvalidSubject`].
+    pub fn publish(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<PublishReport, HostError> {
+        self.inner
+            .broker
+            .publish(subject, TopicMessage::new(payload))
+            .map_err(|e| HostError::InvalidSubject {
+                subject: subject.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Calls export `export` of component `id` with typed arguments.
+    ///
+    /// # Errors
+    /// [`HostError::UnknownComponent`], [`HostError::HandlerFailed`] (export
+    /// not found, arity or type mismatch, trap — the text says which),
+    /// [`HostError::Timeout`].
+    pub async fn invoke(
+        &self,
+        id: &str,
+        export: &str,
+        args: Vec<WasmValue>,
+        timeout: Duration,
+    ) -> Result<Vec<WasmValue>, HostError> {
+        let entry = self.entry(id)?;
+        let message = ComponentMessage::Invoke {
+            export: export.to_owned(),
+            args,
+        };
+        match ask(id, &entry.actor, message, timeout).await? {
+            ComponentReply::Invoked(results) => Ok(results),
+            other => Err(unexpected(id, other)),
+        }
+    }
+
+    /// The component's lifecycle state and its guest's health answer.
+    ///
+    /// # Errors
+    /// [`HostError::UnknownComponent`]; [`HostError::Timeout`] if the
+    /// component does not answer in time.
+    pub async fn health(&self, id: &str, timeout: Duration) -> Result<ComponentHealth, HostError> {
+        let entry = self.entry(id)?;
+        let state = entry.lifecycle.get();
+        let guest = match ask(id, &entry.actor, ComponentMessage::Health, timeout).await {
+            Ok(ComponentReply::Health(health)) => health,
+            Ok(other) => return Err(unexpected(id, other)),
+            Err(HostError::HandlerFailed { reason, .. }) => GuestHealth::Unhealthy(reason),
+            Err(other) => return Err(other),
+        };
+        Ok(ComponentHealth { state, guest })
+    }
+
+    /// Stops component `id` for good: its `cleanup` runs, its instance is
+    /// freed, and messages left in its mailbox are dead-lettered.
+    ///
+    /// # Errors
+    /// [`HostError::UnknownComponent`], [`HostError::Supervision`].
+    pub async fn stop(&self, id: &str) -> Result<(), HostError> {
+        let entry = self
+            .inner
+            .registry
+            .remove(id)
+            .ok_or_else(|| HostError::UnknownComponent {
+                component: id.into(),
+            })?;
+        self.inner.topics.unsubscribe_all(id);
+        let result = self.inner.root.terminate_child(id).await;
+        entry.lifecycle.set(LifecycleState::Stopped);
+        result.map_err(|e| HostError::Supervision {
+            component: id.into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Every component: id, state, restarts, handled/failed, mailbox length.
+    pub fn list(&self) -> Vec<ComponentInfo> {
+        self.inner.registry.list()
+    }
+
+    /// The id → component registry.
+    pub fn registry(&self) -> &ComponentRegistry {
+        &self.inner.registry
+    }
+
+    /// The broker: subscribe to topics (including the dead-letter subject).
+    pub fn broker(&self) -> &InMemoryMessageBroker<TopicMessage> {
+        &self.inner.broker
+    }
+
+    /// The root supervisor: add groups under it, watch its events.
+    pub fn supervisor(&self) -> &SupervisorRef {
+        &self.inner.root
+    }
+
+    /// The actor system the components live in.
+    pub fn actor_system(&self) -> &ActorSystem {
+        &self.inner.system
+    }
+
+    /// The WebAssembly engine.
+    pub fn engine(&self) -> &WasmEngine {
+        &self.inner.engine
+    }
+
+    /// Dead letters by reason so far.
+    pub fn dead_letter_stats(&self) -> DeadLetterStats {
+        self.inner.dead_letters.stats()
+    }
+
+    /// Stops every component (reverse start order, each with its stop
+    /// timeout, aborting past `timeout`), dead-letters what was queued, and
+    /// stops the topic pumps.
+    pub async fn shutdown(&self, timeout: Duration) -> HostShutdownReport {
+        let inner = &self.inner;
+        inner.shutting_down.store(true, Ordering::Release);
+        let before = inner.registry.len();
+        let report = inner.root.shutdown(timeout).await;
+        inner.topics.close();
+        let aborted = match report {
+            Ok(report) => report.aborted,
+            Err(error) => {
+                tracing::warn!(%error, "root supervisor already gone at shutdown");
+                Vec::new()
+            }
+        };
+        let system_report = inner.system.shutdown(timeout).await;
+        for id in inner.registry.list() {
+            inner.registry.remove(id.id.as_str());
+        }
+        let mut aborted = aborted;
+        aborted.extend(system_report.aborted);
+        HostShutdownReport {
+            stopped: before.saturating_sub(aborted.len()),
+            aborted,
+            dead_letters: inner.dead_letters.stats(),
+        }
+    }
+}
+
+fn checked_message(
+    to: &str,
+    entry: &RegistryEntry,
+    payload: Bytes,
+    correlation_id: Option<u64>,
+) -> Result<GuestMessage, HostError> {
+    if payload.len() > entry.max_message_bytes {
+        return Err(HostError::MessageTooLarge {
+            component: to.into(),
+            size: payload.len(),
+            limit: entry.max_message_bytes,
+        });
+    }
+    Ok(GuestMessage {
+        sender: None,
+        subject: None,
+        correlation_id,
+        payload,
+    })
+}
+
+async fn ask(
+    id: &str,
+    actor: &ActorRef<ComponentActor>,
+    message: ComponentMessage,
+    timeout: Duration,
+) -> Result<ComponentReply, HostError> {
+    actor.ask(message, timeout).await.map_err(|e| match e {
+        AskError::Timeout { timeout, .. } => HostError::Timeout {
+            component: id.into(),
+            timeout,
+        },
+        AskError::HandlerFailed { reason, .. } => HostError::HandlerFailed {
+            component: id.into(),
+            reason,
+        },
+        _ => HostError::ComponentStopped {
+            component: id.into(),
+        },
+    })
+}
+
+fn unexpected(id: &str, reply: ComponentReply) -> HostError {
+    HostError::HandlerFailed {
+        component: id.into(),
+        reason: format!("unexpected reply {reply:?}"),
+    }
+}
+
+/// A handle to one running component. Cheap to clone.
+#[derive(Clone)]
+pub struct ComponentRef {
+    id: ComponentId,
+    actor: ActorRef<ComponentActor>,
+    host: ComponentHost,
+}
+
+impl std::fmt::Debug for ComponentRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentRef")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ComponentRef {
+    /// The component id.
+    pub fn id(&self) -> &ComponentId {
+        &self.id
+    }
+
+    /// Messages waiting in its mailbox.
+    pub fn mailbox_len(&self) -> usize {
+        self.actor.mailbox_len()
+    }
+
+    /// Restarts, handled and failed counts.
+    pub fn stats(&self) -> airssys_rt::ActorStats {
+        self.actor.stats()
+    }
+
+    /// See [`ComponentHost::send`].
+    ///
+    /// # Errors
+    /// As [`ComponentHost::send`].
+    pub async fn send(&self, payload: impl Into<Bytes>) -> Result<(), HostError> {
+        self.host.send(self.id.as_str(), payload).await
+    }
+
+    /// See [`ComponentHost::request`].
+    ///
+    /// # Errors
+    /// As [`ComponentHost::request`].
+    pub async fn request(
+        &self,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Option<Bytes>, HostError> {
+        self.host.request(self.id.as_str(), payload, timeout).await
+    }
+
+    /// See [`ComponentHost::invoke`].
+    ///
+    /// # Errors
+    /// As [`ComponentHost::invoke`].
+    pub async fn invoke(
+        &self,
+        export: &str,
+        args: Vec<WasmValue>,
+        timeout: Duration,
+    ) -> Result<Vec<WasmValue>, HostError> {
+        self.host
+            .invoke(self.id.as_str(), export, args, timeout)
+            .await
+    }
+
+    /// See [`ComponentHost::health`].
+    ///
+    /// # Errors
+    /// As [`ComponentHost::health`].
+    pub async fn health(&self, timeout: Duration) -> Result<ComponentHealth, HostError> {
+        self.host.health(self.id.as_str(), timeout).await
+    }
+
+    /// See [`ComponentHost::stop`].
+    ///
+    /// # Errors
+    /// As [`ComponentHost::stop`].
+    pub async fn stop(&self) -> Result<(), HostError> {
+        self.host.stop(self.id.as_str()).await
+    }
+}

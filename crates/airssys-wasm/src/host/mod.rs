@@ -1,0 +1,30 @@
+//! The component host: WebAssembly components as supervised actors.
+//!
+//! [`ComponentHost`] is the façade. Each component instance is a
+//! [`ComponentActor`] spawned through `ActorSystem::spawn` under the host's
+//! root supervisor (or a group of the caller's); its mailbox survives its
+//! restarts. Components reach each other through the `airssys` host imports
+//! (send, request, publish), routed by the [`ComponentRegistry`] and the
+//! broker; the host holds one broker subscription per subject pattern.
+
+mod actor;
+mod dead_letters;
+mod error;
+mod facade;
+mod lifecycle;
+mod message;
+mod registry;
+mod router;
+mod spec;
+mod topics;
+
+pub use actor::ComponentActor;
+pub use dead_letters::{DeadLetterStats, UndeliveredReason};
+pub use error::{ComponentFailure, HostError};
+pub use facade::{
+    ComponentHealth, ComponentHost, ComponentHostBuilder, ComponentRef, HostShutdownReport,
+};
+pub use lifecycle::LifecycleState;
+pub use message::{ComponentMessage, ComponentReply, TopicMessage};
+pub use registry::{ComponentInfo, ComponentRegistry};
+pub use spec::{ComponentSpec, DEFAULT_COMPONENT_MAILBOX, DEFAULT_STOP_TIMEOUT};

@@ -1,0 +1,114 @@
+//! [`ComponentRegistry`]: component id → running component, O(1).
+
+use std::sync::Arc;
+
+use airssys_rt::ActorRef;
+use dashmap::DashMap;
+
+use super::actor::ComponentActor;
+use super::lifecycle::{LifecycleState, SharedLifecycle};
+use crate::guest::HostCallStats;
+use crate::id::ComponentId;
+
+/// One registered component: its actor handle and what the host needs to
+/// route to it without asking the actor.
+#[derive(Clone)]
+pub(crate) struct RegistryEntry {
+    pub(crate) actor: ActorRef<ComponentActor>,
+    pub(crate) lifecycle: Arc<SharedLifecycle>,
+    pub(crate) max_message_bytes: usize,
+    pub(crate) host_calls: Arc<HostCallStats>,
+}
+
+/// A row of [`ComponentHost::list`](super::ComponentHost::list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ComponentInfo {
+    /// The component id.
+    pub id: ComponentId,
+    /// Its lifecycle state.
+    pub state: LifecycleState,
+    /// Times its supervisor restarted it.
+    pub restarts: u64,
+    /// Messages it handled successfully.
+    pub handled: u64,
+    /// Messages whose handling failed (trap, error code, bad invoke).
+    pub failed: u64,
+    /// Messages waiting in its mailbox now.
+    pub mailbox_len: usize,
+    /// Host calls its guest made that the allow-lists refused.
+    pub denied: u64,
+}
+
+/// Maps component ids to running components. Lookups are O(1) and never
+/// wait for a component.
+#[derive(Default)]
+pub struct ComponentRegistry {
+    entries: DashMap<ComponentId, RegistryEntry>,
+}
+
+impl ComponentRegistry {
+    pub(crate) fn get(&self, id: &str) -> Option<RegistryEntry> {
+        self.entries.get(id).map(|e| e.value().clone())
+    }
+
+    /// Registers `id`; `false` if it is taken.
+    pub(crate) fn insert(&self, id: ComponentId, entry: RegistryEntry) -> bool {
+        match self.entries.entry(id) {
+            dashmap::Entry::Occupied(_) => false,
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(entry);
+                true
+            }
+        }
+    }
+
+    pub(crate) fn remove(&self, id: &str) -> Option<RegistryEntry> {
+        self.entries.remove(id).map(|(_, e)| e)
+    }
+
+    /// `true` if a component with this id is registered.
+    pub fn contains(&self, id: &str) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    /// How many components are registered.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `true` when no component is registered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The lifecycle state of `id`, if registered.
+    pub fn state(&self, id: &str) -> Option<LifecycleState> {
+        self.entries.get(id).map(|e| e.lifecycle.get())
+    }
+
+    /// Every component's id, state, counters and mailbox length, sorted by id.
+    pub fn list(&self) -> Vec<ComponentInfo> {
+        let mut rows: Vec<ComponentInfo> = self
+            .entries
+            .iter()
+            .map(|e| {
+                let stats = e.actor.stats();
+                ComponentInfo {
+                    id: e.key().clone(),
+                    state: e.lifecycle.get(),
+                    restarts: stats.restarts,
+                    handled: stats.handled,
+                    failed: stats.failed,
+                    mailbox_len: e.actor.mailbox_len(),
+                    denied: e
+                        .host_calls
+                        .denied
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        rows
+    }
+}

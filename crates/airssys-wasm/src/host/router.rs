@@ -1,0 +1,107 @@
+//! [`Router`]: the host side of the guests' `airssys` imports — sends and
+//! requests go to component mailboxes, publishes go to the broker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use airssys_rt::broker::{BrokerError, InMemoryMessageBroker, MessageBroker};
+use airssys_rt::{AskError, TrySendError};
+use bytes::Bytes;
+
+use super::message::{ComponentMessage, ComponentReply, TopicMessage};
+use super::registry::ComponentRegistry;
+use crate::guest::host_imports::{BoxFuture, HostCallError, HostServices};
+use crate::guest::GuestMessage;
+use crate::id::ComponentId;
+
+/// Routes guest host calls. Allow-lists were already checked by the import
+/// layer before any of these runs.
+pub(crate) struct Router {
+    pub(crate) registry: Arc<ComponentRegistry>,
+    pub(crate) broker: InMemoryMessageBroker<TopicMessage>,
+}
+
+impl HostServices for Router {
+    /// Never waits: a full target mailbox is `MAILBOX_FULL` for the guest to handle.
+    fn send(&self, from: &ComponentId, to: &str, payload: Bytes) -> Result<(), HostCallError> {
+        let target = self.registry.get(to).ok_or(HostCallError::NoSuchTarget)?;
+        if payload.len() > target.max_message_bytes {
+            return Err(HostCallError::TooLarge);
+        }
+        let message = GuestMessage {
+            sender: Some(from.clone()),
+            subject: None,
+            correlation_id: None,
+            payload,
+        };
+        target
+            .actor
+            .try_tell(ComponentMessage::Deliver(message))
+            .map_err(|e| match e {
+                TrySendError::MailboxFull { .. } => HostCallError::MailboxFull,
+                _ => HostCallError::NoSuchTarget,
+            })
+    }
+
+    fn publish(
+        &self,
+        from: &ComponentId,
+        subject: &str,
+        payload: Bytes,
+    ) -> Result<(), HostCallError> {
+        let message = TopicMessage {
+            sender: Some(from.clone()),
+            payload,
+        };
+        match self.broker.publish(subject, message) {
+            Ok(_) => Ok(()),
+            Err(BrokerError::InvalidSubject { .. }) => Err(HostCallError::Denied),
+            Err(other) => Err(HostCallError::Unavailable(other.to_string())),
+        }
+    }
+
+    /// The requester's guest is suspended (not its thread) until the reply,
+    /// the timeout, or the target's failure.
+    fn request(
+        &self,
+        from: &ComponentId,
+        to: &str,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> BoxFuture<Result<Bytes, HostCallError>> {
+        let target = self.registry.get(to);
+        let from = from.clone();
+        Box::pin(async move {
+            let target = target.ok_or(HostCallError::NoSuchTarget)?;
+            if payload.len() > target.max_message_bytes {
+                return Err(HostCallError::TooLarge);
+            }
+            let message = GuestMessage {
+                sender: Some(from),
+                subject: None,
+                correlation_id: Some(next_correlation_id()),
+                payload,
+            };
+            match target
+                .actor
+                .ask(ComponentMessage::Deliver(message), timeout)
+                .await
+            {
+                Ok(ComponentReply::Delivered(reply)) => Ok(reply.unwrap_or_default()),
+                Ok(other) => Err(HostCallError::Unavailable(format!(
+                    "unexpected reply {other:?}"
+                ))),
+                Err(AskError::Timeout { .. }) => Err(HostCallError::Timeout),
+                Err(AskError::ActorStopped { .. }) => Err(HostCallError::NoSuchTarget),
+                Err(other) => Err(HostCallError::Unavailable(other.to_string())),
+            }
+        })
+    }
+}
+
+/// A process-unique correlation id for a request.
+pub(crate) fn next_correlation_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

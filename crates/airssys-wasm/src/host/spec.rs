@@ -1,0 +1,133 @@
+//! [`ComponentSpec`]: everything the host needs to run one component.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airssys_rt::supervisor::{HealthConfig, RestartPolicy};
+
+use crate::guest::permissions::Permissions;
+use crate::id::ComponentId;
+use crate::runtime::limits::ComponentLimits;
+
+/// Mailbox capacity of a component when its spec does not set one: 1024.
+pub const DEFAULT_COMPONENT_MAILBOX: usize = 1024;
+
+/// Time a component's `cleanup` gets when it stops, unless set: 1 s.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Describes one component: its binary, limits, what it may reach, what it
+/// subscribes to, and how it is supervised.
+///
+/// ```
+/// use airssys_wasm::{ComponentLimits, ComponentSpec, Permissions};
+///
+/// let spec = ComponentSpec::new("echo", b"(module)".to_vec())
+///     .mailbox_capacity(64)
+///     .limits(ComponentLimits::default().max_memory_bytes(1 << 20))
+///     .permissions(Permissions::deny_all().allow_target("logger"))
+///     .subscribe("orders.*");
+/// assert_eq!(spec.id().as_str(), "echo");
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ComponentSpec {
+    pub(crate) id: ComponentId,
+    pub(crate) binary: Arc<[u8]>,
+    pub(crate) limits: ComponentLimits,
+    pub(crate) mailbox_capacity: usize,
+    pub(crate) permissions: Permissions,
+    pub(crate) subscriptions: Vec<String>,
+    pub(crate) restart: RestartPolicy,
+    pub(crate) health: Option<HealthConfig>,
+    pub(crate) stop_timeout: Duration,
+    pub(crate) config: BTreeMap<String, String>,
+}
+
+impl ComponentSpec {
+    /// A component `id` running `binary` (a core module, binary or WAT text),
+    /// with default limits, a [`DEFAULT_COMPONENT_MAILBOX`] mailbox, no
+    /// permissions, no subscriptions, `Permanent` restart, no health checks.
+    pub fn new(id: impl Into<ComponentId>, binary: impl Into<Arc<[u8]>>) -> Self {
+        Self {
+            id: id.into(),
+            binary: binary.into(),
+            limits: ComponentLimits::default(),
+            mailbox_capacity: DEFAULT_COMPONENT_MAILBOX,
+            permissions: Permissions::deny_all(),
+            subscriptions: Vec::new(),
+            restart: RestartPolicy::Permanent,
+            health: None,
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
+            config: BTreeMap::new(),
+        }
+    }
+
+    /// The component id.
+    pub fn id(&self) -> &ComponentId {
+        &self.id
+    }
+
+    /// Memory cap, execution time and fuel per message, max message size.
+    pub fn limits(mut self, limits: ComponentLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Bounded mailbox capacity (default [`DEFAULT_COMPONENT_MAILBOX`]).
+    pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
+        self.mailbox_capacity = capacity.max(1);
+        self
+    }
+
+    /// Which components it may send to / request from, and which subjects it
+    /// may publish on (default: nothing).
+    pub fn permissions(mut self, permissions: Permissions) -> Self {
+        self.permissions = permissions;
+        self
+    }
+
+    /// Subscribes the component to a subject pattern (`*` one token, `>` the
+    /// rest); messages published on matching subjects reach its mailbox.
+    pub fn subscribe(mut self, pattern: impl Into<String>) -> Self {
+        self.subscriptions.push(pattern.into());
+        self
+    }
+
+    /// When its supervisor restarts it (default `Permanent`).
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.restart = policy;
+        self
+    }
+
+    /// Periodic health checks: interval, timeout, consecutive-failure
+    /// threshold that triggers a restart (default: none).
+    pub fn health(mut self, config: HealthConfig) -> Self {
+        self.health = Some(config);
+        self
+    }
+
+    /// Time `cleanup` gets on stop before the instance is dropped
+    /// (default [`DEFAULT_STOP_TIMEOUT`]).
+    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// A configuration key-value for the component (kept with the spec and
+    /// shown by the host; guests read nothing from it yet).
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.insert(key.into(), value.into());
+        self
+    }
+
+    /// The subject patterns it subscribes to.
+    pub fn subscriptions(&self) -> &[String] {
+        &self.subscriptions
+    }
+
+    /// Its configuration key-values.
+    pub fn config_values(&self) -> &BTreeMap<String, String> {
+        &self.config
+    }
+}

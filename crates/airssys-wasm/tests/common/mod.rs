@@ -1,0 +1,173 @@
+//! Shared helpers for the integration tests: fixtures, engine, a recording
+//! fake `HostServices`.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use airssys_wasm::{
+    BoxFuture, ComponentId, ComponentLimits, EngineConfig, GuestInstance, HostCallError,
+    HostServices, InstanceConfig, Permissions, WasmEngine,
+};
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+/// The text of `tests/fixtures/<name>.wat`.
+pub fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/{name}.wat", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The fixture compiled to a binary.
+pub fn fixture_binary(name: &str) -> Vec<u8> {
+    wat::parse_str(fixture(name)).unwrap()
+}
+
+pub fn engine() -> WasmEngine {
+    WasmEngine::new(EngineConfig::default().max_components(64)).unwrap()
+}
+
+/// A call the fake host recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    Send {
+        from: String,
+        to: String,
+        payload: Vec<u8>,
+    },
+    Publish {
+        from: String,
+        subject: String,
+        payload: Vec<u8>,
+    },
+    Request {
+        from: String,
+        to: String,
+        payload: Vec<u8>,
+        timeout: Duration,
+    },
+}
+
+/// How the fake host answers requests.
+#[derive(Clone, Debug)]
+pub enum RequestBehaviour {
+    /// Reply with these bytes.
+    Reply(Vec<u8>),
+    /// Never reply.
+    Hang,
+    /// Fail with this error.
+    Fail(HostCallError),
+}
+
+/// Records every call; answers requests per its behaviour.
+pub struct FakeHost {
+    pub calls: Mutex<Vec<Call>>,
+    pub request: Mutex<RequestBehaviour>,
+    pub send_result: Mutex<Result<(), HostCallError>>,
+}
+
+impl FakeHost {
+    pub fn new() -> Arc<Self> {
+        Arc::new(FakeHost {
+            calls: Mutex::new(Vec::new()),
+            request: Mutex::new(RequestBehaviour::Reply(b"pong".to_vec())),
+            send_result: Mutex::new(Ok(())),
+        })
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().clone()
+    }
+}
+
+impl HostServices for FakeHost {
+    fn send(&self, from: &ComponentId, to: &str, payload: Bytes) -> Result<(), HostCallError> {
+        self.calls.lock().push(Call::Send {
+            from: from.to_string(),
+            to: to.to_string(),
+            payload: payload.to_vec(),
+        });
+        self.send_result.lock().clone()
+    }
+
+    fn publish(
+        &self,
+        from: &ComponentId,
+        subject: &str,
+        payload: Bytes,
+    ) -> Result<(), HostCallError> {
+        self.calls.lock().push(Call::Publish {
+            from: from.to_string(),
+            subject: subject.to_string(),
+            payload: payload.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn request(
+        &self,
+        from: &ComponentId,
+        to: &str,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> BoxFuture<Result<Bytes, HostCallError>> {
+        self.calls.lock().push(Call::Request {
+            from: from.to_string(),
+            to: to.to_string(),
+            payload: payload.to_vec(),
+            timeout,
+        });
+        let behaviour = self.request.lock().clone();
+        Box::pin(async move {
+            match behaviour {
+                RequestBehaviour::Reply(bytes) => {
+                    // Suspend once so the guest really waits on the host.
+                    tokio::task::yield_now().await;
+                    Ok(Bytes::from(bytes))
+                }
+                RequestBehaviour::Hang => std::future::pending().await,
+                RequestBehaviour::Fail(e) => Err(e),
+            }
+        })
+    }
+}
+
+/// Loads, instantiates and inits a fixture.
+pub async fn spawn_with(
+    engine: &WasmEngine,
+    fixture_name: &str,
+    id: &str,
+    host: Arc<dyn HostServices>,
+    limits: ComponentLimits,
+    permissions: Permissions,
+) -> GuestInstance {
+    let module = engine
+        .load(&ComponentId::new(id), fixture(fixture_name).as_bytes())
+        .unwrap();
+    let mut guest = module
+        .instantiate(
+            InstanceConfig::new(id, host)
+                .limits(limits)
+                .permissions(permissions),
+        )
+        .await
+        .unwrap();
+    guest.init().await.unwrap();
+    guest
+}
+
+pub async fn spawn(engine: &WasmEngine, fixture_name: &str, id: &str) -> GuestInstance {
+    spawn_with(
+        engine,
+        fixture_name,
+        id,
+        FakeHost::new(),
+        ComponentLimits::default(),
+        Permissions::deny_all(),
+    )
+    .await
+}
+
+pub fn le_i32(bytes: &[u8]) -> i32 {
+    i32::from_le_bytes(bytes[..4].try_into().unwrap())
+}

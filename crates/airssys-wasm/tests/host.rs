@@ -1,0 +1,497 @@
+//! The component host end to end: components as supervised actors.
+
+mod common;
+
+use std::time::Duration;
+
+use airssys_rt::broker::{DeadLetterReason, MessageBroker};
+use airssys_rt::supervisor::{HealthConfig, RestartPolicy};
+use airssys_wasm::{
+    ComponentHost, ComponentLimits, ComponentSpec, EngineConfig, GuestError, GuestHealth,
+    HostError, LifecycleState, Permissions, SubjectPattern, WasmError, WasmValue,
+};
+use common::fixture;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn host(max_components: u32) -> ComponentHost {
+    ComponentHost::builder()
+        .engine(
+            EngineConfig::default()
+                .max_components(max_components)
+                .max_memory_per_component(1 << 20),
+        )
+        .build()
+        .unwrap()
+}
+
+fn spec(id: &str, fixture_name: &str) -> ComponentSpec {
+    ComponentSpec::new(id, fixture(fixture_name).into_bytes())
+}
+
+fn count(reply: Option<bytes::Bytes>) -> i32 {
+    let bytes = reply.expect("a reply");
+    i32::from_le_bytes(bytes[..4].try_into().unwrap())
+}
+
+#[tokio::test]
+async fn spawn_returns_a_ready_component_that_answers_requests() {
+    let host = host(8);
+    let echo = host.spawn(spec("echo", "echo")).await.unwrap();
+    assert_eq!(host.registry().state("echo"), Some(LifecycleState::Ready));
+    let reply = echo.request(&b"ping"[..], WAIT).await.unwrap();
+    assert_eq!(reply.as_deref(), Some(&b"ping"[..]));
+    let listed = host.list();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id.as_str(), "echo");
+    assert_eq!(listed[0].handled, 1);
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_trap_restarts_the_component_with_fresh_state_and_keeps_the_queue() {
+    let host = host(8);
+    let mut dead = host.broker().subscribe("_airssys.deadletter").unwrap();
+    let counter = host
+        .spawn(spec("counter", "crashing_counter"))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        counter.send(&b"x"[..]).await.unwrap();
+    }
+    counter.send(&b"!crash"[..]).await.unwrap();
+    for _ in 0..5 {
+        counter.send(&b"y"[..]).await.unwrap();
+    }
+    // The five messages queued behind the crash reached the new instance,
+    // whose count started from zero.
+    let reply = counter.request(&b"z"[..], WAIT).await.unwrap();
+    assert_eq!(count(reply), 6);
+    assert_eq!(counter.stats().restarts, 1);
+    let letter = timeout(WAIT, dead.recv()).await.unwrap().unwrap();
+    assert_eq!(&letter.payload.payload[..], b"!crash");
+    match letter.dead_letter {
+        Some(DeadLetterReason::Undeliverable { target, reason }) => {
+            assert_eq!(&*target, "counter");
+            assert!(reason.contains("component failed"), "{reason}");
+        }
+        other => panic!("expected an undeliverable dead letter, got {other:?}"),
+    }
+    assert_eq!(host.dead_letter_stats().component_failed, 1);
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn an_infinite_loop_times_out_and_the_component_recovers() {
+    let host = host(8);
+    let limits = ComponentLimits::default().execution_timeout(Duration::from_millis(100));
+    let looper = host
+        .spawn(spec("looper", "infinite_loop").limits(limits))
+        .await
+        .unwrap();
+    let err = looper.request(&b"spin"[..], WAIT).await.unwrap_err();
+    match err {
+        HostError::HandlerFailed { component, reason } => {
+            assert_eq!(component.as_str(), "looper");
+            assert!(reason.contains("time"), "{reason}");
+        }
+        other => panic!("expected HandlerFailed, got {other:?}"),
+    }
+    // Restarted: ready again and counted.
+    timeout(WAIT, async {
+        while looper.stats().restarts < 1
+            || host.registry().state("looper") != Some(LifecycleState::Ready)
+        {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn memory_bomb_and_stack_overflow_fail_only_their_own_component() {
+    let host = host(8);
+    let limits = ComponentLimits::default().max_memory_bytes(512 * 1024);
+    let bomb = host
+        .spawn(spec("bomb", "memory_bomb").limits(limits))
+        .await
+        .unwrap();
+    let deep = host.spawn(spec("deep", "deep_recursion")).await.unwrap();
+    let echo = host.spawn(spec("echo", "echo")).await.unwrap();
+    let err = bomb.request(&b"boom"[..], WAIT).await.unwrap_err();
+    assert!(
+        matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("memory")),
+        "{err}"
+    );
+    let err = deep.request(&b"down"[..], WAIT).await.unwrap_err();
+    assert!(
+        matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("stack")),
+        "{err}"
+    );
+    assert_eq!(
+        echo.request(&b"still here"[..], WAIT)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"still here"[..])
+    );
+    assert_eq!(host.dead_letter_stats().component_failed, 2);
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn bad_binaries_are_refused_with_typed_errors_naming_the_component() {
+    let host = host(8);
+    let not_wasm = ComponentSpec::new("text", b"hello, world".to_vec());
+    assert!(matches!(
+        host.spawn(not_wasm).await,
+        Err(HostError::Wasm(WasmError::InvalidBinary { ref component, .. })) if component.as_str() == "text"
+    ));
+    let mut truncated = common::fixture_binary("echo");
+    truncated.truncate(truncated.len() / 2);
+    assert!(matches!(
+        host.spawn(ComponentSpec::new("cut", truncated)).await,
+        Err(HostError::Wasm(WasmError::InvalidBinary { .. }))
+    ));
+    match host.spawn(spec("partial", "missing_handle_message")).await {
+        Err(HostError::Wasm(WasmError::MissingExports { component, missing })) => {
+            assert_eq!(component.as_str(), "partial");
+            assert_eq!(missing, vec!["handle-message".to_owned()]);
+        }
+        other => panic!("expected MissingExports, got {:?}", other.err()),
+    }
+    match host.spawn(spec("bad-init", "init_fails")).await {
+        Err(HostError::Guest(GuestError::InitFailed { component, code })) => {
+            assert_eq!(component.as_str(), "bad-init");
+            assert_eq!(code, 3);
+        }
+        other => panic!("expected InitFailed, got {:?}", other.err()),
+    }
+    assert!(host.list().is_empty());
+    let bad_pattern = spec("sub", "echo").subscribe("orders..new");
+    assert!(matches!(
+        host.spawn(bad_pattern).await,
+        Err(HostError::InvalidSubject { .. })
+    ));
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_full_pool_fails_spawn_with_a_capacity_error() {
+    let host = host(2);
+    host.spawn(spec("a", "echo")).await.unwrap();
+    host.spawn(spec("b", "echo")).await.unwrap();
+    match host.spawn(spec("c", "echo")).await {
+        Err(HostError::Wasm(WasmError::Capacity { component, .. })) => {
+            assert_eq!(component.as_str(), "c")
+        }
+        other => panic!("expected Capacity, got {:?}", other.err()),
+    }
+    // Stopping one frees its slot.
+    host.stop("a").await.unwrap();
+    host.spawn(spec("c", "echo")).await.unwrap();
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn duplicate_ids_and_oversized_messages_are_refused() {
+    let host = host(8);
+    host.spawn(spec("echo", "echo").limits(ComponentLimits::default().max_message_bytes(16)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        host.spawn(spec("echo", "echo")).await,
+        Err(HostError::AlreadyExists { .. })
+    ));
+    match host.send("echo", vec![0u8; 17]).await {
+        Err(HostError::MessageTooLarge {
+            component,
+            size,
+            limit,
+        }) => {
+            assert_eq!((component.as_str(), size, limit), ("echo", 17, 16));
+        }
+        other => panic!("expected MessageTooLarge, got {other:?}"),
+    }
+    assert!(matches!(
+        host.send("nobody", &b"x"[..]).await,
+        Err(HostError::UnknownComponent { .. })
+    ));
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn components_send_publish_and_request_through_host_imports() {
+    let host = host(8);
+    let sink = host.spawn(spec("sink", "crashing_counter")).await.unwrap();
+    let listener = host
+        .spawn(spec("listener", "crashing_counter").subscribe("events.*"))
+        .await
+        .unwrap();
+    let permissions = Permissions::deny_all()
+        .allow_target("sink")
+        .allow_subject(SubjectPattern::new("events.>").unwrap());
+    let forwarder = host
+        .spawn(spec("forwarder", "forwarder").permissions(permissions))
+        .await
+        .unwrap();
+    let reply = forwarder
+        .request(&b"s-hello"[..], WAIT)
+        .await
+        .unwrap()
+        .unwrap();
+    // send code ++ publish code, both OK.
+    assert_eq!(&reply[..], &[0u8; 8]);
+    // The sink and the topic listener each got exactly one message.
+    assert_eq!(count(sink.request(&b"q"[..], WAIT).await.unwrap()), 2);
+    assert_eq!(count(listener.request(&b"q"[..], WAIT).await.unwrap()), 2);
+
+    // The responder answers the requester; the requester's guest waits suspended.
+    host.spawn(spec("responder", "echo")).await.unwrap();
+    let requester = host
+        .spawn(
+            spec("requester", "requester")
+                .permissions(Permissions::deny_all().allow_target("responder")),
+        )
+        .await
+        .unwrap();
+    let reply = requester.request(&b"round trip"[..], WAIT).await.unwrap();
+    assert_eq!(reply.as_deref(), Some(&b"round trip"[..]));
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn sends_outside_the_allow_list_are_denied_and_counted() {
+    let host = host(8);
+    host.spawn(spec("sink", "echo")).await.unwrap();
+    let forwarder = host.spawn(spec("forwarder", "forwarder")).await.unwrap();
+    let reply = forwarder
+        .request(&b"s-hello"[..], WAIT)
+        .await
+        .unwrap()
+        .unwrap();
+    let send_code = i32::from_le_bytes(reply[..4].try_into().unwrap());
+    let publish_code = i32::from_le_bytes(reply[4..8].try_into().unwrap());
+    assert_eq!(
+        (send_code, publish_code),
+        (airssys_wasm::codes::DENIED, airssys_wasm::codes::DENIED)
+    );
+    let listed = host.list();
+    assert_eq!(
+        listed
+            .iter()
+            .find(|c| c.id.as_str() == "sink")
+            .unwrap()
+            .handled,
+        0
+    );
+    assert_eq!(
+        listed
+            .iter()
+            .find(|c| c.id.as_str() == "forwarder")
+            .unwrap()
+            .denied,
+        2
+    );
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn topic_messages_fan_out_to_every_matching_subscriber() {
+    let host = host(8);
+    let star = host
+        .spawn(spec("star", "crashing_counter").subscribe("orders.*"))
+        .await
+        .unwrap();
+    let tail = host
+        .spawn(spec("tail", "crashing_counter").subscribe("orders.>"))
+        .await
+        .unwrap();
+    let other = host
+        .spawn(spec("other", "crashing_counter").subscribe("billing.*"))
+        .await
+        .unwrap();
+    host.publish("orders.new", &b"1"[..]).unwrap();
+    host.publish("orders.eu.new", &b"2"[..]).unwrap();
+    host.publish("billing.paid", &b"3"[..]).unwrap();
+    // Topic delivery goes through the host's pump; wait until it has landed.
+    timeout(WAIT, async {
+        while host.list().iter().map(|c| c.handled).sum::<u64>() < 4 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    // Each reply counts the topic messages that arrived before the request.
+    assert_eq!(count(star.request(&b"q"[..], WAIT).await.unwrap()), 2);
+    assert_eq!(count(tail.request(&b"q"[..], WAIT).await.unwrap()), 3);
+    assert_eq!(count(other.request(&b"q"[..], WAIT).await.unwrap()), 2);
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_stopped_component_dead_letters_what_was_left_in_its_mailbox() {
+    let host = host(8);
+    let limits = ComponentLimits::default().execution_timeout(Duration::from_millis(300));
+    let looper = host
+        .spawn(spec("looper", "infinite_loop").limits(limits))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        looper.send(&b"spin"[..]).await.unwrap();
+    }
+    timeout(WAIT, async {
+        while looper.mailbox_len() != 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    host.stop("looper").await.unwrap();
+    let stats = host.dead_letter_stats();
+    assert_eq!(
+        stats.component_failed, 1,
+        "the message that was running timed out"
+    );
+    assert_eq!(stats.component_stopped, 2, "the two queued behind it");
+    assert!(matches!(
+        host.send("looper", &b"late"[..]).await,
+        Err(HostError::UnknownComponent { .. })
+    ));
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn invoke_calls_exports_with_typed_arguments_and_errors() {
+    let host = host(8);
+    let counter = host.spawn(spec("counter", "counter")).await.unwrap();
+    let out = counter
+        .invoke("add", vec![WasmValue::I32(2), WasmValue::I64(40)], WAIT)
+        .await
+        .unwrap();
+    assert_eq!(out, vec![WasmValue::I64(42)]);
+    let err = counter
+        .invoke("add", vec![WasmValue::I32(2)], WAIT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("add")),
+        "{err}"
+    );
+    let err = counter.invoke("nope", vec![], WAIT).await.unwrap_err();
+    assert!(
+        matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("nope")),
+        "{err}"
+    );
+    // Bad invokes are not crashes.
+    assert_eq!(counter.stats().restarts, 0);
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn health_combines_lifecycle_and_the_guest_export() {
+    let host = host(8);
+    let degraded = host
+        .spawn(spec("degraded", "health_degraded"))
+        .await
+        .unwrap();
+    let health = degraded.health(WAIT).await.unwrap();
+    assert_eq!(health.state, LifecycleState::Ready);
+    assert!(matches!(health.guest, GuestHealth::Degraded(_)));
+    let plain = host.spawn(spec("plain", "echo")).await.unwrap();
+    assert_eq!(
+        plain.health(WAIT).await.unwrap().guest,
+        GuestHealth::Healthy
+    );
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unhealthy_component_is_restarted_after_the_threshold() {
+    let host = host(8);
+    let mut events = host.supervisor().events();
+    let health = HealthConfig::new(Duration::from_secs(1), Duration::from_millis(500), 2);
+    let sick = host
+        .spawn(
+            spec("sick", "health_unhealthy")
+                .health(health)
+                .restart(RestartPolicy::Permanent),
+        )
+        .await
+        .unwrap();
+    timeout(Duration::from_secs(30), async {
+        loop {
+            if let airssys_rt::supervisor::SupervisionEvent::ChildRestarted { .. } =
+                events.recv().await.unwrap()
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("a health-triggered restart");
+    assert!(sick.stats().restarts >= 1);
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_components_keep_answering_while_one_keeps_crashing() {
+    let host = ComponentHost::builder()
+        .engine(
+            EngineConfig::default()
+                .max_components(1_010)
+                .max_memory_per_component(1 << 20),
+        )
+        .intensity(1_000, Duration::from_secs(60))
+        .build()
+        .unwrap();
+    const N: usize = 1_000;
+    let mut components = Vec::with_capacity(N);
+    for i in 0..N {
+        components.push(
+            host.spawn(spec(&format!("c{i}"), "crashing_counter"))
+                .await
+                .unwrap(),
+        );
+    }
+    let crasher = components[0].clone();
+    let crashing = tokio::spawn(async move {
+        for _ in 0..20 {
+            let _ = crasher.request(&b"!boom"[..], WAIT).await;
+        }
+    });
+    let mut sent = 0u64;
+    for round in 1..=3 {
+        let mut replies = Vec::with_capacity(N - 1);
+        for component in &components[1..] {
+            let component = component.clone();
+            replies.push(tokio::spawn(async move {
+                component.request(&b"x"[..], WAIT).await
+            }));
+            sent += 1;
+        }
+        for reply in replies {
+            assert_eq!(count(reply.await.unwrap().unwrap()), round);
+        }
+    }
+    crashing.await.unwrap();
+    // The last crash's restart may still be under way when its error arrives.
+    timeout(WAIT, async {
+        while host.list()[0].restarts < 20 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    let stats = host.list();
+    let handled: u64 = stats.iter().map(|c| c.handled).sum();
+    let crashes = host.dead_letter_stats().component_failed;
+    // Every message accounted for: the 2,997 handled plus 20 crashes dead-lettered.
+    assert_eq!(handled, sent);
+    assert_eq!(crashes, 20);
+    assert_eq!(stats[0].restarts, 20);
+    host.shutdown(Duration::from_secs(30)).await;
+}
