@@ -16,4 +16,5 @@
 pub mod inspect;
 pub mod invoke;
 pub mod manifest;
+pub mod run;
 pub mod telemetry;

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use airssys_cli::manifest::Manifest;
+use airssys_cli::manifest::{units, Manifest};
+use airssys_cli::run::{self, RunOptions};
 use airssys_cli::{inspect, invoke, telemetry};
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a host from a manifest and run it until Ctrl-C or --duration.
+    Run {
+        /// The manifest (airssys.toml).
+        manifest: PathBuf,
+        /// Stop after this long ("5s", "2m").
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// No live status, only the final summary.
+        #[arg(long)]
+        quiet: bool,
+        /// Serve Prometheus /metrics and /health on this address (e.g. 127.0.0.1:9100).
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
     /// Validate a manifest without starting anything.
     Check {
         /// The manifest (airssys.toml).
@@ -46,6 +61,10 @@ enum Command {
     },
 }
 
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    units::parse_duration(s)
+}
+
 fn read(path: &PathBuf) -> Result<Vec<u8>, ExitCode> {
     std::fs::read(path).map_err(|e| {
         eprintln!("error: {}: {e}", path.display());
@@ -56,8 +75,40 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, ExitCode> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init_logging("warn");
+    if !matches!(cli.command, Command::Run { .. }) {
+        telemetry::init_logging("warn");
+    }
     match cli.command {
+        Command::Run {
+            manifest,
+            duration,
+            quiet,
+            metrics_addr,
+        } => {
+            telemetry::init_logging("info");
+            let m = match Manifest::load(&manifest) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = RunOptions {
+                duration,
+                quiet,
+                metrics_addr,
+            };
+            match run::run(m, opts).await {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::from(summary.exit_code())
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Check { manifest } => match Manifest::load(&manifest) {
             Ok(m) => {
                 let instances: u32 = m.components.iter().map(|c| c.instances).sum();
