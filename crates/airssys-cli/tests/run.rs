@@ -1,0 +1,277 @@
+//! `airssys run` end to end: the example application, the endpoint, a root
+//! supervisor that gives up, a binary refused before anything starts.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn example() -> String {
+    format!(
+        "{}/../../examples/orders/airssys.toml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// The number after `prefix` on the first line that contains it.
+fn number_after(text: &str, prefix: &str) -> u64 {
+    let at = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no `{prefix}` in:\n{text}"));
+    text[at + prefix.len()..]
+        .chars()
+        .skip_while(|c| c.is_whitespace())
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn example_runs_and_accounts_for_every_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &example(), "--duration", "3s", "--quiet"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("== summary =="), "{stdout}");
+    assert!(stdout.contains("ended: duration elapsed"), "{stdout}");
+
+    // Every observable delivery ended handled or dead-lettered.
+    let handled = number_after(&stdout, "accounted: handled");
+    let dead = number_after(&stdout, "+ dead-lettered");
+    let delivered = number_after(&stdout, " of ");
+    assert!(handled > 100, "{stdout}");
+    assert_eq!(handled + dead, delivered, "{stdout}");
+    assert!(stdout.contains("delivered: ok"), "{stdout}");
+
+    // Exactly the poison orders (1 in 10 European ones, n % 10 == 9) were
+    // dead-lettered, each crashed validator once, and the orders queued
+    // behind them were handled by the restarted incarnation.
+    let eu = number_after(&stdout, "drive publish orders.new.eu: injected");
+    let us = number_after(&stdout, "drive publish orders.new.us: injected");
+    let poison = eu / 10;
+    assert!(poison >= 2, "{stdout}");
+    assert_eq!(
+        number_after(&stdout, "component_failed="),
+        poison,
+        "{stdout}"
+    );
+    assert_eq!(number_after(&stdout, "restarts:"), poison, "{stdout}");
+    let validator = stdout
+        .lines()
+        .find(|l| l.starts_with("validator "))
+        .unwrap();
+    let cols: Vec<&str> = validator.split_whitespace().collect();
+    assert_eq!(cols[1].parse::<u64>().unwrap(), eu + us, "{validator}");
+    assert_eq!(
+        cols[2].parse::<u64>().unwrap(),
+        eu + us - poison,
+        "{validator}"
+    );
+    assert_eq!(cols[5], "ok", "{validator}");
+    // Every valid order was priced (request/reply) and shipped by both
+    // shipping instances (fan-out on orders.priced.*).
+    for id in ["pricing ", "shipping-0 ", "shipping-1 "] {
+        let row = stdout.lines().find(|l| l.starts_with(id)).unwrap();
+        let handled: u64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert_eq!(handled, eu + us - poison, "{row}");
+    }
+    // audit (orders.>) saw every new and every priced order.
+    let audit = stdout.lines().find(|l| l.starts_with("audit ")).unwrap();
+    let seen: u64 = audit.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert_eq!(seen, (eu + us) + (eu + us - poison), "{audit}");
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let code = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (code, body)
+}
+
+#[test]
+fn metrics_and_health_are_served_during_a_run() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args([
+            "run",
+            &example(),
+            "--duration",
+            "4s",
+            "--quiet",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no endpoint announced"
+        );
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("serving /metrics and /health on http://")
+        {
+            break rest.to_owned();
+        }
+    };
+
+    let (code, body) = http_get(&addr, "/health");
+    assert_eq!(code, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ready");
+    for id in ["audit", "pricing", "shipping-0", "shipping-1", "validator"] {
+        assert!(health["components"][id].is_string(), "{body}");
+    }
+
+    // Messages flow: the handled counter of audit grows between scrapes.
+    let handled = |body: &str| -> Option<u64> {
+        body.lines()
+            .find(|l| l.starts_with("airssys_messages_handled_total{component=\"audit\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let first = loop {
+        let (code, body) = http_get(&addr, "/metrics");
+        assert_eq!(code, 200);
+        if let Some(n) = handled(&body).filter(|n| *n > 0) {
+            assert!(body.contains("airssys_live_components 5"), "{body}");
+            assert!(
+                body.contains("airssys_dead_letters_total{reason=\"component_failed\"}"),
+                "{body}"
+            );
+            break n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "audit never handled a message:\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (_, body) = http_get(&addr, "/metrics");
+        if handled(&body).unwrap() > first {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the counter did not move");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(http_get(&addr, "/nope").0, 404);
+
+    let status = child.wait().unwrap();
+    assert!(status.success());
+}
+
+fn write_app(dir: &std::path::Path, manifest: &str, guest: &str) -> String {
+    std::fs::write(dir.join("guest.wat"), guest).unwrap();
+    let path = dir.join("airssys.toml");
+    std::fs::write(&path, manifest).unwrap();
+    path.display().to_string()
+}
+
+const CRASHER: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle-message") (param i32 i32) (result i32) unreachable))"#;
+
+#[test]
+fn exit_code_is_non_zero_when_the_root_supervisor_gives_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_app(
+        dir.path(),
+        "[host]\nintensity = { max_restarts = 2, within = \"10s\" }\n\n\
+         [[component]]\nname = \"crasher\"\npath = \"guest.wat\"\n\n\
+         [[drive]]\nsend = \"crasher\"\nevery = \"20ms\"\n",
+        CRASHER,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &manifest, "--duration", "20s", "--quiet"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("ended: ROOT SUPERVISOR GAVE UP"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_bad_binary_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_app(
+        dir.path(),
+        "[[component]]\nname = \"broken\"\npath = \"guest.wat\"\n",
+        "(module (memory (export \"memory\") 1))",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &manifest, "--duration", "1s"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: component `broken` ("),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("alloc") && stderr.contains("handle-message"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing ran: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn ctrl_c_shuts_down_gracefully_with_a_summary() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &example()])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // Wait for the second status line: everything started and traffic flows.
+    let mut line = String::new();
+    for _ in 0..2 {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0);
+        assert!(line.contains("components"), "{line}");
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{rest}");
+    assert!(rest.contains("ended: interrupted"), "{rest}");
+    assert!(rest.contains("delivered: ok"), "{rest}");
+}
