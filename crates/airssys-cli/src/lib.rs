@@ -13,6 +13,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod inspect;
 pub mod invoke;
 pub mod manifest;

@@ -36,6 +36,15 @@ enum Command {
         #[arg(long)]
         metrics_addr: Option<std::net::SocketAddr>,
     },
+    /// Measure the host against the raw layers beneath it (wasmtime, tokio).
+    Bench {
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Small sizes: a few seconds, for CI and smoke tests.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Validate a manifest without starting anything.
     Check {
         /// The manifest (airssys.toml).
@@ -109,6 +118,7 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Bench { json, quick } => bench(json, quick).await,
         Command::Check { manifest } => match Manifest::load(&manifest) {
             Ok(m) => {
                 let instances: u32 = m.components.iter().map(|c| c.instances).sum();
@@ -175,4 +185,49 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+async fn bench(json: Option<PathBuf>, quick: bool) -> ExitCode {
+    use airssys_cli::bench::{self, Sizes, SCENARIOS};
+    use indicatif::{ProgressBar, ProgressStyle};
+
+    let bar = ProgressBar::new(SCENARIOS.len() as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let sizes = if quick { Sizes::QUICK } else { Sizes::FULL };
+    let mut started = 0u64;
+    let result = bench::run_all(sizes, quick, |name| {
+        bar.set_position(started);
+        bar.set_message(name.to_owned());
+        started += 1;
+    })
+    .await;
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: bench {e}");
+            return ExitCode::from(1);
+        }
+    };
+    print!("{}", bench::table(&report));
+    if let Some(path) = json {
+        let text = match serde_json::to_string_pretty(&report) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        if let Err(e) = std::fs::write(&path, text + "\n") {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+        eprintln!("wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
 }
