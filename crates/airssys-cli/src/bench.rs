@@ -257,12 +257,12 @@ pub struct Sizes {
 impl Sizes {
     /// `--quick`: a few seconds, even in a debug build.
     pub const QUICK: Sizes = Sizes {
-        spawns: 40,
-        tells: 5_000,
-        requests: 500,
-        memory_components: 40,
-        restarts: 20,
-        publishes: 1_000,
+        spawns: 100,
+        tells: 20_000,
+        requests: 2_000,
+        memory_components: 100,
+        restarts: 50,
+        publishes: 5_000,
     };
     /// The default.
     pub const FULL: Sizes = Sizes {
