@@ -174,5 +174,98 @@ fn ask(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, spawn, tell, ask);
+/// Fails on `u64::MAX`, answers the running total otherwise.
+#[derive(Default)]
+struct Fragile(u64);
+
+#[derive(Debug)]
+struct Crash;
+
+impl std::fmt::Display for Crash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("crash")
+    }
+}
+
+impl std::error::Error for Crash {}
+
+impl Actor for Fragile {
+    type Message = u64;
+    type Reply = u64;
+    type Error = Crash;
+
+    async fn handle_message(&mut self, n: u64, _: &mut ActorContext<Self>) -> Result<u64, Crash> {
+        if n == u64::MAX {
+            return Err(Crash);
+        }
+        self.0 += n;
+        Ok(self.0)
+    }
+}
+
+/// Failure → new incarnation handling its next message, under a supervisor
+/// with no backoff; beside a hand-made restart with bare tokio: the task
+/// ends, hands back its receiver, and a new task takes it.
+fn restart(c: &mut Criterion) {
+    use airssys_rt::supervisor::{BackoffPolicy, ChildSpec, SupervisorNode};
+    let rt = runtime();
+    let mut group = c.benchmark_group("supervised_restart");
+    let system = rt.block_on(async { ActorSystem::new() });
+    let supervisor = rt.block_on(async {
+        SupervisorNode::builder("bench")
+            .intensity(u32::MAX, Duration::from_secs(1))
+            .backoff(BackoffPolicy::none())
+            .start()
+    });
+    let actor = rt.block_on(async {
+        system
+            .spawn(Fragile::default)
+            .supervisor(&supervisor, ChildSpec::new("fragile"))
+            .await
+            .expect("spawn")
+    });
+    group.bench_function("airssys", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                actor.tell(u64::MAX).await.expect("tell");
+                actor
+                    .ask(1, Duration::from_secs(10))
+                    .await
+                    .expect("ask after restart")
+            })
+        })
+    });
+
+    type Request = (u64, Option<oneshot::Sender<u64>>);
+    async fn incarnation(mut rx: mpsc::Receiver<Request>) -> mpsc::Receiver<Request> {
+        let mut sum = 0u64;
+        while let Some((n, reply)) = rx.recv().await {
+            if n == u64::MAX {
+                return rx;
+            }
+            sum += n;
+            if let Some(reply) = reply {
+                let _ = reply.send(sum);
+            }
+        }
+        rx
+    }
+    let (tx, rx) = mpsc::channel::<Request>(MAILBOX);
+    let mut running = Some(rt.spawn(incarnation(rx)));
+    group.bench_function("tokio_respawn", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                tx.send((u64::MAX, None)).await.expect("send");
+                let rx = running.take().expect("running").await.expect("join");
+                running = Some(tokio::spawn(incarnation(rx)));
+                let (reply, answer) = oneshot::channel();
+                tx.send((1, Some(reply))).await.expect("send");
+                answer.await.expect("answer")
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, spawn, tell, ask, restart);
 criterion_main!(benches);

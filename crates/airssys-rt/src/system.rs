@@ -13,6 +13,7 @@ use tokio::task::AbortHandle;
 use crate::actor::{Actor, ActorId, ActorRef, ActorShared, SpawnBuilder, SpawnError};
 use crate::broker::{InMemoryMessageBroker, MessageBroker};
 use crate::dead_letter::{DeadLetter, DeadLetterCounts, DeadLetterOffice};
+use crate::supervisor::{SupervisorBuilder, SupervisorRef};
 
 /// A snapshot of system-wide counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,7 +33,7 @@ pub struct SystemStats {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
-    /// Actors that stopped on request within the timeout.
+    /// Actors and supervised children that stopped within the timeout.
     pub stopped: usize,
     /// Actors that did not stop in time and were aborted (name or id).
     pub aborted: Vec<String>,
@@ -46,7 +47,7 @@ struct NamedActor {
 
 /// A running unsupervised actor, as shutdown sees it.
 struct LiveActor {
-    label: String,
+    shared: Arc<ActorShared>,
     stop: Box<dyn Fn() + Send + Sync>,
     abort: Option<AbortHandle>,
 }
@@ -60,6 +61,8 @@ struct SystemInner {
     shutting_down: AtomicBool,
     live_changed: Notify,
     dead_letters: DeadLetterOffice,
+    /// Root supervisors started through the system, in start order.
+    supervisors: parking_lot::Mutex<Vec<SupervisorRef>>,
     /// One broker per message type: `TypeId::of::<M>()` → `Arc<dyn MessageBroker<M>>`.
     brokers: DashMap<TypeId, Arc<dyn Any + Send + Sync>>,
 }
@@ -122,6 +125,7 @@ impl ActorSystem {
                 live_changed: Notify::new(),
                 dead_letters: DeadLetterOffice::new(),
                 brokers: DashMap::new(),
+                supervisors: parking_lot::Mutex::new(Vec::new()),
             }),
         }
     }
@@ -134,6 +138,15 @@ impl ActorSystem {
         F: FnMut() -> A + Send + 'static,
     {
         SpawnBuilder::new(self.clone(), factory)
+    }
+
+    /// Starts a root supervisor that belongs to this system: [`shutdown`](Self::shutdown)
+    /// stops it (and its tree) before the unsupervised actors, roots in
+    /// reverse start order.
+    pub fn start_supervisor(&self, builder: SupervisorBuilder) -> SupervisorRef {
+        let supervisor = builder.start();
+        self.inner.supervisors.lock().push(supervisor.clone());
+        supervisor
     }
 
     /// Finds a live actor by name. O(1). `None` if no actor has that name or
@@ -200,12 +213,31 @@ impl ActorSystem {
         self.inner.shutting_down.load(Ordering::Acquire)
     }
 
-    /// Stops every unsupervised actor: each finishes the message it is
+    /// Shuts the whole system down within `timeout`.
+    ///
+    /// First the root supervisors started with
+    /// [`start_supervisor`](Self::start_supervisor), last started first: each
+    /// stops its children in reverse start order per their shutdown policies.
+    /// Then every unsupervised actor: each finishes the message it is
     /// handling, runs `post_stop`, and dead-letters what is left in its
-    /// mailbox. Actors still running after `timeout` are aborted and listed
-    /// in the report. New spawns fail from the moment this is called.
+    /// mailbox. Whatever is still running at the deadline is aborted and
+    /// listed in the report. New spawns fail from the moment this is called.
     pub async fn shutdown(&self, timeout: Duration) -> ShutdownReport {
         self.inner.shutting_down.store(true, Ordering::Release);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let supervisors: Vec<SupervisorRef> =
+            self.inner.supervisors.lock().drain(..).rev().collect();
+        let mut supervised_stopped = 0;
+        let mut supervised_aborted = Vec::new();
+        for supervisor in supervisors {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            // An error means it had already ended (failed or shut down).
+            if let Ok(report) = supervisor.shutdown(left).await {
+                supervised_stopped += report.stopped.len() - report.aborted.len();
+                supervised_aborted.extend(report.aborted);
+            }
+        }
+        let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
         let before = self.inner.live.len();
         for entry in self.inner.live.iter() {
             (entry.stop)();
@@ -222,7 +254,7 @@ impl ActorSystem {
         let mut aborted = Vec::new();
         if tokio::time::timeout(timeout, all_stopped).await.is_err() {
             for entry in self.inner.live.iter() {
-                aborted.push(entry.label.clone());
+                aborted.push(entry.shared.label());
                 if let Some(abort) = &entry.abort {
                     abort.abort();
                 }
@@ -232,10 +264,9 @@ impl ActorSystem {
                 "actors did not stop in time and were aborted"
             );
         }
-        ShutdownReport {
-            stopped: before.saturating_sub(aborted.len()),
-            aborted,
-        }
+        let stopped = before.saturating_sub(aborted.len()) + supervised_stopped;
+        aborted.extend(supervised_aborted);
+        ShutdownReport { stopped, aborted }
     }
 
     pub(crate) fn next_actor_id(&self) -> ActorId {
@@ -271,26 +302,32 @@ impl ActorSystem {
         }
     }
 
-    pub(crate) fn register_live(&self, shared: &ActorShared, stop: Box<dyn Fn() + Send + Sync>) {
+    /// Records a running unsupervised actor for shutdown. Called after its
+    /// task was spawned: if the task already ended (its guard marked the
+    /// actor terminated before this insert), the entry is removed again.
+    pub(crate) fn register_live(
+        &self,
+        shared: &Arc<ActorShared>,
+        stop: Box<dyn Fn() + Send + Sync>,
+        abort: AbortHandle,
+    ) {
         self.inner.live.insert(
             shared.id,
             LiveActor {
-                label: shared.label(),
+                shared: Arc::clone(shared),
                 stop,
-                abort: None,
+                abort: Some(abort),
             },
         );
+        if shared.terminated.load(Ordering::SeqCst) {
+            self.remove_live(shared.id);
+            return;
+        }
         // An actor spawned while shutdown was starting must not be missed.
         if self.is_shutting_down() {
             if let Some(entry) = self.inner.live.get(&shared.id) {
                 (entry.stop)();
             }
-        }
-    }
-
-    pub(crate) fn set_abort_handle(&self, id: ActorId, abort: AbortHandle) {
-        if let Some(mut entry) = self.inner.live.get_mut(&id) {
-            entry.abort = Some(abort);
         }
     }
 

@@ -270,3 +270,46 @@ async fn a_child_name_taken_in_the_supervisor_fails_the_spawn() {
     // The refused actor's name was released.
     assert!(system.lookup::<Worker>("other").is_none());
 }
+
+/// Records its name when it stops.
+struct Named(&'static str, Arc<parking_lot::Mutex<Vec<&'static str>>>);
+
+impl Actor for Named {
+    type Message = ();
+    type Reply = ();
+    type Error = Boom;
+
+    async fn handle_message(&mut self, _: (), _: &mut ActorContext<Self>) -> Result<(), Boom> {
+        Ok(())
+    }
+
+    async fn post_stop(&mut self, _: &mut ActorContext<Self>) {
+        self.1.lock().push(self.0);
+    }
+}
+
+#[tokio::test]
+async fn system_shutdown_stops_supervised_children_in_reverse_start_order_then_the_rest() {
+    let system = ActorSystem::new();
+    let sup = system.start_supervisor(SupervisorNode::builder("root"));
+    let log = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    for name in ["first", "second", "third"] {
+        let log = Arc::clone(&log);
+        system
+            .spawn(move || Named(name, Arc::clone(&log)))
+            .supervisor(&sup, ChildSpec::new(name))
+            .await
+            .unwrap();
+    }
+    let loose_log = Arc::clone(&log);
+    let loose = system
+        .spawn(move || Named("loose", Arc::clone(&loose_log)))
+        .await
+        .unwrap();
+    let report = system.shutdown(WAIT).await;
+    assert_eq!(*log.lock(), vec!["third", "second", "first", "loose"]);
+    assert_eq!(report.stopped, 4);
+    assert!(report.aborted.is_empty());
+    assert!(!loose.is_alive());
+    assert!(matches!(sup.wait().await, SupervisorExit::Shutdown));
+}

@@ -75,6 +75,23 @@ fn instantiate(c: &mut Criterion) {
             })
         },
     );
+    let held = engine.load(&id, ECHO.as_bytes()).unwrap();
+    group.bench_function(
+        BenchmarkId::new("airssys_spawn", "module_held+instantiate+init"),
+        |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let mut guest = held.instantiate(config.clone()).await.unwrap();
+                        guest.init().await.unwrap();
+                        drop(guest);
+                    }
+                    start.elapsed()
+                })
+            })
+        },
+    );
     group.bench_function(
         BenchmarkId::new("wasmtime_raw", "InstancePre::instantiate_async"),
         |b| {

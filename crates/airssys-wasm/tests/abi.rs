@@ -209,3 +209,27 @@ async fn cancelled_call_marks_the_instance_failed() {
     );
     assert!(guest.is_failed());
 }
+
+#[tokio::test]
+async fn message_buffer_is_reused_and_abandoned_buffers_are_deallocated() {
+    let engine = engine();
+    let mut guest = spawn(&engine, "with_dealloc", "dealloc").await;
+    assert_eq!(
+        guest.invoke("started", &[]).await.unwrap(),
+        vec![WasmValue::I32(1)],
+        "_start ran as init"
+    );
+    let send = |n: usize| GuestMessage::new(vec![0u8; n]);
+    guest.handle_message(&send(10)).await.unwrap(); // first buffer
+    guest.handle_message(&send(5)).await.unwrap(); // fits: reused
+    guest.handle_message(&send(10)).await.unwrap(); // fits: reused
+    assert_eq!(
+        guest.invoke("freed", &[]).await.unwrap(),
+        vec![WasmValue::I32(0)]
+    );
+    guest.handle_message(&send(100)).await.unwrap(); // larger: new buffer, old freed
+    assert_eq!(
+        guest.invoke("freed", &[]).await.unwrap(),
+        vec![WasmValue::I32(1)]
+    );
+}

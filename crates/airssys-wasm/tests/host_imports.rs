@@ -378,3 +378,38 @@ mod props {
         }
     }
 }
+
+#[derive(Clone, Default)]
+struct Captured(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn log_goes_to_tracing_with_the_component_id() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let engine = engine();
+    // The forwarder's `i` action logs its own id at info level.
+    let mut guest = spawn(&engine, "forwarder", "logger-3").await;
+    guest
+        .handle_message(&GuestMessage::new(&b"i"[..]))
+        .await
+        .unwrap();
+    let out = String::from_utf8(captured.0.lock().clone()).unwrap();
+    assert!(out.contains("INFO"), "{out}");
+    assert!(out.contains("component=logger-3"), "{out}");
+}

@@ -97,16 +97,14 @@ async fn infinite_loop_times_out_with_the_limit_and_does_not_block_the_runtime()
         ComponentLimits::default().execution_timeout(limit),
     )
     .await;
-    // A concurrent task on the same current-thread runtime must keep running:
-    // the looping guest yields every epoch tick.
-    let ticker = tokio::spawn(async {
-        let mut n = 0u32;
+    // A concurrent task on the same current-thread runtime must keep running
+    // while the guest loops: the guest yields every epoch tick.
+    let progress = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = progress.clone();
+    let ticker = tokio::spawn(async move {
         loop {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::task::yield_now().await;
-            n += 1;
-            if n == 1000 {
-                return n;
-            }
         }
     });
     let started = Instant::now();
@@ -123,13 +121,12 @@ async fn infinite_loop_times_out_with_the_limit_and_does_not_block_the_runtime()
     let took = started.elapsed();
     assert!(took >= limit, "interrupted early: {took:?}");
     assert!(took < Duration::from_secs(2), "interrupted late: {took:?}");
-    assert_eq!(
-        tokio::time::timeout(Duration::from_secs(5), ticker)
-            .await
-            .unwrap()
-            .unwrap(),
-        1000
+    let during = progress.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        during >= 5,
+        "other task ran only {during} times while the guest looped"
     );
+    ticker.abort();
     engine_still_serves(&engine).await;
 }
 

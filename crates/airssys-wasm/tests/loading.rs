@@ -165,6 +165,21 @@ async fn many_spawns_of_one_module_compile_it_once_and_start_fresh() {
 }
 
 #[tokio::test]
+async fn async_load_compiles_off_the_worker_and_shares_the_cache() {
+    let engine = engine();
+    let source = fixture("echo").into_bytes();
+    let a = engine.load_async(id("echo"), source.clone()).await.unwrap();
+    let b = engine.load_async(id("echo"), source.clone()).await.unwrap();
+    engine.load(&id("echo"), &source).unwrap();
+    assert_eq!(engine.compile_count(), 1);
+    drop((a, b));
+    assert!(matches!(
+        engine.load_async(id("junk"), b"junk".to_vec()).await,
+        Err(WasmError::InvalidBinary { .. })
+    ));
+}
+
+#[tokio::test]
 async fn ten_thousand_instantiations_from_the_cache_compile_once() {
     let engine = WasmEngine::new(EngineConfig::default().max_components(16)).unwrap();
     let source = fixture("counter");
@@ -252,4 +267,22 @@ fn public_types_are_send_and_sync_where_the_actor_needs_it() {
     send::<airssys_wasm::GuestInstance>();
     send_sync::<WasmError>();
     send_sync::<airssys_wasm::GuestError>();
+}
+
+/// The futures an actor awaits in `handle_message` must be `Send` so the
+/// actor can run on a multi-threaded runtime. Compile-time check only.
+#[allow(dead_code)]
+fn guest_futures_are_send(
+    guest: &mut airssys_wasm::GuestInstance,
+    msg: &GuestMessage,
+    module: &airssys_wasm::GuestModule,
+    cfg: InstanceConfig,
+) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(module.instantiate(cfg));
+    is_send(guest.init());
+    is_send(guest.handle_message(msg));
+    is_send(guest.invoke("f", &[]));
+    is_send(guest.health());
+    is_send(guest.cleanup());
 }

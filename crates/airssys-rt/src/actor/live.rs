@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tokio::task::AbortHandle;
+
 use super::envelope::Envelope;
 use super::runner;
 use super::shared::ActorShared;
@@ -23,14 +25,13 @@ pub(crate) struct LiveGuard<A: Actor> {
 }
 
 impl<A: Actor> LiveGuard<A> {
-    /// Records the actor as live (for shutdown) and takes its mailbox.
-    pub(crate) fn register(
+    /// Takes the actor's mailbox; see [`register`](Self::register) for the
+    /// system's side.
+    pub(crate) fn new(
         system: &ActorSystem,
         actor_ref: &ActorRef<A>,
         mailbox: MailboxReceiver<Envelope<A>>,
     ) -> Self {
-        let stopper = actor_ref.clone();
-        system.register_live(&actor_ref.shared, Box::new(move || stopper.stop()));
         Self {
             system: system.clone(),
             shared: Arc::clone(&actor_ref.shared),
@@ -41,6 +42,13 @@ impl<A: Actor> LiveGuard<A> {
 }
 
 impl<A: Actor> LiveGuard<A> {
+    /// Records the actor's running task as live, so shutdown can stop it or
+    /// abort it.
+    pub(crate) fn register(system: &ActorSystem, actor_ref: &ActorRef<A>, abort: AbortHandle) {
+        let stopper = actor_ref.clone();
+        system.register_live(&actor_ref.shared, Box::new(move || stopper.stop()), abort);
+    }
+
     /// Records why the loop ended, then drops the guard: the mailbox is
     /// closed and what is left in it dead-lettered.
     pub(crate) fn finish(mut self, reason: ExitReason) {

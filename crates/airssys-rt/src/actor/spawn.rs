@@ -140,7 +140,7 @@ where
                 reason: error.to_string(),
             });
         }
-        let mut guard = LiveGuard::register(&self.system, &actor_ref, mailbox);
+        let mut guard = LiveGuard::new(&self.system, &actor_ref, mailbox);
         let mut factory = self.factory;
         let handle = tokio::spawn(async move {
             let reason = runner::run(
@@ -152,8 +152,7 @@ where
             .await;
             guard.finish(reason);
         });
-        self.system
-            .set_abort_handle(actor_ref.id(), handle.abort_handle());
+        LiveGuard::register(&self.system, &actor_ref, handle.abort_handle());
         Ok(actor_ref)
     }
 }

@@ -89,7 +89,8 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// Called only after the allow-lists and size limits passed. `send` and
 /// `publish` run on the guest's call stack and must not block (use
 /// `try_send`-style operations). `request` returns a future the guest is
-/// suspended on; this layer applies the timeout, so the future may wait
+/// suspended on; this layer applies the timeout (with `tokio::time`, so the
+/// runtime needs its time driver enabled), so the future may wait
 /// indefinitely.
 pub trait HostServices: Send + Sync + 'static {
     /// Delivers `payload` from `from` to component `to`.

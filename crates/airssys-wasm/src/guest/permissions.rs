@@ -7,8 +7,12 @@
 
 use std::collections::HashSet;
 
+use airssys_rt::broker::subject;
+
 /// A NATS-style subject pattern: dot-separated tokens, `*` matches exactly one
-/// token, `>` (last token only) matches one or more tokens.
+/// token, `>` (last token only) matches one or more tokens. Parsing and
+/// matching are the broker's (`airssys_rt::broker::subject`), so an
+/// allow-list means exactly what a subscription means.
 ///
 /// ```
 /// use airssys_wasm::SubjectPattern;
@@ -21,14 +25,6 @@ use std::collections::HashSet;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubjectPattern {
     raw: String,
-    tail_wildcard: bool,
-    tokens: Vec<Token>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Token {
-    Literal(String),
-    Any,
 }
 
 /// A subject pattern that is not well formed.
@@ -38,39 +34,22 @@ pub struct InvalidSubjectPattern {
     /// The pattern given.
     pub pattern: String,
     /// What is wrong.
-    pub reason: &'static str,
+    pub reason: String,
 }
 
 impl SubjectPattern {
     /// Parses a pattern.
     ///
     /// # Errors
-    /// [`InvalidSubjectPattern`] for an empty pattern or token, or `>` not in
-    /// last position.
+    /// [`InvalidSubjectPattern`] for an empty pattern or token, whitespace, a
+    /// wildcard inside a token, or `>` not in last position.
     pub fn new(pattern: &str) -> Result<Self, InvalidSubjectPattern> {
-        let err = |reason| InvalidSubjectPattern {
+        subject::validate_pattern(pattern).map_err(|reason| InvalidSubjectPattern {
             pattern: pattern.to_string(),
-            reason,
-        };
-        if pattern.is_empty() {
-            return Err(err("empty pattern"));
-        }
-        let parts: Vec<&str> = pattern.split('.').collect();
-        let mut tokens = Vec::with_capacity(parts.len());
-        let mut tail_wildcard = false;
-        for (i, part) in parts.iter().enumerate() {
-            match *part {
-                "" => return Err(err("empty token")),
-                ">" if i + 1 == parts.len() => tail_wildcard = true,
-                ">" => return Err(err("`>` must be the last token")),
-                "*" => tokens.push(Token::Any),
-                lit => tokens.push(Token::Literal(lit.to_string())),
-            }
-        }
+            reason: reason.to_string(),
+        })?;
         Ok(SubjectPattern {
             raw: pattern.to_string(),
-            tail_wildcard,
-            tokens,
         })
     }
 
@@ -81,31 +60,14 @@ impl SubjectPattern {
 
     /// Whether a concrete subject matches. O(tokens), no allocation.
     pub fn matches(&self, subject: &str) -> bool {
-        let mut parts = subject.split('.');
-        for token in &self.tokens {
-            match (token, parts.next()) {
-                (_, None) | (_, Some("")) => return false,
-                (Token::Any, Some(_)) => {}
-                (Token::Literal(l), Some(p)) if l == p => {}
-                _ => return false,
-            }
-        }
-        if self.tail_wildcard {
-            let mut rest = parts.peekable();
-            rest.peek().is_some() && rest.all(|p| !p.is_empty())
-        } else {
-            parts.next().is_none()
-        }
+        subject::matches(&self.raw, subject)
     }
 }
 
 /// Whether a subject is concrete (what a guest may publish to): non-empty
-/// tokens, no wildcards.
+/// tokens, no wildcards, no whitespace.
 pub fn is_valid_subject(subject: &str) -> bool {
-    !subject.is_empty()
-        && subject
-            .split('.')
-            .all(|t| !t.is_empty() && t != "*" && t != ">")
+    subject::validate_subject(subject).is_ok()
 }
 
 /// What a component may reach: the component ids it may `send`/`request`
@@ -139,11 +101,7 @@ impl Permissions {
         Permissions {
             any_target: true,
             targets: HashSet::new(),
-            subjects: vec![SubjectPattern {
-                raw: ">".into(),
-                tail_wildcard: true,
-                tokens: Vec::new(),
-            }],
+            subjects: vec![SubjectPattern { raw: ">".into() }],
         }
     }
 
@@ -173,6 +131,6 @@ impl Permissions {
 
     /// Whether `publish` to `subject` is allowed. O(patterns × tokens).
     pub fn may_publish(&self, subject: &str) -> bool {
-        self.subjects.iter().any(|p| p.matches(subject))
+        is_valid_subject(subject) && self.subjects.iter().any(|p| p.matches(subject))
     }
 }

@@ -88,11 +88,12 @@ impl ComponentHostBuilder {
             reason: e.to_string(),
         })?;
         let system = self.system.unwrap_or_default();
-        let root = SupervisorNode::builder("components")
-            .strategy(RestartStrategy::OneForOne)
-            .intensity(self.intensity.0, self.intensity.1)
-            .backoff(self.backoff)
-            .start();
+        let root = system.start_supervisor(
+            SupervisorNode::builder("components")
+                .strategy(RestartStrategy::OneForOne)
+                .intensity(self.intensity.0, self.intensity.1)
+                .backoff(self.backoff),
+        );
         let registry = Arc::new(ComponentRegistry::default());
         let dead_letters = DeadLetterSink::new(broker.clone());
         let router = Arc::new(Router {
@@ -254,7 +255,11 @@ impl ComponentHost {
             })?;
         }
 
-        let module = inner.engine.load(&id, &spec.binary)?;
+        // Compiles on the blocking pool on a cache miss; a hit costs one hash.
+        let module = inner
+            .engine
+            .load_async(id.clone(), Arc::clone(&spec.binary))
+            .await?;
         let lifecycle = Arc::new(SharedLifecycle::new());
         let host_calls = Arc::new(HostCallStats::default());
         let config = InstanceConfig::new(id.clone(), Arc::clone(&inner.router) as _)

@@ -33,6 +33,11 @@ impl ModuleCache {
         }
     }
 
+    /// Returns the cached module for these bytes, if any. O(len) for the hash.
+    pub(crate) fn get(&self, bytes: &[u8]) -> Option<GuestModule> {
+        self.modules.get(&blake3::hash(bytes)).map(|m| m.clone())
+    }
+
     /// Returns the cached module for these bytes, compiling on a miss.
     /// Failed compilations are not cached.
     pub(crate) fn get_or_compile(

@@ -315,6 +315,34 @@ impl WasmEngine {
             .get_or_compile(&self.inner.engine, &self.inner.settings, component, bytes)
     }
 
+    /// Like [`load`](Self::load), but compiles on tokio's blocking pool so a
+    /// cache miss does not stall an async worker. A cache hit returns without
+    /// leaving the task.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load); [`WasmError::Engine`] if the blocking task
+    /// panicked or was cancelled.
+    ///
+    /// # Cancel safety
+    /// Dropping the future does not stop a compilation already running; its
+    /// result is still cached.
+    pub async fn load_async(
+        &self,
+        component: ComponentId,
+        bytes: impl Into<Arc<[u8]>>,
+    ) -> Result<GuestModule, WasmError> {
+        let bytes = bytes.into();
+        if let Some(module) = self.inner.cache.get(&bytes) {
+            return Ok(module);
+        }
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || engine.load(&component, &bytes))
+            .await
+            .map_err(|e| WasmError::Engine {
+                reason: format!("compilation task failed: {e}"),
+            })?
+    }
+
     /// Number of compilations performed so far (cache misses).
     pub fn compile_count(&self) -> u64 {
         self.inner.cache.compile_count()
@@ -326,9 +354,9 @@ impl WasmEngine {
     }
 }
 
-/// Background thread incrementing the engine's epoch every tick. Holds only a
-/// weak engine reference; stops when dropped (within one tick) or when the
-/// engine is gone.
+/// Background thread incrementing the engine's epoch every tick (one thread
+/// per engine, waking once per tick). Holds only a weak engine reference;
+/// stops when dropped (within one tick) or when the engine is gone.
 pub(crate) struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
