@@ -275,3 +275,54 @@ fn ctrl_c_shuts_down_gracefully_with_a_summary() {
     assert!(rest.contains("ended: interrupted"), "{rest}");
     assert!(rest.contains("delivered: ok"), "{rest}");
 }
+
+const ECHO: &str = r#"(module
+  (import "airssys" "reply" (func $reply (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle-message") (param $ptr i32) (param $len i32) (result i32)
+    (drop (call $reply
+      (i32.add (i32.add (i32.add (local.get $ptr) (i32.const 24))
+        (i32.load offset=4 (local.get $ptr))) (i32.load offset=8 (local.get $ptr)))
+      (i32.load offset=12 (local.get $ptr))))
+    i32.const 0))"#;
+
+#[test]
+fn send_and_request_drives_reach_every_instance_and_end_when_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_app(
+        dir.path(),
+        "[[component]]\nname = \"echo\"\npath = \"guest.wat\"\ninstances = 3\n\n\
+         [[drive]]\nsend = \"echo\"\nevery = \"2ms\"\ncount = 30\n\n\
+         [[drive]]\nrequest = \"echo-1\"\nevery = \"2ms\"\ncount = 20\n",
+        ECHO,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &manifest, "--duration", "30s", "--quiet"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    // Both drives sent their count, so the run ended on its own.
+    assert!(stdout.contains("ended: drives done"), "{stdout}");
+    assert!(
+        stdout.contains("drive send echo-0,echo-1,echo-2: injected 30 (30 deliveries, 0 refused)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("drive request echo-1: injected 20 (20 deliveries, 0 refused)"),
+        "{stdout}"
+    );
+    // Round robin: 10 sends each, plus the 20 requests on echo-1.
+    for (id, n) in [("echo-0", 10), ("echo-1", 30), ("echo-2", 10)] {
+        let row = stdout.lines().find(|l| l.starts_with(id)).unwrap();
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[1..3], [n.to_string(), n.to_string()], "{row}");
+        assert_eq!(cols[5], "ok", "{row}");
+    }
+    assert!(
+        stdout.contains("handled 50 + dead-lettered 0 = 50 of 50 delivered: ok"),
+        "{stdout}"
+    );
+}
