@@ -326,3 +326,74 @@ fn send_and_request_drives_reach_every_instance_and_end_when_counted() {
         "{stdout}"
     );
 }
+
+#[test]
+fn health_is_503_once_a_component_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("echo.wat"), ECHO).unwrap();
+    let manifest = write_app(
+        dir.path(),
+        "[[component]]\nname = \"steady\"\npath = \"echo.wat\"\n\n\
+         [[component]]\nname = \"fragile\"\npath = \"guest.wat\"\nrestart = \"temporary\"\n\n\
+         [[drive]]\nsend = \"fragile\"\nevery = \"100ms\"\ncount = 1\n\n\
+         [[drive]]\nsend = \"steady\"\nevery = \"50ms\"\n",
+        CRASHER,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args([
+            "run",
+            &manifest,
+            "--duration",
+            "3s",
+            "--quiet",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no endpoint announced"
+        );
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("serving /metrics and /health on http://")
+        {
+            break rest.to_owned();
+        }
+    };
+    // The temporary component crashes on its one message and is not
+    // restarted: from then on the host is not healthy.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let body = loop {
+        let (code, body) = http_get(&addr, "/health");
+        if code == 503 {
+            break body;
+        }
+        assert_eq!(code, 200, "{body}");
+        assert!(Instant::now() < deadline, "never became unhealthy: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "degraded", "{body}");
+    assert_eq!(health["components"]["fragile"], "failed", "{body}");
+    assert_eq!(health["components"]["steady"], "ready", "{body}");
+
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{stdout}");
+    assert!(stdout.contains("component_failed=1"), "{stdout}");
+    assert!(stdout.contains("delivered: ok"), "{stdout}");
+}
