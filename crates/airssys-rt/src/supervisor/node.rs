@@ -145,6 +145,12 @@ impl SupervisorNode {
     pub(crate) async fn run(mut self) {
         loop {
             let wake = self.next_wake();
+            // Work already due (a restart with no backoff) runs now: a timer
+            // would only fire on the clock's next tick (1 ms).
+            if wake.is_some_and(|due| due <= Instant::now()) {
+                self.on_timer().await;
+                continue;
+            }
             // Only polled when `wake` is set; the fallback is never reached.
             let sleep_at = wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
             tokio::select! {
