@@ -63,7 +63,8 @@ fn example_runs_and_accounts_for_every_message() {
         poison,
         "{stdout}"
     );
-    assert_eq!(number_after(&stdout, "restarts:"), poison, "{stdout}");
+    // (A health check timing out on a loaded machine may add a restart.)
+    assert!(number_after(&stdout, "restarts:") >= poison, "{stdout}");
     let validator = stdout
         .lines()
         .find(|l| l.starts_with("validator "))
