@@ -142,7 +142,7 @@ where
         }
         let mut guard = LiveGuard::new(&self.system, &actor_ref, mailbox);
         let mut factory = self.factory;
-        let handle = tokio::spawn(async move {
+        let task = async move {
             let reason = runner::run(
                 actor,
                 RestartBy::InPlace(&mut factory),
@@ -151,7 +151,8 @@ where
             )
             .await;
             guard.finish(reason);
-        });
+        };
+        let handle = tokio::spawn(task);
         LiveGuard::register(&self.system, &actor_ref, handle.abort_handle());
         Ok(actor_ref)
     }
