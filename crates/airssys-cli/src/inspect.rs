@@ -1,0 +1,410 @@
+//! `airssys inspect`: what a guest binary is, what it imports and exports,
+//! and whether it satisfies the core ABI (`docs/core-abi.md`).
+//!
+//! Reads the binary with wasmparser only: nothing is compiled or run.
+
+use std::fmt;
+
+use serde::Serialize;
+use wasmparser::{
+    ComponentExternalKind, CompositeInnerType, ExternalKind, FuncType, Parser, Payload, TypeRef,
+    ValType,
+};
+
+/// Why a file could not be inspected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InspectError {
+    /// Neither a WebAssembly binary nor valid WAT text.
+    #[error("not a WebAssembly binary and not valid WAT text: {0}")]
+    NotWasm(String),
+    /// The binary is malformed.
+    #[error("malformed WebAssembly binary: {0}")]
+    Malformed(String),
+}
+
+/// The binary form of a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Form {
+    /// A core module.
+    CoreModule,
+    /// A Component Model component.
+    Component,
+}
+
+/// One import or export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    /// Import module (`""` for exports and component items).
+    pub module: String,
+    /// Name.
+    pub name: String,
+    /// `func (i32, i32) -> (i32)`, `memory 1..`, `table`, `global`, ...
+    pub ty: String,
+}
+
+/// What `inspect` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    /// Core module or component.
+    pub form: Form,
+    /// Bytes of the (compiled, if WAT) binary.
+    pub size: usize,
+    /// Imports, in order.
+    pub imports: Vec<Item>,
+    /// Exports, in order.
+    pub exports: Vec<Item>,
+    /// Whether the binary satisfies the core ABI.
+    pub core_abi: bool,
+    /// What is missing or wrong for the core ABI (empty when satisfied).
+    pub problems: Vec<String>,
+}
+
+/// Exports a core-ABI module must have, with their signature.
+const REQUIRED: &[(&str, &str)] = &[
+    ("memory", "memory"),
+    ("alloc", "func (i32) -> (i32)"),
+    ("handle-message", "func (i32, i32) -> (i32)"),
+];
+
+/// Optional exports with the signatures the host accepts.
+const OPTIONAL: &[(&str, &[&str])] = &[
+    ("init", &["func () -> ()", "func () -> (i32)"]),
+    ("_start", &["func () -> ()"]),
+    ("cleanup", &["func () -> ()", "func () -> (i32)"]),
+    ("health", &["func () -> (i32)"]),
+    ("dealloc", &["func (i32, i32) -> ()"]),
+];
+
+/// Host functions of module `airssys`, with their signatures.
+pub const HOST_IMPORTS: &[(&str, &str)] = &[
+    ("send", "func (i32, i32, i32, i32) -> (i32)"),
+    ("publish", "func (i32, i32, i32, i32) -> (i32)"),
+    (
+        "request",
+        "func (i32, i32, i32, i32, i32, i32, i32) -> (i32)",
+    ),
+    ("reply", "func (i32, i32) -> (i32)"),
+    ("log", "func (i32, i32, i32) -> ()"),
+    ("self_id", "func (i32, i32) -> (i32)"),
+    ("now_ms", "func () -> (i64)"),
+    ("now_nanos", "func () -> (i64)"),
+];
+
+/// Turns WAT text into a binary; a binary is returned as is.
+///
+/// # Errors
+/// [`InspectError::NotWasm`] when the bytes are neither.
+pub fn to_binary(bytes: &[u8]) -> Result<Vec<u8>, InspectError> {
+    if bytes.starts_with(b"\0asm") {
+        return Ok(bytes.to_vec());
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| InspectError::NotWasm("no \\0asm preamble and not UTF-8 text".into()))?;
+    wat::parse_str(text).map_err(|e| InspectError::NotWasm(e.to_string()))
+}
+
+fn val(t: &ValType) -> String {
+    match t {
+        ValType::I32 => "i32".into(),
+        ValType::I64 => "i64".into(),
+        ValType::F32 => "f32".into(),
+        ValType::F64 => "f64".into(),
+        ValType::V128 => "v128".into(),
+        ValType::Ref(r) => format!("{r}"),
+    }
+}
+
+/// `func (i32, i32) -> (i32)`.
+pub fn signature(f: &FuncType) -> String {
+    let list = |v: &[ValType]| v.iter().map(val).collect::<Vec<_>>().join(", ");
+    format!("func ({}) -> ({})", list(f.params()), list(f.results()))
+}
+
+/// Inspects a binary or WAT text.
+///
+/// # Errors
+/// [`InspectError`] for text that is not WAT and for malformed binaries.
+pub fn inspect(bytes: &[u8]) -> Result<Inspection, InspectError> {
+    let binary = to_binary(bytes)?;
+    if Parser::is_component(&binary) {
+        inspect_component(&binary)
+    } else {
+        inspect_core(&binary)
+    }
+}
+
+fn malformed(e: wasmparser::BinaryReaderError) -> InspectError {
+    InspectError::Malformed(e.to_string())
+}
+
+fn inspect_core(binary: &[u8]) -> Result<Inspection, InspectError> {
+    let mut types: Vec<Option<FuncType>> = Vec::new();
+    let mut funcs: Vec<u32> = Vec::new(); // type index per function (imports first)
+    let mut memories: Vec<String> = Vec::new();
+    let mut imports = Vec::new();
+    let mut raw_exports = Vec::new();
+    for payload in Parser::new(0).parse_all(binary) {
+        match payload.map_err(malformed)? {
+            Payload::TypeSection(r) => {
+                for group in r {
+                    for sub in group.map_err(malformed)?.into_types() {
+                        types.push(match &sub.composite_type.inner {
+                            CompositeInnerType::Func(f) => Some(f.clone()),
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(r) => {
+                for import in r {
+                    let import = import.map_err(malformed)?;
+                    let ty = match import.ty {
+                        TypeRef::Func(i) => {
+                            funcs.push(i);
+                            func_ty(&types, i)
+                        }
+                        TypeRef::Memory(m) => {
+                            let d = memory(&m);
+                            memories.push(d.clone());
+                            d
+                        }
+                        TypeRef::Table(_) => "table".into(),
+                        TypeRef::Global(_) => "global".into(),
+                        TypeRef::Tag(_) => "tag".into(),
+                    };
+                    imports.push(Item {
+                        module: import.module.into(),
+                        name: import.name.into(),
+                        ty,
+                    });
+                }
+            }
+            Payload::FunctionSection(r) => {
+                for t in r {
+                    funcs.push(t.map_err(malformed)?);
+                }
+            }
+            Payload::MemorySection(r) => {
+                for m in r {
+                    memories.push(memory(&m.map_err(malformed)?));
+                }
+            }
+            Payload::ExportSection(r) => {
+                for e in r {
+                    let e = e.map_err(malformed)?;
+                    raw_exports.push((e.name.to_owned(), e.kind, e.index));
+                }
+            }
+            _ => {}
+        }
+    }
+    let exports: Vec<Item> = raw_exports
+        .into_iter()
+        .map(|(name, kind, index)| {
+            let ty = match kind {
+                ExternalKind::Func => funcs
+                    .get(index as usize)
+                    .map_or_else(|| "func ?".into(), |&t| func_ty(&types, t)),
+                ExternalKind::Memory => memories
+                    .get(index as usize)
+                    .cloned()
+                    .unwrap_or_else(|| "memory".into()),
+                ExternalKind::Table => "table".into(),
+                ExternalKind::Global => "global".into(),
+                ExternalKind::Tag => "tag".into(),
+            };
+            Item {
+                module: String::new(),
+                name,
+                ty,
+            }
+        })
+        .collect();
+    let problems = abi_problems(&imports, &exports);
+    Ok(Inspection {
+        form: Form::CoreModule,
+        size: binary.len(),
+        imports,
+        exports,
+        core_abi: problems.is_empty(),
+        problems,
+    })
+}
+
+fn func_ty(types: &[Option<FuncType>], index: u32) -> String {
+    match types.get(index as usize) {
+        Some(Some(f)) => signature(f),
+        _ => format!("func (type {index})"),
+    }
+}
+
+fn memory(m: &wasmparser::MemoryType) -> String {
+    let bits = if m.memory64 { "memory64" } else { "memory" };
+    match m.maximum {
+        Some(max) => format!("{bits} {}..{max} pages", m.initial),
+        None => format!("{bits} {}.. pages", m.initial),
+    }
+}
+
+/// Everything that keeps the module from satisfying the core ABI.
+fn abi_problems(imports: &[Item], exports: &[Item]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let find = |name: &str| exports.iter().find(|e| e.name == name);
+    for (name, expected) in REQUIRED {
+        match find(name) {
+            None => problems.push(format!("missing required export `{name}` ({expected})")),
+            Some(e) if *name == "memory" => {
+                if !e.ty.starts_with("memory ") {
+                    problems.push(format!(
+                        "export `memory` must be a 32-bit memory, found {}",
+                        e.ty
+                    ));
+                }
+            }
+            Some(e) if e.ty != *expected => problems.push(format!(
+                "export `{name}` must be {expected}, found {}",
+                e.ty
+            )),
+            Some(_) => {}
+        }
+    }
+    for (name, accepted) in OPTIONAL {
+        if let Some(e) = find(name) {
+            if !accepted.contains(&e.ty.as_str()) {
+                problems.push(format!(
+                    "export `{name}` must be {}, found {}",
+                    accepted.join(" or "),
+                    e.ty
+                ));
+            }
+        }
+    }
+    for i in imports {
+        if i.module != "airssys" {
+            problems.push(format!(
+                "import `{}`.`{}` is not provided: guests may import only from module `airssys`",
+                i.module, i.name
+            ));
+            continue;
+        }
+        match HOST_IMPORTS.iter().find(|(n, _)| *n == i.name) {
+            None => problems.push(format!(
+                "import `airssys`.`{}` does not exist (host functions: {})",
+                i.name,
+                HOST_IMPORTS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some((_, sig)) if *sig != i.ty => problems.push(format!(
+                "import `airssys`.`{}` must be {sig}, found {}",
+                i.name, i.ty
+            )),
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
+fn inspect_component(binary: &[u8]) -> Result<Inspection, InspectError> {
+    let mut depth = 0usize;
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    for payload in Parser::new(0).parse_all(binary) {
+        match payload.map_err(malformed)? {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(r) if depth == 1 => {
+                for i in r {
+                    let i = i.map_err(malformed)?;
+                    imports.push(Item {
+                        module: String::new(),
+                        name: i.name.0.to_owned(),
+                        ty: type_ref(&i.ty).into(),
+                    });
+                }
+            }
+            Payload::ComponentExportSection(r) if depth == 1 => {
+                for e in r {
+                    let e = e.map_err(malformed)?;
+                    exports.push(Item {
+                        module: String::new(),
+                        name: e.name.0.to_owned(),
+                        ty: kind(e.kind).into(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(Inspection {
+        form: Form::Component,
+        size: binary.len(),
+        imports,
+        exports,
+        core_abi: false,
+        problems: vec![
+            "a Component Model component, not a core module: the host runs core modules following docs/core-abi.md (components are not supported yet)".into(),
+        ],
+    })
+}
+
+fn type_ref(t: &wasmparser::ComponentTypeRef) -> &'static str {
+    use wasmparser::ComponentTypeRef as T;
+    match t {
+        T::Module(_) => "module",
+        T::Func(_) => "func",
+        T::Value(_) => "value",
+        T::Type(_) => "type",
+        T::Instance(_) => "instance",
+        T::Component(_) => "component",
+    }
+}
+
+fn kind(k: ComponentExternalKind) -> &'static str {
+    match k {
+        ComponentExternalKind::Module => "module",
+        ComponentExternalKind::Func => "func",
+        ComponentExternalKind::Value => "value",
+        ComponentExternalKind::Type => "type",
+        ComponentExternalKind::Instance => "instance",
+        ComponentExternalKind::Component => "component",
+    }
+}
+
+impl fmt::Display for Inspection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let form = match self.form {
+            Form::CoreModule => "core module",
+            Form::Component => "component (Component Model)",
+        };
+        writeln!(f, "form:    {form}, {} bytes", self.size)?;
+        writeln!(f, "imports: {}", self.imports.len())?;
+        for i in &self.imports {
+            if i.module.is_empty() {
+                writeln!(f, "  {:<28} {}", i.name, i.ty)?;
+            } else {
+                writeln!(f, "  {:<28} {}", format!("{}.{}", i.module, i.name), i.ty)?;
+            }
+        }
+        writeln!(f, "exports: {}", self.exports.len())?;
+        for e in &self.exports {
+            writeln!(f, "  {:<28} {}", e.name, e.ty)?;
+        }
+        if self.core_abi {
+            write!(f, "core ABI: satisfied")
+        } else {
+            writeln!(f, "core ABI: not satisfied")?;
+            for (n, p) in self.problems.iter().enumerate() {
+                if n > 0 {
+                    writeln!(f)?;
+                }
+                write!(f, "  - {p}")?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The manifest as written: serde structures mirroring `airssys.toml`, with
+//! spans on every value validated after parsing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::units::{ByteSize, HumanDuration};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawManifest {
+    #[serde(default)]
+    pub(crate) host: RawHost,
+    #[serde(default, rename = "group")]
+    pub(crate) groups: Vec<RawGroup>,
+    #[serde(default, rename = "component")]
+    pub(crate) components: Vec<RawComponent>,
+    #[serde(default, rename = "drive")]
+    pub(crate) drives: Vec<Spanned<RawDrive>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHost {
+    pub(crate) max_components: Option<Spanned<u32>>,
+    pub(crate) dead_letter_subject: Option<Spanned<String>>,
+    pub(crate) metrics_addr: Option<Spanned<String>>,
+    pub(crate) shutdown_timeout: Option<HumanDuration>,
+    pub(crate) limits: Option<RawLimits>,
+    pub(crate) intensity: Option<RawIntensity>,
+    pub(crate) backoff: Option<RawBackoff>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub(crate) max_memory: Option<ByteSize>,
+    pub(crate) execution_timeout: Option<HumanDuration>,
+    pub(crate) fuel_per_call: Option<u64>,
+    pub(crate) max_message_bytes: Option<ByteSize>,
+    pub(crate) max_request_timeout: Option<HumanDuration>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIntensity {
+    pub(crate) max_restarts: u32,
+    pub(crate) within: HumanDuration,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBackoff {
+    pub(crate) initial: HumanDuration,
+    pub(crate) max: HumanDuration,
+    pub(crate) multiplier: Option<f64>,
+    pub(crate) jitter: Option<f64>,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawStrategy {
+    #[default]
+    OneForOne,
+    OneForAll,
+    RestForOne,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawRestart {
+    #[default]
+    Permanent,
+    Transient,
+    Temporary,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGroup {
+    pub(crate) name: Spanned<String>,
+    pub(crate) parent: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) strategy: RawStrategy,
+    pub(crate) intensity: Option<RawIntensity>,
+    pub(crate) backoff: Option<RawBackoff>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawComponent {
+    pub(crate) name: Spanned<String>,
+    pub(crate) path: Spanned<String>,
+    pub(crate) instances: Option<Spanned<u32>>,
+    pub(crate) group: Option<Spanned<String>>,
+    pub(crate) mailbox: Option<Spanned<usize>>,
+    pub(crate) limits: Option<RawLimits>,
+    #[serde(default)]
+    pub(crate) config: BTreeMap<String, ConfigValue>,
+    #[serde(default)]
+    pub(crate) subscribe: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) send: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) publish: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) restart: RawRestart,
+    pub(crate) health: Option<RawHealth>,
+    pub(crate) stop_timeout: Option<HumanDuration>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHealth {
+    pub(crate) interval: HumanDuration,
+    pub(crate) timeout: HumanDuration,
+    pub(crate) threshold: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDrive {
+    pub(crate) publish: Option<Spanned<String>>,
+    pub(crate) send: Option<Spanned<String>>,
+    pub(crate) request: Option<Spanned<String>>,
+    pub(crate) every: HumanDuration,
+    pub(crate) payload: Option<String>,
+    pub(crate) payloads: Option<Spanned<Vec<String>>>,
+    pub(crate) count: Option<u64>,
+    pub(crate) timeout: Option<HumanDuration>,
+}
+
+/// A `[component.config]` value: a string, integer, float or boolean,
+/// kept as its text.
+pub(crate) struct ConfigValue(pub(crate) String);
+
+impl<'de> Deserialize<'de> for ConfigValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ConfigValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, integer, float or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ConfigValue, E> {
+                Ok(ConfigValue(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

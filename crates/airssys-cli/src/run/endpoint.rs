@@ -1,0 +1,132 @@
+//! The observability endpoint of `airssys run --metrics-addr`: Prometheus
+//! text on `GET /metrics`, component states as JSON on `GET /health` (200
+//! when every component is ready, 503 otherwise). A minimal HTTP/1.1 server
+//! on tokio: one request per connection.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use airssys_wasm::host::{ComponentHost, LifecycleState};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Largest request head accepted: 8 KiB.
+const MAX_HEAD: usize = 8 * 1024;
+
+/// Binds `addr` and serves until the returned task is aborted. Returns the
+/// bound address (useful with port 0).
+///
+/// # Errors
+/// The bind error.
+pub async fn serve(
+    addr: SocketAddr,
+    host: ComponentHost,
+    metrics: PrometheusHandle,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let host = host.clone();
+                    let metrics = metrics.clone();
+                    tokio::spawn(async move {
+                        let served = tokio::time::timeout(
+                            Duration::from_secs(5),
+                            handle(stream, &host, &metrics),
+                        )
+                        .await;
+                        match served {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => tracing::debug!(error = %e, "endpoint connection failed"),
+                            Err(_) => tracing::debug!("endpoint connection timed out"),
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "endpoint accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    Ok((local, task))
+}
+
+async fn handle(
+    mut stream: TcpStream,
+    host: &ComponentHost,
+    metrics: &PrometheusHandle,
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+        if head.len() > MAX_HEAD {
+            return respond(&mut stream, 431, "text/plain", "request head too large\n").await;
+        }
+    }
+    let line = String::from_utf8_lossy(&head);
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if method != "GET" {
+        return respond(&mut stream, 405, "text/plain", "only GET\n").await;
+    }
+    match path {
+        "/metrics" => {
+            let body = metrics.render();
+            respond(&mut stream, 200, "text/plain; version=0.0.4", &body).await
+        }
+        "/health" => {
+            let (ready, body) = health_json(host);
+            respond(
+                &mut stream,
+                if ready { 200 } else { 503 },
+                "application/json",
+                &body,
+            )
+            .await
+        }
+        _ => respond(&mut stream, 404, "text/plain", "try /metrics or /health\n").await,
+    }
+}
+
+/// `{"status": "ready"|"degraded", "components": {"id": "ready", ...}}` and
+/// whether every component is ready.
+pub fn health_json(host: &ComponentHost) -> (bool, String) {
+    let list = host.list();
+    let ready = !list.is_empty() && list.iter().all(|c| c.state == LifecycleState::Ready);
+    let components: serde_json::Map<String, serde_json::Value> = list
+        .iter()
+        .map(|c| (c.id.as_str().to_owned(), c.state.label().into()))
+        .collect();
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "degraded" },
+        "components": components,
+    });
+    (ready, format!("{body}\n"))
+}
+
+async fn respond(stream: &mut TcpStream, code: u16, ty: &str, body: &str) -> std::io::Result<()> {
+    let reason = match code {
+        200 => "OK",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        _ => "Service Unavailable",
+    };
+    let head = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {ty}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}

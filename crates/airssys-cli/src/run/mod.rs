@@ -1,0 +1,367 @@
+//! `airssys run`: start a host from a manifest, drive it, watch it, stop it
+//! gracefully and account for every message.
+//!
+//! Order of events: every binary is compiled first (a bad binary stops
+//! the run before any component starts); supervision groups are built
+//! parents first; components are spawned in file order; the ledger, the
+//! endpoint and the drives start; then the status view runs until Ctrl-C, the
+//! duration, or the root supervisor giving up. Shutdown stops the drives,
+//! lets the mailboxes drain, shuts the host down, and prints the summary.
+
+pub mod drive;
+pub mod endpoint;
+pub mod ledger;
+mod summary;
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airssys_rt::supervisor::{
+    BackoffPolicy, ChildSpec, HealthConfig, RestartPolicy, RestartStrategy, ShutdownPolicy,
+    SupervisorExit, SupervisorNode, SupervisorRef,
+};
+use airssys_wasm::host::{ComponentHost, ComponentInfo, ComponentSpec, HostError};
+use airssys_wasm::{EngineConfig, Permissions, SubjectPattern};
+
+use crate::manifest::{BackoffDef, Manifest, Restart, Strategy};
+pub use summary::Summary;
+
+/// Options of `airssys run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stop after this long (default: until Ctrl-C).
+    pub duration: Option<Duration>,
+    /// No status view, only the summary.
+    pub quiet: bool,
+    /// Serve `/metrics` and `/health` here (overrides the manifest).
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The host could not be built.
+    #[error("cannot start the host: {0}")]
+    Host(HostError),
+    /// A component's binary was refused before anything started.
+    #[error("component `{component}` ({path}): {source}")]
+    Binary {
+        /// The component name.
+        component: String,
+        /// Its binary.
+        path: String,
+        /// Why.
+        source: airssys_wasm::WasmError,
+    },
+    /// A component failed to spawn.
+    #[error("component `{component}` did not start: {source}")]
+    Spawn {
+        /// The component id.
+        component: String,
+        /// Why.
+        source: HostError,
+    },
+    /// A supervision group could not be created.
+    #[error("group `{group}` did not start: {reason}")]
+    Group {
+        /// The group.
+        group: String,
+        /// Why.
+        reason: String,
+    },
+    /// The endpoint address could not be bound.
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Endpoint {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn backoff(b: BackoffDef) -> BackoffPolicy {
+    if b.initial.is_zero() {
+        return BackoffPolicy::none();
+    }
+    let mut p = BackoffPolicy::exponential(b.initial, b.max);
+    if let Some(m) = b.multiplier {
+        p = p.multiplier(m);
+    }
+    if let Some(j) = b.jitter {
+        p = p.jitter(j);
+    }
+    p
+}
+
+/// Builds the host and spawns everything the manifest declares.
+///
+/// # Errors
+/// [`RunError`] naming the component or group that could not start.
+pub async fn start(manifest: &Manifest) -> Result<ComponentHost, RunError> {
+    let h = &manifest.host;
+    let mut builder = ComponentHost::builder()
+        .engine(EngineConfig::default().max_components(h.max_components))
+        .dead_letter_subject(h.dead_letter_subject.clone());
+    if let Some((n, within)) = h.intensity {
+        builder = builder.intensity(n, within);
+    }
+    if let Some(b) = h.backoff {
+        builder = builder.backoff(backoff(b));
+    }
+    let host = builder.build().map_err(RunError::Host)?;
+
+    // Compile every binary before anything starts (cached by content hash,
+    // so the spawns below do not compile again).
+    for c in &manifest.components {
+        host.engine()
+            .load(&c.name.as_str().into(), &c.bytes)
+            .map_err(|source| RunError::Binary {
+                component: c.name.clone(),
+                path: c.path.display().to_string(),
+                source,
+            })?;
+    }
+
+    let mut groups: HashMap<&str, SupervisorRef> = HashMap::new();
+    for g in &manifest.groups {
+        let parent = match &g.parent {
+            Some(p) => groups[p.as_str()].clone(),
+            None => host.supervisor().clone(),
+        };
+        let mut b = SupervisorNode::builder(g.name.clone()).strategy(match g.strategy {
+            Strategy::OneForOne => RestartStrategy::OneForOne,
+            Strategy::OneForAll => RestartStrategy::OneForAll,
+            Strategy::RestForOne => RestartStrategy::RestForOne,
+        });
+        if let Some((n, within)) = g.intensity {
+            b = b.intensity(n, within);
+        }
+        if let Some(bo) = g.backoff {
+            b = b.backoff(backoff(bo));
+        }
+        let spec = ChildSpec::new(g.name.clone())
+            .shutdown(ShutdownPolicy::Graceful(manifest.host.shutdown_timeout));
+        let group = parent
+            .add_supervisor(spec, b)
+            .await
+            .map_err(|e| RunError::Group {
+                group: g.name.clone(),
+                reason: e.to_string(),
+            })?;
+        groups.insert(g.name.as_str(), group);
+    }
+
+    for c in &manifest.components {
+        let mut permissions = Permissions::deny_all();
+        for t in &c.send {
+            permissions = permissions.allow_target(t.clone());
+        }
+        for p in &c.publish {
+            // Validated when the manifest was loaded.
+            if let Ok(p) = SubjectPattern::new(p) {
+                permissions = permissions.allow_subject(p);
+            }
+        }
+        for id in c.instance_ids() {
+            let mut spec = ComponentSpec::new(id.clone(), Arc::clone(&c.bytes))
+                .limits(c.limits.clone())
+                .permissions(permissions.clone())
+                .restart(match c.restart {
+                    Restart::Permanent => RestartPolicy::Permanent,
+                    Restart::Transient => RestartPolicy::Transient,
+                    Restart::Temporary => RestartPolicy::Temporary,
+                });
+            if let Some(m) = c.mailbox {
+                spec = spec.mailbox_capacity(m);
+            }
+            for s in &c.subscribe {
+                spec = spec.subscribe(s.clone());
+            }
+            if let Some(hc) = c.health {
+                spec = spec.health(HealthConfig::new(hc.interval, hc.timeout, hc.threshold));
+            }
+            if let Some(t) = c.stop_timeout {
+                spec = spec.stop_timeout(t);
+            }
+            for (k, v) in &c.config {
+                spec = spec.config(k.clone(), v.clone());
+            }
+            let spawned = match &c.group {
+                Some(g) => host.spawn_in(&groups[g.as_str()], spec).await,
+                None => host.spawn(spec).await,
+            };
+            spawned.map_err(|source| RunError::Spawn {
+                component: id.clone(),
+                source,
+            })?;
+            tracing::info!(component = %id, "started");
+        }
+    }
+    Ok(host)
+}
+
+/// Why the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// The duration elapsed.
+    Duration,
+    /// Ctrl-C.
+    Interrupted,
+    /// Every drive sent its `count` and the mailboxes drained.
+    DrivesDone,
+    /// The root supervisor gave up.
+    RootFailed(String),
+}
+
+/// Runs the manifest to the end and returns the summary.
+///
+/// # Errors
+/// [`RunError`] if it could not start.
+pub async fn run(manifest: Manifest, opts: RunOptions) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let host = start(&manifest).await?;
+    let root = host.supervisor().clone();
+
+    let subscriptions = manifest
+        .components
+        .iter()
+        .flat_map(|c| {
+            let patterns: Vec<SubjectPattern> = c
+                .subscribe
+                .iter()
+                .filter_map(|p| SubjectPattern::new(p).ok())
+                .collect();
+            c.instance_ids()
+                .into_iter()
+                .map(move |id| (id, patterns.clone()))
+        })
+        .collect();
+    let ledger = ledger::Ledger::start(&host, subscriptions).map_err(|e| RunError::Group {
+        group: "ledger".into(),
+        reason: e.to_string(),
+    })?;
+
+    let metrics_addr = opts.metrics_addr.or(manifest.host.metrics_addr);
+    let endpoint = match metrics_addr {
+        Some(addr) => {
+            let handle = crate::telemetry::prometheus();
+            let (local, task) = endpoint::serve(addr, host.clone(), handle)
+                .await
+                .map_err(|source| RunError::Endpoint { addr, source })?;
+            eprintln!("serving /metrics and /health on http://{local}");
+            Some(task)
+        }
+        None => None,
+    };
+
+    let stopping = Arc::new(AtomicBool::new(false));
+    let drives = drive::start(&host, &manifest.drives, Arc::clone(&stopping));
+
+    let tty = std::io::stdout().is_terminal() && !opts.quiet;
+    let mut view = summary::View::new(tty);
+    let mut poll = tokio::time::interval(if tty {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(1)
+    });
+    let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut last_metrics = Instant::now() - Duration::from_secs(2);
+    let end = loop {
+        tokio::select! {
+            _ = poll.tick() => {
+                let list = host.list();
+                if last_metrics.elapsed() >= Duration::from_secs(1) {
+                    crate::telemetry::record(&list, &host.dead_letter_stats());
+                    last_metrics = Instant::now();
+                }
+                if !opts.quiet {
+                    view.show(started.elapsed(), &list, &host.dead_letter_stats(), &drives);
+                }
+                if !drives.is_empty() && drives.iter().all(|d| d.is_finished())
+                    && list.iter().all(|c| c.mailbox_len == 0)
+                {
+                    break EndReason::DrivesDone;
+                }
+            }
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => break EndReason::Duration,
+            _ = tokio::signal::ctrl_c() => break EndReason::Interrupted,
+            exit = root.wait() => {
+                break match exit {
+                    SupervisorExit::Failed(why) => EndReason::RootFailed(why),
+                    other => EndReason::RootFailed(format!("{other:?}")),
+                };
+            }
+        }
+    };
+    view.finish();
+    tracing::info!(reason = ?end, "stopping");
+
+    // Graceful shutdown: stop the sources, let the mailboxes drain, stop the host.
+    let drive_stats: Vec<(String, Arc<drive::DriveStats>)> = drives
+        .iter()
+        .map(|d| (d.label(), Arc::clone(&d.stats)))
+        .collect();
+    for d in drives {
+        d.stop(&stopping).await;
+    }
+    let drain_deadline = Instant::now() + manifest.host.shutdown_timeout;
+    if !matches!(end, EndReason::RootFailed(_)) {
+        let mut stable = 0;
+        let mut last = None;
+        while Instant::now() < drain_deadline && stable < 3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let list = host.list();
+            let queued: usize = list.iter().map(|c| c.mailbox_len).sum();
+            let seen = ledger.snapshot();
+            let key = (
+                queued,
+                list.iter().map(|c| c.handled + c.failed).sum::<u64>(),
+                seen.host_publishes + seen.guest_publishes,
+            );
+            if queued == 0 && last == Some(key) {
+                stable += 1;
+            } else {
+                stable = 0;
+            }
+            last = Some(key);
+        }
+    }
+    let components: Vec<ComponentInfo> = host.list();
+    let report = host.shutdown(manifest.host.shutdown_timeout).await;
+    // Let the ledger see the dead letters of the shutdown itself.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let tally = ledger.stop();
+    if let Some(task) = endpoint {
+        task.abort();
+    }
+    crate::telemetry::record(&components, &report.dead_letters);
+
+    Ok(Summary::new(
+        &manifest,
+        started.elapsed(),
+        end,
+        components,
+        report,
+        tally,
+        drive_stats,
+    ))
+}
+
+/// Prints the status view's lines to stdout.
+fn write_lines(lines: &[String]) {
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        let _ = writeln!(out, "{l}");
+    }
+    let _ = out.flush();
+}

@@ -1,0 +1,77 @@
+//! Logging: `tracing` to stderr, filtered by `RUST_LOG` (EnvFilter syntax).
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber: `RUST_LOG` if set, else `default`
+/// (e.g. `"warn"`, `"info,airssys_wasm=debug"`). Logs go to stderr, without
+/// colour when stderr is not a terminal. Safe to call twice (the second
+/// call does nothing).
+pub fn init_logging(default: &str) {
+    use std::io::IsTerminal;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+use std::sync::OnceLock;
+
+use airssys_wasm::host::{ComponentInfo, DeadLetterStats, LifecycleState};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder as the global `metrics` recorder (once
+/// per process) and returns the handle that renders the text format.
+pub fn prometheus() -> PrometheusHandle {
+    PROMETHEUS
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Records one poll of the host in the `metrics` facade (a no-op without a
+/// recorder). Counters are set to the host's absolute counts:
+///
+/// | metric | labels | kind |
+/// |---|---|---|
+/// | `airssys_messages_handled_total` | `component` | counter |
+/// | `airssys_messages_failed_total` | `component` | counter |
+/// | `airssys_restarts_total` | `component` | counter |
+/// | `airssys_mailbox_len` | `component` | gauge |
+/// | `airssys_component_ready` | `component` | gauge (1 ready, 0 not) |
+/// | `airssys_dead_letters_total` | `reason` | counter |
+/// | `airssys_live_components` | | gauge |
+pub fn record(list: &[ComponentInfo], dead: &DeadLetterStats) {
+    let mut live = 0u32;
+    for c in list {
+        let id = c.id.as_str().to_owned();
+        metrics::counter!("airssys_messages_handled_total", "component" => id.clone())
+            .absolute(c.handled);
+        metrics::counter!("airssys_messages_failed_total", "component" => id.clone())
+            .absolute(c.failed);
+        metrics::counter!("airssys_restarts_total", "component" => id.clone()).absolute(c.restarts);
+        metrics::gauge!("airssys_mailbox_len", "component" => id.clone()).set(c.mailbox_len as f64);
+        let ready = c.state == LifecycleState::Ready;
+        metrics::gauge!("airssys_component_ready", "component" => id).set(if ready {
+            1.0
+        } else {
+            0.0
+        });
+        if !matches!(c.state, LifecycleState::Stopped) {
+            live += 1;
+        }
+    }
+    for (reason, n) in dead.by_reason() {
+        metrics::counter!("airssys_dead_letters_total", "reason" => reason).absolute(n);
+    }
+    metrics::gauge!("airssys_live_components").set(f64::from(live));
+}

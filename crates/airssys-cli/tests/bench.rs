@@ -1,0 +1,75 @@
+//! `airssys bench --quick --json` measures every scenario and its baseline.
+
+use std::process::Command;
+
+use airssys_cli::bench::{percentile, SCENARIOS};
+
+#[test]
+fn quick_bench_writes_json_with_every_scenario_and_its_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["bench", "--quick", "--json"])
+        .arg(&path)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(report["machine"]["cpus"].as_u64().unwrap() >= 1);
+    assert_eq!(report["machine"]["mode"], "quick");
+    let scenarios = report["scenarios"].as_array().unwrap();
+    let names: Vec<&str> = scenarios
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, SCENARIOS);
+    for s in scenarios {
+        let name = s["name"].as_str().unwrap();
+        assert!(stdout.contains(name), "table lacks {name}:\n{stdout}");
+        assert!(s["baseline"]["name"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty()));
+        match s["unit"].as_str().unwrap() {
+            "us" => {
+                let (p50, p99) = (s["p50"].as_f64().unwrap(), s["p99"].as_f64().unwrap());
+                let (b50, b99) = (
+                    s["baseline"]["p50"].as_f64().unwrap(),
+                    s["baseline"]["p99"].as_f64().unwrap(),
+                );
+                assert!(p50 > 0.0 && p99 >= p50 && b50 > 0.0 && b99 >= b50, "{s}");
+                let ratio = s["ratio_p50"].as_f64().unwrap();
+                assert!((ratio - p50 / b50).abs() < 1e-9, "{s}");
+            }
+            "msg/s" | "KiB" => {
+                let (v, b) = (
+                    s["value"].as_f64().unwrap(),
+                    s["baseline"]["value"].as_f64().unwrap(),
+                );
+                assert!(v > 0.0 && b > 0.0, "{s}");
+                assert!((s["ratio"].as_f64().unwrap() - v / b).abs() < 1e-9, "{s}");
+            }
+            other => panic!("unexpected unit {other} in {s}"),
+        }
+    }
+    let unit = |n: &str| scenarios.iter().find(|s| s["name"] == n).unwrap()["unit"].clone();
+    assert_eq!(unit("spawn"), "us");
+    assert_eq!(unit("tell_throughput"), "msg/s");
+    assert_eq!(unit("broker_fanout"), "msg/s");
+}
+
+#[test]
+fn percentile_is_nearest_rank() {
+    let mut v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+    assert_eq!(percentile(&mut v, 50.0), 50.0);
+    assert_eq!(percentile(&mut v, 99.0), 99.0);
+    assert_eq!(percentile(&mut [7.0], 99.0), 7.0);
+    assert!(percentile(&mut [], 50.0).is_nan());
+}

@@ -1,0 +1,400 @@
+//! `airssys run` end to end: the example application, the endpoint, a root
+//! supervisor that gives up, a binary refused before anything starts.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn example() -> String {
+    format!(
+        "{}/../../examples/orders/airssys.toml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// The number after `prefix` on the first line that contains it.
+fn number_after(text: &str, prefix: &str) -> u64 {
+    let at = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no `{prefix}` in:\n{text}"));
+    text[at + prefix.len()..]
+        .chars()
+        .skip_while(|c| c.is_whitespace())
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn example_runs_and_accounts_for_every_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &example(), "--duration", "3s", "--quiet"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("== summary =="), "{stdout}");
+    assert!(stdout.contains("ended: duration elapsed"), "{stdout}");
+
+    // Every observable delivery ended handled or dead-lettered.
+    let handled = number_after(&stdout, "accounted: handled");
+    let dead = number_after(&stdout, "+ dead-lettered");
+    let delivered = number_after(&stdout, " of ");
+    assert!(handled > 100, "{stdout}");
+    assert_eq!(handled + dead, delivered, "{stdout}");
+    assert!(stdout.contains("delivered: ok"), "{stdout}");
+
+    // Exactly the poison orders (1 in 10 European ones, n % 10 == 9) were
+    // dead-lettered, each crashed validator once, and the orders queued
+    // behind them were handled by the restarted incarnation.
+    let eu = number_after(&stdout, "drive publish orders.new.eu: injected");
+    let us = number_after(&stdout, "drive publish orders.new.us: injected");
+    let poison = eu / 10;
+    assert!(poison >= 2, "{stdout}");
+    assert_eq!(
+        number_after(&stdout, "component_failed="),
+        poison,
+        "{stdout}"
+    );
+    // (A health check timing out on a loaded machine may add a restart.)
+    assert!(number_after(&stdout, "restarts:") >= poison, "{stdout}");
+    let validator = stdout
+        .lines()
+        .find(|l| l.starts_with("validator "))
+        .unwrap();
+    let cols: Vec<&str> = validator.split_whitespace().collect();
+    assert_eq!(cols[1].parse::<u64>().unwrap(), eu + us, "{validator}");
+    assert_eq!(
+        cols[2].parse::<u64>().unwrap(),
+        eu + us - poison,
+        "{validator}"
+    );
+    assert_eq!(cols[5], "ok", "{validator}");
+    // Every valid order was priced (request/reply) and shipped by both
+    // shipping instances (fan-out on orders.priced.*).
+    for id in ["pricing ", "shipping-0 ", "shipping-1 "] {
+        let row = stdout.lines().find(|l| l.starts_with(id)).unwrap();
+        let handled: u64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert_eq!(handled, eu + us - poison, "{row}");
+    }
+    // audit (orders.>) saw every new and every priced order.
+    let audit = stdout.lines().find(|l| l.starts_with("audit ")).unwrap();
+    let seen: u64 = audit.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert_eq!(seen, (eu + us) + (eu + us - poison), "{audit}");
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let code = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (code, body)
+}
+
+#[test]
+fn metrics_and_health_are_served_during_a_run() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args([
+            "run",
+            &example(),
+            "--duration",
+            "4s",
+            "--quiet",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no endpoint announced"
+        );
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("serving /metrics and /health on http://")
+        {
+            break rest.to_owned();
+        }
+    };
+
+    let (code, body) = http_get(&addr, "/health");
+    assert_eq!(code, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ready");
+    for id in ["audit", "pricing", "shipping-0", "shipping-1", "validator"] {
+        assert!(health["components"][id].is_string(), "{body}");
+    }
+
+    // Messages flow: the handled counter of audit grows between scrapes.
+    let handled = |body: &str| -> Option<u64> {
+        body.lines()
+            .find(|l| l.starts_with("airssys_messages_handled_total{component=\"audit\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let first = loop {
+        let (code, body) = http_get(&addr, "/metrics");
+        assert_eq!(code, 200);
+        if let Some(n) = handled(&body).filter(|n| *n > 0) {
+            assert!(body.contains("airssys_live_components 5"), "{body}");
+            assert!(
+                body.contains("airssys_dead_letters_total{reason=\"component_failed\"}"),
+                "{body}"
+            );
+            break n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "audit never handled a message:\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (_, body) = http_get(&addr, "/metrics");
+        if handled(&body).unwrap() > first {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the counter did not move");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(http_get(&addr, "/nope").0, 404);
+
+    let status = child.wait().unwrap();
+    assert!(status.success());
+}
+
+fn write_app(dir: &std::path::Path, manifest: &str, guest: &str) -> String {
+    std::fs::write(dir.join("guest.wat"), guest).unwrap();
+    let path = dir.join("airssys.toml");
+    std::fs::write(&path, manifest).unwrap();
+    path.display().to_string()
+}
+
+const CRASHER: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle-message") (param i32 i32) (result i32) unreachable))"#;
+
+#[test]
+fn exit_code_is_non_zero_when_the_root_supervisor_gives_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_app(
+        dir.path(),
+        "[host]\nintensity = { max_restarts = 2, within = \"10s\" }\n\n\
+         [[component]]\nname = \"crasher\"\npath = \"guest.wat\"\n\n\
+         [[drive]]\nsend = \"crasher\"\nevery = \"20ms\"\n",
+        CRASHER,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &manifest, "--duration", "20s", "--quiet"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("ended: ROOT SUPERVISOR GAVE UP"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_bad_binary_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_app(
+        dir.path(),
+        "[[component]]\nname = \"broken\"\npath = \"guest.wat\"\n",
+        "(module (memory (export \"memory\") 1))",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &manifest, "--duration", "1s"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: component `broken` ("),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("alloc") && stderr.contains("handle-message"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing ran: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn ctrl_c_shuts_down_gracefully_with_a_summary() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &example()])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // Wait for the second status line: everything started and traffic flows.
+    let mut line = String::new();
+    for _ in 0..2 {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0);
+        assert!(line.contains("components"), "{line}");
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{rest}");
+    assert!(rest.contains("ended: interrupted"), "{rest}");
+    assert!(rest.contains("delivered: ok"), "{rest}");
+}
+
+const ECHO: &str = r#"(module
+  (import "airssys" "reply" (func $reply (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle-message") (param $ptr i32) (param $len i32) (result i32)
+    (drop (call $reply
+      (i32.add (i32.add (i32.add (local.get $ptr) (i32.const 24))
+        (i32.load offset=4 (local.get $ptr))) (i32.load offset=8 (local.get $ptr)))
+      (i32.load offset=12 (local.get $ptr))))
+    i32.const 0))"#;
+
+#[test]
+fn send_and_request_drives_reach_every_instance_and_end_when_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_app(
+        dir.path(),
+        "[[component]]\nname = \"echo\"\npath = \"guest.wat\"\ninstances = 3\n\n\
+         [[drive]]\nsend = \"echo\"\nevery = \"2ms\"\ncount = 30\n\n\
+         [[drive]]\nrequest = \"echo-1\"\nevery = \"2ms\"\ncount = 20\n",
+        ECHO,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &manifest, "--duration", "30s", "--quiet"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    // Both drives sent their count, so the run ended on its own.
+    assert!(stdout.contains("ended: drives done"), "{stdout}");
+    assert!(
+        stdout.contains("drive send echo-0,echo-1,echo-2: injected 30 (30 deliveries, 0 refused)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("drive request echo-1: injected 20 (20 deliveries, 0 refused)"),
+        "{stdout}"
+    );
+    // Round robin: 10 sends each, plus the 20 requests on echo-1.
+    for (id, n) in [("echo-0", 10), ("echo-1", 30), ("echo-2", 10)] {
+        let row = stdout.lines().find(|l| l.starts_with(id)).unwrap();
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[1..3], [n.to_string(), n.to_string()], "{row}");
+        assert_eq!(cols[5], "ok", "{row}");
+    }
+    assert!(
+        stdout.contains("handled 50 + dead-lettered 0 = 50 of 50 delivered: ok"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn health_is_503_once_a_component_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("echo.wat"), ECHO).unwrap();
+    let manifest = write_app(
+        dir.path(),
+        "[[component]]\nname = \"steady\"\npath = \"echo.wat\"\n\n\
+         [[component]]\nname = \"fragile\"\npath = \"guest.wat\"\nrestart = \"temporary\"\n\n\
+         [[drive]]\nsend = \"fragile\"\nevery = \"100ms\"\ncount = 1\n\n\
+         [[drive]]\nsend = \"steady\"\nevery = \"50ms\"\n",
+        CRASHER,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args([
+            "run",
+            &manifest,
+            "--duration",
+            "3s",
+            "--quiet",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no endpoint announced"
+        );
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("serving /metrics and /health on http://")
+        {
+            break rest.to_owned();
+        }
+    };
+    // The temporary component crashes on its one message and is not
+    // restarted: from then on the host is not healthy.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let body = loop {
+        let (code, body) = http_get(&addr, "/health");
+        if code == 503 {
+            break body;
+        }
+        assert_eq!(code, 200, "{body}");
+        assert!(Instant::now() < deadline, "never became unhealthy: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "degraded", "{body}");
+    assert_eq!(health["components"]["fragile"], "failed", "{body}");
+    assert_eq!(health["components"]["steady"], "ready", "{body}");
+
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{stdout}");
+    assert!(stdout.contains("component_failed=1"), "{stdout}");
+    assert!(stdout.contains("delivered: ok"), "{stdout}");
+}
