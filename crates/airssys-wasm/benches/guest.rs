@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo bench -p airssys-wasm --bench guest`
 
+#[path = "raw.rs"]
+mod raw;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,36 +13,10 @@ use airssys_wasm::{
     ComponentId, EngineConfig, GuestMessage, InstanceConfig, NoHostServices, WasmEngine,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use wasmtime::{Caller, InstancePre, Linker, Module, Store};
+use raw::{raw_pre, Raw};
+use wasmtime::Store;
 
 const ECHO: &str = include_str!("../tests/fixtures/echo.wat");
-
-/// Raw store data for the baselines: just the captured reply.
-#[derive(Default)]
-struct Raw {
-    reply: Option<Vec<u8>>,
-}
-
-/// An `InstancePre` of the echo guest built directly on wasmtime, with a
-/// `reply` import that copies the reply out like ours does.
-fn raw_pre(engine: &WasmEngine) -> InstancePre<Raw> {
-    let wt = engine.wasmtime();
-    let module = Module::new(wt, ECHO).unwrap();
-    let mut linker = Linker::<Raw>::new(wt);
-    linker
-        .func_wrap(
-            "airssys",
-            "reply",
-            |mut caller: Caller<'_, Raw>, ptr: i32, len: i32| -> i32 {
-                let memory = caller.get_export("memory").unwrap().into_memory().unwrap();
-                let (mem, data) = memory.data_and_store_mut(&mut caller);
-                data.reply = Some(mem[ptr as usize..(ptr + len) as usize].to_vec());
-                0
-            },
-        )
-        .unwrap();
-    linker.instantiate_pre(&module).unwrap()
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -53,7 +30,7 @@ fn instantiate(c: &mut Criterion) {
     let engine = WasmEngine::new(EngineConfig::default().max_components(64)).unwrap();
     let id = ComponentId::new("echo");
     engine.load(&id, ECHO.as_bytes()).unwrap(); // warm the cache
-    let pre = raw_pre(&engine);
+    let pre = raw_pre(&engine, ECHO);
     let host = Arc::new(NoHostServices);
     let config = InstanceConfig::new(id.clone(), host);
 
@@ -138,7 +115,7 @@ fn handle_message(c: &mut Criterion) {
     });
 
     // Baseline: cached TypedFuncs, alloc + memory write + call, per message.
-    let pre = raw_pre(&engine);
+    let pre = raw_pre(&engine, ECHO);
     let mut store = Store::new(engine.wasmtime(), Raw::default());
     store.set_epoch_deadline(u64::MAX / 2);
     let instance = rt.block_on(pre.instantiate_async(&mut store)).unwrap();
