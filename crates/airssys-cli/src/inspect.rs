@@ -90,6 +90,7 @@ pub const HOST_IMPORTS: &[(&str, &str)] = &[
     ("self_id", "func (i32, i32) -> (i32)"),
     ("now_ms", "func () -> (i64)"),
     ("now_nanos", "func () -> (i64)"),
+    ("config_get", "func (i32, i32, i32, i32) -> (i32)"),
 ];
 
 /// Turns WAT text into a binary; a binary is returned as is.

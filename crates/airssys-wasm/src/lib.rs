@@ -51,7 +51,8 @@ pub use guest::host_imports::{codes, BoxFuture, HostCallError, HostServices, NoH
 pub use guest::loader::{detect_form, BinaryForm};
 pub use guest::permissions::{InvalidSubjectPattern, Permissions, SubjectPattern};
 pub use guest::{
-    GuestHealth, GuestInstance, GuestMessage, GuestModule, HostCallStats, InstanceConfig, WasmValue,
+    ConfigValues, GuestHealth, GuestInstance, GuestMessage, GuestModule, HostCallStats,
+    InstanceConfig, WasmValue,
 };
 pub use host::{
     ComponentActor, ComponentFailure, ComponentHealth, ComponentHost, ComponentHostBuilder,

@@ -531,3 +531,31 @@ async fn a_shutdown_message_stops_a_transient_component_after_what_was_queued_be
     }
     host.shutdown(WAIT).await;
 }
+
+#[tokio::test]
+async fn a_guest_reads_its_configuration_through_config_get() {
+    let host = host(8);
+    let configured = host
+        .spawn(
+            spec("configured", "configured")
+                .config("region", "eu-west")
+                .config("greeting", "a value longer than sixteen bytes"),
+        )
+        .await
+        .unwrap();
+    let reply = configured.request(&b"region"[..], WAIT).await.unwrap();
+    assert_eq!(reply.as_deref(), Some(&b"eu-west"[..]));
+    // Longer values are truncated to the guest's buffer (it sees the full length).
+    let reply = configured.request(&b"greeting"[..], WAIT).await.unwrap();
+    assert_eq!(reply.as_deref(), Some(&b"a value longer t"[..]));
+    let reply = configured
+        .request(&b"missing"[..], WAIT)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        i32::from_le_bytes(reply[..4].try_into().unwrap()),
+        airssys_wasm::codes::NOT_FOUND
+    );
+    host.shutdown(WAIT).await;
+}

@@ -91,6 +91,7 @@ impl CoreModule {
             limits,
             permissions,
             stats,
+            config,
         } = cfg;
         if limits.get_fuel_per_call().is_some() && !settings.fuel {
             return Err(WasmError::InvalidConfig {
@@ -118,6 +119,7 @@ impl CoreModule {
             max_message_bytes: limits.get_max_message_bytes(),
             max_request_timeout: limits.get_max_request_timeout(),
             stats: stats.unwrap_or_default(),
+            config,
             ticks_left: timeout_ticks,
             clock_origin: settings.clock_origin,
         };

@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,6 +41,8 @@ pub mod codes {
     pub const NOT_REPLYING: i32 = -8;
     /// The host could not perform the call (shutting down, broker error).
     pub const UNAVAILABLE: i32 = -9;
+    /// `config_get`: the component's configuration has no such key.
+    pub const NOT_FOUND: i32 = -10;
 }
 
 /// Why a [`HostServices`] call failed; mapped to a return code for the guest.
@@ -325,6 +328,30 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
             };
             let (mem, data) = memory.data_and_store_mut(&mut caller);
             write_truncated(mem, ptr, cap, data.component.as_str().as_bytes())
+        },
+    )?;
+
+    linker.func_wrap(
+        "airssys",
+        "config_get",
+        |mut caller: Caller<'_, StoreData>,
+         key_ptr: i32,
+         key_len: i32,
+         ptr: i32,
+         cap: i32|
+         -> i32 {
+            let Some(memory) = caller.data().memory else {
+                return codes::UNAVAILABLE;
+            };
+            let (mem, data) = memory.data_and_store_mut(&mut caller);
+            let Some(key) = str_at(mem, key_ptr, key_len) else {
+                return codes::INVALID_ARGUMENT;
+            };
+            let Some(value) = data.config.get(key) else {
+                return codes::NOT_FOUND;
+            };
+            let value = Arc::clone(value);
+            write_truncated(mem, ptr, cap, value.as_bytes())
         },
     )?;
 

@@ -25,7 +25,7 @@ use crate::guest::permissions::Permissions;
 use crate::id::ComponentId;
 use crate::runtime::limits::ComponentLimits;
 
-pub use self::store::HostCallStats;
+pub use self::store::{ConfigValues, HostCallStats};
 
 /// A compiled, linked guest, ready to instantiate many times. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -75,6 +75,7 @@ pub struct InstanceConfig {
     pub(crate) limits: ComponentLimits,
     pub(crate) permissions: Arc<Permissions>,
     pub(crate) stats: Option<Arc<HostCallStats>>,
+    pub(crate) config: Arc<ConfigValues>,
 }
 
 impl InstanceConfig {
@@ -86,6 +87,7 @@ impl InstanceConfig {
             limits: ComponentLimits::default(),
             permissions: Arc::new(Permissions::deny_all()),
             stats: None,
+            config: Arc::default(),
         }
     }
 
@@ -106,6 +108,13 @@ impl InstanceConfig {
     /// Default: each instance counts on its own.
     pub fn shared_stats(mut self, stats: Arc<HostCallStats>) -> Self {
         self.stats = Some(stats);
+        self
+    }
+
+    /// The key-values the guest reads with the `config_get` import
+    /// (default: none).
+    pub fn config_values(mut self, config: Arc<ConfigValues>) -> Self {
+        self.config = config;
         self
     }
 

@@ -19,6 +19,9 @@ pub struct HostCallStats {
     pub denied: AtomicU64,
 }
 
+/// A component's configuration key-values, shared by all its instances.
+pub type ConfigValues = std::collections::BTreeMap<String, Arc<str>>;
+
 /// The store data of a guest instance.
 pub(crate) struct StoreData {
     pub(crate) component: ComponentId,
@@ -33,6 +36,8 @@ pub(crate) struct StoreData {
     pub(crate) max_message_bytes: usize,
     pub(crate) max_request_timeout: Duration,
     pub(crate) stats: Arc<HostCallStats>,
+    /// The component's configuration, read by the `config_get` import.
+    pub(crate) config: Arc<ConfigValues>,
     /// Epoch ticks the current call may still run before it is interrupted.
     pub(crate) ticks_left: u64,
     pub(crate) clock_origin: tokio::time::Instant,

@@ -265,7 +265,13 @@ impl ComponentHost {
         let config = InstanceConfig::new(id.clone(), Arc::clone(&inner.router) as _)
             .limits(spec.limits.clone())
             .permissions(spec.permissions.clone())
-            .shared_stats(Arc::clone(&host_calls));
+            .shared_stats(Arc::clone(&host_calls))
+            .config_values(Arc::new(
+                spec.config
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Arc::from(v.as_str())))
+                    .collect(),
+            ));
         // The first instance is made here so its errors keep their type.
         lifecycle.set(LifecycleState::Starting);
         let mut first = module.instantiate(config.clone()).await.inspect_err(|_| {

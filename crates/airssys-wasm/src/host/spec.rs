@@ -114,8 +114,8 @@ impl ComponentSpec {
         self
     }
 
-    /// A configuration key-value for the component (kept with the spec and
-    /// shown by the host; guests read nothing from it yet).
+    /// A configuration key-value for the component; its guest reads it with
+    /// the `config_get` import (docs/core-abi.md).
     pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.config.insert(key.into(), value.into());
         self
