@@ -39,6 +39,31 @@ pub struct ShutdownReport {
     pub aborted: Vec<String>,
 }
 
+/// Hashes an [`ActorId`] (a sequential counter) by Fibonacci multiplication:
+/// one multiply instead of SipHash on the spawn path, and consecutive ids
+/// spread over every shard of the registry.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used for ids; fold anything else in byte-wise.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdHashBuilder = std::hash::BuildHasherDefault<IdHasher>;
+
 /// A name-registry entry: the id and a type-erased `ActorRef<A>`.
 struct NamedActor {
     id: ActorId,
@@ -57,7 +82,7 @@ struct SystemInner {
     spawned: AtomicU64,
     late_replies: AtomicU64,
     names: DashMap<Arc<str>, NamedActor>,
-    live: DashMap<ActorId, LiveActor>,
+    live: DashMap<ActorId, LiveActor, IdHashBuilder>,
     shutting_down: AtomicBool,
     live_changed: Notify,
     dead_letters: DeadLetterOffice,
@@ -120,7 +145,7 @@ impl ActorSystem {
                 spawned: AtomicU64::new(0),
                 late_replies: AtomicU64::new(0),
                 names: DashMap::new(),
-                live: DashMap::new(),
+                live: DashMap::with_hasher(IdHashBuilder::default()),
                 shutting_down: AtomicBool::new(false),
                 live_changed: Notify::new(),
                 dead_letters: DeadLetterOffice::new(),
@@ -307,25 +332,26 @@ impl ActorSystem {
     /// actor terminated before this insert), the entry is removed again.
     pub(crate) fn register_live(
         &self,
-        shared: &Arc<ActorShared>,
+        shared: Arc<ActorShared>,
         stop: Box<dyn Fn() + Send + Sync>,
         abort: AbortHandle,
     ) {
-        self.inner.live.insert(
-            shared.id,
-            LiveActor {
-                shared: Arc::clone(shared),
+        let id = shared.id;
+        let terminated = {
+            let entry = self.inner.live.entry(id).insert(LiveActor {
+                shared,
                 stop,
                 abort: Some(abort),
-            },
-        );
-        if shared.terminated.load(Ordering::SeqCst) {
-            self.remove_live(shared.id);
+            });
+            entry.shared.terminated.load(Ordering::SeqCst)
+        };
+        if terminated {
+            self.remove_live(id);
             return;
         }
         // An actor spawned while shutdown was starting must not be missed.
         if self.is_shutting_down() {
-            if let Some(entry) = self.inner.live.get(&shared.id) {
+            if let Some(entry) = self.inner.live.get(&id) {
                 (entry.stop)();
             }
         }

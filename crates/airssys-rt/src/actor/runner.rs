@@ -20,6 +20,9 @@ pub(crate) enum RestartBy<'a, F> {
 }
 
 /// Runs `actor` on messages from `mailbox` until it stops; returns why.
+/// `shared` is the actor's shared record, passed in (rather than cloned
+/// here from `ctx`) so that a new actor's first poll on a worker thread does
+/// not write to a cache line the spawning thread is still using.
 ///
 /// The mailbox is borrowed, never owned: whoever runs the loop keeps it, so
 /// messages left in it survive the incarnation.
@@ -28,12 +31,12 @@ pub(crate) async fn run<A, F>(
     mut restart_by: RestartBy<'_, F>,
     ctx: &mut ActorContext<A>,
     mailbox: &mut MailboxReceiver<Envelope<A>>,
+    shared: &super::ActorShared,
 ) -> ExitReason
 where
     A: Actor,
     F: FnMut() -> A,
 {
-    let shared = std::sync::Arc::clone(&ctx.myself().shared);
     loop {
         if shared.stop_requested.load(Ordering::Acquire) {
             actor.post_stop(ctx).await;

@@ -140,20 +140,25 @@ where
                 reason: error.to_string(),
             });
         }
-        let mut guard = LiveGuard::new(&self.system, &actor_ref, mailbox);
+        let mut guard = LiveGuard::new(ctx, mailbox);
         let mut factory = self.factory;
+        // Everything the registry needs is cloned before the task exists.
+        let live = LiveGuard::prepare_registration(&actor_ref);
+        let shared = Arc::clone(&actor_ref.shared);
         let task = async move {
+            let LiveGuard { ctx, mailbox, .. } = &mut guard;
             let reason = runner::run(
                 actor,
                 RestartBy::InPlace(&mut factory),
-                &mut ctx,
-                &mut guard.mailbox,
+                ctx,
+                mailbox,
+                &shared,
             )
             .await;
             guard.finish(reason);
         };
         let handle = tokio::spawn(task);
-        LiveGuard::register(&self.system, &actor_ref, handle.abort_handle());
+        live.register(&self.system, handle.abort_handle());
         Ok(actor_ref)
     }
 }

@@ -106,12 +106,14 @@ where
         self.stopped_by_supervisor = Arc::clone(&stopped_by_supervisor);
         let restart = self.restart;
         let system = self.system.clone();
+        let shared = Arc::clone(&self.actor_ref.shared);
         self.running = Some(tokio::spawn(async move {
             let run = runner::run(
                 actor,
                 RestartBy::<fn() -> A>::Supervisor,
                 &mut ctx,
                 &mut mailbox,
+                &shared,
             );
             let reason = match AssertUnwindSafe(run).catch_unwind().await {
                 Ok(reason) => reason,
