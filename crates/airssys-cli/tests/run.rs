@@ -103,36 +103,7 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
 
 #[test]
 fn metrics_and_health_are_served_during_a_run() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args([
-            "run",
-            &example(),
-            "--duration",
-            "10s",
-            "--quiet",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "no endpoint announced"
-        );
-        if let Some(rest) = line
-            .trim()
-            .strip_prefix("serving /metrics and /health on http://")
-        {
-            break rest.to_owned();
-        }
-    };
+    let (mut child, addr) = run_with_endpoint(&example(), "10s");
 
     let (code, body) = http_get(&addr, "/health");
     assert_eq!(code, 200, "{body}");
@@ -340,36 +311,7 @@ fn health_is_503_once_a_component_is_down() {
          [[drive]]\nsend = \"steady\"\nevery = \"50ms\"\n",
         CRASHER,
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args([
-            "run",
-            &manifest,
-            "--duration",
-            "8s",
-            "--quiet",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "no endpoint announced"
-        );
-        if let Some(rest) = line
-            .trim()
-            .strip_prefix("serving /metrics and /health on http://")
-        {
-            break rest.to_owned();
-        }
-    };
+    let (mut child, addr) = run_with_endpoint(&manifest, "8s");
     // The temporary component crashes on its one message and is not
     // restarted: from then on the host is not healthy.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -397,4 +339,42 @@ fn health_is_503_once_a_component_is_down() {
     assert!(child.wait().unwrap().success(), "{stdout}");
     assert!(stdout.contains("component_failed=1"), "{stdout}");
     assert!(stdout.contains("delivered: ok"), "{stdout}");
+}
+
+/// Starts `airssys run <manifest> --duration <duration> --metrics-addr
+/// 127.0.0.1:0` and returns the child and the address it announced.
+fn run_with_endpoint(manifest: &str, duration: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args([
+            "run",
+            manifest,
+            "--duration",
+            duration,
+            "--quiet",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no endpoint announced"
+        );
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("serving /metrics and /health on http://")
+        {
+            break rest.to_owned();
+        }
+    };
+    // Keep draining stderr so the child never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, addr)
 }
