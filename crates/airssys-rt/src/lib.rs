@@ -31,6 +31,7 @@
 pub mod actor;
 pub mod broker;
 pub mod dead_letter;
+mod live_registry;
 pub mod mailbox;
 pub mod supervisor;
 mod system;

@@ -7,12 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use tokio::sync::{broadcast, Notify};
-use tokio::task::AbortHandle;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 
-use crate::actor::{Actor, ActorId, ActorRef, ActorShared, SpawnBuilder, SpawnError};
+use crate::actor::{
+    Actor, ActorCell, ActorId, ActorRef, ActorShared, LiveActor, SpawnBuilder, SpawnError,
+};
 use crate::broker::{InMemoryMessageBroker, MessageBroker};
 use crate::dead_letter::{DeadLetter, DeadLetterCounts, DeadLetterOffice};
+use crate::live_registry::LiveRegistry;
 use crate::supervisor::{SupervisorBuilder, SupervisorRef};
 
 /// A snapshot of system-wide counters.
@@ -39,42 +42,11 @@ pub struct ShutdownReport {
     pub aborted: Vec<String>,
 }
 
-/// Hashes an [`ActorId`] (a sequential counter) by Fibonacci multiplication:
-/// one multiply instead of SipHash on the spawn path, and consecutive ids
-/// spread over every shard of the registry.
-#[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used for ids; fold anything else in byte-wise.
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type IdHashBuilder = std::hash::BuildHasherDefault<IdHasher>;
-
-/// A name-registry entry: the id and a type-erased `ActorRef<A>`.
+/// A name-registry entry: the id and the actor's handle allocation
+/// (an `ActorCell<A>`), type-erased.
 struct NamedActor {
     id: ActorId,
-    actor_ref: Arc<dyn Any + Send + Sync>,
-}
-
-/// A running unsupervised actor, as shutdown sees it.
-struct LiveActor {
-    shared: Arc<ActorShared>,
-    stop: Box<dyn Fn() + Send + Sync>,
-    abort: Option<AbortHandle>,
+    cell: Arc<dyn Any + Send + Sync>,
 }
 
 struct SystemInner {
@@ -82,9 +54,8 @@ struct SystemInner {
     spawned: AtomicU64,
     late_replies: AtomicU64,
     names: DashMap<Arc<str>, NamedActor>,
-    live: DashMap<ActorId, LiveActor, IdHashBuilder>,
+    live: LiveRegistry,
     shutting_down: AtomicBool,
-    live_changed: Notify,
     dead_letters: DeadLetterOffice,
     /// Root supervisors started through the system, in start order.
     supervisors: parking_lot::Mutex<Vec<SupervisorRef>>,
@@ -145,9 +116,8 @@ impl ActorSystem {
                 spawned: AtomicU64::new(0),
                 late_replies: AtomicU64::new(0),
                 names: DashMap::new(),
-                live: DashMap::with_hasher(IdHashBuilder::default()),
+                live: LiveRegistry::new(),
                 shutting_down: AtomicBool::new(false),
-                live_changed: Notify::new(),
                 dead_letters: DeadLetterOffice::new(),
                 brokers: DashMap::new(),
                 supervisors: parking_lot::Mutex::new(Vec::new()),
@@ -178,7 +148,8 @@ impl ActorSystem {
     /// it is not an `A`.
     pub fn lookup<A: Actor>(&self, name: &str) -> Option<ActorRef<A>> {
         let entry = self.inner.names.get(name)?;
-        entry.actor_ref.downcast_ref::<ActorRef<A>>().cloned()
+        let cell = Arc::clone(&entry.cell).downcast::<ActorCell<A>>().ok()?;
+        Some(ActorRef { cell })
     }
 
     /// The system's broker for messages of type `M`: the one installed with
@@ -264,26 +235,16 @@ impl ActorSystem {
         }
         let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
         let before = self.inner.live.len();
-        for entry in self.inner.live.iter() {
-            (entry.stop)();
-        }
-        let all_stopped = async {
-            loop {
-                let changed = self.inner.live_changed.notified();
-                if self.inner.live.is_empty() {
-                    return;
-                }
-                changed.await;
-            }
-        };
+        self.inner.live.for_each(|entry| entry.actor.request_stop());
         let mut aborted = Vec::new();
-        if tokio::time::timeout(timeout, all_stopped).await.is_err() {
-            for entry in self.inner.live.iter() {
-                aborted.push(entry.shared.label());
-                if let Some(abort) = &entry.abort {
-                    abort.abort();
-                }
-            }
+        if tokio::time::timeout(timeout, self.inner.live.wait_empty())
+            .await
+            .is_err()
+        {
+            self.inner.live.for_each(|entry| {
+                aborted.push(entry.actor.shared().label());
+                entry.task.abort();
+            });
             tracing::warn!(
                 count = aborted.len(),
                 "actors did not stop in time and were aborted"
@@ -311,7 +272,7 @@ impl ActorSystem {
             dashmap::Entry::Vacant(slot) => {
                 slot.insert(NamedActor {
                     id: actor_ref.id(),
-                    actor_ref: Arc::new(actor_ref.clone()),
+                    cell: Arc::clone(&actor_ref.cell) as Arc<dyn Any + Send + Sync>,
                 });
                 Ok(())
             }
@@ -328,40 +289,18 @@ impl ActorSystem {
     }
 
     /// Records a running unsupervised actor for shutdown. Called after its
-    /// task was spawned: if the task already ended (its guard marked the
-    /// actor terminated before this insert), the entry is removed again.
-    pub(crate) fn register_live(
-        &self,
-        shared: Arc<ActorShared>,
-        stop: Box<dyn Fn() + Send + Sync>,
-        abort: AbortHandle,
-    ) {
-        let id = shared.id;
-        let terminated = {
-            let entry = self.inner.live.entry(id).insert(LiveActor {
-                shared,
-                stop,
-                abort: Some(abort),
-            });
-            entry.shared.terminated.load(Ordering::SeqCst)
-        };
-        if terminated {
-            self.remove_live(id);
-            return;
-        }
+    /// task was spawned; an actor that already ended is dropped again.
+    pub(crate) fn register_live(&self, actor: Arc<dyn LiveActor>, task: JoinHandle<()>) {
+        self.inner.live.insert(Arc::clone(&actor), task);
         // An actor spawned while shutdown was starting must not be missed.
         if self.is_shutting_down() {
-            if let Some(entry) = self.inner.live.get(&id) {
-                (entry.stop)();
-            }
+            actor.request_stop();
         }
     }
 
-    pub(crate) fn remove_live(&self, id: ActorId) {
-        self.inner.live.remove(&id);
-        if self.is_shutting_down() {
-            self.inner.live_changed.notify_waiters();
-        }
+    /// Drops an ended actor from the live registry (once it is marked terminated).
+    pub(crate) fn remove_live(&self, shared: &ActorShared) {
+        self.inner.live.remove(shared);
     }
 
     pub(crate) fn count_late_reply(&self) {

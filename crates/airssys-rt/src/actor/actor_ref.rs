@@ -1,7 +1,6 @@
 //! [`ActorRef`]: the typed handle used to reach an actor.
 
 use std::fmt;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,26 +8,24 @@ use tokio::sync::oneshot;
 
 use super::envelope::Envelope;
 use super::error::{AskError, SendError, TrySendError};
-use super::shared::{ActorId, ActorShared, ActorStats};
+use super::shared::{ActorCell, ActorId, ActorShared, ActorStats, LiveActor};
 use super::Actor;
 use crate::mailbox::{MailboxSender, TryPushError};
 
 /// A typed handle to an actor: send it messages, ask it questions, stop it.
 ///
-/// Cloning is cheap (two reference-count increments). A handle stays valid
+/// Cloning is cheap (one reference-count increment). A handle stays valid
 /// for the actor's whole life, across restarts by its supervisor: the mailbox
 /// belongs to the actor's slot, not to one incarnation. Once the actor is
 /// gone for good, every send fails at once with `ActorStopped`; none hangs.
 pub struct ActorRef<A: Actor> {
-    pub(crate) sender: MailboxSender<Envelope<A>>,
-    pub(crate) shared: Arc<ActorShared>,
+    pub(crate) cell: Arc<ActorCell<A>>,
 }
 
 impl<A: Actor> Clone for ActorRef<A> {
     fn clone(&self) -> Self {
         Self {
-            sender: self.sender.clone(),
-            shared: Arc::clone(&self.shared),
+            cell: Arc::clone(&self.cell),
         }
     }
 }
@@ -36,21 +33,38 @@ impl<A: Actor> Clone for ActorRef<A> {
 impl<A: Actor> fmt::Debug for ActorRef<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ActorRef")
-            .field("id", &self.shared.id)
-            .field("name", &self.shared.name)
+            .field("id", &self.shared().id)
+            .field("name", &self.shared().name)
             .finish_non_exhaustive()
     }
 }
 
 impl<A: Actor> ActorRef<A> {
+    /// A handle on a new actor's mailbox and record.
+    pub(crate) fn new(shared: ActorShared, sender: MailboxSender<Envelope<A>>) -> Self {
+        Self {
+            cell: Arc::new(ActorCell { shared, sender }),
+        }
+    }
+
+    /// The untyped record: id, name, flags, counters.
+    pub(crate) fn shared(&self) -> &ActorShared {
+        &self.cell.shared
+    }
+
+    /// The mailbox's sending side.
+    pub(crate) fn sender(&self) -> &MailboxSender<Envelope<A>> {
+        &self.cell.sender
+    }
+
     /// The actor's process-unique id.
     pub fn id(&self) -> ActorId {
-        self.shared.id
+        self.shared().id
     }
 
     /// The name it was spawned with, if any.
     pub fn name(&self) -> Option<&str> {
-        self.shared.name.as_deref()
+        self.shared().name.as_deref()
     }
 
     /// Sends a message, waiting for mailbox room if the mailbox is full.
@@ -62,11 +76,11 @@ impl<A: Actor> ActorRef<A> {
     /// If the future is dropped while waiting for room, the message is dropped
     /// with it and was never enqueued.
     pub async fn tell(&self, message: A::Message) -> Result<(), SendError<A::Message>> {
-        self.sender
+        self.sender()
             .push(Envelope::Tell(message))
             .await
             .map_err(|envelope| SendError {
-                actor: self.shared.label(),
+                actor: self.shared().label(),
                 message: into_message(envelope),
             })
     }
@@ -78,16 +92,16 @@ impl<A: Actor> ActorRef<A> {
     /// [`TrySendError::ActorStopped`] when the actor is gone; both hand the
     /// message back.
     pub fn try_tell(&self, message: A::Message) -> Result<(), TrySendError<A::Message>> {
-        self.sender
+        self.sender()
             .try_push(Envelope::Tell(message))
             .map_err(|e| match e {
                 TryPushError::Full(envelope) => TrySendError::MailboxFull {
-                    actor: self.shared.label(),
-                    capacity: self.sender.capacity().unwrap_or(usize::MAX),
+                    actor: self.shared().label(),
+                    capacity: self.sender().capacity().unwrap_or(usize::MAX),
                     message: into_message(envelope),
                 },
                 TryPushError::Closed(envelope) => TrySendError::ActorStopped {
-                    actor: self.shared.label(),
+                    actor: self.shared().label(),
                     message: into_message(envelope),
                 },
             })
@@ -108,27 +122,27 @@ impl<A: Actor> ActorRef<A> {
     pub async fn ask(&self, message: A::Message, timeout: Duration) -> Result<A::Reply, AskError> {
         let (reply_tx, reply_rx) = oneshot::channel();
         let exchange = async {
-            self.sender
-                .push(Envelope::Ask(message, reply_tx))
+            self.sender()
+                .push(Envelope::Ask(Box::new((message, reply_tx))))
                 .await
                 .map_err(|_| AskError::ActorStopped {
-                    actor: self.shared.label(),
+                    actor: self.shared().label(),
                 })?;
             match reply_rx.await {
                 Ok(Ok(reply)) => Ok(reply),
                 Ok(Err(reason)) => Err(AskError::HandlerFailed {
-                    actor: self.shared.label(),
+                    actor: self.shared().label(),
                     reason,
                 }),
                 Err(_) => Err(AskError::ActorStopped {
-                    actor: self.shared.label(),
+                    actor: self.shared().label(),
                 }),
             }
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,
             Err(_) => Err(AskError::Timeout {
-                actor: self.shared.label(),
+                actor: self.shared().label(),
                 timeout,
             }),
         }
@@ -138,30 +152,27 @@ impl<A: Actor> ActorRef<A> {
     /// still queued stay queued: a supervisor's next incarnation receives
     /// them; an actor stopped for good dead-letters them. Returns at once.
     pub fn stop(&self) {
-        self.shared.stop_requested.store(true, Ordering::Release);
-        // Wake an idle loop. If the mailbox is full the loop is busy and will
-        // see the flag after its current message; if closed, it is gone.
-        let _ = self.sender.try_push(Envelope::Stop);
+        self.cell.request_stop();
     }
 
     /// Messages waiting in the mailbox now. O(1).
     pub fn mailbox_len(&self) -> usize {
-        self.sender.len()
+        self.sender().len()
     }
 
     /// The mailbox capacity; `None` for an unbounded mailbox.
     pub fn mailbox_capacity(&self) -> Option<usize> {
-        self.sender.capacity()
+        self.sender().capacity()
     }
 
     /// `false` once the actor is gone for good and its mailbox closed.
     pub fn is_alive(&self) -> bool {
-        !self.sender.is_closed()
+        !self.sender().is_closed()
     }
 
     /// The actor's counters: handled, failed, restarts.
     pub fn stats(&self) -> ActorStats {
-        self.shared.stats()
+        self.shared().stats()
     }
 
     /// Waits until the actor is gone for good.
@@ -169,7 +180,7 @@ impl<A: Actor> ActorRef<A> {
     /// # Cancel safety
     /// Cancel-safe.
     pub async fn wait_for_stop(&self) {
-        match &self.sender {
+        match self.sender() {
             MailboxSender::Bounded(tx) => tx.closed().await,
             MailboxSender::Unbounded { tx, .. } => tx.closed().await,
         }
@@ -180,7 +191,8 @@ impl<A: Actor> ActorRef<A> {
 /// and `Ask` envelopes are pushed by the send paths that call this.
 fn into_message<A: Actor>(envelope: Envelope<A>) -> A::Message {
     match envelope {
-        Envelope::Tell(message) | Envelope::Ask(message, _) => message,
+        Envelope::Tell(message) => message,
+        Envelope::Ask(request) => request.0,
         // The send paths above only push Tell/Ask; Stop is pushed by `stop`,
         // which ignores the error and never calls this.
         Envelope::Stop | Envelope::Health(_) => {

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 
 use super::envelope::Envelope;
 use super::runner;
-use super::shared::ActorShared;
+use super::shared::{ActorShared, LiveActor};
 use super::{Actor, ActorContext, ActorRef};
 use crate::mailbox::MailboxReceiver;
 use crate::supervisor::ExitReason;
@@ -21,8 +21,9 @@ pub(crate) struct LiveGuard<A: Actor> {
     /// are what the guard needs at the end (no extra clones per spawn).
     pub(crate) ctx: ActorContext<A>,
     pub(crate) mailbox: MailboxReceiver<Envelope<A>>,
-    /// Why the loop ended; `None` when the task was aborted.
-    reason: Option<ExitReason>,
+    /// `false` until the loop returned: dropped unfinished means aborted.
+    /// (A flag rather than the exit reason keeps every actor's task small.)
+    finished: bool,
 }
 
 impl<A: Actor> LiveGuard<A> {
@@ -32,7 +33,7 @@ impl<A: Actor> LiveGuard<A> {
         Self {
             ctx,
             mailbox,
-            reason: None,
+            finished: false,
         }
     }
 }
@@ -41,48 +42,51 @@ impl<A: Actor> LiveGuard<A> {
     /// What the system's live registry will hold for this actor, made
     /// before its task is spawned.
     pub(crate) fn prepare_registration(actor_ref: &ActorRef<A>) -> LiveRegistration {
-        let stopper = actor_ref.clone();
         LiveRegistration {
-            shared: Arc::clone(&actor_ref.shared),
-            stop: Box::new(move || stopper.stop()),
+            actor: Arc::clone(&actor_ref.cell) as Arc<dyn LiveActor>,
         }
     }
 
-    /// Records why the loop ended, then drops the guard: the mailbox is
+    /// Logs why the loop ended, then drops the guard: the mailbox is
     /// closed and what is left in it dead-lettered.
     pub(crate) fn finish(mut self, reason: ExitReason) {
-        self.reason = Some(reason);
+        self.finished = true;
+        let shared = self.ctx.myself().shared();
+        if reason.is_abnormal() {
+            tracing::warn!(actor = %shared.label(), %reason, "actor stopped");
+        } else {
+            tracing::debug!(actor = %shared.label(), %reason, "actor stopped");
+        }
     }
 }
 
 /// An actor's entry for the live registry, ready to insert once its task
-/// runs (shutdown stops it through `stop` or aborts the task).
+/// runs (shutdown stops it through its handle or aborts the task). It is the
+/// actor's own handle allocation, type-erased: registering allocates nothing
+/// per actor beyond the registry's slot.
 pub(crate) struct LiveRegistration {
-    shared: Arc<ActorShared>,
-    stop: Box<dyn Fn() + Send + Sync>,
+    actor: Arc<dyn LiveActor>,
 }
 
 impl LiveRegistration {
     /// Records the actor's running task as live, so shutdown can stop it or
-    /// abort it.
-    pub(crate) fn register(self, system: &ActorSystem, abort: AbortHandle) {
-        system.register_live(self.shared, self.stop, abort);
+    /// abort it. Takes the task's `JoinHandle` itself: making an extra
+    /// `AbortHandle` would touch the task's header while its first poll may
+    /// be running on another worker.
+    pub(crate) fn register(self, system: &ActorSystem, task: JoinHandle<()>) {
+        system.register_live(self.actor, task);
     }
 }
 
 impl<A: Actor> Drop for LiveGuard<A> {
     fn drop(&mut self) {
         let system = self.ctx.system();
-        let shared: &ActorShared = &self.ctx.myself().shared;
+        let shared: &ActorShared = self.ctx.myself().shared();
         runner::close_and_drain(&mut self.mailbox, system, shared);
-        match &self.reason {
-            Some(reason) if reason.is_abnormal() => {
-                tracing::warn!(actor = %shared.label(), %reason, "actor stopped")
-            }
-            Some(reason) => tracing::debug!(actor = %shared.label(), %reason, "actor stopped"),
-            None => tracing::warn!(actor = %shared.label(), "actor aborted"),
+        if !self.finished {
+            tracing::warn!(actor = %shared.label(), "actor aborted");
         }
         system.unregister_name(shared);
-        system.remove_live(shared.id);
+        system.remove_live(shared);
     }
 }

@@ -19,7 +19,7 @@ pub use spawn::SpawnBuilder;
 
 #[allow(unused_imports)] // used by the supervised-actor adapter
 pub(crate) use envelope::Envelope;
-pub(crate) use shared::ActorShared;
+pub(crate) use shared::{ActorCell, ActorShared, LiveActor};
 
 use std::future::Future;
 

@@ -48,7 +48,10 @@ where
         }
         let (message, reply) = match mailbox.recv().await {
             Some(Envelope::Tell(message)) => (message, None),
-            Some(Envelope::Ask(message, reply)) => (message, Some(reply)),
+            Some(Envelope::Ask(request)) => {
+                let (message, reply) = *request;
+                (message, Some(reply))
+            }
             Some(Envelope::Health(answer)) => {
                 let health = actor.health_check(ctx).await;
                 let _ = answer.send(health);
@@ -171,7 +174,8 @@ pub(crate) fn close_and_drain<A: Actor>(
     mailbox.close();
     while let Some(envelope) = mailbox.try_recv() {
         let message = match envelope {
-            Envelope::Tell(message) | Envelope::Ask(message, _) => message,
+            Envelope::Tell(message) => message,
+            Envelope::Ask(request) => request.0,
             Envelope::Stop | Envelope::Health(_) => continue,
         };
         ctx_system.dead_letters_office().post(DeadLetter::new(

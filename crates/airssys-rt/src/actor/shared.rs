@@ -1,8 +1,12 @@
 //! State shared between an actor's handles and its running loop.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use super::envelope::Envelope;
+use super::Actor;
+use crate::mailbox::MailboxSender;
 
 /// A process-unique actor identifier. Cheap to copy and compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,8 +37,39 @@ pub struct ActorStats {
     pub restarts: u64,
 }
 
-/// Per-actor state every [`ActorRef`](super::ActorRef) clone points at.
-/// One allocation per spawn.
+/// The one allocation every [`ActorRef`](super::ActorRef) clone points at:
+/// the actor's typed mailbox sender beside its untyped shared record.
+///
+/// Keeping both in one `Arc` makes a handle clone one atomic increment, and
+/// lets the system's registries hold the same allocation type-erased (as
+/// [`LiveActor`] or `dyn Any`) instead of boxing a handle per actor.
+pub(crate) struct ActorCell<A: Actor> {
+    pub(crate) shared: ActorShared,
+    pub(crate) sender: MailboxSender<Envelope<A>>,
+}
+
+/// An actor as the system's registries see it, without its message type.
+pub(crate) trait LiveActor: Send + Sync {
+    /// The untyped record: id, name, flags, counters.
+    fn shared(&self) -> &ActorShared;
+    /// Asks the actor to stop after its current message (see `ActorRef::stop`).
+    fn request_stop(&self);
+}
+
+impl<A: Actor> LiveActor for ActorCell<A> {
+    fn shared(&self) -> &ActorShared {
+        &self.shared
+    }
+
+    fn request_stop(&self) {
+        self.shared.stop_requested.store(true, Ordering::Release);
+        // Wake an idle loop. If the mailbox is full the loop is busy and will
+        // see the flag after its current message; if closed, it is gone.
+        let _ = self.sender.try_push(Envelope::Stop);
+    }
+}
+
+/// Per-actor state that does not depend on the message type.
 pub(crate) struct ActorShared {
     pub(crate) id: ActorId,
     pub(crate) name: Option<Arc<str>>,
@@ -45,6 +80,9 @@ pub(crate) struct ActorShared {
     pub(crate) handled: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) restarts: AtomicU64,
+    /// The actor's slot in the system's live registry, while it holds one
+    /// (unsupervised actors only); `NO_SLOT` otherwise.
+    pub(crate) live_slot: AtomicUsize,
 }
 
 impl ActorShared {
@@ -57,6 +95,7 @@ impl ActorShared {
             handled: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            live_slot: AtomicUsize::new(crate::live_registry::NO_SLOT),
         }
     }
 

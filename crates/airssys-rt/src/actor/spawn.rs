@@ -88,9 +88,8 @@ where
         &self,
     ) -> Result<(ActorRef<A>, MailboxReceiver<Envelope<A>>), SpawnError> {
         let id = self.system.next_actor_id();
-        let shared = Arc::new(ActorShared::new(id, self.name.clone()));
         let (sender, receiver) = mailbox::mailbox(self.mailbox);
-        let actor_ref = ActorRef { sender, shared };
+        let actor_ref = ActorRef::new(ActorShared::new(id, self.name.clone()), sender);
         if let Some(name) = &self.name {
             self.system.register_name(name, &actor_ref)?;
         }
@@ -119,7 +118,7 @@ where
         match supervisor.add_child(spec, Box::new(child)).await {
             Ok(_) => Ok(actor_ref),
             Err(error) => Err(SpawnError::Supervisor {
-                actor: actor_ref.shared.label(),
+                actor: actor_ref.shared().label(),
                 reason: error.to_string(),
             }),
         }
@@ -133,10 +132,10 @@ where
         let mut actor = (self.factory)();
         let mut ctx = ActorContext::new(actor_ref.clone(), self.system.clone());
         if let Err(error) = actor.pre_start(&mut ctx).await {
-            runner::close_and_drain(&mut mailbox, &self.system, &actor_ref.shared);
-            self.system.unregister_name(&actor_ref.shared);
+            runner::close_and_drain(&mut mailbox, &self.system, actor_ref.shared());
+            self.system.unregister_name(actor_ref.shared());
             return Err(SpawnError::PreStartFailed {
-                actor: actor_ref.shared.label(),
+                actor: actor_ref.shared().label(),
                 reason: error.to_string(),
             });
         }
@@ -144,7 +143,7 @@ where
         let mut factory = self.factory;
         // Everything the registry needs is cloned before the task exists.
         let live = LiveGuard::prepare_registration(&actor_ref);
-        let shared = Arc::clone(&actor_ref.shared);
+        let cell = Arc::clone(&actor_ref.cell);
         let task = async move {
             let LiveGuard { ctx, mailbox, .. } = &mut guard;
             let reason = runner::run(
@@ -152,13 +151,13 @@ where
                 RestartBy::InPlace(&mut factory),
                 ctx,
                 mailbox,
-                &shared,
+                &cell.shared,
             )
             .await;
             guard.finish(reason);
         };
         let handle = tokio::spawn(task);
-        live.register(&self.system, handle.abort_handle());
+        live.register(&self.system, handle);
         Ok(actor_ref)
     }
 }

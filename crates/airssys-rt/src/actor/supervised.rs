@@ -64,7 +64,7 @@ where
     }
 
     fn label(&self) -> String {
-        self.actor_ref.shared.label()
+        self.actor_ref.shared().label()
     }
 }
 
@@ -78,7 +78,7 @@ where
         // Wait until the previous incarnation has given the mailbox back.
         let mut mailbox = Arc::clone(&self.mailbox).lock_owned().await;
         self.running = None;
-        let shared = &self.actor_ref.shared;
+        let shared = self.actor_ref.shared();
         shared.stop_requested.store(false, Ordering::Release);
         if self.started_once {
             shared.restarts.fetch_add(1, Ordering::Relaxed);
@@ -106,14 +106,14 @@ where
         self.stopped_by_supervisor = Arc::clone(&stopped_by_supervisor);
         let restart = self.restart;
         let system = self.system.clone();
-        let shared = Arc::clone(&self.actor_ref.shared);
+        let cell = Arc::clone(&self.actor_ref.cell);
         self.running = Some(tokio::spawn(async move {
             let run = runner::run(
                 actor,
                 RestartBy::<fn() -> A>::Supervisor,
                 &mut ctx,
                 &mut mailbox,
-                &shared,
+                &cell.shared,
             );
             let reason = match AssertUnwindSafe(run).catch_unwind().await {
                 Ok(reason) => reason,
@@ -124,7 +124,7 @@ where
             // An exit its supervisor will not restart is final: close the
             // mailbox and dead-letter the rest rather than let it fill.
             if !stopped_by_supervisor.load(Ordering::Acquire) && !restart.restarts_after(&reason) {
-                runner::close_and_drain(&mut mailbox, &system, &ctx.myself().shared);
+                runner::close_and_drain(&mut mailbox, &system, ctx.myself().shared());
             }
             // Give the mailbox back before the supervisor hears of the exit.
             drop(mailbox);
@@ -168,7 +168,7 @@ where
             _ => return ChildHealth::Failed(format!("actor {} is not running", self.label())),
         }
         let (answer, health) = oneshot::channel();
-        match self.actor_ref.sender.try_push(Envelope::Health(answer)) {
+        match self.actor_ref.sender().try_push(Envelope::Health(answer)) {
             Ok(()) => health.await.unwrap_or_else(|_| {
                 ChildHealth::Failed(format!("actor {} stopped during the check", self.label()))
             }),
@@ -188,18 +188,18 @@ impl<A: Actor, F> Drop for ActorChild<A, F> {
         if let Some(task) = self.running.take() {
             task.abort();
         }
-        self.system.unregister_name(&self.actor_ref.shared);
+        self.system.unregister_name(self.actor_ref.shared());
         let system = self.system.clone();
-        let shared = Arc::clone(&self.actor_ref.shared);
+        let cell = Arc::clone(&self.actor_ref.cell);
         match Arc::clone(&self.mailbox).try_lock_owned() {
-            Ok(mut mailbox) => runner::close_and_drain(&mut mailbox, &system, &shared),
+            Ok(mut mailbox) => runner::close_and_drain(&mut mailbox, &system, &cell.shared),
             // An aborted incarnation still holds it for a moment: drain once it lets go.
             Err(_) => {
                 let mailbox = Arc::clone(&self.mailbox);
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                     runtime.spawn(async move {
                         let mut mailbox = mailbox.lock_owned().await;
-                        runner::close_and_drain(&mut mailbox, &system, &shared);
+                        runner::close_and_drain(&mut mailbox, &system, &cell.shared);
                     });
                 }
             }
