@@ -4,9 +4,11 @@
 //! so both sit on the spawn path and must cost little. The registry is a few
 //! slabs behind their own locks, picked by actor id: an insert is one
 //! uncontended lock and a vector push, with no hashing and no rehash as the
-//! population grows. The slot an actor got is kept in its shared record, and
-//! whoever takes it out of there (the actor's end, or the registrar finding
-//! the actor already ended) removes the entry, exactly once.
+//! population grows. The slot is reserved before the actor's task exists and
+//! the task handle attached after, so the spawner never writes to the
+//! actor's record while the new task may be running on another core. The
+//! slot an actor got is kept in its shared record; the actor's end takes it
+//! from there and removes the entry.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use slab::Slab;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::actor::{ActorShared, LiveActor};
+use crate::actor::{ActorId, ActorShared, LiveActor};
 
 /// Shards: enough that spawners on different cores rarely meet on one lock.
 const SHARDS: usize = 16;
@@ -25,10 +27,18 @@ const SHARDS: usize = 16;
 pub(crate) const NO_SLOT: usize = usize::MAX;
 
 /// A running unsupervised actor, as shutdown sees it: its handle, to stop
-/// it, and its task, to abort it if it does not stop in time.
+/// it, and its task, to abort it if it does not stop in time (`None` for the
+/// moment between reserving the slot and spawning the task).
 pub(crate) struct LiveEntry {
     pub(crate) actor: Arc<dyn LiveActor>,
-    pub(crate) task: JoinHandle<()>,
+    id: ActorId,
+    pub(crate) task: Option<JoinHandle<()>>,
+}
+
+/// A reserved registry slot, to attach the actor's task to once spawned.
+pub(crate) struct LiveSlot {
+    id: ActorId,
+    slot: usize,
 }
 
 /// One lock and its slab, on a cache line of its own.
@@ -53,9 +63,9 @@ impl LiveRegistry {
         }
     }
 
-    fn shard(&self, shared: &ActorShared) -> &Mutex<Slab<LiveEntry>> {
+    fn shard(&self, id: ActorId) -> &Mutex<Slab<LiveEntry>> {
         // Ids are sequential: consecutive spawns use consecutive shards.
-        &self.shards[(shared.id.0 as usize) % SHARDS].0
+        &self.shards[(id.0 as usize) % SHARDS].0
     }
 
     /// Running actors now. O(1).
@@ -63,35 +73,42 @@ impl LiveRegistry {
         self.count.load(Ordering::Acquire)
     }
 
-    /// Records a running actor. If the actor already ended (its task ran to
-    /// the end before this insert), the entry is removed again at once.
-    pub(crate) fn insert(&self, actor: Arc<dyn LiveActor>, task: JoinHandle<()>) {
-        let shard = self.shard(actor.shared());
-        let slot = shard.lock().insert(LiveEntry {
+    /// Reserves the entry of an actor about to be spawned. Call before its
+    /// task exists, then [`attach`](Self::attach) the task.
+    pub(crate) fn reserve(&self, actor: Arc<dyn LiveActor>) -> LiveSlot {
+        let id = actor.shared().id;
+        let slot = self.shard(id).lock().insert(LiveEntry {
             actor: Arc::clone(&actor),
-            task,
+            id,
+            task: None,
         });
+        actor.shared().live_slot.store(slot, Ordering::Release);
         self.count.fetch_add(1, Ordering::AcqRel);
-        let shared = actor.shared();
-        // Pairs with `remove`: the actor's end marks it terminated, then
-        // takes the slot. Both sides use SeqCst, so at least one of them sees
-        // the other's write, and the swap lets exactly one remove the entry.
-        shared.live_slot.store(slot, Ordering::SeqCst);
-        if shared.terminated.load(Ordering::SeqCst) {
-            self.remove(shared);
+        LiveSlot { id, slot }
+    }
+
+    /// Attaches the spawned task to its reserved entry. If the actor
+    /// already ended (its entry is gone, or the slot now holds another
+    /// actor), the handle is simply dropped.
+    pub(crate) fn attach(&self, reserved: LiveSlot, task: JoinHandle<()>) {
+        let mut shard = self.shard(reserved.id).lock();
+        if let Some(entry) = shard.get_mut(reserved.slot) {
+            if entry.id == reserved.id {
+                entry.task = Some(task);
+            }
         }
     }
 
-    /// Removes the actor's entry, if it has one and nobody removed it yet.
-    /// Called once the actor is marked terminated.
+    /// Removes the actor's entry, if it still has one. Called when the
+    /// actor ends for good.
     pub(crate) fn remove(&self, shared: &ActorShared) {
-        let slot = shared.live_slot.swap(NO_SLOT, Ordering::SeqCst);
+        let slot = shared.live_slot.swap(NO_SLOT, Ordering::AcqRel);
         if slot == NO_SLOT {
             return;
         }
         // Dropped after the lock is released: dropping the handle of the
         // actor's own task is fine, and nothing runs under the lock.
-        let entry = self.shard(shared).lock().try_remove(slot);
+        let entry = self.shard(shared.id).lock().try_remove(slot);
         if entry.is_some() && self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.removed.notify_waiters();
         }

@@ -6,11 +6,27 @@
 //! fails at once with [`TrySendError::MailboxFull`](crate::TrySendError),
 //! handing the message back. Unbounded mailboxes never push back; use them
 //! only where the producer is known to be slower than the actor.
+//!
+//! A mailbox is stored inline in the actor's shared record (one allocation
+//! per actor for handle, counters and queue). Its queue is a `VecDeque`
+//! behind a short lock, allocated on the first message and given back when
+//! a large backlog drains, so an idle actor's mailbox costs no heap at all.
+//! The receiver takes the whole queue at once (swapping in its own empty
+//! buffer), so under load it touches the lock once per batch, not once per
+//! message. Its length is two counters, one written only by senders (under
+//! the lock) and one only by the receiver, so a message costs no contended
+//! atomic beyond the lock; a slot counts as free once the actor takes its
+//! message, so at most `capacity` messages wait, however they are split
+//! between the two buffers. The sender side and the receiver side of the
+//! record sit on different cache lines.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 
-use tokio::sync::mpsc;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 /// Capacity of a mailbox when the spawn does not set one: 1024 messages.
 pub const DEFAULT_MAILBOX_CAPACITY: usize = 1024;
@@ -38,151 +54,263 @@ pub(crate) enum TryPushError<T> {
     Closed(T),
 }
 
-/// The sending side of a mailbox. Cloning it is one atomic increment.
-pub(crate) enum MailboxSender<T> {
-    Bounded(mpsc::Sender<T>),
-    Unbounded {
-        tx: mpsc::UnboundedSender<T>,
-        len: Arc<AtomicUsize>,
-    },
+/// A drained buffer that grew past this many slots gives it back (keeping
+/// [`KEPT_SLOTS`]), so a burst does not pin memory for good.
+const SHRINK_ABOVE: usize = 256;
+const KEPT_SLOTS: usize = 16;
+
+/// Keeps the fields before and after it on different cache lines without
+/// raising the record's alignment (which would make every spawn's
+/// allocation an aligned one, a slow path in common allocators).
+type LineGap = [u8; 64];
+
+/// A multi-producer, single-consumer queue. Any number of handles push; the
+/// one task that owns the actor's loop receives (the receiving methods are
+/// only called by that owner, which the actor module guarantees).
+pub(crate) struct Mailbox<T> {
+    // Written by senders.
+    queue: Mutex<Queue<T>>,
+    /// Messages ever enqueued; written under the queue lock.
+    pushed: AtomicUsize,
+    /// Set (under the queue lock) once the mailbox refuses messages.
+    closed: AtomicBool,
+    _gap: LineGap,
+    // Written by the receiver (or rarely).
+    /// Senders waiting for room; rarely non-zero, read at every take.
+    waiting_senders: AtomicUsize,
+    /// Messages ever handed to the actor; written only by the receiver.
+    taken: AtomicUsize,
+    capacity: Option<usize>,
+    /// Wakes senders waiting for room (one per freed slot) or, on close, all.
+    room: Notify,
+    /// Woken when the mailbox closes, for [`closed`](Self::closed).
+    on_close: Notify,
 }
 
-impl<T> Clone for MailboxSender<T> {
-    fn clone(&self) -> Self {
-        match self {
-            MailboxSender::Bounded(tx) => MailboxSender::Bounded(tx.clone()),
-            MailboxSender::Unbounded { tx, len } => MailboxSender::Unbounded {
-                tx: tx.clone(),
-                len: Arc::clone(len),
-            },
-        }
-    }
+struct Queue<T> {
+    items: VecDeque<T>,
+    /// The receiver's waker while it waits on an empty queue.
+    receiver: Option<Waker>,
+    /// `taken` as senders last read it. It only grows, so a stale value
+    /// overstates the length: senders re-read the receiver's counter only
+    /// when the mailbox looks full, not at every push.
+    taken_seen: usize,
 }
 
-/// The receiving side of a mailbox, owned by the actor's slot.
-pub(crate) enum MailboxReceiver<T> {
-    Bounded(mpsc::Receiver<T>),
-    Unbounded {
-        rx: mpsc::UnboundedReceiver<T>,
-        len: Arc<AtomicUsize>,
-    },
-}
-
-/// Creates a mailbox of the given shape.
-pub(crate) fn mailbox<T>(config: MailboxConfig) -> (MailboxSender<T>, MailboxReceiver<T>) {
-    match config {
-        MailboxConfig::Bounded(capacity) => {
-            let (tx, rx) = mpsc::channel(capacity.max(1));
-            (MailboxSender::Bounded(tx), MailboxReceiver::Bounded(rx))
-        }
-        MailboxConfig::Unbounded => {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let len = Arc::new(AtomicUsize::new(0));
-            (
-                MailboxSender::Unbounded {
-                    tx,
-                    len: Arc::clone(&len),
-                },
-                MailboxReceiver::Unbounded { rx, len },
-            )
-        }
-    }
-}
-
-impl<T> MailboxSender<T> {
-    /// Waits for room, then enqueues. Fails only when the mailbox is closed.
-    pub(crate) async fn push(&self, value: T) -> Result<(), T> {
-        match self {
-            MailboxSender::Bounded(tx) => tx.send(value).await.map_err(|e| e.0),
-            MailboxSender::Unbounded { tx, len } => {
-                len.fetch_add(1, Ordering::Relaxed);
-                tx.send(value).map_err(|e| {
-                    len.fetch_sub(1, Ordering::Relaxed);
-                    e.0
-                })
-            }
-        }
-    }
-
-    /// Enqueues without waiting.
-    pub(crate) fn try_push(&self, value: T) -> Result<(), TryPushError<T>> {
-        match self {
-            MailboxSender::Bounded(tx) => tx.try_send(value).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(v) => TryPushError::Full(v),
-                mpsc::error::TrySendError::Closed(v) => TryPushError::Closed(v),
+impl<T> Mailbox<T> {
+    /// An empty, open mailbox of the given shape. Allocates nothing.
+    pub(crate) fn new(config: MailboxConfig) -> Self {
+        let capacity = match config {
+            MailboxConfig::Bounded(capacity) => Some(capacity.max(1)),
+            MailboxConfig::Unbounded => None,
+        };
+        Self {
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                receiver: None,
+                taken_seen: 0,
             }),
-            MailboxSender::Unbounded { tx, len } => {
-                len.fetch_add(1, Ordering::Relaxed);
-                tx.send(value).map_err(|e| {
-                    len.fetch_sub(1, Ordering::Relaxed);
-                    TryPushError::Closed(e.0)
-                })
-            }
+            pushed: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            _gap: [0; 64],
+            waiting_senders: AtomicUsize::new(0),
+            taken: AtomicUsize::new(0),
+            capacity,
+            room: Notify::new(),
+            on_close: Notify::new(),
         }
     }
 
-    /// Messages waiting in the mailbox now. O(1).
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            MailboxSender::Bounded(tx) => tx.max_capacity() - tx.capacity(),
-            MailboxSender::Unbounded { len, .. } => len.load(Ordering::Relaxed),
+    /// Waits for room, then enqueues. Fails (handing the value back) only
+    /// when the mailbox is closed.
+    ///
+    /// # Cancel safety
+    /// Dropped while waiting for room, the value is dropped with it and was
+    /// never enqueued.
+    pub(crate) async fn push(&self, value: T) -> Result<(), T> {
+        let mut value = match self.try_push(value) {
+            Ok(()) => return Ok(()),
+            Err(TryPushError::Closed(value)) => return Err(value),
+            Err(TryPushError::Full(value)) => value,
+        };
+        // Slow path: announce the wait, then re-check, so a slot freed in
+        // between is either seen here or answered with a wake-up.
+        let _waiting = WaitingSender::new(&self.waiting_senders);
+        loop {
+            let room = self.room.notified();
+            let mut room = std::pin::pin!(room);
+            room.as_mut().enable();
+            value = match self.try_push(value) {
+                Ok(()) => return Ok(()),
+                Err(TryPushError::Closed(value)) => return Err(value),
+                Err(TryPushError::Full(value)) => value,
+            };
+            room.await;
         }
+    }
+
+    /// Enqueues without waiting, and wakes the receiver if it waits.
+    pub(crate) fn try_push(&self, value: T) -> Result<(), TryPushError<T>> {
+        let waiting = {
+            let mut queue = self.queue.lock();
+            if self.closed.load(Ordering::Relaxed) {
+                return Err(TryPushError::Closed(value));
+            }
+            let pushed = self.pushed.load(Ordering::Relaxed);
+            if let Some(capacity) = self.capacity {
+                if pushed.wrapping_sub(queue.taken_seen) >= capacity {
+                    // SeqCst pairs with the receiver's: see `take`.
+                    queue.taken_seen = self.taken.load(Ordering::SeqCst);
+                    if pushed.wrapping_sub(queue.taken_seen) >= capacity {
+                        return Err(TryPushError::Full(value));
+                    }
+                }
+            }
+            queue.items.push_back(value);
+            self.pushed.store(pushed.wrapping_add(1), Ordering::Relaxed);
+            queue.receiver.take()
+        };
+        if let Some(receiver) = waiting {
+            receiver.wake();
+        }
+        Ok(())
+    }
+
+    /// Waits for the next value; `None` once closed and empty. Receiver
+    /// only, always with the same `buffer`.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a value is either returned or stays queued.
+    pub(crate) async fn recv(&self, buffer: &mut ReceiveBuffer<T>) -> Option<T> {
+        if let Some(value) = self.take(buffer) {
+            return Some(value);
+        }
+        poll_fn(|cx| self.poll_refill(buffer, cx)).await?;
+        self.take(buffer)
+    }
+
+    /// Takes the next value if one is queued. Receiver only, always with
+    /// the same `buffer`.
+    pub(crate) fn try_recv(&self, buffer: &mut ReceiveBuffer<T>) -> Option<T> {
+        if buffer.items.is_empty() {
+            let mut queue = self.queue.lock();
+            std::mem::swap(&mut queue.items, &mut buffer.items);
+        }
+        self.take(buffer)
+    }
+
+    /// Moves everything queued into the empty `buffer`; `Ready(None)` once
+    /// closed with nothing left, `Pending` (waker stored) while empty.
+    fn poll_refill(&self, buffer: &mut ReceiveBuffer<T>, cx: &mut Context<'_>) -> Poll<Option<()>> {
+        let mut queue = self.queue.lock();
+        if !queue.items.is_empty() {
+            std::mem::swap(&mut queue.items, &mut buffer.items);
+            return Poll::Ready(Some(()));
+        }
+        if self.closed.load(Ordering::Relaxed) {
+            return Poll::Ready(None);
+        }
+        match &mut queue.receiver {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Takes the front of the receiver's buffer and frees its slot.
+    fn take(&self, buffer: &mut ReceiveBuffer<T>) -> Option<T> {
+        let value = buffer.items.pop_front()?;
+        if buffer.items.is_empty() && buffer.items.capacity() > SHRINK_ABOVE {
+            buffer.items.shrink_to(KEPT_SLOTS);
+        }
+        // Only this receiver writes `taken`. SeqCst on the store and on the
+        // load below, and on the sender's announcement and its re-check:
+        // either the waiting sender sees the freed slot, or this load sees
+        // the sender and wakes it.
+        let taken = self.taken.load(Ordering::Relaxed);
+        self.taken.store(taken.wrapping_add(1), Ordering::SeqCst);
+        if self.waiting_senders.load(Ordering::SeqCst) > 0 {
+            self.room.notify_one();
+        }
+        Some(value)
+    }
+
+    /// Refuses new values, failing waiting senders; queued ones can still
+    /// be taken. Idempotent.
+    pub(crate) fn close(&self) {
+        {
+            let _queue = self.queue.lock();
+            if self.closed.swap(true, Ordering::SeqCst) {
+                return;
+            }
+        }
+        self.room.notify_waiters();
+        self.on_close.notify_waiters();
+    }
+
+    /// Values not yet taken by the receiver. O(1), lock-free.
+    pub(crate) fn len(&self) -> usize {
+        let taken = self.taken.load(Ordering::Acquire);
+        let pushed = self.pushed.load(Ordering::Acquire);
+        pushed.wrapping_sub(taken).min(isize::MAX as usize)
     }
 
     /// The capacity, `None` for unbounded.
     pub(crate) fn capacity(&self) -> Option<usize> {
-        match self {
-            MailboxSender::Bounded(tx) => Some(tx.max_capacity()),
-            MailboxSender::Unbounded { .. } => None,
-        }
+        self.capacity
     }
 
-    /// `true` once the receiving side is closed or gone.
+    /// `true` once closed.
     pub(crate) fn is_closed(&self) -> bool {
-        match self {
-            MailboxSender::Bounded(tx) => tx.is_closed(),
-            MailboxSender::Unbounded { tx, .. } => tx.is_closed(),
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Waits until the mailbox is closed.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe.
+    pub(crate) async fn closed(&self) {
+        loop {
+            let notified = self.on_close.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check, so a close in between wakes it.
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
         }
     }
 }
 
-impl<T> MailboxReceiver<T> {
-    /// Waits for the next message; `None` once closed and empty.
-    ///
-    /// # Cancel safety
-    /// Cancel-safe: a message is either returned or stays queued.
-    pub(crate) async fn recv(&mut self) -> Option<T> {
-        match self {
-            MailboxReceiver::Bounded(rx) => rx.recv().await,
-            MailboxReceiver::Unbounded { rx, len } => {
-                let value = rx.recv().await;
-                if value.is_some() {
-                    len.fetch_sub(1, Ordering::Relaxed);
-                }
-                value
-            }
-        }
-    }
+/// Counts a sender as waiting for room for as long as it lives, including
+/// when its push is cancelled.
+struct WaitingSender<'a>(&'a AtomicUsize);
 
-    /// Takes the next message if one is queued.
-    pub(crate) fn try_recv(&mut self) -> Option<T> {
-        match self {
-            MailboxReceiver::Bounded(rx) => rx.try_recv().ok(),
-            MailboxReceiver::Unbounded { rx, len } => {
-                let value = rx.try_recv().ok();
-                if value.is_some() {
-                    len.fetch_sub(1, Ordering::Relaxed);
-                }
-                value
-            }
-        }
+impl<'a> WaitingSender<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
     }
+}
 
-    /// Refuses new messages; queued ones can still be taken.
-    pub(crate) fn close(&mut self) {
-        match self {
-            MailboxReceiver::Bounded(rx) => rx.close(),
-            MailboxReceiver::Unbounded { rx, .. } => rx.close(),
+impl Drop for WaitingSender<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The receiver's side buffer: what it took from the queue in one go and
+/// has not handed to the actor yet. Owned by the single receiver.
+pub(crate) struct ReceiveBuffer<T> {
+    items: VecDeque<T>,
+}
+
+impl<T> ReceiveBuffer<T> {
+    /// Empty; allocates nothing.
+    pub(crate) fn new() -> Self {
+        Self {
+            items: VecDeque::new(),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::actor::{
 };
 use crate::broker::{InMemoryMessageBroker, MessageBroker};
 use crate::dead_letter::{DeadLetter, DeadLetterCounts, DeadLetterOffice};
-use crate::live_registry::LiveRegistry;
+use crate::live_registry::{LiveRegistry, LiveSlot};
 use crate::supervisor::{SupervisorBuilder, SupervisorRef};
 
 /// A snapshot of system-wide counters.
@@ -243,7 +243,9 @@ impl ActorSystem {
         {
             self.inner.live.for_each(|entry| {
                 aborted.push(entry.actor.shared().label());
-                entry.task.abort();
+                if let Some(task) = &entry.task {
+                    task.abort();
+                }
             });
             tracing::warn!(
                 count = aborted.len(),
@@ -288,10 +290,20 @@ impl ActorSystem {
         }
     }
 
-    /// Records a running unsupervised actor for shutdown. Called after its
-    /// task was spawned; an actor that already ended is dropped again.
-    pub(crate) fn register_live(&self, actor: Arc<dyn LiveActor>, task: JoinHandle<()>) {
-        self.inner.live.insert(Arc::clone(&actor), task);
+    /// Reserves an unsupervised actor's entry for shutdown, before its task
+    /// is spawned; [`attach_live`](Self::attach_live) adds the task.
+    pub(crate) fn reserve_live(&self, actor: Arc<dyn LiveActor>) -> LiveSlot {
+        self.inner.live.reserve(actor)
+    }
+
+    /// Attaches the spawned task to its entry, so shutdown can abort it.
+    pub(crate) fn attach_live(
+        &self,
+        reserved: LiveSlot,
+        task: JoinHandle<()>,
+        actor: &dyn LiveActor,
+    ) {
+        self.inner.live.attach(reserved, task);
         // An actor spawned while shutdown was starting must not be missed.
         if self.is_shutting_down() {
             actor.request_stop();

@@ -10,7 +10,7 @@ use super::envelope::Envelope;
 use super::error::{AskError, SendError, TrySendError};
 use super::shared::{ActorCell, ActorId, ActorShared, ActorStats, LiveActor};
 use super::Actor;
-use crate::mailbox::{MailboxSender, TryPushError};
+use crate::mailbox::{Mailbox, TryPushError};
 
 /// A typed handle to an actor: send it messages, ask it questions, stop it.
 ///
@@ -40,10 +40,10 @@ impl<A: Actor> fmt::Debug for ActorRef<A> {
 }
 
 impl<A: Actor> ActorRef<A> {
-    /// A handle on a new actor's mailbox and record.
-    pub(crate) fn new(shared: ActorShared, sender: MailboxSender<Envelope<A>>) -> Self {
+    /// A handle on a new actor's record and (empty, open) mailbox.
+    pub(crate) fn new(shared: ActorShared, mailbox: Mailbox<Envelope<A>>) -> Self {
         Self {
-            cell: Arc::new(ActorCell { shared, sender }),
+            cell: Arc::new(ActorCell { shared, mailbox }),
         }
     }
 
@@ -52,9 +52,9 @@ impl<A: Actor> ActorRef<A> {
         &self.cell.shared
     }
 
-    /// The mailbox's sending side.
-    pub(crate) fn sender(&self) -> &MailboxSender<Envelope<A>> {
-        &self.cell.sender
+    /// The actor's mailbox (handles only push to it).
+    pub(crate) fn mailbox(&self) -> &Mailbox<Envelope<A>> {
+        &self.cell.mailbox
     }
 
     /// The actor's process-unique id.
@@ -76,7 +76,7 @@ impl<A: Actor> ActorRef<A> {
     /// If the future is dropped while waiting for room, the message is dropped
     /// with it and was never enqueued.
     pub async fn tell(&self, message: A::Message) -> Result<(), SendError<A::Message>> {
-        self.sender()
+        self.mailbox()
             .push(Envelope::Tell(message))
             .await
             .map_err(|envelope| SendError {
@@ -92,12 +92,12 @@ impl<A: Actor> ActorRef<A> {
     /// [`TrySendError::ActorStopped`] when the actor is gone; both hand the
     /// message back.
     pub fn try_tell(&self, message: A::Message) -> Result<(), TrySendError<A::Message>> {
-        self.sender()
+        self.mailbox()
             .try_push(Envelope::Tell(message))
             .map_err(|e| match e {
                 TryPushError::Full(envelope) => TrySendError::MailboxFull {
                     actor: self.shared().label(),
-                    capacity: self.sender().capacity().unwrap_or(usize::MAX),
+                    capacity: self.mailbox().capacity().unwrap_or(usize::MAX),
                     message: into_message(envelope),
                 },
                 TryPushError::Closed(envelope) => TrySendError::ActorStopped {
@@ -122,7 +122,7 @@ impl<A: Actor> ActorRef<A> {
     pub async fn ask(&self, message: A::Message, timeout: Duration) -> Result<A::Reply, AskError> {
         let (reply_tx, reply_rx) = oneshot::channel();
         let exchange = async {
-            self.sender()
+            self.mailbox()
                 .push(Envelope::Ask(Box::new((message, reply_tx))))
                 .await
                 .map_err(|_| AskError::ActorStopped {
@@ -157,17 +157,17 @@ impl<A: Actor> ActorRef<A> {
 
     /// Messages waiting in the mailbox now. O(1).
     pub fn mailbox_len(&self) -> usize {
-        self.sender().len()
+        self.mailbox().len()
     }
 
     /// The mailbox capacity; `None` for an unbounded mailbox.
     pub fn mailbox_capacity(&self) -> Option<usize> {
-        self.sender().capacity()
+        self.mailbox().capacity()
     }
 
     /// `false` once the actor is gone for good and its mailbox closed.
     pub fn is_alive(&self) -> bool {
-        !self.sender().is_closed()
+        !self.mailbox().is_closed()
     }
 
     /// The actor's counters: handled, failed, restarts.
@@ -180,10 +180,7 @@ impl<A: Actor> ActorRef<A> {
     /// # Cancel safety
     /// Cancel-safe.
     pub async fn wait_for_stop(&self) {
-        match self.sender() {
-            MailboxSender::Bounded(tx) => tx.closed().await,
-            MailboxSender::Unbounded { tx, .. } => tx.closed().await,
-        }
+        self.mailbox().closed().await
     }
 }
 

@@ -5,6 +5,7 @@ mod actor_ref;
 mod context;
 mod envelope;
 mod error;
+mod inbox;
 mod live;
 mod runner;
 mod shared;

@@ -6,9 +6,9 @@ use std::sync::atomic::Ordering;
 use futures::FutureExt;
 
 use super::envelope::{Envelope, ReplyResult};
+use super::inbox::Inbox;
 use super::{Actor, ActorContext, ErrorAction};
 use crate::dead_letter::{DeadLetter, DeadLetterReason};
-use crate::mailbox::MailboxReceiver;
 use crate::supervisor::ExitReason;
 
 /// Who restarts the actor when it asks for a restart.
@@ -30,7 +30,7 @@ pub(crate) async fn run<A, F>(
     mut actor: A,
     mut restart_by: RestartBy<'_, F>,
     ctx: &mut ActorContext<A>,
-    mailbox: &mut MailboxReceiver<Envelope<A>>,
+    mailbox: &mut Inbox<A>,
     shared: &super::ActorShared,
 ) -> ExitReason
 where
@@ -59,7 +59,7 @@ where
             }
             // A wake-up for a stop request (or a stale one); the flag decides.
             Some(Envelope::Stop) => continue,
-            // Every sender is gone: nobody can reach this actor any more.
+            // The mailbox was closed and is empty: nothing more will come.
             None => {
                 actor.post_stop(ctx).await;
                 return ExitReason::Normal;
@@ -166,7 +166,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// gone for good. Queued asks are answered with "actor stopped" by dropping
 /// their reply channel.
 pub(crate) fn close_and_drain<A: Actor>(
-    mailbox: &mut MailboxReceiver<Envelope<A>>,
+    mailbox: &mut Inbox<A>,
     ctx_system: &crate::system::ActorSystem,
     shared: &super::ActorShared,
 ) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::envelope::Envelope;
 use super::Actor;
-use crate::mailbox::MailboxSender;
+use crate::mailbox::Mailbox;
 
 /// A process-unique actor identifier. Cheap to copy and compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,14 +38,14 @@ pub struct ActorStats {
 }
 
 /// The one allocation every [`ActorRef`](super::ActorRef) clone points at:
-/// the actor's typed mailbox sender beside its untyped shared record.
+/// the actor's typed mailbox beside its untyped shared record.
 ///
 /// Keeping both in one `Arc` makes a handle clone one atomic increment, and
 /// lets the system's registries hold the same allocation type-erased (as
 /// [`LiveActor`] or `dyn Any`) instead of boxing a handle per actor.
 pub(crate) struct ActorCell<A: Actor> {
     pub(crate) shared: ActorShared,
-    pub(crate) sender: MailboxSender<Envelope<A>>,
+    pub(crate) mailbox: Mailbox<Envelope<A>>,
 }
 
 /// An actor as the system's registries see it, without its message type.
@@ -65,7 +65,7 @@ impl<A: Actor> LiveActor for ActorCell<A> {
         self.shared.stop_requested.store(true, Ordering::Release);
         // Wake an idle loop. If the mailbox is full the loop is busy and will
         // see the flag after its current message; if closed, it is gone.
-        let _ = self.sender.try_push(Envelope::Stop);
+        let _ = self.mailbox.try_push(Envelope::Stop);
     }
 }
 

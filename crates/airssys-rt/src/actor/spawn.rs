@@ -5,13 +5,13 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::envelope::Envelope;
+use super::inbox::Inbox;
 use super::live::LiveGuard;
 use super::runner::{self, RestartBy};
-use super::shared::ActorShared;
+use super::shared::{ActorShared, LiveActor};
 use super::supervised::ActorChild;
 use super::{Actor, ActorContext, ActorRef, SpawnError};
-use crate::mailbox::{self, MailboxConfig, MailboxReceiver};
+use crate::mailbox::{Mailbox, MailboxConfig};
 use crate::supervisor::{ChildSpec, SupervisorRef};
 use crate::system::ActorSystem;
 
@@ -84,16 +84,17 @@ where
 
     /// Creates the mailbox, the shared record and the handle, and reserves
     /// the name. Shared by the unsupervised and supervised spawn paths.
-    pub(crate) fn prepare(
-        &self,
-    ) -> Result<(ActorRef<A>, MailboxReceiver<Envelope<A>>), SpawnError> {
+    pub(crate) fn prepare(&self) -> Result<(ActorRef<A>, Inbox<A>), SpawnError> {
         let id = self.system.next_actor_id();
-        let (sender, receiver) = mailbox::mailbox(self.mailbox);
-        let actor_ref = ActorRef::new(ActorShared::new(id, self.name.clone()), sender);
+        let actor_ref = ActorRef::new(
+            ActorShared::new(id, self.name.clone()),
+            Mailbox::new(self.mailbox),
+        );
+        let inbox = Inbox::new(Arc::clone(&actor_ref.cell));
         if let Some(name) = &self.name {
             self.system.register_name(name, &actor_ref)?;
         }
-        Ok((actor_ref, receiver))
+        Ok((actor_ref, inbox))
     }
 
     async fn spawn_supervised(
@@ -141,8 +142,12 @@ where
         }
         let mut guard = LiveGuard::new(ctx, mailbox);
         let mut factory = self.factory;
-        // Everything the registry needs is cloned before the task exists.
-        let live = LiveGuard::prepare_registration(&actor_ref);
+        // The registry entry is made before the task exists: afterwards the
+        // spawner does not touch the actor's record, which the new task may
+        // already be using on another core.
+        let reserved = self
+            .system
+            .reserve_live(Arc::clone(&actor_ref.cell) as Arc<dyn LiveActor>);
         let cell = Arc::clone(&actor_ref.cell);
         let task = async move {
             let LiveGuard { ctx, mailbox, .. } = &mut guard;
@@ -157,7 +162,8 @@ where
             guard.finish(reason);
         };
         let handle = tokio::spawn(task);
-        live.register(&self.system, handle);
+        self.system
+            .attach_live(reserved, handle, actor_ref.cell.as_ref());
         Ok(actor_ref)
     }
 }

@@ -18,9 +18,10 @@ use tokio::sync::{oneshot, Mutex};
 use tokio::task::JoinHandle;
 
 use super::envelope::Envelope;
+use super::inbox::Inbox;
 use super::runner::{self, RestartBy};
 use super::{Actor, ActorContext, ActorRef};
-use crate::mailbox::{MailboxReceiver, TryPushError};
+use crate::mailbox::TryPushError;
 use crate::supervisor::{Child, ChildError, ChildHealth, ExitReason, ExitSignal, RestartPolicy};
 use crate::system::ActorSystem;
 
@@ -29,7 +30,7 @@ pub(crate) struct ActorChild<A: Actor, F> {
     system: ActorSystem,
     actor_ref: ActorRef<A>,
     factory: F,
-    mailbox: Arc<Mutex<MailboxReceiver<Envelope<A>>>>,
+    mailbox: Arc<Mutex<Inbox<A>>>,
     running: Option<JoinHandle<()>>,
     started_once: bool,
     /// The child's restart policy, to know when an exit is final.
@@ -47,7 +48,7 @@ where
     pub(crate) fn new(
         system: ActorSystem,
         actor_ref: ActorRef<A>,
-        mailbox: MailboxReceiver<Envelope<A>>,
+        mailbox: Inbox<A>,
         factory: F,
         restart: RestartPolicy,
     ) -> Self {
@@ -168,7 +169,7 @@ where
             _ => return ChildHealth::Failed(format!("actor {} is not running", self.label())),
         }
         let (answer, health) = oneshot::channel();
-        match self.actor_ref.sender().try_push(Envelope::Health(answer)) {
+        match self.actor_ref.mailbox().try_push(Envelope::Health(answer)) {
             Ok(()) => health.await.unwrap_or_else(|_| {
                 ChildHealth::Failed(format!("actor {} stopped during the check", self.label()))
             }),
