@@ -136,3 +136,94 @@ impl LiveRegistry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A stand-in for an actor's record.
+    struct Probe {
+        shared: ActorShared,
+        stop_requested: AtomicBool,
+    }
+
+    impl LiveActor for Probe {
+        fn shared(&self) -> &ActorShared {
+            &self.shared
+        }
+
+        fn request_stop(&self) {
+            self.stop_requested.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn probe(id: u64) -> Arc<Probe> {
+        Arc::new(Probe {
+            shared: ActorShared::new(ActorId(id), None),
+            stop_requested: AtomicBool::new(false),
+        })
+    }
+
+    #[tokio::test]
+    async fn an_actor_is_live_from_reservation_until_removed_once() {
+        let registry = LiveRegistry::new();
+        let actor = probe(1);
+        let slot = registry.reserve(actor.clone());
+        registry.attach(slot, tokio::spawn(async {}));
+        assert_eq!(registry.len(), 1);
+        let mut tasks = 0;
+        registry.for_each(|entry| {
+            entry.actor.request_stop();
+            tasks += usize::from(entry.task.is_some());
+        });
+        assert_eq!(tasks, 1);
+        assert!(actor.stop_requested.load(Ordering::SeqCst));
+        registry.remove(&actor.shared);
+        registry.remove(&actor.shared);
+        assert_eq!(registry.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_task_attached_after_its_actor_ended_is_dropped() {
+        let registry = LiveRegistry::new();
+        let ended = probe(1 + SHARDS as u64);
+        let slot = registry.reserve(ended.clone());
+        registry.remove(&ended.shared);
+        // Another actor in the same shard takes the freed slot meanwhile.
+        let next = probe(1);
+        let _next_slot = registry.reserve(next.clone());
+        registry.attach(slot, tokio::spawn(async {}));
+        let mut attached = Vec::new();
+        registry.for_each(|entry| attached.push((entry.id, entry.task.is_some())));
+        assert_eq!(
+            attached,
+            vec![(ActorId(1), false)],
+            "not attached to the newcomer"
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_for_empty_ends_when_the_last_actor_is_removed() {
+        let registry = Arc::new(LiveRegistry::new());
+        let actors: Vec<_> = (1..=3).map(probe).collect();
+        for actor in &actors {
+            registry.reserve(actor.clone());
+        }
+        let wait = tokio::spawn({
+            let registry = Arc::clone(&registry);
+            async move { registry.wait_empty().await }
+        });
+        for actor in &actors {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(!wait.is_finished());
+            registry.remove(&actor.shared);
+        }
+        tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .expect("woken when empty")
+            .unwrap();
+    }
+}

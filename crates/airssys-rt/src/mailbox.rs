@@ -49,6 +49,7 @@ impl Default for MailboxConfig {
 }
 
 /// Why a non-blocking push failed; the value is handed back.
+#[derive(Debug)]
 pub(crate) enum TryPushError<T> {
     Full(T),
     Closed(T),
@@ -312,5 +313,143 @@ impl<T> ReceiveBuffer<T> {
         Self {
             items: VecDeque::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn bounded(capacity: usize) -> Arc<Mailbox<u32>> {
+        Arc::new(Mailbox::new(MailboxConfig::Bounded(capacity)))
+    }
+
+    #[test]
+    fn a_bounded_mailbox_holds_at_most_its_capacity() {
+        let mailbox = bounded(3);
+        let mut buffer = ReceiveBuffer::new();
+        for n in 0..3 {
+            assert!(mailbox.try_push(n).is_ok());
+        }
+        assert!(matches!(mailbox.try_push(3), Err(TryPushError::Full(3))));
+        assert_eq!(mailbox.len(), 3);
+        // Taking one moves the whole queue to the receiver's buffer, but
+        // frees exactly one slot.
+        assert_eq!(mailbox.try_recv(&mut buffer), Some(0));
+        assert_eq!(mailbox.len(), 2);
+        assert!(mailbox.try_push(3).is_ok());
+        assert!(matches!(mailbox.try_push(4), Err(TryPushError::Full(4))));
+        let rest: Vec<u32> = std::iter::from_fn(|| mailbox.try_recv(&mut buffer)).collect();
+        assert_eq!(rest, vec![1, 2, 3]);
+        assert_eq!(mailbox.len(), 0);
+    }
+
+    #[test]
+    fn an_unbounded_mailbox_never_reports_full() {
+        let mailbox = Mailbox::new(MailboxConfig::Unbounded);
+        for n in 0..10_000u32 {
+            assert!(mailbox.try_push(n).is_ok());
+        }
+        assert_eq!(mailbox.len(), 10_000);
+        assert_eq!(mailbox.capacity(), None);
+    }
+
+    #[tokio::test]
+    async fn a_sender_waiting_for_room_is_woken_when_a_slot_frees() {
+        let mailbox = bounded(1);
+        let mut buffer = ReceiveBuffer::new();
+        mailbox.push(1).await.unwrap();
+        let waiting = tokio::spawn({
+            let mailbox = Arc::clone(&mailbox);
+            async move { mailbox.push(2).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "the mailbox was full");
+        assert_eq!(mailbox.recv(&mut buffer).await, Some(1));
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the waiting sender got the freed slot")
+            .unwrap()
+            .unwrap();
+        assert_eq!(mailbox.recv(&mut buffer).await, Some(2));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_senders_on_a_tiny_mailbox_lose_nothing_and_keep_their_order() {
+        const SENDERS: u32 = 8;
+        const EACH: u32 = 2_000;
+        let mailbox = bounded(2);
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|sender| {
+                let mailbox = Arc::clone(&mailbox);
+                tokio::spawn(async move {
+                    for n in 0..EACH {
+                        mailbox.push(sender * EACH + n).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut buffer = ReceiveBuffer::new();
+        let mut next = vec![0u32; SENDERS as usize];
+        for _ in 0..SENDERS * EACH {
+            let value = tokio::time::timeout(Duration::from_secs(10), mailbox.recv(&mut buffer))
+                .await
+                .expect("no wake-up was lost")
+                .unwrap();
+            let (sender, n) = ((value / EACH) as usize, value % EACH);
+            assert_eq!(n, next[sender], "per-sender order");
+            next[sender] += 1;
+        }
+        for sender in senders {
+            sender.await.unwrap();
+        }
+        assert_eq!(mailbox.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn closing_fails_waiting_senders_and_keeps_what_is_queued() {
+        let mailbox = bounded(1);
+        let mut buffer = ReceiveBuffer::new();
+        mailbox.push(1).await.unwrap();
+        let waiting = tokio::spawn({
+            let mailbox = Arc::clone(&mailbox);
+            async move { mailbox.push(2).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let closed = tokio::spawn({
+            let mailbox = Arc::clone(&mailbox);
+            async move { mailbox.closed().await }
+        });
+        mailbox.close();
+        assert_eq!(waiting.await.unwrap(), Err(2), "the value is handed back");
+        closed.await.unwrap();
+        assert!(mailbox.is_closed());
+        assert!(matches!(mailbox.try_push(3), Err(TryPushError::Closed(3))));
+        assert_eq!(mailbox.recv(&mut buffer).await, Some(1));
+        assert_eq!(mailbox.recv(&mut buffer).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_wait_for_room_is_not_counted_as_waiting() {
+        let mailbox = bounded(1);
+        mailbox.push(1).await.unwrap();
+        let wait = tokio::time::timeout(Duration::from_millis(10), mailbox.push(2)).await;
+        assert!(wait.is_err());
+        assert_eq!(mailbox.waiting_senders.load(Ordering::SeqCst), 0);
+        assert_eq!(mailbox.len(), 1);
+    }
+
+    #[test]
+    fn a_drained_burst_gives_its_memory_back() {
+        let mailbox = Mailbox::new(MailboxConfig::Unbounded);
+        let mut buffer = ReceiveBuffer::new();
+        for n in 0..10_000u32 {
+            mailbox.try_push(n).unwrap();
+        }
+        while mailbox.try_recv(&mut buffer).is_some() {}
+        assert!(buffer.items.capacity() <= SHRINK_ABOVE);
     }
 }
