@@ -125,29 +125,59 @@ where
         }
     }
 
-    async fn spawn_unsupervised(mut self) -> Result<ActorRef<A>, SpawnError> {
+    /// The synchronous part of an unsupervised spawn: the mailbox, record,
+    /// handle and name. Done before the boxed future is made, so the box
+    /// holds only what the await on `pre_start` needs.
+    fn prepare_unsupervised(self) -> Result<UnsupervisedSpawn<A, F>, SpawnError> {
         if self.system.is_shutting_down() {
             return Err(SpawnError::ShuttingDown);
         }
-        let (actor_ref, mut mailbox) = self.prepare()?;
-        let mut actor = (self.factory)();
-        let mut ctx = ActorContext::new(actor_ref.clone(), self.system.clone());
+        let (actor_ref, mailbox) = self.prepare()?;
+        Ok(UnsupervisedSpawn {
+            system: self.system,
+            factory: self.factory,
+            actor_ref,
+            mailbox,
+        })
+    }
+}
+
+/// An unsupervised actor whose mailbox and handle exist, waiting for its
+/// `pre_start` and its task.
+struct UnsupervisedSpawn<A: Actor, F> {
+    system: ActorSystem,
+    factory: F,
+    actor_ref: ActorRef<A>,
+    mailbox: Inbox<A>,
+}
+
+impl<A, F> UnsupervisedSpawn<A, F>
+where
+    A: Actor,
+    F: FnMut() -> A + Send + 'static,
+{
+    async fn run(self) -> Result<ActorRef<A>, SpawnError> {
+        let UnsupervisedSpawn {
+            system,
+            mut factory,
+            actor_ref,
+            mut mailbox,
+        } = self;
+        let mut actor = factory();
+        let mut ctx = ActorContext::new(actor_ref.clone(), system.clone());
         if let Err(error) = actor.pre_start(&mut ctx).await {
-            runner::close_and_drain(&mut mailbox, &self.system, actor_ref.shared());
-            self.system.unregister_name(actor_ref.shared());
+            runner::close_and_drain(&mut mailbox, &system, actor_ref.shared());
+            system.unregister_name(actor_ref.shared());
             return Err(SpawnError::PreStartFailed {
                 actor: actor_ref.shared().label(),
                 reason: error.to_string(),
             });
         }
         let mut guard = LiveGuard::new(ctx, mailbox);
-        let mut factory = self.factory;
         // The registry entry is made before the task exists: afterwards the
         // spawner does not touch the actor's record, which the new task may
         // already be using on another core.
-        let reserved = self
-            .system
-            .reserve_live(Arc::clone(&actor_ref.cell) as Arc<dyn LiveActor>);
+        let reserved = system.reserve_live(Arc::clone(&actor_ref.cell) as Arc<dyn LiveActor>);
         let cell = Arc::clone(&actor_ref.cell);
         let task = async move {
             let LiveGuard { ctx, mailbox, .. } = &mut guard;
@@ -162,8 +192,7 @@ where
             guard.finish(reason);
         };
         let handle = tokio::spawn(task);
-        self.system
-            .attach_live(reserved, handle, actor_ref.cell.as_ref());
+        system.attach_live(reserved, handle, actor_ref.cell.as_ref());
         Ok(actor_ref)
     }
 }
@@ -179,7 +208,10 @@ where
     fn into_future(mut self) -> Self::IntoFuture {
         match self.supervision.take() {
             Some((supervisor, spec)) => Box::pin(self.spawn_supervised(supervisor, spec)),
-            None => Box::pin(self.spawn_unsupervised()),
+            None => match self.prepare_unsupervised() {
+                Ok(spawn) => Box::pin(spawn.run()),
+                Err(error) => Box::pin(std::future::ready(Err(error))),
+            },
         }
     }
 }
