@@ -21,7 +21,6 @@
 //! record sit on different cache lines.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
@@ -177,17 +176,25 @@ impl<T> Mailbox<T> {
         Ok(())
     }
 
-    /// Waits for the next value; `None` once closed and empty. Receiver
-    /// only, always with the same `buffer`.
+    /// Polls for the next value; `Ready(None)` once closed and empty.
+    /// Receiver only, always with the same `buffer`. Poll-style, so the
+    /// actor loop waits on a future of one pointer.
     ///
     /// # Cancel safety
-    /// Cancel-safe: a value is either returned or stays queued.
-    pub(crate) async fn recv(&self, buffer: &mut ReceiveBuffer<T>) -> Option<T> {
+    /// A value is either returned or stays queued.
+    pub(crate) fn poll_recv(
+        &self,
+        buffer: &mut ReceiveBuffer<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<T>> {
         if let Some(value) = self.take(buffer) {
-            return Some(value);
+            return Poll::Ready(Some(value));
         }
-        poll_fn(|cx| self.poll_refill(buffer, cx)).await?;
-        self.take(buffer)
+        match self.poll_refill(buffer, cx) {
+            Poll::Ready(Some(())) => Poll::Ready(self.take(buffer)),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Takes the next value if one is queued. Receiver only, always with
@@ -323,6 +330,11 @@ mod tests {
 
     use super::*;
 
+    /// Waits for the next value, as the actor loop does.
+    async fn recv(mailbox: &Mailbox<u32>, buffer: &mut ReceiveBuffer<u32>) -> Option<u32> {
+        std::future::poll_fn(|cx| mailbox.poll_recv(buffer, cx)).await
+    }
+
     fn bounded(capacity: usize) -> Arc<Mailbox<u32>> {
         Arc::new(Mailbox::new(MailboxConfig::Bounded(capacity)))
     }
@@ -368,13 +380,13 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiting.is_finished(), "the mailbox was full");
-        assert_eq!(mailbox.recv(&mut buffer).await, Some(1));
+        assert_eq!(recv(&mailbox, &mut buffer).await, Some(1));
         tokio::time::timeout(Duration::from_secs(5), waiting)
             .await
             .expect("the waiting sender got the freed slot")
             .unwrap()
             .unwrap();
-        assert_eq!(mailbox.recv(&mut buffer).await, Some(2));
+        assert_eq!(recv(&mailbox, &mut buffer).await, Some(2));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,7 +407,7 @@ mod tests {
         let mut buffer = ReceiveBuffer::new();
         let mut next = vec![0u32; SENDERS as usize];
         for _ in 0..SENDERS * EACH {
-            let value = tokio::time::timeout(Duration::from_secs(10), mailbox.recv(&mut buffer))
+            let value = tokio::time::timeout(Duration::from_secs(10), recv(&mailbox, &mut buffer))
                 .await
                 .expect("no wake-up was lost")
                 .unwrap();
@@ -428,8 +440,8 @@ mod tests {
         closed.await.unwrap();
         assert!(mailbox.is_closed());
         assert!(matches!(mailbox.try_push(3), Err(TryPushError::Closed(3))));
-        assert_eq!(mailbox.recv(&mut buffer).await, Some(1));
-        assert_eq!(mailbox.recv(&mut buffer).await, None);
+        assert_eq!(recv(&mailbox, &mut buffer).await, Some(1));
+        assert_eq!(recv(&mailbox, &mut buffer).await, None);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! [`Inbox`]: the receiving side of an actor's mailbox.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use super::envelope::Envelope;
 use super::shared::ActorCell;
@@ -28,12 +29,14 @@ impl<A: Actor> Inbox<A> {
         }
     }
 
-    /// Waits for the next envelope; `None` once closed and empty.
+    /// Polls for the next envelope; `Ready(None)` once closed and empty.
+    /// The actor loop waits on this through `poll_fn`, so the future it
+    /// keeps while idle is one pointer.
     ///
     /// # Cancel safety
-    /// Cancel-safe: an envelope is either returned or stays queued.
-    pub(crate) async fn recv(&mut self) -> Option<Envelope<A>> {
-        self.cell.mailbox.recv(&mut self.buffer).await
+    /// An envelope is either returned or stays queued.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Envelope<A>>> {
+        self.cell.mailbox.poll_recv(&mut self.buffer, cx)
     }
 
     /// Takes the next envelope if one is queued.

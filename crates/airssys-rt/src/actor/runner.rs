@@ -3,6 +3,8 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 
+use std::future::poll_fn;
+
 use futures::FutureExt;
 
 use super::envelope::{Envelope, ReplyResult};
@@ -20,50 +22,50 @@ pub(crate) enum RestartBy<'a, F> {
 }
 
 /// Runs `actor` on messages from `mailbox` until it stops; returns why.
-/// `shared` is the actor's shared record, passed in (rather than cloned
-/// here from `ctx`) so that a new actor's first poll on a worker thread does
-/// not write to a cache line the spawning thread is still using.
 ///
 /// The mailbox is borrowed, never owned: whoever runs the loop keeps it, so
 /// messages left in it survive the incarnation.
+///
+/// This future sits inside every actor's task, idle or not, so it is kept
+/// small: the hot path holds the arguments, the reply channel and the
+/// handler's future; the cold paths (stopping, failures and restarts, health
+/// checks) run in boxed futures of their own, allocated only when taken.
 pub(crate) async fn run<A, F>(
     mut actor: A,
     mut restart_by: RestartBy<'_, F>,
     ctx: &mut ActorContext<A>,
     mailbox: &mut Inbox<A>,
-    shared: &super::ActorShared,
 ) -> ExitReason
 where
     A: Actor,
     F: FnMut() -> A,
 {
     loop {
-        if shared.stop_requested.load(Ordering::Acquire) {
-            actor.post_stop(ctx).await;
-            return ExitReason::Shutdown;
+        let stop = if ctx.myself().shared().stop_requested.load(Ordering::Acquire) {
+            Some(ExitReason::Shutdown)
+        } else if ctx.stop_self {
+            Some(ExitReason::Normal)
+        } else {
+            None
+        };
+        if let Some(reason) = stop {
+            return Box::pin(stop_with(&mut actor, ctx, reason)).await;
         }
-        if ctx.stop_self {
-            actor.post_stop(ctx).await;
-            return ExitReason::Normal;
-        }
-        let (message, reply) = match mailbox.recv().await {
+        let (message, reply) = match poll_fn(|cx| mailbox.poll_recv(cx)).await {
             Some(Envelope::Tell(message)) => (message, None),
             Some(Envelope::Ask(request)) => {
                 let (message, reply) = *request;
                 (message, Some(reply))
             }
             Some(Envelope::Health(answer)) => {
-                let health = actor.health_check(ctx).await;
+                let health = Box::pin(actor.health_check(ctx)).await;
                 let _ = answer.send(health);
                 continue;
             }
             // A wake-up for a stop request (or a stale one); the flag decides.
             Some(Envelope::Stop) => continue,
             // The mailbox was closed and is empty: nothing more will come.
-            None => {
-                actor.post_stop(ctx).await;
-                return ExitReason::Normal;
-            }
+            None => return Box::pin(stop_with(&mut actor, ctx, ExitReason::Normal)).await,
         };
 
         let outcome = AssertUnwindSafe(actor.handle_message(message, ctx))
@@ -71,12 +73,15 @@ where
             .await;
         let failure = match outcome {
             Ok(Ok(value)) => {
-                shared.handled.fetch_add(1, Ordering::Relaxed);
+                ctx.myself()
+                    .shared()
+                    .handled
+                    .fetch_add(1, Ordering::Relaxed);
                 answer::<A>(ctx, reply, Ok(value));
                 continue;
             }
             Ok(Err(error)) => {
-                shared.failed.fetch_add(1, Ordering::Relaxed);
+                ctx.myself().shared().failed.fetch_add(1, Ordering::Relaxed);
                 let reason = error.to_string();
                 answer::<A>(ctx, reply, Err(reason.clone()));
                 let action = actor.on_error(&error, ctx);
@@ -87,7 +92,7 @@ where
                 }
             }
             Err(panic) => {
-                shared.failed.fetch_add(1, Ordering::Relaxed);
+                ctx.myself().shared().failed.fetch_add(1, Ordering::Relaxed);
                 let reason = format!("panicked: {}", panic_message(&*panic));
                 answer::<A>(ctx, reply, Err(reason.clone()));
                 // A panic may have left the state half-updated: never resume it.
@@ -98,38 +103,70 @@ where
                 }
             }
         };
-
         if failure.action == ErrorAction::Resume {
-            tracing::warn!(actor = %shared.label(), error = %failure.reason, "handler failed; resuming");
+            tracing::warn!(actor = %ctx.myself().shared().label(), error = %failure.reason, "handler failed; resuming");
             continue;
         }
-        ctx.system()
-            .dead_letters_office()
-            .post(DeadLetter::new::<A::Message>(
-                shared.id,
-                shared.name.clone(),
-                DeadLetterReason::HandlerFailed(failure.reason.clone()),
-                None,
-            ));
-        if !failure.panicked {
-            actor.post_stop(ctx).await;
-        }
-        match failure.action {
-            ErrorAction::Stop => return ExitReason::Normal,
-            ErrorAction::Escalate => return ExitReason::Escalated(failure.reason),
-            _ => {}
-        }
-        // Restart.
-        let RestartBy::InPlace(factory) = &mut restart_by else {
-            return ExitReason::Failed(failure.reason);
-        };
-        tracing::info!(actor = %shared.label(), error = %failure.reason, "restarting actor in place");
-        actor = factory();
-        shared.restarts.fetch_add(1, Ordering::Relaxed);
-        if let Err(error) = actor.pre_start(ctx).await {
-            return ExitReason::Failed(format!("pre_start failed on restart: {error}"));
+        if let Some(exit) = Box::pin(recover(&mut actor, &mut restart_by, ctx, failure)).await {
+            return exit;
         }
     }
+}
+
+/// Runs `post_stop` and ends the loop with `reason`.
+async fn stop_with<A: Actor>(
+    actor: &mut A,
+    ctx: &mut ActorContext<A>,
+    reason: ExitReason,
+) -> ExitReason {
+    actor.post_stop(ctx).await;
+    reason
+}
+
+/// After a failed message the actor does not resume from: dead-letters it,
+/// runs `post_stop` (unless the handler panicked), then either ends the loop
+/// (`Some`) or puts a fresh instance in place (`None`).
+async fn recover<A, F>(
+    actor: &mut A,
+    restart_by: &mut RestartBy<'_, F>,
+    ctx: &mut ActorContext<A>,
+    failure: Failure,
+) -> Option<ExitReason>
+where
+    A: Actor,
+    F: FnMut() -> A,
+{
+    let shared = ctx.myself().shared();
+    ctx.system()
+        .dead_letters_office()
+        .post(DeadLetter::new::<A::Message>(
+            shared.id,
+            shared.name.clone(),
+            DeadLetterReason::HandlerFailed(failure.reason.clone()),
+            None,
+        ));
+    if !failure.panicked {
+        actor.post_stop(ctx).await;
+    }
+    match failure.action {
+        ErrorAction::Stop => return Some(ExitReason::Normal),
+        ErrorAction::Escalate => return Some(ExitReason::Escalated(failure.reason)),
+        _ => {}
+    }
+    // Restart.
+    let RestartBy::InPlace(factory) = restart_by else {
+        return Some(ExitReason::Failed(failure.reason));
+    };
+    let shared = ctx.myself().shared();
+    tracing::info!(actor = %shared.label(), error = %failure.reason, "restarting actor in place");
+    *actor = factory();
+    shared.restarts.fetch_add(1, Ordering::Relaxed);
+    if let Err(error) = actor.pre_start(ctx).await {
+        return Some(ExitReason::Failed(format!(
+            "pre_start failed on restart: {error}"
+        )));
+    }
+    None
 }
 
 struct Failure {

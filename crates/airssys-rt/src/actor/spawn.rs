@@ -178,17 +178,9 @@ where
         // spawner does not touch the actor's record, which the new task may
         // already be using on another core.
         let reserved = system.reserve_live(Arc::clone(&actor_ref.cell) as Arc<dyn LiveActor>);
-        let cell = Arc::clone(&actor_ref.cell);
         let task = async move {
             let LiveGuard { ctx, mailbox, .. } = &mut guard;
-            let reason = runner::run(
-                actor,
-                RestartBy::InPlace(&mut factory),
-                ctx,
-                mailbox,
-                &cell.shared,
-            )
-            .await;
+            let reason = runner::run(actor, RestartBy::InPlace(&mut factory), ctx, mailbox).await;
             guard.finish(reason);
         };
         let handle = tokio::spawn(task);

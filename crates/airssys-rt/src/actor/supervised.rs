@@ -107,14 +107,12 @@ where
         self.stopped_by_supervisor = Arc::clone(&stopped_by_supervisor);
         let restart = self.restart;
         let system = self.system.clone();
-        let cell = Arc::clone(&self.actor_ref.cell);
         self.running = Some(tokio::spawn(async move {
             let run = runner::run(
                 actor,
                 RestartBy::<fn() -> A>::Supervisor,
                 &mut ctx,
                 &mut mailbox,
-                &cell.shared,
             );
             let reason = match AssertUnwindSafe(run).catch_unwind().await {
                 Ok(reason) => reason,
