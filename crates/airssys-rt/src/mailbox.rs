@@ -335,6 +335,22 @@ mod tests {
         std::future::poll_fn(|cx| mailbox.poll_recv(buffer, cx)).await
     }
 
+    /// A one-slot mailbox holding 1, with a task waiting to push 2.
+    async fn full_with_a_waiting_sender() -> (
+        Arc<Mailbox<u32>>,
+        ReceiveBuffer<u32>,
+        tokio::task::JoinHandle<Result<(), u32>>,
+    ) {
+        let mailbox = bounded(1);
+        mailbox.push(1).await.unwrap();
+        let waiting = tokio::spawn({
+            let mailbox = Arc::clone(&mailbox);
+            async move { mailbox.push(2).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        (mailbox, ReceiveBuffer::new(), waiting)
+    }
+
     fn bounded(capacity: usize) -> Arc<Mailbox<u32>> {
         Arc::new(Mailbox::new(MailboxConfig::Bounded(capacity)))
     }
@@ -371,14 +387,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_sender_waiting_for_room_is_woken_when_a_slot_frees() {
-        let mailbox = bounded(1);
-        let mut buffer = ReceiveBuffer::new();
-        mailbox.push(1).await.unwrap();
-        let waiting = tokio::spawn({
-            let mailbox = Arc::clone(&mailbox);
-            async move { mailbox.push(2).await }
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (mailbox, mut buffer, waiting) = full_with_a_waiting_sender().await;
         assert!(!waiting.is_finished(), "the mailbox was full");
         assert_eq!(recv(&mailbox, &mut buffer).await, Some(1));
         tokio::time::timeout(Duration::from_secs(5), waiting)
@@ -423,14 +432,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_fails_waiting_senders_and_keeps_what_is_queued() {
-        let mailbox = bounded(1);
-        let mut buffer = ReceiveBuffer::new();
-        mailbox.push(1).await.unwrap();
-        let waiting = tokio::spawn({
-            let mailbox = Arc::clone(&mailbox);
-            async move { mailbox.push(2).await }
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (mailbox, mut buffer, waiting) = full_with_a_waiting_sender().await;
         let closed = tokio::spawn({
             let mailbox = Arc::clone(&mailbox);
             async move { mailbox.closed().await }

@@ -310,7 +310,7 @@ impl ActorSystem {
         }
     }
 
-    /// Drops an ended actor from the live registry (once it is marked terminated).
+    /// Drops an ended actor from the live registry.
     pub(crate) fn remove_live(&self, shared: &ActorShared) {
         self.inner.live.remove(shared);
     }

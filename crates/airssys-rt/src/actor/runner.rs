@@ -207,7 +207,6 @@ pub(crate) fn close_and_drain<A: Actor>(
     ctx_system: &crate::system::ActorSystem,
     shared: &super::ActorShared,
 ) {
-    shared.terminated.store(true, Ordering::SeqCst);
     mailbox.close();
     while let Some(envelope) = mailbox.try_recv() {
         let message = match envelope {

@@ -75,8 +75,6 @@ pub(crate) struct ActorShared {
     pub(crate) name: Option<Arc<str>>,
     /// Set when a stop was requested; the loop checks it between messages.
     pub(crate) stop_requested: AtomicBool,
-    /// Set once the actor is gone for good: its mailbox is closed.
-    pub(crate) terminated: AtomicBool,
     pub(crate) handled: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) restarts: AtomicU64,
@@ -91,7 +89,6 @@ impl ActorShared {
             id,
             name,
             stop_requested: AtomicBool::new(false),
-            terminated: AtomicBool::new(false),
             handled: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
