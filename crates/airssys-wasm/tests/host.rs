@@ -452,9 +452,12 @@ async fn a_thousand_components_keep_answering_while_one_keeps_crashing() {
     let mut components = Vec::with_capacity(N);
     for i in 0..N {
         components.push(
-            host.spawn(spec(&format!("c{i}"), "crashing_counter"))
-                .await
-                .unwrap(),
+            within(
+                "spawning",
+                host.spawn(spec(&format!("c{i}"), "crashing_counter")),
+            )
+            .await
+            .unwrap(),
         );
     }
     let crasher = components[0].clone();
@@ -474,10 +477,13 @@ async fn a_thousand_components_keep_answering_while_one_keeps_crashing() {
             sent += 1;
         }
         for reply in replies {
-            assert_eq!(count(reply.await.unwrap().unwrap()), round);
+            assert_eq!(
+                count(within("a request round", reply).await.unwrap().unwrap()),
+                round
+            );
         }
     }
-    crashing.await.unwrap();
+    within("the crashing requests", crashing).await.unwrap();
     // The last crash's restart may still be under way when its error arrives.
     timeout(WAIT, async {
         while host.list()[0].restarts < 20 {
@@ -493,7 +499,17 @@ async fn a_thousand_components_keep_answering_while_one_keeps_crashing() {
     assert_eq!(handled, sent);
     assert_eq!(crashes, 20);
     assert_eq!(stats[0].restarts, 20);
-    host.shutdown(Duration::from_secs(30)).await;
+    within("shutdown", host.shutdown(Duration::from_secs(30))).await;
+}
+
+/// Awaits `future`, failing the test with the phase's name if it stalls:
+/// every wait inside has its own timeout, so a stall here is a lost wake-up
+/// somewhere, and the name says where to look.
+async fn within<T>(phase: &str, future: impl std::future::Future<Output = T>) -> T {
+    match timeout(Duration::from_secs(120), future).await {
+        Ok(value) => value,
+        Err(_) => panic!("stalled for 120 s during {phase}"),
+    }
 }
 
 #[tokio::test]
