@@ -246,11 +246,16 @@ impl<T> Mailbox<T> {
     /// Refuses new values, failing waiting senders; queued ones can still
     /// be taken. Idempotent.
     pub(crate) fn close(&self) {
-        {
-            let _queue = self.queue.lock();
+        let receiver = {
+            let mut queue = self.queue.lock();
             if self.closed.swap(true, Ordering::SeqCst) {
                 return;
             }
+            queue.receiver.take()
+        };
+        // A receiver waiting on an empty queue learns it is closed.
+        if let Some(receiver) = receiver {
+            receiver.wake();
         }
         self.room.notify_waiters();
         self.on_close.notify_waiters();
@@ -444,6 +449,23 @@ mod tests {
         assert!(matches!(mailbox.try_push(3), Err(TryPushError::Closed(3))));
         assert_eq!(recv(&mailbox, &mut buffer).await, Some(1));
         assert_eq!(recv(&mailbox, &mut buffer).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_waiting_on_an_empty_mailbox_wakes_when_it_is_closed() {
+        let mailbox = bounded(4);
+        let waiting = tokio::spawn({
+            let mailbox = Arc::clone(&mailbox);
+            async move { recv(&mailbox, &mut ReceiveBuffer::new()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "nothing was queued");
+        mailbox.close();
+        let received = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the close woke the receiver")
+            .unwrap();
+        assert_eq!(received, None);
     }
 
     #[tokio::test]
