@@ -1,5 +1,6 @@
 //! The actor core: spawning, addressing, mailboxes, failure handling, shutdown.
 
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -390,6 +391,57 @@ async fn failing_pre_start_fails_the_spawn_and_frees_the_name() {
         matches!(err, SpawnError::PreStartFailed { ref reason, .. } if reason == "boom: no config")
     );
     assert!(system.lookup::<FailsToStart>("fragile").is_none());
+}
+
+/// Waits in `pre_start` until its gate opens.
+struct SlowStarter(Arc<Notify>);
+
+impl Actor for SlowStarter {
+    type Message = u64;
+    type Reply = ();
+    type Error = Boom;
+
+    async fn pre_start(&mut self, _: &mut ActorContext<Self>) -> Result<(), Boom> {
+        self.0.notified().await;
+        Ok(())
+    }
+
+    async fn handle_message(&mut self, _: u64, _: &mut ActorContext<Self>) -> Result<(), Boom> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_spawn_dropped_during_pre_start_frees_the_name_and_dead_letters_what_was_queued() {
+    let system = ActorSystem::new();
+    let mut dead = system.dead_letters();
+    let gate = Arc::new(Notify::new());
+    let mut spawn = Box::pin(
+        system
+            .spawn(move || SlowStarter(Arc::clone(&gate)))
+            .name("slow")
+            .into_future(),
+    );
+    assert!(
+        futures::poll!(spawn.as_mut()).is_pending(),
+        "waits in pre_start"
+    );
+    // The name is taken from the start, so others can already queue messages.
+    let early = system.lookup::<SlowStarter>("slow").expect("named");
+    early.tell(7).await.unwrap();
+
+    drop(spawn);
+
+    assert!(system.lookup::<SlowStarter>("slow").is_none());
+    assert!(!early.is_alive());
+    assert!(
+        early.tell(8).await.is_err(),
+        "a cancelled actor refuses messages"
+    );
+    let letter = timeout(WAIT, dead.recv()).await.unwrap().unwrap();
+    assert_eq!(letter.reason, DeadLetterReason::ActorStopped);
+    assert_eq!(letter.take_message::<u64>(), Some(7));
+    assert_eq!(system.stats().live, 0);
 }
 
 /// Forwards every number it gets to a test channel.

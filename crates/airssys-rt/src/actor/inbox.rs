@@ -1,6 +1,5 @@
 //! [`Inbox`]: the receiving side of an actor's mailbox.
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::envelope::Envelope;
@@ -8,50 +7,65 @@ use super::shared::ActorCell;
 use super::Actor;
 use crate::mailbox::ReceiveBuffer;
 
-/// The one receiving handle of an actor's mailbox, owned by whoever runs the
-/// actor's loop (its task, or its supervised slot between incarnations).
-/// There is exactly one per actor, so the mailbox has a single consumer.
+/// The one receiving side of an actor's mailbox: the messages taken from
+/// the queue in one go and not handed to the actor yet. Owned by whoever
+/// runs the actor's loop (its task, or its supervised slot between
+/// incarnations), so messages already taken survive a restart. There is
+/// exactly one per actor, created with its record, so the mailbox has a
+/// single consumer; every method takes the record of that same actor.
 ///
-/// Dropping it closes the mailbox: a mailbox nobody will read must refuse
-/// messages rather than swallow them.
+/// It holds no handle of its own: the loop reaches the record through its
+/// context, which keeps every actor's task one pointer smaller. Whoever owns
+/// the inbox closes the mailbox when the actor is gone for good
+/// ([`runner::close_and_drain`](super::runner::close_and_drain)).
 pub(crate) struct Inbox<A: Actor> {
-    cell: Arc<ActorCell<A>>,
-    /// Messages taken from the mailbox in one go, not yet handed out.
     buffer: ReceiveBuffer<Envelope<A>>,
 }
 
 impl<A: Actor> Inbox<A> {
-    /// The receiving handle of `cell`'s mailbox; call once per actor.
-    pub(crate) fn new(cell: Arc<ActorCell<A>>) -> Self {
+    /// The receiving side of a new actor's mailbox; call once per actor.
+    pub(crate) fn new() -> Self {
         Self {
-            cell,
             buffer: ReceiveBuffer::new(),
         }
     }
 
-    /// Polls for the next envelope; `Ready(None)` once closed and empty.
-    /// The actor loop waits on this through `poll_fn`, so the future it
-    /// keeps while idle is one pointer.
+    /// Polls `cell`'s mailbox for the next envelope; `Ready(None)` once
+    /// closed and empty. The actor loop waits on this through `poll_fn`, so
+    /// the future it keeps while idle is one pointer.
     ///
     /// # Cancel safety
     /// An envelope is either returned or stays queued.
-    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Envelope<A>>> {
-        self.cell.mailbox.poll_recv(&mut self.buffer, cx)
+    pub(crate) fn poll_recv(
+        &mut self,
+        cell: &ActorCell<A>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Envelope<A>>> {
+        cell.mailbox.poll_recv(&mut self.buffer, cx)
     }
 
-    /// Takes the next envelope if one is queued.
-    pub(crate) fn try_recv(&mut self) -> Option<Envelope<A>> {
-        self.cell.mailbox.try_recv(&mut self.buffer)
-    }
-
-    /// Refuses new messages; queued ones can still be taken.
-    pub(crate) fn close(&mut self) {
-        self.cell.mailbox.close();
+    /// Takes the next envelope of `cell`'s mailbox if one is queued.
+    pub(crate) fn try_recv(&mut self, cell: &ActorCell<A>) -> Option<Envelope<A>> {
+        cell.mailbox.try_recv(&mut self.buffer)
     }
 }
 
-impl<A: Actor> Drop for Inbox<A> {
-    fn drop(&mut self) {
-        self.cell.mailbox.close();
+/// Whatever holds an actor's inbox for the length of one incarnation: the
+/// inbox itself (an unsupervised actor's task owns it), or the supervised
+/// slot's lock on it (given back when the incarnation ends).
+pub(crate) trait HoldsInbox<A: Actor>: Send {
+    /// The inbox held.
+    fn inbox(&mut self) -> &mut Inbox<A>;
+}
+
+impl<A: Actor> HoldsInbox<A> for Inbox<A> {
+    fn inbox(&mut self) -> &mut Inbox<A> {
+        self
+    }
+}
+
+impl<A: Actor> HoldsInbox<A> for tokio::sync::OwnedMutexGuard<Inbox<A>> {
+    fn inbox(&mut self) -> &mut Inbox<A> {
+        self
     }
 }

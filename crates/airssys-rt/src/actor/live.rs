@@ -1,59 +1,88 @@
-//! [`LiveGuard`]: the bookkeeping of one unsupervised actor's task.
+//! [`LiveActor`]: one unsupervised actor, from its spawn to its end.
+
+use std::future::Future;
 
 use super::inbox::Inbox;
+use super::incarnation::{InPlace, Incarnation};
 use super::runner;
-use super::shared::ActorShared;
-use super::{Actor, ActorContext};
-use crate::supervisor::ExitReason;
+use super::Actor;
 
-/// Owned by an unsupervised actor's task. However the task ends — its loop
-/// returned, it was aborted by shutdown, it panicked — dropping the guard
-/// closes the mailbox, dead-letters what was left in it, and removes the
-/// actor from the system's registries.
-pub(crate) struct LiveGuard<A: Actor> {
-    /// The actor's context, lent to its loop; its system and shared record
-    /// are what the guard needs at the end (no extra clones per spawn).
-    pub(crate) ctx: ActorContext<A>,
-    pub(crate) mailbox: Inbox<A>,
-    /// `false` until the loop returned: dropped unfinished means aborted.
-    /// (A flag rather than the exit reason keeps every actor's task small.)
-    finished: bool,
+/// Where an unsupervised actor is in its life, for what its end must report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Spawned, `pre_start` not done: an end here is a cancelled spawn.
+    Starting,
+    /// Its loop runs: an end here (a drop before the loop returned) is an abort.
+    Running,
+    /// Its loop returned, or its `pre_start` failed.
+    Ended,
 }
 
-impl<A: Actor> LiveGuard<A> {
-    /// Takes the actor's context and mailbox.
-    pub(crate) fn new(ctx: ActorContext<A>, mailbox: Inbox<A>) -> Self {
+/// An unsupervised actor's whole state: created by the spawn, moved into
+/// the actor's task once `pre_start` succeeded. However it ends (its loop
+/// returned, its task was aborted by shutdown or panicked, its spawn was
+/// cancelled or failed), dropping it closes the mailbox, dead-letters what
+/// was left in it, and removes the actor from the system's registries.
+pub(crate) struct UnsupervisedActor<A: Actor, F> {
+    pub(crate) incarnation: Incarnation<A, Inbox<A>, InPlace<F>>,
+    phase: Phase,
+}
+
+impl<A, F> UnsupervisedActor<A, F>
+where
+    A: Actor,
+    F: FnMut() -> A + Send + 'static,
+{
+    /// An actor about to run `pre_start`.
+    pub(crate) fn new(incarnation: Incarnation<A, Inbox<A>, InPlace<F>>) -> Self {
         Self {
-            ctx,
-            mailbox,
-            finished: false,
+            incarnation,
+            phase: Phase::Starting,
+        }
+    }
+
+    /// `pre_start` failed: dropping the actor cleans up without calling it
+    /// an abort.
+    pub(crate) fn start_failed(mut self) {
+        self.phase = Phase::Ended;
+    }
+
+    /// Runs the actor's loop to its end: the body of the actor's task.
+    ///
+    /// An `async` block that captures `self`, not an `async fn`: an `async
+    /// fn` keeps a second copy of its arguments in its future, and this
+    /// future is what every idle actor's task holds.
+    // Not an `async fn`, which would copy its arguments into the future twice.
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn run(mut self) -> impl Future<Output = ()> + Send + 'static {
+        async move {
+            self.phase = Phase::Running;
+            let reason = runner::run(&mut self.incarnation).await;
+            self.phase = Phase::Ended;
+            let shared = self.incarnation.ctx.myself().shared();
+            if reason.is_abnormal() {
+                tracing::warn!(actor = %shared.label(), %reason, "actor stopped");
+            } else {
+                tracing::debug!(actor = %shared.label(), %reason, "actor stopped");
+            }
         }
     }
 }
 
-impl<A: Actor> LiveGuard<A> {
-    /// Logs why the loop ended, then drops the guard: the mailbox is
-    /// closed and what is left in it dead-lettered.
-    pub(crate) fn finish(mut self, reason: ExitReason) {
-        self.finished = true;
-        let shared = self.ctx.myself().shared();
-        if reason.is_abnormal() {
-            tracing::warn!(actor = %shared.label(), %reason, "actor stopped");
-        } else {
-            tracing::debug!(actor = %shared.label(), %reason, "actor stopped");
-        }
-    }
-}
-
-impl<A: Actor> Drop for LiveGuard<A> {
+impl<A: Actor, F> Drop for UnsupervisedActor<A, F> {
     fn drop(&mut self) {
-        let system = self.ctx.system();
-        let shared: &ActorShared = self.ctx.myself().shared();
-        runner::close_and_drain(&mut self.mailbox, system, shared);
-        if !self.finished {
-            tracing::warn!(actor = %shared.label(), "actor aborted");
+        let Incarnation { ctx, mailbox, .. } = &mut self.incarnation;
+        let system = ctx.system();
+        let cell = &ctx.myself().cell;
+        runner::close_and_drain(mailbox, cell, system);
+        match self.phase {
+            Phase::Running => tracing::warn!(actor = %cell.shared.label(), "actor aborted"),
+            Phase::Starting => {
+                tracing::debug!(actor = %cell.shared.label(), "spawn cancelled before pre_start finished")
+            }
+            Phase::Ended => {}
         }
-        system.unregister_name(shared);
-        system.remove_live(shared);
+        system.unregister_name(&cell.shared);
+        system.remove_live(&cell.shared);
     }
 }

@@ -6,6 +6,7 @@ mod context;
 mod envelope;
 mod error;
 mod inbox;
+mod incarnation;
 mod live;
 mod runner;
 mod shared;

@@ -3,139 +3,218 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 
 use futures::FutureExt;
 
 use super::envelope::{Envelope, ReplyResult};
-use super::inbox::Inbox;
+use super::inbox::{HoldsInbox, Inbox};
+use super::incarnation::{Incarnation, Restart};
+use super::shared::ActorCell;
 use super::{Actor, ActorContext, ErrorAction};
 use crate::dead_letter::{DeadLetter, DeadLetterReason};
 use crate::supervisor::ExitReason;
 
-/// Who restarts the actor when it asks for a restart.
-pub(crate) enum RestartBy<'a, F> {
-    /// The loop itself, with a fresh instance from the factory.
-    InPlace(&'a mut F),
-    /// The supervisor: the loop returns a failed exit.
-    Supervisor,
-}
-
-/// Runs `actor` on messages from `mailbox` until it stops; returns why.
+/// Runs the actor of `incarnation` on messages from its mailbox until it
+/// stops; returns why.
 ///
-/// The mailbox is borrowed, never owned: whoever runs the loop keeps it, so
-/// messages left in it survive the incarnation.
+/// The incarnation is borrowed, never owned: whoever runs the loop keeps the
+/// inbox, so messages left in it survive the incarnation.
 ///
-/// This future sits inside every actor's task, idle or not, so it is kept
-/// small: the hot path holds the arguments, the reply channel and the
-/// handler's future; the cold paths (stopping, failures and restarts, health
-/// checks) run in boxed futures of their own, allocated only when taken.
-pub(crate) async fn run<A, F>(
-    mut actor: A,
-    mut restart_by: RestartBy<'_, F>,
-    ctx: &mut ActorContext<A>,
-    mailbox: &mut Inbox<A>,
-) -> ExitReason
+/// This future sits inside every actor's task, idle or not, so it holds as
+/// little as possible across its awaits: one pointer to the incarnation,
+/// the reply channel and the handler's future. The cold paths (stopping,
+/// failures and restarts, health checks) run in boxed futures of their own,
+/// allocated only when taken, and every value they need is moved into them.
+///
+/// A function returning an `async` block rather than an `async fn`, which
+/// would keep a second copy of its argument in the future.
+// Not an `async fn`, which would copy its arguments into the future twice.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn run<A, M, R>(
+    incarnation: &mut Incarnation<A, M, R>,
+) -> impl Future<Output = ExitReason> + Send + '_
 where
     A: Actor,
-    F: FnMut() -> A,
+    M: HoldsInbox<A>,
+    R: Restart<A>,
 {
-    loop {
-        let stop = if ctx.myself().shared().stop_requested.load(Ordering::Acquire) {
-            Some(ExitReason::Shutdown)
-        } else if ctx.stop_self {
-            Some(ExitReason::Normal)
-        } else {
-            None
-        };
-        if let Some(reason) = stop {
-            return Box::pin(stop_with(&mut actor, ctx, reason)).await;
-        }
-        let (message, reply) = match poll_fn(|cx| mailbox.poll_recv(cx)).await {
-            Some(Envelope::Tell(message)) => (message, None),
-            Some(Envelope::Ask(request)) => {
-                let (message, reply) = *request;
-                (message, Some(reply))
+    async move {
+        loop {
+            if let Some(stopping) = stopping(incarnation) {
+                return stopping.await;
             }
-            Some(Envelope::Health(answer)) => {
-                let health = Box::pin(actor.health_check(ctx)).await;
-                let _ = answer.send(health);
-                continue;
-            }
-            // A wake-up for a stop request (or a stale one); the flag decides.
-            Some(Envelope::Stop) => continue,
-            // The mailbox was closed and is empty: nothing more will come.
-            None => return Box::pin(stop_with(&mut actor, ctx, ExitReason::Normal)).await,
-        };
+            let (message, reply) = match poll_fn(|cx| {
+                let Incarnation { ctx, mailbox, .. } = &mut *incarnation;
+                mailbox.inbox().poll_recv(&ctx.myself().cell, cx)
+            })
+            .await
+            {
+                Some(Envelope::Tell(message)) => (message, None),
+                Some(Envelope::Ask(request)) => {
+                    let (message, reply) = *request;
+                    (message, Some(reply))
+                }
+                other => {
+                    let aside = Box::pin(aside(incarnation, other));
+                    match aside.await {
+                        Some(exit) => return exit,
+                        None => continue,
+                    }
+                }
+            };
 
-        let outcome = AssertUnwindSafe(actor.handle_message(message, ctx))
-            .catch_unwind()
-            .await;
-        let failure = match outcome {
-            Ok(Ok(value)) => {
-                ctx.myself()
-                    .shared()
-                    .handled
-                    .fetch_add(1, Ordering::Relaxed);
-                answer::<A>(ctx, reply, Ok(value));
-                continue;
+            let Incarnation { actor, ctx, .. } = &mut *incarnation;
+            let outcome = AssertUnwindSafe(actor.handle_message(message, ctx))
+                .catch_unwind()
+                .await;
+            let recovery = match settle(incarnation, reply, outcome) {
+                Some(failure) => Box::pin(recover(incarnation, failure)),
+                None => continue,
+            };
+            if let Some(exit) = recovery.await {
+                return exit;
             }
-            Ok(Err(error)) => {
-                ctx.myself().shared().failed.fetch_add(1, Ordering::Relaxed);
-                let reason = error.to_string();
-                answer::<A>(ctx, reply, Err(reason.clone()));
-                let action = actor.on_error(&error, ctx);
-                Failure {
-                    reason,
-                    action,
-                    panicked: false,
-                }
-            }
-            Err(panic) => {
-                ctx.myself().shared().failed.fetch_add(1, Ordering::Relaxed);
-                let reason = format!("panicked: {}", panic_message(&*panic));
-                answer::<A>(ctx, reply, Err(reason.clone()));
-                // A panic may have left the state half-updated: never resume it.
-                Failure {
-                    reason,
-                    action: ErrorAction::Restart,
-                    panicked: true,
-                }
-            }
-        };
-        if failure.action == ErrorAction::Resume {
-            tracing::warn!(actor = %ctx.myself().shared().label(), error = %failure.reason, "handler failed; resuming");
-            continue;
         }
-        if let Some(exit) = Box::pin(recover(&mut actor, &mut restart_by, ctx, failure)).await {
-            return exit;
+    }
+}
+
+/// The boxed stop (`post_stop`, then the exit) when the loop must stop
+/// before taking another message. Built here, so the loop's future keeps
+/// only the box across the await.
+#[allow(clippy::type_complexity)]
+fn stopping<A, M, R>(
+    incarnation: &mut Incarnation<A, M, R>,
+) -> Option<Pin<Box<impl Future<Output = ExitReason> + Send + '_>>>
+where
+    A: Actor,
+    M: Send,
+    R: Send,
+{
+    let reason = incarnation.stop_reason()?;
+    Some(Box::pin(stop_with(incarnation, reason)))
+}
+
+/// What a handler's call ended in.
+type Outcome<A> = Result<
+    Result<<A as Actor>::Reply, <A as Actor>::Error>,
+    Box<dyn std::any::Any + Send + 'static>,
+>;
+
+/// Counts the outcome of one message and answers its asker. Returns the
+/// failure the loop must recover from, or `None` to take the next message
+/// (success, or a failure the actor resumes from).
+fn settle<A, M, R>(
+    incarnation: &mut Incarnation<A, M, R>,
+    reply: Option<tokio::sync::oneshot::Sender<ReplyResult<A>>>,
+    outcome: Outcome<A>,
+) -> Option<Failure>
+where
+    A: Actor,
+    M: HoldsInbox<A>,
+    R: Restart<A>,
+{
+    let Incarnation { actor, ctx, .. } = incarnation;
+    let shared = ctx.myself().shared();
+    let failure = match outcome {
+        Ok(Ok(value)) => {
+            shared.handled.fetch_add(1, Ordering::Relaxed);
+            answer::<A>(ctx, reply, Ok(value));
+            return None;
+        }
+        Ok(Err(error)) => {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            let reason = error.to_string();
+            answer::<A>(ctx, reply, Err(reason.clone()));
+            let action = actor.on_error(&error, ctx);
+            Failure {
+                reason,
+                action,
+                panicked: false,
+            }
+        }
+        Err(panic) => {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            let reason = format!("panicked: {}", panic_message(&*panic));
+            answer::<A>(ctx, reply, Err(reason.clone()));
+            // A panic may have left the state half-updated: never resume it.
+            Failure {
+                reason,
+                action: ErrorAction::Restart,
+                panicked: true,
+            }
+        }
+    };
+    if failure.action == ErrorAction::Resume {
+        tracing::warn!(actor = %ctx.myself().shared().label(), error = %failure.reason, "handler failed; resuming");
+        return None;
+    }
+    Some(failure)
+}
+
+/// Whatever the mailbox gave that is not a message: a health check from
+/// the supervisor (answered between messages), a stop wake-up (the flag
+/// decides, at the top of the loop), or the end of a closed mailbox (the
+/// loop stops: `Some`).
+async fn aside<A, M, R>(
+    incarnation: &mut Incarnation<A, M, R>,
+    envelope: Option<Envelope<A>>,
+) -> Option<ExitReason>
+where
+    A: Actor,
+    M: Send,
+    R: Send,
+{
+    match envelope {
+        Some(Envelope::Health(answer)) => {
+            let health = incarnation.actor.health_check(&mut incarnation.ctx).await;
+            let _ = answer.send(health);
+            None
+        }
+        // Closed and empty: nothing more will come.
+        None => Some(stop_with(incarnation, ExitReason::Normal).await),
+        // A wake-up for a stop request (or a stale one); the flag decides.
+        Some(Envelope::Stop) => None,
+        // The loop hands messages to the handler itself and passes only
+        // the other envelopes here.
+        Some(Envelope::Tell(_) | Envelope::Ask(_)) => {
+            unreachable!("messages are handled by the loop, never set aside")
         }
     }
 }
 
 /// Runs `post_stop` and ends the loop with `reason`.
-async fn stop_with<A: Actor>(
-    actor: &mut A,
-    ctx: &mut ActorContext<A>,
+async fn stop_with<A, M, R>(
+    incarnation: &mut Incarnation<A, M, R>,
     reason: ExitReason,
-) -> ExitReason {
-    actor.post_stop(ctx).await;
+) -> ExitReason
+where
+    A: Actor,
+    M: Send,
+    R: Send,
+{
+    incarnation.actor.post_stop(&mut incarnation.ctx).await;
     reason
 }
 
 /// After a failed message the actor does not resume from: dead-letters it,
 /// runs `post_stop` (unless the handler panicked), then either ends the loop
 /// (`Some`) or puts a fresh instance in place (`None`).
-async fn recover<A, F>(
-    actor: &mut A,
-    restart_by: &mut RestartBy<'_, F>,
-    ctx: &mut ActorContext<A>,
+async fn recover<A, M, R>(
+    incarnation: &mut Incarnation<A, M, R>,
     failure: Failure,
 ) -> Option<ExitReason>
 where
     A: Actor,
-    F: FnMut() -> A,
+    R: Restart<A>,
 {
+    let Incarnation {
+        actor,
+        ctx,
+        restart,
+        ..
+    } = incarnation;
     let shared = ctx.myself().shared();
     ctx.system()
         .dead_letters_office()
@@ -153,13 +232,13 @@ where
         ErrorAction::Escalate => return Some(ExitReason::Escalated(failure.reason)),
         _ => {}
     }
-    // Restart.
-    let RestartBy::InPlace(factory) = restart_by else {
+    // Restart: in place, or by the supervisor (the loop ends as failed).
+    let Some(fresh) = restart.fresh_instance() else {
         return Some(ExitReason::Failed(failure.reason));
     };
     let shared = ctx.myself().shared();
     tracing::info!(actor = %shared.label(), error = %failure.reason, "restarting actor in place");
-    *actor = factory();
+    *actor = fresh;
     shared.restarts.fetch_add(1, Ordering::Relaxed);
     if let Err(error) = actor.pre_start(ctx).await {
         return Some(ExitReason::Failed(format!(
@@ -199,22 +278,23 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Closes the mailbox and dead-letters everything left in it: the actor is
-/// gone for good. Queued asks are answered with "actor stopped" by dropping
-/// their reply channel.
+/// Closes `cell`'s mailbox and dead-letters everything left in it and in
+/// its inbox: the actor is gone for good. Queued asks are answered with
+/// "actor stopped" by dropping their reply channel.
 pub(crate) fn close_and_drain<A: Actor>(
-    mailbox: &mut Inbox<A>,
-    ctx_system: &crate::system::ActorSystem,
-    shared: &super::ActorShared,
+    inbox: &mut Inbox<A>,
+    cell: &ActorCell<A>,
+    system: &crate::system::ActorSystem,
 ) {
-    mailbox.close();
-    while let Some(envelope) = mailbox.try_recv() {
+    cell.mailbox.close();
+    let shared = &cell.shared;
+    while let Some(envelope) = inbox.try_recv(cell) {
         let message = match envelope {
             Envelope::Tell(message) => message,
             Envelope::Ask(request) => request.0,
             Envelope::Stop | Envelope::Health(_) => continue,
         };
-        ctx_system.dead_letters_office().post(DeadLetter::new(
+        system.dead_letters_office().post(DeadLetter::new(
             shared.id,
             shared.name.clone(),
             DeadLetterReason::ActorStopped,

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::inbox::Inbox;
-use super::live::LiveGuard;
-use super::runner::{self, RestartBy};
+use super::incarnation::{InPlace, Incarnation};
+use super::live::UnsupervisedActor;
 use super::shared::{ActorShared, LiveActor};
 use super::supervised::ActorChild;
 use super::{Actor, ActorContext, ActorRef, SpawnError};
@@ -90,7 +90,7 @@ where
             ActorShared::new(id, self.name.clone()),
             Mailbox::new(self.mailbox),
         );
-        let inbox = Inbox::new(Arc::clone(&actor_ref.cell));
+        let inbox = Inbox::new();
         if let Some(name) = &self.name {
             self.system.register_name(name, &actor_ref)?;
         }
@@ -126,64 +126,62 @@ where
     }
 
     /// The synchronous part of an unsupervised spawn: the mailbox, record,
-    /// handle and name. Done before the boxed future is made, so the box
-    /// holds only what the await on `pre_start` needs.
-    fn prepare_unsupervised(self) -> Result<UnsupervisedSpawn<A, F>, SpawnError> {
+    /// handle, name, the actor's first instance and its context. Done before
+    /// the boxed future is made, so the box holds only the actor and what
+    /// awaiting `pre_start` needs.
+    fn prepare_unsupervised(self) -> Result<(ActorRef<A>, UnsupervisedActor<A, F>), SpawnError> {
         if self.system.is_shutting_down() {
             return Err(SpawnError::ShuttingDown);
         }
-        let (actor_ref, mailbox) = self.prepare()?;
-        Ok(UnsupervisedSpawn {
-            system: self.system,
-            factory: self.factory,
-            actor_ref,
-            mailbox,
-        })
+        let (actor_ref, inbox) = self.prepare()?;
+        let SpawnBuilder {
+            system,
+            mut factory,
+            ..
+        } = self;
+        let incarnation = Incarnation {
+            actor: factory(),
+            ctx: ActorContext::new(actor_ref.clone(), system),
+            mailbox: inbox,
+            restart: InPlace(factory),
+        };
+        Ok((actor_ref, UnsupervisedActor::new(incarnation)))
     }
 }
 
-/// An unsupervised actor whose mailbox and handle exist, waiting for its
-/// `pre_start` and its task.
-struct UnsupervisedSpawn<A: Actor, F> {
-    system: ActorSystem,
-    factory: F,
+/// Runs `pre_start` in the caller's task, then starts the actor's task.
+/// Dropped before it finishes, the actor is cleaned up as a cancelled
+/// spawn (its name freed, its mailbox closed).
+// Not an `async fn`, which would copy its arguments into the future twice.
+#[allow(clippy::manual_async_fn)]
+fn start_unsupervised<A, F>(
     actor_ref: ActorRef<A>,
-    mailbox: Inbox<A>,
-}
-
-impl<A, F> UnsupervisedSpawn<A, F>
+    mut actor: UnsupervisedActor<A, F>,
+) -> impl Future<Output = Result<ActorRef<A>, SpawnError>> + Send + 'static
 where
     A: Actor,
     F: FnMut() -> A + Send + 'static,
 {
-    async fn run(self) -> Result<ActorRef<A>, SpawnError> {
-        let UnsupervisedSpawn {
-            system,
-            mut factory,
-            actor_ref,
-            mut mailbox,
-        } = self;
-        let mut actor = factory();
-        let mut ctx = ActorContext::new(actor_ref.clone(), system.clone());
-        if let Err(error) = actor.pre_start(&mut ctx).await {
-            runner::close_and_drain(&mut mailbox, &system, actor_ref.shared());
-            system.unregister_name(actor_ref.shared());
+    async move {
+        let Incarnation {
+            actor: state, ctx, ..
+        } = &mut actor.incarnation;
+        if let Err(error) = state.pre_start(ctx).await {
+            let label = actor_ref.shared().label();
+            // Dropping it closes the mailbox, dead-letters what pre_start
+            // may have queued, and frees the name.
+            actor.start_failed();
             return Err(SpawnError::PreStartFailed {
-                actor: actor_ref.shared().label(),
+                actor: label,
                 reason: error.to_string(),
             });
         }
-        let mut guard = LiveGuard::new(ctx, mailbox);
+        let system = actor.incarnation.ctx.system().clone();
         // The registry entry is made before the task exists: afterwards the
         // spawner does not touch the actor's record, which the new task may
         // already be using on another core.
         let reserved = system.reserve_live(Arc::clone(&actor_ref.cell) as Arc<dyn LiveActor>);
-        let task = async move {
-            let LiveGuard { ctx, mailbox, .. } = &mut guard;
-            let reason = runner::run(actor, RestartBy::InPlace(&mut factory), ctx, mailbox).await;
-            guard.finish(reason);
-        };
-        let handle = tokio::spawn(task);
+        let handle = tokio::spawn(actor.run());
         system.attach_live(reserved, handle, actor_ref.cell.as_ref());
         Ok(actor_ref)
     }
@@ -201,7 +199,7 @@ where
         match self.supervision.take() {
             Some((supervisor, spec)) => Box::pin(self.spawn_supervised(supervisor, spec)),
             None => match self.prepare_unsupervised() {
-                Ok(spawn) => Box::pin(spawn.run()),
+                Ok((actor_ref, actor)) => Box::pin(start_unsupervised(actor_ref, actor)),
                 Err(error) => Box::pin(std::future::ready(Err(error))),
             },
         }

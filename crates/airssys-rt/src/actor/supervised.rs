@@ -19,7 +19,8 @@ use tokio::task::JoinHandle;
 
 use super::envelope::Envelope;
 use super::inbox::Inbox;
-use super::runner::{self, RestartBy};
+use super::incarnation::{BySupervisor, Incarnation};
+use super::runner;
 use super::{Actor, ActorContext, ActorRef};
 use crate::mailbox::TryPushError;
 use crate::supervisor::{Child, ChildError, ChildHealth, ExitReason, ExitSignal, RestartPolicy};
@@ -77,7 +78,7 @@ where
 {
     async fn start(&mut self, exit: ExitSignal) -> Result<(), ChildError> {
         // Wait until the previous incarnation has given the mailbox back.
-        let mut mailbox = Arc::clone(&self.mailbox).lock_owned().await;
+        let mailbox = Arc::clone(&self.mailbox).lock_owned().await;
         self.running = None;
         let shared = self.actor_ref.shared();
         shared.stop_requested.store(false, Ordering::Release);
@@ -107,13 +108,14 @@ where
         self.stopped_by_supervisor = Arc::clone(&stopped_by_supervisor);
         let restart = self.restart;
         let system = self.system.clone();
+        let mut incarnation = Incarnation {
+            actor,
+            ctx,
+            mailbox,
+            restart: BySupervisor,
+        };
         self.running = Some(tokio::spawn(async move {
-            let run = runner::run(
-                actor,
-                RestartBy::<fn() -> A>::Supervisor,
-                &mut ctx,
-                &mut mailbox,
-            );
+            let run = runner::run(&mut incarnation);
             let reason = match AssertUnwindSafe(run).catch_unwind().await {
                 Ok(reason) => reason,
                 Err(panic) => {
@@ -123,10 +125,11 @@ where
             // An exit its supervisor will not restart is final: close the
             // mailbox and dead-letter the rest rather than let it fill.
             if !stopped_by_supervisor.load(Ordering::Acquire) && !restart.restarts_after(&reason) {
-                runner::close_and_drain(&mut mailbox, &system, ctx.myself().shared());
+                let Incarnation { ctx, mailbox, .. } = &mut incarnation;
+                runner::close_and_drain(mailbox, &ctx.myself().cell, &system);
             }
             // Give the mailbox back before the supervisor hears of the exit.
-            drop(mailbox);
+            drop(incarnation);
             exit.exit(reason);
         }));
         Ok(())
@@ -188,17 +191,19 @@ impl<A: Actor, F> Drop for ActorChild<A, F> {
             task.abort();
         }
         self.system.unregister_name(self.actor_ref.shared());
+        // Refuse new messages at once, whoever holds the inbox now.
+        self.actor_ref.mailbox().close();
         let system = self.system.clone();
         let cell = Arc::clone(&self.actor_ref.cell);
         match Arc::clone(&self.mailbox).try_lock_owned() {
-            Ok(mut mailbox) => runner::close_and_drain(&mut mailbox, &system, &cell.shared),
+            Ok(mut mailbox) => runner::close_and_drain(&mut mailbox, &cell, &system),
             // An aborted incarnation still holds it for a moment: drain once it lets go.
             Err(_) => {
                 let mailbox = Arc::clone(&self.mailbox);
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                     runtime.spawn(async move {
                         let mut mailbox = mailbox.lock_owned().await;
-                        runner::close_and_drain(&mut mailbox, &system, &cell.shared);
+                        runner::close_and_drain(&mut mailbox, &cell, &system);
                     });
                 }
             }
