@@ -50,7 +50,8 @@ struct NamedActor {
 }
 
 struct SystemInner {
-    next_id: AtomicU64,
+    /// Actors spawned so far; the next actor's id is this plus one, so
+    /// one atomic increment per spawn gives both.
     spawned: AtomicU64,
     late_replies: AtomicU64,
     names: DashMap<Arc<str>, NamedActor>,
@@ -112,7 +113,6 @@ impl ActorSystem {
     pub fn new() -> Self {
         Self {
             inner: Arc::new(SystemInner {
-                next_id: AtomicU64::new(1),
                 spawned: AtomicU64::new(0),
                 late_replies: AtomicU64::new(0),
                 names: DashMap::new(),
@@ -258,8 +258,7 @@ impl ActorSystem {
     }
 
     pub(crate) fn next_actor_id(&self) -> ActorId {
-        self.inner.spawned.fetch_add(1, Ordering::Relaxed);
-        ActorId(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+        ActorId(self.inner.spawned.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
     pub(crate) fn register_name<A: Actor>(
