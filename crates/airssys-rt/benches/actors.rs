@@ -1,5 +1,6 @@
 //! Actor core against bare tokio, in the same run:
-//! spawn (10k actors ready to receive) vs `tokio::spawn` + mpsc,
+//! spawn (10k actors ready to receive) vs `tokio::spawn` + mpsc, each side
+//! in its own steady state and interleaved with the other,
 //! tell throughput vs a bare mpsc loop, ask round trip vs mpsc + oneshot.
 //!
 //! `cargo bench -p airssys-rt --bench actors`
@@ -117,6 +118,39 @@ fn spawn(c: &mut Criterion) {
             rt.block_on(async {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
+                    total += spawn_bare().await;
+                }
+                total
+            })
+        })
+    });
+    group.finish();
+
+    // The same spawns, each timed round right after an untimed round of
+    // the other side: both start from a heap the other just used, as in a
+    // program that does both. Stricter on whichever allocation pattern
+    // suffers more from the other's leftovers.
+    let mut group = c.benchmark_group("spawn_interleaved");
+    group.throughput(Throughput::Elements(SPAWN_COUNT as u64));
+    group.sample_size(20);
+    group.bench_function(BenchmarkId::new("airssys", SPAWN_COUNT), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    spawn_bare().await;
+                    total += spawn_airssys().await;
+                }
+                total
+            })
+        })
+    });
+    group.bench_function(BenchmarkId::new("tokio_spawn_mpsc", SPAWN_COUNT), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    spawn_airssys().await;
                     total += spawn_bare().await;
                 }
                 total

@@ -86,3 +86,47 @@ impl<A: Actor, F> Drop for UnsupervisedActor<A, F> {
         system.remove_live(&cell.shared);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Actor, ActorContext, ActorSystem};
+
+    /// The largest future tokio stores in its smallest (256-byte, 128-byte
+    /// aligned) task cell: the rest holds the task header (32 bytes), the
+    /// scheduler handle and task id (16), the stage tag (8) and the trailer
+    /// (48). One byte more and every actor costs a 384-byte cell.
+    const SMALLEST_TASK_CELL_FUTURE: usize = 152;
+
+    /// A counter: the size of state most actors start from.
+    struct Counter(u64);
+
+    impl Actor for Counter {
+        type Message = u64;
+        type Reply = u64;
+        type Error = std::convert::Infallible;
+
+        async fn handle_message(
+            &mut self,
+            n: u64,
+            _: &mut ActorContext<Self>,
+        ) -> Result<u64, Self::Error> {
+            self.0 += n;
+            Ok(self.0)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_small_actors_task_fits_tokios_smallest_task_cell() {
+        let system = ActorSystem::new();
+        let (_actor_ref, actor) = system
+            .spawn(|| Counter(0))
+            .prepare_unsupervised()
+            .expect("prepared");
+        let task = actor.run();
+        let size = std::mem::size_of_val(&task);
+        assert!(
+            size <= SMALLEST_TASK_CELL_FUTURE,
+            "an idle counter's task future is {size} bytes; over {SMALLEST_TASK_CELL_FUTURE} it needs a larger task cell"
+        );
+    }
+}

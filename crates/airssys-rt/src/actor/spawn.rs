@@ -129,7 +129,9 @@ where
     /// handle, name, the actor's first instance and its context. Done before
     /// the boxed future is made, so the box holds only the actor and what
     /// awaiting `pre_start` needs.
-    fn prepare_unsupervised(self) -> Result<(ActorRef<A>, UnsupervisedActor<A, F>), SpawnError> {
+    pub(crate) fn prepare_unsupervised(
+        self,
+    ) -> Result<(ActorRef<A>, UnsupervisedActor<A, F>), SpawnError> {
         if self.system.is_shutting_down() {
             return Err(SpawnError::ShuttingDown);
         }
