@@ -80,8 +80,12 @@ pub(crate) struct Mailbox<T> {
     waiting_senders: AtomicUsize,
     /// Messages ever handed to the actor; written only by the receiver.
     taken: AtomicUsize,
+    /// Slots freed while senders waited, since they were last woken;
+    /// written only by the receiver.
+    freed_unannounced: AtomicUsize,
     capacity: Option<usize>,
-    /// Wakes senders waiting for room (one per freed slot) or, on close, all.
+    /// Wakes senders waiting for room (once per batch of freed slots, see
+    /// `take`) and, on close, fails them.
     room: Notify,
     /// Woken when the mailbox closes, for [`closed`](Self::closed).
     on_close: Notify,
@@ -115,6 +119,7 @@ impl<T> Mailbox<T> {
             _gap: [0; 64],
             waiting_senders: AtomicUsize::new(0),
             taken: AtomicUsize::new(0),
+            freed_unannounced: AtomicUsize::new(0),
             capacity,
             room: Notify::new(),
             on_close: Notify::new(),
@@ -238,9 +243,29 @@ impl<T> Mailbox<T> {
         let taken = self.taken.load(Ordering::Relaxed);
         self.taken.store(taken.wrapping_add(1), Ordering::SeqCst);
         if self.waiting_senders.load(Ordering::SeqCst) > 0 {
-            self.room.notify_one();
+            // Waiting senders are woken once per batch of freed slots, not
+            // once per slot: at the end of the receiver's batch, or once
+            // an eighth of the capacity is free. Every woken sender checks
+            // for room again and waits again if there is none; a sender that
+            // looked before this store sees the freed slot, one that looked
+            // after is counted by the load above and woken by a later take
+            // (the mailbox was full, so later takes come).
+            // Only the receiver touches this counter: plain load and store.
+            let freed = self.freed_unannounced.load(Ordering::Relaxed) + 1;
+            if buffer.items.is_empty() || freed >= self.wake_batch() {
+                self.freed_unannounced.store(0, Ordering::Relaxed);
+                self.room.notify_waiters();
+            } else {
+                self.freed_unannounced.store(freed, Ordering::Relaxed);
+            }
         }
         Some(value)
+    }
+
+    /// How many freed slots make waiting senders worth waking before the
+    /// receiver's batch ends: an eighth of the capacity, at least one.
+    fn wake_batch(&self) -> usize {
+        self.capacity.map_or(1, |capacity| (capacity / 8).max(1))
     }
 
     /// Refuses new values, failing waiting senders; queued ones can still
@@ -401,6 +426,105 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(recv(&mailbox, &mut buffer).await, Some(2));
+    }
+
+    /// Spawns a task pushing `value`; returns once it waits for room.
+    async fn waiting_push(
+        mailbox: &Arc<Mailbox<u32>>,
+        value: u32,
+    ) -> tokio::task::JoinHandle<Result<(), u32>> {
+        let waiting = tokio::spawn({
+            let mailbox = Arc::clone(mailbox);
+            async move { mailbox.push(value).await }
+        });
+        while mailbox.waiting_senders.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        waiting
+    }
+
+    #[tokio::test]
+    async fn waiting_senders_are_woken_once_an_eighth_of_the_capacity_is_free() {
+        let mailbox = bounded(64);
+        let mut buffer = ReceiveBuffer::new();
+        for n in 0..64 {
+            mailbox.try_push(n).unwrap();
+        }
+        let waiting = waiting_push(&mailbox, 64).await;
+        // The receiver's batch is the whole queue: 64 messages.
+        for n in 0..7 {
+            assert_eq!(mailbox.try_recv(&mut buffer), Some(n));
+        }
+        tokio::task::yield_now().await;
+        assert!(
+            !waiting.is_finished(),
+            "seven freed slots are not a batch yet"
+        );
+        assert_eq!(mailbox.try_recv(&mut buffer), Some(7));
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken by the eighth")
+            .unwrap()
+            .unwrap();
+        assert_eq!(mailbox.len(), 57);
+    }
+
+    #[tokio::test]
+    async fn waiting_senders_are_woken_when_the_receivers_batch_ends() {
+        let mailbox = bounded(64);
+        let mut buffer = ReceiveBuffer::new();
+        for n in 0..3 {
+            mailbox.try_push(n).unwrap();
+        }
+        // A batch of three, one of them taken; then the queue fills up.
+        assert_eq!(mailbox.try_recv(&mut buffer), Some(0));
+        for n in 3..65 {
+            mailbox.try_push(n).unwrap();
+        }
+        let waiting = waiting_push(&mailbox, 65).await;
+        assert_eq!(mailbox.try_recv(&mut buffer), Some(1));
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "one freed slot, batch not over");
+        assert_eq!(mailbox.try_recv(&mut buffer), Some(2));
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken when the batch ended, two slots short of a wake batch")
+            .unwrap()
+            .unwrap();
+        let rest: Vec<u32> = std::iter::from_fn(|| mailbox.try_recv(&mut buffer)).collect();
+        assert_eq!(rest, (3..66).collect::<Vec<_>>());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_senders_on_a_mid_sized_mailbox_lose_nothing_and_keep_their_order() {
+        const SENDERS: u32 = 4;
+        const EACH: u32 = 20_000;
+        let mailbox = bounded(64);
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|sender| {
+                let mailbox = Arc::clone(&mailbox);
+                tokio::spawn(async move {
+                    for n in 0..EACH {
+                        mailbox.push(sender * EACH + n).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut buffer = ReceiveBuffer::new();
+        let mut next = vec![0u32; SENDERS as usize];
+        for _ in 0..SENDERS * EACH {
+            let value = tokio::time::timeout(Duration::from_secs(10), recv(&mailbox, &mut buffer))
+                .await
+                .expect("no wake-up was lost")
+                .unwrap();
+            let (sender, n) = ((value / EACH) as usize, value % EACH);
+            assert_eq!(n, next[sender], "per-sender order");
+            next[sender] += 1;
+        }
+        for sender in senders {
+            sender.await.unwrap();
+        }
+        assert_eq!(mailbox.len(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
