@@ -103,26 +103,10 @@ fn spawn(c: &mut Criterion) {
     group.throughput(Throughput::Elements(SPAWN_COUNT as u64));
     group.sample_size(30);
     group.bench_function(BenchmarkId::new("airssys", SPAWN_COUNT), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += spawn_airssys().await;
-                }
-                total
-            })
-        })
+        b.iter_custom(|iters| timed_rounds(&rt, iters, nothing, spawn_airssys))
     });
     group.bench_function(BenchmarkId::new("tokio_spawn_mpsc", SPAWN_COUNT), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    total += spawn_bare().await;
-                }
-                total
-            })
-        })
+        b.iter_custom(|iters| timed_rounds(&rt, iters, nothing, spawn_bare))
     });
     group.finish();
 
@@ -134,30 +118,34 @@ fn spawn(c: &mut Criterion) {
     group.throughput(Throughput::Elements(SPAWN_COUNT as u64));
     group.sample_size(20);
     group.bench_function(BenchmarkId::new("airssys", SPAWN_COUNT), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    spawn_bare().await;
-                    total += spawn_airssys().await;
-                }
-                total
-            })
-        })
+        b.iter_custom(|iters| timed_rounds(&rt, iters, spawn_bare, spawn_airssys))
     });
     group.bench_function(BenchmarkId::new("tokio_spawn_mpsc", SPAWN_COUNT), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    spawn_airssys().await;
-                    total += spawn_bare().await;
-                }
-                total
-            })
-        })
+        b.iter_custom(|iters| timed_rounds(&rt, iters, spawn_airssys, spawn_bare))
     });
     group.finish();
+}
+
+/// No untimed round before a timed one.
+async fn nothing() -> Duration {
+    Duration::ZERO
+}
+
+/// Runs `iters` rounds of `timed`, each after an untimed round of
+/// `before`; returns the time the timed rounds reported.
+fn timed_rounds<B, T>(rt: &Runtime, iters: u64, before: fn() -> B, timed: fn() -> T) -> Duration
+where
+    B: std::future::Future<Output = Duration>,
+    T: std::future::Future<Output = Duration>,
+{
+    rt.block_on(async {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            before().await;
+            total += timed().await;
+        }
+        total
+    })
 }
 
 fn tell(c: &mut Criterion) {

@@ -495,68 +495,46 @@ mod tests {
         assert_eq!(rest, (3..66).collect::<Vec<_>>());
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn many_senders_on_a_mid_sized_mailbox_lose_nothing_and_keep_their_order() {
-        const SENDERS: u32 = 4;
-        const EACH: u32 = 20_000;
-        let mailbox = bounded(64);
-        let senders: Vec<_> = (0..SENDERS)
+    /// `senders` tasks push `each` values through a mailbox of `capacity`
+    /// while one receiver takes them all: nothing lost, per-sender order
+    /// kept, no wake-up lost (every receive under a timeout).
+    async fn senders_through(capacity: usize, senders: u32, each: u32) {
+        let mailbox = bounded(capacity);
+        let tasks: Vec<_> = (0..senders)
             .map(|sender| {
                 let mailbox = Arc::clone(&mailbox);
                 tokio::spawn(async move {
-                    for n in 0..EACH {
-                        mailbox.push(sender * EACH + n).await.unwrap();
+                    for n in 0..each {
+                        mailbox.push(sender * each + n).await.unwrap();
                     }
                 })
             })
             .collect();
         let mut buffer = ReceiveBuffer::new();
-        let mut next = vec![0u32; SENDERS as usize];
-        for _ in 0..SENDERS * EACH {
+        let mut next = vec![0u32; senders as usize];
+        for _ in 0..senders * each {
             let value = tokio::time::timeout(Duration::from_secs(10), recv(&mailbox, &mut buffer))
                 .await
                 .expect("no wake-up was lost")
                 .unwrap();
-            let (sender, n) = ((value / EACH) as usize, value % EACH);
+            let (sender, n) = ((value / each) as usize, value % each);
             assert_eq!(n, next[sender], "per-sender order");
             next[sender] += 1;
         }
-        for sender in senders {
-            sender.await.unwrap();
+        for task in tasks {
+            task.await.unwrap();
         }
         assert_eq!(mailbox.len(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_senders_on_a_mid_sized_mailbox_lose_nothing_and_keep_their_order() {
+        senders_through(64, 4, 20_000).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_senders_on_a_tiny_mailbox_lose_nothing_and_keep_their_order() {
-        const SENDERS: u32 = 8;
-        const EACH: u32 = 2_000;
-        let mailbox = bounded(2);
-        let senders: Vec<_> = (0..SENDERS)
-            .map(|sender| {
-                let mailbox = Arc::clone(&mailbox);
-                tokio::spawn(async move {
-                    for n in 0..EACH {
-                        mailbox.push(sender * EACH + n).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        let mut buffer = ReceiveBuffer::new();
-        let mut next = vec![0u32; SENDERS as usize];
-        for _ in 0..SENDERS * EACH {
-            let value = tokio::time::timeout(Duration::from_secs(10), recv(&mailbox, &mut buffer))
-                .await
-                .expect("no wake-up was lost")
-                .unwrap();
-            let (sender, n) = ((value / EACH) as usize, value % EACH);
-            assert_eq!(n, next[sender], "per-sender order");
-            next[sender] += 1;
-        }
-        for sender in senders {
-            sender.await.unwrap();
-        }
-        assert_eq!(mailbox.len(), 0);
+        senders_through(2, 8, 2_000).await;
     }
 
     #[tokio::test]
