@@ -59,22 +59,32 @@ pub(crate) enum TryPushError<T> {
 const SHRINK_ABOVE: usize = 256;
 const KEPT_SLOTS: usize = 16;
 
-/// Keeps the fields before and after it on different cache lines without
-/// raising the record's alignment (which would make every spawn's
-/// allocation an aligned one, a slow path in common allocators).
-type LineGap = [u8; 64];
-
 /// A multi-producer, single-consumer queue. Any number of handles push; the
 /// one task that owns the actor's loop receives (the receiving methods are
 /// only called by that owner, which the actor module guarantees).
+///
+/// The fields are in a fixed order (`repr(C)`): first what senders write on
+/// every push, then the two wake-up lists (64 bytes, touched only under
+/// backpressure and at close), then what the receiver writes on every take.
+/// The cold middle keeps the two hot ends on different cache lines without
+/// padding, and without raising the record's alignment (which would make
+/// every spawn's allocation an aligned one, a slow path in glibc).
+#[repr(C)]
 pub(crate) struct Mailbox<T> {
     // Written by senders.
     queue: Mutex<Queue<T>>,
     /// Messages ever enqueued; written under the queue lock.
     pushed: AtomicUsize,
+    /// Read by senders at every push; never written after creation.
+    capacity: Option<usize>,
     /// Set (under the queue lock) once the mailbox refuses messages.
     closed: AtomicBool,
-    _gap: LineGap,
+    // Cold: used only while senders wait for room, and at close.
+    /// Wakes senders waiting for room (once per batch of freed slots, see
+    /// `take`) and, on close, fails them.
+    room: Notify,
+    /// Woken when the mailbox closes, for [`closed`](Self::closed).
+    on_close: Notify,
     // Written by the receiver (or rarely).
     /// Senders waiting for room; rarely non-zero, read at every take.
     waiting_senders: AtomicUsize,
@@ -83,12 +93,6 @@ pub(crate) struct Mailbox<T> {
     /// Slots freed while senders waited, since they were last woken;
     /// written only by the receiver.
     freed_unannounced: AtomicUsize,
-    capacity: Option<usize>,
-    /// Wakes senders waiting for room (once per batch of freed slots, see
-    /// `take`) and, on close, fails them.
-    room: Notify,
-    /// Woken when the mailbox closes, for [`closed`](Self::closed).
-    on_close: Notify,
 }
 
 struct Queue<T> {
@@ -115,14 +119,13 @@ impl<T> Mailbox<T> {
                 taken_seen: 0,
             }),
             pushed: AtomicUsize::new(0),
+            capacity,
             closed: AtomicBool::new(false),
-            _gap: [0; 64],
+            room: Notify::new(),
+            on_close: Notify::new(),
             waiting_senders: AtomicUsize::new(0),
             taken: AtomicUsize::new(0),
             freed_unannounced: AtomicUsize::new(0),
-            capacity,
-            room: Notify::new(),
-            on_close: Notify::new(),
         }
     }
 
@@ -403,6 +406,21 @@ mod tests {
         let rest: Vec<u32> = std::iter::from_fn(|| mailbox.try_recv(&mut buffer)).collect();
         assert_eq!(rest, vec![1, 2, 3]);
         assert_eq!(mailbox.len(), 0);
+    }
+
+    #[test]
+    fn what_senders_write_and_what_the_receiver_writes_never_share_a_cache_line() {
+        type M = Mailbox<u64>;
+        let senders_end = std::mem::offset_of!(M, closed) + 1;
+        let receivers_start = std::mem::offset_of!(M, waiting_senders);
+        assert!(std::mem::offset_of!(M, pushed) < senders_end);
+        assert!(std::mem::offset_of!(M, capacity) < senders_end);
+        assert!(
+            receivers_start - senders_end >= 64,
+            "{} bytes between the sides",
+            receivers_start - senders_end
+        );
+        assert!(std::mem::offset_of!(M, taken) > receivers_start);
     }
 
     #[test]

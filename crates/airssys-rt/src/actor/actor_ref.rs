@@ -43,7 +43,7 @@ impl<A: Actor> ActorRef<A> {
     /// A handle on a new actor's record and (empty, open) mailbox.
     pub(crate) fn new(shared: ActorShared, mailbox: Mailbox<Envelope<A>>) -> Self {
         Self {
-            cell: Arc::new(ActorCell { shared, mailbox }),
+            cell: Arc::new(ActorCell { mailbox, shared }),
         }
     }
 

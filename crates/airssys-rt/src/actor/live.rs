@@ -115,6 +115,16 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_small_actors_record_fits_the_allocation_of_a_bare_channels_block() {
+        // The `Arc`'s strong and weak counts come before the cell.
+        let size = std::mem::size_of::<crate::actor::ActorCell<Counter>>() + 16;
+        assert!(
+            size <= 288,
+            "a counter's record takes {size} bytes; a bare tokio channel's block, 288"
+        );
+    }
+
     #[tokio::test]
     async fn a_small_actors_task_fits_tokios_smallest_task_cell() {
         let system = ActorSystem::new();
