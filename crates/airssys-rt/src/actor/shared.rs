@@ -48,8 +48,7 @@ pub struct ActorStats {
 /// last, then the shared record, whose receiver-written counters come first,
 /// so what the actor's loop writes per message sits together at the end, away
 /// from what senders write at the start. 264 bytes with the `Arc` counts for
-/// a small message type: within the 288-byte allocations a bare tokio channel
-/// makes, so either reuses what the other freed.
+/// a small message type (a unit test holds it within 288).
 #[repr(C)]
 pub(crate) struct ActorCell<A: Actor> {
     pub(crate) mailbox: Mailbox<Envelope<A>>,
