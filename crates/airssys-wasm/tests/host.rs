@@ -454,6 +454,7 @@ async fn a_thousand_components_keep_answering_while_one_keeps_crashing() {
         components.push(
             within(
                 "spawning",
+                &host,
                 host.spawn(spec(&format!("c{i}"), "crashing_counter")),
             )
             .await
@@ -478,12 +479,19 @@ async fn a_thousand_components_keep_answering_while_one_keeps_crashing() {
         }
         for reply in replies {
             assert_eq!(
-                count(within("a request round", reply).await.unwrap().unwrap()),
+                count(
+                    within("a request round", &host, reply)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                ),
                 round
             );
         }
     }
-    within("the crashing requests", crashing).await.unwrap();
+    within("the crashing requests", &host, crashing)
+        .await
+        .unwrap();
     // The last crash's restart may still be under way when its error arrives.
     timeout(WAIT, async {
         while host.list()[0].restarts < 20 {
@@ -499,17 +507,73 @@ async fn a_thousand_components_keep_answering_while_one_keeps_crashing() {
     assert_eq!(handled, sent);
     assert_eq!(crashes, 20);
     assert_eq!(stats[0].restarts, 20);
-    within("shutdown", host.shutdown(Duration::from_secs(30))).await;
+    within("shutdown", &host, host.shutdown(Duration::from_secs(30))).await;
 }
 
 /// Awaits `future`, failing the test with the phase's name if it stalls:
 /// every wait inside has its own timeout, so a stall here is a lost wake-up
-/// somewhere, and the name says where to look.
-async fn within<T>(phase: &str, future: impl std::future::Future<Output = T>) -> T {
+/// somewhere. The failure names the phase and what the host looked like
+/// then (components by state, the ones with queued messages, dead letters),
+/// to say where to look.
+async fn within<T>(
+    phase: &str,
+    host: &ComponentHost,
+    future: impl std::future::Future<Output = T>,
+) -> T {
     match timeout(Duration::from_secs(120), future).await {
         Ok(value) => value,
-        Err(_) => panic!("stalled for 120 s during {phase}"),
+        Err(_) => panic!("stalled for 120 s during {phase}\n{}", host_state(host)),
     }
+}
+
+#[tokio::test]
+async fn the_stall_report_counts_components_by_state_and_names_queued_ones() {
+    let host = host(4);
+    for id in ["a", "b"] {
+        host.spawn(spec(id, "crashing_counter")).await.unwrap();
+    }
+    let report = host_state(&host);
+    assert!(
+        report.starts_with("2 components by state: {\"Ready\": 2}"),
+        "{report}"
+    );
+    assert!(
+        report.contains("with queued messages (first 20): []"),
+        "{report}"
+    );
+    host.shutdown(WAIT).await;
+}
+
+/// A summary of the host's components for a stall report.
+fn host_state(host: &ComponentHost) -> String {
+    let components = host.list();
+    let mut by_state = std::collections::BTreeMap::new();
+    for component in &components {
+        *by_state
+            .entry(format!("{:?}", component.state))
+            .or_insert(0usize) += 1;
+    }
+    let queued: Vec<String> = components
+        .iter()
+        .filter(|component| component.mailbox_len > 0)
+        .take(20)
+        .map(|component| {
+            format!(
+                "{} {:?}: {} queued, {} handled, {} failed, {} restarts",
+                component.id,
+                component.state,
+                component.mailbox_len,
+                component.handled,
+                component.failed,
+                component.restarts
+            )
+        })
+        .collect();
+    format!(
+        "{} components by state: {by_state:?}\nwith queued messages (first 20): {queued:#?}\ndead letters: {:?}",
+        components.len(),
+        host.dead_letter_stats()
+    )
 }
 
 #[tokio::test]
