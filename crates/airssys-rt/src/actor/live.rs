@@ -1,4 +1,4 @@
-//! [`LiveActor`]: one unsupervised actor, from its spawn to its end.
+//! [`UnsupervisedActor`]: one unsupervised actor, from its spawn to its end.
 
 use std::future::Future;
 
