@@ -376,11 +376,7 @@ mod tests {
     ) {
         let mailbox = bounded(1);
         mailbox.push(1).await.unwrap();
-        let waiting = tokio::spawn({
-            let mailbox = Arc::clone(&mailbox);
-            async move { mailbox.push(2).await }
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let waiting = waiting_push(&mailbox, 2).await;
         (mailbox, ReceiveBuffer::new(), waiting)
     }
 

@@ -52,7 +52,6 @@ where
     /// An `async` block that captures `self`, not an `async fn`: an `async
     /// fn` keeps a second copy of its arguments in its future, and this
     /// future is what every idle actor's task holds.
-    // Not an `async fn`, which would copy its arguments into the future twice.
     #[allow(clippy::manual_async_fn)]
     pub(crate) fn run(mut self) -> impl Future<Output = ()> + Send + 'static {
         async move {

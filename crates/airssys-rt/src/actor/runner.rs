@@ -30,7 +30,6 @@ use crate::supervisor::ExitReason;
 ///
 /// A function returning an `async` block rather than an `async fn`, which
 /// would keep a second copy of its argument in the future.
-// Not an `async fn`, which would copy its arguments into the future twice.
 #[allow(clippy::manual_async_fn)]
 pub(crate) fn run<A, M, R>(
     incarnation: &mut Incarnation<A, M, R>,
@@ -83,7 +82,6 @@ where
 /// The boxed stop (`post_stop`, then the exit) when the loop must stop
 /// before taking another message. Built here, so the loop's future keeps
 /// only the box across the await.
-#[allow(clippy::type_complexity)]
 fn stopping<A, M, R>(
     incarnation: &mut Incarnation<A, M, R>,
 ) -> Option<Pin<Box<impl Future<Output = ExitReason> + Send + '_>>>
