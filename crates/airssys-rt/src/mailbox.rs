@@ -54,6 +54,15 @@ pub(crate) enum TryPushError<T> {
     Closed(T),
 }
 
+/// Why a push with a deadline failed; the value is handed back.
+#[derive(Debug)]
+pub(crate) enum PushError<T> {
+    /// The mailbox is closed.
+    Closed(T),
+    /// The deadline passed before room freed up.
+    TimedOut(T),
+}
+
 /// A drained buffer that grew past this many slots gives it back (keeping
 /// [`KEPT_SLOTS`]), so a burst does not pin memory for good.
 const SHRINK_ABOVE: usize = 256;
@@ -136,9 +145,26 @@ impl<T> Mailbox<T> {
     /// Dropped while waiting for room, the value is dropped with it and was
     /// never enqueued.
     pub(crate) async fn push(&self, value: T) -> Result<(), T> {
+        self.push_until(value, None).await.map_err(|e| match e {
+            PushError::Closed(value) | PushError::TimedOut(value) => value,
+        })
+    }
+
+    /// Waits for room until `deadline` (forever when `None`), then
+    /// enqueues. Fails, handing the value back, when the mailbox is closed
+    /// or the deadline passes first.
+    ///
+    /// # Cancel safety
+    /// Dropped while waiting for room, the value is dropped with it and was
+    /// never enqueued.
+    pub(crate) async fn push_until(
+        &self,
+        value: T,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(), PushError<T>> {
         let mut value = match self.try_push(value) {
             Ok(()) => return Ok(()),
-            Err(TryPushError::Closed(value)) => return Err(value),
+            Err(TryPushError::Closed(value)) => return Err(PushError::Closed(value)),
             Err(TryPushError::Full(value)) => value,
         };
         // Slow path: announce the wait, then re-check, so a slot freed in
@@ -150,10 +176,17 @@ impl<T> Mailbox<T> {
             room.as_mut().enable();
             value = match self.try_push(value) {
                 Ok(()) => return Ok(()),
-                Err(TryPushError::Closed(value)) => return Err(value),
+                Err(TryPushError::Closed(value)) => return Err(PushError::Closed(value)),
                 Err(TryPushError::Full(value)) => value,
             };
-            room.await;
+            match deadline {
+                None => room.await,
+                Some(deadline) => {
+                    if tokio::time::timeout_at(deadline, room).await.is_err() {
+                        return Err(PushError::TimedOut(value));
+                    }
+                }
+            }
         }
     }
 

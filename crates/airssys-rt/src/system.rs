@@ -156,14 +156,23 @@ impl ActorSystem {
     /// [`set_broker`](Self::set_broker), or else an [`InMemoryMessageBroker`]
     /// with default settings, created on first use and shared from then on.
     pub fn broker<M: Clone + Send + 'static>(&self) -> Arc<dyn MessageBroker<M>> {
+        self.broker_or_install(|| Arc::new(InMemoryMessageBroker::<M>::new()))
+    }
+
+    /// The system's broker for messages of type `M`: the one installed with
+    /// [`set_broker`](Self::set_broker) (or made by an earlier call), or else
+    /// the one `make` returns, which is installed and shared from then on.
+    /// Lets a layer above (such as a component host) bring its own default
+    /// broker while still using one the application installed.
+    pub fn broker_or_install<M: Clone + Send + 'static>(
+        &self,
+        make: impl FnOnce() -> Arc<dyn MessageBroker<M>>,
+    ) -> Arc<dyn MessageBroker<M>> {
         let entry = self
             .inner
             .brokers
             .entry(TypeId::of::<M>())
-            .or_insert_with(|| {
-                let broker: Arc<dyn MessageBroker<M>> = Arc::new(InMemoryMessageBroker::<M>::new());
-                Arc::new(broker)
-            });
+            .or_insert_with(|| Arc::new(make()));
         match entry.value().downcast_ref::<Arc<dyn MessageBroker<M>>>() {
             Some(broker) => Arc::clone(broker),
             // Entries are only ever inserted under their own TypeId above and

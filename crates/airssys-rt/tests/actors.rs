@@ -145,6 +145,43 @@ async fn try_tell_on_full_mailbox_returns_the_message() {
     assert_eq!(get(&actor).await, 3);
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_ask_that_times_out_waiting_for_mailbox_room_hands_the_request_back() {
+    let system = ActorSystem::new();
+    let (factory, _) = probe(ErrorAction::Resume);
+    let actor = system.spawn(factory).mailbox_capacity(1).await.unwrap();
+    let gate = Arc::new(Notify::new());
+    actor.tell(Cmd::Block(Arc::clone(&gate))).await.unwrap();
+    timeout(WAIT, async {
+        while actor.mailbox_len() != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    actor.tell(Cmd::Add(1)).await.unwrap();
+    let err = actor
+        .ask(Cmd::Add(2), Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AskError::Timeout {
+                message: Some(Cmd::Add(2)),
+                ..
+            }
+        ),
+        "never enqueued, so handed back: {err:?}"
+    );
+    gate.notify_one();
+    assert_eq!(
+        get(&actor).await,
+        1,
+        "the handed-back request was never handled"
+    );
+}
+
 #[tokio::test]
 async fn unbounded_mailbox_reports_its_length() {
     let system = ActorSystem::new();
@@ -217,7 +254,16 @@ async fn stopped_actor_fails_sends_at_once() {
         .await
         .unwrap()
         .unwrap_err();
-    assert!(matches!(err, AskError::ActorStopped { .. }));
+    assert!(
+        matches!(
+            err,
+            AskError::ActorStopped {
+                message: Some(Cmd::Get),
+                ..
+            }
+        ),
+        "the request is handed back: {err:?}"
+    );
 }
 
 #[tokio::test]
@@ -259,7 +305,8 @@ async fn resume_keeps_state_and_answers_the_asker_with_the_error() {
     actor.tell(Cmd::Add(3)).await.unwrap();
     let err = actor.ask(Cmd::Fail("bad input"), WAIT).await.unwrap_err();
     assert!(
-        matches!(err, AskError::HandlerFailed { ref reason, .. } if reason == "boom: bad input")
+        matches!(err, AskError::HandlerFailed { error: Boom(ref why), .. } if why == "bad input"),
+        "the handler's error comes back typed: {err:?}"
     );
     assert_eq!(get(&actor).await, 3);
     assert_eq!(counters.starts.load(Ordering::SeqCst), 1);
@@ -303,7 +350,7 @@ async fn a_panic_restarts_the_actor_without_losing_it() {
     actor.tell(Cmd::Add(4)).await.unwrap();
     let err = actor.ask(Cmd::Panic, WAIT).await.unwrap_err();
     assert!(
-        matches!(err, AskError::HandlerFailed { ref reason, .. } if reason.contains("probe panicked"))
+        matches!(err, AskError::HandlerPanicked { ref reason, .. } if reason.contains("probe panicked"))
     );
     assert_eq!(get(&actor).await, 0, "state is fresh after a panic");
     assert_eq!(counters.starts.load(Ordering::SeqCst), 2);

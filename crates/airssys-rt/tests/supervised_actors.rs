@@ -149,7 +149,7 @@ async fn a_panicking_supervised_actor_is_restarted_by_its_supervisor() {
         .unwrap();
     actor.tell(Cmd::Add(5)).await.unwrap();
     let err = actor.ask(Cmd::Panic, WAIT).await.unwrap_err();
-    assert!(matches!(err, AskError::HandlerFailed { .. }));
+    assert!(matches!(err, AskError::HandlerPanicked { .. }));
     next_restart(&mut events).await;
     assert_eq!(actor.ask(Cmd::Get, WAIT).await.unwrap(), 0);
     assert_eq!(starts.load(Ordering::SeqCst), 2);

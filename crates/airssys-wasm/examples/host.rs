@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use airssys_rt::broker::MessageBroker;
 use airssys_wasm::{ComponentHost, ComponentLimits, ComponentSpec, EngineConfig};
 
 const ECHO: &str = include_str!("../tests/fixtures/echo.wat");

@@ -4,11 +4,11 @@ mod common;
 
 use std::time::Duration;
 
-use airssys_rt::broker::{DeadLetterReason, MessageBroker};
+use airssys_rt::broker::DeadLetterReason;
 use airssys_rt::supervisor::{HealthConfig, RestartPolicy};
 use airssys_wasm::{
-    ComponentHost, ComponentLimits, ComponentSpec, EngineConfig, GuestError, GuestHealth,
-    HostError, LifecycleState, Permissions, SubjectPattern, WasmError, WasmValue,
+    ComponentFailure, ComponentHost, ComponentLimits, ComponentSpec, EngineConfig, GuestError,
+    GuestHealth, HostError, LifecycleState, Permissions, SubjectPattern, WasmError, WasmValue,
 };
 use common::fixture;
 use tokio::time::timeout;
@@ -92,11 +92,14 @@ async fn an_infinite_loop_times_out_and_the_component_recovers() {
         .unwrap();
     let err = looper.request(&b"spin"[..], WAIT).await.unwrap_err();
     match err {
-        HostError::HandlerFailed { component, reason } => {
+        HostError::HandlerFailed {
+            component,
+            cause: ComponentFailure::Guest(GuestError::ExecutionTimeout { limit, .. }),
+        } => {
             assert_eq!(component.as_str(), "looper");
-            assert!(reason.contains("time"), "{reason}");
+            assert_eq!(limit, Duration::from_millis(100));
         }
-        other => panic!("expected HandlerFailed, got {other:?}"),
+        other => panic!("expected a typed execution timeout, got {other:?}"),
     }
     // Restarted: ready again and counted.
     timeout(WAIT, async {
@@ -123,12 +126,27 @@ async fn memory_bomb_and_stack_overflow_fail_only_their_own_component() {
     let echo = host.spawn(spec("echo", "echo")).await.unwrap();
     let err = bomb.request(&b"boom"[..], WAIT).await.unwrap_err();
     assert!(
-        matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("memory")),
+        matches!(
+            err,
+            HostError::HandlerFailed {
+                cause: ComponentFailure::Guest(GuestError::MemoryLimitExceeded {
+                    limit: 524_288,
+                    ..
+                }),
+                ..
+            }
+        ),
         "{err}"
     );
     let err = deep.request(&b"down"[..], WAIT).await.unwrap_err();
     assert!(
-        matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("stack")),
+        matches!(
+            err,
+            HostError::HandlerFailed {
+                cause: ComponentFailure::Guest(GuestError::StackOverflow { .. }),
+                ..
+            }
+        ),
         "{err}"
     );
     assert_eq!(
@@ -206,20 +224,21 @@ async fn duplicate_ids_and_oversized_messages_are_refused() {
         host.spawn(spec("echo", "echo")).await,
         Err(HostError::AlreadyExists { .. })
     ));
-    match host.send("echo", vec![0u8; 17]).await {
+    match host.send("echo", vec![7u8; 17]).await {
         Err(HostError::MessageTooLarge {
             component,
             size,
             limit,
+            payload,
         }) => {
             assert_eq!((component.as_str(), size, limit), ("echo", 17, 16));
+            assert_eq!(&payload[..], &[7u8; 17][..], "the payload is handed back");
         }
         other => panic!("expected MessageTooLarge, got {other:?}"),
     }
-    assert!(matches!(
-        host.send("nobody", &b"x"[..]).await,
-        Err(HostError::UnknownComponent { .. })
-    ));
+    let err = host.send("nobody", &b"x"[..]).await.unwrap_err();
+    assert!(matches!(err, HostError::UnknownComponent { .. }), "{err:?}");
+    assert_eq!(err.into_payload().as_deref(), Some(&b"x"[..]));
     host.shutdown(WAIT).await;
 }
 
@@ -378,12 +397,28 @@ async fn invoke_calls_exports_with_typed_arguments_and_errors() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("add")),
+        matches!(
+            err,
+            HostError::HandlerFailed {
+                cause: ComponentFailure::Guest(GuestError::ArityMismatch {
+                    expected: 2,
+                    got: 1,
+                    ..
+                }),
+                ..
+            }
+        ),
         "{err}"
     );
     let err = counter.invoke("nope", vec![], WAIT).await.unwrap_err();
     assert!(
-        matches!(err, HostError::HandlerFailed { ref reason, .. } if reason.contains("nope")),
+        matches!(
+            err,
+            HostError::HandlerFailed {
+                cause: ComponentFailure::Guest(GuestError::ExportNotFound { ref export, .. }),
+                ..
+            } if export == "nope"
+        ),
         "{err}"
     );
     // Bad invokes are not crashes.

@@ -39,6 +39,7 @@ impl DriveStats {
 }
 
 /// A running drive.
+#[derive(Debug)]
 pub struct Drive {
     /// Its definition.
     pub def: DriveDef,

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::envelope::Envelope;
+use super::envelope::{Envelope, HandlerFailure};
 use super::error::{AskError, SendError, TrySendError};
 use super::shared::{ActorCell, ActorId, ActorShared, ActorStats, LiveActor};
 use super::Actor;
-use crate::mailbox::{Mailbox, TryPushError};
+use crate::mailbox::{Mailbox, PushError, TryPushError};
 
 /// A typed handle to an actor: send it messages, ask it questions, stop it.
 ///
@@ -111,39 +111,57 @@ impl<A: Actor> ActorRef<A> {
     /// mailbox room) for the handler's reply.
     ///
     /// # Errors
-    /// [`AskError::Timeout`] when no reply came in time (a later reply is
-    /// discarded and counted in [`SystemStats::late_replies`](crate::SystemStats)),
-    /// [`AskError::HandlerFailed`] when the handler failed on this request,
-    /// [`AskError::ActorStopped`] when the actor is gone or stopped before answering.
+    /// - [`AskError::Timeout`] when no reply came in time; the request is
+    ///   handed back if it was still waiting for mailbox room. A later reply
+    ///   is discarded and counted in [`SystemStats::late_replies`](crate::SystemStats).
+    /// - [`AskError::HandlerFailed`] with the handler's own error, typed.
+    /// - [`AskError::HandlerPanicked`] when the handler panicked.
+    /// - [`AskError::ActorStopped`] when the actor is gone (the request is
+    ///   handed back) or stopped before answering.
     ///
     /// # Cancel safety
     /// Dropping the future abandons the request; a reply that comes after is
     /// discarded and counted as late.
-    pub async fn ask(&self, message: A::Message, timeout: Duration) -> Result<A::Reply, AskError> {
+    pub async fn ask(
+        &self,
+        message: A::Message,
+        timeout: Duration,
+    ) -> Result<A::Reply, AskError<A::Message, A::Error>> {
+        let deadline = tokio::time::Instant::now() + timeout;
         let (reply_tx, reply_rx) = oneshot::channel();
-        let exchange = async {
-            self.mailbox()
-                .push(Envelope::Ask(Box::new((message, reply_tx))))
-                .await
-                .map_err(|_| AskError::ActorStopped {
-                    actor: self.shared().label(),
-                })?;
-            match reply_rx.await {
-                Ok(Ok(reply)) => Ok(reply),
-                Ok(Err(reason)) => Err(AskError::HandlerFailed {
-                    actor: self.shared().label(),
-                    reason,
-                }),
-                Err(_) => Err(AskError::ActorStopped {
-                    actor: self.shared().label(),
-                }),
-            }
-        };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(result) => result,
+        let request = Envelope::Ask(Box::new((message, reply_tx)));
+        if let Err(error) = self.mailbox().push_until(request, Some(deadline)).await {
+            let actor = self.shared().label();
+            return Err(match error {
+                PushError::Closed(request) => AskError::ActorStopped {
+                    actor,
+                    message: Some(into_message(request)),
+                },
+                PushError::TimedOut(request) => AskError::Timeout {
+                    actor,
+                    timeout,
+                    message: Some(into_message(request)),
+                },
+            });
+        }
+        match tokio::time::timeout_at(deadline, reply_rx).await {
+            Ok(Ok(Ok(reply))) => Ok(reply),
+            Ok(Ok(Err(HandlerFailure::Failed(error)))) => Err(AskError::HandlerFailed {
+                actor: self.shared().label(),
+                error,
+            }),
+            Ok(Ok(Err(HandlerFailure::Panicked(reason)))) => Err(AskError::HandlerPanicked {
+                actor: self.shared().label(),
+                reason,
+            }),
+            Ok(Err(_)) => Err(AskError::ActorStopped {
+                actor: self.shared().label(),
+                message: None,
+            }),
             Err(_) => Err(AskError::Timeout {
                 actor: self.shared().label(),
                 timeout,
+                message: None,
             }),
         }
     }

@@ -6,7 +6,15 @@ use super::Actor;
 use crate::supervisor::ChildHealth;
 
 /// The answer to an `ask`: the reply, or why there is none.
-pub(crate) type ReplyResult<A> = Result<<A as Actor>::Reply, String>;
+pub(crate) type ReplyResult<A> = Result<<A as Actor>::Reply, HandlerFailure<<A as Actor>::Error>>;
+
+/// Why a handler gave no reply: its own typed error, or a panic.
+pub(crate) enum HandlerFailure<E> {
+    /// The handler returned this error.
+    Failed(E),
+    /// The handler panicked; the panic's text.
+    Panicked(String),
+}
 
 /// A request and where its answer goes.
 pub(crate) type AskRequest<A> = (<A as Actor>::Message, oneshot::Sender<ReplyResult<A>>);
@@ -15,8 +23,7 @@ pub(crate) type AskRequest<A> = (<A as Actor>::Message, oneshot::Sender<ReplyRes
 ///
 /// A request is boxed with its reply channel. An ask already allocates its
 /// oneshot, and keeping the reply channel out of line keeps every mailbox
-/// slot one pointer smaller: a mailbox's first block (32 slots) is allocated
-/// at spawn, so this saves 256 bytes per actor for small messages.
+/// slot one pointer smaller.
 pub(crate) enum Envelope<A: Actor> {
     /// Fire-and-forget.
     Tell(A::Message),

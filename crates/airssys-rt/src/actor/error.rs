@@ -78,9 +78,14 @@ impl<M> fmt::Debug for TrySendError<M> {
 }
 
 /// [`ask`](super::ActorRef::ask) failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Generic over the actor's message `M` and handler error `E`, so that
+/// nothing is lost on the way back: a request that never entered the mailbox
+/// is handed back in `message`, and a handler's failure keeps its type
+/// (match on it, or reach it through [`std::error::Error::source`]).
+#[derive(thiserror::Error)]
 #[non_exhaustive]
-pub enum AskError {
+pub enum AskError<M, E> {
     /// No reply arrived within `timeout`. If the actor answers later, the
     /// reply is discarded and counted in [`SystemStats::late_replies`](crate::SystemStats).
     #[error("actor {actor} did not reply within {timeout:?}")]
@@ -89,21 +94,90 @@ pub enum AskError {
         actor: String,
         /// The time that was allowed.
         timeout: Duration,
+        /// `Some` when the time ran out while waiting for mailbox room: the
+        /// request never entered the mailbox and is handed back. `None` once
+        /// the actor had accepted it.
+        message: Option<M>,
     },
     /// The actor is gone for good (or stopped before answering).
     #[error("actor {actor} has stopped without replying")]
     ActorStopped {
         /// The actor's name or id.
         actor: String,
+        /// `Some` when the mailbox was already closed: the request was not
+        /// delivered and is handed back. `None` when the actor stopped after
+        /// accepting it (it was then dead-lettered by the runtime).
+        message: Option<M>,
     },
-    /// The handler failed; `reason` is its error.
-    #[error("actor {actor} failed to handle the request: {reason}")]
+    /// The handler failed on this request with `error`.
+    #[error("actor {actor} failed to handle the request: {error}")]
     HandlerFailed {
         /// The actor's name or id.
         actor: String,
-        /// The handler's error, as text.
+        /// The handler's own error, with its type.
+        #[source]
+        error: E,
+    },
+    /// The handler panicked on this request.
+    #[error("actor {actor} panicked while handling the request: {reason}")]
+    HandlerPanicked {
+        /// The actor's name or id.
+        actor: String,
+        /// The panic's message.
         reason: String,
     },
+}
+
+impl<M, E> AskError<M, E> {
+    /// The name or id of the actor that was asked.
+    pub fn actor(&self) -> &str {
+        match self {
+            AskError::Timeout { actor, .. }
+            | AskError::ActorStopped { actor, .. }
+            | AskError::HandlerFailed { actor, .. }
+            | AskError::HandlerPanicked { actor, .. } => actor,
+        }
+    }
+
+    /// Takes back the request if it never entered the mailbox.
+    pub fn into_message(self) -> Option<M> {
+        match self {
+            AskError::Timeout { message, .. } | AskError::ActorStopped { message, .. } => message,
+            AskError::HandlerFailed { .. } | AskError::HandlerPanicked { .. } => None,
+        }
+    }
+}
+
+impl<M, E: fmt::Debug> fmt::Debug for AskError<M, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskError::Timeout {
+                actor,
+                timeout,
+                message,
+            } => f
+                .debug_struct("Timeout")
+                .field("actor", actor)
+                .field("timeout", timeout)
+                .field("handed_back", &message.is_some())
+                .finish(),
+            AskError::ActorStopped { actor, message } => f
+                .debug_struct("ActorStopped")
+                .field("actor", actor)
+                .field("handed_back", &message.is_some())
+                .finish(),
+            AskError::HandlerFailed { actor, error } => f
+                .debug_struct("HandlerFailed")
+                .field("actor", actor)
+                .field("error", error)
+                .finish(),
+            AskError::HandlerPanicked { actor, reason } => f
+                .debug_struct("HandlerPanicked")
+                .field("actor", actor)
+                .field("reason", reason)
+                .finish(),
+        }
+    }
 }
 
 /// Spawning an actor failed.

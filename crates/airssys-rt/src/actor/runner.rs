@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 use futures::FutureExt;
 
-use super::envelope::{Envelope, ReplyResult};
+use super::envelope::{Envelope, HandlerFailure, ReplyResult};
 use super::inbox::{HoldsInbox, Inbox};
 use super::incarnation::{Incarnation, Restart};
 use super::shared::ActorCell;
@@ -124,8 +124,8 @@ where
         Ok(Err(error)) => {
             shared.failed.fetch_add(1, Ordering::Relaxed);
             let reason = error.to_string();
-            answer::<A>(ctx, reply, Err(reason.clone()));
             let action = actor.on_error(&error, ctx);
+            answer::<A>(ctx, reply, Err(HandlerFailure::Failed(error)));
             Failure {
                 reason,
                 action,
@@ -135,7 +135,7 @@ where
         Err(panic) => {
             shared.failed.fetch_add(1, Ordering::Relaxed);
             let reason = format!("panicked: {}", panic_message(&*panic));
-            answer::<A>(ctx, reply, Err(reason.clone()));
+            answer::<A>(ctx, reply, Err(HandlerFailure::Panicked(reason.clone())));
             // A panic may have left the state half-updated: never resume it.
             Failure {
                 reason,

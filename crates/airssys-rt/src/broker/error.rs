@@ -104,6 +104,15 @@ pub enum BrokerError {
         /// The subject of the message that was replied to.
         subject: String,
     },
+    /// The broker's transport failed: a broker that talks to a server (NATS)
+    /// could not reach it. The operation may be retried once it is back.
+    #[error("broker transport failed for {subject:?}: {reason}")]
+    Transport {
+        /// The subject or pattern of the failed operation.
+        subject: String,
+        /// What the transport reported.
+        reason: String,
+    },
     /// The reply inbox of a request was closed before a reply arrived (the
     /// broker is shutting down).
     #[error("the reply inbox of the request to {subject:?} was closed before a reply arrived")]

@@ -275,11 +275,6 @@ impl<M> InMemoryMessageBroker<M> {
         }
     }
 
-    /// The subject dead letters are published on.
-    pub fn dead_letter_subject(&self) -> &str {
-        &self.inner.dead_letter_subject
-    }
-
     /// The queue capacity given by [`MessageBroker::subscribe`].
     pub fn default_capacity(&self) -> usize {
         self.inner.default_capacity
@@ -376,20 +371,6 @@ impl<M: Clone + Send + 'static> InMemoryMessageBroker<M> {
         self.dead_letter(message, reason);
     }
 
-    /// Posts a message that a layer above the broker accepted but could not
-    /// deliver (e.g. a component mailbox that was full or stopped) to the
-    /// dead-letter subject, with its original subject and the reason.
-    /// Counted in [`BrokerStats::dead_lettered`]; if the dead letter cannot
-    /// be delivered either, it is counted as lost, never looped.
-    pub fn publish_dead_letter(
-        &self,
-        original_subject: Arc<str>,
-        msg: M,
-        reason: DeadLetterReason,
-    ) {
-        self.dead_letter(BrokerMessage::new(original_subject, msg), reason);
-    }
-
     /// Sends an undeliverable copy to the dead-letter subject. A dead letter
     /// that cannot be delivered (or a message published on the dead-letter
     /// subject itself that cannot be) is only counted and logged.
@@ -456,6 +437,23 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for InMemoryMessageBroker<M> {
 
     fn subscribe(&self, pattern: &str) -> Result<Subscription<M>, BrokerError> {
         self.subscribe_with_capacity(pattern, self.inner.default_capacity)
+    }
+
+    /// Counted in [`BrokerStats::dead_lettered`]; a dead letter that no
+    /// subscriber can take is counted in [`BrokerStats::dead_letters_lost`].
+    /// Never fails: there is no transport to lose.
+    fn publish_dead_letter(
+        &self,
+        original_subject: Arc<str>,
+        msg: M,
+        reason: DeadLetterReason,
+    ) -> Result<(), BrokerError> {
+        self.dead_letter(BrokerMessage::new(original_subject, msg), reason);
+        Ok(())
+    }
+
+    fn dead_letter_subject(&self) -> &str {
+        &self.inner.dead_letter_subject
     }
 
     /// Takes the write lock briefly: inserts into the trie and invalidates the

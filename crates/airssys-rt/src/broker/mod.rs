@@ -132,7 +132,7 @@ pub enum DeadLetterReason {
         pattern: Arc<str>,
     },
     /// A layer above the broker accepted the message for `target` but could
-    /// not deliver or handle it (see [`InMemoryMessageBroker::publish_dead_letter`]).
+    /// not deliver or handle it (see [`MessageBroker::publish_dead_letter`]).
     Undeliverable {
         /// Who the message was for (e.g. a component id).
         target: Arc<str>,
@@ -268,6 +268,30 @@ where
         msg: M,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<BrokerMessage<M>, BrokerError>>;
+
+    /// Posts `msg`, which a layer above the broker accepted but could not
+    /// deliver or handle (a component mailbox that was full or stopped, a
+    /// handler that failed), to the [dead-letter subject](Self::dead_letter_subject),
+    /// marked with `reason` and keeping `original_subject`. Never blocks.
+    ///
+    /// A dead letter is never dead-lettered again: one that no subscriber
+    /// can take is counted as lost by the broker (in-memory), not looped.
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::Transport`] if a broker backed by a server could not
+    /// hand the dead letter to it. The caller has already counted the
+    /// message; it logs the error with the message's target.
+    fn publish_dead_letter(
+        &self,
+        original_subject: Arc<str>,
+        msg: M,
+        reason: DeadLetterReason,
+    ) -> Result<(), BrokerError>;
+
+    /// The subject dead letters are published on (the in-memory broker's
+    /// default is [`DEFAULT_DEAD_LETTER_SUBJECT`]).
+    fn dead_letter_subject(&self) -> &str;
 
     /// Answers `request` by publishing `payload` on its `reply_to` subject.
     ///

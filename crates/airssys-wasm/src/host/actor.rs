@@ -43,6 +43,15 @@ pub struct ComponentActor {
     instance: Option<GuestInstance>,
 }
 
+impl std::fmt::Debug for ComponentActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentActor")
+            .field("id", &self.template.id)
+            .field("instance", &self.instance)
+            .finish()
+    }
+}
+
 impl ComponentActor {
     /// An incarnation that will instantiate in `pre_start`, or use the
     /// instance the host already made (the first one, so that spawn reports

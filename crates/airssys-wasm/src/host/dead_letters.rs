@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use airssys_rt::broker::{DeadLetterReason, InMemoryMessageBroker};
+use airssys_rt::broker::{DeadLetterReason, MessageBroker};
 
 use super::message::TopicMessage;
 use crate::guest::GuestMessage;
@@ -92,12 +92,12 @@ struct Counters {
 /// Posts dead letters to the broker; shared by every component actor.
 #[derive(Clone)]
 pub(crate) struct DeadLetterSink {
-    broker: InMemoryMessageBroker<TopicMessage>,
+    broker: Arc<dyn MessageBroker<TopicMessage>>,
     counters: Arc<Counters>,
 }
 
 impl DeadLetterSink {
-    pub(crate) fn new(broker: InMemoryMessageBroker<TopicMessage>) -> Self {
+    pub(crate) fn new(broker: Arc<dyn MessageBroker<TopicMessage>>) -> Self {
         Self {
             broker,
             counters: Arc::new(Counters::default()),
@@ -132,8 +132,11 @@ impl DeadLetterSink {
             reason: Arc::from(reason.to_string()),
         };
         // Counted above whatever the broker does; a dead letter nobody
-        // listens to is counted by the broker too, never looped.
-        self.broker.publish_dead_letter(original, letter, reason);
+        // listens to is counted by the broker too, never looped. One the
+        // broker cannot take (its transport is down) is logged here.
+        if let Err(error) = self.broker.publish_dead_letter(original, letter, reason) {
+            tracing::warn!(component = %target, %error, "dead letter counted but not published");
+        }
     }
 
     pub(crate) fn stats(&self) -> DeadLetterStats {

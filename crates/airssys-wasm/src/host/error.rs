@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+use airssys_rt::broker::BrokerError;
+use airssys_rt::supervisor::SupervisorError;
+use airssys_rt::SpawnError;
+use bytes::Bytes;
+
 use crate::error::{GuestError, WasmError};
 use crate::id::ComponentId;
 
@@ -31,6 +36,12 @@ impl ComponentFailure {
 
 /// An error from the [`ComponentHost`](super::ComponentHost) API. Every
 /// variant names the component (or subject) and the cause.
+///
+/// A message the host did not accept is handed back: the variants of a
+/// failed send or request carry its `payload` (see
+/// [`into_payload`](Self::into_payload)), as tokio's `SendError<T>` does.
+/// A message the host did accept is never lost: it is handled, answered,
+/// or dead-lettered with a reason.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HostError {
@@ -52,6 +63,9 @@ pub enum HostError {
     UnknownComponent {
         /// The id asked for.
         component: ComponentId,
+        /// The payload of the send or request, handed back (`None` for
+        /// calls that carry none).
+        payload: Option<Bytes>,
     },
     /// The payload is larger than the target's `max_message_bytes`.
     #[error(
@@ -64,20 +78,18 @@ pub enum HostError {
         size: usize,
         /// The component's limit.
         limit: usize,
-    },
-    /// The component's bounded mailbox is full (only from non-waiting sends).
-    #[error("mailbox of component {component} is full ({capacity} messages)")]
-    MailboxFull {
-        /// The target component.
-        component: ComponentId,
-        /// Its mailbox capacity.
-        capacity: usize,
+        /// The payload, handed back.
+        payload: Bytes,
     },
     /// The component stopped for good before it could take or answer the message.
     #[error("component {component} has stopped")]
     ComponentStopped {
         /// The target component.
         component: ComponentId,
+        /// `Some` when its mailbox was already closed: the payload was not
+        /// accepted and is handed back. `None` when it stopped after
+        /// accepting the message (which was then dead-lettered).
+        payload: Option<Bytes>,
     },
     /// No reply within the timeout.
     #[error("component {component} did not reply within {timeout:?}")]
@@ -86,16 +98,41 @@ pub enum HostError {
         component: ComponentId,
         /// The time allowed.
         timeout: Duration,
+        /// `Some` when the time ran out while waiting for mailbox room: the
+        /// payload never entered the mailbox and is handed back.
+        payload: Option<Bytes>,
     },
-    /// The component failed while handling the request.
-    #[error("component {component} failed to handle the request: {reason}")]
+    /// The component failed while handling the request; `cause` says how,
+    /// typed (e.g. [`GuestError::ExecutionTimeout`] inside
+    /// [`ComponentFailure::Guest`]).
+    #[error("component {component} failed to handle the request: {cause}")]
     HandlerFailed {
         /// The target component.
         component: ComponentId,
-        /// What went wrong.
+        /// The failure, with its type.
+        #[source]
+        cause: ComponentFailure,
+    },
+    /// Host code panicked while the component handled the request (a bug
+    /// in airssys or in a host import, never the guest: a guest traps).
+    #[error("component {component} panicked while handling the request: {reason}")]
+    HandlerPanicked {
+        /// The target component.
+        component: ComponentId,
+        /// The panic's message.
         reason: String,
     },
-    /// A subject or subscription pattern is malformed.
+    /// The component answered with a reply of another kind than the request
+    /// asked for. A bug in airssys, reported rather than panicking.
+    #[error("component {component} answered with an unexpected reply: {reply}")]
+    UnexpectedReply {
+        /// The component.
+        component: ComponentId,
+        /// The reply it gave, as text.
+        reply: String,
+    },
+    /// A subject or subscription pattern is malformed, or the broker
+    /// refused it.
     #[error("invalid subject or pattern `{subject}`: {reason}")]
     InvalidSubject {
         /// The offending subject.
@@ -103,15 +140,65 @@ pub enum HostError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The supervisor could not start or stop the component.
-    #[error("supervisor failed for component {component}: {reason}")]
+    /// The broker could not carry out the operation (its transport failed).
+    #[error("broker failed on `{subject}`: {source}")]
+    Broker {
+        /// The subject or pattern concerned.
+        subject: String,
+        /// The broker's error.
+        source: BrokerError,
+    },
+    /// The actor runtime could not start the component's actor under its
+    /// supervisor.
+    #[error("could not start the actor of component {component}: {source}")]
+    Spawn {
+        /// The component concerned.
+        component: ComponentId,
+        /// The runtime's error.
+        source: SpawnError,
+    },
+    /// The component's supervisor could not stop it.
+    #[error("supervisor failed for component {component}: {source}")]
     Supervision {
         /// The component concerned.
         component: ComponentId,
-        /// What the supervisor reported.
-        reason: String,
+        /// The supervisor's error.
+        source: SupervisorError,
     },
     /// The host is shutting down and takes no new work.
     #[error("the component host is shutting down")]
     ShuttingDown,
+}
+
+impl HostError {
+    /// A broker error on `subject`: a malformed subject or pattern is
+    /// [`InvalidSubject`](Self::InvalidSubject), anything else
+    /// [`Broker`](Self::Broker).
+    pub(crate) fn from_broker(subject: &str, error: BrokerError) -> Self {
+        match error {
+            BrokerError::InvalidSubject { .. } | BrokerError::InvalidPattern { .. } => {
+                HostError::InvalidSubject {
+                    subject: subject.to_owned(),
+                    reason: error.to_string(),
+                }
+            }
+            source => HostError::Broker {
+                subject: subject.to_owned(),
+                source,
+            },
+        }
+    }
+
+    /// Takes back the payload of a send or request that was not accepted.
+    /// `None` for every other error, and for a message that was accepted
+    /// (it was handled, answered or dead-lettered).
+    pub fn into_payload(self) -> Option<Bytes> {
+        match self {
+            HostError::UnknownComponent { payload, .. }
+            | HostError::ComponentStopped { payload, .. }
+            | HostError::Timeout { payload, .. } => payload,
+            HostError::MessageTooLarge { payload, .. } => Some(payload),
+            _ => None,
+        }
+    }
 }

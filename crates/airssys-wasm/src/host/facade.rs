@@ -8,7 +8,7 @@ use airssys_rt::broker::{subject, InMemoryMessageBroker, MessageBroker, PublishR
 use airssys_rt::supervisor::{
     BackoffPolicy, ChildSpec, RestartStrategy, ShutdownPolicy, SupervisorNode, SupervisorRef,
 };
-use airssys_rt::{ActorRef, ActorSystem, AskError, DeadLetterReason, SendError, SpawnError};
+use airssys_rt::{ActorRef, ActorSystem, AskError, DeadLetterReason, SpawnError};
 use bytes::Bytes;
 
 use super::actor::{ComponentActor, ComponentTemplate};
@@ -32,10 +32,23 @@ pub const DEFAULT_ROOT_INTENSITY: (u32, Duration) = (10, Duration::from_secs(10)
 #[must_use]
 pub struct ComponentHostBuilder {
     engine: EngineConfig,
+    broker: Option<Arc<dyn MessageBroker<TopicMessage>>>,
     dead_letter_subject: Option<String>,
     intensity: (u32, Duration),
     backoff: BackoffPolicy,
     system: Option<ActorSystem>,
+}
+
+impl std::fmt::Debug for ComponentHostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentHostBuilder")
+            .field("engine", &self.engine)
+            .field("own_broker", &self.broker.is_some())
+            .field("dead_letter_subject", &self.dead_letter_subject)
+            .field("intensity", &self.intensity)
+            .field("backoff", &self.backoff)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ComponentHostBuilder {
@@ -46,10 +59,22 @@ impl ComponentHostBuilder {
         self
     }
 
-    /// The broker subject dead letters are published on.
-    /// Default: the broker's (`_airssys.deadletter`).
+    /// The broker subject dead letters are published on, for the in-memory
+    /// broker the host makes when it is given none. Default
+    /// `_airssys.deadletter`. With a broker of the caller's, it must match
+    /// that broker's [`dead_letter_subject`](MessageBroker::dead_letter_subject).
     pub fn dead_letter_subject(mut self, subject: impl Into<String>) -> Self {
         self.dead_letter_subject = Some(subject.into());
+        self
+    }
+
+    /// The broker the host publishes, subscribes and dead-letters through
+    /// (e.g. a NATS-backed one). Default: the actor system's broker for
+    /// [`TopicMessage`] if one was installed with
+    /// [`ActorSystem::set_broker`], else a new [`InMemoryMessageBroker`],
+    /// which is then installed in the actor system so both share it.
+    pub fn broker(mut self, broker: Arc<dyn MessageBroker<TopicMessage>>) -> Self {
+        self.broker = Some(broker);
         self
     }
 
@@ -59,7 +84,9 @@ impl ComponentHostBuilder {
         self
     }
 
-    /// Backoff between a component's restarts (default: the supervisor's).
+    /// Backoff between a component's restarts. Default
+    /// [`BackoffPolicy::none`]: a crashed component is restarted at once, and
+    /// the root's restart intensity bounds a crash loop.
     pub fn backoff(mut self, backoff: BackoffPolicy) -> Self {
         self.backoff = backoff;
         self
@@ -71,23 +98,51 @@ impl ComponentHostBuilder {
         self
     }
 
-    /// Creates the engine, the broker and the root supervisor. Must be
-    /// called inside a tokio runtime.
+    /// Creates the engine, the broker (unless given) and the root
+    /// supervisor. Must be called inside a tokio runtime.
     ///
     /// # Errors
     /// [`HostError::Wasm`] when the engine cannot be created;
-    /// [`HostError::InvalidSubject`] for a bad dead-letter subject.
+    /// [`HostError::InvalidSubject`] for a bad dead-letter subject, or one
+    /// that differs from the given broker's.
     pub fn build(self) -> Result<ComponentHost, HostError> {
         let engine = WasmEngine::new(self.engine)?;
-        let mut broker = InMemoryMessageBroker::<TopicMessage>::builder();
-        if let Some(subject) = &self.dead_letter_subject {
-            broker = broker.dead_letter_subject(subject.clone());
-        }
-        let broker = broker.build().map_err(|e| HostError::InvalidSubject {
-            subject: self.dead_letter_subject.clone().unwrap_or_default(),
-            reason: e.to_string(),
-        })?;
         let system = self.system.unwrap_or_default();
+        let broker = match self.broker {
+            Some(broker) => broker,
+            None => {
+                let mut made = Ok(());
+                let broker = system.broker_or_install(|| {
+                    let mut broker = InMemoryMessageBroker::<TopicMessage>::builder();
+                    if let Some(subject) = &self.dead_letter_subject {
+                        broker = broker.dead_letter_subject(subject.clone());
+                    }
+                    match broker.build() {
+                        Ok(broker) => Arc::new(broker),
+                        Err(error) => {
+                            made = Err(error);
+                            Arc::new(InMemoryMessageBroker::new())
+                        }
+                    }
+                });
+                made.map_err(|e| HostError::InvalidSubject {
+                    subject: self.dead_letter_subject.clone().unwrap_or_default(),
+                    reason: e.to_string(),
+                })?;
+                broker
+            }
+        };
+        if let Some(subject) = &self.dead_letter_subject {
+            if broker.dead_letter_subject() != subject {
+                return Err(HostError::InvalidSubject {
+                    subject: subject.clone(),
+                    reason: format!(
+                        "the host's broker publishes dead letters on `{}`",
+                        broker.dead_letter_subject()
+                    ),
+                });
+            }
+        }
         let root = system.start_supervisor(
             SupervisorNode::builder("components")
                 .strategy(RestartStrategy::OneForOne)
@@ -95,12 +150,12 @@ impl ComponentHostBuilder {
                 .backoff(self.backoff),
         );
         let registry = Arc::new(ComponentRegistry::default());
-        let dead_letters = DeadLetterSink::new(broker.clone());
+        let dead_letters = DeadLetterSink::new(Arc::clone(&broker));
         let router = Arc::new(Router {
             registry: Arc::clone(&registry),
-            broker: broker.clone(),
+            broker: Arc::clone(&broker),
         });
-        let topics = TopicRouter::new(broker.clone(), dead_letters.clone());
+        let topics = TopicRouter::new(Arc::clone(&broker), dead_letters.clone());
         forward_stopped_mailboxes(&system, dead_letters.clone());
         Ok(ComponentHost {
             inner: Arc::new(HostInner {
@@ -139,7 +194,7 @@ fn forward_stopped_mailboxes(system: &ActorSystem, sink: DeadLetterSink) {
 struct HostInner {
     engine: WasmEngine,
     system: ActorSystem,
-    broker: InMemoryMessageBroker<TopicMessage>,
+    broker: Arc<dyn MessageBroker<TopicMessage>>,
     registry: Arc<ComponentRegistry>,
     router: Arc<Router>,
     topics: TopicRouter,
@@ -202,11 +257,24 @@ pub struct ComponentHost {
     inner: Arc<HostInner>,
 }
 
+impl std::fmt::Debug for ComponentHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentHost")
+            .field("components", &self.inner.registry.len())
+            .field(
+                "shutting_down",
+                &self.inner.shutting_down.load(Ordering::Relaxed),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
 impl ComponentHost {
     /// Starts configuring a host.
     pub fn builder() -> ComponentHostBuilder {
         ComponentHostBuilder {
             engine: EngineConfig::default(),
+            broker: None,
             dead_letter_subject: None,
             intensity: DEFAULT_ROOT_INTENSITY,
             backoff: BackoffPolicy::none(),
@@ -224,7 +292,8 @@ impl ComponentHost {
     /// [`HostError::AlreadyExists`], [`HostError::InvalidSubject`] (a bad
     /// subscription pattern; nothing starts), [`HostError::Wasm`] (invalid
     /// binary, missing exports, pool full as `WasmError::Capacity`),
-    /// [`HostError::Guest`] (its `init` failed), [`HostError::ShuttingDown`].
+    /// [`HostError::Guest`] (its `init` failed), [`HostError::Spawn`] (the actor
+    /// runtime refused it), [`HostError::ShuttingDown`].
     pub async fn spawn(&self, spec: ComponentSpec) -> Result<ComponentRef, HostError> {
         let root = self.inner.root.clone();
         self.spawn_in(&root, spec).await
@@ -310,9 +379,9 @@ impl ComponentHost {
                     component: id.clone(),
                 },
                 SpawnError::ShuttingDown => HostError::ShuttingDown,
-                other => HostError::Supervision {
+                other => HostError::Spawn {
                     component: id.clone(),
-                    reason: other.to_string(),
+                    source: other,
                 },
             })?;
 
@@ -321,6 +390,7 @@ impl ComponentHost {
             lifecycle,
             max_message_bytes: spec.limits.get_max_message_bytes(),
             host_calls,
+            group: group.clone(),
         };
         if !inner.registry.insert(id.clone(), entry) {
             // Lost a race with a spawn of the same id: undo ours.
@@ -328,7 +398,16 @@ impl ComponentHost {
             return Err(HostError::AlreadyExists { component: id });
         }
         for pattern in &spec.subscriptions {
-            inner.topics.subscribe(pattern, id.clone(), actor.clone())?;
+            if let Err(error) = inner.topics.subscribe(pattern, id.clone(), actor.clone()) {
+                // Nothing half-applied: a component without its
+                // subscriptions does not stay up.
+                inner.topics.unsubscribe_all(id.as_str());
+                inner.registry.remove(id.as_str());
+                if let Err(stop_error) = group.terminate_child(id.as_str()).await {
+                    tracing::warn!(component = %id, error = %stop_error, "could not stop a component whose subscription failed");
+                }
+                return Err(error);
+            }
         }
         Ok(ComponentRef {
             id,
@@ -353,23 +432,41 @@ impl ComponentHost {
             .get(id)
             .ok_or_else(|| HostError::UnknownComponent {
                 component: id.into(),
+                payload: None,
             })
+    }
+
+    /// The entry of `to`, or the error handing `payload` back.
+    fn target(&self, to: &str, payload: Bytes) -> Result<(RegistryEntry, Bytes), HostError> {
+        match self.inner.registry.get(to) {
+            Some(entry) => Ok((entry, payload)),
+            None => Err(HostError::UnknownComponent {
+                component: to.into(),
+                payload: Some(payload),
+            }),
+        }
     }
 
     /// Sends `payload` to component `to`, waiting for mailbox room.
     ///
     /// # Errors
     /// [`HostError::UnknownComponent`], [`HostError::MessageTooLarge`],
-    /// [`HostError::ComponentStopped`].
+    /// [`HostError::ComponentStopped`]; each hands the payload back
+    /// ([`HostError::into_payload`]).
+    ///
+    /// # Cancel safety
+    /// Dropped while waiting for mailbox room, the payload is dropped with
+    /// it and was never accepted.
     pub async fn send(&self, to: &str, payload: impl Into<Bytes>) -> Result<(), HostError> {
-        let entry = self.entry(to)?;
-        let message = checked_message(to, &entry, payload.into(), None)?;
+        let (entry, payload) = self.target(to, payload.into())?;
+        let message = checked_message(to, &entry, payload, None)?;
         entry
             .actor
             .tell(ComponentMessage::Deliver(message))
             .await
-            .map_err(|_: SendError<_>| HostError::ComponentStopped {
+            .map_err(|e| HostError::ComponentStopped {
                 component: to.into(),
+                payload: payload_of(e.message),
             })
     }
 
@@ -378,15 +475,16 @@ impl ComponentHost {
     ///
     /// # Errors
     /// As [`send`](Self::send), plus [`HostError::Timeout`] and
-    /// [`HostError::HandlerFailed`] (the guest trapped or returned an error).
+    /// [`HostError::HandlerFailed`] with the typed cause (the guest trapped,
+    /// timed out, hit its memory cap or returned an error code).
     pub async fn request(
         &self,
         to: &str,
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Option<Bytes>, HostError> {
-        let entry = self.entry(to)?;
-        let message = checked_message(to, &entry, payload.into(), Some(next_correlation_id()))?;
+        let (entry, payload) = self.target(to, payload.into())?;
+        let message = checked_message(to, &entry, payload, Some(next_correlation_id()))?;
         match ask(
             to,
             &entry.actor,
@@ -404,7 +502,8 @@ impl ComponentHost {
     /// matching pattern receives it.
     ///
     /// # Errors
-    /// [`HostError::InvalidSubject`].
+    /// [`HostError::InvalidSubject`]; [`HostError::Broker`] when the
+    /// broker's transport failed.
     pub fn publish(
         &self,
         subject: &str,
@@ -413,18 +512,15 @@ impl ComponentHost {
         self.inner
             .broker
             .publish(subject, TopicMessage::new(payload))
-            .map_err(|e| HostError::InvalidSubject {
-                subject: subject.to_owned(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| HostError::from_broker(subject, e))
     }
 
     /// Calls export `export` of component `id` with typed arguments.
     ///
     /// # Errors
     /// [`HostError::UnknownComponent`], [`HostError::HandlerFailed`] (export
-    /// not found, arity or type mismatch, trap — the text says which),
-    /// [`HostError::Timeout`].
+    /// not found, arity or type mismatch, trap: the typed
+    /// [`GuestError`](crate::GuestError) says which), [`HostError::Timeout`].
     pub async fn invoke(
         &self,
         id: &str,
@@ -454,14 +550,18 @@ impl ComponentHost {
         let guest = match ask(id, &entry.actor, ComponentMessage::Health, timeout).await {
             Ok(ComponentReply::Health(health)) => health,
             Ok(other) => return Err(unexpected(id, other)),
-            Err(HostError::HandlerFailed { reason, .. }) => GuestHealth::Unhealthy(reason),
+            Err(HostError::HandlerFailed { cause, .. }) => {
+                GuestHealth::Unhealthy(cause.to_string())
+            }
             Err(other) => return Err(other),
         };
         Ok(ComponentHealth { state, guest })
     }
 
-    /// Stops component `id` for good: its `cleanup` runs, its instance is
-    /// freed, and messages left in its mailbox are dead-lettered.
+    /// Stops component `id` for good, through the supervisor it was spawned
+    /// under (the root, or the group given to [`spawn_in`](Self::spawn_in)):
+    /// its `cleanup` runs, its instance is freed, and messages left in its
+    /// mailbox are dead-lettered.
     ///
     /// # Errors
     /// [`HostError::UnknownComponent`], [`HostError::Supervision`].
@@ -472,13 +572,14 @@ impl ComponentHost {
             .remove(id)
             .ok_or_else(|| HostError::UnknownComponent {
                 component: id.into(),
+                payload: None,
             })?;
         self.inner.topics.unsubscribe_all(id);
-        let result = self.inner.root.terminate_child(id).await;
+        let result = entry.group.terminate_child(id).await;
         entry.lifecycle.set(LifecycleState::Stopped);
-        result.map_err(|e| HostError::Supervision {
+        result.map_err(|source| HostError::Supervision {
             component: id.into(),
-            reason: e.to_string(),
+            source,
         })
     }
 
@@ -493,7 +594,7 @@ impl ComponentHost {
     }
 
     /// The broker: subscribe to topics (including the dead-letter subject).
-    pub fn broker(&self) -> &InMemoryMessageBroker<TopicMessage> {
+    pub fn broker(&self) -> &Arc<dyn MessageBroker<TopicMessage>> {
         &self.inner.broker
     }
 
@@ -558,6 +659,7 @@ fn checked_message(
             component: to.into(),
             size: payload.len(),
             limit: entry.max_message_bytes,
+            payload,
         });
     }
     Ok(GuestMessage {
@@ -575,24 +677,46 @@ async fn ask(
     timeout: Duration,
 ) -> Result<ComponentReply, HostError> {
     actor.ask(message, timeout).await.map_err(|e| match e {
-        AskError::Timeout { timeout, .. } => HostError::Timeout {
+        AskError::Timeout {
+            timeout, message, ..
+        } => HostError::Timeout {
             component: id.into(),
             timeout,
+            payload: message.and_then(payload_of),
         },
-        AskError::HandlerFailed { reason, .. } => HostError::HandlerFailed {
+        AskError::HandlerFailed { error, .. } => HostError::HandlerFailed {
+            component: id.into(),
+            cause: error,
+        },
+        AskError::HandlerPanicked { reason, .. } => HostError::HandlerPanicked {
             component: id.into(),
             reason,
         },
+        AskError::ActorStopped { message, .. } => HostError::ComponentStopped {
+            component: id.into(),
+            payload: message.and_then(payload_of),
+        },
+        // `AskError` is non-exhaustive; a new kind of failure still means
+        // the component did not answer.
         _ => HostError::ComponentStopped {
             component: id.into(),
+            payload: None,
         },
     })
 }
 
+/// The payload of a message handed back by the actor runtime.
+fn payload_of(message: ComponentMessage) -> Option<Bytes> {
+    match message {
+        ComponentMessage::Deliver(message) => Some(message.payload),
+        _ => None,
+    }
+}
+
 fn unexpected(id: &str, reply: ComponentReply) -> HostError {
-    HostError::HandlerFailed {
+    HostError::UnexpectedReply {
         component: id.into(),
-        reason: format!("unexpected reply {reply:?}"),
+        reply: format!("{reply:?}"),
     }
 }
 
@@ -685,6 +809,7 @@ impl ComponentRef {
             .await
             .map_err(|_| HostError::ComponentStopped {
                 component: self.id.clone(),
+                payload: None,
             })
     }
 

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use airssys_rt::supervisor::SupervisorRef;
 use airssys_rt::ActorRef;
 use dashmap::DashMap;
 
@@ -18,6 +19,8 @@ pub(crate) struct RegistryEntry {
     pub(crate) lifecycle: Arc<SharedLifecycle>,
     pub(crate) max_message_bytes: usize,
     pub(crate) host_calls: Arc<HostCallStats>,
+    /// The supervisor the component was spawned under: the one that stops it.
+    pub(crate) group: SupervisorRef,
 }
 
 /// A row of [`ComponentHost::list`](super::ComponentHost::list).
@@ -45,6 +48,14 @@ pub struct ComponentInfo {
 #[derive(Default)]
 pub struct ComponentRegistry {
     entries: DashMap<ComponentId, RegistryEntry>,
+}
+
+impl std::fmt::Debug for ComponentRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentRegistry")
+            .field("len", &self.entries.len())
+            .finish()
+    }
 }
 
 impl ComponentRegistry {

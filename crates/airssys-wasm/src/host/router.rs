@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use airssys_rt::broker::{BrokerError, InMemoryMessageBroker, MessageBroker};
+use airssys_rt::broker::{BrokerError, MessageBroker};
 use airssys_rt::{AskError, TrySendError};
 use bytes::Bytes;
 
@@ -18,7 +18,7 @@ use crate::id::ComponentId;
 /// layer before any of these runs.
 pub(crate) struct Router {
     pub(crate) registry: Arc<ComponentRegistry>,
-    pub(crate) broker: InMemoryMessageBroker<TopicMessage>,
+    pub(crate) broker: Arc<dyn MessageBroker<TopicMessage>>,
 }
 
 impl HostServices for Router {
@@ -93,6 +93,9 @@ impl HostServices for Router {
                 ))),
                 Err(AskError::Timeout { .. }) => Err(HostCallError::Timeout),
                 Err(AskError::ActorStopped { .. }) => Err(HostCallError::NoSuchTarget),
+                Err(AskError::HandlerFailed { error, .. }) => {
+                    Err(HostCallError::Unavailable(error.to_string()))
+                }
                 Err(other) => Err(HostCallError::Unavailable(other.to_string())),
             }
         })

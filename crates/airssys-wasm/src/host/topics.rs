@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use airssys_rt::broker::{InMemoryMessageBroker, MessageBroker};
+use airssys_rt::broker::MessageBroker;
 use airssys_rt::{ActorRef, TrySendError};
 use parking_lot::{Mutex, RwLock};
 use tokio::task::JoinHandle;
@@ -28,14 +28,14 @@ struct Topic {
 /// message dead-lettered (reason `mailbox_full`), so one slow component
 /// cannot stall a topic for the others.
 pub(crate) struct TopicRouter {
-    broker: InMemoryMessageBroker<TopicMessage>,
+    broker: Arc<dyn MessageBroker<TopicMessage>>,
     dead_letters: DeadLetterSink,
     topics: Mutex<HashMap<String, Topic>>,
 }
 
 impl TopicRouter {
     pub(crate) fn new(
-        broker: InMemoryMessageBroker<TopicMessage>,
+        broker: Arc<dyn MessageBroker<TopicMessage>>,
         dead_letters: DeadLetterSink,
     ) -> Self {
         Self {
@@ -58,13 +58,10 @@ impl TopicRouter {
             topic.subscribers.write().push((component, actor));
             return Ok(());
         }
-        let mut subscription =
-            self.broker
-                .subscribe(pattern)
-                .map_err(|e| HostError::InvalidSubject {
-                    subject: pattern.to_owned(),
-                    reason: e.to_string(),
-                })?;
+        let mut subscription = self
+            .broker
+            .subscribe(pattern)
+            .map_err(|e| HostError::from_broker(pattern, e))?;
         let subscribers: Subscribers = Arc::new(RwLock::new(vec![(component, actor)]));
         let fan_out = Arc::clone(&subscribers);
         let dead_letters = self.dead_letters.clone();
