@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use airssys_wasm::guest::core_abi::{self, AbiExportKind, AbiSignature};
 use serde::Serialize;
 use wasmparser::{
     ComponentExternalKind, CompositeInnerType, ExternalKind, FuncType, Parser, Payload, TypeRef,
@@ -60,38 +61,6 @@ pub struct Inspection {
     /// What is missing or wrong for the core ABI (empty when satisfied).
     pub problems: Vec<String>,
 }
-
-/// Exports a core-ABI module must have, with their signature.
-const REQUIRED: &[(&str, &str)] = &[
-    ("memory", "memory"),
-    ("alloc", "func (i32) -> (i32)"),
-    ("handle-message", "func (i32, i32) -> (i32)"),
-];
-
-/// Optional exports with the signatures the host accepts.
-const OPTIONAL: &[(&str, &[&str])] = &[
-    ("init", &["func () -> ()", "func () -> (i32)"]),
-    ("_start", &["func () -> ()"]),
-    ("cleanup", &["func () -> ()", "func () -> (i32)"]),
-    ("health", &["func () -> (i32)"]),
-    ("dealloc", &["func (i32, i32) -> ()"]),
-];
-
-/// Host functions of module `airssys`, with their signatures.
-pub const HOST_IMPORTS: &[(&str, &str)] = &[
-    ("send", "func (i32, i32, i32, i32) -> (i32)"),
-    ("publish", "func (i32, i32, i32, i32) -> (i32)"),
-    (
-        "request",
-        "func (i32, i32, i32, i32, i32, i32, i32) -> (i32)",
-    ),
-    ("reply", "func (i32, i32) -> (i32)"),
-    ("log", "func (i32, i32, i32) -> ()"),
-    ("self_id", "func (i32, i32) -> (i32)"),
-    ("now_ms", "func () -> (i64)"),
-    ("now_nanos", "func () -> (i64)"),
-    ("config_get", "func (i32, i32, i32, i32) -> (i32)"),
-];
 
 /// Turns WAT text into a binary; a binary is returned as is.
 ///
@@ -249,65 +218,83 @@ fn memory(m: &wasmparser::MemoryType) -> String {
     }
 }
 
-/// Everything that keeps the module from satisfying the core ABI.
+/// Everything that keeps the module from satisfying the core ABI, checked
+/// against airssys-wasm's own tables ([`core_abi::EXPORTS`],
+/// [`core_abi::HOST_IMPORTS`]), the ones the loader and linker use.
 fn abi_problems(imports: &[Item], exports: &[Item]) -> Vec<String> {
     let mut problems = Vec::new();
     let find = |name: &str| exports.iter().find(|e| e.name == name);
-    for (name, expected) in REQUIRED {
-        match find(name) {
-            None => problems.push(format!("missing required export `{name}` ({expected})")),
-            Some(e) if *name == "memory" => {
+    for export in core_abi::EXPORTS {
+        let name = export.name;
+        let found = find(name);
+        match (export.kind, found) {
+            (AbiExportKind::Memory, None) if export.required => {
+                problems.push(format!("missing required export `{name}` (memory)"))
+            }
+            (AbiExportKind::Func(accepted), None) if export.required => problems.push(format!(
+                "missing required export `{name}` ({})",
+                alternatives(accepted)
+            )),
+            (_, None) => {}
+            (AbiExportKind::Memory, Some(e)) => {
                 if !e.ty.starts_with("memory ") {
                     problems.push(format!(
-                        "export `memory` must be a 32-bit memory, found {}",
+                        "export `{name}` must be a 32-bit memory, found {}",
                         e.ty
                     ));
                 }
             }
-            Some(e) if e.ty != *expected => problems.push(format!(
-                "export `{name}` must be {expected}, found {}",
-                e.ty
-            )),
-            Some(_) => {}
-        }
-    }
-    for (name, accepted) in OPTIONAL {
-        if let Some(e) = find(name) {
-            if !accepted.contains(&e.ty.as_str()) {
-                problems.push(format!(
-                    "export `{name}` must be {}, found {}",
-                    accepted.join(" or "),
-                    e.ty
-                ));
+            (AbiExportKind::Func(accepted), Some(e)) => {
+                if !accepted.iter().any(|sig| sig.to_string() == e.ty) {
+                    problems.push(format!(
+                        "export `{name}` must be {}, found {}",
+                        alternatives(accepted),
+                        e.ty
+                    ));
+                }
             }
         }
     }
     for i in imports {
-        if i.module != "airssys" {
+        if i.module != core_abi::IMPORT_MODULE {
             problems.push(format!(
-                "import `{}`.`{}` is not provided: guests may import only from module `airssys`",
-                i.module, i.name
+                "import `{}`.`{}` is not provided: guests may import only from module `{}`",
+                i.module,
+                i.name,
+                core_abi::IMPORT_MODULE
             ));
             continue;
         }
-        match HOST_IMPORTS.iter().find(|(n, _)| *n == i.name) {
+        match core_abi::HOST_IMPORTS.iter().find(|(n, _)| *n == i.name) {
             None => problems.push(format!(
-                "import `airssys`.`{}` does not exist (host functions: {})",
+                "import `{}`.`{}` does not exist (host functions: {})",
+                core_abi::IMPORT_MODULE,
                 i.name,
-                HOST_IMPORTS
+                core_abi::HOST_IMPORTS
                     .iter()
                     .map(|(n, _)| *n)
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
-            Some((_, sig)) if *sig != i.ty => problems.push(format!(
-                "import `airssys`.`{}` must be {sig}, found {}",
-                i.name, i.ty
+            Some((_, sig)) if sig.to_string() != i.ty => problems.push(format!(
+                "import `{}`.`{}` must be {sig}, found {}",
+                core_abi::IMPORT_MODULE,
+                i.name,
+                i.ty
             )),
             Some(_) => {}
         }
     }
     problems
+}
+
+/// `func () -> () or func () -> (i32)`.
+fn alternatives(accepted: &[AbiSignature]) -> String {
+    accepted
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 fn inspect_component(binary: &[u8]) -> Result<Inspection, InspectError> {

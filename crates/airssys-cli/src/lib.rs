@@ -11,7 +11,8 @@
 //! assert_eq!(report.exports[0].ty, "func (i32, i32) -> (i32)");
 //! assert!(!report.core_abi); // no memory, alloc or handle-message
 //! ```
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 pub mod bench;
 pub mod inspect;

@@ -1,5 +1,6 @@
 //! `airssys`: run a manifest of WebAssembly components, inspect and invoke
 //! guests, benchmark the host.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

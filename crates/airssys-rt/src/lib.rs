@@ -27,6 +27,8 @@
 //! system.shutdown(Duration::from_secs(1)).await;
 //! # }
 //! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 pub mod actor;
 pub mod broker;

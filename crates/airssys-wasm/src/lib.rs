@@ -37,7 +37,8 @@
 //! assert_eq!(reply.as_deref(), Some(&b"hi"[..]));
 //! # });
 //! ```
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 pub mod codec;
 pub mod error;

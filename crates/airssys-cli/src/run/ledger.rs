@@ -12,10 +12,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use airssys_rt::broker::{DeadLetterReason, MessageBroker};
+use airssys_rt::broker::{BrokerMessage, DeadLetterReason};
 use airssys_wasm::host::ComponentHost;
-use airssys_wasm::SubjectPattern;
+use airssys_wasm::{SubjectPattern, TopicMessage};
 use parking_lot::Mutex;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Capacity of the ledger's subscription: large, so that the observer never
@@ -56,8 +57,20 @@ pub struct Tally {
 /// The running observer.
 pub struct Ledger {
     tally: Arc<Mutex<Tally>>,
+    stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("tally", &*self.tally.lock())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Component ids with their subject patterns.
+type Subscriptions = Vec<(String, Vec<SubjectPattern>)>;
 
 impl Ledger {
     /// Subscribes to `>` on the host's broker. `subscriptions` maps each
@@ -67,7 +80,7 @@ impl Ledger {
     /// The broker's error if it refuses the subscription.
     pub fn start(
         host: &ComponentHost,
-        subscriptions: Vec<(String, Vec<SubjectPattern>)>,
+        subscriptions: Subscriptions,
     ) -> Result<Ledger, airssys_rt::broker::BrokerError> {
         let mut sub = host
             .broker()
@@ -80,43 +93,28 @@ impl Ledger {
             ..Tally::default()
         }));
         let shared = Arc::clone(&tally);
+        let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
-            while let Some(msg) = sub.recv().await {
-                let mut t = shared.lock();
-                match &msg.dead_letter {
-                    Some(DeadLetterReason::Undeliverable { target, reason }) => {
-                        let entry = t.components.entry(target.to_string()).or_default();
-                        *entry
-                            .dead
-                            .entry(reason_label(reason).to_owned())
-                            .or_default() += 1;
-                    }
-                    Some(_) => t.broker_dead += 1,
-                    None => {
-                        let matched: Vec<&String> = subscriptions
-                            .iter()
-                            .flat_map(|(id, patterns)| {
-                                patterns
-                                    .iter()
-                                    .filter(|p| p.matches(&msg.subject))
-                                    .map(move |_| id)
-                            })
-                            .collect();
-                        let n = matched.len() as u64;
-                        for id in matched {
-                            t.components.entry(id.clone()).or_default().topic += 1;
+            loop {
+                tokio::select! {
+                    biased;
+                    msg = sub.recv() => match msg {
+                        Some(msg) => record(&mut shared.lock(), &subscriptions, &msg),
+                        None => return,
+                    },
+                    _ = &mut stopped => {
+                        // Everything published before the stop is queued
+                        // already (publishing never waits): count it all.
+                        let mut t = shared.lock();
+                        while let Some(msg) = sub.try_recv() {
+                            record(&mut t, &subscriptions, &msg);
                         }
-                        if msg.payload.sender.is_some() {
-                            t.guest_publishes += 1;
-                            t.guest_deliveries += n;
-                        } else {
-                            t.host_publishes += 1;
-                        }
+                        return;
                     }
                 }
             }
         });
-        Ok(Ledger { tally, task })
+        Ok(Ledger { tally, stop, task })
     }
 
     /// A copy of the counts now.
@@ -124,11 +122,52 @@ impl Ledger {
         self.tally.lock().clone()
     }
 
-    /// Stops observing.
-    pub fn stop(self) -> Tally {
-        self.task.abort();
+    /// Stops observing, after counting every message published before this
+    /// call (the dead letters of a shutdown that has returned included).
+    pub async fn stop(self) -> Tally {
+        // The task only ends on this signal or when the broker is gone;
+        // either way it has counted all it will.
+        let _ = self.stop.send(());
+        if let Err(error) = self.task.await {
+            tracing::warn!(%error, "ledger task ended abnormally; its counts may be short");
+        }
         let tally = self.tally.lock().clone();
         tally
+    }
+}
+
+/// Counts one message the observer saw.
+fn record(t: &mut Tally, subscriptions: &Subscriptions, msg: &BrokerMessage<TopicMessage>) {
+    match &msg.dead_letter {
+        Some(DeadLetterReason::Undeliverable { target, reason }) => {
+            let entry = t.components.entry(target.to_string()).or_default();
+            *entry
+                .dead
+                .entry(reason_label(reason).to_owned())
+                .or_default() += 1;
+        }
+        Some(_) => t.broker_dead += 1,
+        None => {
+            let matched: Vec<&String> = subscriptions
+                .iter()
+                .flat_map(|(id, patterns)| {
+                    patterns
+                        .iter()
+                        .filter(|p| p.matches(&msg.subject))
+                        .map(move |_| id)
+                })
+                .collect();
+            let n = matched.len() as u64;
+            for id in matched {
+                t.components.entry(id.clone()).or_default().topic += 1;
+            }
+            if msg.payload.sender.is_some() {
+                t.guest_publishes += 1;
+                t.guest_deliveries += n;
+            } else {
+                t.host_publishes += 1;
+            }
+        }
     }
 }
 
@@ -144,5 +183,39 @@ fn reason_label(reason: &str) -> &'static str {
         "component_stopped"
     } else {
         "other"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use airssys_wasm::{ComponentHost, EngineConfig, SubjectPattern};
+
+    use super::Ledger;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn stop_counts_everything_published_before_it() {
+        let host = ComponentHost::builder()
+            .engine(EngineConfig::default().max_components(1))
+            .build()
+            .unwrap();
+        let ledger = Ledger::start(
+            &host,
+            vec![(
+                "watcher".into(),
+                vec![SubjectPattern::new("jobs.>").unwrap()],
+            )],
+        )
+        .unwrap();
+        // On one thread the observer has not run yet: all of these are
+        // still queued when stop is called.
+        for _ in 0..1_000 {
+            host.publish("jobs.new", &b"x"[..]).unwrap();
+        }
+        let tally = ledger.stop().await;
+        assert_eq!(tally.host_publishes, 1_000);
+        assert_eq!(tally.components["watcher"].topic, 1_000);
+        host.shutdown(Duration::from_secs(5)).await;
     }
 }

@@ -338,9 +338,7 @@ pub async fn run(manifest: Manifest, opts: RunOptions) -> Result<Summary, RunErr
     }
     let components: Vec<ComponentInfo> = host.list();
     let report = host.shutdown(manifest.host.shutdown_timeout).await;
-    // Let the ledger see the dead letters of the shutdown itself.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let tally = ledger.stop();
+    let tally = ledger.stop().await;
     if let Some(task) = endpoint {
         task.abort();
     }

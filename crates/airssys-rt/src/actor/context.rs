@@ -12,6 +12,15 @@ pub struct ActorContext<A: Actor> {
     pub(crate) stop_self: bool,
 }
 
+impl<A: Actor> std::fmt::Debug for ActorContext<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorContext")
+            .field("myself", &self.myself)
+            .field("stop_self", &self.stop_self)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<A: Actor> ActorContext<A> {
     pub(crate) fn new(myself: ActorRef<A>, system: ActorSystem) -> Self {
         Self {

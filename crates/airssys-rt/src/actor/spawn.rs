@@ -35,6 +35,16 @@ pub struct SpawnBuilder<A, F> {
     pub(crate) _actor: PhantomData<fn() -> A>,
 }
 
+impl<A, F> std::fmt::Debug for SpawnBuilder<A, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpawnBuilder")
+            .field("name", &self.name)
+            .field("mailbox", &self.mailbox)
+            .field("supervised", &self.supervision.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<A, F> SpawnBuilder<A, F>
 where
     A: Actor,

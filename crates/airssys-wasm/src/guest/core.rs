@@ -258,6 +258,16 @@ pub struct CoreInstance {
     limits: ComponentLimits,
 }
 
+impl std::fmt::Debug for CoreInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreInstance")
+            .field("component", &self.component)
+            .field("failed", &self.failed)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
 impl CoreInstance {
     pub(crate) fn component(&self) -> &ComponentId {
         &self.component

@@ -2,8 +2,11 @@
 //! guest memory, status codes. Specified for guest authors in
 //! `docs/core-abi.md`; this module is its executable form.
 
+use std::fmt;
+
 use wasmtime::{ExternType, FuncType, Module, ValType};
 
+use crate::error::WasmType::{I32, I64};
 use crate::error::{WasmError, WasmType};
 use crate::guest::GuestMessage;
 use crate::id::ComponentId;
@@ -38,6 +41,142 @@ pub const HEALTH_HEALTHY: i32 = 0;
 pub const HEALTH_DEGRADED: i32 = 1;
 /// `health` status: unhealthy (reason via `reply`).
 pub const HEALTH_UNHEALTHY: i32 = 2;
+
+/// The module guests import host functions from.
+pub const IMPORT_MODULE: &str = "airssys";
+
+/// A function signature of the core ABI, in wasm value types. Displays as
+/// `func (i32, i32) -> (i32)`, the form `airssys inspect` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbiSignature {
+    /// Parameter types.
+    pub params: &'static [WasmType],
+    /// Result types.
+    pub results: &'static [WasmType],
+}
+
+impl AbiSignature {
+    const fn new(params: &'static [WasmType], results: &'static [WasmType]) -> Self {
+        Self { params, results }
+    }
+
+    /// `true` if `ty` is a function of exactly this signature.
+    pub fn matches(&self, ty: &FuncType) -> bool {
+        let (params, results) = signature(ty);
+        params == self.params && results == self.results
+    }
+}
+
+impl fmt::Display for AbiSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |types: &[WasmType]| {
+            types
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(
+            f,
+            "func ({}) -> ({})",
+            list(self.params),
+            list(self.results)
+        )
+    }
+}
+
+const SIG_ALLOC: AbiSignature = AbiSignature::new(&[I32], &[I32]);
+const SIG_HANDLE_MESSAGE: AbiSignature = AbiSignature::new(&[I32, I32], &[I32]);
+const SIG_UNIT: AbiSignature = AbiSignature::new(&[], &[]);
+const SIG_CODE: AbiSignature = AbiSignature::new(&[], &[I32]);
+const SIG_DEALLOC: AbiSignature = AbiSignature::new(&[I32, I32], &[]);
+const HOOK_SIGNATURES: &[AbiSignature] = &[SIG_UNIT, SIG_CODE];
+
+/// What kind of export the core ABI expects under a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbiExportKind {
+    /// A 32-bit linear memory.
+    Memory,
+    /// A function with one of these signatures.
+    Func(&'static [AbiSignature]),
+}
+
+/// One export of the core ABI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbiExport {
+    /// The export name.
+    pub name: &'static str,
+    /// Whether a guest must export it.
+    pub required: bool,
+    /// What it must be.
+    pub kind: AbiExportKind,
+}
+
+/// Every export of the core ABI, required ones first: the table the loader
+/// checks modules against and `airssys inspect` reports from.
+pub const EXPORTS: &[AbiExport] = &[
+    AbiExport {
+        name: EXPORT_MEMORY,
+        required: true,
+        kind: AbiExportKind::Memory,
+    },
+    AbiExport {
+        name: EXPORT_ALLOC,
+        required: true,
+        kind: AbiExportKind::Func(&[SIG_ALLOC]),
+    },
+    AbiExport {
+        name: EXPORT_HANDLE_MESSAGE,
+        required: true,
+        kind: AbiExportKind::Func(&[SIG_HANDLE_MESSAGE]),
+    },
+    AbiExport {
+        name: EXPORT_INIT,
+        required: false,
+        kind: AbiExportKind::Func(HOOK_SIGNATURES),
+    },
+    AbiExport {
+        name: EXPORT_START,
+        required: false,
+        kind: AbiExportKind::Func(&[SIG_UNIT]),
+    },
+    AbiExport {
+        name: EXPORT_CLEANUP,
+        required: false,
+        kind: AbiExportKind::Func(HOOK_SIGNATURES),
+    },
+    AbiExport {
+        name: EXPORT_HEALTH,
+        required: false,
+        kind: AbiExportKind::Func(&[SIG_CODE]),
+    },
+    AbiExport {
+        name: EXPORT_DEALLOC,
+        required: false,
+        kind: AbiExportKind::Func(&[SIG_DEALLOC]),
+    },
+];
+
+/// Every host function of module [`IMPORT_MODULE`] with its signature. The
+/// linker defines exactly these (a test holds it to that); `airssys
+/// inspect` checks a module's imports against them.
+pub const HOST_IMPORTS: &[(&str, AbiSignature)] = &[
+    ("send", AbiSignature::new(&[I32, I32, I32, I32], &[I32])),
+    ("publish", AbiSignature::new(&[I32, I32, I32, I32], &[I32])),
+    (
+        "request",
+        AbiSignature::new(&[I32, I32, I32, I32, I32, I32, I32], &[I32]),
+    ),
+    ("reply", AbiSignature::new(&[I32, I32], &[I32])),
+    ("log", AbiSignature::new(&[I32, I32, I32], &[])),
+    ("self_id", AbiSignature::new(&[I32, I32], &[I32])),
+    ("now_ms", AbiSignature::new(&[], &[I64])),
+    ("now_nanos", AbiSignature::new(&[], &[I64])),
+    (
+        "config_get",
+        AbiSignature::new(&[I32, I32, I32, I32], &[I32]),
+    ),
+];
 
 /// Signature of an `init`/`cleanup` export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +242,6 @@ pub(crate) fn check_exports(
     component: &ComponentId,
     module: &Module,
 ) -> Result<AbiExports, WasmError> {
-    use WasmType::I32;
     let find = |name: &str| module.exports().find(|e| e.name() == name).map(|e| e.ty());
     let memory = find(EXPORT_MEMORY);
     let alloc = find(EXPORT_ALLOC);
@@ -130,22 +268,20 @@ pub(crate) fn check_exports(
         expected: expected.to_string(),
         found: describe(found),
     };
-    let is_func = |ty: &ExternType, params: &[WasmType], results: &[WasmType]| match ty {
-        ExternType::Func(f) => {
-            let (p, r) = signature(f);
-            p == params && r == results
-        }
+    let is_func = |ty: &ExternType, expected: AbiSignature| match ty {
+        ExternType::Func(f) => expected.matches(f),
         _ => false,
     };
     let hook = |ty: &ExternType| {
-        if is_func(ty, &[], &[]) {
+        if is_func(ty, SIG_UNIT) {
             Some(Hook::Unit)
-        } else if is_func(ty, &[], &[I32]) {
+        } else if is_func(ty, SIG_CODE) {
             Some(Hook::Code)
         } else {
             None
         }
     };
+    let hook_expected = format!("{SIG_UNIT} or {SIG_CODE}");
 
     if let Some(ty) = &memory {
         if !matches!(ty, ExternType::Memory(m) if !m.is_64()) {
@@ -153,15 +289,15 @@ pub(crate) fn check_exports(
         }
     }
     if let Some(ty) = &alloc {
-        if !is_func(ty, &[I32], &[I32]) {
-            return Err(invalid(EXPORT_ALLOC, "func (i32) -> (i32)", ty));
+        if !is_func(ty, SIG_ALLOC) {
+            return Err(invalid(EXPORT_ALLOC, &SIG_ALLOC.to_string(), ty));
         }
     }
     if let Some(ty) = &handle {
-        if !is_func(ty, &[I32, I32], &[I32]) {
+        if !is_func(ty, SIG_HANDLE_MESSAGE) {
             return Err(invalid(
                 EXPORT_HANDLE_MESSAGE,
-                "func (i32, i32) -> (i32)",
+                &SIG_HANDLE_MESSAGE.to_string(),
                 ty,
             ));
         }
@@ -169,32 +305,28 @@ pub(crate) fn check_exports(
     let init = match (find(EXPORT_INIT), find(EXPORT_START)) {
         (Some(ty), _) => Some((
             EXPORT_INIT,
-            hook(&ty)
-                .ok_or_else(|| invalid(EXPORT_INIT, "func () -> () or func () -> (i32)", &ty))?,
+            hook(&ty).ok_or_else(|| invalid(EXPORT_INIT, &hook_expected, &ty))?,
         )),
         (None, Some(ty)) => {
-            if !is_func(&ty, &[], &[]) {
-                return Err(invalid(EXPORT_START, "func () -> ()", &ty));
+            if !is_func(&ty, SIG_UNIT) {
+                return Err(invalid(EXPORT_START, &SIG_UNIT.to_string(), &ty));
             }
             Some((EXPORT_START, Hook::Unit))
         }
         (None, None) => None,
     };
     let cleanup = match find(EXPORT_CLEANUP) {
-        Some(ty) => Some(
-            hook(&ty)
-                .ok_or_else(|| invalid(EXPORT_CLEANUP, "func () -> () or func () -> (i32)", &ty))?,
-        ),
+        Some(ty) => Some(hook(&ty).ok_or_else(|| invalid(EXPORT_CLEANUP, &hook_expected, &ty))?),
         None => None,
     };
     let health = match find(EXPORT_HEALTH) {
-        Some(ty) if is_func(&ty, &[], &[I32]) => true,
-        Some(ty) => return Err(invalid(EXPORT_HEALTH, "func () -> (i32)", &ty)),
+        Some(ty) if is_func(&ty, SIG_CODE) => true,
+        Some(ty) => return Err(invalid(EXPORT_HEALTH, &SIG_CODE.to_string(), &ty)),
         None => false,
     };
     let dealloc = match find(EXPORT_DEALLOC) {
-        Some(ty) if is_func(&ty, &[I32, I32], &[]) => true,
-        Some(ty) => return Err(invalid(EXPORT_DEALLOC, "func (i32, i32) -> ()", &ty)),
+        Some(ty) if is_func(&ty, SIG_DEALLOC) => true,
+        Some(ty) => return Err(invalid(EXPORT_DEALLOC, &SIG_DEALLOC.to_string(), &ty)),
         None => false,
     };
     Ok(AbiExports {

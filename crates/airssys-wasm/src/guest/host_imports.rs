@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use wasmtime::{Caller, Engine, Linker};
 
+use crate::guest::core_abi::IMPORT_MODULE;
 use crate::guest::permissions::is_valid_subject;
 use crate::guest::store::StoreData;
 use crate::id::ComponentId;
@@ -174,7 +175,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     let mut linker = Linker::<StoreData>::new(engine);
 
     linker.func_wrap(
-        "airssys",
+        IMPORT_MODULE,
         "send",
         |mut caller: Caller<'_, StoreData>, tp: i32, tl: i32, pp: i32, pl: i32| -> i32 {
             let Some(memory) = caller.data().memory else {
@@ -199,7 +200,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     )?;
 
     linker.func_wrap(
-        "airssys",
+        IMPORT_MODULE,
         "publish",
         |mut caller: Caller<'_, StoreData>, sp: i32, sl: i32, pp: i32, pl: i32| -> i32 {
             let Some(memory) = caller.data().memory else {
@@ -227,7 +228,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     )?;
 
     linker.func_wrap_async(
-        "airssys",
+        IMPORT_MODULE,
         "request",
         |mut caller: Caller<'_, StoreData>,
          (tp, tl, pp, pl, timeout_ms, rp, rc): (i32, i32, i32, i32, i32, i32, i32)| {
@@ -271,7 +272,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     )?;
 
     linker.func_wrap(
-        "airssys",
+        IMPORT_MODULE,
         "reply",
         |mut caller: Caller<'_, StoreData>, ptr: i32, len: i32| -> i32 {
             let Some(memory) = caller.data().memory else {
@@ -296,7 +297,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     )?;
 
     linker.func_wrap(
-        "airssys",
+        IMPORT_MODULE,
         "log",
         |mut caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32| {
             let Some(memory) = caller.data().memory else {
@@ -320,7 +321,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     )?;
 
     linker.func_wrap(
-        "airssys",
+        IMPORT_MODULE,
         "self_id",
         |mut caller: Caller<'_, StoreData>, ptr: i32, cap: i32| -> i32 {
             let Some(memory) = caller.data().memory else {
@@ -332,7 +333,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     )?;
 
     linker.func_wrap(
-        "airssys",
+        IMPORT_MODULE,
         "config_get",
         |mut caller: Caller<'_, StoreData>,
          key_ptr: i32,
@@ -356,7 +357,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     )?;
 
     linker.func_wrap(
-        "airssys",
+        IMPORT_MODULE,
         "now_ms",
         |caller: Caller<'_, StoreData>| -> i64 {
             let elapsed = caller.data().clock_origin.elapsed();
@@ -365,7 +366,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     )?;
 
     linker.func_wrap(
-        "airssys",
+        IMPORT_MODULE,
         "now_nanos",
         |caller: Caller<'_, StoreData>| -> i64 {
             let elapsed = caller.data().clock_origin.elapsed();
@@ -374,4 +375,73 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     )?;
 
     Ok(linker)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use wasmtime::{Config, Engine, Extern, Store};
+
+    use super::{linker, NoHostServices};
+    use crate::guest::core_abi::{HOST_IMPORTS, IMPORT_MODULE};
+    use crate::guest::store::StoreData;
+    use crate::id::ComponentId;
+    use crate::runtime::limits::MemoryLimiter;
+    use crate::Permissions;
+
+    #[test]
+    fn the_linker_defines_exactly_the_documented_host_imports() {
+        let engine = Engine::new(&Config::new()).unwrap();
+        let linker = linker(&engine).unwrap();
+        let component = ComponentId::new("abi-check");
+        let data = StoreData {
+            component: component.clone(),
+            host: Arc::new(NoHostServices),
+            permissions: Arc::new(Permissions::default()),
+            limiter: MemoryLimiter {
+                component,
+                limit: 1 << 16,
+            },
+            memory: None,
+            reply_open: false,
+            reply: None,
+            max_message_bytes: 1024,
+            max_request_timeout: std::time::Duration::from_secs(1),
+            stats: Arc::default(),
+            config: Arc::default(),
+            ticks_left: 1,
+            clock_origin: tokio::time::Instant::now(),
+        };
+        let mut store = Store::new(&engine, data);
+        let defined: Vec<(String, String, Extern)> = linker
+            .iter(&mut store)
+            .map(|(module, name, item)| (module.to_owned(), name.to_owned(), item))
+            .collect();
+        let mut names: Vec<&str> = defined
+            .iter()
+            .map(|(module, name, _)| {
+                assert_eq!(module, IMPORT_MODULE);
+                name.as_str()
+            })
+            .collect();
+        names.sort_unstable();
+        let mut documented: Vec<&str> = HOST_IMPORTS.iter().map(|(name, _)| *name).collect();
+        documented.sort_unstable();
+        assert_eq!(
+            names, documented,
+            "linker and HOST_IMPORTS list the same functions"
+        );
+        for (_, name, item) in &defined {
+            let Extern::Func(func) = item else {
+                panic!("{name} is not a function");
+            };
+            let (_, expected) = HOST_IMPORTS.iter().find(|(n, _)| n == name).unwrap();
+            assert!(
+                expected.matches(&func.ty(&store)),
+                "{name}: linker has {:?}, HOST_IMPORTS says {expected}",
+                func.ty(&store)
+            );
+        }
+    }
 }

@@ -78,6 +78,16 @@ pub struct InstanceConfig {
     pub(crate) config: Arc<ConfigValues>,
 }
 
+impl std::fmt::Debug for InstanceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceConfig")
+            .field("component", &self.component)
+            .field("limits", &self.limits)
+            .field("permissions", &self.permissions)
+            .finish_non_exhaustive()
+    }
+}
+
 impl InstanceConfig {
     /// Settings with default limits and no permissions.
     pub fn new(component: impl Into<ComponentId>, host: Arc<dyn HostServices>) -> Self {
@@ -238,6 +248,7 @@ impl WasmValue {
 /// # Cancel safety
 /// None of the async methods is cancel-safe: dropping the future mid-call
 /// abandons the guest mid-execution and marks the instance failed.
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum GuestInstance {
     /// A core module instance.
