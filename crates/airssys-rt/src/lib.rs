@@ -35,6 +35,8 @@ mod live_registry;
 pub mod mailbox;
 pub mod supervisor;
 mod system;
+#[cfg(test)]
+mod testing;
 
 pub use actor::{
     Actor, ActorContext, ActorId, ActorRef, ActorStats, AskError, ErrorAction, SendError,
