@@ -32,6 +32,7 @@ pub mod actor;
 pub mod broker;
 pub mod dead_letter;
 mod live_registry;
+mod loom;
 pub mod mailbox;
 pub mod supervisor;
 mod system;

@@ -19,13 +19,18 @@
 //! message, so at most `capacity` messages wait, however they are split
 //! between the two buffers. The sender side and the receiver side of the
 //! record sit on different cache lines.
+//!
+//! The wake-up protocol (waiting senders woken in batches, the receiver's
+//! waker, close) is model-checked with [loom](https://docs.rs/loom): the
+//! mailbox takes its atomics, mutex and `Notify` from `crate::loom`, which
+//! are `std`'s, `parking_lot`'s and tokio's in a normal build and loom's
+//! under `--cfg airssys_loom`. The models are in `mailbox/loom_model.rs`;
+//! `crates/airssys-rt/loom.sh` runs them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use parking_lot::Mutex;
-use tokio::sync::Notify;
+use crate::loom::{fence, AtomicBool, AtomicUsize, Mutex, Notify, Ordering};
 
 /// Capacity of a mailbox when the spawn does not set one: 1024 messages.
 pub const DEFAULT_MAILBOX_CAPACITY: usize = 1024;
@@ -167,8 +172,9 @@ impl<T> Mailbox<T> {
             let pushed = self.pushed.load(Ordering::Relaxed);
             if let Some(capacity) = self.capacity {
                 if pushed.wrapping_sub(queue.taken_seen) >= capacity {
-                    // SeqCst pairs with the receiver's: see `take`.
-                    queue.taken_seen = self.taken.load(Ordering::SeqCst);
+                    // A waiting sender's announcement fence orders this
+                    // load against the receiver's: see `take`.
+                    queue.taken_seen = self.taken.load(Ordering::Acquire);
                     if pushed.wrapping_sub(queue.taken_seen) >= capacity {
                         return Err(TryPushError::Full(value));
                     }
@@ -239,13 +245,19 @@ impl<T> Mailbox<T> {
         if buffer.items.is_empty() && buffer.items.capacity() > SHRINK_ABOVE {
             buffer.items.shrink_to(KEPT_SLOTS);
         }
-        // Only this receiver writes `taken`. SeqCst on the store and on the
-        // load below, and on the sender's announcement and its re-check:
-        // either the waiting sender sees the freed slot, or this load sees
-        // the sender and wakes it.
+        // Only this receiver writes `taken`. A store then a load of another
+        // counter, mirrored by a waiting sender (announce, then re-read
+        // `taken`): with a SeqCst fence between the two on both sides,
+        // either the sender sees the freed slot, or this load sees the
+        // sender and wakes it. A fence rather than a SeqCst store and load:
+        // the same one locked instruction on x86 (`lock or` instead of
+        // `xchg`), and a pattern loom models (it treats SeqCst loads and
+        // stores as AcqRel, so it would report the store-and-load form as a
+        // lost wake-up).
         let taken = self.taken.load(Ordering::Relaxed);
-        self.taken.store(taken.wrapping_add(1), Ordering::SeqCst);
-        if self.waiting_senders.load(Ordering::SeqCst) > 0 {
+        self.taken.store(taken.wrapping_add(1), Ordering::Release);
+        fence(Ordering::SeqCst);
+        if self.waiting_senders.load(Ordering::Relaxed) > 0 {
             // Waiting senders are woken once per batch of freed slots, not
             // once per slot: at the end of the receiver's batch, or once
             // an eighth of the capacity is free. Every woken sender checks
@@ -331,6 +343,10 @@ struct WaitingSender<'a>(&'a AtomicUsize);
 impl<'a> WaitingSender<'a> {
     fn new(count: &'a AtomicUsize) -> Self {
         count.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the receiver's fence in `take`: every later read of
+        // `taken` by this sender either sees a take, or that take sees
+        // this announcement.
+        fence(Ordering::SeqCst);
         Self(count)
     }
 }
@@ -356,7 +372,10 @@ impl<T> ReceiveBuffer<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, airssys_loom))]
+mod loom_model;
+
+#[cfg(all(test, not(airssys_loom)))]
 mod tests {
     use std::future::Future;
     use std::sync::Arc;
