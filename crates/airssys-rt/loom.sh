@@ -4,6 +4,8 @@
 # `airssys_loom` cfg (not `loom`, which would switch tokio to its internal
 # loom build), in a target dir of its own so the normal build is not
 # invalidated. Extra arguments go to the test binary (e.g. a test name).
+# At most 3 preemptions per interleaving by default: the nine models take
+# about 50 s together on 2 cores (2: about 3 s; 4: several minutes).
 #
 #   crates/airssys-rt/loom.sh
 #   LOOM_MAX_PREEMPTIONS=2 crates/airssys-rt/loom.sh two_senders

@@ -21,13 +21,14 @@
 //!
 //! Run with `crates/airssys-rt/loom.sh`.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::task::{Context, Poll};
 
 use loom::future::block_on;
 use loom::sync::Arc;
 use loom::thread;
 
-use super::{Mailbox, MailboxConfig, ReceiveBuffer, TryPushError};
+use super::{Mailbox, MailboxConfig, Ordering, ReceiveBuffer, TryPushError};
 
 /// Runs `f` under loom with the preemption bound from the environment, or
 /// 3 when none is set (unbounded, some models would run for hours).
@@ -197,5 +198,39 @@ fn two_senders_and_a_receiver_never_lose_or_duplicate_a_value() {
         assert_eq!(received, vec![1, 2]);
         assert_eq!(mailbox.try_recv(&mut buffer), None);
         assert_eq!(mailbox.len(), 0);
+    });
+}
+
+#[test]
+fn a_cancelled_wait_for_room_neither_swallows_a_wake_up_nor_stays_counted() {
+    model(|| {
+        let mailbox = bounded(1);
+        mailbox.try_push(1).unwrap();
+        let sender = spawn_push(&mailbox, 2);
+        // Polls a push once and drops it: `true` if that one poll pushed.
+        let cancelled = {
+            let mailbox = Arc::clone(&mailbox);
+            thread::spawn(move || {
+                let mut push = Box::pin(mailbox.push(3));
+                let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+                push.as_mut().poll(&mut cx) == Poll::Ready(Ok(()))
+            })
+        };
+        let mut buffer = ReceiveBuffer::new();
+        let mut received = Vec::new();
+        while received.last() != Some(&2) {
+            received.push(recv(&mailbox, &mut buffer).unwrap());
+        }
+        assert_eq!(sender.join().unwrap(), Ok(()));
+        let pushed_by_the_cancelled = cancelled.join().unwrap();
+        received.extend(std::iter::from_fn(|| mailbox.try_recv(&mut buffer)));
+        received.sort_unstable();
+        let expected = if pushed_by_the_cancelled {
+            vec![1, 2, 3]
+        } else {
+            vec![1, 2]
+        };
+        assert_eq!(received, expected);
+        assert_eq!(mailbox.waiting_senders.load(Ordering::SeqCst), 0);
     });
 }
