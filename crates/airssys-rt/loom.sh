@@ -5,7 +5,7 @@
 # loom build), in a target dir of its own so the normal build is not
 # invalidated. Extra arguments go to the test binary (e.g. a test name).
 # At most 3 preemptions per interleaving by default: the nine models take
-# about 50 s together on 2 cores (2: about 3 s; 4: several minutes).
+# 50-85 s together on a busy 2-core machine (2: about 3 s; 4: minutes).
 #
 #   crates/airssys-rt/loom.sh
 #   LOOM_MAX_PREEMPTIONS=2 crates/airssys-rt/loom.sh two_senders
