@@ -34,9 +34,12 @@ pub mod actor;
 pub mod broker;
 pub mod dead_letter;
 mod live_registry;
+mod loom;
 pub mod mailbox;
 pub mod supervisor;
 mod system;
+#[cfg(test)]
+mod testing;
 
 pub use actor::{
     Actor, ActorContext, ActorId, ActorRef, ActorStats, AskError, ErrorAction, SendError,

@@ -139,10 +139,12 @@ impl LiveRegistry {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
     use std::sync::atomic::AtomicBool;
-    use std::time::Duration;
+    use std::task::Context;
 
     use super::*;
+    use crate::testing::WakeFlag;
 
     /// A stand-in for an actor's record.
     struct Probe {
@@ -205,25 +207,22 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn waiting_for_empty_ends_when_the_last_actor_is_removed() {
-        let registry = Arc::new(LiveRegistry::new());
+    #[test]
+    fn waiting_for_empty_ends_when_the_last_actor_is_removed() {
+        let registry = LiveRegistry::new();
         let actors: Vec<_> = (1..=3).map(probe).collect();
         for actor in &actors {
             registry.reserve(actor.clone());
         }
-        let wait = tokio::spawn({
-            let registry = Arc::clone(&registry);
-            async move { registry.wait_empty().await }
-        });
+        let (waker, woken) = WakeFlag::waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut wait = std::pin::pin!(registry.wait_empty());
         for actor in &actors {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            assert!(!wait.is_finished());
+            assert!(!woken.take(), "not woken while actors are left");
+            assert!(wait.as_mut().poll(&mut cx).is_pending());
             registry.remove(&actor.shared);
         }
-        tokio::time::timeout(Duration::from_secs(5), wait)
-            .await
-            .expect("woken when empty")
-            .unwrap();
+        assert!(woken.take(), "woken by the last removal");
+        assert!(wait.as_mut().poll(&mut cx).is_ready());
     }
 }

@@ -19,13 +19,18 @@
 //! message, so at most `capacity` messages wait, however they are split
 //! between the two buffers. The sender side and the receiver side of the
 //! record sit on different cache lines.
+//!
+//! The wake-up protocol (waiting senders woken in batches, the receiver's
+//! waker, close) is model-checked with [loom](https://docs.rs/loom): the
+//! mailbox takes its atomics, mutex and `Notify` from `crate::loom`, which
+//! are `std`'s, `parking_lot`'s and tokio's in a normal build and loom's
+//! under `--cfg airssys_loom`. The models are in `mailbox/loom_model.rs`;
+//! `crates/airssys-rt/loom.sh` runs them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use parking_lot::Mutex;
-use tokio::sync::Notify;
+use crate::loom::{fence, AtomicBool, AtomicUsize, Mutex, Notify, Ordering};
 
 /// Capacity of a mailbox when the spawn does not set one: 1024 messages.
 pub const DEFAULT_MAILBOX_CAPACITY: usize = 1024;
@@ -200,8 +205,9 @@ impl<T> Mailbox<T> {
             let pushed = self.pushed.load(Ordering::Relaxed);
             if let Some(capacity) = self.capacity {
                 if pushed.wrapping_sub(queue.taken_seen) >= capacity {
-                    // SeqCst pairs with the receiver's: see `take`.
-                    queue.taken_seen = self.taken.load(Ordering::SeqCst);
+                    // A waiting sender's announcement fence orders this
+                    // load against the receiver's: see `take`.
+                    queue.taken_seen = self.taken.load(Ordering::Acquire);
                     if pushed.wrapping_sub(queue.taken_seen) >= capacity {
                         return Err(TryPushError::Full(value));
                     }
@@ -272,13 +278,19 @@ impl<T> Mailbox<T> {
         if buffer.items.is_empty() && buffer.items.capacity() > SHRINK_ABOVE {
             buffer.items.shrink_to(KEPT_SLOTS);
         }
-        // Only this receiver writes `taken`. SeqCst on the store and on the
-        // load below, and on the sender's announcement and its re-check:
-        // either the waiting sender sees the freed slot, or this load sees
-        // the sender and wakes it.
+        // Only this receiver writes `taken`. A store then a load of another
+        // counter, mirrored by a waiting sender (announce, then re-read
+        // `taken`): with a SeqCst fence between the two on both sides,
+        // either the sender sees the freed slot, or this load sees the
+        // sender and wakes it. A fence rather than a SeqCst store and load:
+        // the same one locked instruction on x86 (`lock or` instead of
+        // `xchg`), and a pattern loom models (it treats SeqCst loads and
+        // stores as AcqRel, so it would report the store-and-load form as a
+        // lost wake-up).
         let taken = self.taken.load(Ordering::Relaxed);
-        self.taken.store(taken.wrapping_add(1), Ordering::SeqCst);
-        if self.waiting_senders.load(Ordering::SeqCst) > 0 {
+        self.taken.store(taken.wrapping_add(1), Ordering::Release);
+        fence(Ordering::SeqCst);
+        if self.waiting_senders.load(Ordering::Relaxed) > 0 {
             // Waiting senders are woken once per batch of freed slots, not
             // once per slot: at the end of the receiver's batch, or once
             // an eighth of the capacity is free. Every woken sender checks
@@ -364,6 +376,10 @@ struct WaitingSender<'a>(&'a AtomicUsize);
 impl<'a> WaitingSender<'a> {
     fn new(count: &'a AtomicUsize) -> Self {
         count.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the receiver's fence in `take`: every later read of
+        // `taken` by this sender either sees a take, or that take sees
+        // this announcement.
+        fence(Ordering::SeqCst);
         Self(count)
     }
 }
@@ -389,12 +405,17 @@ impl<T> ReceiveBuffer<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, airssys_loom))]
+mod loom_model;
+
+#[cfg(all(test, not(airssys_loom)))]
 mod tests {
+    use std::future::Future;
     use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
+    use crate::testing::WakeFlag;
 
     /// Waits for the next value, as the actor loop does.
     async fn recv(mailbox: &Mailbox<u32>, buffer: &mut ReceiveBuffer<u32>) -> Option<u32> {
@@ -490,34 +511,30 @@ mod tests {
         waiting
     }
 
-    #[tokio::test]
-    async fn waiting_senders_are_woken_once_an_eighth_of_the_capacity_is_free() {
+    #[test]
+    fn waiting_senders_are_woken_once_an_eighth_of_the_capacity_is_free() {
         let mailbox = bounded(64);
         let mut buffer = ReceiveBuffer::new();
         for n in 0..64 {
             mailbox.try_push(n).unwrap();
         }
-        let waiting = waiting_push(&mailbox, 64).await;
+        let (waker, woken) = WakeFlag::waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut waiting = std::pin::pin!(mailbox.push(64));
+        assert!(waiting.as_mut().poll(&mut cx).is_pending(), "full");
         // The receiver's batch is the whole queue: 64 messages.
         for n in 0..7 {
             assert_eq!(mailbox.try_recv(&mut buffer), Some(n));
         }
-        tokio::task::yield_now().await;
-        assert!(
-            !waiting.is_finished(),
-            "seven freed slots are not a batch yet"
-        );
+        assert!(!woken.take(), "seven freed slots are not a batch yet");
         assert_eq!(mailbox.try_recv(&mut buffer), Some(7));
-        tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .expect("woken by the eighth")
-            .unwrap()
-            .unwrap();
+        assert!(woken.take(), "woken by the eighth");
+        assert_eq!(waiting.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
         assert_eq!(mailbox.len(), 57);
     }
 
-    #[tokio::test]
-    async fn waiting_senders_are_woken_when_the_receivers_batch_ends() {
+    #[test]
+    fn waiting_senders_are_woken_when_the_receivers_batch_ends() {
         let mailbox = bounded(64);
         let mut buffer = ReceiveBuffer::new();
         for n in 0..3 {
@@ -528,16 +545,18 @@ mod tests {
         for n in 3..65 {
             mailbox.try_push(n).unwrap();
         }
-        let waiting = waiting_push(&mailbox, 65).await;
+        let (waker, woken) = WakeFlag::waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut waiting = std::pin::pin!(mailbox.push(65));
+        assert!(waiting.as_mut().poll(&mut cx).is_pending(), "full");
         assert_eq!(mailbox.try_recv(&mut buffer), Some(1));
-        tokio::task::yield_now().await;
-        assert!(!waiting.is_finished(), "one freed slot, batch not over");
+        assert!(!woken.take(), "one freed slot, batch not over");
         assert_eq!(mailbox.try_recv(&mut buffer), Some(2));
-        tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .expect("woken when the batch ended, two slots short of a wake batch")
-            .unwrap()
-            .unwrap();
+        assert!(
+            woken.take(),
+            "woken when the batch ended, two slots short of a wake batch"
+        );
+        assert_eq!(waiting.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
         let rest: Vec<u32> = std::iter::from_fn(|| mailbox.try_recv(&mut buffer)).collect();
         assert_eq!(rest, (3..66).collect::<Vec<_>>());
     }
@@ -600,29 +619,44 @@ mod tests {
         assert_eq!(recv(&mailbox, &mut buffer).await, None);
     }
 
-    #[tokio::test]
-    async fn a_receiver_waiting_on_an_empty_mailbox_wakes_when_it_is_closed() {
+    #[test]
+    fn a_receiver_waiting_on_an_empty_mailbox_wakes_when_it_is_closed() {
         let mailbox = bounded(4);
-        let waiting = tokio::spawn({
-            let mailbox = Arc::clone(&mailbox);
-            async move { recv(&mailbox, &mut ReceiveBuffer::new()).await }
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!waiting.is_finished(), "nothing was queued");
+        let mut buffer = ReceiveBuffer::new();
+        let (waker, woken) = WakeFlag::waker();
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(mailbox.poll_recv(&mut buffer, &mut cx), Poll::Pending);
+        assert!(!woken.take(), "nothing was queued");
         mailbox.close();
-        let received = tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .expect("the close woke the receiver")
-            .unwrap();
-        assert_eq!(received, None);
+        assert!(woken.take(), "the close woke the receiver");
+        assert_eq!(mailbox.poll_recv(&mut buffer, &mut cx), Poll::Ready(None));
     }
 
-    #[tokio::test]
-    async fn a_cancelled_wait_for_room_is_not_counted_as_waiting() {
+    #[test]
+    fn a_receiver_waiting_on_an_empty_mailbox_wakes_when_a_value_is_pushed() {
+        let mailbox = bounded(4);
+        let mut buffer = ReceiveBuffer::new();
+        let (waker, woken) = WakeFlag::waker();
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(mailbox.poll_recv(&mut buffer, &mut cx), Poll::Pending);
+        mailbox.try_push(1).unwrap();
+        assert!(woken.take(), "the push woke the receiver");
+        assert_eq!(
+            mailbox.poll_recv(&mut buffer, &mut cx),
+            Poll::Ready(Some(1))
+        );
+    }
+
+    #[test]
+    fn a_cancelled_wait_for_room_is_not_counted_as_waiting() {
         let mailbox = bounded(1);
-        mailbox.push(1).await.unwrap();
-        let wait = tokio::time::timeout(Duration::from_millis(10), mailbox.push(2)).await;
-        assert!(wait.is_err());
+        mailbox.try_push(1).unwrap();
+        let mut waiting = Box::pin(mailbox.push(2));
+        let (waker, _) = WakeFlag::waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(waiting.as_mut().poll(&mut cx).is_pending(), "full");
+        assert_eq!(mailbox.waiting_senders.load(Ordering::SeqCst), 1);
+        drop(waiting);
         assert_eq!(mailbox.waiting_senders.load(Ordering::SeqCst), 0);
         assert_eq!(mailbox.len(), 1);
     }
