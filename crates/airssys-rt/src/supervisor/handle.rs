@@ -269,7 +269,8 @@ impl SupervisorRef {
             .await?
     }
 
-    /// A snapshot of the children, in start order.
+    /// A snapshot of the children, in start order. Empty for a root that
+    /// gave up: it let go of its children for good.
     ///
     /// # Errors
     /// [`SupervisorError::NotRunning`] after shutdown.
@@ -286,7 +287,9 @@ impl SupervisorRef {
     /// Stops every child in reverse start order, each per its shutdown
     /// policy, within an overall deadline of `timeout` (children still
     /// stopping at the deadline are killed and reported aborted), then ends
-    /// the supervisor. [`wait`](Self::wait) then resolves with
+    /// the supervisor, letting go of its children for good (their mailboxes,
+    /// and those of nested supervisors' children, are closed when this
+    /// returns). [`wait`](Self::wait) then resolves with
     /// [`SupervisorExit::Shutdown`].
     ///
     /// # Errors
@@ -300,7 +303,9 @@ impl SupervisorRef {
     }
 
     /// Resolves when the supervisor has ended: shut down, or (a root) failed
-    /// because its restart intensity was exceeded or a child escalated.
+    /// because its restart intensity was exceeded or a child escalated. By
+    /// then a failed root has let go of its whole tree: every send to an
+    /// actor under it fails at once.
     /// A nested supervisor reports failures to its parent instead and
     /// resolves only on shutdown.
     ///
@@ -386,6 +391,17 @@ impl Child for SupervisorChild {
             Ok(health) => health,
             Err(e) => ChildHealth::Failed(e.to_string()),
         }
+    }
+
+    /// Shuts the nested supervisor down and waits until it has let go of
+    /// its own children, so their mailboxes are closed when this returns.
+    async fn release(&mut self) {
+        // `NotRunning` means its task has already ended, and let go of its
+        // children as it did: nothing is left to release.
+        let _ = self
+            .handle
+            .shutdown(super::strategy::ShutdownPolicy::DEFAULT_TIMEOUT)
+            .await;
     }
 }
 

@@ -99,7 +99,7 @@ impl SupervisorNode {
         let policy = self.children[i].spec.restart_policy();
         if !policy.restarts_after(&reason) {
             if policy == RestartPolicy::Temporary {
-                self.remove(i);
+                self.remove(i).await;
             }
             return;
         }
@@ -160,7 +160,7 @@ impl SupervisorNode {
         for id in group {
             let Some(j) = self.index_of(id) else { continue };
             if id != failed && self.children[j].spec.restart_policy() == RestartPolicy::Temporary {
-                self.remove(j);
+                self.remove(j).await;
             } else {
                 self.children[j].state = State::Restarting {
                     due,
@@ -173,9 +173,18 @@ impl SupervisorNode {
 
     /// Gives up: stops every child and fails to the parent (or, for a root,
     /// resolves `wait()`).
+    ///
+    /// A nested supervisor keeps its children (stopped): its parent decides
+    /// whether it starts again, and their handles must survive that. A root
+    /// has nobody above it, so its failure is final: it lets go of its
+    /// children (closing their mailboxes, and those of the whole subtree)
+    /// before `wait()` resolves.
     async fn fail(&mut self, reason: String) {
         tracing::warn!(supervisor = %self.config.name, %reason, "supervisor failed");
         self.stop_all(None).await;
+        if self.root {
+            self.release_all().await;
+        }
         let exit_reason = ExitReason::Failed(reason.clone());
         self.emit(SupervisionEvent::SupervisorFailed {
             supervisor: self.name().to_owned(),
