@@ -101,6 +101,24 @@ struct Entry {
     next_health: Option<Instant>,
 }
 
+impl Entry {
+    /// A child not started yet.
+    fn new(spec: ChildSpec, child: Box<dyn Child>) -> Self {
+        Self {
+            id: ChildId::next(),
+            spec,
+            child,
+            generation: 0,
+            state: State::Stopped,
+            restarts: 0,
+            consecutive: 0,
+            started_at: None,
+            health: HealthTracker::default(),
+            next_health: None,
+        }
+    }
+}
+
 enum State {
     Running,
     Restarting {
@@ -118,9 +136,13 @@ impl SupervisorNode {
         SupervisorBuilder::new(name)
     }
 
+    /// A supervisor task's state, with its initial children registered (not
+    /// started: a root starts them on [`Command::Init`], a nested one with
+    /// every start by its parent).
     pub(crate) fn new(
         config: SupervisorConfig,
         root: bool,
+        initial: Vec<(ChildSpec, Box<dyn Child>)>,
         events: broadcast::Sender<SupervisionEvent>,
         cmds: mpsc::UnboundedReceiver<Command>,
         exit_watch: watch::Sender<Option<SupervisorExit>>,
@@ -131,7 +153,10 @@ impl SupervisorNode {
             config,
             root,
             mode: if root { Mode::Running } else { Mode::Idle },
-            children: Vec::new(),
+            children: initial
+                .into_iter()
+                .map(|(spec, child)| Entry::new(spec, child))
+                .collect(),
             events,
             cmds,
             exits_tx,
@@ -250,6 +275,7 @@ impl SupervisorNode {
                 }
                 return ControlFlow::Break(());
             }
+            Command::Init { reply } => self.init(reply).await,
             Command::Activate { exit, reply } => {
                 let result = self.activate(exit).await;
                 let _ = reply.send(result);
@@ -285,19 +311,9 @@ impl SupervisorNode {
                 reason: reason.clone(),
             });
         }
-        let id = ChildId::next();
-        self.children.push(Entry {
-            id,
-            spec,
-            child,
-            generation: 0,
-            state: State::Stopped,
-            restarts: 0,
-            consecutive: 0,
-            started_at: None,
-            health: HealthTracker::default(),
-            next_health: None,
-        });
+        let entry = Entry::new(spec, child);
+        let id = entry.id;
+        self.children.push(entry);
         if !self.is_running() {
             return Ok(id);
         }
@@ -312,6 +328,7 @@ impl SupervisorNode {
                 entry.child.release().await;
                 Err(SupervisorError::StartFailed {
                     supervisor: self.name().to_owned(),
+                    child: entry.spec.name().to_owned(),
                     source,
                 })
             }
