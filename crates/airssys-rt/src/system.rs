@@ -16,7 +16,7 @@ use crate::actor::{
 use crate::broker::{InMemoryMessageBroker, MessageBroker};
 use crate::dead_letter::{DeadLetter, DeadLetterCounts, DeadLetterOffice};
 use crate::live_registry::{LiveRegistry, LiveSlot};
-use crate::supervisor::{SupervisorBuilder, SupervisorRef};
+use crate::supervisor::{SupervisorBuilder, SupervisorError, SupervisorRef};
 
 /// A snapshot of system-wide counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -137,11 +137,33 @@ impl ActorSystem {
 
     /// Starts a root supervisor that belongs to this system: [`shutdown`](Self::shutdown)
     /// stops it (and its tree) before the unsupervised actors, roots in
-    /// reverse start order.
+    /// reverse start order. Returns at once, as
+    /// [`SupervisorBuilder::start`]: initial children that cannot start make
+    /// the root fail rather than return an error. Use
+    /// [`try_start_supervisor`](Self::try_start_supervisor) for that.
     pub fn start_supervisor(&self, builder: SupervisorBuilder) -> SupervisorRef {
         let supervisor = builder.start();
         self.inner.supervisors.lock().push(supervisor.clone());
         supervisor
+    }
+
+    /// Starts a root supervisor that belongs to this system, as
+    /// [`start_supervisor`](Self::start_supervisor), and returns once its
+    /// initial children have started, in order
+    /// ([`SupervisorBuilder::try_start`]).
+    ///
+    /// # Errors
+    /// As [`SupervisorBuilder::try_start`]: [`SupervisorError::StartFailed`]
+    /// naming the first child that could not start (those before it were
+    /// stopped in reverse order, none after it started, and the supervisor
+    /// is not kept), [`SupervisorError::DuplicateChild`].
+    pub async fn try_start_supervisor(
+        &self,
+        builder: SupervisorBuilder,
+    ) -> Result<SupervisorRef, SupervisorError> {
+        let supervisor = builder.try_start().await?;
+        self.inner.supervisors.lock().push(supervisor.clone());
+        Ok(supervisor)
     }
 
     /// Finds a live actor by name. O(1). `None` if no actor has that name or

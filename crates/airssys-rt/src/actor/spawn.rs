@@ -12,7 +12,7 @@ use super::shared::{ActorShared, LiveActor};
 use super::supervised::ActorChild;
 use super::{Actor, ActorContext, ActorRef, SpawnError};
 use crate::mailbox::{Mailbox, MailboxConfig};
-use crate::supervisor::{ChildSpec, SupervisorRef};
+use crate::supervisor::{Child, ChildSpec, SupervisorRef};
 use crate::system::ActorSystem;
 
 /// Configures and spawns one actor; created by
@@ -90,6 +90,63 @@ where
     pub fn supervisor(mut self, supervisor: &SupervisorRef, spec: ChildSpec) -> Self {
         self.supervision = Some((supervisor.clone(), spec));
         self
+    }
+
+    /// Makes the actor a [`Child`] for a supervisor that is not started yet,
+    /// without starting it: pass the child, with the same `spec`, to
+    /// [`SupervisorBuilder::child`](crate::supervisor::SupervisorBuilder::child).
+    /// The supervisor starts it (`pre_start` runs then) in order with its
+    /// other initial children. `spec`'s restart policy tells the actor which
+    /// of its exits are final.
+    ///
+    /// The handle is usable at once: messages sent before the start wait in
+    /// the mailbox. If the supervisor never starts the actor (its start
+    /// failed on an earlier child) or lets go of it, the mailbox is closed
+    /// and later sends fail with `ActorStopped`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use airssys_rt::{Actor, ActorContext, ActorSystem};
+    /// # use airssys_rt::supervisor::{ChildSpec, SupervisorNode};
+    /// # #[derive(Default)]
+    /// # struct Echo;
+    /// # impl Actor for Echo {
+    /// #     type Message = String;
+    /// #     type Reply = String;
+    /// #     type Error = std::convert::Infallible;
+    /// #     async fn handle_message(&mut self, m: String, _: &mut ActorContext<Self>) -> Result<String, Self::Error> {
+    /// #         Ok(m)
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let system = ActorSystem::new();
+    /// let spec = ChildSpec::new("echo");
+    /// let (echo, child) = system.spawn(|| Echo).into_child(&spec).unwrap();
+    /// let root = system
+    ///     .try_start_supervisor(SupervisorNode::builder("root").child(spec, child))
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(echo.ask("hi".to_owned(), Duration::from_secs(1)).await.unwrap(), "hi");
+    /// root.shutdown(Duration::from_secs(1)).await.unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SpawnError::NameTaken`] if the name is taken,
+    /// [`SpawnError::ShuttingDown`] once the system shuts down.
+    pub fn into_child(self, spec: &ChildSpec) -> Result<(ActorRef<A>, Box<dyn Child>), SpawnError> {
+        if self.system.is_shutting_down() {
+            return Err(SpawnError::ShuttingDown);
+        }
+        let (actor_ref, mailbox) = self.prepare()?;
+        let child = ActorChild::new(
+            self.system,
+            actor_ref.clone(),
+            mailbox,
+            self.factory,
+            spec.restart_policy(),
+        );
+        Ok((actor_ref, Box::new(child)))
     }
 
     /// Creates the mailbox, the shared record and the handle, and reserves

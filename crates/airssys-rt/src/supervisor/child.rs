@@ -157,4 +157,17 @@ pub trait Child: Send + 'static {
     async fn health_check(&mut self) -> ChildHealth {
         ChildHealth::Healthy
     }
+
+    /// Called once when the supervisor lets go of the child for good, just
+    /// before dropping it: it was removed (`terminate_child`, a `Temporary`
+    /// child's exit, a failed first start), or its supervisor ended and
+    /// nobody will restart it (shutdown, a root that gave up, a failed
+    /// start). The child is already stopped, or was never started.
+    ///
+    /// This is where a child closes for good what others can still reach:
+    /// a supervised actor closes its mailbox and dead-letters what is queued
+    /// (it does so on drop), a nested supervisor lets go of its own children
+    /// before this returns, so the whole subtree is closed once the parent
+    /// moves on. The default does nothing; dropping the child follows.
+    async fn release(&mut self) {}
 }

@@ -22,12 +22,21 @@ pub enum SupervisorError {
         /// The name asked for.
         child: String,
     },
-    /// The child's first start failed; it was not added.
-    #[error("supervisor `{supervisor}` could not start child: {source}")]
+    /// A child's first start failed or timed out.
+    ///
+    /// From [`add_child`](super::SupervisorRef::add_child): the child was not
+    /// added. From a supervisor's own start
+    /// ([`try_start`](super::SupervisorBuilder::try_start)): `child` is the
+    /// first initial child that could not start; those started before it
+    /// were stopped in reverse order, those after it never started, and the
+    /// supervisor is not running.
+    #[error("supervisor `{supervisor}` could not start child `{child}`: {source}")]
     StartFailed {
         /// Supervisor name.
         supervisor: String,
-        /// What the child reported (names the child).
+        /// The child's name, as in its [`ChildSpec`](super::ChildSpec).
+        child: String,
+        /// What the child reported.
         #[source]
         source: ChildError,
     },

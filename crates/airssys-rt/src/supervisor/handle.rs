@@ -34,6 +34,11 @@ pub(crate) enum Command {
         timeout: Duration,
         reply: Option<oneshot::Sender<ShutdownReport>>,
     },
+    /// Sent once to a root as its first command: start the initial
+    /// children in order; answer if someone waits ([`SupervisorBuilder::try_start`]).
+    Init {
+        reply: Option<oneshot::Sender<Result<(), SupervisorError>>>,
+    },
     /// From [`SupervisorChild::start`]: start all children, report failure
     /// through `exit`.
     Activate {
@@ -65,13 +70,62 @@ pub(crate) struct SupervisorConfig {
 ///
 /// Defaults: `OneForOne`, at most 3 restarts within 5 s,
 /// `BackoffPolicy::default()` (100 ms × 2^(k-1), cap 10 s, ±10 % jitter),
-/// an event stream holding 1024 events.
-#[derive(Debug)]
-#[must_use = "a builder does nothing until `start`, `into_child` or `add_supervisor`"]
+/// an event stream holding 1024 events, no initial children.
+///
+/// Initial children ([`child`](Self::child)) start with the supervisor, in
+/// the order given, with OTP's semantics: if one cannot start, those already
+/// started are stopped in reverse order and the supervisor's start fails
+/// with that child's error ([`try_start`](Self::try_start)).
+///
+/// ```
+/// use std::time::Duration;
+/// use airssys_rt::supervisor::{Child, ChildError, ChildSpec, ExitSignal, SupervisorError, SupervisorNode};
+///
+/// /// A child that starts only if told to.
+/// struct Gate(bool);
+///
+/// #[async_trait::async_trait]
+/// impl Child for Gate {
+///     async fn start(&mut self, _exit: ExitSignal) -> Result<(), ChildError> {
+///         if self.0 {
+///             Ok(())
+///         } else {
+///             Err(ChildError::StartFailed { child: "gate".into(), reason: "closed".into() })
+///         }
+///     }
+///     async fn stop(&mut self, _timeout: Duration) -> Result<(), ChildError> {
+///         Ok(())
+///     }
+///     fn kill(&mut self) {}
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let err = SupervisorNode::builder("root")
+///     .child(ChildSpec::new("a"), Box::new(Gate(true)))
+///     .child(ChildSpec::new("b"), Box::new(Gate(false)))
+///     .try_start()
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(err, SupervisorError::StartFailed { ref child, .. } if child == "b"));
+/// # }
+/// ```
+#[must_use = "a builder does nothing until `start`, `try_start`, `into_child` or `add_supervisor`"]
 pub struct SupervisorBuilder {
     config: SupervisorConfig,
     event_capacity: usize,
     events: Option<broadcast::Sender<SupervisionEvent>>,
+    children: Vec<(ChildSpec, Box<dyn Child>)>,
+}
+
+impl std::fmt::Debug for SupervisorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let children: Vec<&str> = self.children.iter().map(|(spec, _)| spec.name()).collect();
+        f.debug_struct("SupervisorBuilder")
+            .field("config", &self.config)
+            .field("event_capacity", &self.event_capacity)
+            .field("children", &children)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SupervisorBuilder {
@@ -88,6 +142,7 @@ impl SupervisorBuilder {
             },
             event_capacity: Self::DEFAULT_EVENT_CAPACITY,
             events: None,
+            children: Vec::new(),
         }
     }
 
@@ -127,38 +182,103 @@ impl SupervisorBuilder {
         self
     }
 
-    /// Starts a root supervisor in its own tokio task and returns its handle.
-    /// It has no children yet; add them with [`SupervisorRef::add_child`].
+    /// Adds an initial child, started with the supervisor after those added
+    /// before it. Names must be unique (checked when the supervisor starts).
+    ///
+    /// A supervised actor becomes such a child with
+    /// [`SpawnBuilder::into_child`](crate::SpawnBuilder::into_child); a
+    /// nested supervisor with [`into_child`](Self::into_child).
+    pub fn child(mut self, spec: ChildSpec, child: Box<dyn Child>) -> Self {
+        self.children.push((spec, child));
+        self
+    }
+
+    /// Starts a root supervisor in its own tokio task, starts its initial
+    /// children in order, and returns its handle once they have all started.
+    /// Add more children later with [`SupervisorRef::add_child`].
+    ///
+    /// # Errors
+    /// [`SupervisorError::StartFailed`] naming the first initial child whose
+    /// start failed or timed out: the children started before it have been
+    /// stopped in reverse start order, those after it were never started,
+    /// every one of them was let go of for good (a supervised actor's
+    /// mailbox is closed), and the supervisor has ended.
+    /// [`SupervisorError::DuplicateChild`] if two initial children share a
+    /// name (then none was started).
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime (like `tokio::spawn`).
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropped before it returns, the supervisor still
+    /// starts its children, but its only handle is gone, so it shuts down
+    /// once they have started.
+    pub async fn try_start(self) -> Result<SupervisorRef, SupervisorError> {
+        let (tx, rx) = oneshot::channel();
+        let handle = self.spawn(true, Some(tx));
+        match rx.await {
+            Ok(Ok(())) => Ok(handle),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(handle.not_running()),
+        }
+    }
+
+    /// Starts a root supervisor in its own tokio task and returns its handle
+    /// at once. Initial children ([`child`](Self::child)) are started by the
+    /// task before it serves any request; if one cannot start, the root
+    /// fails as if it had given up ([`SupervisorRef::wait`] resolves with
+    /// [`SupervisorExit::Failed`] naming the child). Prefer
+    /// [`try_start`](Self::try_start) to get that error back.
     ///
     /// # Panics
     /// When called outside a tokio runtime (like `tokio::spawn`).
     pub fn start(self) -> SupervisorRef {
-        self.spawn(true)
+        self.spawn(true, None)
     }
 
     /// Makes a nested supervisor: a [`Child`] to add to a parent, and the
-    /// handle of the nested supervisor. Its children start when the parent
-    /// starts it. Prefer [`SupervisorRef::add_supervisor`], which also shares
-    /// the parent's event stream.
+    /// handle of the nested supervisor. Its children (initial ones included)
+    /// start, in order, every time the parent starts it; if one cannot, the
+    /// nested supervisor's start fails (as [`try_start`](Self::try_start)
+    /// would, without letting go of its children) and the parent treats it
+    /// as a failed start of a child. Prefer [`SupervisorRef::add_supervisor`],
+    /// which also shares the parent's event stream.
     ///
     /// # Panics
     /// When called outside a tokio runtime (like `tokio::spawn`).
     pub fn into_child(self) -> (SupervisorChild, SupervisorRef) {
-        let handle = self.spawn(false);
+        let handle = self.spawn(false, None);
         let child = SupervisorChild {
             handle: handle.clone(),
         };
         (child, handle)
     }
 
-    fn spawn(self, root: bool) -> SupervisorRef {
+    /// Spawns the task. A root's first command starts its initial children
+    /// and answers `init` if given.
+    fn spawn(
+        self,
+        root: bool,
+        init: Option<oneshot::Sender<Result<(), SupervisorError>>>,
+    ) -> SupervisorRef {
         let events = self
             .events
             .unwrap_or_else(|| broadcast::channel(self.event_capacity).0);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (exit_tx, exit_rx) = watch::channel(None);
         let name: Arc<str> = Arc::from(self.config.name.as_str());
-        let node = SupervisorNode::new(self.config, root, events.clone(), cmd_rx, exit_tx);
+        if root {
+            // The receiver is alive: it is moved into the task below.
+            let _ = cmd_tx.send(Command::Init { reply: init });
+        }
+        let node = SupervisorNode::new(
+            self.config,
+            root,
+            self.children,
+            events.clone(),
+            cmd_rx,
+            exit_tx,
+        );
         tokio::spawn(node.run());
         SupervisorRef {
             name,
@@ -269,7 +389,8 @@ impl SupervisorRef {
             .await?
     }
 
-    /// A snapshot of the children, in start order.
+    /// A snapshot of the children, in start order. Empty for a root that
+    /// gave up: it let go of its children for good.
     ///
     /// # Errors
     /// [`SupervisorError::NotRunning`] after shutdown.
@@ -286,7 +407,9 @@ impl SupervisorRef {
     /// Stops every child in reverse start order, each per its shutdown
     /// policy, within an overall deadline of `timeout` (children still
     /// stopping at the deadline are killed and reported aborted), then ends
-    /// the supervisor. [`wait`](Self::wait) then resolves with
+    /// the supervisor, letting go of its children for good (their mailboxes,
+    /// and those of nested supervisors' children, are closed when this
+    /// returns). [`wait`](Self::wait) then resolves with
     /// [`SupervisorExit::Shutdown`].
     ///
     /// # Errors
@@ -300,7 +423,9 @@ impl SupervisorRef {
     }
 
     /// Resolves when the supervisor has ended: shut down, or (a root) failed
-    /// because its restart intensity was exceeded or a child escalated.
+    /// because its restart intensity was exceeded or a child escalated. By
+    /// then a failed root has let go of its whole tree: every send to an
+    /// actor under it fails at once.
     /// A nested supervisor reports failures to its parent instead and
     /// resolves only on shutdown.
     ///
@@ -386,6 +511,17 @@ impl Child for SupervisorChild {
             Ok(health) => health,
             Err(e) => ChildHealth::Failed(e.to_string()),
         }
+    }
+
+    /// Shuts the nested supervisor down and waits until it has let go of
+    /// its own children, so their mailboxes are closed when this returns.
+    async fn release(&mut self) {
+        // `NotRunning` means its task has already ended, and let go of its
+        // children as it did: nothing is left to release.
+        let _ = self
+            .handle
+            .shutdown(super::strategy::ShutdownPolicy::DEFAULT_TIMEOUT)
+            .await;
     }
 }
 

@@ -101,6 +101,24 @@ struct Entry {
     next_health: Option<Instant>,
 }
 
+impl Entry {
+    /// A child not started yet.
+    fn new(spec: ChildSpec, child: Box<dyn Child>) -> Self {
+        Self {
+            id: ChildId::next(),
+            spec,
+            child,
+            generation: 0,
+            state: State::Stopped,
+            restarts: 0,
+            consecutive: 0,
+            started_at: None,
+            health: HealthTracker::default(),
+            next_health: None,
+        }
+    }
+}
+
 enum State {
     Running,
     Restarting {
@@ -118,9 +136,13 @@ impl SupervisorNode {
         SupervisorBuilder::new(name)
     }
 
+    /// A supervisor task's state, with its initial children registered (not
+    /// started: a root starts them on [`Command::Init`], a nested one with
+    /// every start by its parent).
     pub(crate) fn new(
         config: SupervisorConfig,
         root: bool,
+        initial: Vec<(ChildSpec, Box<dyn Child>)>,
         events: broadcast::Sender<SupervisionEvent>,
         cmds: mpsc::UnboundedReceiver<Command>,
         exit_watch: watch::Sender<Option<SupervisorExit>>,
@@ -131,7 +153,10 @@ impl SupervisorNode {
             config,
             root,
             mode: if root { Mode::Running } else { Mode::Idle },
-            children: Vec::new(),
+            children: initial
+                .into_iter()
+                .map(|(spec, child)| Entry::new(spec, child))
+                .collect(),
             events,
             cmds,
             exits_tx,
@@ -163,6 +188,7 @@ impl SupervisorNode {
                     None => {
                         // Every handle is gone: nobody can reach this tree any more.
                         self.stop_all(None).await;
+                        self.release_all().await;
                         self.report_shutdown();
                         return;
                     }
@@ -233,6 +259,9 @@ impl SupervisorNode {
             }
             Command::Shutdown { timeout, reply } => {
                 let report = self.stop_all(Some(Instant::now() + timeout)).await;
+                // The task ends: its children go for good, before anyone
+                // hears that it did.
+                self.release_all().await;
                 self.mode = Mode::Idle;
                 self.report_shutdown();
                 // A nested supervisor shut down through its own handle ended
@@ -246,6 +275,7 @@ impl SupervisorNode {
                 }
                 return ControlFlow::Break(());
             }
+            Command::Init { reply } => self.init(reply).await,
             Command::Activate { exit, reply } => {
                 let result = self.activate(exit).await;
                 let _ = reply.send(result);
@@ -256,7 +286,7 @@ impl SupervisorNode {
                 self.parent_exit = None;
                 let _ = reply.send(());
             }
-            Command::Kill => self.kill_all(),
+            Command::Kill => self.kill_all().await,
             Command::Health { reply } => {
                 let _ = reply.send(self.own_health());
             }
@@ -281,19 +311,9 @@ impl SupervisorNode {
                 reason: reason.clone(),
             });
         }
-        let id = ChildId::next();
-        self.children.push(Entry {
-            id,
-            spec,
-            child,
-            generation: 0,
-            state: State::Stopped,
-            restarts: 0,
-            consecutive: 0,
-            started_at: None,
-            health: HealthTracker::default(),
-            next_health: None,
-        });
+        let entry = Entry::new(spec, child);
+        let id = entry.id;
+        self.children.push(entry);
         if !self.is_running() {
             return Ok(id);
         }
@@ -304,9 +324,11 @@ impl SupervisorNode {
                 Ok(id)
             }
             Err(source) => {
-                self.children.remove(i);
+                let mut entry = self.children.remove(i);
+                entry.child.release().await;
                 Err(SupervisorError::StartFailed {
                     supervisor: self.name().to_owned(),
+                    child: entry.spec.name().to_owned(),
                     source,
                 })
             }
@@ -323,12 +345,15 @@ impl SupervisorNode {
         if matches!(self.children[i].state, State::Running) {
             self.stop_child(i, None).await;
         }
-        self.remove(i);
+        self.remove(i).await;
         Ok(())
     }
 
-    fn remove(&mut self, i: usize) {
-        let entry = self.children.remove(i);
+    /// Removes child `i` for good: releases it, drops it, then reports it.
+    async fn remove(&mut self, i: usize) {
+        let mut entry = self.children.remove(i);
+        entry.child.release().await;
+        drop(entry.child);
         self.emit(SupervisionEvent::ChildRemoved {
             supervisor: self.name().to_owned(),
             child: entry.spec.name().to_owned(),
@@ -487,11 +512,23 @@ impl SupervisorNode {
                 self.children[i].state = State::Stopped;
             }
         }
-        self.drop_temporaries();
+        self.drop_temporaries().await;
         report
     }
 
-    fn kill_all(&mut self) {
+    /// Lets go of every child for good, in reverse start order, without
+    /// events: each is released (a nested supervisor closes its whole
+    /// subtree) and dropped (a supervised actor closes its mailbox and
+    /// dead-letters its queue). For a supervisor that ends, or a root that
+    /// gave up: nobody will start these children again, so every send to
+    /// them must fail from now on. Call it once they are stopped.
+    pub(super) async fn release_all(&mut self) {
+        while let Some(mut entry) = self.children.pop() {
+            entry.child.release().await;
+        }
+    }
+
+    async fn kill_all(&mut self) {
         for i in (0..self.children.len()).rev() {
             let entry = &mut self.children[i];
             if matches!(entry.state, State::Running) {
@@ -506,18 +543,19 @@ impl SupervisorNode {
             self.children[i].state = State::Stopped;
             self.children[i].next_health = None;
         }
-        self.drop_temporaries();
+        self.drop_temporaries().await;
         self.mode = Mode::Idle;
         self.parent_exit = None;
     }
 
-    fn drop_temporaries(&mut self) {
-        while let Some(i) = self
-            .children
-            .iter()
-            .position(|e| e.spec.restart_policy() == RestartPolicy::Temporary)
-        {
-            self.remove(i);
+    async fn drop_temporaries(&mut self) {
+        loop {
+            let temporary = self
+                .children
+                .iter()
+                .position(|e| e.spec.restart_policy() == RestartPolicy::Temporary);
+            let Some(i) = temporary else { break };
+            self.remove(i).await;
         }
     }
 }

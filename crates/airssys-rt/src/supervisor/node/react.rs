@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::time::{timeout, Instant};
 
 use super::super::child::{ChildError, ExitReason, ExitSignal};
+use super::super::error::SupervisorError;
 use super::super::event::{SupervisionEvent, SupervisorExit};
 use super::super::health::HealthVerdict;
 use super::super::spec::ChildId;
@@ -14,7 +16,37 @@ use super::super::strategy::{RestartPolicy, RestartStrategy};
 use super::{Exit, Mode, State, SupervisorNode, MIN_HEALTH_INTERVAL};
 
 impl SupervisorNode {
-    /// A (nested) supervisor's start: all children afresh, in order.
+    /// A root's start ([`Command::Init`](super::super::handle::Command)):
+    /// its initial children, in order. A failure is final for a root: it
+    /// lets go of every child (started or not) and fails, then answers.
+    pub(super) async fn init(
+        &mut self,
+        reply: Option<oneshot::Sender<Result<(), SupervisorError>>>,
+    ) {
+        let result = self.start_in_order().await;
+        if let Err(error) = &result {
+            tracing::warn!(supervisor = %self.config.name, %error, "supervisor could not start");
+            self.release_all().await;
+            let reason = error.to_string();
+            self.emit(SupervisionEvent::SupervisorFailed {
+                supervisor: self.name().to_owned(),
+                reason: ExitReason::Failed(reason.clone()),
+            });
+            self.mode = Mode::Failed(reason.clone());
+            self.exit_watch
+                .send_replace(Some(SupervisorExit::Failed(reason)));
+        }
+        if let Some(reply) = reply {
+            // A dropped receiver means `try_start` was cancelled; the root
+            // has failed (or runs) all the same, and its handle is gone.
+            let _ = reply.send(result);
+        }
+    }
+
+    /// A (nested) supervisor's start by its parent: all children afresh, in
+    /// order, with a fresh intensity window. If a child cannot start the
+    /// nested supervisor does not start either (those already started are
+    /// stopped again) and its parent treats that as a failed start.
     pub(super) async fn activate(&mut self, exit: ExitSignal) -> Result<(), ChildError> {
         if let Mode::Failed(reason) = &self.mode {
             return Err(ChildError::StartFailed {
@@ -25,38 +57,60 @@ impl SupervisorNode {
         if self.is_running() {
             self.stop_all(None).await;
         }
-        self.mode = Mode::Running;
+        self.mode = Mode::Idle;
         self.intensity.reset();
-        self.parent_exit = Some(exit);
         for entry in &mut self.children {
             entry.consecutive = 0;
         }
-        let ids: Vec<ChildId> = self.children.iter().map(|e| e.id).collect();
-        for id in ids {
-            let Some(i) = self.index_of(id) else { continue };
-            if !matches!(self.children[i].state, State::Stopped) {
-                continue;
+        match self.start_in_order().await {
+            Ok(()) => {
+                self.mode = Mode::Running;
+                self.parent_exit = Some(exit);
+                Ok(())
             }
+            Err(error) => Err(ChildError::StartFailed {
+                child: self.name().to_owned(),
+                reason: error.to_string(),
+            }),
+        }
+    }
+
+    /// OTP's start of a supervisor: every child, in start order, each
+    /// waited for before the next. If one fails to start (or time out),
+    /// those started before it are stopped in reverse start order, those
+    /// after it are not started, and its error is returned. Every child is
+    /// expected to be stopped when this is called.
+    async fn start_in_order(&mut self) -> Result<(), SupervisorError> {
+        // `add_child` refuses duplicates; initial children are checked here.
+        for (i, entry) in self.children.iter().enumerate() {
+            let name = entry.spec.name();
+            if self.children[..i].iter().any(|e| e.spec.name() == name) {
+                return Err(SupervisorError::DuplicateChild {
+                    supervisor: self.name().to_owned(),
+                    child: name.to_owned(),
+                });
+            }
+        }
+        for i in 0..self.children.len() {
             match self.start_child(i).await {
                 Ok(()) => self.emit_started(i),
-                Err(e) => {
-                    let reason = ExitReason::Failed(e.to_string());
-                    self.children[i].state = State::Exited(reason.clone());
-                    self.child_ended(i, reason).await;
-                    if !self.is_running() {
-                        break;
-                    }
+                Err(source) => {
+                    let child = self.children[i].spec.name().to_owned();
+                    self.emit(SupervisionEvent::ChildFailed {
+                        supervisor: self.name().to_owned(),
+                        child: child.clone(),
+                        reason: ExitReason::Failed(source.to_string()),
+                    });
+                    self.stop_all(None).await;
+                    return Err(SupervisorError::StartFailed {
+                        supervisor: self.name().to_owned(),
+                        child,
+                        source,
+                    });
                 }
             }
         }
-        if self.is_running() {
-            Ok(())
-        } else {
-            Err(ChildError::StartFailed {
-                child: self.name().to_owned(),
-                reason: "supervisor failed while starting its children".to_owned(),
-            })
-        }
+        Ok(())
     }
 
     pub(super) async fn on_exit(&mut self, exit: Exit) {
@@ -99,7 +153,7 @@ impl SupervisorNode {
         let policy = self.children[i].spec.restart_policy();
         if !policy.restarts_after(&reason) {
             if policy == RestartPolicy::Temporary {
-                self.remove(i);
+                self.remove(i).await;
             }
             return;
         }
@@ -160,7 +214,7 @@ impl SupervisorNode {
         for id in group {
             let Some(j) = self.index_of(id) else { continue };
             if id != failed && self.children[j].spec.restart_policy() == RestartPolicy::Temporary {
-                self.remove(j);
+                self.remove(j).await;
             } else {
                 self.children[j].state = State::Restarting {
                     due,
@@ -173,9 +227,18 @@ impl SupervisorNode {
 
     /// Gives up: stops every child and fails to the parent (or, for a root,
     /// resolves `wait()`).
+    ///
+    /// A nested supervisor keeps its children (stopped): its parent decides
+    /// whether it starts again, and their handles must survive that. A root
+    /// has nobody above it, so its failure is final: it lets go of its
+    /// children (closing their mailboxes, and those of the whole subtree)
+    /// before `wait()` resolves.
     async fn fail(&mut self, reason: String) {
         tracing::warn!(supervisor = %self.config.name, %reason, "supervisor failed");
         self.stop_all(None).await;
+        if self.root {
+            self.release_all().await;
+        }
         let exit_reason = ExitReason::Failed(reason.clone());
         self.emit(SupervisionEvent::SupervisorFailed {
             supervisor: self.name().to_owned(),
