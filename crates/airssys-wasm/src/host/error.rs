@@ -162,8 +162,8 @@ pub enum HostError {
     Supervision {
         /// The component concerned.
         component: ComponentId,
-        /// The supervisor's error.
-        source: SupervisorError,
+        /// The supervisor's error (boxed: it is large and rare).
+        source: Box<SupervisorError>,
     },
     /// The host is shutting down and takes no new work.
     #[error("the component host is shutting down")]

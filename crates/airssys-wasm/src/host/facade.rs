@@ -579,7 +579,7 @@ impl ComponentHost {
         entry.lifecycle.set(LifecycleState::Stopped);
         result.map_err(|source| HostError::Supervision {
             component: id.into(),
-            source,
+            source: Box::new(source),
         })
     }
 
