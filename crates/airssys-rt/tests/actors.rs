@@ -115,13 +115,10 @@ async fn tell_then_ask_sees_messages_in_order() {
     assert_eq!(actor.stats().handled, 101);
 }
 
-#[tokio::test]
-async fn try_tell_on_full_mailbox_returns_the_message() {
-    let system = ActorSystem::new();
-    let (factory, _) = probe(ErrorAction::Resume);
-    let actor = system.spawn(factory).mailbox_capacity(2).await.unwrap();
+/// Makes the actor block in its handler with an empty mailbox; notify the
+/// returned gate to let it go on.
+async fn occupy(actor: &ActorRef<Probe>) -> Arc<Notify> {
     let gate = Arc::new(Notify::new());
-    // Occupy the actor, then fill its two slots.
     actor.tell(Cmd::Block(Arc::clone(&gate))).await.unwrap();
     timeout(WAIT, async {
         while actor.mailbox_len() != 0 {
@@ -130,6 +127,16 @@ async fn try_tell_on_full_mailbox_returns_the_message() {
     })
     .await
     .unwrap();
+    gate
+}
+
+#[tokio::test]
+async fn try_tell_on_full_mailbox_returns_the_message() {
+    let system = ActorSystem::new();
+    let (factory, _) = probe(ErrorAction::Resume);
+    let actor = system.spawn(factory).mailbox_capacity(2).await.unwrap();
+    // Occupy the actor, then fill its two slots.
+    let gate = occupy(&actor).await;
     actor.try_tell(Cmd::Add(1)).unwrap();
     actor.try_tell(Cmd::Add(2)).unwrap();
     assert_eq!(actor.mailbox_len(), 2);
@@ -150,15 +157,7 @@ async fn an_ask_that_times_out_waiting_for_mailbox_room_hands_the_request_back()
     let system = ActorSystem::new();
     let (factory, _) = probe(ErrorAction::Resume);
     let actor = system.spawn(factory).mailbox_capacity(1).await.unwrap();
-    let gate = Arc::new(Notify::new());
-    actor.tell(Cmd::Block(Arc::clone(&gate))).await.unwrap();
-    timeout(WAIT, async {
-        while actor.mailbox_len() != 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .unwrap();
+    let gate = occupy(&actor).await;
     actor.tell(Cmd::Add(1)).await.unwrap();
     let err = actor
         .ask(Cmd::Add(2), Duration::from_millis(100))
