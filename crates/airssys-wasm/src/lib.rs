@@ -58,8 +58,8 @@ pub use guest::{
 pub use host::{
     ComponentActor, ComponentFailure, ComponentHealth, ComponentHost, ComponentHostBuilder,
     ComponentInfo, ComponentMessage, ComponentRef, ComponentRegistry, ComponentReply,
-    ComponentSpec, DeadLetterStats, HostError, HostShutdownReport, LifecycleState, TopicMessage,
-    UndeliveredReason,
+    ComponentSpec, DeadLetterStats, Fault, HostError, HostShutdownReport, LifecycleState,
+    TopicMessage, UndeliveredReason,
 };
 pub use id::ComponentId;
 pub use runtime::engine::{AllocatorKind, EngineConfig, WasmEngine};

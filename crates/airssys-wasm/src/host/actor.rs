@@ -7,6 +7,7 @@ use airssys_rt::{Actor, ActorContext, ErrorAction};
 
 use super::dead_letters::{DeadLetterSink, UndeliveredReason};
 use super::error::ComponentFailure;
+use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
 use super::message::{ComponentMessage, ComponentReply};
 use crate::error::GuestError;
@@ -41,6 +42,9 @@ pub(crate) struct ComponentTemplate {
 pub struct ComponentActor {
     template: Arc<ComponentTemplate>,
     instance: Option<GuestInstance>,
+    /// Set by an injected [`Fault::Unhealthy`]: every health check of this
+    /// incarnation fails with this reason.
+    injected_unhealthy: Option<String>,
 }
 
 impl std::fmt::Debug for ComponentActor {
@@ -48,6 +52,7 @@ impl std::fmt::Debug for ComponentActor {
         f.debug_struct("ComponentActor")
             .field("id", &self.template.id)
             .field("instance", &self.instance)
+            .field("injected_unhealthy", &self.injected_unhealthy)
             .finish()
     }
 }
@@ -57,7 +62,11 @@ impl ComponentActor {
     /// instance the host already made (the first one, so that spawn reports
     /// instantiation errors with their type).
     pub(crate) fn new(template: Arc<ComponentTemplate>, instance: Option<GuestInstance>) -> Self {
-        Self { template, instance }
+        Self {
+            template,
+            instance,
+            injected_unhealthy: None,
+        }
     }
 
     /// The component's id.
@@ -132,12 +141,25 @@ impl Actor for ComponentActor {
                 Ok(ComponentReply::Invoked(results))
             }
             ComponentMessage::Health => {
+                if let Some(reason) = &self.injected_unhealthy {
+                    return Ok(ComponentReply::Health(GuestHealth::Unhealthy(
+                        reason.clone(),
+                    )));
+                }
                 let health = self.instance()?.health().await;
                 Ok(ComponentReply::Health(health))
             }
             ComponentMessage::Shutdown => {
                 ctx.stop();
                 Ok(ComponentReply::ShuttingDown)
+            }
+            ComponentMessage::Inject(Fault::Crash(reason)) => Err(ComponentFailure::Injected {
+                component: self.template.id.clone(),
+                reason,
+            }),
+            ComponentMessage::Inject(Fault::Unhealthy(reason)) => {
+                self.injected_unhealthy = Some(reason);
+                Ok(ComponentReply::FaultInjected)
             }
         }
     }
@@ -170,6 +192,9 @@ impl Actor for ComponentActor {
     }
 
     async fn health_check(&mut self, _: &mut ActorContext<Self>) -> ChildHealth {
+        if let Some(reason) = &self.injected_unhealthy {
+            return ChildHealth::Failed(reason.clone());
+        }
         let lifecycle = self.template.lifecycle.get();
         if lifecycle != LifecycleState::Ready {
             return ChildHealth::Failed(format!("component {} is {lifecycle}", self.template.id));

@@ -22,13 +22,21 @@ pub enum ComponentFailure {
     /// The guest failed: trap, timeout, memory cap, non-zero return, bad invoke.
     #[error(transparent)]
     Guest(#[from] GuestError),
+    /// A [`Fault::Crash`](super::Fault::Crash) injected from the host side.
+    #[error("component {component}: injected crash: {reason}")]
+    Injected {
+        /// The component made to fail.
+        component: ComponentId,
+        /// The reason given with the fault.
+        reason: String,
+    },
 }
 
 impl ComponentFailure {
     /// `true` when the instance is unusable and must be replaced.
     pub fn is_fatal(&self) -> bool {
         match self {
-            ComponentFailure::Instantiate(_) => true,
+            ComponentFailure::Instantiate(_) | ComponentFailure::Injected { .. } => true,
             ComponentFailure::Guest(e) => e.is_fatal(),
         }
     }

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use super::actor::{ComponentActor, ComponentTemplate};
 use super::dead_letters::{DeadLetterSink, DeadLetterStats, UndeliveredReason};
 use super::error::HostError;
+use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
 use super::message::{ComponentMessage, ComponentReply, TopicMessage};
 use super::registry::{ComponentInfo, ComponentRegistry, RegistryEntry};
@@ -556,6 +557,29 @@ impl ComponentHost {
             Err(other) => return Err(other),
         };
         Ok(ComponentHealth { state, guest })
+    }
+
+    /// Injects `fault` into component `id` through its mailbox, after the
+    /// messages queued before it; returns once it is queued. For tests and
+    /// chaos drills: a [`Fault::Crash`] fails the incarnation as a trap
+    /// would (its supervisor restarts it), a [`Fault::Unhealthy`] fails its
+    /// health checks until it is replaced. The guest never sees the fault.
+    ///
+    /// # Errors
+    /// [`HostError::UnknownComponent`], [`HostError::ComponentStopped`].
+    ///
+    /// # Cancel safety
+    /// Dropped while waiting for mailbox room, the fault was not queued.
+    pub async fn inject_fault(&self, id: &str, fault: Fault) -> Result<(), HostError> {
+        let entry = self.entry(id)?;
+        entry
+            .actor
+            .tell(ComponentMessage::Inject(fault))
+            .await
+            .map_err(|_| HostError::ComponentStopped {
+                component: id.into(),
+                payload: None,
+            })
     }
 
     /// Stops component `id` for good, through the supervisor it was spawned

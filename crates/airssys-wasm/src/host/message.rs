@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 
+use super::fault::Fault;
 use crate::guest::{GuestHealth, GuestMessage, WasmValue};
 use crate::id::ComponentId;
 
@@ -27,6 +28,9 @@ pub enum ComponentMessage {
     /// it are handled by the next incarnation if its restart policy restarts
     /// it (`Permanent`), or dead-lettered if not.
     Shutdown,
+    /// Injects a [`Fault`] into the incarnation that handles it (see
+    /// [`ComponentHost::inject_fault`](super::ComponentHost::inject_fault)).
+    Inject(Fault),
 }
 
 /// The answer to a [`ComponentMessage`] sent with `ask`.
@@ -41,6 +45,9 @@ pub enum ComponentReply {
     Health(GuestHealth),
     /// The component is stopping.
     ShuttingDown,
+    /// The fault was applied (a [`Fault::Crash`] answers with
+    /// [`ComponentFailure::Injected`](super::ComponentFailure::Injected) instead).
+    FaultInjected,
 }
 
 /// A message published on a topic: who sent it and the payload.

@@ -11,6 +11,7 @@ mod actor;
 mod dead_letters;
 mod error;
 mod facade;
+mod fault;
 mod lifecycle;
 mod message;
 mod registry;
@@ -24,6 +25,7 @@ pub use error::{ComponentFailure, HostError};
 pub use facade::{
     ComponentHealth, ComponentHost, ComponentHostBuilder, ComponentRef, HostShutdownReport,
 };
+pub use fault::Fault;
 pub use lifecycle::LifecycleState;
 pub use message::{ComponentMessage, ComponentReply, TopicMessage};
 pub use registry::{ComponentInfo, ComponentRegistry};

@@ -121,6 +121,11 @@ impl ComponentSpec {
         self
     }
 
+    /// What it may send to, request from and publish on.
+    pub fn get_permissions(&self) -> &Permissions {
+        &self.permissions
+    }
+
     /// The subject patterns it subscribes to.
     pub fn subscriptions(&self) -> &[String] {
         &self.subscriptions
