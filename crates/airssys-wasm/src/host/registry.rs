@@ -6,7 +6,7 @@ use airssys_rt::supervisor::SupervisorRef;
 use airssys_rt::ActorRef;
 use dashmap::DashMap;
 
-use super::actor::ComponentActor;
+use super::actor::{ComponentActor, ComponentTemplate};
 use super::lifecycle::{LifecycleState, SharedLifecycle};
 use crate::guest::HostCallStats;
 use crate::id::ComponentId;
@@ -21,6 +21,8 @@ pub(crate) struct RegistryEntry {
     pub(crate) host_calls: Arc<HostCallStats>,
     /// The supervisor the component was spawned under: the one that stops it.
     pub(crate) group: SupervisorRef,
+    /// What its incarnations are made from (the module a live upgrade swaps).
+    pub(crate) template: Arc<ComponentTemplate>,
 }
 
 /// A row of [`ComponentHost::list`](super::ComponentHost::list).
@@ -41,6 +43,8 @@ pub struct ComponentInfo {
     pub mailbox_len: usize,
     /// Host calls its guest made that the allow-lists refused.
     pub denied: u64,
+    /// Live upgrades applied to it ([`ComponentHost::upgrade`](super::ComponentHost::upgrade)).
+    pub upgrades: u64,
 }
 
 /// Maps component ids to running components. Lookups are O(1) and never
@@ -115,6 +119,10 @@ impl ComponentRegistry {
                     denied: e
                         .host_calls
                         .denied
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    upgrades: e
+                        .template
+                        .upgrades
                         .load(std::sync::atomic::Ordering::Relaxed),
                 }
             })
