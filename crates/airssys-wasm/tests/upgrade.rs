@@ -137,6 +137,9 @@ async fn upgrade_under_steady_traffic_loses_and_repeats_no_message() {
     );
     let info = &host.list()[0];
     assert_eq!((info.upgrades, info.restarts, info.failed), (1, 0, 0));
+    // Every message sent, plus the query, handled once; the upgrade itself
+    // is not a message.
+    assert_eq!(info.handled as usize, SENDERS * PER_SENDER + 1);
     assert_eq!(host.dead_letter_stats().total(), 0);
     host.shutdown(T).await;
 }
@@ -182,7 +185,7 @@ async fn failed_init_changes_nothing_and_the_old_version_keeps_answering() {
     assert!(matches!(error, HostError::Wasm(_)), "{error:?}");
     assert_eq!(query(&host, "counter").await, (3, 1, 3));
     let info = &host.list()[0];
-    assert_eq!((info.upgrades, info.restarts), (0, 0));
+    assert_eq!((info.upgrades, info.restarts, info.failed), (0, 0, 0));
     host.shutdown(T).await;
 }
 

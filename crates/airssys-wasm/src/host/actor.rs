@@ -26,6 +26,11 @@ pub(crate) struct ComponentTemplate {
     pub(crate) module: RwLock<GuestModule>,
     /// Live upgrades applied so far.
     pub(crate) upgrades: AtomicU64,
+    /// Operator messages (upgrade, restart) the actor runtime counted as
+    /// handled or failed: taken out of the message counters the host
+    /// reports, so that `handled` keeps counting only messages.
+    pub(crate) control_handled: AtomicU64,
+    pub(crate) control_failed: AtomicU64,
     pub(crate) config: InstanceConfig,
     pub(crate) lifecycle: Arc<SharedLifecycle>,
     pub(crate) dead_letters: DeadLetterSink,
@@ -212,10 +217,19 @@ impl Actor for ComponentActor {
                 Ok(ComponentReply::Health(health))
             }
             ComponentMessage::Upgrade { module } => {
-                let outcome = self.upgrade(module).await?;
-                Ok(ComponentReply::Upgraded(outcome))
+                let outcome = self.upgrade(module).await;
+                let counter = if outcome.is_ok() {
+                    &self.template.control_handled
+                } else {
+                    &self.template.control_failed
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                Ok(ComponentReply::Upgraded(outcome?))
             }
-            ComponentMessage::Restart => Err(ComponentFailure::RestartRequested),
+            ComponentMessage::Restart => {
+                self.template.control_failed.fetch_add(1, Ordering::Relaxed);
+                Err(ComponentFailure::RestartRequested)
+            }
             ComponentMessage::Shutdown => {
                 ctx.stop();
                 Ok(ComponentReply::ShuttingDown)

@@ -355,6 +355,8 @@ impl ComponentHost {
             id: id.clone(),
             module: parking_lot::RwLock::new(module),
             upgrades: std::sync::atomic::AtomicU64::new(0),
+            control_handled: std::sync::atomic::AtomicU64::new(0),
+            control_failed: std::sync::atomic::AtomicU64::new(0),
             config,
             lifecycle: Arc::clone(&lifecycle),
             dead_letters: inner.dead_letters.clone(),

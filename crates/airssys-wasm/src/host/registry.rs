@@ -35,9 +35,11 @@ pub struct ComponentInfo {
     pub state: LifecycleState,
     /// Times its supervisor restarted it.
     pub restarts: u64,
-    /// Messages it handled successfully.
+    /// Messages it handled successfully (operator upgrades and restarts
+    /// are not counted).
     pub handled: u64,
-    /// Messages whose handling failed (trap, error code, bad invoke).
+    /// Messages whose handling failed (trap, error code, bad invoke;
+    /// failed upgrades and restarts are not counted).
     pub failed: u64,
     /// Messages waiting in its mailbox now.
     pub mailbox_len: usize,
@@ -113,8 +115,16 @@ impl ComponentRegistry {
                     id: e.key().clone(),
                     state: e.lifecycle.get(),
                     restarts: stats.restarts,
-                    handled: stats.handled,
-                    failed: stats.failed,
+                    handled: stats.handled.saturating_sub(
+                        e.template
+                            .control_handled
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                    ),
+                    failed: stats.failed.saturating_sub(
+                        e.template
+                            .control_failed
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                    ),
                     mailbox_len: e.actor.mailbox_len(),
                     denied: e
                         .host_calls
