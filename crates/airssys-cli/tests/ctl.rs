@@ -50,10 +50,14 @@ impl Drop for Host {
 }
 
 fn start_with(extra: &[&str], token: Option<&str>) -> Host {
+    start_manifest(MANIFEST, extra, token, Stdio::null())
+}
+
+fn start_manifest(text: &str, extra: &[&str], token: Option<&str>, stdout: Stdio) -> Host {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("echo.wat"), ECHO).unwrap();
     let manifest = dir.path().join("airssys.toml");
-    std::fs::write(&manifest, MANIFEST).unwrap();
+    std::fs::write(&manifest, text).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_airssys"));
     cmd.args([
         "run",
@@ -65,7 +69,7 @@ fn start_with(extra: &[&str], token: Option<&str>) -> Host {
     .args(extra)
     .env("RUST_LOG", "error")
     .env_remove("AIRSSYS_CONTROL_TOKEN")
-    .stdout(Stdio::null())
+    .stdout(stdout)
     .stderr(Stdio::piped());
     if let Some(t) = token {
         cmd.env("AIRSSYS_CONTROL_TOKEN", t);
@@ -290,6 +294,42 @@ fn ctl_upgrade_swaps_the_binary_and_a_failing_version_changes_nothing() {
     // New instances of the spec run the new version.
     host.ok(&["scale", "worker", "3"]);
     assert_eq!(host.ok(&["request", "worker-2", "x"]).trim(), "v2");
+}
+
+#[test]
+fn ctl_upgrade_under_a_drive_keeps_the_run_ledger_exact() {
+    let manifest =
+        format!("{MANIFEST}\n[[drive]]\nsend = \"worker\"\nevery = \"1ms\"\ncount = 600\n");
+    let mut host = start_manifest(
+        &manifest,
+        &["--control-addr", "127.0.0.1:0"],
+        None,
+        Stdio::piped(),
+    );
+    host.wait_for("worker-0", "got traffic", |r| {
+        r["handled"].as_u64().is_some_and(|n| n >= 20)
+    });
+    let good = host.dir.path().join("v2.wat");
+    std::fs::write(&good, v2(0)).unwrap();
+    let out = host.ok(&["upgrade", "worker", good.to_str().unwrap()]);
+    assert!(out.contains("upgraded worker-1"), "{out}");
+
+    // The run ends by itself once the drive has sent its count.
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut host.child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(host.child.wait().unwrap().success(), "{stdout}");
+    assert!(stdout.contains("ended: drives done"), "{stdout}");
+    assert!(
+        stdout.contains("injected 600 (600 deliveries, 0 refused)"),
+        "{stdout}"
+    );
+    for id in ["worker-0", "worker-1"] {
+        let row = stdout.lines().find(|l| l.starts_with(id)).unwrap();
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[1..3], ["300", "300"], "{row}");
+        assert_eq!(cols[5], "ok", "{row}");
+    }
+    assert!(stdout.contains("delivered: ok"), "{stdout}");
 }
 
 #[test]
