@@ -115,12 +115,18 @@ impl Head {
     /// Reads the `Content-Length` body (at most [`MAX_BODY`] bytes).
     ///
     /// # Errors
-    /// [`ReadError::Bad`] 411/413/400 for a missing-but-needed, too large or
-    /// malformed length; [`ReadError::Io`].
+    /// [`ReadError::Bad`]: 411 for a `Transfer-Encoding` body, 413 for one
+    /// over [`MAX_BODY`], 400 for a malformed length; [`ReadError::Io`].
     pub async fn read_body<S: AsyncRead + Unpin>(
         self,
         stream: &mut S,
     ) -> Result<Vec<u8>, ReadError> {
+        if self.header("transfer-encoding").is_some() {
+            return Err(ReadError::Bad(
+                411,
+                "send the body with a Content-Length, not a Transfer-Encoding".into(),
+            ));
+        }
         let len = match self.header("content-length") {
             None => 0,
             Some(v) => v
@@ -191,6 +197,7 @@ fn reason(code: u16) -> &'static str {
         401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        411 => "Length Required",
         409 => "Conflict",
         413 => "Payload Too Large",
         422 => "Unprocessable Entity",

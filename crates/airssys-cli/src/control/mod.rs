@@ -16,9 +16,9 @@
 //!
 //! Errors are JSON `{"error": "...", "component": ...}` with 400 (malformed
 //! request), 401 (token missing or wrong), 404 (no such component, spec or
-//! route), 405, 409 (already exists, stopped, shutting down), 413 (too
-//! large), 422 (binary refused, upgrade failed), 502 (the guest failed the
-//! request), 504 (timeout). A failed call changes nothing: a scale that cannot
+//! route), 405, 409 (already exists, stopped, shutting down), 411 (no
+//! Content-Length), 413 (too large), 422 (binary refused, upgrade failed),
+//! 502 (the guest failed the request), 504 (timeout). A failed call changes nothing: a scale that cannot
 //! start every instance stops those it started; a failed upgrade leaves or
 //! rolls every instance back to its old version.
 //!
@@ -49,8 +49,11 @@ use auth::Token;
 /// `127.0.0.1:7070`.
 pub const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:7070";
 
-/// Time one control connection may take, upgrade included: 60 s.
-pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time a client has to send its whole request (head and body): 30 s.
+/// Handling is not under this timeout: an operation once started (an
+/// upgrade of many instances, say) is never cut off halfway; each host call
+/// has its own timeout.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where and how the control API is served.
 #[derive(Debug, Clone)]
@@ -211,17 +214,8 @@ pub async fn serve(
                 Ok((stream, peer)) => {
                     let controller = controller.clone();
                     tokio::spawn(async move {
-                        let served = tokio::time::timeout(
-                            CONNECTION_TIMEOUT,
-                            connection(stream, peer, &controller),
-                        )
-                        .await;
-                        match served {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "control connection failed")
-                            }
-                            Err(_) => tracing::warn!(%peer, "control connection timed out"),
+                        if let Err(e) = connection(stream, peer, &controller).await {
+                            tracing::debug!(%peer, error = %e, "control connection failed");
                         }
                     });
                 }
@@ -240,7 +234,15 @@ async fn connection(
     peer: SocketAddr,
     controller: &Controller,
 ) -> std::io::Result<()> {
-    let head = match http::read_head(&mut stream).await {
+    let read_by = tokio::time::Instant::now() + READ_TIMEOUT;
+    let timed_out = || {
+        tracing::warn!(%peer, "control request not received in time");
+        std::io::Error::from(std::io::ErrorKind::TimedOut)
+    };
+    let head = match tokio::time::timeout_at(read_by, http::read_head(&mut stream))
+        .await
+        .map_err(|_| timed_out())?
+    {
         Ok(head) => head,
         Err(http::ReadError::Io(e)) => return Err(e),
         Err(http::ReadError::Bad(code, message)) => {
@@ -258,7 +260,10 @@ async fn connection(
     let method = head.method.clone();
     let segments = head.segments.clone();
     let query = head.query.clone();
-    let body = match head.read_body(&mut stream).await {
+    let body = match tokio::time::timeout_at(read_by, head.read_body(&mut stream))
+        .await
+        .map_err(|_| timed_out())?
+    {
         Ok(body) => body,
         Err(http::ReadError::Io(e)) => return Err(e),
         Err(http::ReadError::Bad(code, message)) => {
