@@ -15,6 +15,8 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod bench;
+pub mod control;
+pub mod ctl;
 pub mod inspect;
 pub mod invoke;
 pub mod manifest;

@@ -5,6 +5,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use airssys_cli::control::auth::Token;
+use airssys_cli::control::ControlConfig;
+use airssys_cli::ctl::{self, Verb};
 use airssys_cli::manifest::{units, Manifest};
 use airssys_cli::run::{self, RunOptions};
 use airssys_cli::{inspect, invoke, telemetry};
@@ -36,6 +39,27 @@ enum Command {
         /// Serve Prometheus /metrics and /health on this address (e.g. 127.0.0.1:9100).
         #[arg(long)]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// Serve the control API (`airssys ctl`) on this address (e.g.
+        /// 127.0.0.1:7070; port 0 picks one). A non-loopback address needs a token.
+        #[arg(long)]
+        control_addr: Option<std::net::SocketAddr>,
+        /// File holding the control API's bearer token (default: the
+        /// AIRSSYS_CONTROL_TOKEN variable; none = loopback only, no token).
+        #[arg(long)]
+        control_token_file: Option<PathBuf>,
+    },
+    /// Drive a running host through its control API (see `run --control-addr`).
+    Ctl {
+        /// The control API's address (host:port).
+        addr: String,
+        /// Print the API's JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        /// File holding the bearer token (default: the AIRSSYS_CONTROL_TOKEN variable).
+        #[arg(long, global = true)]
+        token_file: Option<PathBuf>,
+        #[command(subcommand)]
+        verb: CtlVerb,
     },
     /// Measure the host against the raw layers beneath it (wasmtime, tokio).
     Bench {
@@ -71,6 +95,66 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum CtlVerb {
+    /// Every component: state, restarts, counters, mailbox length, upgrades.
+    List,
+    /// Send a payload to a component (fire-and-forget).
+    Send {
+        /// The component id.
+        component: String,
+        /// The payload (UTF-8 text).
+        payload: String,
+    },
+    /// Send a request and print the reply.
+    Request {
+        /// The component id.
+        component: String,
+        /// The payload (UTF-8 text).
+        payload: String,
+        /// How long to wait for the reply.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Publish a payload on a subject.
+    Publish {
+        /// The subject.
+        subject: String,
+        /// The payload (UTF-8 text).
+        payload: String,
+    },
+    /// Stop a component for good.
+    Stop {
+        /// The component id.
+        component: String,
+    },
+    /// Restart a component after its queued messages (same mailbox).
+    Restart {
+        /// The component id.
+        component: String,
+    },
+    /// Start the next instance of a manifest `[[component]]`.
+    Spawn {
+        /// The `[[component]]` name.
+        spec: String,
+    },
+    /// Start or stop instances of a `[[component]]` until N run.
+    Scale {
+        /// The `[[component]]` name.
+        spec: String,
+        /// How many instances.
+        instances: u32,
+    },
+    /// Replace the binary of a `[[component]]`'s instances (or of one
+    /// component) while they run, without losing a message.
+    Upgrade {
+        /// A `[[component]]` name (every instance) or a component id.
+        target: String,
+        /// The new .wasm or .wat file.
+        file: PathBuf,
+    },
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     units::parse_duration(s)
 }
@@ -94,8 +178,29 @@ async fn main() -> ExitCode {
             duration,
             quiet,
             metrics_addr,
+            control_addr,
+            control_token_file,
         } => {
             telemetry::init_logging("info");
+            let control = match control_addr {
+                None => None,
+                Some(addr) => {
+                    let token = match Token::load(control_token_file.as_deref()) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return ExitCode::from(2);
+                        }
+                    };
+                    match ControlConfig::new(addr, token) {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return ExitCode::from(2);
+                        }
+                    }
+                }
+            };
             let m = match Manifest::load(&manifest) {
                 Ok(m) => m,
                 Err(e) => {
@@ -107,6 +212,7 @@ async fn main() -> ExitCode {
                 duration,
                 quiet,
                 metrics_addr,
+                control,
             };
             match run::run(m, opts).await {
                 Ok(summary) => {
@@ -120,6 +226,12 @@ async fn main() -> ExitCode {
             }
         }
         Command::Bench { json, quick } => bench(json, quick).await,
+        Command::Ctl {
+            addr,
+            json,
+            token_file,
+            verb,
+        } => ctl_command(&addr, json, token_file, verb).await,
         Command::Check { manifest } => match Manifest::load(&manifest) {
             Ok(m) => {
                 let instances: u32 = m.components.iter().map(|c| c.instances).sum();
@@ -184,6 +296,66 @@ async fn main() -> ExitCode {
                     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
                 }
             }
+        }
+    }
+}
+
+async fn ctl_command(
+    addr: &str,
+    json: bool,
+    token_file: Option<PathBuf>,
+    verb: CtlVerb,
+) -> ExitCode {
+    let token = match Token::load(token_file.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let verb = match verb {
+        CtlVerb::List => Verb::List,
+        CtlVerb::Send { component, payload } => Verb::Send {
+            component,
+            payload: payload.into_bytes(),
+        },
+        CtlVerb::Request {
+            component,
+            payload,
+            timeout,
+        } => Verb::Request {
+            component,
+            payload: payload.into_bytes(),
+            timeout,
+        },
+        CtlVerb::Publish { subject, payload } => Verb::Publish {
+            subject,
+            payload: payload.into_bytes(),
+        },
+        CtlVerb::Stop { component } => Verb::Stop { component },
+        CtlVerb::Restart { component } => Verb::Restart { component },
+        CtlVerb::Spawn { spec } => Verb::Spawn { spec },
+        CtlVerb::Scale { spec, instances } => Verb::Scale { spec, instances },
+        CtlVerb::Upgrade { target, file } => match read(&file) {
+            Ok(binary) => Verb::Upgrade { target, binary },
+            Err(code) => return code,
+        },
+    };
+    match ctl::call(addr, token.as_ref().map(Token::as_str), &verb).await {
+        Ok(answer) => {
+            if json {
+                println!("{answer:#}");
+            } else {
+                println!("{}", ctl::render(&verb, &answer));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if let (true, ctl::CtlError::Api { body, .. }) = (json, &e) {
+                println!("{body:#}");
+            }
+            eprintln!("error: {e}");
+            ExitCode::from(1)
         }
     }
 }

@@ -202,6 +202,17 @@ pub enum GuestError {
         /// The guest's code.
         code: i32,
     },
+    /// The live-upgrade state hand-over failed: `snapshot` (on the old
+    /// version) or `restore` (on the new one) returned a non-zero code.
+    #[error("component {component}: {export} failed with code {code}")]
+    StateTransferFailed {
+        /// The component.
+        component: ComponentId,
+        /// `snapshot` or `restore`.
+        export: &'static str,
+        /// The guest's code.
+        code: i32,
+    },
     /// `invoke` named an export that does not exist or is not a function.
     #[error("component {component}: no exported function `{export}`")]
     ExportNotFound {
@@ -266,6 +277,7 @@ impl GuestError {
             | GuestError::MessageTooLarge { component, .. }
             | GuestError::HandlerFailed { component, .. }
             | GuestError::InitFailed { component, .. }
+            | GuestError::StateTransferFailed { component, .. }
             | GuestError::ExportNotFound { component, .. }
             | GuestError::ArityMismatch { component, .. }
             | GuestError::TypeMismatch { component, .. }

@@ -59,7 +59,7 @@ pub use host::{
     ComponentActor, ComponentFailure, ComponentHealth, ComponentHost, ComponentHostBuilder,
     ComponentInfo, ComponentMessage, ComponentRef, ComponentRegistry, ComponentReply,
     ComponentSpec, DeadLetterStats, Fault, HostError, HostShutdownReport, LifecycleState,
-    TopicMessage, UndeliveredReason,
+    TopicMessage, UndeliveredReason, UpgradeOutcome, UpgradeReport,
 };
 pub use id::ComponentId;
 pub use runtime::engine::{AllocatorKind, EngineConfig, WasmEngine};

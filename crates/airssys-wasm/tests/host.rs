@@ -674,3 +674,25 @@ async fn a_guest_reads_its_configuration_through_config_get() {
     );
     host.shutdown(WAIT).await;
 }
+
+#[tokio::test]
+async fn restart_runs_after_the_queued_messages_and_keeps_the_mailbox() {
+    let host = host(8);
+    let c = host.spawn(spec("c", "counter")).await.unwrap();
+    for _ in 0..3 {
+        c.send(&b"m"[..]).await.unwrap();
+    }
+    host.restart("c", Duration::from_secs(5)).await.unwrap();
+    // The three queued messages reached the old incarnation; the next one
+    // reaches a fresh instance through the same mailbox.
+    let reply = c.request(&b"m"[..], Duration::from_secs(5)).await.unwrap();
+    assert_eq!(count(reply), 1);
+    let info = &host.list()[0];
+    assert_eq!((info.restarts, info.handled, info.failed), (1, 4, 0));
+    assert_eq!(host.dead_letter_stats().total(), 0);
+    assert!(matches!(
+        host.restart("nobody", Duration::from_secs(1)).await,
+        Err(HostError::UnknownComponent { .. })
+    ));
+    host.shutdown(Duration::from_secs(1)).await;
+}

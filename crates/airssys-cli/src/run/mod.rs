@@ -27,7 +27,8 @@ use airssys_rt::supervisor::{
 use airssys_wasm::host::{ComponentHost, ComponentInfo, ComponentSpec, HostError};
 use airssys_wasm::{EngineConfig, Permissions, SubjectPattern};
 
-use crate::manifest::{BackoffDef, Manifest, Restart, Strategy};
+use crate::control::{self, ControlConfig, Controller};
+use crate::manifest::{BackoffDef, ComponentDef, Manifest, Restart, Strategy};
 pub use summary::Summary;
 
 /// Options of `airssys run`.
@@ -39,6 +40,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Serve `/metrics` and `/health` here (overrides the manifest).
     pub metrics_addr: Option<SocketAddr>,
+    /// Serve the control API (see [`control`]).
+    pub control: Option<ControlConfig>,
 }
 
 /// Why a run could not start.
@@ -74,6 +77,14 @@ pub enum RunError {
         /// Why.
         reason: String,
     },
+    /// The control API address could not be bound.
+    #[error("cannot serve the control API on {addr}: {source}")]
+    Control {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The endpoint address could not be bound.
     #[error("cannot serve metrics on {addr}: {source}")]
     Endpoint {
@@ -98,11 +109,65 @@ fn backoff(b: BackoffDef) -> BackoffPolicy {
     p
 }
 
+/// The allow-lists of a `[[component]]`.
+pub(crate) fn permissions(c: &ComponentDef) -> Permissions {
+    let mut permissions = Permissions::deny_all();
+    for t in &c.send {
+        permissions = permissions.allow_target(t.clone());
+    }
+    for p in &c.publish {
+        // Validated when the manifest was loaded.
+        if let Ok(p) = SubjectPattern::new(p) {
+            permissions = permissions.allow_subject(p);
+        }
+    }
+    permissions
+}
+
+/// The spec of instance `id` of a `[[component]]`, running `bytes`.
+pub(crate) fn component_spec(c: &ComponentDef, id: &str, bytes: Arc<[u8]>) -> ComponentSpec {
+    let mut spec = ComponentSpec::new(id, bytes)
+        .limits(c.limits.clone())
+        .permissions(permissions(c))
+        .restart(match c.restart {
+            Restart::Permanent => RestartPolicy::Permanent,
+            Restart::Transient => RestartPolicy::Transient,
+            Restart::Temporary => RestartPolicy::Temporary,
+        });
+    if let Some(m) = c.mailbox {
+        spec = spec.mailbox_capacity(m);
+    }
+    for s in &c.subscribe {
+        spec = spec.subscribe(s.clone());
+    }
+    if let Some(hc) = c.health {
+        spec = spec.health(HealthConfig::new(hc.interval, hc.timeout, hc.threshold));
+    }
+    if let Some(t) = c.stop_timeout {
+        spec = spec.stop_timeout(t);
+    }
+    for (k, v) in &c.config {
+        spec = spec.config(k.clone(), v.clone());
+    }
+    spec
+}
+
 /// Builds the host and spawns everything the manifest declares.
 ///
 /// # Errors
 /// [`RunError`] naming the component or group that could not start.
 pub async fn start(manifest: &Manifest) -> Result<ComponentHost, RunError> {
+    start_with_groups(manifest).await.map(|(host, _)| host)
+}
+
+/// As [`start`], also returning the supervision groups by name (what the
+/// control API spawns into).
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with_groups(
+    manifest: &Manifest,
+) -> Result<(ComponentHost, HashMap<String, SupervisorRef>), RunError> {
     let h = &manifest.host;
     let mut builder = ComponentHost::builder()
         .engine(EngineConfig::default().max_components(h.max_components))
@@ -157,40 +222,8 @@ pub async fn start(manifest: &Manifest) -> Result<ComponentHost, RunError> {
     }
 
     for c in &manifest.components {
-        let mut permissions = Permissions::deny_all();
-        for t in &c.send {
-            permissions = permissions.allow_target(t.clone());
-        }
-        for p in &c.publish {
-            // Validated when the manifest was loaded.
-            if let Ok(p) = SubjectPattern::new(p) {
-                permissions = permissions.allow_subject(p);
-            }
-        }
         for id in c.instance_ids() {
-            let mut spec = ComponentSpec::new(id.clone(), Arc::clone(&c.bytes))
-                .limits(c.limits.clone())
-                .permissions(permissions.clone())
-                .restart(match c.restart {
-                    Restart::Permanent => RestartPolicy::Permanent,
-                    Restart::Transient => RestartPolicy::Transient,
-                    Restart::Temporary => RestartPolicy::Temporary,
-                });
-            if let Some(m) = c.mailbox {
-                spec = spec.mailbox_capacity(m);
-            }
-            for s in &c.subscribe {
-                spec = spec.subscribe(s.clone());
-            }
-            if let Some(hc) = c.health {
-                spec = spec.health(HealthConfig::new(hc.interval, hc.timeout, hc.threshold));
-            }
-            if let Some(t) = c.stop_timeout {
-                spec = spec.stop_timeout(t);
-            }
-            for (k, v) in &c.config {
-                spec = spec.config(k.clone(), v.clone());
-            }
+            let spec = component_spec(c, &id, Arc::clone(&c.bytes));
             let spawned = match &c.group {
                 Some(g) => host.spawn_in(&groups[g.as_str()], spec).await,
                 None => host.spawn(spec).await,
@@ -202,7 +235,11 @@ pub async fn start(manifest: &Manifest) -> Result<ComponentHost, RunError> {
             tracing::info!(component = %id, "started");
         }
     }
-    Ok(host)
+    let groups = groups
+        .into_iter()
+        .map(|(name, group)| (name.to_owned(), group))
+        .collect();
+    Ok((host, groups))
 }
 
 /// Why the run ended.
@@ -224,7 +261,7 @@ pub enum EndReason {
 /// [`RunError`] if it could not start.
 pub async fn run(manifest: Manifest, opts: RunOptions) -> Result<Summary, RunError> {
     let started = Instant::now();
-    let host = start(&manifest).await?;
+    let (host, groups) = start_with_groups(&manifest).await?;
     let root = host.supervisor().clone();
 
     let subscriptions = manifest
@@ -254,6 +291,19 @@ pub async fn run(manifest: Manifest, opts: RunOptions) -> Result<Summary, RunErr
                 .await
                 .map_err(|source| RunError::Endpoint { addr, source })?;
             eprintln!("serving /metrics and /health on http://{local}");
+            Some(task)
+        }
+        None => None,
+    };
+
+    let control = match opts.control {
+        Some(config) => {
+            let addr = config.addr();
+            let controller = Controller::new(host.clone(), &manifest, groups);
+            let (local, task) = control::serve(config, controller)
+                .await
+                .map_err(|source| RunError::Control { addr, source })?;
+            eprintln!("serving the control API on http://{local}");
             Some(task)
         }
         None => None,
@@ -340,6 +390,9 @@ pub async fn run(manifest: Manifest, opts: RunOptions) -> Result<Summary, RunErr
     let report = host.shutdown(manifest.host.shutdown_timeout).await;
     let tally = ledger.stop().await;
     if let Some(task) = endpoint {
+        task.abort();
+    }
+    if let Some(task) = control {
         task.abort();
     }
     crate::telemetry::record(&components, &report.dead_letters);

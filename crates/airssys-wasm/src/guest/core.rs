@@ -210,6 +210,24 @@ impl CoreModule {
         } else {
             None
         };
+        let snapshot = if exports.snapshot {
+            Some(
+                instance
+                    .get_typed_func::<(), i32>(&mut store, core_abi::EXPORT_SNAPSHOT)
+                    .map_err(|_| abi_violation(core_abi::EXPORT_SNAPSHOT))?,
+            )
+        } else {
+            None
+        };
+        let restore = if exports.restore {
+            Some(
+                instance
+                    .get_typed_func::<(i32, i32), i32>(&mut store, core_abi::EXPORT_RESTORE)
+                    .map_err(|_| abi_violation(core_abi::EXPORT_RESTORE))?,
+            )
+        } else {
+            None
+        };
         store.data_mut().memory = Some(memory);
         Ok(CoreInstance {
             component,
@@ -222,6 +240,8 @@ impl CoreModule {
             cleanup,
             health,
             dealloc,
+            snapshot,
+            restore,
             buffer: None,
             failed: false,
             timeout_ticks,
@@ -250,6 +270,8 @@ pub struct CoreInstance {
     cleanup: Option<HookFn>,
     health: Option<TypedFunc<(), i32>>,
     dealloc: Option<TypedFunc<(i32, i32), ()>>,
+    snapshot: Option<TypedFunc<(), i32>>,
+    restore: Option<TypedFunc<(i32, i32), i32>>,
     /// The message buffer obtained from `alloc`: (ptr, capacity).
     buffer: Option<(u32, u32)>,
     failed: bool,
@@ -339,6 +361,78 @@ impl CoreInstance {
             Some(cleanup) => self.run_hook(cleanup).await.map(|_| ()),
             None => Ok(()),
         }
+    }
+
+    /// `true` if the guest exports `snapshot` and `restore` respectively.
+    pub(crate) fn state_exports(&self) -> (bool, bool) {
+        (self.snapshot.is_some(), self.restore.is_some())
+    }
+
+    /// Calls `snapshot`; the state is what the guest passed to `reply`
+    /// (empty if it replied nothing). `None` if it does not export it.
+    pub(crate) async fn snapshot(&mut self) -> Result<Option<Bytes>, GuestError> {
+        let Some(snapshot) = self.snapshot.clone() else {
+            return Ok(None);
+        };
+        self.begin_call()?;
+        self.store.data_mut().open_reply();
+        let code = snapshot
+            .call_async(&mut self.store, ())
+            .await
+            .map_err(|e| self.fail(e))?;
+        let state = self.store.data_mut().take_reply();
+        self.failed = false;
+        if code != 0 {
+            return Err(GuestError::StateTransferFailed {
+                component: self.component.clone(),
+                export: core_abi::EXPORT_SNAPSHOT,
+                code,
+            });
+        }
+        Ok(Some(state.map(Bytes::from).unwrap_or_default()))
+    }
+
+    /// Copies `state` into guest memory (a fresh `alloc`) and calls
+    /// `restore(ptr, len)`. Does nothing if the guest does not export it.
+    pub(crate) async fn restore(&mut self, state: &[u8]) -> Result<(), GuestError> {
+        let Some(restore) = self.restore.clone() else {
+            return Ok(());
+        };
+        let len = i32::try_from(state.len())
+            .map_err(|_| self.abi(format!("state of {} bytes is too large", state.len())))?;
+        self.begin_call()?;
+        let ptr = self
+            .alloc
+            .call_async(&mut self.store, len.max(1))
+            .await
+            .map_err(|e| self.fail(e))? as u32;
+        if ptr == 0 {
+            return Err(self.abi(format!("alloc({len}) returned 0")));
+        }
+        let start = ptr as usize;
+        let Some(dst) = self
+            .memory
+            .data_mut(&mut self.store)
+            .get_mut(start..start + state.len())
+        else {
+            return Err(self.abi(format!(
+                "alloc returned {ptr}, {len} bytes there are out of bounds"
+            )));
+        };
+        dst.copy_from_slice(state);
+        let code = restore
+            .call_async(&mut self.store, (ptr as i32, len))
+            .await
+            .map_err(|e| self.fail(e))?;
+        self.failed = false;
+        if code != 0 {
+            return Err(GuestError::StateTransferFailed {
+                component: self.component.clone(),
+                export: core_abi::EXPORT_RESTORE,
+                code,
+            });
+        }
+        Ok(())
     }
 
     pub(crate) async fn handle_message(

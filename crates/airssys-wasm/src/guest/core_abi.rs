@@ -30,6 +30,15 @@ pub const EXPORT_HEALTH: &str = "health";
 /// abandons a message buffer for a larger one.
 pub const EXPORT_DEALLOC: &str = "dealloc";
 
+/// Optional export: `snapshot() -> i32`, the live-upgrade state hand-over:
+/// the guest passes its state to the host with `reply(ptr, len)` during the
+/// call and returns 0 (anything else fails the upgrade).
+pub const EXPORT_SNAPSHOT: &str = "snapshot";
+/// Optional export: `restore(ptr: i32, len: i32) -> i32`, called on the new
+/// version of a live upgrade (after `init`) with the bytes the old
+/// version's `snapshot` gave; 0 = ok.
+pub const EXPORT_RESTORE: &str = "restore";
+
 /// Size of the fixed message header, in bytes.
 pub const HEADER_LEN: usize = 24;
 /// Header flag: the message carries a correlation id (a request).
@@ -90,6 +99,7 @@ const SIG_HANDLE_MESSAGE: AbiSignature = AbiSignature::new(&[I32, I32], &[I32]);
 const SIG_UNIT: AbiSignature = AbiSignature::new(&[], &[]);
 const SIG_CODE: AbiSignature = AbiSignature::new(&[], &[I32]);
 const SIG_DEALLOC: AbiSignature = AbiSignature::new(&[I32, I32], &[]);
+const SIG_RESTORE: AbiSignature = AbiSignature::new(&[I32, I32], &[I32]);
 const HOOK_SIGNATURES: &[AbiSignature] = &[SIG_UNIT, SIG_CODE];
 
 /// What kind of export the core ABI expects under a name.
@@ -155,6 +165,16 @@ pub const EXPORTS: &[AbiExport] = &[
         required: false,
         kind: AbiExportKind::Func(&[SIG_DEALLOC]),
     },
+    AbiExport {
+        name: EXPORT_SNAPSHOT,
+        required: false,
+        kind: AbiExportKind::Func(&[SIG_CODE]),
+    },
+    AbiExport {
+        name: EXPORT_RESTORE,
+        required: false,
+        kind: AbiExportKind::Func(&[SIG_RESTORE]),
+    },
 ];
 
 /// Every host function of module [`IMPORT_MODULE`] with its signature. The
@@ -195,6 +215,8 @@ pub(crate) struct AbiExports {
     pub(crate) cleanup: Option<Hook>,
     pub(crate) health: bool,
     pub(crate) dealloc: bool,
+    pub(crate) snapshot: bool,
+    pub(crate) restore: bool,
 }
 
 pub(crate) fn wasm_type(ty: &ValType) -> WasmType {
@@ -329,11 +351,23 @@ pub(crate) fn check_exports(
         Some(ty) => return Err(invalid(EXPORT_DEALLOC, &SIG_DEALLOC.to_string(), &ty)),
         None => false,
     };
+    let snapshot = match find(EXPORT_SNAPSHOT) {
+        Some(ty) if is_func(&ty, SIG_CODE) => true,
+        Some(ty) => return Err(invalid(EXPORT_SNAPSHOT, &SIG_CODE.to_string(), &ty)),
+        None => false,
+    };
+    let restore = match find(EXPORT_RESTORE) {
+        Some(ty) if is_func(&ty, SIG_RESTORE) => true,
+        Some(ty) => return Err(invalid(EXPORT_RESTORE, &SIG_RESTORE.to_string(), &ty)),
+        None => false,
+    };
     Ok(AbiExports {
         init,
         cleanup,
         health,
         dealloc,
+        snapshot,
+        restore,
     })
 }
 

@@ -348,6 +348,39 @@ impl GuestInstance {
         }
     }
 
+    /// Whether the guest exports `snapshot` and `restore` (the live-upgrade
+    /// state hand-over pair, docs/core-abi.md).
+    pub fn state_exports(&self) -> (bool, bool) {
+        match self {
+            GuestInstance::Core(i) => i.state_exports(),
+        }
+    }
+
+    /// Calls the guest's `snapshot` export and returns the state it gave
+    /// through `reply`; `None` when it does not export `snapshot`.
+    ///
+    /// # Errors
+    /// [`GuestError::StateTransferFailed`] for a non-zero code, or the
+    /// classified trap.
+    pub async fn snapshot(&mut self) -> Result<Option<Bytes>, GuestError> {
+        match self {
+            GuestInstance::Core(i) => i.snapshot().await,
+        }
+    }
+
+    /// Hands `state` to the guest's `restore` export (no-op when it does not
+    /// export it). Costs one `alloc` call and one copy.
+    ///
+    /// # Errors
+    /// [`GuestError::StateTransferFailed`] for a non-zero code,
+    /// [`GuestError::AbiViolation`] for a bad `alloc` result, or the
+    /// classified trap.
+    pub async fn restore(&mut self, state: &[u8]) -> Result<(), GuestError> {
+        match self {
+            GuestInstance::Core(i) => i.restore(state).await,
+        }
+    }
+
     /// Runs the guest's `cleanup`, if exported. Callers bound it with a
     /// timeout of their own if they need one shorter than the execution
     /// limit.

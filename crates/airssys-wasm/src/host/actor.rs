@@ -1,24 +1,37 @@
 //! [`ComponentActor`]: one WebAssembly instance living inside one actor.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use airssys_rt::supervisor::ChildHealth;
 use airssys_rt::{Actor, ActorContext, ErrorAction};
+use parking_lot::RwLock;
 
 use super::dead_letters::{DeadLetterSink, UndeliveredReason};
 use super::error::ComponentFailure;
 use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
-use super::message::{ComponentMessage, ComponentReply};
+use super::message::{ComponentMessage, ComponentReply, UpgradeOutcome};
 use crate::error::GuestError;
 use crate::guest::{GuestHealth, GuestInstance, GuestModule, InstanceConfig};
 use crate::id::ComponentId;
 
 /// What every incarnation of one component shares: how to build it and
 /// where to report.
+///
+/// The module is swappable: a live upgrade replaces it, so that restarts
+/// after the upgrade instantiate the new version. The lock is held only to
+/// clone or replace the module (an `Arc`), never across an `.await`.
 pub(crate) struct ComponentTemplate {
     pub(crate) id: ComponentId,
-    pub(crate) module: GuestModule,
+    pub(crate) module: RwLock<GuestModule>,
+    /// Live upgrades applied so far.
+    pub(crate) upgrades: AtomicU64,
+    /// Operator messages (upgrade, restart) the actor runtime counted as
+    /// handled or failed: taken out of the message counters the host
+    /// reports, so that `handled` keeps counting only messages.
+    pub(crate) control_handled: AtomicU64,
+    pub(crate) control_failed: AtomicU64,
     pub(crate) config: InstanceConfig,
     pub(crate) lifecycle: Arc<SharedLifecycle>,
     pub(crate) dead_letters: DeadLetterSink,
@@ -45,6 +58,31 @@ pub struct ComponentActor {
     /// Set by an injected [`Fault::Unhealthy`]: every health check of this
     /// incarnation fails with this reason.
     injected_unhealthy: Option<String>,
+}
+
+impl ComponentTemplate {
+    /// The module new incarnations are made from.
+    pub(crate) fn module(&self) -> GuestModule {
+        self.module.read().clone()
+    }
+
+    /// Runs `cleanup` on an instance being retired, under the stop timeout;
+    /// failures are logged (the instance goes either way).
+    async fn retire(&self, mut instance: GuestInstance) {
+        if instance.is_failed() {
+            return;
+        }
+        match tokio::time::timeout(self.stop_timeout, instance.cleanup()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(component = %self.id, %error, "cleanup failed"),
+            Err(_) => tracing::warn!(
+                component = %self.id,
+                timeout = ?self.stop_timeout,
+                "cleanup did not finish in time; instance dropped"
+            ),
+        }
+        // Dropping the instance frees its store and returns its pool slot.
+    }
 }
 
 impl std::fmt::Debug for ComponentActor {
@@ -74,6 +112,48 @@ impl ComponentActor {
         &self.template.id
     }
 
+    /// Replaces the running instance by one of `module`, between two
+    /// messages. The new instance is made, `init`ed and (when the old one
+    /// exports `snapshot` and the new one `restore`) given the old one's
+    /// state before the old one is touched beyond `snapshot`; only then
+    /// does the old one's `cleanup` run and the swap happen. Any failure
+    /// before the swap drops the new instance and leaves the old one
+    /// serving, as [`ComponentFailure::UpgradeRejected`] (not fatal), except
+    /// a trap in the old instance's `snapshot`, which fails the old
+    /// incarnation like any trap (it restarts from the old module).
+    async fn upgrade(&mut self, module: GuestModule) -> Result<UpgradeOutcome, ComponentFailure> {
+        let template = Arc::clone(&self.template);
+        let rejected = |e: ComponentFailure| ComponentFailure::UpgradeRejected(Box::new(e));
+        self.instance()?;
+        let mut new = module
+            .instantiate(template.config.clone())
+            .await
+            .map_err(|e| rejected(e.into()))?;
+        new.init().await.map_err(|e| rejected(e.into()))?;
+        let old = self.instance()?;
+        let state_bytes = if old.state_exports().0 && new.state_exports().1 {
+            let state = match old.snapshot().await {
+                Ok(state) => state.unwrap_or_default(),
+                Err(error) if error.is_fatal() => return Err(error.into()),
+                Err(error) => return Err(rejected(error.into())),
+            };
+            new.restore(&state).await.map_err(|e| rejected(e.into()))?;
+            Some(state.len())
+        } else {
+            None
+        };
+        if let Some(old) = self.instance.replace(new) {
+            template.retire(old).await;
+        }
+        *template.module.write() = module;
+        let upgrades = template.upgrades.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(component = %template.id, upgrades, ?state_bytes, "upgraded");
+        Ok(UpgradeOutcome {
+            state_bytes,
+            upgrades,
+        })
+    }
+
     fn instance(&mut self) -> Result<&mut GuestInstance, ComponentFailure> {
         let id = &self.template.id;
         self.instance.as_mut().ok_or_else(|| {
@@ -94,7 +174,8 @@ impl Actor for ComponentActor {
         if self.instance.is_none() {
             template.lifecycle.set(LifecycleState::Starting);
             let started = async {
-                let mut instance = template.module.instantiate(template.config.clone()).await?;
+                let module = template.module();
+                let mut instance = module.instantiate(template.config.clone()).await?;
                 instance.init().await?;
                 Ok::<_, ComponentFailure>(instance)
             }
@@ -149,6 +230,20 @@ impl Actor for ComponentActor {
                 let health = self.instance()?.health().await;
                 Ok(ComponentReply::Health(health))
             }
+            ComponentMessage::Upgrade { module } => {
+                let outcome = self.upgrade(module).await;
+                let counter = if outcome.is_ok() {
+                    &self.template.control_handled
+                } else {
+                    &self.template.control_failed
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                Ok(ComponentReply::Upgraded(outcome?))
+            }
+            ComponentMessage::Restart => {
+                self.template.control_failed.fetch_add(1, Ordering::Relaxed);
+                Err(ComponentFailure::RestartRequested)
+            }
             ComponentMessage::Shutdown => {
                 ctx.stop();
                 Ok(ComponentReply::ShuttingDown)
@@ -168,21 +263,10 @@ impl Actor for ComponentActor {
         let template = &self.template;
         let failed = template.lifecycle.get() == LifecycleState::Failed;
         template.lifecycle.set(LifecycleState::Stopping);
-        if let Some(mut instance) = self.instance.take() {
-            if !failed && !instance.is_failed() {
-                match tokio::time::timeout(template.stop_timeout, instance.cleanup()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(error)) => {
-                        tracing::warn!(component = %template.id, %error, "cleanup failed")
-                    }
-                    Err(_) => tracing::warn!(
-                        component = %template.id,
-                        timeout = ?template.stop_timeout,
-                        "cleanup did not finish in time; instance dropped"
-                    ),
-                }
+        if let Some(instance) = self.instance.take() {
+            if !failed {
+                template.retire(instance).await;
             }
-            // Dropping the instance frees its store and returns its pool slot.
         }
         template.lifecycle.set(if failed {
             LifecycleState::Failed
@@ -210,7 +294,10 @@ impl Actor for ComponentActor {
     }
 
     fn on_error(&mut self, error: &ComponentFailure, _: &mut ActorContext<Self>) -> ErrorAction {
-        if error.is_fatal() {
+        if matches!(error, ComponentFailure::RestartRequested) {
+            tracing::info!(component = %self.template.id, "restart requested");
+            ErrorAction::Restart
+        } else if error.is_fatal() {
             self.template.lifecycle.set(LifecycleState::Failed);
             tracing::warn!(component = %self.template.id, %error, "component failed; restarting");
             ErrorAction::Restart

@@ -30,6 +30,15 @@ pub enum ComponentFailure {
         /// The reason given with the fault.
         reason: String,
     },
+    /// A live upgrade was refused before the swap (the new version failed
+    /// to instantiate, `init` or `restore`; or the old one's `snapshot`
+    /// returned an error code). The old instance keeps serving: not fatal.
+    #[error("upgrade rejected, old version kept: {0}")]
+    UpgradeRejected(#[source] Box<ComponentFailure>),
+    /// The operator asked for a restart ([`ComponentMessage::Restart`](super::ComponentMessage::Restart)):
+    /// the incarnation ends so that its supervisor makes a fresh one.
+    #[error("restart requested")]
+    RestartRequested,
 }
 
 impl ComponentFailure {
@@ -38,6 +47,8 @@ impl ComponentFailure {
         match self {
             ComponentFailure::Instantiate(_) | ComponentFailure::Injected { .. } => true,
             ComponentFailure::Guest(e) => e.is_fatal(),
+            ComponentFailure::UpgradeRejected(_) => false,
+            ComponentFailure::RestartRequested => true,
         }
     }
 }
@@ -172,6 +183,20 @@ pub enum HostError {
         component: ComponentId,
         /// The supervisor's error (boxed: it is large and rare).
         source: Box<SupervisorError>,
+    },
+    /// A live upgrade failed; nothing changed for `component` (its old
+    /// version keeps serving), and the components of the same upgrade that
+    /// had already been upgraded were rolled back to their old version.
+    #[error("upgrade of component {component} failed: {cause}")]
+    UpgradeFailed {
+        /// The component whose upgrade failed.
+        component: ComponentId,
+        /// Why: the new version's instantiation, `init` or `restore`
+        /// failure, or the old version's failed `snapshot`.
+        #[source]
+        cause: Box<ComponentFailure>,
+        /// Components upgraded earlier in the same call and rolled back.
+        rolled_back: Vec<ComponentId>,
     },
     /// The host is shutting down and takes no new work.
     #[error("the component host is shutting down")]

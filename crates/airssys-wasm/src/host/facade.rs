@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use super::actor::{ComponentActor, ComponentTemplate};
 use super::dead_letters::{DeadLetterSink, DeadLetterStats, UndeliveredReason};
-use super::error::HostError;
+use super::error::{ComponentFailure, HostError};
 use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
 use super::message::{ComponentMessage, ComponentReply, TopicMessage};
@@ -192,8 +192,8 @@ fn forward_stopped_mailboxes(system: &ActorSystem, sink: DeadLetterSink) {
     });
 }
 
-struct HostInner {
-    engine: WasmEngine,
+pub(super) struct HostInner {
+    pub(super) engine: WasmEngine,
     system: ActorSystem,
     broker: Arc<dyn MessageBroker<TopicMessage>>,
     registry: Arc<ComponentRegistry>,
@@ -255,7 +255,7 @@ pub struct HostShutdownReport {
 /// ```
 #[derive(Clone)]
 pub struct ComponentHost {
-    inner: Arc<HostInner>,
+    pub(super) inner: Arc<HostInner>,
 }
 
 impl std::fmt::Debug for ComponentHost {
@@ -354,14 +354,18 @@ impl ComponentHost {
 
         let template = Arc::new(ComponentTemplate {
             id: id.clone(),
-            module,
+            module: parking_lot::RwLock::new(module),
+            upgrades: std::sync::atomic::AtomicU64::new(0),
+            control_handled: std::sync::atomic::AtomicU64::new(0),
+            control_failed: std::sync::atomic::AtomicU64::new(0),
             config,
             lifecycle: Arc::clone(&lifecycle),
             dead_letters: inner.dead_letters.clone(),
             stop_timeout: spec.stop_timeout,
         });
         let mut first = Some(first);
-        let factory = move || ComponentActor::new(Arc::clone(&template), first.take());
+        let shared = Arc::clone(&template);
+        let factory = move || ComponentActor::new(Arc::clone(&shared), first.take());
         let mut child = ChildSpec::new(id.as_str())
             .restart(spec.restart)
             .shutdown(ShutdownPolicy::Graceful(spec.stop_timeout));
@@ -392,6 +396,7 @@ impl ComponentHost {
             max_message_bytes: spec.limits.get_max_message_bytes(),
             host_calls,
             group: group.clone(),
+            template,
         };
         if !inner.registry.insert(id.clone(), entry) {
             // Lost a race with a spawn of the same id: undo ours.
@@ -427,7 +432,7 @@ impl ComponentHost {
         })
     }
 
-    fn entry(&self, id: &str) -> Result<RegistryEntry, HostError> {
+    pub(super) fn entry(&self, id: &str) -> Result<RegistryEntry, HostError> {
         self.inner
             .registry
             .get(id)
@@ -607,6 +612,28 @@ impl ComponentHost {
         })
     }
 
+    /// Restarts component `id` once the messages queued before this call are
+    /// handled: its `cleanup` runs and its supervisor makes a fresh instance
+    /// (fresh state, same mailbox and `ActorRef`). Counts as a restart, and
+    /// against the supervisor's restart intensity; a `Temporary` component
+    /// stays stopped.
+    ///
+    /// # Errors
+    /// [`HostError::UnknownComponent`]; [`HostError::Timeout`] if the
+    /// component did not reach the restart within `timeout` (it still
+    /// restarts when it does); [`HostError::ComponentStopped`].
+    pub async fn restart(&self, id: &str, timeout: Duration) -> Result<(), HostError> {
+        let entry = self.entry(id)?;
+        match ask(id, &entry.actor, ComponentMessage::Restart, timeout).await {
+            Err(HostError::HandlerFailed {
+                cause: ComponentFailure::RestartRequested,
+                ..
+            }) => Ok(()),
+            Ok(other) => Err(unexpected(id, other)),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Every component: id, state, restarts, handled/failed, mailbox length.
     pub fn list(&self) -> Vec<ComponentInfo> {
         self.inner.registry.list()
@@ -694,7 +721,7 @@ fn checked_message(
     })
 }
 
-async fn ask(
+pub(super) async fn ask(
     id: &str,
     actor: &ActorRef<ComponentActor>,
     message: ComponentMessage,
@@ -737,7 +764,7 @@ fn payload_of(message: ComponentMessage) -> Option<Bytes> {
     }
 }
 
-fn unexpected(id: &str, reply: ComponentReply) -> HostError {
+pub(super) fn unexpected(id: &str, reply: ComponentReply) -> HostError {
     HostError::UnexpectedReply {
         component: id.into(),
         reply: format!("{reply:?}"),

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::fault::Fault;
-use crate::guest::{GuestHealth, GuestMessage, WasmValue};
+use crate::guest::{GuestHealth, GuestMessage, GuestModule, WasmValue};
 use crate::id::ComponentId;
 
 /// One entry of a component's mailbox.
@@ -23,6 +23,24 @@ pub enum ComponentMessage {
     },
     /// Asks the guest's `health` export (between messages).
     Health,
+    /// Live upgrade: once the messages queued before this one are handled,
+    /// replaces the instance with one of `module` (made and `init`ed first,
+    /// state handed over through `snapshot`/`restore` when both versions
+    /// export them), runs the old instance's `cleanup`, and makes later
+    /// incarnations use `module`. The mailbox and the `ActorRef` stay. On
+    /// failure the old instance keeps serving. Use
+    /// [`ComponentHost::upgrade`](super::ComponentHost::upgrade).
+    Upgrade {
+        /// The new version, loaded and checked by the host's engine.
+        module: GuestModule,
+    },
+    /// Restarts the component once the messages queued before this one are
+    /// handled: `cleanup` runs, and its supervisor makes a fresh instance
+    /// (fresh state) that carries on with the same mailbox. It counts as a
+    /// restart (and against the supervisor's restart intensity); a
+    /// `Temporary` component is not restarted. Use
+    /// [`ComponentHost::restart`](super::ComponentHost::restart).
+    Restart,
     /// Stops the component once the messages queued before this one are
     /// handled: `cleanup` runs, the instance is freed; messages queued after
     /// it are handled by the next incarnation if its restart policy restarts
@@ -48,6 +66,19 @@ pub enum ComponentReply {
     /// The fault was applied (a [`Fault::Crash`] answers with
     /// [`ComponentFailure::Injected`](super::ComponentFailure::Injected) instead).
     FaultInjected,
+    /// The live upgrade was applied.
+    Upgraded(UpgradeOutcome),
+}
+
+/// What one component's live upgrade did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UpgradeOutcome {
+    /// Bytes of state handed from the old version's `snapshot` to the new
+    /// version's `restore`; `None` when the pair was not exported by both.
+    pub state_bytes: Option<usize>,
+    /// Live upgrades this component has had, this one included.
+    pub upgrades: u64,
 }
 
 /// A message published on a topic: who sent it and the payload.

@@ -18,6 +18,7 @@ mod registry;
 mod router;
 mod spec;
 mod topics;
+mod upgrade;
 
 pub use actor::ComponentActor;
 pub use dead_letters::{DeadLetterStats, UndeliveredReason};
@@ -27,6 +28,7 @@ pub use facade::{
 };
 pub use fault::Fault;
 pub use lifecycle::LifecycleState;
-pub use message::{ComponentMessage, ComponentReply, TopicMessage};
+pub use message::{ComponentMessage, ComponentReply, TopicMessage, UpgradeOutcome};
 pub use registry::{ComponentInfo, ComponentRegistry};
 pub use spec::{ComponentSpec, DEFAULT_COMPONENT_MAILBOX, DEFAULT_STOP_TIMEOUT};
+pub use upgrade::UpgradeReport;

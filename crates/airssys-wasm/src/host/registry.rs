@@ -6,7 +6,7 @@ use airssys_rt::supervisor::SupervisorRef;
 use airssys_rt::ActorRef;
 use dashmap::DashMap;
 
-use super::actor::ComponentActor;
+use super::actor::{ComponentActor, ComponentTemplate};
 use super::lifecycle::{LifecycleState, SharedLifecycle};
 use crate::guest::HostCallStats;
 use crate::id::ComponentId;
@@ -21,6 +21,8 @@ pub(crate) struct RegistryEntry {
     pub(crate) host_calls: Arc<HostCallStats>,
     /// The supervisor the component was spawned under: the one that stops it.
     pub(crate) group: SupervisorRef,
+    /// What its incarnations are made from (the module a live upgrade swaps).
+    pub(crate) template: Arc<ComponentTemplate>,
 }
 
 /// A row of [`ComponentHost::list`](super::ComponentHost::list).
@@ -33,14 +35,18 @@ pub struct ComponentInfo {
     pub state: LifecycleState,
     /// Times its supervisor restarted it.
     pub restarts: u64,
-    /// Messages it handled successfully.
+    /// Messages it handled successfully (operator upgrades and restarts
+    /// are not counted).
     pub handled: u64,
-    /// Messages whose handling failed (trap, error code, bad invoke).
+    /// Messages whose handling failed (trap, error code, bad invoke;
+    /// failed upgrades and restarts are not counted).
     pub failed: u64,
     /// Messages waiting in its mailbox now.
     pub mailbox_len: usize,
     /// Host calls its guest made that the allow-lists refused.
     pub denied: u64,
+    /// Live upgrades applied to it ([`ComponentHost::upgrade`](super::ComponentHost::upgrade)).
+    pub upgrades: u64,
 }
 
 /// Maps component ids to running components. Lookups are O(1) and never
@@ -109,12 +115,24 @@ impl ComponentRegistry {
                     id: e.key().clone(),
                     state: e.lifecycle.get(),
                     restarts: stats.restarts,
-                    handled: stats.handled,
-                    failed: stats.failed,
+                    handled: stats.handled.saturating_sub(
+                        e.template
+                            .control_handled
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                    ),
+                    failed: stats.failed.saturating_sub(
+                        e.template
+                            .control_failed
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                    ),
                     mailbox_len: e.actor.mailbox_len(),
                     denied: e
                         .host_calls
                         .denied
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    upgrades: e
+                        .template
+                        .upgrades
                         .load(std::sync::atomic::Ordering::Relaxed),
                 }
             })

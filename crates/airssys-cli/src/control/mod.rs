@@ -1,0 +1,282 @@
+//! The control API of `airssys run --control-addr`: operate a running host
+//! from another process (`airssys ctl`), over HTTP/1.1 with JSON answers.
+//!
+//! | method | path | body | does |
+//! |---|---|---|---|
+//! | GET | `/v1/components` | — | every component: state, restarts, counters, mailbox length, upgrades |
+//! | GET | `/v1/specs` | — | the manifest's `[[component]]` specs and their running instances |
+//! | POST | `/v1/components/{id}/send` | payload | fire-and-forget send (202) |
+//! | POST | `/v1/components/{id}/request?timeout_ms=N` | payload | request/reply (default 5000 ms) |
+//! | POST | `/v1/publish/{subject}` | payload | publish on a subject |
+//! | POST | `/v1/components/{id}/stop` | — | stop for good |
+//! | POST | `/v1/components/{id}/restart` | — | restart after the queued messages (same mailbox) |
+//! | POST | `/v1/specs/{name}/spawn` | — | start the spec's next instance (201) |
+//! | POST | `/v1/specs/{name}/scale?instances=N` | — | start or stop instances until N run |
+//! | POST | `/v1/upgrade/{target}` | binary | live-upgrade a spec's instances (or one component) |
+//!
+//! Errors are JSON `{"error": "...", "component": ...}` with 400 (malformed
+//! request), 401 (token missing or wrong), 404 (no such component, spec or
+//! route), 405, 409 (already exists, stopped, shutting down), 411 (no
+//! Content-Length), 413 (too large), 422 (binary refused, upgrade failed),
+//! 502 (the guest failed the request), 504 (timeout). A failed call changes nothing: a scale that cannot
+//! start every instance stops those it started; a failed upgrade leaves or
+//! rolls every instance back to its old version.
+//!
+//! Security: the API binds to loopback unless told otherwise; a non-loopback
+//! address requires a bearer token ([`auth::Token`], from a file or the
+//! `AIRSSYS_CONTROL_TOKEN` variable, never the command line), and when a
+//! token is set every request must carry it. Every mutating call is logged
+//! with the peer, the action and the target.
+
+pub mod auth;
+pub mod http;
+mod routes;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airssys_rt::supervisor::SupervisorRef;
+use airssys_wasm::host::ComponentHost;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::manifest::{ComponentDef, Manifest};
+use auth::Token;
+
+/// Address the control API binds to when asked for without one:
+/// `127.0.0.1:7070`.
+pub const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:7070";
+
+/// Time a client has to send its whole request (head and body): 30 s.
+/// Handling is not under this timeout: an operation once started (an
+/// upgrade of many instances, say) is never cut off halfway; each host call
+/// has its own timeout.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where and how the control API is served.
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    addr: SocketAddr,
+    token: Option<Token>,
+}
+
+/// Why the control API may not be served as configured.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// A non-loopback address without a token.
+    #[error(
+        "the control API on {addr} would be reachable from other machines: set a token with \
+         --control-token-file or {} (or bind a loopback address)",
+        auth::TOKEN_ENV
+    )]
+    TokenRequired {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+}
+
+impl ControlConfig {
+    /// The control API on `addr`, guarded by `token` if given.
+    ///
+    /// # Errors
+    /// [`ControlError::TokenRequired`] for a non-loopback `addr` without a
+    /// token.
+    pub fn new(addr: SocketAddr, token: Option<Token>) -> Result<Self, ControlError> {
+        if token.is_none() && !auth::is_loopback(&addr) {
+            return Err(ControlError::TokenRequired { addr });
+        }
+        Ok(Self { addr, token })
+    }
+
+    /// The address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// A `[[component]]` as the control API manages it.
+#[derive(Debug, Clone)]
+struct SpecState {
+    def: ComponentDef,
+    /// The binary new instances run: the manifest's, or the last upgrade's.
+    bytes: Arc<[u8]>,
+    group: Option<SupervisorRef>,
+}
+
+impl SpecState {
+    /// The id of instance slot `i`, in the manifest's naming: `name`,
+    /// `name-1`, `name-2`... for a spec declared with one instance,
+    /// `name-0`, `name-1`... otherwise.
+    fn slot_id(&self, i: u32) -> String {
+        if i == 0 && self.def.instances == 1 {
+            self.def.name.clone()
+        } else {
+            format!("{}-{i}", self.def.name)
+        }
+    }
+
+    /// The slot of component `id` if it is an instance of this spec.
+    fn slot_of(&self, id: &str) -> Option<u32> {
+        if id == self.def.name {
+            return (self.def.instances == 1).then_some(0);
+        }
+        let i: u32 = id
+            .strip_prefix(&self.def.name)?
+            .strip_prefix('-')?
+            .parse()
+            .ok()?;
+        (self.slot_id(i) == id).then_some(i)
+    }
+
+    /// Running instances of this spec, in slot order.
+    fn running(&self, host: &ComponentHost) -> Vec<(u32, String)> {
+        let mut ids: Vec<(u32, String)> = host
+            .list()
+            .into_iter()
+            .filter_map(|c| {
+                self.slot_of(c.id.as_str())
+                    .map(|i| (i, c.id.as_str().to_owned()))
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// What the control API acts on: the host and the manifest's specs.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Controller {
+    host: ComponentHost,
+    /// Operations that change the set of components or their binaries run
+    /// one at a time: this lock is their queue (held across the operation's
+    /// awaits on purpose, which is why it is tokio's).
+    specs: Arc<tokio::sync::Mutex<BTreeMap<String, SpecState>>>,
+    token: Option<Token>,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Controller {
+    /// A controller of `host`, which runs `manifest` with its supervision
+    /// `groups` by name.
+    pub fn new(
+        host: ComponentHost,
+        manifest: &Manifest,
+        groups: HashMap<String, SupervisorRef>,
+    ) -> Self {
+        let specs = manifest
+            .components
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    SpecState {
+                        def: c.clone(),
+                        bytes: Arc::clone(&c.bytes),
+                        group: c.group.as_ref().and_then(|g| groups.get(g).cloned()),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            host,
+            specs: Arc::new(tokio::sync::Mutex::new(specs)),
+            token: None,
+        }
+    }
+}
+
+/// Binds `config`'s address and serves until the returned task is aborted.
+/// Returns the bound address (useful with port 0).
+///
+/// # Errors
+/// The bind error.
+pub async fn serve(
+    config: ControlConfig,
+    mut controller: Controller,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind(config.addr).await?;
+    let local = listener.local_addr()?;
+    controller.token = config.token;
+    let task = tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    let controller = controller.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = connection(stream, peer, &controller).await {
+                            tracing::debug!(%peer, error = %e, "control connection failed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    Ok((local, task))
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    controller: &Controller,
+) -> std::io::Result<()> {
+    let read_by = tokio::time::Instant::now() + READ_TIMEOUT;
+    let timed_out = || {
+        tracing::warn!(%peer, "control request not received in time");
+        std::io::Error::from(std::io::ErrorKind::TimedOut)
+    };
+    let head = match tokio::time::timeout_at(read_by, http::read_head(&mut stream))
+        .await
+        .map_err(|_| timed_out())?
+    {
+        Ok(head) => head,
+        Err(http::ReadError::Io(e)) => return Err(e),
+        Err(http::ReadError::Bad(code, message)) => {
+            return http::respond(&mut stream, code, &routes::error_body(&message, None)).await
+        }
+    };
+    // Auth before the body is read: an unauthenticated upload is not taken.
+    if let Some(token) = &controller.token {
+        if !token.accepts(head.header("authorization")) {
+            tracing::warn!(%peer, path = %head.segments.join("/"), "control request refused: bad or missing token");
+            let body = routes::error_body("missing or wrong bearer token", None);
+            return http::respond(&mut stream, 401, &body).await;
+        }
+    }
+    let method = head.method.clone();
+    let segments = head.segments.clone();
+    let query = head.query.clone();
+    let body = match tokio::time::timeout_at(read_by, head.read_body(&mut stream))
+        .await
+        .map_err(|_| timed_out())?
+    {
+        Ok(body) => body,
+        Err(http::ReadError::Io(e)) => return Err(e),
+        Err(http::ReadError::Bad(code, message)) => {
+            return http::respond(&mut stream, code, &routes::error_body(&message, None)).await
+        }
+    };
+    let request = routes::Request {
+        peer,
+        method: &method,
+        segments: &segments,
+        query: &query,
+        body,
+    };
+    let (code, answer) = routes::route(controller, request).await;
+    http::respond(&mut stream, code, &answer).await
+}

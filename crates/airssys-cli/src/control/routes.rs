@@ -1,0 +1,334 @@
+//! The control API's routes: parse, authorise (done by the caller), act on
+//! the host, answer JSON. See the table in the module above.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airssys_wasm::host::{ComponentInfo, HostError, UpgradeReport};
+use airssys_wasm::ComponentId;
+use serde_json::{json, Value};
+
+use super::{Controller, SpecState};
+
+/// Default `timeout_ms` of a request: 5000.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a restart or one instance's upgrade may wait for the messages
+/// queued before it: 30 s.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One parsed request.
+pub(super) struct Request<'a> {
+    pub(super) peer: SocketAddr,
+    pub(super) method: &'a str,
+    pub(super) segments: &'a [String],
+    pub(super) query: &'a HashMap<String, String>,
+    pub(super) body: Vec<u8>,
+}
+
+type Answer = (u16, Value);
+
+/// `{"error": message, "component": component}`.
+pub(super) fn error_body(message: &str, component: Option<&str>) -> Value {
+    json!({ "error": message, "component": component })
+}
+
+fn error(code: u16, message: impl Into<String>, component: Option<&str>) -> Answer {
+    (code, error_body(&message.into(), component))
+}
+
+/// The status a host error maps to.
+fn host_error(error: &HostError, component: Option<&str>) -> Answer {
+    let code = match error {
+        HostError::UnknownComponent { .. } => 404,
+        HostError::AlreadyExists { .. }
+        | HostError::ComponentStopped { .. }
+        | HostError::ShuttingDown => 409,
+        HostError::MessageTooLarge { .. } => 413,
+        HostError::InvalidSubject { .. } => 400,
+        HostError::Wasm(_) | HostError::UpgradeFailed { .. } | HostError::Guest(_) => 422,
+        HostError::Timeout { .. } => 504,
+        _ => 502,
+    };
+    let mut body = error_body(&error.to_string(), component);
+    if let HostError::UpgradeFailed { rolled_back, .. } = error {
+        body["rolled_back"] = rolled_back.iter().map(|c| c.as_str()).collect();
+    }
+    (code, body)
+}
+
+fn info_json(c: &ComponentInfo) -> Value {
+    json!({
+        "id": c.id.as_str(),
+        "state": c.state.label(),
+        "restarts": c.restarts,
+        "handled": c.handled,
+        "failed": c.failed,
+        "mailbox": c.mailbox_len,
+        "denied": c.denied,
+        "upgrades": c.upgrades,
+    })
+}
+
+fn upgraded_json(reports: &[UpgradeReport]) -> Value {
+    let rows: Vec<Value> = reports
+        .iter()
+        .map(|r| {
+            json!({
+                "component": r.component.as_str(),
+                "state_bytes": r.outcome.state_bytes,
+                "upgrades": r.outcome.upgrades,
+            })
+        })
+        .collect();
+    json!({ "upgraded": rows })
+}
+
+/// Logs a mutating call: who, what, on what.
+fn audit(req: &Request<'_>, action: &str, target: &str) {
+    tracing::info!(peer = %req.peer, action, component = target, "control");
+}
+
+pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
+    let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    match (req.method, segs.as_slice()) {
+        ("GET", ["v1", "components"]) => {
+            let rows: Vec<Value> = c.host.list().iter().map(info_json).collect();
+            (200, json!({ "components": rows }))
+        }
+        ("GET", ["v1", "specs"]) => {
+            let specs = c.specs.lock().await;
+            let rows: Vec<Value> = specs
+                .values()
+                .map(|s| {
+                    let ids: Vec<String> =
+                        s.running(&c.host).into_iter().map(|(_, id)| id).collect();
+                    json!({ "name": s.def.name, "instances": ids })
+                })
+                .collect();
+            (200, json!({ "specs": rows }))
+        }
+        ("POST", ["v1", "components", id, "send"]) => {
+            audit(&req, "send", id);
+            match c.host.send(id, req.body).await {
+                Ok(()) => (202, json!({ "component": id, "accepted": true })),
+                Err(e) => host_error(&e, Some(*id)),
+            }
+        }
+        ("POST", ["v1", "components", id, "request"]) => {
+            let timeout = match req.query.get("timeout_ms") {
+                None => DEFAULT_REQUEST_TIMEOUT,
+                Some(ms) => match ms.parse::<u64>() {
+                    Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                    _ => {
+                        return error(
+                            400,
+                            format!("bad timeout_ms `{ms}`: a positive integer"),
+                            Some(*id),
+                        )
+                    }
+                },
+            };
+            audit(&req, "request", id);
+            match c.host.request(id, req.body, timeout).await {
+                Ok(reply) => (
+                    200,
+                    json!({
+                        "component": id,
+                        "reply": reply.as_ref().map(|r| String::from_utf8_lossy(r).into_owned()),
+                        "reply_bytes": reply.as_ref().map(|r| r.len()),
+                    }),
+                ),
+                Err(e) => host_error(&e, Some(*id)),
+            }
+        }
+        ("POST", ["v1", "publish", subject]) => {
+            audit(&req, "publish", subject);
+            match c.host.publish(subject, req.body) {
+                Ok(report) => (
+                    200,
+                    json!({ "subject": subject, "matched": report.matched, "delivered": report.delivered, "dropped": report.dropped }),
+                ),
+                Err(e) => host_error(&e, None),
+            }
+        }
+        ("POST", ["v1", "components", id, "stop"]) => {
+            audit(&req, "stop", id);
+            let _queue = c.specs.lock().await;
+            match c.host.stop(id).await {
+                Ok(()) => (200, json!({ "component": id, "stopped": true })),
+                Err(e) => host_error(&e, Some(*id)),
+            }
+        }
+        ("POST", ["v1", "components", id, "restart"]) => {
+            audit(&req, "restart", id);
+            match c.host.restart(id, QUEUE_TIMEOUT).await {
+                Ok(()) => (200, json!({ "component": id, "restarted": true })),
+                Err(e) => host_error(&e, Some(*id)),
+            }
+        }
+        ("POST", ["v1", "specs", name, "spawn"]) => {
+            audit(&req, "spawn", name);
+            let specs = c.specs.lock().await;
+            let Some(spec) = specs.get(*name) else {
+                return unknown_spec(name);
+            };
+            let running = spec.running(&c.host);
+            let slot = (0..)
+                .find(|i| !running.iter().any(|(s, _)| s == i))
+                .unwrap_or(0);
+            let id = spec.slot_id(slot);
+            match spawn(c, spec, &id).await {
+                Ok(()) => (201, json!({ "spec": name, "component": id })),
+                Err(e) => host_error(&e, Some(&id)),
+            }
+        }
+        ("POST", ["v1", "specs", name, "scale"]) => {
+            let Some(n) = req
+                .query
+                .get("instances")
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                return error(
+                    400,
+                    "scale needs ?instances=N (a non-negative integer)",
+                    Some(*name),
+                );
+            };
+            audit(&req, &format!("scale to {n}"), name);
+            let specs = c.specs.lock().await;
+            let Some(spec) = specs.get(*name) else {
+                return unknown_spec(name);
+            };
+            scale(c, spec, n).await
+        }
+        ("POST", ["v1", "upgrade", target]) => {
+            if req.body.is_empty() {
+                return error(
+                    400,
+                    "upgrade needs the new binary as the request body",
+                    Some(*target),
+                );
+            }
+            audit(&req, "upgrade", target);
+            let mut specs = c.specs.lock().await;
+            let binary: Arc<[u8]> = req.body.into();
+            if let Some(spec) = specs.get_mut(*target) {
+                let ids: Vec<String> = spec
+                    .running(&c.host)
+                    .into_iter()
+                    .map(|(_, id)| id)
+                    .collect();
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                // Checked even with no instance running, so that a bad
+                // binary never becomes the spec's.
+                if ids.is_empty() {
+                    if let Err(e) = c
+                        .host
+                        .engine()
+                        .load_async(ComponentId::new(*target), Arc::clone(&binary))
+                        .await
+                    {
+                        return host_error(&HostError::Wasm(e), Some(*target));
+                    }
+                }
+                match c
+                    .host
+                    .upgrade_all(&ids, Arc::clone(&binary), QUEUE_TIMEOUT)
+                    .await
+                {
+                    Ok(reports) => {
+                        spec.bytes = binary;
+                        let mut body = upgraded_json(&reports);
+                        body["spec"] = json!(target);
+                        (200, body)
+                    }
+                    Err(e) => {
+                        let component = match &e {
+                            HostError::UpgradeFailed { component, .. } => {
+                                Some(component.as_str().to_owned())
+                            }
+                            _ => None,
+                        };
+                        host_error(&e, Some(component.as_deref().unwrap_or(*target)))
+                    }
+                }
+            } else {
+                drop(specs);
+                match c.host.upgrade(target, binary, QUEUE_TIMEOUT).await {
+                    Ok(report) => (200, upgraded_json(&[report])),
+                    Err(e) => host_error(&e, Some(*target)),
+                }
+            }
+        }
+        (_, ["v1", "components"] | ["v1", "specs"]) => error(405, "use GET", None),
+        (
+            _,
+            ["v1", "components", _, "send" | "request" | "stop" | "restart"]
+            | ["v1", "publish", _]
+            | ["v1", "specs", _, "spawn" | "scale"]
+            | ["v1", "upgrade", _],
+        ) => error(405, "use POST", None),
+        _ => error(
+            404,
+            format!("no route {} /{}", req.method, segs.join("/")),
+            None,
+        ),
+    }
+}
+
+fn unknown_spec(name: &str) -> Answer {
+    error(
+        404,
+        format!("no [[component]] spec named `{name}` in the manifest"),
+        Some(name),
+    )
+}
+
+async fn spawn(c: &Controller, spec: &SpecState, id: &str) -> Result<(), HostError> {
+    let component = crate::run::component_spec(&spec.def, id, Arc::clone(&spec.bytes));
+    match &spec.group {
+        Some(group) => c.host.spawn_in(group, component).await.map(|_| ()),
+        None => c.host.spawn(component).await.map(|_| ()),
+    }
+}
+
+/// Starts the missing slots below `n`, or stops the slots from `n` up.
+/// All or nothing: a failed start stops the instances this call started.
+async fn scale(c: &Controller, spec: &SpecState, n: u32) -> Answer {
+    let name = spec.def.name.as_str();
+    let running = spec.running(&c.host);
+    let mut started: Vec<String> = Vec::new();
+    for slot in 0..n {
+        if running.iter().any(|(s, _)| *s == slot) {
+            continue;
+        }
+        let id = spec.slot_id(slot);
+        if let Err(e) = spawn(c, spec, &id).await {
+            for undo in started.iter().rev() {
+                if let Err(stop) = c.host.stop(undo).await {
+                    tracing::error!(component = %undo, error = %stop, "could not undo a partial scale");
+                }
+            }
+            return host_error(&e, Some(&id));
+        }
+        started.push(id);
+    }
+    let mut stopped = Vec::new();
+    for (_, id) in running.iter().rev().filter(|(slot, _)| *slot >= n) {
+        match c.host.stop(id).await {
+            Ok(()) => stopped.push(id.clone()),
+            Err(e) => return host_error(&e, Some(id)),
+        }
+    }
+    let instances: Vec<String> = spec
+        .running(&c.host)
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    (
+        200,
+        json!({ "spec": name, "instances": instances, "started": started, "stopped": stopped }),
+    )
+}

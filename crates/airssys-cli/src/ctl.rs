@@ -1,0 +1,258 @@
+//! `airssys ctl <addr> <verb>`: drive a running `airssys run` through its
+//! control API ([`crate::control`]). Prints a table or a line by default,
+//! the API's JSON with `--json`.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::control::http::{self, percent_encode};
+
+/// One `ctl` command.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Verb {
+    /// List components.
+    List,
+    /// Send a payload to a component.
+    Send {
+        /// Target component id.
+        component: String,
+        /// Payload.
+        payload: Vec<u8>,
+    },
+    /// Request from a component and print its reply.
+    Request {
+        /// Target component id.
+        component: String,
+        /// Payload.
+        payload: Vec<u8>,
+        /// Time to wait for the reply.
+        timeout: Duration,
+    },
+    /// Publish on a subject.
+    Publish {
+        /// The subject.
+        subject: String,
+        /// Payload.
+        payload: Vec<u8>,
+    },
+    /// Stop a component for good.
+    Stop {
+        /// The component id.
+        component: String,
+    },
+    /// Restart a component (same mailbox).
+    Restart {
+        /// The component id.
+        component: String,
+    },
+    /// Start a spec's next instance.
+    Spawn {
+        /// The `[[component]]` name.
+        spec: String,
+    },
+    /// Run `instances` instances of a spec.
+    Scale {
+        /// The `[[component]]` name.
+        spec: String,
+        /// How many.
+        instances: u32,
+    },
+    /// Live-upgrade a spec's instances (or one component) to a binary.
+    Upgrade {
+        /// A `[[component]]` name or a component id.
+        target: String,
+        /// The new binary.
+        binary: Vec<u8>,
+    },
+}
+
+/// Why a `ctl` command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CtlError {
+    /// The control API could not be reached.
+    #[error("cannot reach the control API at {addr}: {source}")]
+    Connect {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The API answered with an error.
+    #[error("{status}: {message}")]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The API's `error` text.
+        message: String,
+        /// The whole JSON answer.
+        body: Value,
+    },
+    /// The answer was not JSON.
+    #[error("the control API answered {status} with something that is not JSON")]
+    NotJson {
+        /// The HTTP status.
+        status: u16,
+    },
+}
+
+impl Verb {
+    fn request(&self) -> (&'static str, String, &[u8]) {
+        let c = |id: &str| percent_encode(id);
+        match self {
+            Verb::List => ("GET", "/v1/components".into(), &[]),
+            Verb::Send { component, payload } => (
+                "POST",
+                format!("/v1/components/{}/send", c(component)),
+                payload,
+            ),
+            Verb::Request {
+                component,
+                payload,
+                timeout,
+            } => (
+                "POST",
+                format!(
+                    "/v1/components/{}/request?timeout_ms={}",
+                    c(component),
+                    timeout.as_millis().max(1)
+                ),
+                payload,
+            ),
+            Verb::Publish { subject, payload } => {
+                ("POST", format!("/v1/publish/{}", c(subject)), payload)
+            }
+            Verb::Stop { component } => {
+                ("POST", format!("/v1/components/{}/stop", c(component)), &[])
+            }
+            Verb::Restart { component } => (
+                "POST",
+                format!("/v1/components/{}/restart", c(component)),
+                &[],
+            ),
+            Verb::Spawn { spec } => ("POST", format!("/v1/specs/{}/spawn", c(spec)), &[]),
+            Verb::Scale { spec, instances } => (
+                "POST",
+                format!("/v1/specs/{}/scale?instances={instances}", c(spec)),
+                &[],
+            ),
+            Verb::Upgrade { target, binary } => {
+                ("POST", format!("/v1/upgrade/{}", c(target)), binary)
+            }
+        }
+    }
+}
+
+/// Runs `verb` against the control API at `addr` and returns its JSON answer.
+///
+/// # Errors
+/// [`CtlError`]: unreachable, an error status (with the API's message), or
+/// a non-JSON answer.
+pub async fn call(addr: &str, token: Option<&str>, verb: &Verb) -> Result<Value, CtlError> {
+    let (method, path, body) = verb.request();
+    let response = http::call(addr, method, &path, token, body)
+        .await
+        .map_err(|source| CtlError::Connect {
+            addr: addr.to_owned(),
+            source,
+        })?;
+    let status = response.status;
+    let json: Value =
+        serde_json::from_slice(&response.body).map_err(|_| CtlError::NotJson { status })?;
+    if !(200..300).contains(&status) {
+        let message = json["error"].as_str().unwrap_or("error").to_owned();
+        return Err(CtlError::Api {
+            status,
+            message,
+            body: json,
+        });
+    }
+    Ok(json)
+}
+
+/// The human-readable form of a successful answer to `verb`.
+pub fn render(verb: &Verb, answer: &Value) -> String {
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    match verb {
+        Verb::List => {
+            let mut out = format!(
+                "{:<24} {:<9} {:>8} {:>9} {:>7} {:>8} {:>7} {:>8}\n",
+                "COMPONENT",
+                "STATE",
+                "RESTARTS",
+                "HANDLED",
+                "FAILED",
+                "MAILBOX",
+                "DENIED",
+                "UPGRADES"
+            );
+            for c in answer["components"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "{:<24} {:<9} {:>8} {:>9} {:>7} {:>8} {:>7} {:>8}",
+                    s(&c["id"]),
+                    s(&c["state"]),
+                    s(&c["restarts"]),
+                    s(&c["handled"]),
+                    s(&c["failed"]),
+                    s(&c["mailbox"]),
+                    s(&c["denied"]),
+                    s(&c["upgrades"]),
+                );
+            }
+            out.trim_end().to_owned()
+        }
+        Verb::Send { component, .. } => format!("sent to {component}"),
+        Verb::Request { .. } => match &answer["reply"] {
+            Value::Null => "(no reply)".into(),
+            reply => s(reply),
+        },
+        Verb::Publish { subject, .. } => format!(
+            "published on {subject}: {} subscriber(s) matched, {} delivered",
+            s(&answer["matched"]),
+            s(&answer["delivered"])
+        ),
+        Verb::Stop { component } => format!("stopped {component}"),
+        Verb::Restart { component } => format!("restarted {component}"),
+        Verb::Spawn { spec } => format!("spawned {} from {spec}", s(&answer["component"])),
+        Verb::Scale { spec, .. } => {
+            let list = |v: &Value| {
+                v.as_array()
+                    .map(|a| a.iter().map(s).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
+            };
+            format!(
+                "{spec}: running [{}]; started [{}]; stopped [{}]",
+                list(&answer["instances"]),
+                list(&answer["started"]),
+                list(&answer["stopped"])
+            )
+        }
+        Verb::Upgrade { .. } => {
+            let mut out = String::new();
+            for r in answer["upgraded"].as_array().into_iter().flatten() {
+                let state = match r["state_bytes"].as_u64() {
+                    Some(n) => format!("{n} bytes of state handed over"),
+                    None => "no state hand-over".into(),
+                };
+                let _ = writeln!(
+                    out,
+                    "upgraded {} (upgrade #{}; {state})",
+                    s(&r["component"]),
+                    s(&r["upgrades"])
+                );
+            }
+            if out.is_empty() {
+                out = "no running instance; new instances will run the new binary".into();
+            }
+            out.trim_end().to_owned()
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! `airssys ctl` against a real `airssys run --control-addr`: one test per
+//! verb, and the control API's authentication.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const ECHO: &str = r#"(module
+  (import "airssys" "reply" (func $reply (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle-message") (param $ptr i32) (param $len i32) (result i32)
+    (drop (call $reply
+      (i32.add (i32.add (i32.add (local.get $ptr) (i32.const 24))
+        (i32.load offset=4 (local.get $ptr))) (i32.load offset=8 (local.get $ptr)))
+      (i32.load offset=12 (local.get $ptr))))
+    i32.const 0))"#;
+
+/// Replies `v2` to everything; `init` returns `init_code`.
+fn v2(init_code: i32) -> String {
+    format!(
+        r#"(module
+  (import "airssys" "reply" (func $reply (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "v2")
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "init") (result i32) (i32.const {init_code}))
+  (func (export "handle-message") (param i32 i32) (result i32)
+    (drop (call $reply (i32.const 16) (i32.const 2)))
+    i32.const 0))"#
+    )
+}
+
+const MANIFEST: &str = "[[component]]\nname = \"echo\"\npath = \"echo.wat\"\n\n\
+[[component]]\nname = \"worker\"\npath = \"echo.wat\"\ninstances = 2\n\n\
+[[component]]\nname = \"audit\"\npath = \"echo.wat\"\nsubscribe = [\"orders.>\"]\n";
+
+/// A running `airssys run` with its control API; killed when dropped.
+struct Host {
+    child: Child,
+    addr: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_with(extra: &[&str], token: Option<&str>) -> Host {
+    start_manifest(MANIFEST, extra, token, Stdio::null())
+}
+
+fn start_manifest(text: &str, extra: &[&str], token: Option<&str>, stdout: Stdio) -> Host {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("echo.wat"), ECHO).unwrap();
+    let manifest = dir.path().join("airssys.toml");
+    std::fs::write(&manifest, text).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airssys"));
+    cmd.args([
+        "run",
+        manifest.to_str().unwrap(),
+        "--duration",
+        "60s",
+        "--quiet",
+    ])
+    .args(extra)
+    .env("RUST_LOG", "error")
+    .env_remove("AIRSSYS_CONTROL_TOKEN")
+    .stdout(stdout)
+    .stderr(Stdio::piped());
+    if let Some(t) = token {
+        cmd.env("AIRSSYS_CONTROL_TOKEN", t);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no control API announced"
+        );
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("serving the control API on http://")
+        {
+            break rest.to_owned();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    Host { child, addr, dir }
+}
+
+fn start() -> Host {
+    start_with(&["--control-addr", "127.0.0.1:0"], None)
+}
+
+impl Host {
+    /// `airssys ctl <addr> <args>` with no token in the environment.
+    fn ctl(&self, args: &[&str]) -> Output {
+        self.ctl_env(args, None)
+    }
+
+    fn ctl_env(&self, args: &[&str], token: Option<&str>) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_airssys"));
+        cmd.arg("ctl")
+            .arg(&self.addr)
+            .args(args)
+            .env_remove("AIRSSYS_CONTROL_TOKEN");
+        if let Some(t) = token {
+            cmd.env("AIRSSYS_CONTROL_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// `ctl` that must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert!(
+            out.status.success(),
+            "ctl {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The `list --json` row of `id`, if it runs.
+    fn row(&self, id: &str) -> Option<serde_json::Value> {
+        let list: serde_json::Value = serde_json::from_str(&self.ok(&["list", "--json"])).unwrap();
+        list["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+    }
+
+    /// Polls `list` until `check` holds for `id`'s row, or fails after 15 s.
+    fn wait_for(&self, id: &str, what: &str, check: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let row = self.row(id).unwrap_or_default();
+            if check(&row) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{id}: never {what}: {row}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn ctl_list_prints_a_table_and_json() {
+    let host = start();
+    let table = host.ok(&["list"]);
+    assert!(table.starts_with("COMPONENT"), "{table}");
+    for id in ["audit", "echo", "worker-0", "worker-1"] {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{table}"));
+        assert!(row.contains("ready"), "{row}");
+    }
+    let row = host.row("echo").unwrap();
+    assert_eq!(row["state"], "ready");
+    for field in ["restarts", "handled", "failed", "mailbox", "upgrades"] {
+        assert_eq!(row[field], 0, "{row}");
+    }
+}
+
+#[test]
+fn ctl_send_delivers_to_the_component() {
+    let host = start();
+    assert_eq!(host.ok(&["send", "echo", "hello"]).trim(), "sent to echo");
+    host.wait_for("echo", "handled the message", |r| r["handled"] == 1);
+
+    let out = host.ctl(&["send", "nobody", "hello"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("404") && stderr.contains("nobody"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ctl_request_prints_the_reply() {
+    let host = start();
+    assert_eq!(host.ok(&["request", "echo", "ping"]).trim(), "ping");
+    let json: serde_json::Value = serde_json::from_str(&host.ok(&[
+        "request",
+        "worker-1",
+        "pong",
+        "--json",
+        "--timeout",
+        "2s",
+    ]))
+    .unwrap();
+    assert_eq!(json["reply"], "pong");
+    assert_eq!(json["component"], "worker-1");
+}
+
+#[test]
+fn ctl_publish_reaches_the_subscribers() {
+    let host = start();
+    let out = host.ok(&["publish", "orders.eu.new", "{}"]);
+    // (The run's own ledger subscribes to `>` as well.)
+    assert!(out.starts_with("published on orders.eu.new: "), "{out}");
+    host.wait_for("audit", "handled the publication", |r| r["handled"] == 1);
+
+    let out = host.ctl(&["publish", "orders.*", "{}"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("400"));
+}
+
+#[test]
+fn ctl_stop_stops_the_component_for_good() {
+    let host = start();
+    assert_eq!(host.ok(&["stop", "worker-1"]).trim(), "stopped worker-1");
+    assert!(host.row("worker-1").is_none());
+    let out = host.ctl(&["stop", "worker-1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
+}
+
+#[test]
+fn ctl_restart_restarts_in_place() {
+    let host = start();
+    assert_eq!(host.ok(&["restart", "echo"]).trim(), "restarted echo");
+    host.wait_for("echo", "restarted and ready", |r| {
+        r["restarts"] == 1 && r["state"] == "ready"
+    });
+    assert_eq!(
+        host.ok(&["request", "echo", "still here"]).trim(),
+        "still here"
+    );
+}
+
+#[test]
+fn ctl_spawn_and_scale_follow_the_manifest_naming() {
+    let host = start();
+    assert_eq!(
+        host.ok(&["spawn", "worker"]).trim(),
+        "spawned worker-2 from worker"
+    );
+    assert_eq!(host.ok(&["request", "worker-2", "hi"]).trim(), "hi");
+
+    let out = host.ok(&["scale", "echo", "3"]);
+    assert_eq!(
+        out.trim(),
+        "echo: running [echo, echo-1, echo-2]; started [echo-1, echo-2]; stopped []"
+    );
+    let out = host.ok(&["scale", "worker", "1"]);
+    assert_eq!(
+        out.trim(),
+        "worker: running [worker-0]; started []; stopped [worker-2, worker-1]"
+    );
+    assert!(host.row("worker-1").is_none());
+
+    let out = host.ctl(&["scale", "nothing", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
+}
+
+#[test]
+fn ctl_upgrade_swaps_the_binary_and_a_failing_version_changes_nothing() {
+    let host = start();
+    let bad = host.dir.path().join("bad.wat");
+    std::fs::write(&bad, v2(3)).unwrap();
+    let out = host.ctl(&["upgrade", "worker", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("422") && stderr.contains("init failed with code 3"),
+        "{stderr}"
+    );
+    assert_eq!(host.ok(&["request", "worker-0", "old"]).trim(), "old");
+    assert_eq!(host.ok(&["request", "worker-1", "old"]).trim(), "old");
+
+    let good = host.dir.path().join("v2.wat");
+    std::fs::write(&good, v2(0)).unwrap();
+    let out = host.ok(&["upgrade", "worker", good.to_str().unwrap()]);
+    assert!(
+        out.contains("upgraded worker-0 (upgrade #1; no state hand-over)"),
+        "{out}"
+    );
+    assert!(out.contains("upgraded worker-1 (upgrade #1"), "{out}");
+    assert_eq!(host.ok(&["request", "worker-0", "x"]).trim(), "v2");
+    assert_eq!(host.row("worker-1").unwrap()["upgrades"], 1);
+    // New instances of the spec run the new version.
+    host.ok(&["scale", "worker", "3"]);
+    assert_eq!(host.ok(&["request", "worker-2", "x"]).trim(), "v2");
+}
+
+#[test]
+fn ctl_upgrade_under_a_drive_keeps_the_run_ledger_exact() {
+    let manifest =
+        format!("{MANIFEST}\n[[drive]]\nsend = \"worker\"\nevery = \"1ms\"\ncount = 600\n");
+    let mut host = start_manifest(
+        &manifest,
+        &["--control-addr", "127.0.0.1:0"],
+        None,
+        Stdio::piped(),
+    );
+    host.wait_for("worker-0", "got traffic", |r| {
+        r["handled"].as_u64().is_some_and(|n| n >= 20)
+    });
+    let good = host.dir.path().join("v2.wat");
+    std::fs::write(&good, v2(0)).unwrap();
+    let out = host.ok(&["upgrade", "worker", good.to_str().unwrap()]);
+    assert!(out.contains("upgraded worker-1"), "{out}");
+
+    // The run ends by itself once the drive has sent its count.
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut host.child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(host.child.wait().unwrap().success(), "{stdout}");
+    assert!(stdout.contains("ended: drives done"), "{stdout}");
+    assert!(
+        stdout.contains("injected 600 (600 deliveries, 0 refused)"),
+        "{stdout}"
+    );
+    for id in ["worker-0", "worker-1"] {
+        let row = stdout.lines().find(|l| l.starts_with(id)).unwrap();
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[1..3], ["300", "300"], "{row}");
+        assert_eq!(cols[5], "ok", "{row}");
+    }
+    assert!(stdout.contains("delivered: ok"), "{stdout}");
+}
+
+#[test]
+fn the_control_api_refuses_a_missing_or_wrong_token() {
+    let host = start_with(&["--control-addr", "127.0.0.1:0"], Some("s3cret"));
+    for token in [None, Some("wrong"), Some("s3cre")] {
+        let out = host.ctl_env(&["list"], token);
+        assert_eq!(out.status.code(), Some(1), "{token:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("401"), "{token:?}: {stderr}");
+    }
+    let out = host.ctl_env(&["list"], Some("s3cret"));
+    assert!(out.status.success());
+
+    let file = host.dir.path().join("token");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    assert!(host
+        .ctl(&["list", "--token-file", file.to_str().unwrap()])
+        .status
+        .success());
+}
+
+#[test]
+fn a_non_loopback_control_address_needs_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("echo.wat"), ECHO).unwrap();
+    let manifest = dir.path().join("airssys.toml");
+    std::fs::write(&manifest, MANIFEST).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args([
+            "run",
+            manifest.to_str().unwrap(),
+            "--duration",
+            "1s",
+            "--quiet",
+        ])
+        .args(["--control-addr", "0.0.0.0:0"])
+        .env_remove("AIRSSYS_CONTROL_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("0.0.0.0:0") && stderr.contains("token"),
+        "{stderr}"
+    );
+}
