@@ -39,9 +39,9 @@ enum Command {
         /// Serve Prometheus /metrics and /health on this address (e.g. 127.0.0.1:9100).
         #[arg(long)]
         metrics_addr: Option<std::net::SocketAddr>,
-        /// Serve the control API (`airssys ctl`) on this address (e.g.
-        /// 127.0.0.1:7070; port 0 picks one). A non-loopback address needs a token.
-        #[arg(long)]
+        /// Serve the control API (`airssys ctl`) on this address; alone,
+        /// on 127.0.0.1:7070 (port 0 picks one). A non-loopback address needs a token.
+        #[arg(long, num_args = 0..=1, default_missing_value = airssys_cli::control::DEFAULT_CONTROL_ADDR)]
         control_addr: Option<std::net::SocketAddr>,
         /// File holding the control API's bearer token (default: the
         /// AIRSSYS_CONTROL_TOKEN variable; none = loopback only, no token).
