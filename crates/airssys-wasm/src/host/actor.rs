@@ -132,7 +132,11 @@ impl Actor for ComponentActor {
                 Ok(ComponentReply::Invoked(results))
             }
             ComponentMessage::Health => {
-                let health = self.instance()?.health().await;
+                // A check that failed the instance (a `health` export that
+                // trapped or never returned and was interrupted at the
+                // execution timeout) restarts it now, so the next message
+                // meets a fresh instance instead of a dead one.
+                let health = self.instance()?.checked_health().await?;
                 Ok(ComponentReply::Health(health))
             }
             ComponentMessage::Shutdown => {
