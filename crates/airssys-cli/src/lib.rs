@@ -15,6 +15,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod bench;
+pub mod chaos;
 pub mod control;
 pub mod ctl;
 pub mod inspect;

@@ -70,6 +70,29 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Chaos run: many components, messages across send, request and
+    /// publish, random traps and restarts; prints the ledger. Exits 1 if a
+    /// message is unaccounted, the host died, or RSS grew past the tolerance.
+    Chaos {
+        /// Components to run.
+        #[arg(long, default_value_t = 1000)]
+        components: u32,
+        /// Messages to send in all.
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        /// Fraction of messages that trap their handler.
+        #[arg(long, default_value_t = 0.01)]
+        trap_rate: f64,
+        /// Seed of the message mix, targets and traps.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Concurrent senders.
+        #[arg(long, default_value_t = 64)]
+        senders: u32,
+        /// Allowed RSS growth, percent.
+        #[arg(long, default_value_t = 5.0)]
+        rss_tolerance: f64,
+    },
     /// Validate a manifest without starting anything.
     Check {
         /// The manifest (airssys.toml).
@@ -232,6 +255,38 @@ async fn main() -> ExitCode {
             token_file,
             verb,
         } => ctl_command(&addr, json, token_file, verb).await,
+        Command::Chaos {
+            components,
+            messages,
+            trap_rate,
+            seed,
+            senders,
+            rss_tolerance,
+        } => {
+            use airssys_cli::chaos::{self, ChaosConfig};
+            let config = ChaosConfig::default()
+                .components(components)
+                .messages(messages)
+                .trap_rate(trap_rate)
+                .seed(seed)
+                .senders(senders)
+                .rss_tolerance(rss_tolerance / 100.0);
+            match chaos::run(config).await {
+                Ok(report) => {
+                    println!("{report}");
+                    if report.passed() {
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!("chaos: FAILED (unaccounted, host dead, or RSS grew too much)");
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Check { manifest } => match Manifest::load(&manifest) {
             Ok(m) => {
                 let instances: u32 = m.components.iter().map(|c| c.instances).sum();

@@ -106,6 +106,25 @@ pub enum WasmError {
         /// Which pool is full and its size, from wasmtime.
         reason: String,
     },
+    /// The guest is over one of the engine's compile limits
+    /// ([`EngineConfig::max_module_bytes`](crate::EngineConfig::max_module_bytes),
+    /// [`max_functions`](crate::EngineConfig::max_functions),
+    /// [`max_function_body_bytes`](crate::EngineConfig::max_function_body_bytes)).
+    /// Found by scanning section headers before compilation: nothing was
+    /// compiled.
+    #[error("component {component}: {limit} is {value}, over the limit of {max}; not compiled")]
+    LimitExceeded {
+        /// The component being loaded.
+        component: ComponentId,
+        /// Which limit: `"module size in bytes"`, `"function count"` or
+        /// `"function body size in bytes"`.
+        limit: &'static str,
+        /// What the guest has (for the function count, at least this many:
+        /// the scan stops at the first section over the limit).
+        value: u64,
+        /// The limit.
+        max: u64,
+    },
     /// The configuration is inconsistent (e.g. a fuel limit on an engine
     /// built without fuel).
     #[error("component {component}: invalid configuration: {reason}")]
@@ -125,6 +144,25 @@ pub enum WasmError {
         /// wasmtime's error.
         reason: String,
     },
+}
+
+impl WasmError {
+    /// The component this error concerns; `None` only for
+    /// [`WasmError::Engine`], which concerns the whole engine.
+    pub fn component(&self) -> Option<&ComponentId> {
+        match self {
+            WasmError::InvalidBinary { component, .. }
+            | WasmError::UnsupportedBinaryForm { component, .. }
+            | WasmError::MissingExports { component, .. }
+            | WasmError::InvalidExport { component, .. }
+            | WasmError::UnresolvedImport { component, .. }
+            | WasmError::Capacity { component, .. }
+            | WasmError::LimitExceeded { component, .. }
+            | WasmError::InvalidConfig { component, .. } => Some(component),
+            WasmError::Guest(e) => Some(e.component()),
+            WasmError::Engine { .. } => None,
+        }
+    }
 }
 
 /// Failure of a call into a running guest instance.

@@ -567,34 +567,41 @@ impl CoreInstance {
     }
 
     pub(crate) async fn health(&mut self) -> GuestHealth {
+        match self.checked_health().await {
+            Ok(health) => health,
+            Err(e @ GuestError::InstanceFailed { .. }) => GuestHealth::Unhealthy(e.to_string()),
+            Err(e) => GuestHealth::Unhealthy(format!("health check failed: {e}")),
+        }
+    }
+
+    /// The guest's health answer, or the error that failed the instance
+    /// while answering (a `health` export that traps, or that never returns
+    /// and is interrupted at the execution timeout like any other call), or
+    /// [`GuestError::InstanceFailed`] if it had failed before.
+    pub(crate) async fn checked_health(&mut self) -> Result<GuestHealth, GuestError> {
         let Some(health) = self.health.clone() else {
             return if self.failed {
-                GuestHealth::Unhealthy("instance failed earlier".into())
+                Err(GuestError::InstanceFailed {
+                    component: self.component.clone(),
+                })
             } else {
-                GuestHealth::Healthy
+                Ok(GuestHealth::Healthy)
             };
         };
-        if let Err(e) = self.begin_call() {
-            return GuestHealth::Unhealthy(e.to_string());
-        }
+        self.begin_call()?;
         self.store.data_mut().open_reply();
         let result = health.call_async(&mut self.store, ()).await;
         let reason = self.store.data_mut().take_reply();
-        let status = match result {
-            Ok(status) => status,
-            Err(e) => {
-                return GuestHealth::Unhealthy(format!("health check failed: {}", self.fail(e)))
-            }
-        };
+        let status = result.map_err(|e| self.fail(e))?;
         self.failed = false;
         let reason = reason
             .map(|r| String::from_utf8_lossy(&r).into_owned())
             .unwrap_or_default();
-        match status {
+        Ok(match status {
             core_abi::HEALTH_HEALTHY => GuestHealth::Healthy,
             core_abi::HEALTH_DEGRADED => GuestHealth::Degraded(reason),
             core_abi::HEALTH_UNHEALTHY => GuestHealth::Unhealthy(reason),
             other => GuestHealth::Unhealthy(format!("unknown health status {other}: {reason}")),
-        }
+        })
     }
 }

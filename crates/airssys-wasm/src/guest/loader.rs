@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use wasmparser::Parser;
+use wasmparser::{Parser, Payload, TypeRef};
 use wasmtime::{Engine, Linker, Module};
 
 use crate::error::WasmError;
@@ -11,7 +11,7 @@ use crate::guest::core::CoreModule;
 use crate::guest::store::StoreData;
 use crate::guest::{core_abi, GuestModule};
 use crate::id::ComponentId;
-use crate::runtime::engine::RuntimeSettings;
+use crate::runtime::engine::{CompileLimits, RuntimeSettings};
 
 /// The binary form of a guest, detected from its preamble.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +50,15 @@ pub(crate) fn compile(
         component: component.clone(),
         reason,
     };
+    let limits = &settings.compile_limits;
+    if bytes.len() > limits.max_module_bytes {
+        return Err(over(
+            component,
+            "module size in bytes",
+            bytes.len(),
+            limits.max_module_bytes,
+        ));
+    }
     let binary: Cow<'_, [u8]> = if bytes.starts_with(PREAMBLE) {
         Cow::Borrowed(bytes)
     } else if PREAMBLE.starts_with(bytes) {
@@ -89,6 +98,7 @@ pub(crate) fn compile(
             )))
         }
     }
+    check_compile_limits(component, &binary, limits)?;
     let module = Module::new(engine, &binary).map_err(|e| invalid(format!("{e:#}")))?;
     let exports = core_abi::check_exports(component, &module)?;
     let pre = linker
@@ -102,4 +112,70 @@ pub(crate) fn compile(
         exports,
         settings.clone(),
     )))
+}
+
+fn over(component: &ComponentId, limit: &'static str, value: usize, max: usize) -> WasmError {
+    WasmError::LimitExceeded {
+        component: component.clone(),
+        limit,
+        value: value as u64,
+        max: max as u64,
+    }
+}
+
+/// Refuses a module over the engine's compile budget (binary size, function
+/// count, largest body) by walking its section headers, without validating or
+/// compiling anything: O(sections + functions), no allocation per function.
+/// Malformed sections are left for wasmtime's validation to report.
+fn check_compile_limits(
+    component: &ComponentId,
+    binary: &[u8],
+    limits: &CompileLimits,
+) -> Result<(), WasmError> {
+    if binary.len() > limits.max_module_bytes {
+        return Err(over(
+            component,
+            "module size in bytes",
+            binary.len(),
+            limits.max_module_bytes,
+        ));
+    }
+    let max_functions = limits.max_functions as usize;
+    let mut functions = 0usize;
+    for payload in Parser::new(0).parse_all(binary) {
+        let Ok(payload) = payload else {
+            return Ok(());
+        };
+        match payload {
+            Payload::ImportSection(imports) => {
+                for import in imports {
+                    let Ok(import) = import else {
+                        return Ok(());
+                    };
+                    if matches!(import.ty, TypeRef::Func(_)) {
+                        functions += 1;
+                    }
+                }
+            }
+            Payload::FunctionSection(section) => {
+                functions = functions.saturating_add(section.count() as usize);
+            }
+            Payload::CodeSectionEntry(body) => {
+                let size = body.range().len();
+                if size > limits.max_function_body_bytes {
+                    return Err(over(
+                        component,
+                        "function body size in bytes",
+                        size,
+                        limits.max_function_body_bytes,
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if functions > max_functions {
+            return Err(over(component, "function count", functions, max_functions));
+        }
+    }
+    Ok(())
 }

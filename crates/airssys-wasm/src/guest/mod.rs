@@ -341,7 +341,9 @@ impl GuestInstance {
     }
 
     /// Asks the guest's `health` export. `Healthy` when not exported; a
-    /// trapping check gives `Unhealthy` with the error and fails the instance.
+    /// trapping check, or one that does not return within the execution
+    /// timeout (it is interrupted like any guest call), gives `Unhealthy`
+    /// with the error and fails the instance.
     pub async fn health(&mut self) -> GuestHealth {
         match self {
             GuestInstance::Core(i) => i.health().await,
@@ -378,6 +380,16 @@ impl GuestInstance {
     pub async fn restore(&mut self, state: &[u8]) -> Result<(), GuestError> {
         match self {
             GuestInstance::Core(i) => i.restore(state).await,
+        }
+    }
+
+    /// Like [`health`](Self::health), but a check that failed the instance
+    /// (trapped, or ran past the execution timeout) is the error, so the
+    /// caller can replace the instance at once instead of finding out on
+    /// the next message.
+    pub(crate) async fn checked_health(&mut self) -> Result<GuestHealth, GuestError> {
+        match self {
+            GuestInstance::Core(i) => i.checked_health().await,
         }
     }
 

@@ -227,7 +227,11 @@ impl Actor for ComponentActor {
                         reason.clone(),
                     )));
                 }
-                let health = self.instance()?.health().await;
+                // A check that failed the instance (a `health` export that
+                // trapped or never returned and was interrupted at the
+                // execution timeout) restarts it now, so the next message
+                // meets a fresh instance instead of a dead one.
+                let health = self.instance()?.checked_health().await?;
                 Ok(ComponentReply::Health(health))
             }
             ComponentMessage::Upgrade { module } => {

@@ -26,6 +26,13 @@ pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 10_000;
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(1);
 /// Default wasm stack per instance: 512 KiB (wasmtime's default).
 pub const DEFAULT_MAX_WASM_STACK: usize = 512 * 1024;
+/// Default largest guest accepted for compilation: 64 MiB of binary or WAT
+/// text.
+pub const DEFAULT_MAX_MODULE_BYTES: usize = 64 * 1024 * 1024;
+/// Default most functions (defined plus imported) a guest may declare: 50 000.
+pub const DEFAULT_MAX_FUNCTIONS: u32 = 50_000;
+/// Default largest single function body: 1 MiB of code.
+pub const DEFAULT_MAX_FUNCTION_BODY_BYTES: usize = 1024 * 1024;
 
 /// Settings of a [`WasmEngine`].
 ///
@@ -39,6 +46,15 @@ pub const DEFAULT_MAX_WASM_STACK: usize = 512 * 1024;
 /// | `fuel` | off |
 /// | `pooling` | on |
 /// | `max_wasm_stack` | 512 KiB ([`DEFAULT_MAX_WASM_STACK`]) |
+/// | `max_module_bytes` | 64 MiB ([`DEFAULT_MAX_MODULE_BYTES`]) |
+/// | `max_functions` | 50 000 ([`DEFAULT_MAX_FUNCTIONS`]) |
+/// | `max_function_body_bytes` | 1 MiB ([`DEFAULT_MAX_FUNCTION_BODY_BYTES`]) |
+///
+/// The last three are the compile budget: a guest over any of them is
+/// refused with [`WasmError::LimitExceeded`] by a section scan that costs
+/// O(sections), before wasmtime compiles anything, so a "compile bomb" (a
+/// module of millions of functions or one enormous body) cannot take the
+/// host's CPU and memory.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     max_components: u32,
@@ -49,6 +65,16 @@ pub struct EngineConfig {
     fuel: bool,
     pooling: bool,
     max_wasm_stack: usize,
+    compile_limits: CompileLimits,
+}
+
+/// The compile budget of an engine (see [`EngineConfig`]); checked by the
+/// loader before compilation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CompileLimits {
+    pub(crate) max_module_bytes: usize,
+    pub(crate) max_functions: u32,
+    pub(crate) max_function_body_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +88,11 @@ impl Default for EngineConfig {
             fuel: false,
             pooling: true,
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
+            compile_limits: CompileLimits {
+                max_module_bytes: DEFAULT_MAX_MODULE_BYTES,
+                max_functions: DEFAULT_MAX_FUNCTIONS,
+                max_function_body_bytes: DEFAULT_MAX_FUNCTION_BODY_BYTES,
+            },
         }
     }
 }
@@ -117,6 +148,41 @@ impl EngineConfig {
     pub fn max_wasm_stack(mut self, bytes: usize) -> Self {
         self.max_wasm_stack = bytes;
         self
+    }
+    /// Largest guest, in bytes of binary or WAT text, the loader compiles
+    /// (default 64 MiB). Larger ones fail with [`WasmError::LimitExceeded`]
+    /// without being parsed.
+    #[must_use]
+    pub fn max_module_bytes(mut self, bytes: usize) -> Self {
+        self.compile_limits.max_module_bytes = bytes;
+        self
+    }
+    /// Most functions, imported plus defined, a guest may declare (default
+    /// 50 000). Checked from the section headers before compilation:
+    /// [`WasmError::LimitExceeded`].
+    #[must_use]
+    pub fn max_functions(mut self, n: u32) -> Self {
+        self.compile_limits.max_functions = n;
+        self
+    }
+    /// Largest single function body in bytes of code (default 1 MiB).
+    /// Checked before compilation: [`WasmError::LimitExceeded`].
+    #[must_use]
+    pub fn max_function_body_bytes(mut self, bytes: usize) -> Self {
+        self.compile_limits.max_function_body_bytes = bytes;
+        self
+    }
+    /// The configured largest guest size in bytes.
+    pub fn get_max_module_bytes(&self) -> usize {
+        self.compile_limits.max_module_bytes
+    }
+    /// The configured most functions per guest.
+    pub fn get_max_functions(&self) -> u32 {
+        self.compile_limits.max_functions
+    }
+    /// The configured largest function body in bytes.
+    pub fn get_max_function_body_bytes(&self) -> usize {
+        self.compile_limits.max_function_body_bytes
     }
     /// The configured epoch tick.
     pub fn get_epoch_tick(&self) -> Duration {
@@ -185,6 +251,7 @@ pub(crate) struct RuntimeSettings {
     pub(crate) epoch_tick: Duration,
     pub(crate) max_memory_per_component: usize,
     pub(crate) clock_origin: tokio::time::Instant,
+    pub(crate) compile_limits: CompileLimits,
     /// Held so the ticker runs while any module or instance lives.
     pub(crate) _ticker: Arc<EpochTicker>,
 }
@@ -261,6 +328,7 @@ impl WasmEngine {
             epoch_tick: config.epoch_tick,
             max_memory_per_component: config.max_memory_per_component,
             clock_origin: tokio::time::Instant::now(),
+            compile_limits: config.compile_limits,
             _ticker: ticker,
         };
         let linker = host_imports::linker(&engine).map_err(|e| WasmError::Engine {
@@ -308,7 +376,8 @@ impl WasmEngine {
     /// # Errors
     /// [`WasmError::InvalidBinary`], [`WasmError::UnsupportedBinaryForm`],
     /// [`WasmError::MissingExports`], [`WasmError::InvalidExport`],
-    /// [`WasmError::UnresolvedImport`] — each naming `component`.
+    /// [`WasmError::UnresolvedImport`], [`WasmError::LimitExceeded`] (over
+    /// the compile budget, see [`EngineConfig`]) — each naming `component`.
     pub fn load(&self, component: &ComponentId, bytes: &[u8]) -> Result<GuestModule, WasmError> {
         self.inner
             .cache
