@@ -1,18 +1,15 @@
-//! The CI-sized chaos run: every accepted message accounted for, the host
-//! alive, RSS back within 5 % of its level before the run.
+//! The CI-sized chaos run (the 1,000 components x 100,000 messages,
+//! 1 % traps, random stops and restarts): every accepted message accounted
+//! for and the host alive; and, separately, RSS back within 5 % of its
+//! level before the run.
 //!
-//! Size from `AIRSSYS_CHAOS_COMPONENTS` / `AIRSSYS_CHAOS_MESSAGES` (defaults
-//! 200 x 20,000: the 1,000 x 100,000 did not fit the CI budget of a
-//! debug build on a two-core machine); the full-size run is the
-//! `airssys chaos` command, whose figures are in `docs/reliability.md`.
-//!
-//! Ignored for now: it finds messages lost when a component subscribed to
-//! a topic is stopped (about 9 of 20,000 accepted; see
-//! `docs/reliability.md`, "Chaos"). Run it with `-- --ignored`.
+//! Size from `AIRSSYS_CHAOS_COMPONENTS` / `AIRSSYS_CHAOS_MESSAGES` /
+//! `AIRSSYS_CHAOS_SEED`; the full-size run is the `airssys chaos` command,
+//! whose figures are in `docs/reliability.md`.
 
 use std::time::Duration;
 
-use airssys_cli::chaos::{run, ChaosConfig};
+use airssys_cli::chaos::{run, ChaosConfig, ChaosReport};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -21,17 +18,21 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finds unaccounted messages on random stops; see docs/reliability.md"]
-async fn a_chaos_run_accounts_for_every_message_and_gives_memory_back() {
+async fn chaos_run() -> ChaosReport {
     let config = ChaosConfig::default()
-        .components(env_or("AIRSSYS_CHAOS_COMPONENTS", 200))
-        .messages(env_or("AIRSSYS_CHAOS_MESSAGES", 20_000))
+        .components(env_or("AIRSSYS_CHAOS_COMPONENTS", 1_000))
+        .messages(env_or("AIRSSYS_CHAOS_MESSAGES", 100_000))
         .trap_rate(0.01)
         .seed(env_or("AIRSSYS_CHAOS_SEED", 7))
         .restart_every(Duration::from_millis(5));
     let report = run(config).await.unwrap();
     eprintln!("{report}");
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chaos_run_accounts_for_every_accepted_message() {
+    let report = chaos_run().await;
     assert_eq!(report.unaccounted(), 0, "{report}");
     assert!(report.host_alive, "{report}");
     assert!(report.traps > 0, "traps happened: {report}");
@@ -43,6 +44,12 @@ async fn a_chaos_run_accounts_for_every_message_and_gives_memory_back() {
         report.accepted > report.attempted * 9 / 10,
         "most messages were accepted: {report}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "RSS ends 6.8-7.2 % above its start at 1,000 x 100,000 (allowed 5 %); see docs/reliability.md"]
+async fn a_chaos_run_gives_its_memory_back() {
+    let report = chaos_run().await;
     assert!(
         report.rss_growth() <= 0.05,
         "RSS grew {:.2} %: {report}",

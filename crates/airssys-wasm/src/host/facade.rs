@@ -677,7 +677,7 @@ impl ComponentHost {
         inner.shutting_down.store(true, Ordering::Release);
         let before = inner.registry.len();
         let report = inner.root.shutdown(timeout).await;
-        inner.topics.close();
+        inner.topics.close(timeout).await;
         let aborted = match report {
             Ok(report) => report.aborted,
             Err(error) => {

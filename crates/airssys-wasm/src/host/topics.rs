@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use airssys_rt::broker::MessageBroker;
+use airssys_rt::broker::{BrokerMessage, MessageBroker, Subscription};
 use airssys_rt::{ActorRef, TrySendError};
 use parking_lot::{Mutex, RwLock};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::actor::ComponentActor;
@@ -19,14 +21,30 @@ use crate::id::ComponentId;
 
 type Subscribers = Arc<RwLock<Vec<(ComponentId, ActorRef<ComponentActor>)>>>;
 
+/// What a topic's pump is told besides the broker's messages.
+enum Control {
+    /// A component leaves the topic.
+    Leave(ComponentId),
+    /// The topic has no subscribers left (or the host is shutting down):
+    /// the pump ends.
+    Close,
+}
+
 struct Topic {
     subscribers: Subscribers,
+    control: mpsc::UnboundedSender<Control>,
     pump: JoinHandle<()>,
 }
 
 /// Subscriptions by pattern. Fan-out never waits: a full mailbox gets the
 /// message dead-lettered (reason `mailbox_full`), so one slow component
 /// cannot stall a topic for the others.
+///
+/// A component leaving a topic (stopped, or the host shutting down) first
+/// gets its copy of every message already queued on the topic, published
+/// while it was subscribed: delivered if its mailbox still takes it,
+/// dead-lettered (`component_stopped`) if not. Nothing accepted is dropped
+/// with the pump.
 pub(crate) struct TopicRouter {
     broker: Arc<dyn MessageBroker<TopicMessage>>,
     dead_letters: DeadLetterSink,
@@ -58,56 +76,127 @@ impl TopicRouter {
             topic.subscribers.write().push((component, actor));
             return Ok(());
         }
-        let mut subscription = self
+        let subscription = self
             .broker
             .subscribe(pattern)
             .map_err(|e| HostError::from_broker(pattern, e))?;
         let subscribers: Subscribers = Arc::new(RwLock::new(vec![(component, actor)]));
-        let fan_out = Arc::clone(&subscribers);
-        let dead_letters = self.dead_letters.clone();
-        let pump = tokio::spawn(async move {
-            while let Some(published) = subscription.recv().await {
-                let message = GuestMessage {
-                    sender: published.payload.sender,
-                    subject: Some(published.subject),
-                    correlation_id: None,
-                    payload: published.payload.payload,
-                };
-                for (id, actor) in fan_out.read().iter() {
-                    if let Err(error) = actor.try_tell(ComponentMessage::Deliver(message.clone())) {
-                        let reason = match error {
-                            TrySendError::MailboxFull { .. } => UndeliveredReason::MailboxFull,
-                            _ => UndeliveredReason::ComponentStopped,
-                        };
-                        dead_letters.post(id, message.clone(), reason);
-                    }
-                }
-            }
-        });
-        topics.insert(pattern.to_owned(), Topic { subscribers, pump });
+        let (control, orders) = mpsc::unbounded_channel();
+        let pump = tokio::spawn(pump(
+            subscription,
+            orders,
+            Arc::clone(&subscribers),
+            self.dead_letters.clone(),
+        ));
+        topics.insert(
+            pattern.to_owned(),
+            Topic {
+                subscribers,
+                control,
+                pump,
+            },
+        );
         Ok(())
     }
 
     /// Removes `component` from every topic; a topic left without
-    /// subscribers drops its broker subscription.
+    /// subscribers drops its broker subscription once what was queued on it
+    /// is delivered or dead-lettered.
     pub(crate) fn unsubscribe_all(&self, component: &str) {
         let mut topics = self.topics.lock();
         topics.retain(|_, topic| {
-            let mut subscribers = topic.subscribers.write();
-            subscribers.retain(|(id, _)| id.as_str() != component);
-            if subscribers.is_empty() {
-                topic.pump.abort();
-                false
-            } else {
-                true
+            let subscribers = topic.subscribers.read();
+            if !subscribers.iter().any(|(id, _)| id.as_str() == component) {
+                return true;
             }
+            let last = subscribers.len() == 1;
+            drop(subscribers);
+            // The pump removes it after delivering what is queued; a pump
+            // that is gone already has nothing queued to deliver.
+            let order = if last {
+                Control::Close
+            } else {
+                Control::Leave(ComponentId::new(component))
+            };
+            let _ = topic.control.send(order);
+            !last
         });
     }
 
-    /// Stops every pump (at host shutdown).
-    pub(crate) fn close(&self) {
-        for (_, topic) in self.topics.lock().drain() {
-            topic.pump.abort();
+    /// Ends every pump (at host shutdown) after it has delivered or
+    /// dead-lettered what was queued, waiting up to `timeout` in all.
+    pub(crate) async fn close(&self, timeout: Duration) {
+        let pumps: Vec<JoinHandle<()>> = self
+            .topics
+            .lock()
+            .drain()
+            .map(|(_, topic)| {
+                let _ = topic.control.send(Control::Close);
+                topic.pump
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + timeout;
+        for pump in pumps {
+            let abort = pump.abort_handle();
+            if tokio::time::timeout_at(deadline, pump).await.is_err() {
+                tracing::warn!("a topic pump did not finish draining in time; aborted");
+                abort.abort();
+            }
+        }
+    }
+}
+
+/// Fans the topic's messages out until told to close. Control orders are
+/// taken first, and each is carried out only after everything queued on the
+/// subscription at that moment went to the subscribers as they were.
+async fn pump(
+    mut subscription: Subscription<TopicMessage>,
+    mut orders: mpsc::UnboundedReceiver<Control>,
+    subscribers: Subscribers,
+    dead_letters: DeadLetterSink,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            order = orders.recv() => {
+                while let Some(published) = subscription.try_recv() {
+                    fan_out(published, &subscribers, &dead_letters);
+                }
+                match order {
+                    Some(Control::Leave(component)) => {
+                        subscribers.write().retain(|(id, _)| *id != component);
+                    }
+                    Some(Control::Close) | None => return,
+                }
+            }
+            published = subscription.recv() => match published {
+                Some(published) => fan_out(published, &subscribers, &dead_letters),
+                None => return,
+            },
+        }
+    }
+}
+
+/// One copy per subscriber, without waiting; what a mailbox cannot take is
+/// dead-lettered with the reason.
+fn fan_out(
+    published: BrokerMessage<TopicMessage>,
+    subscribers: &Subscribers,
+    dead_letters: &DeadLetterSink,
+) {
+    let message = GuestMessage {
+        sender: published.payload.sender,
+        subject: Some(published.subject),
+        correlation_id: None,
+        payload: published.payload.payload,
+    };
+    for (id, actor) in subscribers.read().iter() {
+        if let Err(error) = actor.try_tell(ComponentMessage::Deliver(message.clone())) {
+            let reason = match error {
+                TrySendError::MailboxFull { .. } => UndeliveredReason::MailboxFull,
+                _ => UndeliveredReason::ComponentStopped,
+            };
+            dead_letters.post(id, message.clone(), reason);
         }
     }
 }
