@@ -293,6 +293,14 @@ where
     /// default is [`DEFAULT_DEAD_LETTER_SUBJECT`]).
     fn dead_letter_subject(&self) -> &str;
 
+    /// `true` if the broker reaches other processes (a server-backed broker
+    /// such as airssys-nats's): a layer above then routes what it cannot
+    /// deliver locally (e.g. a send to a component it does not run) through
+    /// the broker. Default `false`: everything the broker reaches is local.
+    fn is_distributed(&self) -> bool {
+        false
+    }
+
     /// Answers `request` by publishing `payload` on its `reply_to` subject.
     ///
     /// # Errors

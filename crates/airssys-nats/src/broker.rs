@@ -1,0 +1,903 @@
+//! [`NatsBroker`]: the airssys-rt [`MessageBroker`] over a NATS server.
+//!
+//! # How a message travels
+//!
+//! - **Subjects** are namespaced: `orders.new` is `<prefix>.orders.new` on the
+//!   wire, and the prefix is stripped on receive, so applications with
+//!   different prefixes share a server without seeing each other. Reply
+//!   inboxes (`_INBOX.…`) are the one exception: they are unique and used as is.
+//! - **Publish** is synchronous and never blocks: the message is encoded and
+//!   put on a bounded outbound queue, which one task drains into the client in
+//!   order. A full queue, or a client that is not connected, is
+//!   [`BrokerError::Transport`] at once: the caller knows the message was not
+//!   accepted. Subscribes go through the same queue, so a subscribe followed by
+//!   a publish reaches the server in that order.
+//! - **Subscribe** makes one NATS subscription, fed into the airssys
+//!   [`Subscription`]'s bounded queue by one task. A message that finds that
+//!   queue full is dead-lettered (as in the in-memory broker). Dropping the
+//!   `Subscription` ends the task, which unsubscribes from the server.
+//! - **Request** uses a NATS inbox and the request timeout; a server that
+//!   knows no subscriber answers at once, which is [`BrokerError::NoResponders`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use airssys_rt::broker::{
+    subject, BrokerError, BrokerMessage, DeadLetterReason, MessageBroker, PublishReport,
+    Subscription, DEFAULT_DEAD_LETTER_SUBJECT, DEFAULT_SUBSCRIPTION_CAPACITY,
+};
+use async_nats::{Client, HeaderMap, Subject};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::codec::{headers, WireCodec};
+use crate::connection::{backoff, ConnectionState, ConnectionStatus};
+use crate::error::NatsError;
+
+/// Default application prefix: `airssys`.
+pub const DEFAULT_PREFIX: &str = "airssys";
+/// Default capacity of the outbound queue: 8192 messages.
+pub const DEFAULT_OUTBOUND_CAPACITY: usize = 8192;
+/// Default first reconnect delay: 10 ms (the very first retry is immediate).
+pub const DEFAULT_RECONNECT_INITIAL: Duration = Duration::from_millis(10);
+/// Default longest reconnect delay: 2 s.
+pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(2);
+/// Default connection timeout: 5 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reply inboxes: never prefixed.
+const INBOX: &str = "_INBOX.";
+
+/// What the outbound task does, in order.
+enum Outbound {
+    Publish {
+        subject: Subject,
+        reply: Option<Subject>,
+        headers: HeaderMap,
+        payload: Bytes,
+    },
+    Subscribe(Box<dyn FnOnce(Client) -> BoxFuture<'static, ()> + Send>),
+    Barrier(oneshot::Sender<()>),
+}
+
+/// Counters of a [`NatsBroker`] since it was connected (relaxed loads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct NatsStats {
+    /// Messages accepted by `publish` (requests, replies and dead letters included).
+    pub published: u64,
+    /// Publishes refused with `BrokerError::Transport` (queue full or not connected).
+    pub refused: u64,
+    /// Accepted messages the client failed to send (its connection task was gone).
+    pub lost: u64,
+    /// Messages received from the server and queued to a subscription.
+    pub received: u64,
+    /// Received messages whose subscription queue was full (dead-lettered).
+    pub dropped_full: u64,
+    /// Received messages that `WireCodec::decode` refused (logged, dropped).
+    pub undecodable: u64,
+    /// Dead letters published.
+    pub dead_lettered: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    published: AtomicU64,
+    refused: AtomicU64,
+    lost: AtomicU64,
+    received: AtomicU64,
+    dropped_full: AtomicU64,
+    undecodable: AtomicU64,
+    dead_lettered: AtomicU64,
+}
+
+struct Inner<M> {
+    client: Client,
+    codec: Arc<dyn WireCodec<M>>,
+    prefix: String,
+    dead_letter_subject: String,
+    subscription_capacity: usize,
+    outbound: mpsc::Sender<Outbound>,
+    status: watch::Receiver<ConnectionStatus>,
+    counters: Counters,
+}
+
+/// A [`MessageBroker`] over a NATS server: hosts on many machines that
+/// connect to one server (or cluster) with the same prefix form one
+/// application.
+///
+/// Cheap to clone; every clone is the same connection.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use airssys_nats::{BytesCodec, NatsBroker};
+/// use airssys_rt::broker::MessageBroker;
+/// use bytes::Bytes;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let broker = NatsBroker::builder("nats://127.0.0.1:4222", Arc::new(BytesCodec))
+///     .prefix("shop")
+///     .connect()
+///     .await?;
+/// let mut orders = broker.subscribe("orders.>")?; // `shop.orders.>` on the wire
+/// broker.sync().await?;                           // the server has the subscription
+/// broker.publish("orders.eu", Bytes::from_static(b"order 1"))?;
+/// let msg = orders.recv().await.expect("broker alive");
+/// assert_eq!(&*msg.subject, "orders.eu");
+/// # Ok(()) }
+/// ```
+pub struct NatsBroker<M> {
+    inner: Arc<Inner<M>>,
+}
+
+impl<M> Clone for NatsBroker<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<M> fmt::Debug for NatsBroker<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsBroker")
+            .field("prefix", &self.inner.prefix)
+            .field("state", &self.inner.status.borrow().state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures and connects a [`NatsBroker`]; from [`NatsBroker::builder`].
+#[must_use = "a builder does nothing until `connect` is awaited"]
+pub struct NatsBrokerBuilder<M> {
+    url: String,
+    codec: Arc<dyn WireCodec<M>>,
+    prefix: String,
+    dead_letter_subject: String,
+    outbound_capacity: usize,
+    subscription_capacity: usize,
+    reconnect: (Duration, Duration),
+    connect_timeout: Duration,
+    retry_initial: bool,
+    name: Option<String>,
+}
+
+impl<M> fmt::Debug for NatsBrokerBuilder<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsBrokerBuilder")
+            .field("url", &self.url)
+            .field("prefix", &self.prefix)
+            .field("dead_letter_subject", &self.dead_letter_subject)
+            .field("outbound_capacity", &self.outbound_capacity)
+            .field("subscription_capacity", &self.subscription_capacity)
+            .field("reconnect", &self.reconnect)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
+    /// The application prefix every subject is put under on the wire. Default
+    /// [`DEFAULT_PREFIX`]. Hosts of one application use the same prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The subject dead letters are published on (under the prefix). Default
+    /// `_airssys.deadletter`, as the in-memory broker's.
+    pub fn dead_letter_subject(mut self, subject: impl Into<String>) -> Self {
+        self.dead_letter_subject = subject.into();
+        self
+    }
+
+    /// Capacity of the outbound queue between `publish` and the client.
+    /// Default [`DEFAULT_OUTBOUND_CAPACITY`]; a publish that finds it full
+    /// fails with `BrokerError::Transport`.
+    pub fn outbound_capacity(mut self, capacity: usize) -> Self {
+        self.outbound_capacity = capacity.max(1);
+        self
+    }
+
+    /// Default queue capacity of a subscription. Default 1024, as the
+    /// in-memory broker's.
+    pub fn subscription_capacity(mut self, capacity: usize) -> Self {
+        self.subscription_capacity = capacity.max(1);
+        self
+    }
+
+    /// Reconnect backoff: the first retry is immediate, then `initial`,
+    /// doubling up to `max`. Default [`DEFAULT_RECONNECT_INITIAL`],
+    /// [`DEFAULT_RECONNECT_MAX`]. The client retries for ever.
+    pub fn reconnect_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.reconnect = (initial, max);
+        self
+    }
+
+    /// Timeout of one connection attempt. Default [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// If `true`, `connect` returns at once even when the server is not up
+    /// yet, and the client keeps trying in the background. Default `false`:
+    /// the first connection must succeed.
+    pub fn retry_on_initial_connect(mut self, retry: bool) -> Self {
+        self.retry_initial = retry;
+        self
+    }
+
+    /// The client name the server shows (`nats server report connections`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Connects. Must run inside a tokio runtime; the broker's tasks run on it.
+    ///
+    /// # Errors
+    /// [`NatsError::InvalidSubject`] for a bad prefix or dead-letter subject;
+    /// [`NatsError::Connect`] if the first connection fails.
+    pub async fn connect(self) -> Result<NatsBroker<M>, NatsError> {
+        for s in [&self.prefix, &self.dead_letter_subject] {
+            subject::validate_subject(s).map_err(|e| NatsError::InvalidSubject {
+                subject: s.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        let (status_tx, status_rx) = watch::channel(ConnectionStatus::new());
+        let events_tx = status_tx.clone();
+        let (initial, max) = self.reconnect;
+        let mut options = async_nats::ConnectOptions::new()
+            .max_reconnects(None)
+            .connection_timeout(self.connect_timeout)
+            .reconnect_delay_callback(move |attempts| backoff(attempts, initial, max))
+            .event_callback(move |event| {
+                let status_tx = events_tx.clone();
+                async move { on_event(&status_tx, &event) }
+            });
+        if self.retry_initial {
+            options = options.retry_on_initial_connect();
+        }
+        if let Some(name) = &self.name {
+            options = options.name(name);
+        }
+        let client = options
+            .connect(self.url.as_str())
+            .await
+            .map_err(|e| NatsError::Connect {
+                url: self.url.clone(),
+                reason: e.to_string(),
+            })?;
+        if client.connection_state() == async_nats::connection::State::Connected {
+            // The `Connected` event may still be on its way; the state is known now.
+            set_state(&status_tx, ConnectionState::Connected);
+        }
+        let (outbound, queue) = mpsc::channel(self.outbound_capacity);
+        let inner = Arc::new(Inner {
+            client: client.clone(),
+            codec: self.codec,
+            prefix: self.prefix,
+            dead_letter_subject: self.dead_letter_subject,
+            subscription_capacity: self.subscription_capacity,
+            outbound,
+            status: status_rx,
+            counters: Counters::default(),
+        });
+        tokio::spawn(drain(client, queue, Arc::downgrade(&inner)));
+        Ok(NatsBroker { inner })
+    }
+}
+
+fn on_event(status: &watch::Sender<ConnectionStatus>, event: &async_nats::Event) {
+    let state = match event {
+        async_nats::Event::Connected => ConnectionState::Connected,
+        async_nats::Event::Disconnected => ConnectionState::Disconnected,
+        async_nats::Event::Closed => ConnectionState::Closed,
+        other => {
+            tracing::warn!(event = %other, "NATS client event");
+            return;
+        }
+    };
+    set_state(status, state);
+}
+
+/// Records a state change; a repeated state (the first `Connected` event
+/// after `connect` already said so) changes nothing.
+fn set_state(status: &watch::Sender<ConnectionStatus>, state: ConnectionState) {
+    status.send_if_modified(|s| {
+        if s.state == state {
+            return false;
+        }
+        s.since = tokio::time::Instant::now();
+        match state {
+            ConnectionState::Connected => {
+                s.connects += 1;
+                tracing::info!(connects = s.connects, "connected to NATS");
+            }
+            ConnectionState::Disconnected => {
+                s.disconnects += 1;
+                tracing::warn!(
+                    disconnects = s.disconnects,
+                    "lost the NATS connection; reconnecting"
+                );
+            }
+            _ => tracing::warn!("NATS client closed"),
+        }
+        s.state = state;
+        true
+    });
+}
+
+/// The outbound task: sends queued publishes and subscribes in order. Ends
+/// when every broker handle is gone.
+async fn drain<M>(
+    client: Client,
+    mut queue: mpsc::Receiver<Outbound>,
+    inner: std::sync::Weak<Inner<M>>,
+) {
+    while let Some(op) = queue.recv().await {
+        match op {
+            Outbound::Publish {
+                subject,
+                reply,
+                headers,
+                payload,
+            } => {
+                let sent = match reply {
+                    Some(reply) => {
+                        client
+                            .publish_with_reply_and_headers(
+                                subject.clone(),
+                                reply,
+                                headers,
+                                payload,
+                            )
+                            .await
+                    }
+                    None => {
+                        client
+                            .publish_with_headers(subject.clone(), headers, payload)
+                            .await
+                    }
+                };
+                if let Err(error) = sent {
+                    if let Some(inner) = inner.upgrade() {
+                        inner.counters.lost.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::warn!(%subject, %error, "NATS client failed to send an accepted message");
+                }
+            }
+            Outbound::Subscribe(subscribe) => subscribe(client.clone()).await,
+            Outbound::Barrier(done) => {
+                let inbox = client.new_inbox();
+                match client.subscribe(inbox.clone()).await {
+                    Ok(mut echo) => {
+                        if client.publish(inbox, Bytes::new()).await.is_ok() {
+                            tokio::spawn(async move {
+                                if echo.next().await.is_some() {
+                                    let _ = done.send(());
+                                }
+                            });
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "NATS sync could not subscribe"),
+                }
+            }
+        }
+    }
+}
+
+impl<M: Clone + Send + 'static> NatsBroker<M> {
+    /// Starts configuring a broker for the server at `url`
+    /// (`nats://host:4222`), with the codec for `M`.
+    pub fn builder(url: impl Into<String>, codec: Arc<dyn WireCodec<M>>) -> NatsBrokerBuilder<M> {
+        NatsBrokerBuilder {
+            url: url.into(),
+            codec,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            dead_letter_subject: DEFAULT_DEAD_LETTER_SUBJECT.to_owned(),
+            outbound_capacity: DEFAULT_OUTBOUND_CAPACITY,
+            subscription_capacity: DEFAULT_SUBSCRIPTION_CAPACITY,
+            reconnect: (DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            retry_initial: false,
+            name: None,
+        }
+    }
+
+    /// The application prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The connection state now.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.inner.status.borrow().state
+    }
+
+    /// The connection's status, to watch for changes (`changed().await`).
+    pub fn connection_status(&self) -> watch::Receiver<ConnectionStatus> {
+        self.inner.status.clone()
+    }
+
+    /// Counters since the broker was connected.
+    pub fn stats(&self) -> NatsStats {
+        let c = &self.inner.counters;
+        NatsStats {
+            published: c.published.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            lost: c.lost.load(Ordering::Relaxed),
+            received: c.received.load(Ordering::Relaxed),
+            dropped_full: c.dropped_full.load(Ordering::Relaxed),
+            undecodable: c.undecodable.load(Ordering::Relaxed),
+            dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The underlying `async-nats` client (e.g. for a raw baseline).
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The subject on the wire for `subject`: `<prefix>.<subject>`, or the
+    /// subject itself for a reply inbox (`_INBOX.…`).
+    pub fn wire_subject(&self, subject: &str) -> String {
+        wire(&self.inner.prefix, subject)
+    }
+
+    /// Waits until the server has processed every publish and subscribe made
+    /// through this broker before the call (one round trip through the
+    /// outbound queue and the server). Use it after subscribing, before
+    /// another host publishes.
+    ///
+    /// # Errors
+    /// [`NatsError::Transport`] if the outbound queue is full or gone;
+    /// [`NatsError::Timeout`] after 5 s without an answer.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping the future leaves nothing behind but one
+    /// short-lived inbox subscription.
+    pub async fn sync(&self) -> Result<(), NatsError> {
+        const TIMEOUT: Duration = Duration::from_secs(5);
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .outbound
+            .try_send(Outbound::Barrier(tx))
+            .map_err(|e| NatsError::Transport {
+                reason: e.to_string(),
+            })?;
+        match tokio::time::timeout(TIMEOUT, rx).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(NatsError::Transport {
+                reason: "the outbound task is gone".into(),
+            }),
+            Err(_) => Err(NatsError::Timeout { timeout: TIMEOUT }),
+        }
+    }
+
+    fn enqueue(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<(), BrokerError> {
+        let inner = &self.inner;
+        let refused = |reason: String| {
+            inner.counters.refused.fetch_add(1, Ordering::Relaxed);
+            BrokerError::Transport {
+                subject: subject.to_owned(),
+                reason,
+            }
+        };
+        let state = inner.status.borrow().state;
+        if state != ConnectionState::Connected {
+            return Err(refused(format!(
+                "not connected to NATS ({})",
+                state.as_str()
+            )));
+        }
+        let op = Outbound::Publish {
+            subject: Subject::from(wire(&inner.prefix, subject)),
+            reply: reply.map(|r| Subject::from(wire(&inner.prefix, r))),
+            headers,
+            payload,
+        };
+        match inner.outbound.try_send(op) {
+            Ok(()) => {
+                inner.counters.published.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(refused(format!(
+                "outbound queue full ({} messages)",
+                inner.outbound.max_capacity()
+            ))),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(refused("the outbound task is gone".into()))
+            }
+        }
+    }
+
+    fn encode(&self, subject: &str, msg: M) -> Result<(HeaderMap, Bytes), BrokerError> {
+        let mut headers = HeaderMap::new();
+        let payload =
+            self.inner
+                .codec
+                .encode(msg, &mut headers)
+                .map_err(|e| BrokerError::Transport {
+                    subject: subject.to_owned(),
+                    reason: format!("cannot encode the message: {e}"),
+                })?;
+        Ok((headers, payload))
+    }
+}
+
+fn wire(prefix: &str, subject: &str) -> String {
+    if subject.starts_with(INBOX) {
+        subject.to_owned()
+    } else {
+        let mut s = String::with_capacity(prefix.len() + 1 + subject.len());
+        s.push_str(prefix);
+        s.push('.');
+        s.push_str(subject);
+        s
+    }
+}
+
+/// The airssys subject of a wire subject: the prefix stripped.
+fn local<'a>(prefix: &str, wire: &'a str) -> &'a str {
+    wire.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .unwrap_or(wire)
+}
+
+fn invalid_subject(subject: &str, reason: airssys_rt::broker::SubjectError) -> BrokerError {
+    BrokerError::InvalidSubject {
+        subject: subject.to_owned(),
+        reason,
+    }
+}
+
+/// Reads the dead-letter headers back into a reason and the original subject.
+fn dead_letter_of(headers: &HeaderMap) -> Option<(DeadLetterReason, Option<String>)> {
+    let kind = headers.get(headers::DEAD_LETTER)?.as_str();
+    let get = |name| {
+        headers
+            .get(name)
+            .map(|v: &async_nats::HeaderValue| v.as_str().to_owned())
+            .unwrap_or_default()
+    };
+    let target: Arc<str> = Arc::from(get(headers::DEAD_LETTER_TARGET));
+    let detail = get(headers::DEAD_LETTER_DETAIL);
+    let reason = match kind {
+        "subscriber_full" => DeadLetterReason::SubscriberFull {
+            pattern: target,
+            capacity: detail.parse().unwrap_or(0),
+        },
+        "subscriber_closed" => DeadLetterReason::SubscriberClosed { pattern: target },
+        _ => DeadLetterReason::Undeliverable {
+            target,
+            reason: Arc::from(detail),
+        },
+    };
+    let original = headers
+        .get(headers::DEAD_LETTER_SUBJECT)
+        .map(|v| v.as_str().to_owned());
+    Some((reason, original))
+}
+
+fn put_dead_letter(headers: &mut HeaderMap, original: &str, reason: &DeadLetterReason) {
+    let (kind, target, detail) = match reason {
+        DeadLetterReason::SubscriberFull { pattern, capacity } => {
+            ("subscriber_full", pattern.to_string(), capacity.to_string())
+        }
+        DeadLetterReason::SubscriberClosed { pattern } => {
+            ("subscriber_closed", pattern.to_string(), String::new())
+        }
+        DeadLetterReason::Undeliverable { target, reason } => {
+            ("undeliverable", target.to_string(), reason.to_string())
+        }
+        other => ("undeliverable", String::new(), other.to_string()),
+    };
+    headers.insert(headers::DEAD_LETTER, kind);
+    headers.insert(headers::DEAD_LETTER_SUBJECT, original);
+    headers.insert(headers::DEAD_LETTER_TARGET, target.as_str());
+    // Header values are one line.
+    headers.insert(
+        headers::DEAD_LETTER_DETAIL,
+        detail.replace(['\r', '\n'], " "),
+    );
+}
+
+/// Feeds one NATS subscription into an airssys subscription queue until
+/// the `Subscription` is dropped or the client closes.
+async fn pump<M: Clone + Send + 'static>(
+    broker: NatsBroker<M>,
+    mut nats: async_nats::Subscriber,
+    queue: mpsc::Sender<BrokerMessage<M>>,
+    pattern: Arc<str>,
+    dropped: Arc<AtomicU64>,
+) {
+    let inner = &broker.inner;
+    loop {
+        let message = tokio::select! {
+            _ = queue.closed() => break,
+            next = nats.next() => match next {
+                Some(message) => message,
+                None => break,
+            },
+        };
+        let subject: Arc<str> = Arc::from(local(&inner.prefix, &message.subject));
+        let reply_to = message
+            .reply
+            .as_ref()
+            .map(|r| Arc::<str>::from(local(&inner.prefix, r)));
+        let mut dead_letter = message.headers.as_ref().and_then(dead_letter_of);
+        if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            // Published with this subscription as reply subject, and nobody
+            // took it: surfaced as a dead letter, not dropped.
+            dead_letter = Some((
+                DeadLetterReason::Undeliverable {
+                    target: Arc::clone(&subject),
+                    reason: Arc::from("no responders"),
+                },
+                None,
+            ));
+        }
+        let payload = match inner
+            .codec
+            .decode(message.headers.as_ref(), message.payload)
+        {
+            Ok(payload) => payload,
+            Err(error) => {
+                inner.counters.undecodable.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%subject, %error, "dropping a NATS message the codec cannot decode");
+                continue;
+            }
+        };
+        let mut delivered = BrokerMessage::new(subject, payload).with_reply_to(reply_to);
+        if let Some((reason, original)) = dead_letter {
+            if let Some(original) = original {
+                delivered.subject = Arc::from(original);
+            }
+            delivered = delivered.with_dead_letter(reason);
+        }
+        match queue.try_send(delivered) {
+            Ok(()) => {
+                inner.counters.received.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                inner.counters.dropped_full.fetch_add(1, Ordering::Relaxed);
+                dropped.fetch_add(1, Ordering::Relaxed);
+                if message.is_dead_letter() {
+                    tracing::warn!(subject = %message.subject, %pattern, "dead letter lost: subscription queue full");
+                    continue;
+                }
+                let reason = DeadLetterReason::SubscriberFull {
+                    pattern: Arc::clone(&pattern),
+                    capacity: queue.max_capacity(),
+                };
+                if let Err(error) =
+                    broker.publish_dead_letter(message.subject, message.payload, reason)
+                {
+                    tracing::warn!(%pattern, %error, "could not dead-letter a message for a full subscription");
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => break,
+        }
+    }
+}
+
+impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
+    /// Encodes `msg` and queues it for the server; never waits.
+    ///
+    /// The [`PublishReport`] is all zeros: the server does not say who
+    /// matched.
+    ///
+    /// # Errors
+    /// [`BrokerError::InvalidSubject`]; [`BrokerError::Transport`] if the
+    /// client is not connected, the outbound queue is full, or `msg` cannot
+    /// be encoded. The message was not accepted.
+    fn publish(&self, subject: &str, msg: M) -> Result<PublishReport, BrokerError> {
+        subject::validate_subject(subject).map_err(|e| invalid_subject(subject, e))?;
+        let (headers, payload) = self.encode(subject, msg)?;
+        self.enqueue(subject, None, headers, payload)?;
+        Ok(PublishReport::default())
+    }
+
+    fn publish_with_reply(
+        &self,
+        subject: &str,
+        reply_to: &str,
+        msg: M,
+    ) -> Result<PublishReport, BrokerError> {
+        subject::validate_subject(subject).map_err(|e| invalid_subject(subject, e))?;
+        subject::validate_subject(reply_to).map_err(|e| invalid_subject(reply_to, e))?;
+        let (headers, payload) = self.encode(subject, msg)?;
+        self.enqueue(subject, Some(reply_to), headers, payload)?;
+        Ok(PublishReport::default())
+    }
+
+    fn subscribe(&self, pattern: &str) -> Result<Subscription<M>, BrokerError> {
+        self.subscribe_with_capacity(pattern, self.inner.subscription_capacity)
+    }
+
+    /// Subscribes on the server through the outbound queue (so in order with
+    /// this broker's publishes). Use [`NatsBroker::sync`] to wait until the
+    /// server has it.
+    ///
+    /// # Errors
+    /// [`BrokerError::InvalidPattern`], [`BrokerError::ZeroCapacity`],
+    /// [`BrokerError::Transport`] if the outbound queue is full or gone.
+    fn subscribe_with_capacity(
+        &self,
+        pattern: &str,
+        capacity: usize,
+    ) -> Result<Subscription<M>, BrokerError> {
+        subject::validate_pattern(pattern).map_err(|e| BrokerError::InvalidPattern {
+            pattern: pattern.to_owned(),
+            reason: e,
+        })?;
+        if capacity == 0 {
+            return Err(BrokerError::ZeroCapacity {
+                pattern: pattern.to_owned(),
+            });
+        }
+        let (tx, rx) = mpsc::channel(capacity);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let pattern_arc: Arc<str> = Arc::from(pattern);
+        let wire_pattern = wire(&self.inner.prefix, pattern);
+        let broker = self.clone();
+        let task_pattern = Arc::clone(&pattern_arc);
+        let task_dropped = Arc::clone(&dropped);
+        let subscribe = move |client: Client| -> BoxFuture<'static, ()> {
+            Box::pin(async move {
+                match client.subscribe(wire_pattern.clone()).await {
+                    Ok(nats) => {
+                        tokio::spawn(pump(broker, nats, tx, task_pattern, task_dropped));
+                    }
+                    Err(error) => {
+                        tracing::warn!(pattern = %wire_pattern, %error, "NATS subscribe failed; the subscription is closed");
+                    }
+                }
+            })
+        };
+        self.inner
+            .outbound
+            .try_send(Outbound::Subscribe(Box::new(subscribe)))
+            .map_err(|e| BrokerError::Transport {
+                subject: pattern.to_owned(),
+                reason: format!("cannot queue the subscribe: {e}"),
+            })?;
+        // The pump notices the dropped receiver and unsubscribes.
+        Ok(Subscription::from_parts(pattern_arc, rx, dropped, || {}))
+    }
+
+    fn request<'a>(
+        &'a self,
+        subject: &'a str,
+        msg: M,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<BrokerMessage<M>, BrokerError>> {
+        Box::pin(async move {
+            subject::validate_subject(subject).map_err(|e| invalid_subject(subject, e))?;
+            let inner = &self.inner;
+            let state = inner.status.borrow().state;
+            if state != ConnectionState::Connected {
+                inner.counters.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(BrokerError::Transport {
+                    subject: subject.to_owned(),
+                    reason: format!("not connected to NATS ({})", state.as_str()),
+                });
+            }
+            let (headers, payload) = self.encode(subject, msg)?;
+            let request = async_nats::Request::new()
+                .payload(payload)
+                .headers(headers)
+                .timeout(Some(timeout));
+            inner.counters.published.fetch_add(1, Ordering::Relaxed);
+            let reply = inner
+                .client
+                .send_request(wire(&inner.prefix, subject), request)
+                .await
+                .map_err(|e| match e.kind() {
+                    async_nats::client::RequestErrorKind::TimedOut => BrokerError::Timeout {
+                        subject: subject.to_owned(),
+                        timeout,
+                    },
+                    async_nats::client::RequestErrorKind::NoResponders => {
+                        BrokerError::NoResponders {
+                            subject: subject.to_owned(),
+                        }
+                    }
+                    _ => BrokerError::Transport {
+                        subject: subject.to_owned(),
+                        reason: e.to_string(),
+                    },
+                })?;
+            let payload = inner
+                .codec
+                .decode(reply.headers.as_ref(), reply.payload)
+                .map_err(|e| {
+                    inner.counters.undecodable.fetch_add(1, Ordering::Relaxed);
+                    BrokerError::Transport {
+                        subject: subject.to_owned(),
+                        reason: format!("cannot decode the reply: {e}"),
+                    }
+                })?;
+            Ok(BrokerMessage::new(
+                Arc::from(local(&inner.prefix, &reply.subject)),
+                payload,
+            ))
+        })
+    }
+
+    /// Publishes `msg` on `<prefix>.<dead-letter subject>` with the
+    /// `Airssys-Dead-Letter*` headers naming the reason, target and
+    /// original subject.
+    ///
+    /// # Errors
+    /// [`BrokerError::Transport`] as [`publish`](Self::publish).
+    fn publish_dead_letter(
+        &self,
+        original_subject: Arc<str>,
+        msg: M,
+        reason: DeadLetterReason,
+    ) -> Result<(), BrokerError> {
+        let subject = self.inner.dead_letter_subject.clone();
+        let (mut headers, payload) = self.encode(&subject, msg)?;
+        put_dead_letter(&mut headers, &original_subject, &reason);
+        self.enqueue(&subject, None, headers, payload)?;
+        self.inner
+            .counters
+            .dead_lettered
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn dead_letter_subject(&self) -> &str {
+        &self.inner.dead_letter_subject
+    }
+
+    fn is_distributed(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_prefixed_except_inboxes() {
+        assert_eq!(wire("app", "orders.new"), "app.orders.new");
+        assert_eq!(wire("app", "_INBOX.abc"), "_INBOX.abc");
+        assert_eq!(local("app", "app.orders.new"), "orders.new");
+        assert_eq!(local("app", "_INBOX.abc"), "_INBOX.abc");
+        assert_eq!(local("app", "apple.x"), "apple.x");
+    }
+
+    #[test]
+    fn dead_letter_headers_round_trip() {
+        let reason = DeadLetterReason::Undeliverable {
+            target: Arc::from("pricing"),
+            reason: Arc::from("mailbox_full\nsecond line"),
+        };
+        let mut headers = HeaderMap::new();
+        put_dead_letter(&mut headers, "orders.new.eu", &reason);
+        let (back, original) = dead_letter_of(&headers).unwrap();
+        assert_eq!(original.as_deref(), Some("orders.new.eu"));
+        assert_eq!(
+            back,
+            DeadLetterReason::Undeliverable {
+                target: Arc::from("pricing"),
+                reason: Arc::from("mailbox_full second line"),
+            }
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! Publish/subscribe across two brokers on one real server: wildcards,
+//! prefix isolation, dead letters, unsubscribe on drop.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use airssys_nats::{BytesCodec, NatsBroker};
+use airssys_rt::broker::{BrokerError, DeadLetterReason, MessageBroker};
+use bytes::Bytes;
+use support::{within, NatsServer};
+
+async fn broker(server: &NatsServer, prefix: &str) -> NatsBroker<Bytes> {
+    NatsBroker::builder(server.url(), Arc::new(BytesCodec))
+        .prefix(prefix)
+        .connect()
+        .await
+        .expect("connects")
+}
+
+#[tokio::test]
+async fn wildcard_subscriptions_on_one_host_see_publishes_of_another() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, b) = (broker(&server, "app").await, broker(&server, "app").await);
+    let mut all = b.subscribe("orders.>").unwrap();
+    let mut created = b.subscribe("orders.*.created").unwrap();
+    b.sync().await.unwrap();
+
+    a.publish("orders.eu.created", Bytes::from_static(b"1"))
+        .unwrap();
+    a.publish("orders.eu.paid", Bytes::from_static(b"2"))
+        .unwrap();
+    a.publish("other.thing", Bytes::from_static(b"x")).unwrap();
+
+    let first = within("orders.>", all.recv()).await.unwrap();
+    assert_eq!(&*first.subject, "orders.eu.created");
+    assert_eq!(first.payload, Bytes::from_static(b"1"));
+    let second = within("orders.>", all.recv()).await.unwrap();
+    assert_eq!(&*second.subject, "orders.eu.paid");
+    let only = within("orders.*.created", created.recv()).await.unwrap();
+    assert_eq!(only.payload, Bytes::from_static(b"1"));
+
+    a.sync().await.unwrap();
+    b.sync().await.unwrap();
+    assert!(
+        all.try_recv().is_none(),
+        "other.thing must not match orders.>"
+    );
+    assert!(created.try_recv().is_none());
+}
+
+#[tokio::test]
+async fn messages_from_one_publisher_arrive_in_order() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, b) = (broker(&server, "app").await, broker(&server, "app").await);
+    let mut sub = b.subscribe_with_capacity("seq", 2000).unwrap();
+    b.sync().await.unwrap();
+    for i in 0..1000u32 {
+        a.publish("seq", Bytes::from(i.to_be_bytes().to_vec()))
+            .unwrap();
+    }
+    for i in 0..1000u32 {
+        let msg = within("a message", sub.recv()).await.unwrap();
+        assert_eq!(msg.payload.as_ref(), i.to_be_bytes());
+    }
+}
+
+#[tokio::test]
+async fn two_prefixes_on_one_server_do_not_see_each_other() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (shop, bank) = (broker(&server, "shop").await, broker(&server, "bank").await);
+    let mut shop_sub = shop.subscribe(">").unwrap();
+    let mut bank_sub = bank.subscribe(">").unwrap();
+    shop.sync().await.unwrap();
+    bank.sync().await.unwrap();
+
+    shop.publish("orders.new", Bytes::from_static(b"s"))
+        .unwrap();
+    bank.publish("orders.new", Bytes::from_static(b"b"))
+        .unwrap();
+
+    assert_eq!(
+        within("shop", shop_sub.recv()).await.unwrap().payload,
+        Bytes::from_static(b"s")
+    );
+    assert_eq!(
+        within("bank", bank_sub.recv()).await.unwrap().payload,
+        Bytes::from_static(b"b")
+    );
+    shop.sync().await.unwrap();
+    bank.sync().await.unwrap();
+    assert!(shop_sub.try_recv().is_none());
+    assert!(bank_sub.try_recv().is_none());
+}
+
+#[tokio::test]
+async fn a_full_subscription_dead_letters_with_the_reason() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, b) = (broker(&server, "app").await, broker(&server, "app").await);
+    let mut dead = a.subscribe(a.dead_letter_subject()).unwrap();
+    let mut slow = b.subscribe_with_capacity("work", 1).unwrap();
+    a.sync().await.unwrap();
+    b.sync().await.unwrap();
+
+    a.publish("work", Bytes::from_static(b"kept")).unwrap();
+    a.publish("work", Bytes::from_static(b"spilled")).unwrap();
+
+    let letter = within("the dead letter", dead.recv()).await.unwrap();
+    assert_eq!(&*letter.subject, "work");
+    assert_eq!(letter.payload, Bytes::from_static(b"spilled"));
+    assert_eq!(
+        letter.dead_letter,
+        Some(DeadLetterReason::SubscriberFull {
+            pattern: Arc::from("work"),
+            capacity: 1
+        })
+    );
+    assert_eq!(slow.dropped(), 1);
+    assert_eq!(
+        slow.recv().await.unwrap().payload,
+        Bytes::from_static(b"kept")
+    );
+}
+
+#[tokio::test]
+async fn dropping_a_subscription_unsubscribes_from_the_server() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, b) = (broker(&server, "app").await, broker(&server, "app").await);
+    let sub = b.subscribe("gone").unwrap();
+    b.sync().await.unwrap();
+    drop(sub);
+    // The pump notices the drop and unsubscribes; a request then finds no one.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match a
+            .request("gone", Bytes::new(), Duration::from_millis(200))
+            .await
+        {
+            Err(BrokerError::NoResponders { .. }) => break,
+            other => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "still subscribed: {other:?}"
+                );
+                b.sync().await.unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn invalid_subjects_are_refused_before_the_wire() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let a = broker(&server, "app").await;
+    assert!(matches!(
+        a.publish("orders.*", Bytes::new()),
+        Err(BrokerError::InvalidSubject { .. })
+    ));
+    assert!(matches!(
+        a.subscribe("a..b"),
+        Err(BrokerError::InvalidPattern { .. })
+    ));
+    assert!(matches!(
+        a.subscribe_with_capacity("a", 0),
+        Err(BrokerError::ZeroCapacity { .. })
+    ));
+}
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<NatsBroker<Bytes>>();
+    check::<airssys_nats::NatsError>();
+    check::<airssys_nats::ConnectionStatus>();
+}
