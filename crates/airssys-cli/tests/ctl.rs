@@ -1,7 +1,8 @@
 //! `airssys ctl` against a real `airssys run --control-addr`: one test per
 //! verb, and the control API's authentication.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -75,22 +76,7 @@ fn start_manifest(text: &str, extra: &[&str], token: Option<&str>, stdout: Stdio
         cmd.env("AIRSSYS_CONTROL_TOKEN", t);
     }
     let mut child = cmd.spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "no control API announced"
-        );
-        if let Some(rest) = line
-            .trim()
-            .strip_prefix("serving the control API on http://")
-        {
-            break rest.to_owned();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let addr = common::announced(&mut child, "serving the control API on http://");
     Host { child, addr, dir }
 }
 

@@ -1,6 +1,8 @@
 //! `airssys run` end to end: the example application, the endpoint, a root
 //! supervisor that gives up, a binary refused before anything starts.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -359,22 +361,6 @@ fn run_with_endpoint(manifest: &str, duration: &str) -> (std::process::Child, St
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "no endpoint announced"
-        );
-        if let Some(rest) = line
-            .trim()
-            .strip_prefix("serving /metrics and /health on http://")
-        {
-            break rest.to_owned();
-        }
-    };
-    // Keep draining stderr so the child never writes into a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let addr = common::announced(&mut child, "serving /metrics and /health on http://");
     (child, addr)
 }
