@@ -18,5 +18,6 @@ pub mod bench;
 pub mod inspect;
 pub mod invoke;
 pub mod manifest;
+pub mod nats;
 pub mod run;
 pub mod telemetry;

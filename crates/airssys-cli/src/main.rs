@@ -36,6 +36,16 @@ enum Command {
         /// Serve Prometheus /metrics and /health on this address (e.g. 127.0.0.1:9100).
         #[arg(long)]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// Join the NATS server at this URL as one host of a distributed
+        /// application (overrides the manifest's `[broker] url`).
+        #[arg(long)]
+        nats: Option<String>,
+        /// Run only the components of these supervision groups (repeatable).
+        #[arg(long, num_args = 1..)]
+        only: Vec<String>,
+        /// Do not run the manifest's drives (another host drives).
+        #[arg(long)]
+        no_drives: bool,
     },
     /// Measure the host against the raw layers beneath it (wasmtime, tokio).
     Bench {
@@ -94,6 +104,9 @@ async fn main() -> ExitCode {
             duration,
             quiet,
             metrics_addr,
+            nats,
+            only,
+            no_drives,
         } => {
             telemetry::init_logging("info");
             let m = match Manifest::load(&manifest) {
@@ -107,6 +120,9 @@ async fn main() -> ExitCode {
                 duration,
                 quiet,
                 metrics_addr,
+                nats,
+                only,
+                no_drives,
             };
             match run::run(m, opts).await {
                 Ok(summary) => {

@@ -14,6 +14,7 @@ mod facade;
 mod lifecycle;
 mod message;
 mod registry;
+mod remote;
 mod router;
 mod spec;
 mod topics;
@@ -27,4 +28,5 @@ pub use facade::{
 pub use lifecycle::LifecycleState;
 pub use message::{ComponentMessage, ComponentReply, TopicMessage};
 pub use registry::{ComponentInfo, ComponentRegistry};
+pub use remote::{COMPONENT_SUBJECT_PREFIX, SEND_INBOX};
 pub use spec::{ComponentSpec, DEFAULT_COMPONENT_MAILBOX, DEFAULT_STOP_TIMEOUT};
