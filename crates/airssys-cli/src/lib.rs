@@ -21,5 +21,6 @@ pub mod ctl;
 pub mod inspect;
 pub mod invoke;
 pub mod manifest;
+pub mod nats;
 pub mod run;
 pub mod telemetry;

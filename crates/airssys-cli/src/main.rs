@@ -47,6 +47,16 @@ enum Command {
         /// AIRSSYS_CONTROL_TOKEN variable; none = loopback only, no token).
         #[arg(long)]
         control_token_file: Option<PathBuf>,
+        /// Join the NATS server at this URL as one host of a distributed
+        /// application (overrides the manifest's `[broker] url`).
+        #[arg(long)]
+        nats: Option<String>,
+        /// Run only the components of these supervision groups (repeatable).
+        #[arg(long, num_args = 1..)]
+        only: Vec<String>,
+        /// Do not run the manifest's drives (another host drives).
+        #[arg(long)]
+        no_drives: bool,
     },
     /// Drive a running host through its control API (see `run --control-addr`).
     Ctl {
@@ -203,6 +213,9 @@ async fn main() -> ExitCode {
             metrics_addr,
             control_addr,
             control_token_file,
+            nats,
+            only,
+            no_drives,
         } => {
             telemetry::init_logging("info");
             let control = match control_addr {
@@ -236,6 +249,9 @@ async fn main() -> ExitCode {
                 quiet,
                 metrics_addr,
                 control,
+                nats,
+                only,
+                no_drives,
             };
             match run::run(m, opts).await {
                 Ok(summary) => {

@@ -75,3 +75,18 @@ pub fn record(list: &[ComponentInfo], dead: &DeadLetterStats) {
     }
     metrics::gauge!("airssys_live_components").set(f64::from(live));
 }
+
+/// Records the NATS connection: `airssys_broker_connected` (1/0),
+/// `airssys_broker_disconnects_total`, and the broker's publish counters
+/// (`airssys_broker_refused_total`: publishes refused during an outage).
+pub fn record_broker(broker: &airssys_nats::NatsBroker<airssys_wasm::TopicMessage>) {
+    let status = *broker.connection_status().borrow();
+    let connected = status.state == airssys_nats::ConnectionState::Connected;
+    metrics::gauge!("airssys_broker_connected").set(if connected { 1.0 } else { 0.0 });
+    metrics::counter!("airssys_broker_disconnects_total").absolute(status.disconnects);
+    let stats = broker.stats();
+    metrics::counter!("airssys_broker_published_total").absolute(stats.published);
+    metrics::counter!("airssys_broker_refused_total").absolute(stats.refused);
+    metrics::counter!("airssys_broker_lost_total").absolute(stats.lost);
+    metrics::counter!("airssys_broker_received_total").absolute(stats.received);
+}

@@ -99,6 +99,20 @@ pub struct HostSettings {
     pub intensity: Option<(u32, Duration)>,
     /// Backoff of the root supervisor, if set.
     pub backoff: Option<BackoffDef>,
+    /// `[broker]`: the NATS server this host joins, if any (the embedded
+    /// in-memory broker otherwise).
+    pub broker: Option<BrokerSettings>,
+}
+
+/// `[broker] url = "nats://…", prefix = "…"`: run as one host of a
+/// distributed application (see `docs/distribution.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerSettings {
+    /// The NATS server URL (`--nats` overrides it).
+    pub url: String,
+    /// The application prefix of every subject on the wire (default
+    /// `airssys`); every host of one application uses the same.
+    pub prefix: String,
 }
 
 /// A `backoff = { initial, max, multiplier, jitter }` table.
@@ -324,6 +338,33 @@ impl Validator<'_> {
                 )
             })?),
             None => None,
+        };
+
+        let broker = match &raw.broker {
+            None => None,
+            Some(b) => {
+                let prefix = match &b.prefix {
+                    Some(p) if !is_valid_subject(p.get_ref()) => {
+                        return Err(self.err(
+                            span(p),
+                            format!(
+                                "invalid broker prefix `{}`: use non-empty dot-separated tokens without wildcards",
+                                p.get_ref()
+                            ),
+                        ))
+                    }
+                    Some(p) => p.get_ref().clone(),
+                    None => airssys_nats::DEFAULT_PREFIX.to_owned(),
+                };
+                let url = match &b.url {
+                    Some(u) if u.get_ref().trim().is_empty() => {
+                        return Err(self.err(span(u), "empty broker url"))
+                    }
+                    Some(u) => u.get_ref().clone(),
+                    None => String::new(),
+                };
+                Some(BrokerSettings { url, prefix })
+            }
         };
 
         // Groups: names, parents, cycles.
@@ -590,6 +631,7 @@ impl Validator<'_> {
                     .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
                 intensity: raw.host.intensity.map(intensity),
                 backoff: raw.host.backoff.map(backoff),
+                broker,
             },
             groups,
             components,

@@ -21,6 +21,14 @@ pub(crate) struct RawManifest {
     pub(crate) components: Vec<RawComponent>,
     #[serde(default, rename = "drive")]
     pub(crate) drives: Vec<Spanned<RawDrive>>,
+    pub(crate) broker: Option<RawBroker>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBroker {
+    pub(crate) url: Option<Spanned<String>>,
+    pub(crate) prefix: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

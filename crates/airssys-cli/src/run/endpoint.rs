@@ -3,8 +3,10 @@
 //! when every component is ready, 503 otherwise). A minimal HTTP/1.1 server
 //! on tokio: one request per connection.
 
+use airssys_nats::{ConnectionState, ConnectionStatus};
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::sync::watch;
 
 use airssys_wasm::host::{ComponentHost, LifecycleState};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -24,6 +26,7 @@ pub async fn serve(
     addr: SocketAddr,
     host: ComponentHost,
     metrics: PrometheusHandle,
+    broker: Option<watch::Receiver<ConnectionStatus>>,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -33,10 +36,11 @@ pub async fn serve(
                 Ok((stream, _)) => {
                     let host = host.clone();
                     let metrics = metrics.clone();
+                    let broker = broker.clone();
                     tokio::spawn(async move {
                         let served = tokio::time::timeout(
                             Duration::from_secs(5),
-                            handle(stream, &host, &metrics),
+                            handle(stream, &host, &metrics, broker.as_ref()),
                         )
                         .await;
                         match served {
@@ -60,6 +64,7 @@ async fn handle(
     mut stream: TcpStream,
     host: &ComponentHost,
     metrics: &PrometheusHandle,
+    broker: Option<&watch::Receiver<ConnectionStatus>>,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
@@ -85,7 +90,8 @@ async fn handle(
             respond(&mut stream, 200, "text/plain; version=0.0.4", &body).await
         }
         "/health" => {
-            let (ready, body) = health_json(host);
+            let status = broker.map(|b| *b.borrow());
+            let (ready, body) = health_json_with(host, status.as_ref());
             respond(
                 &mut stream,
                 if ready { 200 } else { 503 },
@@ -101,16 +107,35 @@ async fn handle(
 /// `{"status": "ready"|"degraded", "components": {"id": "ready", ...}}` and
 /// whether every component is ready.
 pub fn health_json(host: &ComponentHost) -> (bool, String) {
+    health_json_with(host, None)
+}
+
+/// As [`health_json`], with the NATS connection when the host joined one:
+/// `"broker": {"state": "connected"|"disconnected"|…, "disconnects": n,
+/// "for_ms": n}`. A host whose broker is not connected is `degraded` (503)
+/// but keeps running; its local components keep working.
+pub fn health_json_with(host: &ComponentHost, broker: Option<&ConnectionStatus>) -> (bool, String) {
     let list = host.list();
     let ready = !list.is_empty() && list.iter().all(|c| c.state == LifecycleState::Ready);
     let components: serde_json::Map<String, serde_json::Value> = list
         .iter()
         .map(|c| (c.id.as_str().to_owned(), c.state.label().into()))
         .collect();
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "status": if ready { "ready" } else { "degraded" },
         "components": components,
     });
+    let mut ready = ready;
+    if let Some(b) = broker {
+        ready &= b.state == ConnectionState::Connected;
+        body["status"] = (if ready { "ready" } else { "degraded" }).into();
+        body["broker"] = serde_json::json!({
+            "state": b.state.as_str(),
+            "disconnects": b.disconnects,
+            "connects": b.connects,
+            "for_ms": u64::try_from(b.for_how_long().as_millis()).unwrap_or(u64::MAX),
+        });
+    }
     (ready, format!("{body}\n"))
 }
 

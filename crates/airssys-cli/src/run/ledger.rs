@@ -52,6 +52,9 @@ pub struct Tally {
     pub guest_deliveries: u64,
     /// Broker-level dead letters (a subscriber's queue full or closed).
     pub broker_dead: u64,
+    /// Dead letters for components this host does not run (another host's,
+    /// seen over NATS; counted by that host).
+    pub remote_dead: u64,
 }
 
 /// The running observer.
@@ -138,7 +141,22 @@ impl Ledger {
 
 /// Counts one message the observer saw.
 fn record(t: &mut Tally, subscriptions: &Subscriptions, msg: &BrokerMessage<TopicMessage>) {
+    // Over NATS the observer sees the whole application: direct sends between
+    // hosts (`component.<id>`) are not topic traffic, and the dead letters of
+    // components another host runs are that host's to count.
+    if msg
+        .subject
+        .starts_with(airssys_wasm::host::COMPONENT_SUBJECT_PREFIX)
+        && msg.dead_letter.is_none()
+    {
+        return;
+    }
     match &msg.dead_letter {
+        Some(DeadLetterReason::Undeliverable { target, .. })
+            if !t.components.contains_key(&**target) =>
+        {
+            t.remote_dead += 1;
+        }
         Some(DeadLetterReason::Undeliverable { target, reason }) => {
             let entry = t.components.entry(target.to_string()).or_default();
             *entry

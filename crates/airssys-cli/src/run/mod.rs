@@ -20,12 +20,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use airssys_rt::broker::MessageBroker;
 use airssys_rt::supervisor::{
     BackoffPolicy, ChildSpec, HealthConfig, RestartPolicy, RestartStrategy, ShutdownPolicy,
     SupervisorExit, SupervisorNode, SupervisorRef,
 };
 use airssys_wasm::host::{ComponentHost, ComponentInfo, ComponentSpec, HostError};
-use airssys_wasm::{EngineConfig, Permissions, SubjectPattern};
+use airssys_wasm::{EngineConfig, Permissions, SubjectPattern, TopicMessage};
 
 use crate::control::{self, ControlConfig, Controller};
 use crate::manifest::{BackoffDef, ComponentDef, Manifest, Restart, Strategy};
@@ -42,6 +43,13 @@ pub struct RunOptions {
     pub metrics_addr: Option<SocketAddr>,
     /// Serve the control API (see [`control`]).
     pub control: Option<ControlConfig>,
+    /// Join the NATS server at this URL (overrides `[broker] url`).
+    pub nats: Option<String>,
+    /// Run only the components of these groups (default: all). With
+    /// `--nats`, other hosts run the rest.
+    pub only: Vec<String>,
+    /// Do not start the manifest's drives (another host drives).
+    pub no_drives: bool,
 }
 
 /// Why a run could not start.
@@ -85,6 +93,9 @@ pub enum RunError {
         /// Why.
         source: std::io::Error,
     },
+    /// The NATS server could not be joined, or `--only` named no group.
+    #[error("cannot join the distributed application: {0}")]
+    Broker(String),
     /// The endpoint address could not be bound.
     #[error("cannot serve metrics on {addr}: {source}")]
     Endpoint {
@@ -157,16 +168,20 @@ pub(crate) fn component_spec(c: &ComponentDef, id: &str, bytes: Arc<[u8]>) -> Co
 /// # Errors
 /// [`RunError`] naming the component or group that could not start.
 pub async fn start(manifest: &Manifest) -> Result<ComponentHost, RunError> {
-    start_with_groups(manifest).await.map(|(host, _)| host)
+    start_with_groups(manifest, None)
+        .await
+        .map(|(host, _)| host)
 }
 
-/// As [`start`], also returning the supervision groups by name (what the
-/// control API spawns into).
+/// As [`start`], on the given broker (e.g. a NATS one) instead of the
+/// embedded in-memory broker, also returning the supervision groups by name
+/// (what the control API spawns into).
 ///
 /// # Errors
 /// As [`start`].
 pub async fn start_with_groups(
     manifest: &Manifest,
+    broker: Option<Arc<dyn MessageBroker<TopicMessage>>>,
 ) -> Result<(ComponentHost, HashMap<String, SupervisorRef>), RunError> {
     let h = &manifest.host;
     let mut builder = ComponentHost::builder()
@@ -177,6 +192,9 @@ pub async fn start_with_groups(
     }
     if let Some(b) = h.backoff {
         builder = builder.backoff(backoff(b));
+    }
+    if let Some(broker) = broker {
+        builder = builder.broker(broker);
     }
     let host = builder.build().map_err(RunError::Host)?;
 
@@ -259,9 +277,47 @@ pub enum EndReason {
 ///
 /// # Errors
 /// [`RunError`] if it could not start.
-pub async fn run(manifest: Manifest, opts: RunOptions) -> Result<Summary, RunError> {
+pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, RunError> {
     let started = Instant::now();
-    let (host, groups) = start_with_groups(&manifest).await?;
+    if !opts.only.is_empty() {
+        for g in &opts.only {
+            if !manifest.groups.iter().any(|d| &d.name == g) {
+                return Err(RunError::Broker(format!("--only {g}: no such group")));
+            }
+        }
+        manifest
+            .components
+            .retain(|c| c.group.as_ref().is_some_and(|g| opts.only.contains(g)));
+    }
+    let url = opts.nats.clone().or_else(|| {
+        manifest
+            .host
+            .broker
+            .as_ref()
+            .map(|b| b.url.clone())
+            .filter(|u| !u.is_empty())
+    });
+    let nats = match url {
+        Some(url) => {
+            let prefix = manifest
+                .host
+                .broker
+                .as_ref()
+                .map_or(airssys_nats::DEFAULT_PREFIX, |b| b.prefix.as_str());
+            let broker = crate::nats::connect(&url, prefix, &manifest.host.dead_letter_subject)
+                .await
+                .map_err(|e| RunError::Broker(e.to_string()))?;
+            eprintln!("joined NATS at {url} as part of application `{prefix}`");
+            Some(broker)
+        }
+        None => None,
+    };
+    let (host, groups) = start_with_groups(
+        &manifest,
+        nats.clone()
+            .map(|b| Arc::new(b) as Arc<dyn MessageBroker<TopicMessage>>),
+    )
+    .await?;
     let root = host.supervisor().clone();
 
     let subscriptions = manifest
@@ -287,7 +343,8 @@ pub async fn run(manifest: Manifest, opts: RunOptions) -> Result<Summary, RunErr
     let endpoint = match metrics_addr {
         Some(addr) => {
             let handle = crate::telemetry::prometheus();
-            let (local, task) = endpoint::serve(addr, host.clone(), handle)
+            let status = nats.as_ref().map(|b| b.connection_status());
+            let (local, task) = endpoint::serve(addr, host.clone(), handle, status)
                 .await
                 .map_err(|source| RunError::Endpoint { addr, source })?;
             eprintln!("serving /metrics and /health on http://{local}");
@@ -310,7 +367,11 @@ pub async fn run(manifest: Manifest, opts: RunOptions) -> Result<Summary, RunErr
     };
 
     let stopping = Arc::new(AtomicBool::new(false));
-    let drives = drive::start(&host, &manifest.drives, Arc::clone(&stopping));
+    let drives = if opts.no_drives {
+        Vec::new()
+    } else {
+        drive::start(&host, &manifest.drives, Arc::clone(&stopping))
+    };
 
     let tty = std::io::stdout().is_terminal() && !opts.quiet;
     let mut view = summary::View::new(tty);
@@ -327,6 +388,9 @@ pub async fn run(manifest: Manifest, opts: RunOptions) -> Result<Summary, RunErr
                 let list = host.list();
                 if last_metrics.elapsed() >= Duration::from_secs(1) {
                     crate::telemetry::record(&list, &host.dead_letter_stats());
+                    if let Some(nats) = &nats {
+                        crate::telemetry::record_broker(nats);
+                    }
                     last_metrics = Instant::now();
                 }
                 if !opts.quiet {

@@ -25,6 +25,9 @@ pub enum UndeliveredReason {
     MailboxFull,
     /// The target stopped for good with the message still queued.
     ComponentStopped,
+    /// A send to a component no host runs: with a distributed broker, the
+    /// server answered "no responders" to a send for an id unknown here.
+    NoSuchTarget,
 }
 
 impl UndeliveredReason {
@@ -35,6 +38,7 @@ impl UndeliveredReason {
             UndeliveredReason::Rejected(_) => "rejected",
             UndeliveredReason::MailboxFull => "mailbox_full",
             UndeliveredReason::ComponentStopped => "component_stopped",
+            UndeliveredReason::NoSuchTarget => "no_such_target",
         }
     }
 }
@@ -46,6 +50,7 @@ impl fmt::Display for UndeliveredReason {
             UndeliveredReason::Rejected(why) => write!(f, "rejected by the guest: {why}"),
             UndeliveredReason::MailboxFull => f.write_str("mailbox full"),
             UndeliveredReason::ComponentStopped => f.write_str("component stopped"),
+            UndeliveredReason::NoSuchTarget => f.write_str("no such target on any host"),
         }
     }
 }
@@ -62,21 +67,28 @@ pub struct DeadLetterStats {
     pub mailbox_full: u64,
     /// The target stopped with the message queued.
     pub component_stopped: u64,
+    /// Sends to an id no host runs (distributed broker only).
+    pub no_such_target: u64,
 }
 
 impl DeadLetterStats {
     /// All dead letters.
     pub fn total(&self) -> u64 {
-        self.component_failed + self.rejected + self.mailbox_full + self.component_stopped
+        self.component_failed
+            + self.rejected
+            + self.mailbox_full
+            + self.component_stopped
+            + self.no_such_target
     }
 
     /// `(label, count)` pairs, for reports and metrics.
-    pub fn by_reason(&self) -> [(&'static str, u64); 4] {
+    pub fn by_reason(&self) -> [(&'static str, u64); 5] {
         [
             ("component_failed", self.component_failed),
             ("rejected", self.rejected),
             ("mailbox_full", self.mailbox_full),
             ("component_stopped", self.component_stopped),
+            ("no_such_target", self.no_such_target),
         ]
     }
 }
@@ -87,6 +99,7 @@ struct Counters {
     rejected: AtomicU64,
     mailbox_full: AtomicU64,
     component_stopped: AtomicU64,
+    no_such_target: AtomicU64,
 }
 
 /// Posts dead letters to the broker; shared by every component actor.
@@ -116,6 +129,7 @@ impl DeadLetterSink {
             UndeliveredReason::Rejected(_) => &self.counters.rejected,
             UndeliveredReason::MailboxFull => &self.counters.mailbox_full,
             UndeliveredReason::ComponentStopped => &self.counters.component_stopped,
+            UndeliveredReason::NoSuchTarget => &self.counters.no_such_target,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(component = %target, %reason, "dead letter");
@@ -145,6 +159,7 @@ impl DeadLetterSink {
             rejected: self.counters.rejected.load(Ordering::Relaxed),
             mailbox_full: self.counters.mailbox_full.load(Ordering::Relaxed),
             component_stopped: self.counters.component_stopped.load(Ordering::Relaxed),
+            no_such_target: self.counters.no_such_target.load(Ordering::Relaxed),
         }
     }
 }

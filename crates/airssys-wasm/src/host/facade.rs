@@ -18,6 +18,7 @@ use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
 use super::message::{ComponentMessage, ComponentReply, TopicMessage};
 use super::registry::{ComponentInfo, ComponentRegistry, RegistryEntry};
+use super::remote::RemoteRoutes;
 use super::router::{next_correlation_id, Router};
 use super::spec::ComponentSpec;
 use super::topics::TopicRouter;
@@ -152,9 +153,18 @@ impl ComponentHostBuilder {
         );
         let registry = Arc::new(ComponentRegistry::default());
         let dead_letters = DeadLetterSink::new(Arc::clone(&broker));
+        let remote = if broker.is_distributed() {
+            Some(Arc::new(RemoteRoutes::new(
+                Arc::clone(&broker),
+                dead_letters.clone(),
+            )?))
+        } else {
+            None
+        };
         let router = Arc::new(Router {
             registry: Arc::clone(&registry),
             broker: Arc::clone(&broker),
+            remote: remote.clone(),
         });
         let topics = TopicRouter::new(Arc::clone(&broker), dead_letters.clone());
         forward_stopped_mailboxes(&system, dead_letters.clone());
@@ -166,6 +176,7 @@ impl ComponentHostBuilder {
                 registry,
                 router,
                 topics,
+                remote,
                 dead_letters,
                 root,
                 shutting_down: AtomicBool::new(false),
@@ -199,6 +210,8 @@ pub(super) struct HostInner {
     registry: Arc<ComponentRegistry>,
     router: Arc<Router>,
     topics: TopicRouter,
+    /// Location transparency, when the broker is distributed.
+    remote: Option<Arc<RemoteRoutes>>,
     dead_letters: DeadLetterSink,
     root: SupervisorRef,
     shutting_down: AtomicBool,
@@ -403,17 +416,32 @@ impl ComponentHost {
             let _ = group.terminate_child(id.as_str()).await;
             return Err(HostError::AlreadyExists { component: id });
         }
+        let mut subscribed = Ok(());
         for pattern in &spec.subscriptions {
-            if let Err(error) = inner.topics.subscribe(pattern, id.clone(), actor.clone()) {
-                // Nothing half-applied: a component without its
-                // subscriptions does not stay up.
-                inner.topics.unsubscribe_all(id.as_str());
-                inner.registry.remove(id.as_str());
-                if let Err(stop_error) = group.terminate_child(id.as_str()).await {
-                    tracing::warn!(component = %id, error = %stop_error, "could not stop a component whose subscription failed");
-                }
-                return Err(error);
+            subscribed = inner.topics.subscribe(pattern, id.clone(), actor.clone());
+            if subscribed.is_err() {
+                break;
             }
+        }
+        if let (Ok(()), Some(remote)) = (&subscribed, &inner.remote) {
+            subscribed = remote.serve(
+                id.clone(),
+                actor.clone(),
+                spec.limits.get_max_message_bytes(),
+            );
+        }
+        if let Err(error) = subscribed {
+            // Nothing half-applied: a component without its
+            // subscriptions does not stay up.
+            inner.topics.unsubscribe_all(id.as_str());
+            if let Some(remote) = &inner.remote {
+                remote.remove(id.as_str());
+            }
+            inner.registry.remove(id.as_str());
+            if let Err(stop_error) = group.terminate_child(id.as_str()).await {
+                tracing::warn!(component = %id, error = %stop_error, "could not stop a component whose subscription failed");
+            }
+            return Err(error);
         }
         Ok(ComponentRef {
             id,
@@ -604,6 +632,9 @@ impl ComponentHost {
                 payload: None,
             })?;
         self.inner.topics.unsubscribe_all(id);
+        if let Some(remote) = &self.inner.remote {
+            remote.remove(id);
+        }
         let result = entry.group.terminate_child(id).await;
         entry.lifecycle.set(LifecycleState::Stopped);
         result.map_err(|source| HostError::Supervision {
@@ -678,6 +709,9 @@ impl ComponentHost {
         let before = inner.registry.len();
         let report = inner.root.shutdown(timeout).await;
         inner.topics.close(timeout).await;
+        if let Some(remote) = &inner.remote {
+            remote.close();
+        }
         let aborted = match report {
             Ok(report) => report.aborted,
             Err(error) => {

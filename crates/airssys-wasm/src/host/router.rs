@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::message::{ComponentMessage, ComponentReply, TopicMessage};
 use super::registry::ComponentRegistry;
+use super::remote::RemoteRoutes;
 use crate::guest::host_imports::{BoxFuture, HostCallError, HostServices};
 use crate::guest::GuestMessage;
 use crate::id::ComponentId;
@@ -19,12 +20,20 @@ use crate::id::ComponentId;
 pub(crate) struct Router {
     pub(crate) registry: Arc<ComponentRegistry>,
     pub(crate) broker: Arc<dyn MessageBroker<TopicMessage>>,
+    /// Set when the broker is distributed: ids not in the registry are
+    /// tried on other hosts through it.
+    pub(crate) remote: Option<Arc<RemoteRoutes>>,
 }
 
 impl HostServices for Router {
     /// Never waits: a full target mailbox is `MAILBOX_FULL` for the guest to handle.
     fn send(&self, from: &ComponentId, to: &str, payload: Bytes) -> Result<(), HostCallError> {
-        let target = self.registry.get(to).ok_or(HostCallError::NoSuchTarget)?;
+        let Some(target) = self.registry.get(to) else {
+            return match &self.remote {
+                Some(remote) => remote.send(from, to, payload),
+                None => Err(HostCallError::NoSuchTarget),
+            };
+        };
         if payload.len() > target.max_message_bytes {
             return Err(HostCallError::TooLarge);
         }
@@ -70,6 +79,9 @@ impl HostServices for Router {
         timeout: Duration,
     ) -> BoxFuture<Result<Bytes, HostCallError>> {
         let target = self.registry.get(to);
+        if let (None, Some(remote)) = (&target, &self.remote) {
+            return remote.request(from, to, payload, timeout);
+        }
         let from = from.clone();
         Box::pin(async move {
             let target = target.ok_or(HostCallError::NoSuchTarget)?;

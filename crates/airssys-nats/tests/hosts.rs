@@ -1,0 +1,162 @@
+//! Two component hosts on one NATS server: requests by component id reach
+//! the host that runs it, topics fan out to every host, an id no host runs
+//! is NO_SUCH_TARGET, and a plain NATS client talks to a component.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use airssys_nats::async_nats::HeaderMap;
+use airssys_nats::{headers, CodecError, NatsBroker, WireCodec};
+use airssys_wasm::{codes, ComponentHost, ComponentId, ComponentSpec, Permissions, TopicMessage};
+use bytes::Bytes;
+use support::{within, NatsServer};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// The component host's wire codec: sender in a header, payload as is.
+struct TopicCodec;
+
+impl WireCodec<TopicMessage> for TopicCodec {
+    fn encode(&self, m: TopicMessage, h: &mut HeaderMap) -> Result<Bytes, CodecError> {
+        if let Some(sender) = &m.sender {
+            h.insert(headers::SENDER, sender.as_str());
+        }
+        Ok(m.payload)
+    }
+    fn decode(&self, h: Option<&HeaderMap>, payload: Bytes) -> Result<TopicMessage, CodecError> {
+        let sender = h
+            .and_then(|h| h.get(headers::SENDER))
+            .map(|v| ComponentId::new(v.as_str()));
+        Ok(TopicMessage { sender, payload })
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../airssys-wasm/tests/fixtures/{name}.wat",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(path).expect("fixture")
+}
+
+async fn host(server: &NatsServer) -> (ComponentHost, NatsBroker<TopicMessage>) {
+    let broker = NatsBroker::builder(server.url(), Arc::new(TopicCodec))
+        .prefix("app")
+        .connect()
+        .await
+        .unwrap();
+    let host = ComponentHost::builder()
+        .broker(Arc::new(broker.clone()))
+        .build()
+        .unwrap();
+    (host, broker)
+}
+
+fn requester() -> ComponentSpec {
+    ComponentSpec::new("requester", fixture("requester"))
+        .permissions(Permissions::deny_all().allow_target("responder"))
+}
+
+#[tokio::test]
+async fn a_request_by_component_id_reaches_the_host_that_runs_it() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, broker_a) = host(&server).await;
+    let (b, _) = host(&server).await;
+    a.spawn(ComponentSpec::new("responder", fixture("echo")))
+        .await
+        .unwrap();
+    broker_a.sync().await.unwrap();
+    let requester = b.spawn(requester()).await.unwrap();
+
+    let reply = requester.request(&b"across"[..], WAIT).await.unwrap();
+    assert_eq!(reply.as_deref(), Some(&b"across"[..]));
+    assert_eq!(a.list()[0].handled, 1, "the responder on host a handled it");
+    a.shutdown(WAIT).await;
+    b.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_request_to_an_id_no_host_runs_is_no_such_target_without_waiting() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (b, _) = host(&server).await;
+    let requester = b.spawn(requester()).await.unwrap();
+    let started = std::time::Instant::now();
+    let reply = requester
+        .request(&b"anyone?"[..], WAIT)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        i32::from_le_bytes(reply[..4].try_into().unwrap()),
+        codes::NO_SUCH_TARGET
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "must not wait for the 1 s timeout"
+    );
+    b.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_topic_published_on_one_host_reaches_subscribers_on_every_host() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, broker_a) = host(&server).await;
+    let (b, broker_b) = host(&server).await;
+    // The counter fixture counts what it receives and answers the count.
+    for (host, id) in [(&a, "count-a"), (&b, "count-b")] {
+        host.spawn(ComponentSpec::new(id, fixture("counter")).subscribe("events.>"))
+            .await
+            .unwrap();
+    }
+    broker_a.sync().await.unwrap();
+    broker_b.sync().await.unwrap();
+    a.publish("events.one", &b"1"[..]).unwrap();
+    b.publish("events.two", &b"2"[..]).unwrap();
+    for (host, id) in [(&a, "count-a"), (&b, "count-b")] {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while host.component(id).unwrap().stats().handled < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} did not get both"
+            );
+            broker_a.sync().await.unwrap();
+        }
+    }
+    a.shutdown(WAIT).await;
+    b.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_plain_nats_client_requests_a_component_by_its_subject() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, broker_a) = host(&server).await;
+    a.spawn(ComponentSpec::new("responder", fixture("echo")))
+        .await
+        .unwrap();
+    broker_a.sync().await.unwrap();
+
+    // No airssys code on this side: the async-nats crate alone.
+    let plain = airssys_nats::async_nats::connect(server.url())
+        .await
+        .unwrap();
+    let reply = within(
+        "the reply",
+        plain.request("app.component.responder", Bytes::from_static(b"hello")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.payload, Bytes::from_static(b"hello"));
+    let sender = reply.headers.as_ref().and_then(|h| h.get(headers::SENDER));
+    assert_eq!(sender.map(|v| v.as_str()), Some("responder"));
+    a.shutdown(WAIT).await;
+}

@@ -1,0 +1,284 @@
+//! [`RemoteRoutes`]: location transparency over a distributed broker (one
+//! whose [`is_distributed`](MessageBroker::is_distributed) is `true`, such as
+//! airssys-nats's).
+//!
+//! Each host subscribes the subject `component.<id>` (under the broker's
+//! application prefix) for every component it runs: one broker subscription
+//! per component subject per host, fed into that component's mailbox. A send
+//! or request to an id not in the local registry goes through the broker on
+//! that subject; local ids never touch it.
+//!
+//! - A message without a reply subject is a send (fire-and-forget), as a
+//!   plain NATS client's publish is.
+//! - A message whose reply subject starts with [`SEND_INBOX`] is a send from
+//!   an airssys host: it is not answered. The reply subject is only there so
+//!   that the server answers "no responders" when no host runs the target;
+//!   the sending host counts that as a dead letter `no_such_target`.
+//! - Any other reply subject makes it a request: the component's reply
+//!   (empty if it gave none) is published there.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airssys_rt::broker::{BrokerError, BrokerMessage, MessageBroker};
+use airssys_rt::{ActorRef, TrySendError};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
+
+use super::actor::ComponentActor;
+use super::dead_letters::{DeadLetterSink, UndeliveredReason};
+use super::error::HostError;
+use super::message::{ComponentMessage, ComponentReply, TopicMessage};
+use super::router::next_correlation_id;
+use crate::guest::host_imports::{BoxFuture, HostCallError};
+use crate::guest::GuestMessage;
+use crate::id::ComponentId;
+
+/// The subject a component is reached on: `component.<id>`.
+pub const COMPONENT_SUBJECT_PREFIX: &str = "component.";
+
+/// Reply subjects of sends between hosts start with this.
+pub const SEND_INBOX: &str = "_INBOX.airssys-send.";
+
+/// How long a host waits for one of its components to handle a request that
+/// came over the broker (the requester has its own, usually shorter, timeout).
+const REMOTE_HANDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `component.<id>`.
+pub(crate) fn component_subject(id: &str) -> String {
+    format!("{COMPONENT_SUBJECT_PREFIX}{id}")
+}
+
+pub(crate) struct RemoteRoutes {
+    broker: Arc<dyn MessageBroker<TopicMessage>>,
+    dead_letters: DeadLetterSink,
+    /// `_INBOX.airssys-send.<host>`: reply subject prefix of this host's sends.
+    send_inbox: String,
+    endpoints: Mutex<HashMap<ComponentId, JoinHandle<()>>>,
+    nacks: JoinHandle<()>,
+}
+
+impl RemoteRoutes {
+    /// Subscribes the host's send inbox, where the server's "no responders"
+    /// answers to sends arrive.
+    pub(crate) fn new(
+        broker: Arc<dyn MessageBroker<TopicMessage>>,
+        dead_letters: DeadLetterSink,
+    ) -> Result<Self, HostError> {
+        let host = host_token();
+        let send_inbox = format!("{SEND_INBOX}{host}");
+        let pattern = format!("{send_inbox}.>");
+        let mut nacks = broker
+            .subscribe(&pattern)
+            .map_err(|e| HostError::from_broker(&pattern, e))?;
+        let sink = dead_letters.clone();
+        let strip = format!("{send_inbox}.");
+        let nacks = tokio::spawn(async move {
+            while let Some(nack) = nacks.recv().await {
+                if nack.dead_letter.is_none() {
+                    continue;
+                }
+                let target = nack.subject.strip_prefix(&strip).unwrap_or(&nack.subject);
+                sink.post(
+                    &ComponentId::new(target),
+                    GuestMessage::new(Bytes::new()),
+                    UndeliveredReason::NoSuchTarget,
+                );
+            }
+        });
+        Ok(Self {
+            broker,
+            dead_letters,
+            send_inbox,
+            endpoints: Mutex::new(HashMap::new()),
+            nacks,
+        })
+    }
+
+    /// A send to a component this host does not run. Never waits.
+    pub(crate) fn send(
+        &self,
+        from: &ComponentId,
+        to: &str,
+        payload: Bytes,
+    ) -> Result<(), HostCallError> {
+        let message = TopicMessage {
+            sender: Some(from.clone()),
+            payload,
+        };
+        let reply = format!("{}.{to}", self.send_inbox);
+        match self
+            .broker
+            .publish_with_reply(&component_subject(to), &reply, message)
+        {
+            Ok(_) => Ok(()),
+            Err(BrokerError::InvalidSubject { .. }) => Err(HostCallError::NoSuchTarget),
+            Err(other) => Err(HostCallError::Unavailable(other.to_string())),
+        }
+    }
+
+    /// A request to a component this host does not run: `NoSuchTarget` when
+    /// no host runs it (the server says so at once), `Timeout` past `timeout`.
+    pub(crate) fn request(
+        &self,
+        from: &ComponentId,
+        to: &str,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> BoxFuture<Result<Bytes, HostCallError>> {
+        let broker = Arc::clone(&self.broker);
+        let subject = component_subject(to);
+        let message = TopicMessage {
+            sender: Some(from.clone()),
+            payload,
+        };
+        Box::pin(async move {
+            match broker.request(&subject, message, timeout).await {
+                Ok(reply) => Ok(reply.payload.payload),
+                Err(BrokerError::NoResponders { .. } | BrokerError::InvalidSubject { .. }) => {
+                    Err(HostCallError::NoSuchTarget)
+                }
+                Err(BrokerError::Timeout { .. }) => Err(HostCallError::Timeout),
+                Err(other) => Err(HostCallError::Unavailable(other.to_string())),
+            }
+        })
+    }
+
+    /// Subscribes `component.<id>` for a component this host runs.
+    pub(crate) fn serve(
+        &self,
+        id: ComponentId,
+        actor: ActorRef<ComponentActor>,
+        max_message_bytes: usize,
+    ) -> Result<(), HostError> {
+        let subject = component_subject(id.as_str());
+        let mut subscription = self
+            .broker
+            .subscribe(&subject)
+            .map_err(|e| HostError::from_broker(&subject, e))?;
+        let endpoint = Endpoint {
+            id: id.clone(),
+            actor,
+            max_message_bytes,
+            broker: Arc::clone(&self.broker),
+            dead_letters: self.dead_letters.clone(),
+        };
+        let pump = tokio::spawn(async move {
+            while let Some(message) = subscription.recv().await {
+                endpoint.deliver(message).await;
+            }
+        });
+        if let Some(old) = self.endpoints.lock().insert(id, pump) {
+            old.abort();
+        }
+        Ok(())
+    }
+
+    /// Unsubscribes `component.<id>`.
+    pub(crate) fn remove(&self, id: &str) {
+        if let Some(pump) = self.endpoints.lock().remove(id) {
+            pump.abort();
+        }
+    }
+
+    /// Stops every pump (at host shutdown).
+    pub(crate) fn close(&self) {
+        for (_, pump) in self.endpoints.lock().drain() {
+            pump.abort();
+        }
+        self.nacks.abort();
+    }
+}
+
+/// One component's end of its subject.
+struct Endpoint {
+    id: ComponentId,
+    actor: ActorRef<ComponentActor>,
+    max_message_bytes: usize,
+    broker: Arc<dyn MessageBroker<TopicMessage>>,
+    dead_letters: DeadLetterSink,
+}
+
+impl Endpoint {
+    /// Delivers one message from the broker: a send is queued without
+    /// waiting (a full mailbox dead-letters it); a request is asked, and its
+    /// reply published, before the next message is taken (the component
+    /// handles one message at a time anyway).
+    async fn deliver(&self, published: BrokerMessage<TopicMessage>) {
+        let reply_to = published
+            .reply_to
+            .clone()
+            .filter(|r| !r.starts_with(SEND_INBOX));
+        let message = GuestMessage {
+            sender: published.payload.sender.clone(),
+            subject: None,
+            correlation_id: reply_to.as_ref().map(|_| next_correlation_id()),
+            payload: published.payload.payload.clone(),
+        };
+        if message.payload.len() > self.max_message_bytes {
+            let why = format!(
+                "payload of {} bytes over the limit of {}",
+                message.payload.len(),
+                self.max_message_bytes
+            );
+            self.dead_letters
+                .post(&self.id, message, UndeliveredReason::Rejected(why));
+            return;
+        }
+        if reply_to.is_none() {
+            if let Err(error) = self.actor.try_tell(ComponentMessage::Deliver(message)) {
+                let (reason, message) = match error {
+                    TrySendError::MailboxFull { message, .. } => {
+                        (UndeliveredReason::MailboxFull, message)
+                    }
+                    TrySendError::ActorStopped { message, .. } => {
+                        (UndeliveredReason::ComponentStopped, message)
+                    }
+                    other => {
+                        tracing::warn!(component = %self.id, error = %other, "remote send not delivered");
+                        return;
+                    }
+                };
+                if let ComponentMessage::Deliver(message) = message {
+                    self.dead_letters.post(&self.id, message, reason);
+                }
+            }
+            return;
+        }
+        let reply = match self
+            .actor
+            .ask(ComponentMessage::Deliver(message), REMOTE_HANDLE_TIMEOUT)
+            .await
+        {
+            Ok(ComponentReply::Delivered(reply)) => reply.unwrap_or_default(),
+            Ok(other) => {
+                tracing::warn!(component = %self.id, reply = ?other, "unexpected reply to a remote request");
+                return;
+            }
+            Err(error) => {
+                // The handler's own failure was dead-lettered by the actor;
+                // the requester sees its timeout.
+                tracing::debug!(component = %self.id, %error, "remote request not answered");
+                return;
+            }
+        };
+        let answer = TopicMessage {
+            sender: Some(self.id.clone()),
+            payload: reply,
+        };
+        if let Err(error) = self.broker.reply(&published, answer) {
+            tracing::warn!(component = %self.id, %error, "could not publish the reply to a remote request");
+        }
+    }
+}
+
+/// A token naming this host in its send inbox: process id and start time.
+fn host_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{:x}{:x}", std::process::id(), nanos)
+}
