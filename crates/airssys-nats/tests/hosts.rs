@@ -160,3 +160,115 @@ async fn a_plain_nats_client_requests_a_component_by_its_subject() {
     assert_eq!(sender.map(|v| v.as_str()), Some("responder"));
     a.shutdown(WAIT).await;
 }
+
+#[tokio::test]
+async fn the_facade_sends_and_requests_components_on_another_host() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, broker_a) = host(&server).await;
+    let (b, broker_b) = host(&server).await;
+    a.spawn(ComponentSpec::new("responder", fixture("echo")))
+        .await
+        .unwrap();
+    broker_a.sync().await.unwrap();
+
+    b.send("responder", &b"told"[..]).await.unwrap();
+    let reply = b.request("responder", &b"asked"[..], WAIT).await.unwrap();
+    assert_eq!(reply.as_deref(), Some(&b"asked"[..]));
+    // The request went after the send on one connection, so the send was
+    // handled first.
+    assert_eq!(a.component("responder").unwrap().stats().handled, 2);
+    assert_eq!(b.dead_letter_stats().total(), 0);
+    broker_b.sync().await.unwrap();
+    a.shutdown(WAIT).await;
+    b.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_facade_request_to_an_id_no_host_runs_is_unknown_and_hands_the_payload_back() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (b, _) = host(&server).await;
+    let error = b.request("ghost", &b"anyone?"[..], WAIT).await.unwrap_err();
+    assert!(
+        matches!(&error, airssys_wasm::HostError::UnknownComponent { component, .. } if component.as_str() == "ghost"),
+        "{error:?}"
+    );
+    assert_eq!(error.into_payload(), Some(Bytes::from_static(b"anyone?")));
+    b.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_send_to_an_id_no_host_runs_is_a_no_such_target_dead_letter() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (b, broker_b) = host(&server).await;
+    // Accepted: the sender cannot know at once whether some host runs it.
+    b.send("ghost", &b"lost?"[..]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while b.dead_letter_stats().no_such_target < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server's no-responders answer was not counted"
+        );
+        // A round trip to the server: the no-responders answer, sent before
+        // the pong, has arrived by the time it returns.
+        broker_b.sync().await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(b.dead_letter_stats().total(), 1);
+    b.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn hosts_survive_a_server_restart_and_resume_requests_by_id() {
+    let Some(mut server) = NatsServer::start() else {
+        return;
+    };
+    let (a, broker_a) = host(&server).await;
+    let (b, broker_b) = host(&server).await;
+    a.spawn(ComponentSpec::new("responder", fixture("echo")))
+        .await
+        .unwrap();
+    broker_a.sync().await.unwrap();
+    let reply = b.request("responder", &b"before"[..], WAIT).await.unwrap();
+    assert_eq!(reply.as_deref(), Some(&b"before"[..]));
+
+    server.kill();
+    for broker in [&broker_a, &broker_b] {
+        let mut status = broker.connection_status();
+        within(
+            "the outage to be seen",
+            status.wait_for(|s| s.state == airssys_nats::ConnectionState::Disconnected),
+        )
+        .await
+        .unwrap();
+    }
+    let during = b.request("responder", &b"during"[..], WAIT).await;
+    assert!(
+        matches!(during, Err(airssys_wasm::HostError::Broker { .. })),
+        "a request during the outage is a broker error at once: {during:?}"
+    );
+
+    server.restart();
+    for broker in [&broker_a, &broker_b] {
+        let mut status = broker.connection_status();
+        within(
+            "the reconnection",
+            status.wait_for(|s| s.state == airssys_nats::ConnectionState::Connected),
+        )
+        .await
+        .unwrap();
+        // The client subscribes again on reconnect; sync makes sure the
+        // server has it.
+        broker.sync().await.unwrap();
+    }
+    let reply = b.request("responder", &b"after"[..], WAIT).await.unwrap();
+    assert_eq!(reply.as_deref(), Some(&b"after"[..]));
+    assert_eq!(a.component("responder").unwrap().stats().handled, 2);
+    a.shutdown(WAIT).await;
+    b.shutdown(WAIT).await;
+}

@@ -4,7 +4,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use airssys_rt::broker::{subject, InMemoryMessageBroker, MessageBroker, PublishReport};
+use airssys_rt::broker::{
+    subject, BrokerError, InMemoryMessageBroker, MessageBroker, PublishReport,
+};
 use airssys_rt::supervisor::{
     BackoffPolicy, ChildSpec, RestartStrategy, ShutdownPolicy, SupervisorNode, SupervisorRef,
 };
@@ -470,6 +472,15 @@ impl ComponentHost {
             })
     }
 
+    /// The remote routes, when `to` is not run here and the broker is
+    /// distributed (another host may run it).
+    fn remote_for(&self, to: &str) -> Option<&RemoteRoutes> {
+        match &self.inner.remote {
+            Some(remote) if !self.inner.registry.contains(to) => Some(remote),
+            _ => None,
+        }
+    }
+
     /// The entry of `to`, or the error handing `payload` back.
     fn target(&self, to: &str, payload: Bytes) -> Result<(RegistryEntry, Bytes), HostError> {
         match self.inner.registry.get(to) {
@@ -483,6 +494,10 @@ impl ComponentHost {
 
     /// Sends `payload` to component `to`, waiting for mailbox room.
     ///
+    /// With a distributed broker, an id this host does not run is sent to
+    /// the host that runs it, without waiting; if no host runs it, that is
+    /// counted as a dead letter `no_such_target` when the server says so.
+    ///
     /// # Errors
     /// [`HostError::UnknownComponent`], [`HostError::MessageTooLarge`],
     /// [`HostError::ComponentStopped`]; each hands the payload back
@@ -492,7 +507,13 @@ impl ComponentHost {
     /// Dropped while waiting for mailbox room, the payload is dropped with
     /// it and was never accepted.
     pub async fn send(&self, to: &str, payload: impl Into<Bytes>) -> Result<(), HostError> {
-        let (entry, payload) = self.target(to, payload.into())?;
+        let payload = payload.into();
+        if let Some(remote) = self.remote_for(to) {
+            return remote
+                .send(None, to, payload.clone())
+                .map_err(|e| remote_error(to, payload, e));
+        }
+        let (entry, payload) = self.target(to, payload)?;
         let message = checked_message(to, &entry, payload, None)?;
         entry
             .actor
@@ -507,6 +528,10 @@ impl ComponentHost {
     /// Sends `payload` to `to` and waits up to `timeout` for the guest's reply
     /// (`None` if it handled the message without replying).
     ///
+    /// With a distributed broker, an id this host does not run is asked of
+    /// the host that runs it (its reply is `Some`, empty if the guest gave
+    /// none); an id no host runs is [`HostError::UnknownComponent`] at once.
+    ///
     /// # Errors
     /// As [`send`](Self::send), plus [`HostError::Timeout`] and
     /// [`HostError::HandlerFailed`] with the typed cause (the guest trapped,
@@ -517,7 +542,19 @@ impl ComponentHost {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Option<Bytes>, HostError> {
-        let (entry, payload) = self.target(to, payload.into())?;
+        let payload = payload.into();
+        if let Some(remote) = self.remote_for(to) {
+            return match remote.request(None, to, payload.clone(), timeout).await {
+                Ok(reply) => Ok(Some(reply)),
+                Err(BrokerError::Timeout { .. }) => Err(HostError::Timeout {
+                    component: to.into(),
+                    timeout,
+                    payload: None,
+                }),
+                Err(error) => Err(remote_error(to, payload, error)),
+            };
+        }
+        let (entry, payload) = self.target(to, payload)?;
         let message = checked_message(to, &entry, payload, Some(next_correlation_id()))?;
         match ask(
             to,
@@ -710,7 +747,7 @@ impl ComponentHost {
         let report = inner.root.shutdown(timeout).await;
         inner.topics.close(timeout).await;
         if let Some(remote) = &inner.remote {
-            remote.close();
+            remote.close(timeout).await;
         }
         let aborted = match report {
             Ok(report) => report.aborted,
@@ -904,5 +941,24 @@ impl ComponentRef {
     /// As [`ComponentHost::stop`].
     pub async fn stop(&self) -> Result<(), HostError> {
         self.host.stop(self.id.as_str()).await
+    }
+}
+
+/// A send or request to another host that the broker refused: an id no host
+/// runs is [`HostError::UnknownComponent`], as it is locally; anything else
+/// is the broker's error. The payload is handed back where there is a place
+/// for it.
+fn remote_error(to: &str, payload: Bytes, error: BrokerError) -> HostError {
+    match error {
+        BrokerError::NoResponders { .. } | BrokerError::InvalidSubject { .. } => {
+            HostError::UnknownComponent {
+                component: to.into(),
+                payload: Some(payload),
+            }
+        }
+        source => HostError::Broker {
+            subject: super::remote::component_subject(to),
+            source,
+        },
     }
 }

@@ -21,10 +21,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airssys_rt::broker::{BrokerError, BrokerMessage, MessageBroker};
+use airssys_rt::broker::{BrokerError, BrokerMessage, MessageBroker, Subscription};
 use airssys_rt::{ActorRef, TrySendError};
 use bytes::Bytes;
 use parking_lot::Mutex;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::actor::ComponentActor;
@@ -32,7 +33,7 @@ use super::dead_letters::{DeadLetterSink, UndeliveredReason};
 use super::error::HostError;
 use super::message::{ComponentMessage, ComponentReply, TopicMessage};
 use super::router::next_correlation_id;
-use crate::guest::host_imports::{BoxFuture, HostCallError};
+use crate::guest::host_imports::BoxFuture;
 use crate::guest::GuestMessage;
 use crate::id::ComponentId;
 
@@ -56,7 +57,7 @@ pub(crate) struct RemoteRoutes {
     dead_letters: DeadLetterSink,
     /// `_INBOX.airssys-send.<host>`: reply subject prefix of this host's sends.
     send_inbox: String,
-    endpoints: Mutex<HashMap<ComponentId, JoinHandle<()>>>,
+    endpoints: Mutex<HashMap<ComponentId, EndpointTask>>,
     nacks: JoinHandle<()>,
 }
 
@@ -97,52 +98,45 @@ impl RemoteRoutes {
         })
     }
 
-    /// A send to a component this host does not run. Never waits.
+    /// A send to a component this host does not run, from a component or
+    /// (`None`) from the host's owner. Never waits; if no host runs `to`,
+    /// the server's "no responders" comes back on this host's send inbox
+    /// and is counted as a dead letter `no_such_target`.
     pub(crate) fn send(
         &self,
-        from: &ComponentId,
+        from: Option<&ComponentId>,
         to: &str,
         payload: Bytes,
-    ) -> Result<(), HostCallError> {
+    ) -> Result<(), BrokerError> {
         let message = TopicMessage {
-            sender: Some(from.clone()),
+            sender: from.cloned(),
             payload,
         };
         let reply = format!("{}.{to}", self.send_inbox);
-        match self
-            .broker
+        self.broker
             .publish_with_reply(&component_subject(to), &reply, message)
-        {
-            Ok(_) => Ok(()),
-            Err(BrokerError::InvalidSubject { .. }) => Err(HostCallError::NoSuchTarget),
-            Err(other) => Err(HostCallError::Unavailable(other.to_string())),
-        }
+            .map(|_| ())
     }
 
-    /// A request to a component this host does not run: `NoSuchTarget` when
-    /// no host runs it (the server says so at once), `Timeout` past `timeout`.
+    /// A request to a component this host does not run:
+    /// [`BrokerError::NoResponders`] when no host runs it (the server says
+    /// so at once), [`BrokerError::Timeout`] past `timeout`.
     pub(crate) fn request(
         &self,
-        from: &ComponentId,
+        from: Option<&ComponentId>,
         to: &str,
         payload: Bytes,
         timeout: Duration,
-    ) -> BoxFuture<Result<Bytes, HostCallError>> {
+    ) -> BoxFuture<Result<Bytes, BrokerError>> {
         let broker = Arc::clone(&self.broker);
         let subject = component_subject(to);
         let message = TopicMessage {
-            sender: Some(from.clone()),
+            sender: from.cloned(),
             payload,
         };
         Box::pin(async move {
-            match broker.request(&subject, message, timeout).await {
-                Ok(reply) => Ok(reply.payload.payload),
-                Err(BrokerError::NoResponders { .. } | BrokerError::InvalidSubject { .. }) => {
-                    Err(HostCallError::NoSuchTarget)
-                }
-                Err(BrokerError::Timeout { .. }) => Err(HostCallError::Timeout),
-                Err(other) => Err(HostCallError::Unavailable(other.to_string())),
-            }
+            let reply = broker.request(&subject, message, timeout).await?;
+            Ok(reply.payload.payload)
         })
     }
 
@@ -154,7 +148,7 @@ impl RemoteRoutes {
         max_message_bytes: usize,
     ) -> Result<(), HostError> {
         let subject = component_subject(id.as_str());
-        let mut subscription = self
+        let subscription = self
             .broker
             .subscribe(&subject)
             .map_err(|e| HostError::from_broker(&subject, e))?;
@@ -165,31 +159,47 @@ impl RemoteRoutes {
             broker: Arc::clone(&self.broker),
             dead_letters: self.dead_letters.clone(),
         };
-        let pump = tokio::spawn(async move {
-            while let Some(message) = subscription.recv().await {
-                endpoint.deliver(message).await;
-            }
-        });
-        if let Some(old) = self.endpoints.lock().insert(id, pump) {
-            old.abort();
+        let (stop, stopped) = oneshot::channel();
+        let pump = tokio::spawn(endpoint.pump(subscription, stopped));
+        if let Some(old) = self
+            .endpoints
+            .lock()
+            .insert(id, EndpointTask { stop, pump })
+        {
+            old.pump.abort();
         }
         Ok(())
     }
 
-    /// Unsubscribes `component.<id>`.
+    /// Unsubscribes `component.<id>` once what was queued on it is
+    /// delivered (or dead-lettered, if the component is gone).
     pub(crate) fn remove(&self, id: &str) {
-        if let Some(pump) = self.endpoints.lock().remove(id) {
-            pump.abort();
+        if let Some(task) = self.endpoints.lock().remove(id) {
+            let _ = task.stop.send(());
         }
     }
 
-    /// Stops every pump (at host shutdown).
-    pub(crate) fn close(&self) {
-        for (_, pump) in self.endpoints.lock().drain() {
-            pump.abort();
+    /// Ends every endpoint (at host shutdown) after it has delivered or
+    /// dead-lettered what was queued, waiting up to `timeout` in all.
+    pub(crate) async fn close(&self, timeout: Duration) {
+        let tasks: Vec<EndpointTask> = self.endpoints.lock().drain().map(|(_, t)| t).collect();
+        let deadline = tokio::time::Instant::now() + timeout;
+        for task in tasks {
+            let _ = task.stop.send(());
+            let abort = task.pump.abort_handle();
+            if tokio::time::timeout_at(deadline, task.pump).await.is_err() {
+                tracing::warn!("a component endpoint did not finish draining in time; aborted");
+                abort.abort();
+            }
         }
         self.nacks.abort();
     }
+}
+
+/// A running endpoint: its pump, and the order that ends it.
+struct EndpointTask {
+    stop: oneshot::Sender<()>,
+    pump: JoinHandle<()>,
 }
 
 /// One component's end of its subject.
@@ -202,6 +212,30 @@ struct Endpoint {
 }
 
 impl Endpoint {
+    /// Delivers what arrives on the component's subject until told to stop;
+    /// then delivers what was already queued, and drops the subscription.
+    async fn pump(
+        self,
+        mut subscription: Subscription<TopicMessage>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop => {
+                    while let Some(message) = subscription.try_recv() {
+                        self.deliver(message).await;
+                    }
+                    return;
+                }
+                message = subscription.recv() => match message {
+                    Some(message) => self.deliver(message).await,
+                    None => return,
+                },
+            }
+        }
+    }
+
     /// Delivers one message from the broker: a send is queued without
     /// waiting (a full mailbox dead-letters it); a request is asked, and its
     /// reply published, before the next message is taken (the component
@@ -236,10 +270,7 @@ impl Endpoint {
                     TrySendError::ActorStopped { message, .. } => {
                         (UndeliveredReason::ComponentStopped, message)
                     }
-                    other => {
-                        tracing::warn!(component = %self.id, error = %other, "remote send not delivered");
-                        return;
-                    }
+                    other => (UndeliveredReason::ComponentStopped, other.into_message()),
                 };
                 if let ComponentMessage::Deliver(message) = message {
                     self.dead_letters.post(&self.id, message, reason);

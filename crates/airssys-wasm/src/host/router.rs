@@ -30,7 +30,9 @@ impl HostServices for Router {
     fn send(&self, from: &ComponentId, to: &str, payload: Bytes) -> Result<(), HostCallError> {
         let Some(target) = self.registry.get(to) else {
             return match &self.remote {
-                Some(remote) => remote.send(from, to, payload),
+                Some(remote) => remote
+                    .send(Some(from), to, payload)
+                    .map_err(remote_call_error),
                 None => Err(HostCallError::NoSuchTarget),
             };
         };
@@ -80,7 +82,8 @@ impl HostServices for Router {
     ) -> BoxFuture<Result<Bytes, HostCallError>> {
         let target = self.registry.get(to);
         if let (None, Some(remote)) = (&target, &self.remote) {
-            return remote.request(from, to, payload, timeout);
+            let reply = remote.request(Some(from), to, payload, timeout);
+            return Box::pin(async move { reply.await.map_err(remote_call_error) });
         }
         let from = from.clone();
         Box::pin(async move {
@@ -119,4 +122,16 @@ pub(crate) fn next_correlation_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What a guest sees when the broker could not carry a call to another
+/// host: an id no host runs is `NO_SUCH_TARGET`, as it is locally.
+fn remote_call_error(error: BrokerError) -> HostCallError {
+    match error {
+        BrokerError::NoResponders { .. } | BrokerError::InvalidSubject { .. } => {
+            HostCallError::NoSuchTarget
+        }
+        BrokerError::Timeout { .. } => HostCallError::Timeout,
+        other => HostCallError::Unavailable(other.to_string()),
+    }
 }
