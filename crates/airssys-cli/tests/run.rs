@@ -3,31 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use common::{example, http_get, number_after};
+
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn example() -> String {
-    format!(
-        "{}/../../examples/orders/airssys.toml",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-/// The number after `prefix` on the first line that contains it.
-fn number_after(text: &str, prefix: &str) -> u64 {
-    let at = text
-        .find(prefix)
-        .unwrap_or_else(|| panic!("no `{prefix}` in:\n{text}"));
-    text[at + prefix.len()..]
-        .chars()
-        .skip_while(|c| c.is_whitespace())
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap()
-}
 
 #[test]
 fn example_runs_and_accounts_for_every_message() {
@@ -90,17 +70,6 @@ fn example_runs_and_accounts_for_every_message() {
     let audit = stdout.lines().find(|l| l.starts_with("audit ")).unwrap();
     let seen: u64 = audit.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert_eq!(seen, (eu + us) + (eu + us - poison), "{audit}");
-}
-
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    let code = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
-    (code, body)
 }
 
 #[test]

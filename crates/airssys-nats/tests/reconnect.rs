@@ -51,7 +51,7 @@ async fn a_broker_survives_a_server_restart_and_resumes() {
     );
     assert_eq!(a.stats().refused, 1);
 
-    server.restart();
+    server.restart().unwrap();
     wait_for(&a, ConnectionState::Connected).await;
     wait_for(&b, ConnectionState::Connected).await;
     // The client re-subscribes on reconnect; sync makes sure the server has it.

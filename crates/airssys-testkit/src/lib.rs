@@ -81,6 +81,7 @@ mod error;
 mod expect;
 mod host;
 mod ledger;
+mod nats_server;
 mod probe;
 mod record;
 
@@ -93,6 +94,7 @@ pub use error::{Error, ExpectationFailed, Result};
 pub use expect::Counters;
 pub use host::{TestHost, TestHostBuilder, DEFAULT_MAX_COMPONENTS, DEFAULT_TIMEOUT};
 pub use ledger::{Ledger, LedgerRow};
+pub use nats_server::{NatsServer, NatsServerError};
 pub use probe::Probe;
 pub use record::{DeadLetter, Event, Published, Recorded, Restart, Sent, Traffic};
 

@@ -366,6 +366,16 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         None => None,
     };
 
+    if let Some(nats) = &nats {
+        // Every subscription (components, ledger) is on the server before
+        // the host says it is ready, so a peer started after this line
+        // reaches every component here.
+        nats.sync()
+            .await
+            .map_err(|e| RunError::Broker(e.to_string()))?;
+    }
+    eprintln!("ready: {} components running", host.list().len());
+
     let stopping = Arc::new(AtomicBool::new(false));
     let drives = if opts.no_drives {
         Vec::new()
@@ -453,6 +463,13 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
     let components: Vec<ComponentInfo> = host.list();
     let report = host.shutdown(manifest.host.shutdown_timeout).await;
     let tally = ledger.stop().await;
+    if let Some(nats) = &nats {
+        // What the components published on their way out reaches the
+        // server before the process exits.
+        if let Err(error) = nats.sync().await {
+            tracing::warn!(%error, "could not flush the NATS connection at exit");
+        }
+    }
     if let Some(task) = endpoint {
         task.abort();
     }

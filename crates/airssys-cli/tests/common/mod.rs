@@ -1,25 +1,75 @@
 //! Shared helpers for the tests that start a real `airssys run`.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::Child;
+use std::time::Duration;
+
+/// The bundled example's manifest.
+#[allow(dead_code)]
+pub fn example() -> String {
+    format!(
+        "{}/../../examples/orders/airssys.toml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// The number after `prefix` on the first line that contains it.
+#[allow(dead_code)]
+pub fn number_after(text: &str, prefix: &str) -> u64 {
+    let at = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no `{prefix}` in:\n{text}"));
+    text[at + prefix.len()..]
+        .chars()
+        .skip_while(|c| c.is_whitespace())
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// `GET path` on `addr`: the status code and the body.
+#[allow(dead_code)]
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let code = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (code, body)
+}
 
 /// Reads `child`'s stderr until a line starting with `announcement` (e.g.
 /// `"serving the control API on http://"`) and returns the rest of that
 /// line; stderr is drained from then on so the child never writes into a
 /// closed pipe.
+#[allow(dead_code)]
 pub fn announced(child: &mut Child, announcement: &str) -> String {
+    announcements(child, &[announcement]).remove(0)
+}
+
+/// As [`announced`], for several announcements made in this order.
+#[allow(dead_code)]
+pub fn announcements(child: &mut Child, announcements: &[&str]) -> Vec<String> {
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
     let mut line = String::new();
-    let rest = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "never announced: {announcement}"
-        );
-        if let Some(rest) = line.trim().strip_prefix(announcement) {
-            break rest.to_owned();
-        }
-    };
+    let mut found = Vec::new();
+    for announcement in announcements {
+        let rest = loop {
+            line.clear();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "never announced: {announcement}"
+            );
+            if let Some(rest) = line.trim().strip_prefix(announcement) {
+                break rest.to_owned();
+            }
+        };
+        found.push(rest);
+    }
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    rest
+    found
 }

@@ -2,35 +2,22 @@
 //! the host that runs it, topics fan out to every host, an id no host runs
 //! is NO_SUCH_TARGET, and a plain NATS client talks to a component.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use airssys_nats::async_nats::HeaderMap;
-use airssys_nats::{headers, CodecError, NatsBroker, WireCodec};
-use airssys_wasm::{codes, ComponentHost, ComponentId, ComponentSpec, Permissions, TopicMessage};
+use airssys_cli::nats::TopicCodec;
+use airssys_nats::{headers, NatsBroker};
+use airssys_testkit::NatsServer;
+use airssys_wasm::{codes, ComponentHost, ComponentSpec, Permissions, TopicMessage};
 use bytes::Bytes;
-use support::{within, NatsServer};
 
 const WAIT: Duration = Duration::from_secs(5);
 
-/// The component host's wire codec: sender in a header, payload as is.
-struct TopicCodec;
-
-impl WireCodec<TopicMessage> for TopicCodec {
-    fn encode(&self, m: TopicMessage, h: &mut HeaderMap) -> Result<Bytes, CodecError> {
-        if let Some(sender) = &m.sender {
-            h.insert(headers::SENDER, sender.as_str());
-        }
-        Ok(m.payload)
-    }
-    fn decode(&self, h: Option<&HeaderMap>, payload: Bytes) -> Result<TopicMessage, CodecError> {
-        let sender = h
-            .and_then(|h| h.get(headers::SENDER))
-            .map(|v| ComponentId::new(v.as_str()));
-        Ok(TopicMessage { sender, payload })
-    }
+/// Fails the test if `fut` does not finish within [`WAIT`].
+async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -253,7 +240,7 @@ async fn hosts_survive_a_server_restart_and_resume_requests_by_id() {
         "a request during the outage is a broker error at once: {during:?}"
     );
 
-    server.restart();
+    server.restart().unwrap();
     for broker in [&broker_a, &broker_b] {
         let mut status = broker.connection_status();
         within(

@@ -1,0 +1,130 @@
+//! The example application split over two `airssys run --nats` processes on
+//! one real NATS server: host A runs the `pipeline` group (validator,
+//! pricing) and the drives, host B the `downstream` group (audit, two
+//! shipping instances). The end-to-end result is the one a single host
+//! gives (`run.rs`): every order accounted for, on both hosts.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use airssys_testkit::NatsServer;
+use common::{announcements, example, http_get, number_after};
+
+/// The value of `airssys_messages_handled_total{component="<id>"}` in a
+/// Prometheus scrape (0 before the component's first report).
+fn handled(metrics: &str, id: &str) -> u64 {
+    let series = format!("airssys_messages_handled_total{{component=\"{id}\"}}");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The handled column of `id`'s row in a run summary.
+fn summary_handled(summary: &str, id: &str) -> u64 {
+    let row = summary
+        .lines()
+        .find(|l| l.starts_with(&format!("{id} ")))
+        .unwrap_or_else(|| panic!("no row for {id} in:\n{summary}"));
+    row.split_whitespace().nth(2).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_example_split_over_two_processes_accounts_for_every_order() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let url = server.url();
+
+    // Host B first: it says it is ready once the server has all its
+    // subscriptions, so it misses nothing host A publishes.
+    let mut downstream = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &example(), "--nats", &url, "--only", "downstream"])
+        .args(["--no-drives", "--quiet", "--metrics-addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let said = announcements(
+        &mut downstream,
+        &["serving /metrics and /health on http://", "ready: "],
+    );
+    let metrics_addr = said[0].clone();
+    assert_eq!(
+        said[1], "3 components running",
+        "audit, shipping-0, shipping-1"
+    );
+
+    // Host A: the pipeline and the traffic, for a fixed time.
+    let pipeline = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &example(), "--nats", &url, "--only", "pipeline"])
+        .args(["--duration", "3s", "--quiet"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let a = String::from_utf8_lossy(&pipeline.stdout);
+    assert!(
+        pipeline.status.success(),
+        "{a}\n{}",
+        String::from_utf8_lossy(&pipeline.stderr)
+    );
+    let eu = number_after(&a, "drive publish orders.new.eu: injected");
+    let us = number_after(&a, "drive publish orders.new.us: injected");
+    let poison = eu / 10;
+    let valid = eu + us - poison;
+    assert!(poison >= 2, "{a}");
+    assert_eq!(summary_handled(&a, "validator"), eu + us - poison, "{a}");
+    assert_eq!(summary_handled(&a, "pricing"), valid, "{a}");
+    assert_eq!(number_after(&a, "component_failed="), poison, "{a}");
+    assert!(a.contains("delivered: ok"), "{a}");
+    assert!(!a.contains("audit "), "host A does not run audit:\n{a}");
+
+    // Host B receives what A published before A exited (A flushed its
+    // connection); wait until its components report having handled it.
+    let audit_expected = (eu + us) + valid;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, metrics) = http_get(&metrics_addr, "/metrics");
+        if handled(&metrics, "audit") == audit_expected
+            && handled(&metrics, "shipping-0") == valid
+            && handled(&metrics, "shipping-1") == valid
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "host B did not handle A's orders in 30 s:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = downstream.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut b = String::new();
+    downstream
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut b)
+        .unwrap();
+    assert!(downstream.wait().unwrap().success(), "{b}");
+
+    // The same result as one host: audit saw every new and every priced
+    // order, both shipping instances every priced one, nothing dead.
+    assert_eq!(summary_handled(&b, "audit"), audit_expected, "{b}");
+    assert_eq!(summary_handled(&b, "shipping-0"), valid, "{b}");
+    assert_eq!(summary_handled(&b, "shipping-1"), valid, "{b}");
+    assert!(b.contains("delivered: ok"), "{b}");
+    assert!(
+        !b.contains("validator "),
+        "host B does not run validator:\n{b}"
+    );
+}
