@@ -79,6 +79,10 @@ enum Command {
         /// Small sizes: a few seconds, for CI and smoke tests.
         #[arg(long)]
         quick: bool,
+        /// Also measure host-to-host traffic over the NATS server at this
+        /// URL (`nats_tell`, `nats_request`) beside raw async-nats clients.
+        #[arg(long)]
+        nats: Option<String>,
     },
     /// Chaos run: many components, messages across send, request and
     /// publish, random traps and restarts; prints the ledger. Exits 1 if a
@@ -264,7 +268,7 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Bench { json, quick } => bench(json, quick).await,
+        Command::Bench { json, quick, nats } => bench(json, quick, nats.as_deref()).await,
         Command::Ctl {
             addr,
             json,
@@ -431,11 +435,17 @@ async fn ctl_command(
     }
 }
 
-async fn bench(json: Option<PathBuf>, quick: bool) -> ExitCode {
-    use airssys_cli::bench::{self, Sizes, SCENARIOS};
+async fn bench(json: Option<PathBuf>, quick: bool, nats: Option<&str>) -> ExitCode {
+    use airssys_cli::bench::{self, Sizes, NATS_SCENARIOS, SCENARIOS};
     use indicatif::{ProgressBar, ProgressStyle};
 
-    let bar = ProgressBar::new(SCENARIOS.len() as u64);
+    let count = SCENARIOS.len()
+        + if nats.is_some() {
+            NATS_SCENARIOS.len()
+        } else {
+            0
+        };
+    let bar = ProgressBar::new(count as u64);
     if let Ok(style) =
         ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
     {
@@ -444,7 +454,7 @@ async fn bench(json: Option<PathBuf>, quick: bool) -> ExitCode {
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let sizes = if quick { Sizes::QUICK } else { Sizes::FULL };
     let mut started = 0u64;
-    let result = bench::run_all(sizes, quick, |name| {
+    let result = bench::run_all(sizes, quick, nats, |name| {
         bar.set_position(started);
         bar.set_message(name.to_owned());
         started += 1;

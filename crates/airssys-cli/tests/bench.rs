@@ -1,19 +1,22 @@
-//! `airssys bench --quick --json` measures every scenario and its baseline.
+//! `airssys bench --quick --json` measures every scenario and its baseline;
+//! with `--nats` (a real server started here) the host-to-host ones too.
 
 use std::process::Command;
 
-use airssys_cli::bench::{percentile, SCENARIOS};
+use airssys_cli::bench::{percentile, NATS_SCENARIOS, SCENARIOS};
+use airssys_testkit::NatsServer;
 
 #[test]
 fn quick_bench_writes_json_with_every_scenario_and_its_baseline() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args(["bench", "--quick", "--json"])
-        .arg(&path)
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
+    let server = NatsServer::start();
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_airssys"));
+    bench.args(["bench", "--quick", "--json"]).arg(&path);
+    if let Some(server) = &server {
+        bench.args(["--nats", &server.url()]);
+    }
+    let out = bench.env("RUST_LOG", "error").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -30,7 +33,11 @@ fn quick_bench_writes_json_with_every_scenario_and_its_baseline() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, SCENARIOS);
+    let mut expected = SCENARIOS.to_vec();
+    if server.is_some() {
+        expected.extend(NATS_SCENARIOS);
+    }
+    assert_eq!(names, expected);
     for s in scenarios {
         let name = s["name"].as_str().unwrap();
         assert!(stdout.contains(name), "table lacks {name}:\n{stdout}");

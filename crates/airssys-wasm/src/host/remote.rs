@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_rt::broker::{BrokerError, BrokerMessage, MessageBroker, Subscription};
-use airssys_rt::{ActorRef, TrySendError};
+use airssys_rt::ActorRef;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -236,8 +236,8 @@ impl Endpoint {
         }
     }
 
-    /// Delivers one message from the broker: a send is queued without
-    /// waiting (a full mailbox dead-letters it); a request is asked, and its
+    /// Delivers one message from the broker: a send is queued once the
+    /// mailbox has room; a request is asked, and its
     /// reply published, before the next message is taken (the component
     /// handles one message at a time anyway).
     async fn deliver(&self, published: BrokerMessage<TopicMessage>) {
@@ -262,18 +262,14 @@ impl Endpoint {
             return;
         }
         if reply_to.is_none() {
-            if let Err(error) = self.actor.try_tell(ComponentMessage::Deliver(message)) {
-                let (reason, message) = match error {
-                    TrySendError::MailboxFull { message, .. } => {
-                        (UndeliveredReason::MailboxFull, message)
-                    }
-                    TrySendError::ActorStopped { message, .. } => {
-                        (UndeliveredReason::ComponentStopped, message)
-                    }
-                    other => (UndeliveredReason::ComponentStopped, other.into_message()),
-                };
-                if let ComponentMessage::Deliver(message) = message {
-                    self.dead_letters.post(&self.id, message, reason);
+            // Waits for mailbox room, as a local send from the façade does:
+            // a busy component slows its own subject, and what the server
+            // pushes meanwhile waits in the subscription's buffer (which
+            // dead-letters, with the reason, if it overflows).
+            if let Err(error) = self.actor.tell(ComponentMessage::Deliver(message)).await {
+                if let ComponentMessage::Deliver(message) = error.message {
+                    self.dead_letters
+                        .post(&self.id, message, UndeliveredReason::ComponentStopped);
                 }
             }
             return;

@@ -11,6 +11,9 @@
 //! | `restart` | poison message → trap → restart → next request answered | fresh `InstancePre::instantiate_async` | µs (p50/p99) |
 //! | `broker_fanout` | publish to 8 subscribed components until all handled | tokio mpsc fan-out to 8 tasks | deliveries/s |
 //!
+//!
+//! With `--nats <url>`, [`NATS_SCENARIOS`] run too: see the `nats` module.
+//!
 //! Ratios are airssys / baseline: above 1 for latencies and memory means
 //! slower or larger, below 1 for throughputs means slower.
 
@@ -49,6 +52,12 @@ pub const SCENARIOS: [&str; 6] = [
     "broker_fanout",
 ];
 
+/// Names of the scenarios run only with a NATS server (`--nats <url>`),
+/// after [`SCENARIOS`].
+pub const NATS_SCENARIOS: [&str; 2] = ["nats_tell", "nats_request"];
+
+mod nats;
+
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -64,6 +73,14 @@ pub enum BenchError {
     /// The engine or wasmtime refused something.
     #[error("{scenario}: {reason}")]
     Wasm {
+        /// The scenario.
+        scenario: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The NATS server or a raw client refused something.
+    #[error("{scenario}: {reason}")]
+    Nats {
         /// The scenario.
         scenario: &'static str,
         /// Why.
@@ -278,16 +295,18 @@ impl Sizes {
 /// Subscribers in `broker_fanout`.
 pub const FANOUT: usize = 8;
 
-/// Runs every scenario; `progress(name)` is called before each.
+/// Runs every scenario (and, given a NATS server's URL, the
+/// [`NATS_SCENARIOS`]); `progress(name)` is called before each.
 ///
 /// # Errors
 /// The first scenario that fails.
 pub async fn run_all(
     sizes: Sizes,
     quick: bool,
+    nats: Option<&str>,
     mut progress: impl FnMut(&str),
 ) -> Result<Report, BenchError> {
-    let mut scenarios = Vec::with_capacity(SCENARIOS.len());
+    let mut scenarios = Vec::with_capacity(SCENARIOS.len() + NATS_SCENARIOS.len());
     progress("spawn");
     scenarios.push(spawn(sizes.spawns).await?);
     progress("tell_throughput");
@@ -300,6 +319,12 @@ pub async fn run_all(
     scenarios.push(restart(sizes.restarts).await?);
     progress("broker_fanout");
     scenarios.push(broker_fanout(sizes.publishes).await?);
+    if let Some(url) = nats {
+        progress("nats_tell");
+        scenarios.push(nats::tell(url, sizes.tells).await?);
+        progress("nats_request");
+        scenarios.push(nats::request(url, sizes.requests).await?);
+    }
     Ok(Report {
         machine: Machine::detect(quick),
         scenarios,

@@ -1,0 +1,248 @@
+//! The NATS scenarios of `airssys bench --nats <url>`: two component hosts
+//! in this process, each on its own connection to the server, beside the
+//! same traffic between two plain `async-nats` clients.
+//!
+//! | scenario | airssys | raw baseline | unit |
+//! |---|---|---|---|
+//! | `nats_tell` | host B's `send` to a component on host A, until all handled | client B publishes, client A's subscription receives all | msg/s |
+//! | `nats_request` | host B's `request` to an echo component on host A | client B's `request` to client A echoing on its subscription | µs (p50/p99) |
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airssys_nats::{async_nats, NatsBroker};
+use airssys_rt::broker::DEFAULT_SUBSCRIPTION_CAPACITY;
+use airssys_wasm::host::ComponentHost;
+use airssys_wasm::TopicMessage;
+use bytes::Bytes;
+use futures::StreamExt;
+
+use super::{host_err, micros, spec, BenchError, Scenario};
+use crate::nats::TopicCodec;
+
+/// How long a throughput run may take before the scenario fails.
+const STALL: Duration = Duration::from_secs(120);
+
+/// How long one request may take before the scenario fails.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A host on its own connection, under an application prefix unique to
+/// this run (so a shared server's other traffic never mixes in).
+///
+/// `queue` is the capacity of each of its subscriptions: core NATS has no
+/// flow control, so what arrives while a subscription is full is
+/// dead-lettered (`subscriber_full`).
+async fn host_on(
+    url: &str,
+    scenario: &'static str,
+    queue: usize,
+) -> Result<(ComponentHost, NatsBroker<TopicMessage>), BenchError> {
+    let broker: NatsBroker<TopicMessage> = NatsBroker::builder(url, Arc::new(TopicCodec))
+        .prefix(prefix())
+        .subscription_capacity(queue)
+        .connect()
+        .await
+        .map_err(nats_err(scenario))?;
+    let host = ComponentHost::builder()
+        .broker(Arc::new(broker.clone()))
+        .build()
+        .map_err(host_err(scenario))?;
+    Ok((host, broker))
+}
+
+fn prefix() -> String {
+    format!("airssys-bench-{}", std::process::id())
+}
+
+fn nats_err<E: std::fmt::Display>(scenario: &'static str) -> impl Fn(E) -> BenchError {
+    move |e| BenchError::Nats {
+        scenario,
+        reason: e.to_string(),
+    }
+}
+
+/// A round trip to the server on `client`'s connection: what it sent
+/// before (publishes, subscriptions) has reached the server.
+async fn settle(client: &async_nats::Client, scenario: &'static str) -> Result<(), BenchError> {
+    client.flush().await.map_err(nats_err(scenario))
+}
+
+/// `nats_tell`.
+pub(super) async fn tell(url: &str, n: usize) -> Result<Scenario, BenchError> {
+    const S: &str = "nats_tell";
+    let payload = Bytes::from(vec![0xabu8; 64]);
+    // The receiving subscription holds the whole run, so the figure is the
+    // rate at which everything sent is handled, none dropped.
+    let ((a, a_broker), (b, _)) = (
+        host_on(url, S, n + 16).await?,
+        host_on(url, S, DEFAULT_SUBSCRIPTION_CAPACITY).await?,
+    );
+    a.spawn(spec("sink".into())).await.map_err(host_err(S))?;
+    // A's subscription of the component's subject is on the server.
+    a_broker.sync().await.map_err(nats_err(S))?;
+    // Warm-up: one request through the server (the sink answers).
+    b.request("sink", payload.clone(), REQUEST_TIMEOUT)
+        .await
+        .map_err(host_err(S))?;
+    let t = Instant::now();
+    for _ in 0..n {
+        b.send("sink", payload.clone()).await.map_err(host_err(S))?;
+    }
+    let lost = || {
+        a.dead_letter_stats().total()
+            + b.dead_letter_stats().total()
+            + a_broker.stats().dropped_full
+    };
+    let sink = a.component("sink").ok_or_else(|| BenchError::Nats {
+        scenario: S,
+        reason: "the sink is gone".into(),
+    })?;
+    let deadline = Instant::now() + STALL;
+    // Every message ends handled or dead-lettered: wait for all of them.
+    while sink.stats().handled + lost() < n as u64 + 1 {
+        if Instant::now() > deadline {
+            return Err(BenchError::Stalled {
+                scenario: S,
+                timeout: STALL,
+            });
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let ours = n as f64 / t.elapsed().as_secs_f64();
+    let lost = lost();
+    a.shutdown(Duration::from_secs(10)).await;
+    b.shutdown(Duration::from_secs(10)).await;
+    if lost > 0 {
+        return Err(BenchError::Nats {
+            scenario: S,
+            reason: format!("{lost} messages were dead-lettered"),
+        });
+    }
+
+    let subject = format!("{}.raw.tell", prefix());
+    let receiver = async_nats::connect(url).await.map_err(nats_err(S))?;
+    let sender = async_nats::connect(url).await.map_err(nats_err(S))?;
+    let mut subscription = receiver
+        .subscribe(subject.clone())
+        .await
+        .map_err(nats_err(S))?;
+    settle(&receiver, S).await?;
+    let counted = tokio::spawn(async move {
+        let mut seen = 0usize;
+        while seen < n {
+            match subscription.next().await {
+                Some(message) => {
+                    std::hint::black_box(message);
+                    seen += 1;
+                }
+                None => break,
+            }
+        }
+        seen
+    });
+    let t = Instant::now();
+    for _ in 0..n {
+        sender
+            .publish(subject.clone(), payload.clone())
+            .await
+            .map_err(nats_err(S))?;
+    }
+    settle(&sender, S).await?;
+    let seen = tokio::time::timeout(STALL, counted)
+        .await
+        .map_err(|_| BenchError::Stalled {
+            scenario: S,
+            timeout: STALL,
+        })?
+        .map_err(nats_err(S))?;
+    let base = n as f64 / t.elapsed().as_secs_f64();
+    if seen < n {
+        return Err(BenchError::Nats {
+            scenario: S,
+            reason: format!("the raw subscriber saw {seen} of {n}"),
+        });
+    }
+    Ok(Scenario::value(
+        S,
+        "msg/s",
+        n as u64,
+        ours,
+        "async-nats publish → subscription",
+        base,
+    ))
+}
+
+/// `nats_request`.
+pub(super) async fn request(url: &str, n: usize) -> Result<Scenario, BenchError> {
+    const S: &str = "nats_request";
+    let payload = Bytes::from(vec![0xabu8; 64]);
+    let ((a, a_broker), (b, _)) = (
+        host_on(url, S, DEFAULT_SUBSCRIPTION_CAPACITY).await?,
+        host_on(url, S, DEFAULT_SUBSCRIPTION_CAPACITY).await?,
+    );
+    a.spawn(spec("echo".into())).await.map_err(host_err(S))?;
+    // A's subscription of the component's subject is on the server.
+    a_broker.sync().await.map_err(nats_err(S))?;
+    // Warm-up.
+    b.request("echo", payload.clone(), REQUEST_TIMEOUT)
+        .await
+        .map_err(host_err(S))?;
+    let mut ours = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let reply = b
+            .request("echo", payload.clone(), REQUEST_TIMEOUT)
+            .await
+            .map_err(host_err(S))?;
+        ours.push(micros(t.elapsed()));
+        std::hint::black_box(reply);
+    }
+    a.shutdown(Duration::from_secs(10)).await;
+    b.shutdown(Duration::from_secs(10)).await;
+
+    let subject = format!("{}.raw.echo", prefix());
+    let responder = async_nats::connect(url).await.map_err(nats_err(S))?;
+    let requester = async_nats::connect(url).await.map_err(nats_err(S))?;
+    let mut subscription = responder
+        .subscribe(subject.clone())
+        .await
+        .map_err(nats_err(S))?;
+    settle(&responder, S).await?;
+    let answering = responder.clone();
+    let echo = tokio::spawn(async move {
+        while let Some(message) = subscription.next().await {
+            if let Some(reply) = message.reply {
+                // A lost reply shows as the requester's timeout.
+                let _ = answering.publish(reply, message.payload).await;
+            }
+        }
+    });
+    let ask = |subject: String| {
+        let requester = requester.clone();
+        let payload = payload.clone();
+        async move {
+            tokio::time::timeout(REQUEST_TIMEOUT, requester.request(subject, payload))
+                .await
+                .map_err(|_| BenchError::Stalled {
+                    scenario: S,
+                    timeout: REQUEST_TIMEOUT,
+                })?
+                .map_err(nats_err(S))
+        }
+    };
+    ask(subject.clone()).await?;
+    let mut base = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let reply = ask(subject.clone()).await?;
+        base.push(micros(t.elapsed()));
+        std::hint::black_box(reply);
+    }
+    echo.abort();
+    Ok(Scenario::latency(
+        S,
+        &mut ours,
+        "async-nats request → echoing subscription",
+        &mut base,
+    ))
+}
