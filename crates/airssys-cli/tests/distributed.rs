@@ -2,7 +2,9 @@
 //! one real NATS server: host A runs the `pipeline` group (validator,
 //! pricing) and the drives, host B the `downstream` group (audit, two
 //! shipping instances). The end-to-end result is the one a single host
-//! gives (`run.rs`): every order accounted for, on both hosts.
+//! gives (`run.rs`): every order accounted for, on both hosts. And a host
+//! whose server is killed and restarted mid-run keeps running, reports the
+//! outage on `/health` and `/metrics`, and resumes.
 
 mod common;
 
@@ -127,4 +129,85 @@ fn the_example_split_over_two_processes_accounts_for_every_order() {
         !b.contains("validator "),
         "host B does not run validator:\n{b}"
     );
+}
+
+/// Polls `/health` on `addr` until its `broker.state` is `state`, and
+/// returns that body.
+fn wait_for_broker_state(addr: &str, state: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, body) = http_get(addr, "/health");
+        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if health["broker"]["state"] == state {
+            return health;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broker never became {state}: {health}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_host_survives_the_server_restarting_mid_run_and_reports_the_outage() {
+    let Some(mut server) = NatsServer::start() else {
+        return;
+    };
+    let mut host = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &example(), "--nats", &server.url()])
+        .args(["--quiet", "--metrics-addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let said = announcements(
+        &mut host,
+        &["serving /metrics and /health on http://", "ready: "],
+    );
+    let addr = said[0].clone();
+    let up = wait_for_broker_state(&addr, "connected");
+    assert_eq!(up["broker"]["disconnects"], 0, "{up}");
+
+    server.kill();
+    let down = wait_for_broker_state(&addr, "disconnected");
+    assert_eq!(down["status"], "degraded", "{down}");
+    let (code, _) = http_get(&addr, "/health");
+    assert_eq!(code, 503, "an outage is a degraded host");
+
+    server.restart().unwrap();
+    let back = wait_for_broker_state(&addr, "connected");
+    assert_eq!(back["broker"]["disconnects"], 1, "{back}");
+    // The traffic resumes: audit (a topic subscriber) handles more.
+    let (_, metrics) = http_get(&addr, "/metrics");
+    let before = handled(&metrics, "audit");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, metrics) = http_get(&addr, "/metrics");
+        if handled(&metrics, "audit") > before {
+            assert!(
+                metrics.contains("airssys_broker_disconnects_total 1"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the traffic did not resume");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let pid = host.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut summary = String::new();
+    host.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut summary)
+        .unwrap();
+    assert!(host.wait().unwrap().success(), "{summary}");
+    assert!(summary.contains("ended: interrupted"), "{summary}");
 }
