@@ -83,6 +83,17 @@ enum Command {
         /// URL (`nats_tell`, `nats_request`) beside raw async-nats clients.
         #[arg(long)]
         nats: Option<String>,
+        /// Compare each scenario's ratio with this saved `--json` report;
+        /// exit 3 if one is worse by more than the tolerance.
+        #[arg(long)]
+        compare: Option<PathBuf>,
+        /// Run only this scenario (repeatable; default: all).
+        #[arg(long = "scenario", value_name = "NAME")]
+        scenarios: Vec<String>,
+        /// How much worse a ratio may be, in percent, before `--compare`
+        /// calls it a regression.
+        #[arg(long, default_value_t = airssys_cli::bench::compare::DEFAULT_TOLERANCE * 100.0)]
+        tolerance: f64,
     },
     /// Chaos run: many components, messages across send, request and
     /// publish, random traps and restarts; prints the ledger. Exits 1 if a
@@ -268,7 +279,22 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Bench { json, quick, nats } => bench(json, quick, nats.as_deref()).await,
+        Command::Bench {
+            json,
+            quick,
+            nats,
+            compare,
+            scenarios,
+            tolerance,
+        } => {
+            let plan = airssys_cli::bench::Plan {
+                quick,
+                nats: nats.as_deref(),
+                only: &scenarios,
+            };
+            let compare = compare.map(|path| (path, tolerance / 100.0));
+            bench(json, &plan, compare).await
+        }
         Command::Ctl {
             addr,
             json,
@@ -435,26 +461,49 @@ async fn ctl_command(
     }
 }
 
-async fn bench(json: Option<PathBuf>, quick: bool, nats: Option<&str>) -> ExitCode {
-    use airssys_cli::bench::{self, Sizes, NATS_SCENARIOS, SCENARIOS};
+async fn bench(
+    json: Option<PathBuf>,
+    plan: &airssys_cli::bench::Plan<'_>,
+    compare: Option<(PathBuf, f64)>,
+) -> ExitCode {
+    use airssys_cli::bench::{self, NATS_SCENARIOS, SCENARIOS};
     use indicatif::{ProgressBar, ProgressStyle};
-
-    let count = SCENARIOS.len()
-        + if nats.is_some() {
-            NATS_SCENARIOS.len()
-        } else {
-            0
-        };
-    let bar = ProgressBar::new(count as u64);
+    if let Some(unknown) = plan
+        .only
+        .iter()
+        .find(|s| !SCENARIOS.contains(&s.as_str()) && !NATS_SCENARIOS.contains(&s.as_str()))
+    {
+        eprintln!(
+            "error: no scenario {unknown}; the scenarios are {}",
+            SCENARIOS
+                .iter()
+                .chain(NATS_SCENARIOS.iter())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    // A saved run that cannot be read is refused before measuring anything.
+    let saved = match &compare {
+        Some((path, _)) => match bench::compare::load(path) {
+            Ok(saved) => Some(saved),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let bar = ProgressBar::new(plan.scenarios().len() as u64);
     if let Ok(style) =
         ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
     {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    let sizes = if quick { Sizes::QUICK } else { Sizes::FULL };
     let mut started = 0u64;
-    let result = bench::run_all(sizes, quick, nats, |name| {
+    let result = bench::run_all(plan, |name| {
         bar.set_position(started);
         bar.set_message(name.to_owned());
         started += 1;
@@ -482,6 +531,14 @@ async fn bench(json: Option<PathBuf>, quick: bool, nats: Option<&str>) -> ExitCo
             return ExitCode::from(1);
         }
         eprintln!("wrote {}", path.display());
+    }
+    if let (Some(saved), Some((path, tolerance))) = (saved, compare) {
+        let changes = bench::compare::compare(&saved, &report, tolerance);
+        println!("\ncompared with {}:", path.display());
+        print!("{}", bench::compare::table(&changes, tolerance));
+        if changes.iter().any(|c| c.regressed) {
+            return ExitCode::from(3);
+        }
     }
     ExitCode::SUCCESS
 }

@@ -73,6 +73,49 @@ fn quick_bench_writes_json_with_every_scenario_and_its_baseline() {
 }
 
 #[test]
+fn compare_exits_3_when_a_ratio_regressed_past_the_tolerance() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("saved.json");
+    // A saved run in which spawning cost a millionth of raw instantiation,
+    // and one in which the tell throughput was a million times raw: this
+    // run is worse on both.
+    std::fs::write(
+        &saved,
+        r#"{"scenarios": [
+            {"name": "spawn", "unit": "us", "ratio_p50": 0.000001},
+            {"name": "tell_throughput", "unit": "msg/s", "ratio": 1000000.0}
+        ]}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["bench", "--quick", "--compare"])
+        .arg(&saved)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("2 of 2 scenarios regressed past 15%"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("REGRESSED").count(), 2, "{stdout}");
+
+    std::fs::write(&saved, "not json").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["bench", "--quick", "--compare"])
+        .arg(&saved)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad saved run is refused first"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("saved.json"));
+}
+
+#[test]
 fn percentile_is_nearest_rank() {
     let mut v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
     assert_eq!(percentile(&mut v, 50.0), 50.0);

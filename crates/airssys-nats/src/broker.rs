@@ -348,8 +348,10 @@ async fn drain<M>(
                 headers,
                 payload,
             } => {
-                let sent = match reply {
-                    Some(reply) => {
+                // No header block at all when there are no headers: a
+                // plain PUB is smaller and cheaper for the server to parse.
+                let sent = match (reply, headers.is_empty()) {
+                    (Some(reply), false) => {
                         client
                             .publish_with_reply_and_headers(
                                 subject.clone(),
@@ -359,11 +361,17 @@ async fn drain<M>(
                             )
                             .await
                     }
-                    None => {
+                    (Some(reply), true) => {
+                        client
+                            .publish_with_reply(subject.clone(), reply, payload)
+                            .await
+                    }
+                    (None, false) => {
                         client
                             .publish_with_headers(subject.clone(), headers, payload)
                             .await
                     }
+                    (None, true) => client.publish(subject.clone(), payload).await,
                 };
                 if let Err(error) = sent {
                     if let Some(inner) = inner.upgrade() {
@@ -480,6 +488,39 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
         }
     }
 
+    /// Counts a refused publish and says why.
+    fn refused(&self, subject: &str, reason: String) -> BrokerError {
+        self.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
+        BrokerError::Transport {
+            subject: subject.to_owned(),
+            reason,
+        }
+    }
+
+    /// The outbound publish of `subject`, refused at once when not connected.
+    fn outbound_publish(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<Outbound, BrokerError> {
+        let inner = &self.inner;
+        let state = inner.status.borrow().state;
+        if state != ConnectionState::Connected {
+            return Err(self.refused(
+                subject,
+                format!("not connected to NATS ({})", state.as_str()),
+            ));
+        }
+        Ok(Outbound::Publish {
+            subject: Subject::from(wire(&inner.prefix, subject)),
+            reply: reply.map(|r| Subject::from(wire(&inner.prefix, r))),
+            headers,
+            payload,
+        })
+    }
+
     fn enqueue(
         &self,
         subject: &str,
@@ -487,39 +528,44 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
         headers: HeaderMap,
         payload: Bytes,
     ) -> Result<(), BrokerError> {
-        let inner = &self.inner;
-        let refused = |reason: String| {
-            inner.counters.refused.fetch_add(1, Ordering::Relaxed);
-            BrokerError::Transport {
-                subject: subject.to_owned(),
-                reason,
-            }
-        };
-        let state = inner.status.borrow().state;
-        if state != ConnectionState::Connected {
-            return Err(refused(format!(
-                "not connected to NATS ({})",
-                state.as_str()
-            )));
-        }
-        let op = Outbound::Publish {
-            subject: Subject::from(wire(&inner.prefix, subject)),
-            reply: reply.map(|r| Subject::from(wire(&inner.prefix, r))),
-            headers,
-            payload,
-        };
-        match inner.outbound.try_send(op) {
+        let op = self.outbound_publish(subject, reply, headers, payload)?;
+        let outbound = &self.inner.outbound;
+        match outbound.try_send(op) {
             Ok(()) => {
-                inner.counters.published.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .counters
+                    .published
+                    .fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(_)) => Err(refused(format!(
-                "outbound queue full ({} messages)",
-                inner.outbound.max_capacity()
-            ))),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(self.refused(
+                subject,
+                format!("outbound queue full ({} messages)", outbound.max_capacity()),
+            )),
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                Err(refused("the outbound task is gone".into()))
+                Err(self.refused(subject, "the outbound task is gone".into()))
             }
+        }
+    }
+
+    /// As `enqueue`, waiting for room in the outbound queue.
+    async fn enqueue_waiting(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<(), BrokerError> {
+        let op = self.outbound_publish(subject, reply, headers, payload)?;
+        match self.inner.outbound.send(op).await {
+            Ok(()) => {
+                self.inner
+                    .counters
+                    .published
+                    .fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(_) => Err(self.refused(subject, "the outbound task is gone".into())),
         }
     }
 
@@ -721,6 +767,31 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
         let (headers, payload) = self.encode(subject, msg)?;
         self.enqueue(subject, Some(reply_to), headers, payload)?;
         Ok(PublishReport::default())
+    }
+
+    /// Waits while the outbound queue is full; refuses at once when not
+    /// connected (as `publish_with_reply` does).
+    fn publish_with_reply_waiting<'a>(
+        &'a self,
+        subject: &'a str,
+        reply_to: &'a str,
+        msg: M,
+    ) -> BoxFuture<'a, Result<PublishReport, BrokerError>>
+    where
+        M: 'a,
+    {
+        let checked = subject::validate_subject(subject)
+            .map_err(|e| invalid_subject(subject, e))
+            .and_then(|()| {
+                subject::validate_subject(reply_to).map_err(|e| invalid_subject(reply_to, e))
+            })
+            .and_then(|()| self.encode(subject, msg));
+        Box::pin(async move {
+            let (headers, payload) = checked?;
+            self.enqueue_waiting(subject, Some(reply_to), headers, payload)
+                .await?;
+            Ok(PublishReport::default())
+        })
     }
 
     fn subscribe(&self, pattern: &str) -> Result<Subscription<M>, BrokerError> {

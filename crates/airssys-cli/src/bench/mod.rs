@@ -56,6 +56,7 @@ pub const SCENARIOS: [&str; 6] = [
 /// after [`SCENARIOS`].
 pub const NATS_SCENARIOS: [&str; 2] = ["nats_tell", "nats_request"];
 
+pub mod compare;
 mod nats;
 
 /// Why a benchmark could not run.
@@ -295,38 +296,71 @@ impl Sizes {
 /// Subscribers in `broker_fanout`.
 pub const FANOUT: usize = 8;
 
-/// Runs every scenario (and, given a NATS server's URL, the
-/// [`NATS_SCENARIOS`]); `progress(name)` is called before each.
+/// What [`run_all`] runs.
+#[derive(Debug, Clone, Default)]
+pub struct Plan<'a> {
+    /// `--quick` sizes (and recorded as the report's mode).
+    pub quick: bool,
+    /// A NATS server's URL: the [`NATS_SCENARIOS`] run too.
+    pub nats: Option<&'a str>,
+    /// Only these scenarios (all when empty).
+    pub only: &'a [String],
+}
+
+impl Plan<'_> {
+    fn wants(&self, scenario: &str) -> bool {
+        let listed = self.only.is_empty() || self.only.iter().any(|s| s == scenario);
+        listed && (self.nats.is_some() || !NATS_SCENARIOS.contains(&scenario))
+    }
+
+    /// The scenarios this plan runs, in order.
+    pub fn scenarios(&self) -> Vec<&'static str> {
+        SCENARIOS
+            .iter()
+            .chain(NATS_SCENARIOS.iter())
+            .copied()
+            .filter(|s| self.wants(s))
+            .collect()
+    }
+}
+
+/// Runs the scenarios of `plan`; `progress(name)` is called before each.
 ///
 /// # Errors
 /// The first scenario that fails.
 pub async fn run_all(
-    sizes: Sizes,
-    quick: bool,
-    nats: Option<&str>,
+    plan: &Plan<'_>,
     mut progress: impl FnMut(&str),
 ) -> Result<Report, BenchError> {
+    let sizes = if plan.quick {
+        Sizes::QUICK
+    } else {
+        Sizes::FULL
+    };
     let mut scenarios = Vec::with_capacity(SCENARIOS.len() + NATS_SCENARIOS.len());
-    progress("spawn");
-    scenarios.push(spawn(sizes.spawns).await?);
-    progress("tell_throughput");
-    scenarios.push(tell_throughput(sizes.tells).await?);
-    progress("request_rtt");
-    scenarios.push(request_rtt(sizes.requests).await?);
-    progress("memory_per_component");
-    scenarios.push(memory_per_component(sizes.memory_components).await?);
-    progress("restart");
-    scenarios.push(restart(sizes.restarts).await?);
-    progress("broker_fanout");
-    scenarios.push(broker_fanout(sizes.publishes).await?);
-    if let Some(url) = nats {
-        progress("nats_tell");
-        scenarios.push(nats::tell(url, sizes.tells).await?);
-        progress("nats_request");
-        scenarios.push(nats::request(url, sizes.requests).await?);
+    for name in plan.scenarios() {
+        progress(name);
+        let scenario = match name {
+            "spawn" => spawn(sizes.spawns).await?,
+            "tell_throughput" => tell_throughput(sizes.tells).await?,
+            "request_rtt" => request_rtt(sizes.requests).await?,
+            "memory_per_component" => memory_per_component(sizes.memory_components).await?,
+            "restart" => restart(sizes.restarts).await?,
+            "broker_fanout" => broker_fanout(sizes.publishes).await?,
+            "nats_tell" | "nats_request" => {
+                let Some(url) = plan.nats else { continue };
+                if name == "nats_tell" {
+                    nats::tell(url, sizes.tells).await?
+                } else {
+                    nats::request(url, sizes.requests).await?
+                }
+            }
+            _ => continue,
+        };
+        scenarios.push(scenario);
     }
     Ok(Report {
-        machine: Machine::detect(quick),
+        machine: Machine::detect(plan.quick),
         scenarios,
     })
 }

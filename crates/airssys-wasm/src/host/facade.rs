@@ -495,8 +495,9 @@ impl ComponentHost {
     /// Sends `payload` to component `to`, waiting for mailbox room.
     ///
     /// With a distributed broker, an id this host does not run is sent to
-    /// the host that runs it, without waiting; if no host runs it, that is
-    /// counted as a dead letter `no_such_target` when the server says so.
+    /// the host that runs it (waiting, if need be, for room in the broker's
+    /// outbound queue); if no host runs it, that is counted as a dead letter
+    /// `no_such_target` when the server says so.
     ///
     /// # Errors
     /// [`HostError::UnknownComponent`], [`HostError::MessageTooLarge`],
@@ -510,7 +511,8 @@ impl ComponentHost {
         let payload = payload.into();
         if let Some(remote) = self.remote_for(to) {
             return remote
-                .send(None, to, payload.clone())
+                .send_waiting(to, payload.clone())
+                .await
                 .map_err(|e| remote_error(to, payload, e));
         }
         let (entry, payload) = self.target(to, payload)?;

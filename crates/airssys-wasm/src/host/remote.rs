@@ -98,21 +98,42 @@ impl RemoteRoutes {
         })
     }
 
-    /// A send to a component this host does not run, from a component or
-    /// (`None`) from the host's owner. Never waits; if no host runs `to`,
+    /// `_INBOX.airssys-send.<host>.<to>`: where the server's "no
+    /// responders" for a send to `to` comes back.
+    fn send_reply_subject(&self, to: &str) -> String {
+        format!("{}.{to}", self.send_inbox)
+    }
+
+    /// A send from the host's owner (the façade) to a component this host
+    /// does not run: as [`send`](Self::send), but waits while the broker's
+    /// outbound queue is full, as a local send waits for mailbox room.
+    pub(crate) async fn send_waiting(&self, to: &str, payload: Bytes) -> Result<(), BrokerError> {
+        let message = TopicMessage {
+            sender: None,
+            payload,
+        };
+        let reply = self.send_reply_subject(to);
+        self.broker
+            .publish_with_reply_waiting(&component_subject(to), &reply, message)
+            .await
+            .map(|_| ())
+    }
+
+    /// A send from a component to a component this host does not run.
+    /// Never waits (a guest's `send` is synchronous); if no host runs `to`,
     /// the server's "no responders" comes back on this host's send inbox
     /// and is counted as a dead letter `no_such_target`.
     pub(crate) fn send(
         &self,
-        from: Option<&ComponentId>,
+        from: &ComponentId,
         to: &str,
         payload: Bytes,
     ) -> Result<(), BrokerError> {
         let message = TopicMessage {
-            sender: from.cloned(),
+            sender: Some(from.clone()),
             payload,
         };
-        let reply = format!("{}.{to}", self.send_inbox);
+        let reply = self.send_reply_subject(to);
         self.broker
             .publish_with_reply(&component_subject(to), &reply, message)
             .map(|_| ())

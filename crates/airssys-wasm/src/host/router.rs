@@ -30,9 +30,7 @@ impl HostServices for Router {
     fn send(&self, from: &ComponentId, to: &str, payload: Bytes) -> Result<(), HostCallError> {
         let Some(target) = self.registry.get(to) else {
             return match &self.remote {
-                Some(remote) => remote
-                    .send(Some(from), to, payload)
-                    .map_err(remote_call_error),
+                Some(remote) => remote.send(from, to, payload).map_err(remote_call_error),
                 None => Err(HostCallError::NoSuchTarget),
             };
         };
