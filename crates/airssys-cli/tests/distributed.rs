@@ -9,7 +9,7 @@
 mod common;
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airssys_testkit::NatsServer;
@@ -24,6 +24,25 @@ fn handled(metrics: &str, id: &str) -> u64 {
         .find_map(|line| line.strip_prefix(series.as_str()))
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Stops a running `airssys run` as Ctrl-C would and returns what it
+/// printed (its summary); it must exit successfully.
+fn interrupt(mut run: Child) -> String {
+    let pid = run.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut printed = String::new();
+    run.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut printed)
+        .unwrap();
+    assert!(run.wait().unwrap().success(), "{printed}");
+    printed
 }
 
 /// The handled column of `id`'s row in a run summary.
@@ -104,20 +123,7 @@ fn the_example_split_over_two_processes_accounts_for_every_order() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let pid = downstream.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let mut b = String::new();
-    downstream
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut b)
-        .unwrap();
-    assert!(downstream.wait().unwrap().success(), "{b}");
+    let b = interrupt(downstream);
 
     // The same result as one host: audit saw every new and every priced
     // order, both shipping instances every priced one, nothing dead.
@@ -196,18 +202,6 @@ fn a_host_survives_the_server_restarting_mid_run_and_reports_the_outage() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let pid = host.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let mut summary = String::new();
-    host.stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut summary)
-        .unwrap();
-    assert!(host.wait().unwrap().success(), "{summary}");
+    let summary = interrupt(host);
     assert!(summary.contains("ended: interrupted"), "{summary}");
 }
