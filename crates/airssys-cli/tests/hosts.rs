@@ -67,6 +67,36 @@ async fn a_request_by_component_id_reaches_the_host_that_runs_it() {
 }
 
 #[tokio::test]
+async fn a_request_to_another_host_is_checked_against_the_allow_list_first() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, broker_a) = host(&server).await;
+    let (b, _) = host(&server).await;
+    a.spawn(ComponentSpec::new("responder", fixture("echo")))
+        .await
+        .unwrap();
+    broker_a.sync().await.unwrap();
+    // Allowed to request "elsewhere" only: "responder" is denied, on
+    // whichever host it runs, before anything goes on the wire.
+    let denied = ComponentSpec::new("requester", fixture("requester"))
+        .permissions(Permissions::deny_all().allow_target("elsewhere"));
+    let requester = b.spawn(denied).await.unwrap();
+    let reply = requester
+        .request(&b"may I?"[..], WAIT)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        i32::from_le_bytes(reply[..4].try_into().unwrap()),
+        codes::DENIED
+    );
+    assert_eq!(a.component("responder").unwrap().stats().handled, 0);
+    a.shutdown(WAIT).await;
+    b.shutdown(WAIT).await;
+}
+
+#[tokio::test]
 async fn a_request_to_an_id_no_host_runs_is_no_such_target_without_waiting() {
     let Some(server) = NatsServer::start() else {
         return;
