@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_rt::broker::PublishReport;
-use airssys_rt::supervisor::BackoffPolicy;
+use airssys_rt::supervisor::{BackoffPolicy, SupervisorRef};
 use airssys_wasm::{
     ComponentHealth, ComponentHost, ComponentInfo, ComponentRef, ComponentSpec, EngineConfig,
     Fault, HostError, HostShutdownReport, Permissions, SubjectPattern, WasmValue,
@@ -219,21 +219,42 @@ impl TestHost {
     /// [`Error::Host`] with the host's refusal (invalid binary, missing
     /// exports, failed `init`, id taken, ...).
     pub async fn spawn(&self, spec: ComponentSpec) -> Result<ComponentRef> {
-        let id = spec.id().as_str().to_owned();
-        let patterns = spec
-            .subscriptions()
-            .iter()
-            .filter_map(|p| SubjectPattern::new(p).ok())
-            .collect();
-        let permissions = spec.get_permissions().clone();
+        let spawned = self.about_to_spawn(&spec);
         let component = self.host.spawn(spec).await?;
-        self.spawned.lock().push(Spawned {
-            id,
-            patterns,
-            since: self.log.len(),
-            permissions,
-        });
+        self.spawned.lock().push(spawned);
         Ok(component)
+    }
+
+    /// As [`spawn`](Self::spawn), under the supervision group `group`
+    /// (made with `t.host().supervisor().add_supervisor(..)`): its restarts
+    /// follow the group's strategy, and the ledger and expectations follow
+    /// it as they follow any other component.
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn).
+    pub async fn spawn_in(
+        &self,
+        group: &SupervisorRef,
+        spec: ComponentSpec,
+    ) -> Result<ComponentRef> {
+        let spawned = self.about_to_spawn(&spec);
+        let component = self.host.spawn_in(group, spec).await?;
+        self.spawned.lock().push(spawned);
+        Ok(component)
+    }
+
+    /// What the ledger keeps of a component being spawned.
+    fn about_to_spawn(&self, spec: &ComponentSpec) -> Spawned {
+        Spawned {
+            id: spec.id().as_str().to_owned(),
+            patterns: spec
+                .subscriptions()
+                .iter()
+                .filter_map(|p| SubjectPattern::new(p).ok())
+                .collect(),
+            since: self.log.len(),
+            permissions: spec.get_permissions().clone(),
+        }
     }
 
     /// Reads a component file (WAT text or a binary module) and spawns it

@@ -329,3 +329,29 @@ fn the_public_types_are_send_and_sync() {
     send_sync::<airssys_testkit::Traffic>();
     send_sync::<airssys_testkit::RecordingBroker>();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_component_spawned_in_a_group_is_in_the_ledger() -> airssys_testkit::Result {
+    use airssys_rt::supervisor::{ChildSpec, SupervisorNode};
+    let t = TestHost::new()?;
+    let group = t
+        .host()
+        .supervisor()
+        .add_supervisor(
+            ChildSpec::new("workers"),
+            SupervisorNode::builder("workers"),
+        )
+        .await
+        .expect("the group starts");
+    t.spawn_in(&group, fixture("counter", "counter").subscribe("ticks.*"))
+        .await?;
+    t.publish("ticks.one", "a")?;
+    t.publish("ticks.two", "b")?;
+    t.send("counter", "c").await?;
+    let ledger = t.expect_ledger_balanced().await?;
+    let row = ledger
+        .row("counter")
+        .expect("the grouped component has a row");
+    assert_eq!((row.delivered, row.handled), (Some(3), 3));
+    Ok(())
+}
