@@ -82,7 +82,7 @@ impl ComponentHostBuilder {
         self
     }
 
-    /// Root supervisor restart intensity (default [`DEFAULT_ROOT_INTENSITY`]).
+    /// Root supervisor restart intensity (default: 10 restarts within 10 s).
     pub fn intensity(mut self, max_restarts: u32, within: Duration) -> Self {
         self.intensity = (max_restarts, within);
         self

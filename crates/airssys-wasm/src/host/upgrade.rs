@@ -41,7 +41,7 @@ impl ComponentHost {
     /// # Cancel safety
     /// Once the upgrade message is in the mailbox it is applied when the
     /// component reaches it, even if this future is dropped or times out;
-    /// [`ComponentInfo::upgrades`] tells whether it was.
+    /// [`ComponentInfo::upgrades`](crate::host::ComponentInfo::upgrades) tells whether it was.
     pub async fn upgrade(
         &self,
         id: &str,
