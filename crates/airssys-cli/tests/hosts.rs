@@ -41,6 +41,15 @@ async fn host(server: &NatsServer) -> (ComponentHost, NatsBroker<TopicMessage>) 
     (host, broker)
 }
 
+/// Spawns the echo fixture as `responder` on `host` and waits until the
+/// server has its subject, so other hosts reach it at once.
+async fn spawn_responder(host: &ComponentHost, broker: &NatsBroker<TopicMessage>) {
+    host.spawn(ComponentSpec::new("responder", fixture("echo")))
+        .await
+        .unwrap();
+    broker.sync().await.unwrap();
+}
+
 fn requester() -> ComponentSpec {
     ComponentSpec::new("requester", fixture("requester"))
         .permissions(Permissions::deny_all().allow_target("responder"))
@@ -53,10 +62,7 @@ async fn a_request_by_component_id_reaches_the_host_that_runs_it() {
     };
     let (a, broker_a) = host(&server).await;
     let (b, _) = host(&server).await;
-    a.spawn(ComponentSpec::new("responder", fixture("echo")))
-        .await
-        .unwrap();
-    broker_a.sync().await.unwrap();
+    spawn_responder(&a, &broker_a).await;
     let requester = b.spawn(requester()).await.unwrap();
 
     let reply = requester.request(&b"across"[..], WAIT).await.unwrap();
@@ -73,10 +79,7 @@ async fn a_request_to_another_host_is_checked_against_the_allow_list_first() {
     };
     let (a, broker_a) = host(&server).await;
     let (b, _) = host(&server).await;
-    a.spawn(ComponentSpec::new("responder", fixture("echo")))
-        .await
-        .unwrap();
-    broker_a.sync().await.unwrap();
+    spawn_responder(&a, &broker_a).await;
     // Allowed to request "elsewhere" only: "responder" is denied, on
     // whichever host it runs, before anything goes on the wire.
     let denied = ComponentSpec::new("requester", fixture("requester"))
@@ -157,10 +160,7 @@ async fn a_plain_nats_client_requests_a_component_by_its_subject() {
         return;
     };
     let (a, broker_a) = host(&server).await;
-    a.spawn(ComponentSpec::new("responder", fixture("echo")))
-        .await
-        .unwrap();
-    broker_a.sync().await.unwrap();
+    spawn_responder(&a, &broker_a).await;
 
     // No airssys code on this side: the async-nats crate alone.
     let plain = airssys_nats::async_nats::connect(server.url())
@@ -185,10 +185,7 @@ async fn the_facade_sends_and_requests_components_on_another_host() {
     };
     let (a, broker_a) = host(&server).await;
     let (b, broker_b) = host(&server).await;
-    a.spawn(ComponentSpec::new("responder", fixture("echo")))
-        .await
-        .unwrap();
-    broker_a.sync().await.unwrap();
+    spawn_responder(&a, &broker_a).await;
 
     b.send("responder", &b"told"[..]).await.unwrap();
     let reply = b.request("responder", &b"asked"[..], WAIT).await.unwrap();
@@ -247,10 +244,7 @@ async fn hosts_survive_a_server_restart_and_resume_requests_by_id() {
     };
     let (a, broker_a) = host(&server).await;
     let (b, broker_b) = host(&server).await;
-    a.spawn(ComponentSpec::new("responder", fixture("echo")))
-        .await
-        .unwrap();
-    broker_a.sync().await.unwrap();
+    spawn_responder(&a, &broker_a).await;
     let reply = b.request("responder", &b"before"[..], WAIT).await.unwrap();
     assert_eq!(reply.as_deref(), Some(&b"before"[..]));
 
