@@ -248,6 +248,24 @@ fn guest_error(result: Result<Option<Bytes>, HostError>, id: &str) -> GuestError
     }
 }
 
+/// The common case of a fatal attacker: spawned from `attacker` in its own
+/// group beside a healthy neighbour, it fails every request with a guest
+/// error that `check` accepts, while the neighbour stays within its quiet
+/// p99; every round is accounted for and the host survives.
+async fn contained_fatal_attack(
+    attacker: ComponentSpec,
+    check: impl Fn(GuestError) + Send + 'static,
+) {
+    let host = host();
+    let mut neighbour = Neighbour::spawn(&host).await;
+    let attacker = spawn_attacker(&host, attacker).await;
+    let rounds = neighbour
+        .under_attack(|stop| async move { fatal_rounds(attacker, stop, check).await })
+        .await;
+    fatal_rounds_accounted(&host, rounds).await;
+    neighbour.host_alive_and_shutdown(&host).await;
+}
+
 /// A repeated request that fails its guest: each round is one accepted
 /// message that must end failed and dead-lettered, with a restart.
 async fn fatal_rounds(
@@ -284,70 +302,41 @@ async fn fatal_rounds_accounted(host: &ComponentHost, rounds: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_infinite_loop_is_interrupted_at_the_execution_timeout() {
     let _serial = SERIAL.lock().await;
-    let host = host();
-    let mut neighbour = Neighbour::spawn(&host).await;
-    let attacker = spawn_attacker(
-        &host,
+    contained_fatal_attack(
         spec("attacker", "infinite_loop").limits(fast_timeout()),
+        |e| {
+            assert!(
+                matches!(e, GuestError::ExecutionTimeout { limit, .. } if limit == Duration::from_millis(100)),
+                "{e:?}"
+            )
+        },
     )
     .await;
-    let rounds = neighbour
-        .under_attack(|stop| async move {
-            fatal_rounds(attacker, stop, |e| {
-                assert!(
-                    matches!(e, GuestError::ExecutionTimeout { limit, .. } if limit == Duration::from_millis(100)),
-                    "{e:?}"
-                )
-            })
-            .await
-        })
-        .await;
-    fatal_rounds_accounted(&host, rounds).await;
-    neighbour.host_alive_and_shutdown(&host).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_bomb_stops_at_its_memory_cap() {
     let _serial = SERIAL.lock().await;
-    let host = host();
-    let mut neighbour = Neighbour::spawn(&host).await;
-    let attacker = spawn_attacker(
-        &host,
+    contained_fatal_attack(
         spec("attacker", "memory_bomb")
             .limits(ComponentLimits::default().max_memory_bytes(2 << 20)),
+        |e| {
+            assert!(
+                matches!(e, GuestError::MemoryLimitExceeded { limit, .. } if limit == 2 << 20),
+                "{e:?}"
+            )
+        },
     )
     .await;
-    let rounds = neighbour
-        .under_attack(|stop| async move {
-            fatal_rounds(attacker, stop, |e| {
-                assert!(
-                    matches!(e, GuestError::MemoryLimitExceeded { limit, .. } if limit == 2 << 20),
-                    "{e:?}"
-                )
-            })
-            .await
-        })
-        .await;
-    fatal_rounds_accounted(&host, rounds).await;
-    neighbour.host_alive_and_shutdown(&host).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stack_overflow_is_a_typed_error_not_a_crash() {
     let _serial = SERIAL.lock().await;
-    let host = host();
-    let mut neighbour = Neighbour::spawn(&host).await;
-    let attacker = spawn_attacker(&host, spec("attacker", "deep_recursion")).await;
-    let rounds = neighbour
-        .under_attack(|stop| async move {
-            fatal_rounds(attacker, stop, |e| {
-                assert!(matches!(e, GuestError::StackOverflow { .. }), "{e:?}")
-            })
-            .await
-        })
-        .await;
-    fatal_rounds_accounted(&host, rounds).await;
-    neighbour.host_alive_and_shutdown(&host).await;
+    contained_fatal_attack(spec("attacker", "deep_recursion"), |e| {
+        assert!(matches!(e, GuestError::StackOverflow { .. }), "{e:?}")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -587,22 +576,13 @@ async fn an_oversized_payload_out_is_refused_with_too_large_on_send_publish_and_
 }
 
 async fn bad_alloc_case(fixture_name: &str, expected: &'static str) {
-    let host = host();
-    let mut neighbour = Neighbour::spawn(&host).await;
-    let attacker = spawn_attacker(&host, spec("attacker", fixture_name)).await;
-    let rounds = neighbour
-        .under_attack(|stop| async move {
-            fatal_rounds(attacker, stop, move |e| match e {
-                GuestError::AbiViolation { reason, .. } => {
-                    assert!(reason.contains(expected), "{reason}")
-                }
-                other => panic!("expected AbiViolation, got {other:?}"),
-            })
-            .await
-        })
-        .await;
-    fatal_rounds_accounted(&host, rounds).await;
-    neighbour.host_alive_and_shutdown(&host).await;
+    contained_fatal_attack(spec("attacker", fixture_name), move |e| match e {
+        GuestError::AbiViolation { reason, .. } => {
+            assert!(reason.contains(expected), "{reason}")
+        }
+        other => panic!("expected AbiViolation, got {other:?}"),
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
