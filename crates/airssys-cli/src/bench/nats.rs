@@ -61,10 +61,36 @@ fn nats_err<E: std::fmt::Display>(scenario: &'static str) -> impl Fn(E) -> Bench
     }
 }
 
-/// A round trip to the server on `client`'s connection: what it sent
-/// before (publishes, subscriptions) has reached the server.
+/// A round trip to the server on `client`'s connection: once it returns,
+/// the server has processed what the client sent before (publishes,
+/// subscriptions).
+///
+/// `Client::flush` is not enough: it only empties the socket's write
+/// buffer, so another connection's publish could still reach the server
+/// before this one's `SUB` (the raw baseline then lost its first messages,
+/// or its first request met "no responders"). An echo through a fresh
+/// inbox is answered only after everything before it was processed.
 async fn settle(client: &async_nats::Client, scenario: &'static str) -> Result<(), BenchError> {
-    client.flush().await.map_err(nats_err(scenario))
+    let inbox = client.new_inbox();
+    let mut echo = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(nats_err(scenario))?;
+    client
+        .publish(inbox, Bytes::new())
+        .await
+        .map_err(nats_err(scenario))?;
+    match tokio::time::timeout(REQUEST_TIMEOUT, echo.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(BenchError::Nats {
+            scenario,
+            reason: "the connection closed during a round trip to the server".into(),
+        }),
+        Err(_) => Err(BenchError::Stalled {
+            scenario,
+            timeout: REQUEST_TIMEOUT,
+        }),
+    }
 }
 
 /// `nats_tell`.
