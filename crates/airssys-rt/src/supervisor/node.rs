@@ -22,7 +22,12 @@ use super::strategy::{RestartPolicy, ShutdownPolicy};
 
 /// Health checks are never run more often than this, whatever the config says
 /// (a zero interval would otherwise spin the task).
+mod children;
 mod react;
+mod wakes;
+
+use children::Children;
+use wakes::Wakes;
 
 const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(1);
 
@@ -50,7 +55,9 @@ pub struct SupervisorNode {
     config: SupervisorConfig,
     root: bool,
     mode: Mode,
-    children: Vec<Entry>,
+    children: Children,
+    /// When a restart or a health check is next due.
+    wakes: Wakes,
     intensity: IntensityTracker,
     events: broadcast::Sender<SupervisionEvent>,
     cmds: mpsc::UnboundedReceiver<Command>,
@@ -102,6 +109,16 @@ struct Entry {
 }
 
 impl Entry {
+    /// Whether this child has a restart or a health check due at `at`
+    /// (a [`Wakes`] entry for it is not stale).
+    fn is_due_at(&self, at: Instant) -> bool {
+        match self.state {
+            State::Restarting { due, .. } => due == at,
+            State::Running => self.next_health == Some(at),
+            State::Exited(_) | State::Stopped => false,
+        }
+    }
+
     /// A child not started yet.
     fn new(spec: ChildSpec, child: Box<dyn Child>) -> Self {
         Self {
@@ -153,10 +170,13 @@ impl SupervisorNode {
             config,
             root,
             mode: if root { Mode::Running } else { Mode::Idle },
-            children: initial
-                .into_iter()
-                .map(|(spec, child)| Entry::new(spec, child))
-                .collect(),
+            children: Children::new(
+                initial
+                    .into_iter()
+                    .map(|(spec, child)| Entry::new(spec, child))
+                    .collect(),
+            ),
+            wakes: Wakes::default(),
             events,
             cmds,
             exits_tx,
@@ -227,21 +247,20 @@ impl SupervisorNode {
     }
 
     fn index_of(&self, id: ChildId) -> Option<usize> {
-        self.children.iter().position(|e| e.id == id)
+        self.children.position_of(id)
     }
 
-    fn next_wake(&self) -> Option<Instant> {
+    /// When the earliest restart or health check is due, if any.
+    fn next_wake(&mut self) -> Option<Instant> {
         if !self.is_running() {
             return None;
         }
-        self.children
-            .iter()
-            .filter_map(|e| match e.state {
-                State::Restarting { due, .. } => Some(due),
-                State::Running => e.next_health,
-                _ => None,
-            })
-            .min()
+        let children = &self.children;
+        self.wakes.next(|at, id| {
+            children
+                .position_of(id)
+                .is_some_and(|i| children[i].is_due_at(at))
+        })
     }
 
     async fn on_command(&mut self, cmd: Command) -> ControlFlow<()> {
@@ -299,7 +318,7 @@ impl SupervisorNode {
         spec: ChildSpec,
         child: Box<dyn Child>,
     ) -> Result<ChildId, SupervisorError> {
-        if self.children.iter().any(|e| e.spec.name() == spec.name()) {
+        if self.children.has_name(spec.name()) {
             return Err(SupervisorError::DuplicateChild {
                 supervisor: self.name().to_owned(),
                 child: spec.name().to_owned(),
@@ -336,7 +355,7 @@ impl SupervisorNode {
     }
 
     async fn terminate_child(&mut self, name: &str) -> Result<(), SupervisorError> {
-        let Some(i) = self.children.iter().position(|e| e.spec.name() == name) else {
+        let Some(i) = self.children.position_of_name(name) else {
             return Err(SupervisorError::ChildNotFound {
                 supervisor: self.name().to_owned(),
                 child: name.to_owned(),
@@ -441,6 +460,9 @@ impl SupervisorNode {
                     .spec
                     .health_config()
                     .map(|h| now + h.interval.max(MIN_HEALTH_INTERVAL));
+                if let Some(at) = entry.next_health {
+                    self.wakes.push(at, id);
+                }
                 Ok(())
             }
             Err(e) => {

@@ -59,7 +59,7 @@ impl SupervisorNode {
         }
         self.mode = Mode::Idle;
         self.intensity.reset();
-        for entry in &mut self.children {
+        for entry in self.children.iter_mut() {
             entry.consecutive = 0;
         }
         match self.start_in_order().await {
@@ -82,14 +82,11 @@ impl SupervisorNode {
     /// expected to be stopped when this is called.
     async fn start_in_order(&mut self) -> Result<(), SupervisorError> {
         // `add_child` refuses duplicates; initial children are checked here.
-        for (i, entry) in self.children.iter().enumerate() {
-            let name = entry.spec.name();
-            if self.children[..i].iter().any(|e| e.spec.name() == name) {
-                return Err(SupervisorError::DuplicateChild {
-                    supervisor: self.name().to_owned(),
-                    child: name.to_owned(),
-                });
-            }
+        if let Some(name) = self.children.first_duplicate_name() {
+            return Err(SupervisorError::DuplicateChild {
+                supervisor: self.name().to_owned(),
+                child: name.to_owned(),
+            });
         }
         for i in 0..self.children.len() {
             match self.start_child(i).await {
@@ -221,6 +218,7 @@ impl SupervisorNode {
                     attempt,
                     delay,
                 };
+                self.wakes.push(due, id);
             }
         }
     }
@@ -261,13 +259,26 @@ impl SupervisorNode {
     /// starts again in order on the next one.
     pub(super) async fn on_timer(&mut self) {
         let now = Instant::now();
-        let due: Vec<ChildId> = self
-            .children
-            .iter()
-            .filter(|e| matches!(e.state, State::Restarting { due, .. } if due <= now))
-            .map(|e| e.id)
-            .collect();
-        for id in due {
+        // What is due, checked against each child's state (an entry may be
+        // stale); restarts in start order, which is id order.
+        let mut restarts = Vec::new();
+        let mut checks = Vec::new();
+        for (at, id) in self.wakes.take_due(now) {
+            let Some(i) = self.index_of(id) else { continue };
+            if !self.children[i].is_due_at(at) {
+                continue;
+            }
+            match self.children[i].state {
+                State::Restarting { .. } => restarts.push((at, id)),
+                _ => checks.push(id),
+            }
+        }
+        restarts.sort_unstable_by_key(|&(_, id)| id);
+        restarts.dedup_by_key(|&mut (_, id)| id);
+        checks.sort_unstable();
+        checks.dedup();
+        let mut restarts = restarts.into_iter();
+        while let Some((_, id)) = restarts.next() {
             let Some(i) = self.index_of(id) else { continue };
             let State::Restarting { attempt, delay, .. } = self.children[i].state else {
                 continue;
@@ -284,18 +295,22 @@ impl SupervisorNode {
                     let reason = ExitReason::Failed(e.to_string());
                     self.children[i].state = State::Exited(reason.clone());
                     self.child_ended(i, reason).await;
+                    // What was due and not run yet stays due (those the
+                    // failure rescheduled have new entries already).
+                    for (at, id) in restarts {
+                        self.wakes.push(at, id);
+                    }
+                    for id in checks {
+                        if let Some(at) =
+                            self.index_of(id).and_then(|i| self.children[i].next_health)
+                        {
+                            self.wakes.push(at, id);
+                        }
+                    }
                     return;
                 }
             }
         }
-        let checks: Vec<ChildId> = self
-            .children
-            .iter()
-            .filter(|e| {
-                matches!(e.state, State::Running) && e.next_health.is_some_and(|t| t <= now)
-            })
-            .map(|e| e.id)
-            .collect();
         for id in checks {
             if !self.is_running() {
                 return;
@@ -317,7 +332,10 @@ impl SupervisorNode {
         let result = timeout(config.timeout, entry.child.health_check())
             .await
             .ok();
-        entry.next_health = Some(Instant::now() + config.interval.max(MIN_HEALTH_INTERVAL));
+        let next = Instant::now() + config.interval.max(MIN_HEALTH_INTERVAL);
+        entry.next_health = Some(next);
+        let id = entry.id;
+        self.wakes.push(next, id);
         let HealthVerdict::Failed {
             consecutive,
             reason,
