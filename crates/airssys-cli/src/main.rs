@@ -90,6 +90,11 @@ enum Command {
         /// Run only this scenario (repeatable; default: all).
         #[arg(long = "scenario", value_name = "NAME")]
         scenarios: Vec<String>,
+        /// Run N live idle components on one host (`scale_spawn`,
+        /// `scale_memory`, `scale_request`, `scale_shutdown`) beside N bare
+        /// wasmtime instances. Alone, runs only these scenarios.
+        #[arg(long, value_name = "N")]
+        scale: Option<usize>,
         /// How much worse a ratio may be, in percent, before `--compare`
         /// calls it a regression.
         #[arg(long, default_value_t = airssys_cli::bench::compare::DEFAULT_TOLERANCE * 100.0)]
@@ -286,11 +291,13 @@ async fn main() -> ExitCode {
             compare,
             scenarios,
             tolerance,
+            scale,
         } => {
             let plan = airssys_cli::bench::Plan {
                 quick,
                 nats: nats.as_deref(),
                 only: &scenarios,
+                scale,
             };
             let compare = compare.map(|path| (path, tolerance / 100.0));
             bench(json, &plan, compare).await
@@ -466,18 +473,18 @@ async fn bench(
     plan: &airssys_cli::bench::Plan<'_>,
     compare: Option<(PathBuf, f64)>,
 ) -> ExitCode {
-    use airssys_cli::bench::{self, NATS_SCENARIOS, SCENARIOS};
+    use airssys_cli::bench::{self, NATS_SCENARIOS, SCALE_SCENARIOS, SCENARIOS};
     use indicatif::{ProgressBar, ProgressStyle};
-    if let Some(unknown) = plan
-        .only
-        .iter()
-        .find(|s| !SCENARIOS.contains(&s.as_str()) && !NATS_SCENARIOS.contains(&s.as_str()))
-    {
+    if let Some(unknown) = plan.only.iter().find(|s| {
+        let s = s.as_str();
+        !SCENARIOS.contains(&s) && !NATS_SCENARIOS.contains(&s) && !SCALE_SCENARIOS.contains(&s)
+    }) {
         eprintln!(
             "error: no scenario {unknown}; the scenarios are {}",
             SCENARIOS
                 .iter()
                 .chain(NATS_SCENARIOS.iter())
+                .chain(SCALE_SCENARIOS.iter())
                 .copied()
                 .collect::<Vec<_>>()
                 .join(", ")

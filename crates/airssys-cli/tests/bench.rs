@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use airssys_cli::bench::{percentile, NATS_SCENARIOS, SCENARIOS};
+use airssys_cli::bench::{percentile, NATS_SCENARIOS, SCALE_SCENARIOS, SCENARIOS};
 use airssys_testkit::NatsServer;
 
 #[test]
@@ -122,4 +122,57 @@ fn percentile_is_nearest_rank() {
     assert_eq!(percentile(&mut v, 99.0), 99.0);
     assert_eq!(percentile(&mut [7.0], 99.0), 7.0);
     assert!(percentile(&mut [], 50.0).is_nan());
+}
+
+/// CI's sized-down `--scale` run: 50,000 live components, each its own
+/// actor and instance, every one of them answering, all shut down cleanly
+/// (the run fails otherwise). Needs the kernel to allow the pool's memory
+/// mappings: `.ci/run` raises `vm.max_map_count`; elsewhere the test says
+/// why it did not run.
+#[test]
+fn scale_bench_keeps_50_000_components_live_and_shuts_them_all_down() {
+    const N: u32 = 50_000;
+    let needed = airssys_wasm::pool_mappings_needed(N + 8);
+    if let Some(limit) = airssys_wasm::max_map_count().filter(|&l| l < needed) {
+        eprintln!("skipped: vm.max_map_count is {limit}, the pool needs about {needed}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scale.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["bench", "--scale", &N.to_string(), "--json"])
+        .arg(&path)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let scenarios = report["scenarios"].as_array().unwrap();
+    let names: Vec<&str> = scenarios
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names, SCALE_SCENARIOS,
+        "--scale alone runs the scale scenarios"
+    );
+    let get = |name: &str| scenarios.iter().find(|s| s["name"] == name).unwrap();
+    for name in ["scale_spawn", "scale_memory", "scale_shutdown"] {
+        assert_eq!(get(name)["samples"].as_u64(), Some(u64::from(N)), "{name}");
+    }
+    let memory = get("scale_memory")["value"].as_f64().unwrap();
+    assert!(
+        memory > 0.0 && memory <= 64.0,
+        "{memory} KiB per live component"
+    );
+    assert!(get("scale_spawn")["value"].as_f64().unwrap() > 0.0);
+    let request = get("scale_request");
+    assert!(request["p99"].as_f64().unwrap() >= request["p50"].as_f64().unwrap());
+    assert!(get("scale_shutdown")["value"].as_f64().unwrap() > 0.0);
 }

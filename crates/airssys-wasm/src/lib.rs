@@ -62,5 +62,7 @@ pub use host::{
     TopicMessage, UndeliveredReason, UpgradeOutcome, UpgradeReport,
 };
 pub use id::ComponentId;
-pub use runtime::engine::{AllocatorKind, EngineConfig, WasmEngine};
+pub use runtime::engine::{
+    max_map_count, pool_mappings_needed, AllocatorKind, EngineConfig, WasmEngine,
+};
 pub use runtime::limits::ComponentLimits;

@@ -89,7 +89,8 @@ pub fn load(path: &Path) -> Result<Vec<SavedRatio>, CompareError> {
 /// Whether a larger ratio is worse: latencies and memory (`airssys` slower
 /// or larger than raw), as opposed to throughputs.
 fn larger_is_worse(unit: &str) -> bool {
-    unit != "msg/s"
+    // Rates (`msg/s`, `spawn/s`) are better larger; times and sizes worse.
+    !unit.ends_with("/s")
 }
 
 /// One scenario compared.

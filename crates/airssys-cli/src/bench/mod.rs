@@ -58,6 +58,9 @@ pub const NATS_SCENARIOS: [&str; 2] = ["nats_tell", "nats_request"];
 
 pub mod compare;
 mod nats;
+mod scale;
+
+pub use scale::{SCALE_SCENARIOS, SPAWNERS};
 
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
@@ -305,12 +308,23 @@ pub struct Plan<'a> {
     pub nats: Option<&'a str>,
     /// Only these scenarios (all when empty).
     pub only: &'a [String],
+    /// `--scale N`: the [`SCALE_SCENARIOS`] with N components. Without
+    /// `--scenario`, only they run.
+    pub scale: Option<usize>,
 }
 
 impl Plan<'_> {
     fn wants(&self, scenario: &str) -> bool {
-        let listed = self.only.is_empty() || self.only.iter().any(|s| s == scenario);
-        listed && (self.nats.is_some() || !NATS_SCENARIOS.contains(&scenario))
+        let scaled = SCALE_SCENARIOS.contains(&scenario);
+        let listed = if self.only.is_empty() {
+            // `--scale` alone runs the scale scenarios only.
+            scaled == self.scale.is_some()
+        } else {
+            self.only.iter().any(|s| s == scenario)
+        };
+        listed
+            && (self.nats.is_some() || !NATS_SCENARIOS.contains(&scenario))
+            && (self.scale.is_some() || !scaled)
     }
 
     /// The scenarios this plan runs, in order.
@@ -318,6 +332,7 @@ impl Plan<'_> {
         SCENARIOS
             .iter()
             .chain(NATS_SCENARIOS.iter())
+            .chain(SCALE_SCENARIOS.iter())
             .copied()
             .filter(|s| self.wants(s))
             .collect()
@@ -338,7 +353,8 @@ pub async fn run_all(
         Sizes::FULL
     };
     let mut scenarios = Vec::with_capacity(SCENARIOS.len() + NATS_SCENARIOS.len());
-    for name in plan.scenarios() {
+    let scaled = |name: &&str| SCALE_SCENARIOS.contains(name);
+    for name in plan.scenarios().into_iter().filter(|s| !scaled(s)) {
         progress(name);
         let scenario = match name {
             "spawn" => spawn(sizes.spawns).await?,
@@ -358,6 +374,13 @@ pub async fn run_all(
             _ => continue,
         };
         scenarios.push(scenario);
+    }
+    if let Some(n) = plan
+        .scale
+        .filter(|_| SCALE_SCENARIOS.iter().any(|s| plan.wants(s)))
+    {
+        let measured = scale::run(n, &mut progress).await?;
+        scenarios.extend(measured.into_iter().filter(|s| plan.wants(s.name)));
     }
     Ok(Report {
         machine: Machine::detect(plan.quick),

@@ -217,8 +217,12 @@ impl Actor for ComponentActor {
                     }
                 }
             }
+            // The rare arms run boxed: a future awaited inline here is
+            // stored in every idle component's task (the largest arm sets
+            // the size), and upgrade and invoke are each kilobytes.
             ComponentMessage::Invoke { export, args } => {
-                let results = self.instance()?.invoke(&export, &args).await?;
+                let instance = self.instance()?;
+                let results = Box::pin(instance.invoke(&export, &args)).await?;
                 Ok(ComponentReply::Invoked(results))
             }
             ComponentMessage::Health => {
@@ -231,11 +235,11 @@ impl Actor for ComponentActor {
                 // trapped or never returned and was interrupted at the
                 // execution timeout) restarts it now, so the next message
                 // meets a fresh instance instead of a dead one.
-                let health = self.instance()?.checked_health().await?;
+                let health = Box::pin(self.instance()?.checked_health()).await?;
                 Ok(ComponentReply::Health(health))
             }
             ComponentMessage::Upgrade { module } => {
-                let outcome = self.upgrade(module).await;
+                let outcome = Box::pin(self.upgrade(module)).await;
                 let counter = if outcome.is_ok() {
                     &self.template.control_handled
                 } else {

@@ -33,6 +33,19 @@ pub const DEFAULT_MAX_MODULE_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_FUNCTIONS: u32 = 50_000;
 /// Default largest single function body: 1 MiB of code.
 pub const DEFAULT_MAX_FUNCTION_BODY_BYTES: usize = 1024 * 1024;
+/// wasmtime's own per-memory reservation on 64-bit hosts (4 GiB, so that
+/// every 32-bit address lands in the reservation and compiled code needs
+/// no bounds checks) plus its default guard regions before and after
+/// (32 MiB each).
+const GUARD_PAGE_SLOT_BYTES: u64 = (4 << 30) + 2 * (32 << 20);
+
+/// Most address space the memory pool may take with [`GUARD_PAGE_SLOT_BYTES`]
+/// slots: 32 TiB, a quarter of x86-64's 128 TiB user space. A larger pool
+/// uses slots of exactly `max_memory_per_component`.
+const GUARD_PAGE_POOL_BUDGET: u64 = 32 << 40;
+
+/// A WebAssembly page.
+const WASM_PAGE: u64 = 64 * 1024;
 
 /// Settings of a [`WasmEngine`].
 ///
@@ -55,6 +68,13 @@ pub const DEFAULT_MAX_FUNCTION_BODY_BYTES: usize = 1024 * 1024;
 /// O(sections), before wasmtime compiles anything, so a "compile bomb" (a
 /// module of millions of functions or one enormous body) cannot take the
 /// host's CPU and memory.
+///
+/// **Address space.** A pooled memory slot is normally what wasmtime
+/// reserves on its own: 4 GiB plus guard regions, so compiled code needs
+/// no bounds checks. That is 4 TiB for the default 1000 components; past
+/// 32 TiB (about 7,900 components) the slots shrink to exactly
+/// `max_memory_per_component`, and compiled code checks bounds instead
+/// (a few percent of guest speed). See [`memory_slot_bytes`](Self::memory_slot_bytes).
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     max_components: u32,
@@ -200,6 +220,18 @@ impl EngineConfig {
     pub fn get_fuel(&self) -> bool {
         self.fuel
     }
+    /// The address space one pooled memory slot takes: wasmtime's 4 GiB
+    /// plus guards while the whole pool stays within 32 TiB, else exactly
+    /// `max_memory_per_component` (rounded up to whole 64 KiB pages).
+    pub fn memory_slot_bytes(&self) -> u64 {
+        if u64::from(self.max_components).saturating_mul(GUARD_PAGE_SLOT_BYTES)
+            <= GUARD_PAGE_POOL_BUDGET
+        {
+            GUARD_PAGE_SLOT_BYTES
+        } else {
+            (self.max_memory_per_component as u64).div_ceil(WASM_PAGE) * WASM_PAGE
+        }
+    }
 
     fn wasmtime_config(&self, pooling: bool) -> Config {
         let mut config = Config::new();
@@ -222,10 +254,58 @@ impl EngineConfig {
                 .max_tables_per_module(self.max_tables_per_component)
                 .table_elements(self.max_table_elements)
                 .max_memory_size(self.max_memory_per_component);
+            let slot = self.memory_slot_bytes();
+            if slot != GUARD_PAGE_SLOT_BYTES {
+                // Slots of exactly the largest memory, no guards: bounds
+                // are checked by the compiled code, and a million slots
+                // take as much address space as the memories themselves.
+                config
+                    .memory_reservation(slot)
+                    .memory_guard_size(0)
+                    .guard_before_linear_memory(false)
+                    .memory_reservation_for_growth(0);
+            }
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         config
     }
+}
+
+/// Memory mappings the pool takes per component: each execution stack is
+/// its own mapping plus its guard page's.
+const MAPPINGS_PER_COMPONENT: u64 = 2;
+
+/// Mappings left for everything else in the process.
+const MAPPINGS_HEADROOM: u64 = 16_384;
+
+/// About how many memory mappings a process needs for a pool of
+/// `components` (Linux limits them per process: `vm.max_map_count`).
+pub fn pool_mappings_needed(components: u32) -> u64 {
+    u64::from(components) * MAPPINGS_PER_COMPONENT + MAPPINGS_HEADROOM
+}
+
+/// The kernel's limit on memory mappings per process, where it says
+/// (`/proc/sys/vm/max_map_count` on Linux).
+pub fn max_map_count() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// On Linux, why a pool of `components` may not fit the kernel's limit on
+/// memory mappings per process (`vm.max_map_count`, 65,530 by default),
+/// and how to raise it; `None` when it fits or the limit is unknown.
+fn mapping_shortfall(components: u32) -> Option<String> {
+    let limit = max_map_count()?;
+    let needed = pool_mappings_needed(components);
+    (needed > limit).then(|| {
+        format!(
+            "{components} pooled components need about {needed} memory mappings and \
+             vm.max_map_count is {limit}: raise it (sysctl -w vm.max_map_count={needed})"
+        )
+    })
 }
 
 /// Which instance allocator an engine uses.
@@ -302,7 +382,10 @@ impl WasmEngine {
             match Engine::new(&config.wasmtime_config(true)) {
                 Ok(engine) => (engine, AllocatorKind::Pooling),
                 Err(err) => {
-                    let reason = format!("{err:#}");
+                    let reason = match mapping_shortfall(config.max_components) {
+                        Some(hint) => format!("{err:#}; {hint}"),
+                        None => format!("{err:#}"),
+                    };
                     tracing::warn!(
                         max_components = config.max_components,
                         max_memory_per_component = config.max_memory_per_component,
