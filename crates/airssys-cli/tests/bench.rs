@@ -6,23 +6,20 @@ use std::process::Command;
 use airssys_cli::bench::{percentile, NATS_SCENARIOS, SCALE_SCENARIOS, SCENARIOS};
 use airssys_testkit::NatsServer;
 
+mod common;
+use common::airssys_ok;
+
 #[test]
 fn quick_bench_writes_json_with_every_scenario_and_its_baseline() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.json");
     let server = NatsServer::start();
-    let mut bench = Command::new(env!("CARGO_BIN_EXE_airssys"));
-    bench.args(["bench", "--quick", "--json"]).arg(&path);
+    let mut args = vec!["bench".to_owned(), "--quick".into(), "--json".into()];
+    args.push(path.display().to_string());
     if let Some(server) = &server {
-        bench.args(["--nats", &server.url()]);
+        args.extend(["--nats".to_owned(), server.url()]);
     }
-    let out = bench.env("RUST_LOG", "error").output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = airssys_ok(&args);
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -139,18 +136,13 @@ fn scale_bench_keeps_50_000_components_live_and_shuts_them_all_down() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("scale.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args(["bench", "--scale", &N.to_string(), "--json"])
-        .arg(&path)
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    airssys_ok([
+        "bench".as_ref(),
+        "--scale".as_ref(),
+        N.to_string().as_ref(),
+        "--json".as_ref(),
+        path.as_os_str(),
+    ]);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let scenarios = report["scenarios"].as_array().unwrap();

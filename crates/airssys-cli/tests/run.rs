@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{example, http_get, number_after};
+use common::{airssys_ok, example, http_get, number_after};
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -11,17 +11,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn example_runs_and_accounts_for_every_message() {
-    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args(["run", &example(), "--duration", "3s", "--quiet"])
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = airssys_ok(["run", &example(), "--duration", "3s", "--quiet"]);
     assert!(stdout.contains("== summary =="), "{stdout}");
     assert!(stdout.contains("ended: duration elapsed"), "{stdout}");
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use airssys_wasm::host::{ComponentHost, ComponentSpec, HostError};
 use airssys_wasm::{EngineConfig, WasmEngine, WasmError};
 use serde::Serialize;
-use wasmtime::{Caller, InstancePre, Linker, Module, Store};
+use wasmtime::{Caller, Instance, InstancePre, Linker, Module, Store, TypedFunc};
 
 /// The guest every scenario runs: replies with its payload, traps on a
 /// payload starting with `!`.
@@ -451,6 +451,47 @@ fn raw_pre(
     linker.instantiate_pre(&module).map_err(wasm_err(scenario))
 }
 
+/// A bare instance of [`ECHO`] in its own store, as the baselines keep them.
+async fn raw_instance(
+    engine: &WasmEngine,
+    pre: &InstancePre<Option<Vec<u8>>>,
+    scenario: &'static str,
+) -> Result<(Store<Option<Vec<u8>>>, Instance), BenchError> {
+    let mut store = Store::new(engine.wasmtime(), None);
+    store.set_epoch_deadline(u64::MAX / 2);
+    let instance = pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(wasm_err(scenario))?;
+    Ok((store, instance))
+}
+
+/// Delivers a one-byte message to a bare instance as the host would (the
+/// header at 1024, the payload at 1048), so its memory is touched; returns
+/// its `handle-message` for more calls with the same arguments.
+async fn raw_deliver_one(
+    store: &mut Store<Option<Vec<u8>>>,
+    instance: &Instance,
+    scenario: &'static str,
+) -> Result<TypedFunc<(i32, i32), i32>, BenchError> {
+    let handle = instance
+        .get_typed_func::<(i32, i32), i32>(&mut *store, "handle-message")
+        .map_err(wasm_err(scenario))?;
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| wasm_err(scenario)("no memory"))?;
+    memory.data_mut(&mut *store)[1024 + 12] = 1;
+    memory.data_mut(&mut *store)[1048] = b'x';
+    handle
+        .call_async(&mut *store, RAW_ONE_BYTE_MESSAGE)
+        .await
+        .map_err(wasm_err(scenario))?;
+    Ok(handle)
+}
+
+/// `handle-message`'s arguments for the message [`raw_deliver_one`] wrote.
+const RAW_ONE_BYTE_MESSAGE: (i32, i32) = (1024, 25);
+
 async fn bare_instantiations(
     engine: &WasmEngine,
     n: usize,
@@ -679,24 +720,8 @@ async fn memory_per_component(n: usize) -> Result<Scenario, BenchError> {
     let before = rss_bytes();
     let mut keep = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut store = Store::new(engine.wasmtime(), None);
-        store.set_epoch_deadline(u64::MAX / 2);
-        let instance = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(wasm_err(S))?;
-        let handle = instance
-            .get_typed_func::<(i32, i32), i32>(&mut store, "handle-message")
-            .map_err(wasm_err(S))?;
-        let mem = instance
-            .get_memory(&mut store, "memory")
-            .ok_or_else(|| wasm_err(S)("no memory"))?;
-        mem.data_mut(&mut store)[1024 + 12] = 1;
-        mem.data_mut(&mut store)[1048] = b'x';
-        handle
-            .call_async(&mut store, (1024, 25))
-            .await
-            .map_err(wasm_err(S))?;
+        let (mut store, instance) = raw_instance(&engine, &pre, S).await?;
+        raw_deliver_one(&mut store, &instance, S).await?;
         keep.push((store, instance));
     }
     let base = (rss_bytes().saturating_sub(before)) as f64 / n as f64 / 1024.0;

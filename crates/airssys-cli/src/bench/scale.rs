@@ -18,9 +18,11 @@ use airssys_wasm::host::ComponentHost;
 use airssys_wasm::{AllocatorKind, EngineConfig, WasmEngine, WasmError};
 use futures::StreamExt;
 use rand::Rng;
-use wasmtime::Store;
 
-use super::{host_err, micros, raw_pre, rss_bytes, spec, wasm_err, BenchError, Scenario, ECHO};
+use super::{
+    host_err, micros, raw_deliver_one, raw_instance, raw_pre, rss_bytes, spec, wasm_err,
+    BenchError, Scenario, ECHO, RAW_ONE_BYTE_MESSAGE,
+};
 
 /// The scale scenarios, in run order.
 pub const SCALE_SCENARIOS: [&str; 4] = [
@@ -203,33 +205,14 @@ async fn raw_side(n: usize) -> Result<Raw, BenchError> {
     let t = Instant::now();
     let mut live = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut store = Store::new(engine.wasmtime(), None);
-        store.set_epoch_deadline(u64::MAX / 2);
-        let instance = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(wasm_err(S))?;
-        live.push((store, instance));
+        live.push(raw_instance(&engine, &pre, S).await?);
     }
     let instantiations_per_s = n as f64 / t.elapsed().as_secs_f64();
 
     const M: &str = "scale_memory";
     let mut handles = Vec::with_capacity(n);
     for (store, instance) in &mut live {
-        let handle = instance
-            .get_typed_func::<(i32, i32), i32>(&mut *store, "handle-message")
-            .map_err(wasm_err(M))?;
-        let memory = instance
-            .get_memory(&mut *store, "memory")
-            .ok_or_else(|| wasm_err(M)("no memory"))?;
-        // The header the host writes: a one-byte payload at 1048.
-        memory.data_mut(&mut *store)[1024 + 12] = 1;
-        memory.data_mut(&mut *store)[1048] = b'x';
-        handle
-            .call_async(&mut *store, (1024, 25))
-            .await
-            .map_err(wasm_err(M))?;
-        handles.push(handle);
+        handles.push(raw_deliver_one(store, instance, M).await?);
     }
     let kib_each = rss_bytes().saturating_sub(before) as f64 / n as f64 / 1024.0;
 
@@ -240,7 +223,7 @@ async fn raw_side(n: usize) -> Result<Raw, BenchError> {
         let (store, _) = &mut live[i];
         let t = Instant::now();
         handles[i]
-            .call_async(&mut *store, (1024, 25))
+            .call_async(&mut *store, RAW_ONE_BYTE_MESSAGE)
             .await
             .map_err(wasm_err(R))?;
         calls.push(micros(t.elapsed()));

@@ -5,6 +5,28 @@ use std::net::TcpStream;
 use std::process::Child;
 use std::time::Duration;
 
+/// Runs `airssys <args>` to its end (`RUST_LOG=error`) and returns its
+/// stdout; fails the test, with both outputs, if it did not succeed.
+#[allow(dead_code)]
+pub fn airssys_ok<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(args)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("airssys starts");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The bundled example's manifest.
 #[allow(dead_code)]
 pub fn example() -> String {
