@@ -557,3 +557,33 @@ impl Drop for EpochTicker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_slots_keep_their_guard_pages_until_the_pool_outgrows_32_tib() {
+        let small = EngineConfig::default();
+        assert_eq!(small.memory_slot_bytes(), GUARD_PAGE_SLOT_BYTES);
+        let fits = EngineConfig::default().max_components(7_000);
+        assert_eq!(fits.memory_slot_bytes(), GUARD_PAGE_SLOT_BYTES);
+        let million = EngineConfig::default()
+            .max_components(1_000_000)
+            .max_memory_per_component(100_000);
+        assert_eq!(
+            million.memory_slot_bytes(),
+            2 * WASM_PAGE,
+            "rounded up to whole pages"
+        );
+    }
+
+    #[test]
+    fn the_mapping_count_grows_with_the_pool() {
+        assert!(pool_mappings_needed(50_000) > 100_000);
+        assert!(
+            pool_mappings_needed(1) < 65_530,
+            "a small pool fits the default limit"
+        );
+    }
+}
