@@ -532,10 +532,7 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
         let outbound = &self.inner.outbound;
         match outbound.try_send(op) {
             Ok(()) => {
-                self.inner
-                    .counters
-                    .published
-                    .fetch_add(1, Ordering::Relaxed);
+                self.count_published();
                 Ok(())
             }
             Err(mpsc::error::TrySendError::Full(_)) => Err(self.refused(
@@ -546,6 +543,14 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
                 Err(self.refused(subject, "the outbound task is gone".into()))
             }
         }
+    }
+
+    /// Counts a message the outbound queue accepted.
+    fn count_published(&self) {
+        self.inner
+            .counters
+            .published
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// As `enqueue`, waiting for room in the outbound queue.
@@ -559,14 +564,23 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
         let op = self.outbound_publish(subject, reply, headers, payload)?;
         match self.inner.outbound.send(op).await {
             Ok(()) => {
-                self.inner
-                    .counters
-                    .published
-                    .fetch_add(1, Ordering::Relaxed);
+                self.count_published();
                 Ok(())
             }
             Err(_) => Err(self.refused(subject, "the outbound task is gone".into())),
         }
+    }
+
+    /// Checks both subjects of a publish with a reply subject, then encodes.
+    fn encode_with_reply(
+        &self,
+        subject: &str,
+        reply_to: &str,
+        msg: M,
+    ) -> Result<(HeaderMap, Bytes), BrokerError> {
+        subject::validate_subject(subject).map_err(|e| invalid_subject(subject, e))?;
+        subject::validate_subject(reply_to).map_err(|e| invalid_subject(reply_to, e))?;
+        self.encode(subject, msg)
     }
 
     fn encode(&self, subject: &str, msg: M) -> Result<(HeaderMap, Bytes), BrokerError> {
@@ -762,9 +776,7 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
         reply_to: &str,
         msg: M,
     ) -> Result<PublishReport, BrokerError> {
-        subject::validate_subject(subject).map_err(|e| invalid_subject(subject, e))?;
-        subject::validate_subject(reply_to).map_err(|e| invalid_subject(reply_to, e))?;
-        let (headers, payload) = self.encode(subject, msg)?;
+        let (headers, payload) = self.encode_with_reply(subject, reply_to, msg)?;
         self.enqueue(subject, Some(reply_to), headers, payload)?;
         Ok(PublishReport::default())
     }
@@ -780,12 +792,7 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
     where
         M: 'a,
     {
-        let checked = subject::validate_subject(subject)
-            .map_err(|e| invalid_subject(subject, e))
-            .and_then(|()| {
-                subject::validate_subject(reply_to).map_err(|e| invalid_subject(reply_to, e))
-            })
-            .and_then(|()| self.encode(subject, msg));
+        let checked = self.encode_with_reply(subject, reply_to, msg);
         Box::pin(async move {
             let (headers, payload) = checked?;
             self.enqueue_waiting(subject, Some(reply_to), headers, payload)
@@ -871,7 +878,7 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
                 .payload(payload)
                 .headers(headers)
                 .timeout(Some(timeout));
-            inner.counters.published.fetch_add(1, Ordering::Relaxed);
+            self.count_published();
             let reply = inner
                 .client
                 .send_request(wire(&inner.prefix, subject), request)
