@@ -9,11 +9,11 @@
 mod common;
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use airssys_testkit::NatsServer;
-use common::{announcements, example, http_get, number_after};
+use common::{airssys_ok, announcements, example, http_get, number_after, spawn_airssys};
 
 /// The value of `airssys_messages_handled_total{component="<id>"}` in a
 /// Prometheus scrape (0 before the component's first report).
@@ -63,14 +63,18 @@ fn the_example_split_over_two_processes_accounts_for_every_order() {
 
     // Host B first: it says it is ready once the server has all its
     // subscriptions, so it misses nothing host A publishes.
-    let mut downstream = Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args(["run", &example(), "--nats", &url, "--only", "downstream"])
-        .args(["--no-drives", "--quiet", "--metrics-addr", "127.0.0.1:0"])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut downstream = spawn_airssys([
+        "run",
+        &example(),
+        "--nats",
+        &url,
+        "--only",
+        "downstream",
+        "--no-drives",
+        "--quiet",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]);
     let said = announcements(
         &mut downstream,
         &["serving /metrics and /health on http://", "ready: "],
@@ -82,18 +86,17 @@ fn the_example_split_over_two_processes_accounts_for_every_order() {
     );
 
     // Host A: the pipeline and the traffic, for a fixed time.
-    let pipeline = Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args(["run", &example(), "--nats", &url, "--only", "pipeline"])
-        .args(["--duration", "3s", "--quiet"])
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    let a = String::from_utf8_lossy(&pipeline.stdout);
-    assert!(
-        pipeline.status.success(),
-        "{a}\n{}",
-        String::from_utf8_lossy(&pipeline.stderr)
-    );
+    let a = airssys_ok([
+        "run",
+        &example(),
+        "--nats",
+        &url,
+        "--only",
+        "pipeline",
+        "--duration",
+        "3s",
+        "--quiet",
+    ]);
     let eu = number_after(&a, "drive publish orders.new.eu: injected");
     let us = number_after(&a, "drive publish orders.new.us: injected");
     let poison = eu / 10;
@@ -160,14 +163,15 @@ fn a_host_survives_the_server_restarting_mid_run_and_reports_the_outage() {
     let Some(mut server) = NatsServer::start() else {
         return;
     };
-    let mut host = Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args(["run", &example(), "--nats", &server.url()])
-        .args(["--quiet", "--metrics-addr", "127.0.0.1:0"])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut host = spawn_airssys([
+        "run",
+        &example(),
+        "--nats",
+        &server.url(),
+        "--quiet",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]);
     let said = announcements(
         &mut host,
         &["serving /metrics and /health on http://", "ready: "],

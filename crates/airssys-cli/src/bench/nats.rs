@@ -93,23 +93,35 @@ async fn settle(client: &async_nats::Client, scenario: &'static str) -> Result<(
     }
 }
 
+/// Host A running component `id` (its subscriptions `queue` deep) and
+/// host B, both on `url`; returns once one request from B reached the
+/// component and came back (A's subscription is on the server, and both
+/// paths are warm).
+async fn serving_pair(
+    url: &str,
+    scenario: &'static str,
+    queue: usize,
+    id: &str,
+) -> Result<(ComponentHost, NatsBroker<TopicMessage>, ComponentHost), BenchError> {
+    let ((a, a_broker), (b, _)) = (
+        host_on(url, scenario, queue).await?,
+        host_on(url, scenario, DEFAULT_SUBSCRIPTION_CAPACITY).await?,
+    );
+    a.spawn(spec(id.into())).await.map_err(host_err(scenario))?;
+    a_broker.sync().await.map_err(nats_err(scenario))?;
+    b.request(id, Bytes::from_static(b"warm-up"), REQUEST_TIMEOUT)
+        .await
+        .map_err(host_err(scenario))?;
+    Ok((a, a_broker, b))
+}
+
 /// `nats_tell`.
 pub(super) async fn tell(url: &str, n: usize) -> Result<Scenario, BenchError> {
     const S: &str = "nats_tell";
     let payload = Bytes::from(vec![0xabu8; 64]);
     // The receiving subscription holds the whole run, so the figure is the
     // rate at which everything sent is handled, none dropped.
-    let ((a, a_broker), (b, _)) = (
-        host_on(url, S, n + 16).await?,
-        host_on(url, S, DEFAULT_SUBSCRIPTION_CAPACITY).await?,
-    );
-    a.spawn(spec("sink".into())).await.map_err(host_err(S))?;
-    // A's subscription of the component's subject is on the server.
-    a_broker.sync().await.map_err(nats_err(S))?;
-    // Warm-up: one request through the server (the sink answers).
-    b.request("sink", payload.clone(), REQUEST_TIMEOUT)
-        .await
-        .map_err(host_err(S))?;
+    let (a, a_broker, b) = serving_pair(url, S, n + 16, "sink").await?;
     let t = Instant::now();
     for _ in 0..n {
         b.send("sink", payload.clone()).await.map_err(host_err(S))?;
@@ -202,17 +214,7 @@ pub(super) async fn tell(url: &str, n: usize) -> Result<Scenario, BenchError> {
 pub(super) async fn request(url: &str, n: usize) -> Result<Scenario, BenchError> {
     const S: &str = "nats_request";
     let payload = Bytes::from(vec![0xabu8; 64]);
-    let ((a, a_broker), (b, _)) = (
-        host_on(url, S, DEFAULT_SUBSCRIPTION_CAPACITY).await?,
-        host_on(url, S, DEFAULT_SUBSCRIPTION_CAPACITY).await?,
-    );
-    a.spawn(spec("echo".into())).await.map_err(host_err(S))?;
-    // A's subscription of the component's subject is on the server.
-    a_broker.sync().await.map_err(nats_err(S))?;
-    // Warm-up.
-    b.request("echo", payload.clone(), REQUEST_TIMEOUT)
-        .await
-        .map_err(host_err(S))?;
+    let (a, _, b) = serving_pair(url, S, DEFAULT_SUBSCRIPTION_CAPACITY, "echo").await?;
     let mut ours = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();

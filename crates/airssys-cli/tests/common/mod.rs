@@ -27,6 +27,23 @@ where
     stdout
 }
 
+/// Starts `airssys <args>` (`RUST_LOG=error`) with stdout and stderr
+/// piped, for tests that read its announcements while it runs.
+#[allow(dead_code)]
+pub fn spawn_airssys<I, S>(args: I) -> Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    std::process::Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(args)
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("airssys starts")
+}
+
 /// The bundled example's manifest.
 #[allow(dead_code)]
 pub fn example() -> String {
