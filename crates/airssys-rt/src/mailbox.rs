@@ -269,6 +269,12 @@ impl<T> Mailbox<T> {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             slot => *slot = Some(cx.waker().clone()),
         }
+        drop(queue);
+        // Going idle: the receiver's (empty) buffer is given back, so an
+        // idle actor holds no queue memory at all (a million idle actors
+        // would otherwise keep a few hundred bytes each). The next batch
+        // brings its own buffer: one allocation per idle-to-busy turn.
+        buffer.items = VecDeque::new();
         Poll::Pending
     }
 

@@ -378,9 +378,13 @@ impl ComponentHost {
             dead_letters: inner.dead_letters.clone(),
             stop_timeout: spec.stop_timeout,
         });
-        let mut first = Some(first);
+        // Boxed: the factory lives as long as the component (its
+        // supervisor keeps it for restarts), and after the first start
+        // this slot is empty; inline, it would keep an instance's worth of
+        // bytes per component for nothing.
+        let mut first = Some(Box::new(first));
         let shared = Arc::clone(&template);
-        let factory = move || ComponentActor::new(Arc::clone(&shared), first.take());
+        let factory = move || ComponentActor::new(Arc::clone(&shared), first.take().map(|b| *b));
         let mut child = ChildSpec::new(id.as_str())
             .restart(spec.restart)
             .shutdown(ShutdownPolicy::Graceful(spec.stop_timeout));
