@@ -1,11 +1,12 @@
 //! Core-module guests: instantiation and calls following the core ABI.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use wasmtime::{
-    Instance, InstancePre, Memory, PoolConcurrencyLimitError, Store, Trap, TypedFunc,
-    UpdateDeadline, Val,
+    Func, Instance, InstancePre, Memory, PoolConcurrencyLimitError, Store, Trap, TypedFunc,
+    UpdateDeadline, Val, WasmParams, WasmResults,
 };
 
 use crate::error::{GuestError, WasmError, WasmType};
@@ -171,63 +172,35 @@ impl CoreModule {
             .get_typed_func::<(i32, i32), i32>(&mut store, core_abi::EXPORT_HANDLE_MESSAGE)
             .map_err(|_| abi_violation(core_abi::EXPORT_HANDLE_MESSAGE))?;
         let exports = &self.inner.exports;
-        let hook = |store: &mut Store<StoreData>, name: &str, kind: Hook| match kind {
-            Hook::Unit => instance
-                .get_typed_func::<(), ()>(&mut *store, name)
-                .map(HookFn::Unit),
-            Hook::Code => instance
-                .get_typed_func::<(), i32>(&mut *store, name)
-                .map(HookFn::Code),
+        // An export the loader found is fetched and its signature checked
+        // here; `None` when the guest does not export it.
+        let mut rare = |name: &str, exported: bool| -> Result<Option<Func>, WasmError> {
+            if !exported {
+                return Ok(None);
+            }
+            instance
+                .get_func(&mut store, name)
+                .map(Some)
+                .ok_or_else(|| abi_violation(name))
+        };
+        let hook = |func: Option<Func>, kind: Hook| {
+            func.map(|func| match kind {
+                Hook::Unit => HookFn::Unit(RareExport::new(func)),
+                Hook::Code => HookFn::Code(RareExport::new(func)),
+            })
         };
         let init = match exports.init {
-            Some((name, kind)) => {
-                Some(hook(&mut store, name, kind).map_err(|_| abi_violation(name))?)
-            }
+            Some((name, kind)) => hook(rare(name, true)?, kind),
             None => None,
         };
         let cleanup = match exports.cleanup {
-            Some(kind) => Some(
-                hook(&mut store, core_abi::EXPORT_CLEANUP, kind)
-                    .map_err(|_| abi_violation(core_abi::EXPORT_CLEANUP))?,
-            ),
+            Some(kind) => hook(rare(core_abi::EXPORT_CLEANUP, true)?, kind),
             None => None,
         };
-        let health = if exports.health {
-            Some(
-                instance
-                    .get_typed_func::<(), i32>(&mut store, core_abi::EXPORT_HEALTH)
-                    .map_err(|_| abi_violation(core_abi::EXPORT_HEALTH))?,
-            )
-        } else {
-            None
-        };
-        let dealloc = if exports.dealloc {
-            Some(
-                instance
-                    .get_typed_func::<(i32, i32), ()>(&mut store, core_abi::EXPORT_DEALLOC)
-                    .map_err(|_| abi_violation(core_abi::EXPORT_DEALLOC))?,
-            )
-        } else {
-            None
-        };
-        let snapshot = if exports.snapshot {
-            Some(
-                instance
-                    .get_typed_func::<(), i32>(&mut store, core_abi::EXPORT_SNAPSHOT)
-                    .map_err(|_| abi_violation(core_abi::EXPORT_SNAPSHOT))?,
-            )
-        } else {
-            None
-        };
-        let restore = if exports.restore {
-            Some(
-                instance
-                    .get_typed_func::<(i32, i32), i32>(&mut store, core_abi::EXPORT_RESTORE)
-                    .map_err(|_| abi_violation(core_abi::EXPORT_RESTORE))?,
-            )
-        } else {
-            None
-        };
+        let health = rare(core_abi::EXPORT_HEALTH, exports.health)?.map(RareExport::new);
+        let dealloc = rare(core_abi::EXPORT_DEALLOC, exports.dealloc)?.map(RareExport::new);
+        let snapshot = rare(core_abi::EXPORT_SNAPSHOT, exports.snapshot)?.map(RareExport::new);
+        let restore = rare(core_abi::EXPORT_RESTORE, exports.restore)?.map(RareExport::new);
         store.data_mut().memory = Some(memory);
         Ok(CoreInstance {
             component,
@@ -251,10 +224,43 @@ impl CoreModule {
     }
 }
 
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 enum HookFn {
-    Unit(TypedFunc<(), ()>),
-    Code(TypedFunc<(), i32>),
+    Unit(RareExport<(), ()>),
+    Code(RareExport<(), i32>),
+}
+
+/// An export called rarely (lifecycle hooks, health, state transfer,
+/// `dealloc`), kept as an untyped [`Func`] and typed at each call: 16 bytes
+/// in every live instance where a `TypedFunc` takes 64, which a host of a
+/// million idle components pays a million times. Typing checks the
+/// signature (tens of nanoseconds); the loader has checked it already
+/// (`core_abi::AbiExports`), so a mismatch there is a broken invariant,
+/// reported as the call's error.
+struct RareExport<P, R> {
+    func: Func,
+    signature: PhantomData<fn(P) -> R>,
+}
+
+impl<P, R> Clone for RareExport<P, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P, R> Copy for RareExport<P, R> {}
+
+impl<P: WasmParams, R: WasmResults> RareExport<P, R> {
+    fn new(func: Func) -> Self {
+        RareExport {
+            func,
+            signature: PhantomData,
+        }
+    }
+
+    fn typed(self, store: &Store<StoreData>) -> wasmtime::Result<TypedFunc<P, R>> {
+        self.func.typed(store)
+    }
 }
 
 /// A live core-module instance: its own store, memory and cached typed
@@ -268,10 +274,10 @@ pub struct CoreInstance {
     handle: TypedFunc<(i32, i32), i32>,
     init: Option<HookFn>,
     cleanup: Option<HookFn>,
-    health: Option<TypedFunc<(), i32>>,
-    dealloc: Option<TypedFunc<(i32, i32), ()>>,
-    snapshot: Option<TypedFunc<(), i32>>,
-    restore: Option<TypedFunc<(i32, i32), i32>>,
+    health: Option<RareExport<(), i32>>,
+    dealloc: Option<RareExport<(i32, i32), ()>>,
+    snapshot: Option<RareExport<(), i32>>,
+    restore: Option<RareExport<(i32, i32), i32>>,
     /// The message buffer obtained from `alloc`: (ptr, capacity).
     buffer: Option<(u32, u32)>,
     failed: bool,
@@ -335,8 +341,14 @@ impl CoreInstance {
     async fn run_hook(&mut self, hook: HookFn) -> Result<i32, GuestError> {
         self.begin_call()?;
         let code = match hook {
-            HookFn::Unit(f) => f.call_async(&mut self.store, ()).await.map(|()| 0),
-            HookFn::Code(f) => f.call_async(&mut self.store, ()).await,
+            HookFn::Unit(f) => match f.typed(&self.store) {
+                Ok(f) => f.call_async(&mut self.store, ()).await.map(|()| 0),
+                Err(e) => Err(e),
+            },
+            HookFn::Code(f) => match f.typed(&self.store) {
+                Ok(f) => f.call_async(&mut self.store, ()).await,
+                Err(e) => Err(e),
+            },
         }
         .map_err(|e| self.fail(e))?;
         self.failed = false;
@@ -344,7 +356,7 @@ impl CoreInstance {
     }
 
     pub(crate) async fn init(&mut self) -> Result<(), GuestError> {
-        let Some(init) = self.init.clone() else {
+        let Some(init) = self.init else {
             return Ok(());
         };
         match self.run_hook(init).await? {
@@ -357,7 +369,7 @@ impl CoreInstance {
     }
 
     pub(crate) async fn cleanup(&mut self) -> Result<(), GuestError> {
-        match self.cleanup.clone() {
+        match self.cleanup {
             Some(cleanup) => self.run_hook(cleanup).await.map(|_| ()),
             None => Ok(()),
         }
@@ -371,9 +383,10 @@ impl CoreInstance {
     /// Calls `snapshot`; the state is what the guest passed to `reply`
     /// (empty if it replied nothing). `None` if it does not export it.
     pub(crate) async fn snapshot(&mut self) -> Result<Option<Bytes>, GuestError> {
-        let Some(snapshot) = self.snapshot.clone() else {
+        let Some(snapshot) = self.snapshot else {
             return Ok(None);
         };
+        let snapshot = snapshot.typed(&self.store).map_err(|e| self.fail(e))?;
         self.begin_call()?;
         self.store.data_mut().open_reply();
         let code = snapshot
@@ -395,9 +408,10 @@ impl CoreInstance {
     /// Copies `state` into guest memory (a fresh `alloc`) and calls
     /// `restore(ptr, len)`. Does nothing if the guest does not export it.
     pub(crate) async fn restore(&mut self, state: &[u8]) -> Result<(), GuestError> {
-        let Some(restore) = self.restore.clone() else {
+        let Some(restore) = self.restore else {
             return Ok(());
         };
+        let restore = restore.typed(&self.store).map_err(|e| self.fail(e))?;
         let len = i32::try_from(state.len())
             .map_err(|_| self.abi(format!("state of {} bytes is too large", state.len())))?;
         self.begin_call()?;
@@ -463,7 +477,8 @@ impl CoreInstance {
                 if ptr == 0 {
                     return Err(self.abi(format!("alloc({total}) returned 0")));
                 }
-                if let (Some((old_ptr, old_cap)), Some(dealloc)) = (old, self.dealloc.clone()) {
+                if let (Some((old_ptr, old_cap)), Some(dealloc)) = (old, self.dealloc) {
+                    let dealloc = dealloc.typed(&self.store).map_err(|e| self.fail(e))?;
                     dealloc
                         .call_async(&mut self.store, (old_ptr as i32, old_cap as i32))
                         .await
@@ -579,7 +594,7 @@ impl CoreInstance {
     /// and is interrupted at the execution timeout like any other call), or
     /// [`GuestError::InstanceFailed`] if it had failed before.
     pub(crate) async fn checked_health(&mut self) -> Result<GuestHealth, GuestError> {
-        let Some(health) = self.health.clone() else {
+        let Some(health) = self.health else {
             return if self.failed {
                 Err(GuestError::InstanceFailed {
                     component: self.component.clone(),
@@ -588,6 +603,7 @@ impl CoreInstance {
                 Ok(GuestHealth::Healthy)
             };
         };
+        let health = health.typed(&self.store).map_err(|e| self.fail(e))?;
         self.begin_call()?;
         self.store.data_mut().open_reply();
         let result = health.call_async(&mut self.store, ()).await;

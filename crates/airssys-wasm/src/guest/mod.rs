@@ -95,7 +95,7 @@ impl InstanceConfig {
             component: component.into(),
             host,
             limits: ComponentLimits::default(),
-            permissions: Arc::new(Permissions::deny_all()),
+            permissions: Permissions::deny_all().to_shared(),
             stats: None,
             config: Arc::default(),
         }

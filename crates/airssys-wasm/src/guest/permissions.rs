@@ -6,6 +6,7 @@
 //! and is counted (see [`GuestInstance::denied_count`](crate::GuestInstance::denied_count)).
 
 use std::collections::HashSet;
+use std::sync::{Arc, LazyLock};
 
 use airssys_rt::broker::subject;
 
@@ -96,6 +97,24 @@ impl Permissions {
         Self::default()
     }
 
+    /// These permissions behind an `Arc`. Deny-all ones, the default for
+    /// every component, are one `Arc` shared by all (a host of a million
+    /// components would otherwise hold a million copies of nothing).
+    pub fn to_shared(&self) -> Arc<Permissions> {
+        static DENY_ALL: LazyLock<Arc<Permissions>> =
+            LazyLock::new(|| Arc::new(Permissions::deny_all()));
+        if self.is_deny_all() {
+            Arc::clone(&DENY_ALL)
+        } else {
+            Arc::new(self.clone())
+        }
+    }
+
+    /// Whether nothing is allowed.
+    pub fn is_deny_all(&self) -> bool {
+        !self.any_target && self.targets.is_empty() && self.subjects.is_empty()
+    }
+
     /// Every target and every subject (tests, trusted guests).
     pub fn allow_all() -> Self {
         Permissions {
@@ -132,5 +151,21 @@ impl Permissions {
     /// Whether `publish` to `subject` is allowed. O(patterns × tokens).
     pub fn may_publish(&self, subject: &str) -> bool {
         is_valid_subject(subject) && self.subjects.iter().any(|p| p.matches(subject))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deny_all_permissions_share_one_arc_and_others_get_their_own() {
+        let (a, b) = (Permissions::deny_all(), Permissions::default());
+        assert!(Arc::ptr_eq(&a.to_shared(), &b.to_shared()));
+        let billing = Permissions::deny_all().allow_target("billing");
+        assert!(!billing.is_deny_all());
+        let shared = billing.to_shared();
+        assert!(!Arc::ptr_eq(&shared, &a.to_shared()));
+        assert!(shared.may_send("billing"));
     }
 }

@@ -349,7 +349,7 @@ impl ComponentHost {
         let host_calls = Arc::new(HostCallStats::default());
         let config = InstanceConfig::new(id.clone(), Arc::clone(&inner.router) as _)
             .limits(spec.limits.clone())
-            .permissions(spec.permissions.clone())
+            .permissions(spec.permissions.to_shared())
             .shared_stats(Arc::clone(&host_calls))
             .config_values(Arc::new(
                 spec.config
