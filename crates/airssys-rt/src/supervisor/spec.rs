@@ -2,6 +2,7 @@
 //! [`ChildInfo`] coming out.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::child::ExitReason;
@@ -24,7 +25,8 @@ use super::strategy::{RestartPolicy, ShutdownPolicy};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct ChildSpec {
-    name: String,
+    /// Shared with the supervisor's index of its children by name.
+    name: Arc<str>,
     restart: RestartPolicy,
     shutdown: ShutdownPolicy,
     start_timeout: Duration,
@@ -39,7 +41,7 @@ impl ChildSpec {
     /// timeout, no health checks.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
-            name: name.into(),
+            name: Arc::from(name.into()),
             restart: RestartPolicy::default(),
             shutdown: ShutdownPolicy::default(),
             start_timeout: Self::DEFAULT_START_TIMEOUT,
@@ -74,6 +76,11 @@ impl ChildSpec {
 
     /// The child's name, unique within its supervisor.
     pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name as the shared string the spec holds.
+    pub(crate) fn shared_name(&self) -> &Arc<str> {
         &self.name
     }
 

@@ -351,12 +351,7 @@ impl ComponentHost {
             .limits(spec.limits.clone())
             .permissions(spec.permissions.to_shared())
             .shared_stats(Arc::clone(&host_calls))
-            .config_values(Arc::new(
-                spec.config
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Arc::from(v.as_str())))
-                    .collect(),
-            ));
+            .config_values(config_values(&spec.config));
         // The first instance is made here so its errors keep their type.
         lifecycle.set(LifecycleState::Starting);
         let mut first = module.instantiate(config.clone()).await.inspect_err(|_| {
@@ -967,4 +962,22 @@ fn remote_error(to: &str, payload: Bytes, error: BrokerError) -> HostError {
             source,
         },
     }
+}
+
+/// A component's config values for its instances. Components without any
+/// (most) share one empty map.
+fn config_values(
+    config: &std::collections::BTreeMap<String, String>,
+) -> Arc<crate::guest::ConfigValues> {
+    static EMPTY: std::sync::LazyLock<Arc<crate::guest::ConfigValues>> =
+        std::sync::LazyLock::new(Arc::default);
+    if config.is_empty() {
+        return Arc::clone(&EMPTY);
+    }
+    Arc::new(
+        config
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::from(v.as_str())))
+            .collect(),
+    )
 }

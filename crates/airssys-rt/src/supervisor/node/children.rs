@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::ops::{Index, IndexMut};
+use std::sync::Arc;
 
 use super::super::spec::ChildId;
 use super::Entry;
@@ -16,7 +17,7 @@ pub(super) struct Children {
     entries: Vec<Entry>,
     /// Name → id. Initial children may repeat a name (the supervisor's
     /// start refuses them); the map then holds the last one.
-    names: HashMap<String, ChildId>,
+    names: HashMap<Arc<str>, ChildId>,
 }
 
 impl Children {
@@ -24,7 +25,7 @@ impl Children {
     pub(super) fn new(entries: Vec<Entry>) -> Self {
         let names = entries
             .iter()
-            .map(|e| (e.spec.name().to_owned(), e.id))
+            .map(|e| (Arc::clone(e.spec.shared_name()), e.id))
             .collect();
         Children { entries, names }
     }
@@ -44,7 +45,8 @@ impl Children {
     /// Appends a child created after every present one.
     pub(super) fn push(&mut self, entry: Entry) {
         debug_assert!(self.entries.last().is_none_or(|last| last.id < entry.id));
-        self.names.insert(entry.spec.name().to_owned(), entry.id);
+        self.names
+            .insert(Arc::clone(entry.spec.shared_name()), entry.id);
         self.entries.push(entry);
     }
 
