@@ -97,7 +97,7 @@ impl InstanceConfig {
             limits: ComponentLimits::default(),
             permissions: Permissions::deny_all().to_shared(),
             stats: None,
-            config: Arc::default(),
+            config: store::no_config(),
         }
     }
 

@@ -22,6 +22,12 @@ pub struct HostCallStats {
 /// A component's configuration key-values, shared by all its instances.
 pub type ConfigValues = std::collections::BTreeMap<String, Arc<str>>;
 
+/// The empty config, one map shared by every component that has none.
+pub(crate) fn no_config() -> Arc<ConfigValues> {
+    static EMPTY: std::sync::LazyLock<Arc<ConfigValues>> = std::sync::LazyLock::new(Arc::default);
+    Arc::clone(&EMPTY)
+}
+
 /// The store data of a guest instance.
 pub(crate) struct StoreData {
     pub(crate) component: ComponentId,

@@ -346,11 +346,10 @@ impl ComponentHost {
             .load_async(id.clone(), Arc::clone(&spec.binary))
             .await?;
         let lifecycle = Arc::new(SharedLifecycle::new());
-        let host_calls = Arc::new(HostCallStats::default());
         let config = InstanceConfig::new(id.clone(), Arc::clone(&inner.router) as _)
             .limits(spec.limits.clone())
             .permissions(spec.permissions.to_shared())
-            .shared_stats(Arc::clone(&host_calls))
+            .shared_stats(Arc::new(HostCallStats::default()))
             .config_values(config_values(&spec.config));
         // The first instance is made here so its errors keep their type.
         lifecycle.set(LifecycleState::Starting);
@@ -369,7 +368,7 @@ impl ComponentHost {
             control_handled: std::sync::atomic::AtomicU64::new(0),
             control_failed: std::sync::atomic::AtomicU64::new(0),
             config,
-            lifecycle: Arc::clone(&lifecycle),
+            lifecycle,
             dead_letters: inner.dead_letters.clone(),
             stop_timeout: spec.stop_timeout,
         });
@@ -406,9 +405,7 @@ impl ComponentHost {
 
         let entry = RegistryEntry {
             actor: actor.clone(),
-            lifecycle,
             max_message_bytes: spec.limits.get_max_message_bytes(),
-            host_calls,
             group: group.clone(),
             template,
         };
@@ -618,7 +615,7 @@ impl ComponentHost {
     /// component does not answer in time.
     pub async fn health(&self, id: &str, timeout: Duration) -> Result<ComponentHealth, HostError> {
         let entry = self.entry(id)?;
-        let state = entry.lifecycle.get();
+        let state = entry.template.lifecycle.get();
         let guest = match ask(id, &entry.actor, ComponentMessage::Health, timeout).await {
             Ok(ComponentReply::Health(health)) => health,
             Ok(other) => return Err(unexpected(id, other)),
@@ -674,7 +671,7 @@ impl ComponentHost {
             remote.remove(id);
         }
         let result = entry.group.terminate_child(id).await;
-        entry.lifecycle.set(LifecycleState::Stopped);
+        entry.template.lifecycle.set(LifecycleState::Stopped);
         result.map_err(|source| HostError::Supervision {
             component: id.into(),
             source: Box::new(source),
@@ -969,10 +966,8 @@ fn remote_error(to: &str, payload: Bytes, error: BrokerError) -> HostError {
 fn config_values(
     config: &std::collections::BTreeMap<String, String>,
 ) -> Arc<crate::guest::ConfigValues> {
-    static EMPTY: std::sync::LazyLock<Arc<crate::guest::ConfigValues>> =
-        std::sync::LazyLock::new(Arc::default);
     if config.is_empty() {
-        return Arc::clone(&EMPTY);
+        return crate::guest::store::no_config();
     }
     Arc::new(
         config

@@ -7,8 +7,7 @@ use airssys_rt::ActorRef;
 use dashmap::DashMap;
 
 use super::actor::{ComponentActor, ComponentTemplate};
-use super::lifecycle::{LifecycleState, SharedLifecycle};
-use crate::guest::HostCallStats;
+use super::lifecycle::LifecycleState;
 use crate::id::ComponentId;
 
 /// One registered component: its actor handle and what the host needs to
@@ -16,9 +15,7 @@ use crate::id::ComponentId;
 #[derive(Clone)]
 pub(crate) struct RegistryEntry {
     pub(crate) actor: ActorRef<ComponentActor>,
-    pub(crate) lifecycle: Arc<SharedLifecycle>,
     pub(crate) max_message_bytes: usize,
-    pub(crate) host_calls: Arc<HostCallStats>,
     /// The supervisor the component was spawned under: the one that stops it.
     pub(crate) group: SupervisorRef,
     /// What its incarnations are made from (the module a live upgrade swaps).
@@ -101,7 +98,7 @@ impl ComponentRegistry {
 
     /// The lifecycle state of `id`, if registered.
     pub fn state(&self, id: &str) -> Option<LifecycleState> {
-        self.entries.get(id).map(|e| e.lifecycle.get())
+        self.entries.get(id).map(|e| e.template.lifecycle.get())
     }
 
     /// Every component's id, state, counters and mailbox length, sorted by id.
@@ -113,7 +110,7 @@ impl ComponentRegistry {
                 let stats = e.actor.stats();
                 ComponentInfo {
                     id: e.key().clone(),
-                    state: e.lifecycle.get(),
+                    state: e.template.lifecycle.get(),
                     restarts: stats.restarts,
                     handled: stats.handled.saturating_sub(
                         e.template
@@ -126,10 +123,9 @@ impl ComponentRegistry {
                             .load(std::sync::atomic::Ordering::Relaxed),
                     ),
                     mailbox_len: e.actor.mailbox_len(),
-                    denied: e
-                        .host_calls
-                        .denied
-                        .load(std::sync::atomic::Ordering::Relaxed),
+                    denied: e.template.config.stats.as_ref().map_or(0, |calls| {
+                        calls.denied.load(std::sync::atomic::Ordering::Relaxed)
+                    }),
                     upgrades: e
                         .template
                         .upgrades
