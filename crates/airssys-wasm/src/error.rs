@@ -58,16 +58,8 @@ pub enum WasmError {
         /// What is wrong with the bytes.
         reason: String,
     },
-    /// The bytes are a valid binary of a form this layer does not run yet
-    /// (a Component Model component).
-    #[error("component {component}: unsupported binary form: {form}")]
-    UnsupportedBinaryForm {
-        /// The component being loaded.
-        component: ComponentId,
-        /// The detected form, e.g. `"component-model component"`.
-        form: &'static str,
-    },
-    /// Required exports of the core ABI are absent.
+    /// Required exports of the core ABI (or, for a component, of the
+    /// `airssys:component` world) are absent.
     #[error("component {component}: missing required exports: {}", missing.join(", "))]
     MissingExports {
         /// The component being loaded.
@@ -152,7 +144,6 @@ impl WasmError {
     pub fn component(&self) -> Option<&ComponentId> {
         match self {
             WasmError::InvalidBinary { component, .. }
-            | WasmError::UnsupportedBinaryForm { component, .. }
             | WasmError::MissingExports { component, .. }
             | WasmError::InvalidExport { component, .. }
             | WasmError::UnresolvedImport { component, .. }
@@ -285,6 +276,19 @@ pub enum GuestError {
         /// Passed type.
         got: WasmType,
     },
+    /// `invoke` on a component passed a value that is not of the
+    /// parameter's WIT type; the guest was not called.
+    #[error("component {component}: argument {index} of `{export}`: {reason}")]
+    ValueMismatch {
+        /// The component.
+        component: ComponentId,
+        /// The export.
+        export: String,
+        /// Zero-based argument position.
+        index: usize,
+        /// What does not match, e.g. `expected list<u8>, got string`.
+        reason: String,
+    },
     /// The guest broke the core ABI (alloc returned an out-of-bounds pointer,
     /// ...).
     #[error("component {component}: ABI violation: {reason}")]
@@ -319,6 +323,7 @@ impl GuestError {
             | GuestError::ExportNotFound { component, .. }
             | GuestError::ArityMismatch { component, .. }
             | GuestError::TypeMismatch { component, .. }
+            | GuestError::ValueMismatch { component, .. }
             | GuestError::AbiViolation { component, .. }
             | GuestError::InstanceFailed { component } => component,
         }

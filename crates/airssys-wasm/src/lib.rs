@@ -46,14 +46,15 @@ pub mod guest;
 pub mod host;
 mod id;
 pub mod runtime;
+pub mod wit;
 
 pub use error::{GuestError, WasmError, WasmType};
 pub use guest::host_imports::{codes, BoxFuture, HostCallError, HostServices, NoHostServices};
 pub use guest::loader::{detect_form, BinaryForm};
 pub use guest::permissions::{InvalidSubjectPattern, Permissions, SubjectPattern};
 pub use guest::{
-    ConfigValues, GuestHealth, GuestInstance, GuestMessage, GuestModule, HostCallStats,
-    InstanceConfig, WasmValue,
+    ComponentValue, ConfigValues, GuestHealth, GuestInstance, GuestMessage, GuestModule,
+    HostCallStats, InstanceConfig, WasmValue,
 };
 pub use host::{
     ComponentActor, ComponentFailure, ComponentHealth, ComponentHost, ComponentHostBuilder,

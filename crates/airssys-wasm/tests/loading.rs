@@ -81,14 +81,14 @@ fn bytes_that_are_not_wasm_are_rejected_as_invalid() {
 }
 
 #[test]
-fn component_model_binary_is_an_unsupported_form() {
+fn a_component_outside_the_world_is_refused_for_its_missing_handler() {
     let engine = engine();
     match engine.load(&id("comp"), fixture("component").as_bytes()) {
-        Err(WasmError::UnsupportedBinaryForm { component, form }) => {
+        Err(WasmError::MissingExports { component, missing }) => {
             assert_eq!(component.as_str(), "comp");
-            assert!(form.contains("component"));
+            assert_eq!(missing, ["handle-message"]);
         }
-        other => panic!("expected UnsupportedBinaryForm, got {other:?}"),
+        other => panic!("expected MissingExports, got {other:?}"),
     }
 }
 

@@ -5,17 +5,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use wasmtime::{
-    Func, Instance, InstancePre, Memory, PoolConcurrencyLimitError, Store, Trap, TypedFunc,
-    UpdateDeadline, Val, WasmParams, WasmResults,
+    Func, Instance, InstancePre, Memory, PoolConcurrencyLimitError, Store, Trap, TypedFunc, Val,
+    WasmParams, WasmResults,
 };
 
 use crate::error::{GuestError, WasmError, WasmType};
 use crate::guest::core_abi::{self, AbiExports, Hook};
-use crate::guest::store::{HostCallStats, StoreData};
+use crate::guest::store::{self, HostCallStats, StoreData};
 use crate::guest::{GuestHealth, GuestMessage, InstanceConfig, WasmValue};
 use crate::id::ComponentId;
 use crate::runtime::engine::RuntimeSettings;
-use crate::runtime::limits::{ComponentLimits, MemoryLimitHit, MemoryLimiter};
+use crate::runtime::limits::{ComponentLimits, MemoryLimitHit};
 
 /// A compiled and linked core module. Cheap to clone (an `Arc`).
 #[derive(Clone)]
@@ -86,59 +86,12 @@ impl CoreModule {
     /// `init`.
     pub(crate) async fn instantiate(&self, cfg: InstanceConfig) -> Result<CoreInstance, WasmError> {
         let settings = &self.inner.settings;
-        let InstanceConfig {
-            component,
-            host,
-            limits,
-            permissions,
-            stats,
-            config,
-        } = cfg;
-        if limits.get_fuel_per_call().is_some() && !settings.fuel {
-            return Err(WasmError::InvalidConfig {
-                component,
-                reason: "fuel_per_call is set but the engine was built without fuel".into(),
-            });
-        }
-        let tick = settings.epoch_tick.as_nanos().max(1);
-        let timeout_ticks = u64::try_from(limits.get_execution_timeout().as_nanos().div_ceil(tick))
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let data = StoreData {
-            component: component.clone(),
-            host,
-            permissions,
-            limiter: MemoryLimiter {
-                component: component.clone(),
-                limit: limits
-                    .get_max_memory_bytes()
-                    .min(settings.max_memory_per_component),
-            },
-            memory: None,
-            reply_open: false,
-            reply: None,
-            max_message_bytes: limits.get_max_message_bytes(),
-            max_request_timeout: limits.get_max_request_timeout(),
-            stats: stats.unwrap_or_default(),
-            config,
-            ticks_left: timeout_ticks,
-            clock_origin: settings.clock_origin,
-        };
-        let mut store = Store::new(self.inner.pre.module().engine(), data);
-        store.limiter(|d| &mut d.limiter);
-        store.epoch_deadline_callback(|mut ctx| {
-            let data = ctx.data_mut();
-            if data.ticks_left == 0 {
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            data.ticks_left -= 1;
-            Ok(UpdateDeadline::Yield(1))
-        });
-        store.set_epoch_deadline(1);
-        if settings.fuel {
-            // Cannot fail: fuel is enabled on this engine (checked above).
-            let _ = store.set_fuel(limits.get_fuel_per_call().unwrap_or(u64::MAX));
-        }
+        let prepared = store::prepare(cfg, settings)?;
+        let component = prepared.data.component.clone();
+        let limits = prepared.limits;
+        let timeout_ticks = prepared.timeout_ticks;
+        let mut store = Store::new(self.inner.pre.module().engine(), prepared.data);
+        store::arm(&mut store, |d| d, settings, &limits);
 
         let instance = self
             .inner

@@ -164,10 +164,109 @@ fn write_truncated(mem: &mut [u8], ptr: i32, cap: i32, src: &[u8]) -> i32 {
     i32::try_from(src.len()).unwrap_or(i32::MAX)
 }
 
-fn deny(data: &StoreData, what: &str, target: &str) -> i32 {
-    data.stats.denied.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(component = %data.component, call = what, target, "host call denied by allow-list");
-    codes::DENIED
+/// The checks and effects of the host calls, shared by both guest forms:
+/// the core imports (codes) and the Component Model interfaces (WIT
+/// variants, mapped from the same codes). Errors are [`codes`].
+impl StoreData {
+    fn deny(&self, what: &str, target: &str) -> i32 {
+        self.stats.denied.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(component = %self.component, call = what, target, "host call denied by allow-list");
+        codes::DENIED
+    }
+
+    /// `send`: allow-list, size limit, then the host's routing.
+    pub(crate) fn send(&self, target: &str, payload: Bytes) -> Result<(), i32> {
+        if !self.permissions.may_send(target) {
+            return Err(self.deny("send", target));
+        }
+        if payload.len() > self.max_message_bytes {
+            return Err(codes::TOO_LARGE);
+        }
+        self.host
+            .send(&self.component, target, payload)
+            .map_err(|e| e.code())
+    }
+
+    /// `publish`: a concrete subject, allow-list, size limit, then the
+    /// broker.
+    pub(crate) fn publish(&self, subject: &str, payload: Bytes) -> Result<(), i32> {
+        if !is_valid_subject(subject) {
+            return Err(codes::INVALID_ARGUMENT);
+        }
+        if !self.permissions.may_publish(subject) {
+            return Err(self.deny("publish", subject));
+        }
+        if payload.len() > self.max_message_bytes {
+            return Err(codes::TOO_LARGE);
+        }
+        self.host
+            .publish(&self.component, subject, payload)
+            .map_err(|e| e.code())
+    }
+
+    /// `request`: the checks of `send`, then a future resolving with the
+    /// reply within `timeout_ms` (0 = the component's maximum; larger values
+    /// are capped by it).
+    pub(crate) fn request(
+        &self,
+        target: &str,
+        payload: Bytes,
+        timeout_ms: u64,
+    ) -> Result<impl Future<Output = Result<Bytes, i32>> + Send + 'static, i32> {
+        if !self.permissions.may_send(target) {
+            return Err(self.deny("request", target));
+        }
+        if payload.len() > self.max_message_bytes {
+            return Err(codes::TOO_LARGE);
+        }
+        let max = self.max_request_timeout;
+        let timeout = match timeout_ms {
+            0 => max,
+            ms => Duration::from_millis(ms).min(max),
+        };
+        let pending = self.host.request(&self.component, target, payload, timeout);
+        Ok(async move {
+            match tokio::time::timeout(timeout, pending).await {
+                Ok(Ok(reply)) => Ok(reply),
+                Ok(Err(e)) => Err(e.code()),
+                Err(_elapsed) => Err(codes::TIMEOUT),
+            }
+        })
+    }
+
+    /// `reply`: accepted once, during a call that may reply, within the
+    /// size limit.
+    pub(crate) fn accept_reply(&mut self, bytes: &[u8]) -> Result<(), i32> {
+        if !self.reply_open {
+            return Err(codes::NOT_REPLYING);
+        }
+        if self.reply.is_some() {
+            return Err(codes::ALREADY_REPLIED);
+        }
+        if bytes.len() > self.max_message_bytes {
+            return Err(codes::TOO_LARGE);
+        }
+        self.reply = Some(bytes.to_vec());
+        Ok(())
+    }
+
+    /// `log`: `level` 0 trace .. 4 and above error, tagged with the
+    /// component id.
+    pub(crate) fn log(&self, level: i32, msg: &str) {
+        let component = &self.component;
+        match level {
+            0 => tracing::trace!(component = %component, "{msg}"),
+            1 => tracing::debug!(component = %component, "{msg}"),
+            2 => tracing::info!(component = %component, "{msg}"),
+            3 => tracing::warn!(component = %component, "{msg}"),
+            _ => tracing::error!(component = %component, "{msg}"),
+        }
+    }
+
+    /// Time since the host's clock origin.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.clock_origin.elapsed()
+    }
 }
 
 /// Builds the linker with every `airssys` import. Done once per engine.
@@ -185,16 +284,9 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
             let (Some(target), Some(payload)) = (str_at(mem, tp, tl), slice(mem, pp, pl)) else {
                 return codes::INVALID_ARGUMENT;
             };
-            if !data.permissions.may_send(target) {
-                return deny(data, "send", target);
-            }
-            if payload.len() > data.max_message_bytes {
-                return codes::TOO_LARGE;
-            }
-            let payload = Bytes::copy_from_slice(payload);
-            match data.host.send(&data.component, target, payload) {
+            match data.send(target, Bytes::copy_from_slice(payload)) {
                 Ok(()) => codes::OK,
-                Err(e) => e.code(),
+                Err(code) => code,
             }
         },
     )?;
@@ -210,19 +302,9 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
             let (Some(subject), Some(payload)) = (str_at(mem, sp, sl), slice(mem, pp, pl)) else {
                 return codes::INVALID_ARGUMENT;
             };
-            if !is_valid_subject(subject) {
-                return codes::INVALID_ARGUMENT;
-            }
-            if !data.permissions.may_publish(subject) {
-                return deny(data, "publish", subject);
-            }
-            if payload.len() > data.max_message_bytes {
-                return codes::TOO_LARGE;
-            }
-            let payload = Bytes::copy_from_slice(payload);
-            match data.host.publish(&data.component, subject, payload) {
+            match data.publish(subject, Bytes::copy_from_slice(payload)) {
                 Ok(()) => codes::OK,
-                Err(e) => e.code(),
+                Err(code) => code,
             }
         },
     )?;
@@ -236,34 +318,22 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
                 let Some(memory) = caller.data().memory else {
                     return codes::UNAVAILABLE;
                 };
-                let (future, timeout) = {
+                let future = {
                     let (mem, data) = memory.data_and_store_mut(&mut caller);
                     let (Some(target), Some(payload)) = (str_at(mem, tp, tl), slice(mem, pp, pl))
                     else {
                         return codes::INVALID_ARGUMENT;
                     };
-                    if !data.permissions.may_send(target) {
-                        return deny(data, "request", target);
+                    let timeout_ms = u64::try_from(timeout_ms).unwrap_or(0);
+                    match data.request(target, Bytes::copy_from_slice(payload), timeout_ms) {
+                        Ok(pending) => pending,
+                        Err(code) => return code,
                     }
-                    if payload.len() > data.max_message_bytes {
-                        return codes::TOO_LARGE;
-                    }
-                    let max = data.max_request_timeout;
-                    let timeout = match u64::try_from(timeout_ms) {
-                        Ok(ms) if ms > 0 => Duration::from_millis(ms).min(max),
-                        _ => max,
-                    };
-                    let payload = Bytes::copy_from_slice(payload);
-                    (
-                        data.host.request(&data.component, target, payload, timeout),
-                        timeout,
-                    )
                 };
                 // The guest is suspended here; the tokio worker runs other tasks.
-                let reply = match tokio::time::timeout(timeout, future).await {
-                    Ok(Ok(reply)) => reply,
-                    Ok(Err(e)) => return e.code(),
-                    Err(_elapsed) => return codes::TIMEOUT,
+                let reply = match future.await {
+                    Ok(reply) => reply,
+                    Err(code) => return code,
                 };
                 let mem = memory.data_mut(&mut caller);
                 write_truncated(mem, rp, rc, &reply)
@@ -279,20 +349,13 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
                 return codes::UNAVAILABLE;
             };
             let (mem, data) = memory.data_and_store_mut(&mut caller);
-            if !data.reply_open {
-                return codes::NOT_REPLYING;
-            }
-            if data.reply.is_some() {
-                return codes::ALREADY_REPLIED;
-            }
             let Some(bytes) = slice(mem, ptr, len) else {
                 return codes::INVALID_ARGUMENT;
             };
-            if bytes.len() > data.max_message_bytes {
-                return codes::TOO_LARGE;
+            match data.accept_reply(bytes) {
+                Ok(()) => codes::OK,
+                Err(code) => code,
             }
-            data.reply = Some(bytes.to_vec());
-            codes::OK
         },
     )?;
 
@@ -308,15 +371,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
                 tracing::warn!(component = %data.component, ptr, len, "guest log: out-of-bounds message");
                 return;
             };
-            let msg = String::from_utf8_lossy(bytes);
-            let component = &data.component;
-            match level {
-                0 => tracing::trace!(component = %component, "{msg}"),
-                1 => tracing::debug!(component = %component, "{msg}"),
-                2 => tracing::info!(component = %component, "{msg}"),
-                3 => tracing::warn!(component = %component, "{msg}"),
-                _ => tracing::error!(component = %component, "{msg}"),
-            }
+            data.log(level, &String::from_utf8_lossy(bytes));
         },
     )?;
 

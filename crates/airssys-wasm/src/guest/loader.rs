@@ -4,12 +4,14 @@
 use std::borrow::Cow;
 
 use wasmparser::{Parser, Payload, TypeRef};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Linker, Module};
 
 use crate::error::WasmError;
+use crate::guest::component::{imports, signature, ComponentData, ComponentModule};
 use crate::guest::core::CoreModule;
 use crate::guest::store::StoreData;
-use crate::guest::{core_abi, GuestModule};
+use crate::guest::{core_abi, host_imports, GuestModule};
 use crate::id::ComponentId;
 use crate::runtime::engine::{CompileLimits, RuntimeSettings};
 
@@ -39,9 +41,26 @@ pub fn detect_form(bytes: &[u8]) -> Option<BinaryForm> {
 
 const PREAMBLE: &[u8; 4] = b"\0asm";
 
+/// The host's imports for each binary form, built once per engine.
+pub(crate) struct Linkers {
+    core: Linker<StoreData>,
+    component: wasmtime::component::Linker<ComponentData>,
+}
+
+impl Linkers {
+    /// Defines every host import: module `airssys` for core modules, the
+    /// `airssys:component` interfaces for components.
+    pub(crate) fn new(engine: &Engine) -> wasmtime::Result<Self> {
+        let core = host_imports::linker(engine)?;
+        let mut component = wasmtime::component::Linker::new(engine);
+        imports::add_to_linker(&mut component)?;
+        Ok(Linkers { core, component })
+    }
+}
+
 pub(crate) fn compile(
     engine: &Engine,
-    linker: &Linker<StoreData>,
+    linkers: &Linkers,
     settings: &RuntimeSettings,
     component: &ComponentId,
     bytes: &[u8],
@@ -86,10 +105,8 @@ pub(crate) fn compile(
     match detect_form(&binary) {
         Some(BinaryForm::CoreModule) => {}
         Some(BinaryForm::Component) => {
-            return Err(WasmError::UnsupportedBinaryForm {
-                component: component.clone(),
-                form: "component-model component",
-            })
+            check_compile_limits(component, &binary, limits)?;
+            return compile_component(engine, linkers, settings, component, &binary);
         }
         None => {
             return Err(invalid(format!(
@@ -101,7 +118,8 @@ pub(crate) fn compile(
     check_compile_limits(component, &binary, limits)?;
     let module = Module::new(engine, &binary).map_err(|e| invalid(format!("{e:#}")))?;
     let exports = core_abi::check_exports(component, &module)?;
-    let pre = linker
+    let pre = linkers
+        .core
         .instantiate_pre(&module)
         .map_err(|e| WasmError::UnresolvedImport {
             component: component.clone(),
@@ -112,6 +130,31 @@ pub(crate) fn compile(
         exports,
         settings.clone(),
     )))
+}
+
+/// Compiles a component and links it against the `airssys:component`
+/// world's imports, after checking its exports against the world.
+fn compile_component(
+    engine: &Engine,
+    linkers: &Linkers,
+    settings: &RuntimeSettings,
+    component: &ComponentId,
+    binary: &[u8],
+) -> Result<GuestModule, WasmError> {
+    let compiled = Component::new(engine, binary).map_err(|e| WasmError::InvalidBinary {
+        component: component.clone(),
+        reason: format!("{e:#}"),
+    })?;
+    let exports = signature::check_exports(component, engine, &compiled)?;
+    let pre =
+        linkers
+            .component
+            .instantiate_pre(&compiled)
+            .map_err(|e| WasmError::UnresolvedImport {
+                component: component.clone(),
+                reason: format!("{e:#}"),
+            })?;
+    ComponentModule::new(component, pre, exports, settings.clone()).map(GuestModule::Component)
 }
 
 fn over(component: &ComponentId, limit: &'static str, value: usize, max: usize) -> WasmError {

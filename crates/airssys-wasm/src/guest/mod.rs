@@ -2,10 +2,12 @@
 //!
 //! [`GuestModule`] (compiled, shared, from [`WasmEngine::load`](crate::WasmEngine::load))
 //! and [`GuestInstance`] (one live instance, owned by one actor) are enums
-//! over binary forms. Today the only form is a core module following the core
-//! ABI (`docs/core-abi.md`); a Component Model form will be added as a new
-//! variant without changing callers.
+//! over binary forms: a core module following the core ABI
+//! (`docs/core-abi.md`), or a Component Model component targeting the
+//! `airssys:component` WIT world (`wit/airssys-component.wit`). Both run in
+//! the same actor, under the same limits, allow-lists and counters.
 
+pub mod component;
 pub mod core;
 pub mod core_abi;
 pub mod host_imports;
@@ -27,12 +29,18 @@ use crate::runtime::limits::ComponentLimits;
 
 pub use self::store::{ConfigValues, HostCallStats};
 
+/// A dynamic Component Model value, for [`GuestInstance::invoke_dynamic`]
+/// (wasmtime's `component::Val`).
+pub use wasmtime::component::Val as ComponentValue;
+
 /// A compiled, linked guest, ready to instantiate many times. Cheap to clone.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum GuestModule {
     /// A core WebAssembly module following the core ABI.
     Core(core::CoreModule),
+    /// A Component Model component targeting the `airssys:component` world.
+    Component(component::ComponentModule),
 }
 
 impl GuestModule {
@@ -53,6 +61,7 @@ impl GuestModule {
     pub async fn instantiate(&self, config: InstanceConfig) -> Result<GuestInstance, WasmError> {
         match self {
             GuestModule::Core(m) => m.instantiate(config).await.map(GuestInstance::Core),
+            GuestModule::Component(m) => m.instantiate(config).await.map(GuestInstance::Component),
         }
     }
 }
@@ -227,6 +236,30 @@ impl WasmValue {
         }
     }
 
+    /// The component value of the same number type (`i32` is `s32`).
+    pub fn to_component(self) -> ComponentValue {
+        match self {
+            WasmValue::I32(v) => ComponentValue::S32(v),
+            WasmValue::I64(v) => ComponentValue::S64(v),
+            WasmValue::F32(v) => ComponentValue::Float32(v),
+            WasmValue::F64(v) => ComponentValue::Float64(v),
+        }
+    }
+
+    /// The core value for a numeric component value (`s32`/`u32` as
+    /// `i32`, `s64`/`u64` as `i64`); `None` for any other type.
+    pub fn from_component(v: &ComponentValue) -> Option<Self> {
+        Some(match *v {
+            ComponentValue::S32(v) => WasmValue::I32(v),
+            ComponentValue::U32(v) => WasmValue::I32(v as i32),
+            ComponentValue::S64(v) => WasmValue::I64(v),
+            ComponentValue::U64(v) => WasmValue::I64(v as i64),
+            ComponentValue::Float32(v) => WasmValue::F32(v),
+            ComponentValue::Float64(v) => WasmValue::F64(v),
+            _ => return None,
+        })
+    }
+
     pub(crate) fn from_val(v: &Val) -> Option<Self> {
         match v {
             Val::I32(v) => Some(WasmValue::I32(*v)),
@@ -253,6 +286,8 @@ impl WasmValue {
 pub enum GuestInstance {
     /// A core module instance.
     Core(core::CoreInstance),
+    /// A component instance.
+    Component(component::ComponentInstance),
 }
 
 impl GuestInstance {
@@ -260,6 +295,7 @@ impl GuestInstance {
     pub fn component(&self) -> &ComponentId {
         match self {
             GuestInstance::Core(i) => i.component(),
+            GuestInstance::Component(i) => i.component(),
         }
     }
 
@@ -267,6 +303,7 @@ impl GuestInstance {
     pub fn limits(&self) -> &ComponentLimits {
         match self {
             GuestInstance::Core(i) => i.limits(),
+            GuestInstance::Component(i) => i.limits(),
         }
     }
 
@@ -274,6 +311,7 @@ impl GuestInstance {
     pub fn is_failed(&self) -> bool {
         match self {
             GuestInstance::Core(i) => i.is_failed(),
+            GuestInstance::Component(i) => i.is_failed(),
         }
     }
 
@@ -281,6 +319,7 @@ impl GuestInstance {
     pub fn stats(&self) -> Arc<HostCallStats> {
         match self {
             GuestInstance::Core(i) => i.stats().clone(),
+            GuestInstance::Component(i) => i.stats().clone(),
         }
     }
 
@@ -288,6 +327,7 @@ impl GuestInstance {
     pub fn denied_count(&self) -> u64 {
         match self {
             GuestInstance::Core(i) => i.stats().denied.load(Ordering::Relaxed),
+            GuestInstance::Component(i) => i.stats().denied.load(Ordering::Relaxed),
         }
     }
 
@@ -299,6 +339,7 @@ impl GuestInstance {
     pub async fn init(&mut self) -> Result<(), GuestError> {
         match self {
             GuestInstance::Core(i) => i.init().await,
+            GuestInstance::Component(i) => i.init().await,
         }
     }
 
@@ -321,6 +362,7 @@ impl GuestInstance {
     ) -> Result<Option<Bytes>, GuestError> {
         match self {
             GuestInstance::Core(i) => i.handle_message(msg).await,
+            GuestInstance::Component(i) => i.handle_message(msg).await,
         }
     }
 
@@ -337,6 +379,57 @@ impl GuestInstance {
     ) -> Result<Vec<WasmValue>, GuestError> {
         match self {
             GuestInstance::Core(i) => i.invoke(export, args).await,
+            GuestInstance::Component(i) => {
+                let args: Vec<ComponentValue> = args.iter().map(|a| a.to_component()).collect();
+                let results = i.invoke(export, &args).await?;
+                results
+                    .iter()
+                    .map(|v| {
+                        WasmValue::from_component(v).ok_or_else(|| GuestError::AbiViolation {
+                            component: i.component().clone(),
+                            reason: format!(
+                                "`{export}` returns a value that is not a number; \
+                                 use invoke_dynamic"
+                            ),
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Calls an exported function with dynamic values: WIT-typed for a
+    /// component (checked against the export's parameter types before the
+    /// guest runs); for a core module, the numeric values `s32`, `s64`,
+    /// `f32`, `f64` stand for `i32`, `i64`, `f32`, `f64`.
+    ///
+    /// # Errors
+    /// [`GuestError::ExportNotFound`], [`GuestError::ArityMismatch`],
+    /// [`GuestError::ValueMismatch`] or [`GuestError::TypeMismatch`] (the
+    /// guest is not called), or a classified trap.
+    pub async fn invoke_dynamic(
+        &mut self,
+        export: &str,
+        args: &[ComponentValue],
+    ) -> Result<Vec<ComponentValue>, GuestError> {
+        match self {
+            GuestInstance::Core(i) => {
+                let mut core_args = Vec::with_capacity(args.len());
+                for (index, arg) in args.iter().enumerate() {
+                    let value = WasmValue::from_component(arg).ok_or_else(|| {
+                        GuestError::ValueMismatch {
+                            component: i.component().clone(),
+                            export: export.to_string(),
+                            index,
+                            reason: "a core module takes only s32, s64, f32 or f64".into(),
+                        }
+                    })?;
+                    core_args.push(value);
+                }
+                let results = i.invoke(export, &core_args).await?;
+                Ok(results.iter().map(|v| v.to_component()).collect())
+            }
+            GuestInstance::Component(i) => i.invoke(export, args).await,
         }
     }
 
@@ -347,6 +440,7 @@ impl GuestInstance {
     pub async fn health(&mut self) -> GuestHealth {
         match self {
             GuestInstance::Core(i) => i.health().await,
+            GuestInstance::Component(i) => i.health().await,
         }
     }
 
@@ -355,6 +449,7 @@ impl GuestInstance {
     pub fn state_exports(&self) -> (bool, bool) {
         match self {
             GuestInstance::Core(i) => i.state_exports(),
+            GuestInstance::Component(_) => (false, false),
         }
     }
 
@@ -367,6 +462,7 @@ impl GuestInstance {
     pub async fn snapshot(&mut self) -> Result<Option<Bytes>, GuestError> {
         match self {
             GuestInstance::Core(i) => i.snapshot().await,
+            GuestInstance::Component(_) => Ok(None),
         }
     }
 
@@ -380,6 +476,7 @@ impl GuestInstance {
     pub async fn restore(&mut self, state: &[u8]) -> Result<(), GuestError> {
         match self {
             GuestInstance::Core(i) => i.restore(state).await,
+            GuestInstance::Component(_) => Ok(()),
         }
     }
 
@@ -390,6 +487,7 @@ impl GuestInstance {
     pub(crate) async fn checked_health(&mut self) -> Result<GuestHealth, GuestError> {
         match self {
             GuestInstance::Core(i) => i.checked_health().await,
+            GuestInstance::Component(i) => i.checked_health().await,
         }
     }
 
@@ -402,6 +500,7 @@ impl GuestInstance {
     pub async fn cleanup(&mut self) -> Result<(), GuestError> {
         match self {
             GuestInstance::Core(i) => i.cleanup().await,
+            GuestInstance::Component(i) => i.cleanup().await,
         }
     }
 }

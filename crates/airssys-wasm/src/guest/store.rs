@@ -5,12 +5,15 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::Memory;
+use wasmtime::{Memory, Store, UpdateDeadline};
 
+use crate::error::WasmError;
 use crate::guest::host_imports::HostServices;
 use crate::guest::permissions::Permissions;
+use crate::guest::InstanceConfig;
 use crate::id::ComponentId;
-use crate::runtime::limits::MemoryLimiter;
+use crate::runtime::engine::RuntimeSettings;
+use crate::runtime::limits::{ComponentLimits, MemoryLimiter};
 
 /// Counters of one instance's host calls, readable by the host at any time.
 #[derive(Debug, Default)]
@@ -60,5 +63,92 @@ impl StoreData {
     pub(crate) fn take_reply(&mut self) -> Option<Vec<u8>> {
         self.reply_open = false;
         self.reply.take()
+    }
+}
+
+/// A new instance's store data, with the limits it runs under and its
+/// per-call budget in epoch ticks. Shared by both guest forms.
+pub(crate) struct PreparedStore {
+    pub(crate) data: StoreData,
+    pub(crate) limits: ComponentLimits,
+    pub(crate) timeout_ticks: u64,
+}
+
+/// Builds the store data for one instance from its config.
+///
+/// # Errors
+/// [`WasmError::InvalidConfig`] when the limits ask for fuel on an engine
+/// built without it.
+pub(crate) fn prepare(
+    cfg: InstanceConfig,
+    settings: &RuntimeSettings,
+) -> Result<PreparedStore, WasmError> {
+    let InstanceConfig {
+        component,
+        host,
+        limits,
+        permissions,
+        stats,
+        config,
+    } = cfg;
+    if limits.get_fuel_per_call().is_some() && !settings.fuel {
+        return Err(WasmError::InvalidConfig {
+            component,
+            reason: "fuel_per_call is set but the engine was built without fuel".into(),
+        });
+    }
+    let tick = settings.epoch_tick.as_nanos().max(1);
+    let timeout_ticks = u64::try_from(limits.get_execution_timeout().as_nanos().div_ceil(tick))
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let data = StoreData {
+        component: component.clone(),
+        host,
+        permissions,
+        limiter: MemoryLimiter {
+            component,
+            limit: limits
+                .get_max_memory_bytes()
+                .min(settings.max_memory_per_component),
+        },
+        memory: None,
+        reply_open: false,
+        reply: None,
+        max_message_bytes: limits.get_max_message_bytes(),
+        max_request_timeout: limits.get_max_request_timeout(),
+        stats: stats.unwrap_or_default(),
+        config,
+        ticks_left: timeout_ticks,
+        clock_origin: settings.clock_origin,
+    };
+    Ok(PreparedStore {
+        data,
+        limits,
+        timeout_ticks,
+    })
+}
+
+/// Arms a new store: the memory limiter, the epoch deadline (a call runs
+/// at most its budget of ticks, yielding at each) and the fuel budget.
+/// `base` finds the [`StoreData`] inside the store's data.
+pub(crate) fn arm<T: Send + 'static>(
+    store: &mut Store<T>,
+    base: fn(&mut T) -> &mut StoreData,
+    settings: &RuntimeSettings,
+    limits: &ComponentLimits,
+) {
+    store.limiter(move |d| &mut base(d).limiter);
+    store.epoch_deadline_callback(move |mut ctx| {
+        let data = base(ctx.data_mut());
+        if data.ticks_left == 0 {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        data.ticks_left -= 1;
+        Ok(UpdateDeadline::Yield(1))
+    });
+    store.set_epoch_deadline(1);
+    if settings.fuel {
+        // Cannot fail: fuel is enabled on this engine.
+        let _ = store.set_fuel(limits.get_fuel_per_call().unwrap_or(u64::MAX));
     }
 }

@@ -225,6 +225,11 @@ impl Actor for ComponentActor {
                 let results = Box::pin(instance.invoke(&export, &args)).await?;
                 Ok(ComponentReply::Invoked(results))
             }
+            ComponentMessage::InvokeDynamic { export, args } => {
+                let instance = self.instance()?;
+                let results = Box::pin(instance.invoke_dynamic(&export, &args)).await?;
+                Ok(ComponentReply::InvokedDynamic(results))
+            }
             ComponentMessage::Health => {
                 if let Some(reason) = &self.injected_unhealthy {
                     return Ok(ComponentReply::Health(GuestHealth::Unhealthy(

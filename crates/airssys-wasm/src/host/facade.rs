@@ -24,7 +24,9 @@ use super::remote::RemoteRoutes;
 use super::router::{next_correlation_id, Router};
 use super::spec::ComponentSpec;
 use super::topics::TopicRouter;
-use crate::guest::{GuestHealth, GuestMessage, HostCallStats, InstanceConfig, WasmValue};
+use crate::guest::{
+    ComponentValue, GuestHealth, GuestMessage, HostCallStats, InstanceConfig, WasmValue,
+};
 use crate::id::ComponentId;
 use crate::runtime::engine::{EngineConfig, WasmEngine};
 
@@ -608,6 +610,32 @@ impl ComponentHost {
         }
     }
 
+    /// Calls export `export` of component `id` with dynamic values: any
+    /// WIT-typed function of a component, or a numeric core export (see
+    /// [`GuestInstance::invoke_dynamic`](crate::GuestInstance::invoke_dynamic)).
+    ///
+    /// # Errors
+    /// As [`invoke`](Self::invoke); a value that does not fit its WIT
+    /// parameter type is [`GuestError::ValueMismatch`](crate::GuestError::ValueMismatch)
+    /// inside [`HostError::HandlerFailed`].
+    pub async fn invoke_dynamic(
+        &self,
+        id: &str,
+        export: &str,
+        args: Vec<ComponentValue>,
+        timeout: Duration,
+    ) -> Result<Vec<ComponentValue>, HostError> {
+        let entry = self.entry(id)?;
+        let message = ComponentMessage::InvokeDynamic {
+            export: export.to_owned(),
+            args,
+        };
+        match ask(id, &entry.actor, message, timeout).await? {
+            ComponentReply::InvokedDynamic(results) => Ok(results),
+            other => Err(unexpected(id, other)),
+        }
+    }
+
     /// The component's lifecycle state and its guest's health answer.
     ///
     /// # Errors
@@ -904,6 +932,21 @@ impl ComponentRef {
     ) -> Result<Vec<WasmValue>, HostError> {
         self.host
             .invoke(self.id.as_str(), export, args, timeout)
+            .await
+    }
+
+    /// See [`ComponentHost::invoke_dynamic`].
+    ///
+    /// # Errors
+    /// As [`ComponentHost::invoke_dynamic`].
+    pub async fn invoke_dynamic(
+        &self,
+        export: &str,
+        args: Vec<ComponentValue>,
+        timeout: Duration,
+    ) -> Result<Vec<ComponentValue>, HostError> {
+        self.host
+            .invoke_dynamic(self.id.as_str(), export, args, timeout)
             .await
     }
 

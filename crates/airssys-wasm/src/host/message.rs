@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::fault::Fault;
-use crate::guest::{GuestHealth, GuestMessage, GuestModule, WasmValue};
+use crate::guest::{ComponentValue, GuestHealth, GuestMessage, GuestModule, WasmValue};
 use crate::id::ComponentId;
 
 /// One entry of a component's mailbox.
@@ -20,6 +20,13 @@ pub enum ComponentMessage {
         export: String,
         /// Its arguments.
         args: Vec<WasmValue>,
+    },
+    /// Calls an export by name with dynamic (WIT-typed) values.
+    InvokeDynamic {
+        /// The export to call.
+        export: String,
+        /// Its arguments.
+        args: Vec<ComponentValue>,
     },
     /// Asks the guest's `health` export (between messages).
     Health,
@@ -59,6 +66,8 @@ pub enum ComponentReply {
     Delivered(Option<Bytes>),
     /// The export's results.
     Invoked(Vec<WasmValue>),
+    /// The export's results, as dynamic values.
+    InvokedDynamic(Vec<ComponentValue>),
     /// The guest's health.
     Health(GuestHealth),
     /// The component is stopping.

@@ -3,11 +3,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
-use wasmtime::{Engine, Linker};
+use wasmtime::Engine;
 
 use crate::error::WasmError;
-use crate::guest::store::StoreData;
-use crate::guest::{loader, GuestModule};
+use crate::guest::loader::{self, Linkers};
+use crate::guest::GuestModule;
 use crate::id::ComponentId;
 use crate::runtime::engine::RuntimeSettings;
 
@@ -19,15 +19,15 @@ use crate::runtime::engine::RuntimeSettings;
 /// compile; the first insert wins and both count in
 /// [`compile_count`](ModuleCache::compile_count).
 pub(crate) struct ModuleCache {
-    linker: Linker<StoreData>,
+    linkers: Linkers,
     modules: DashMap<blake3::Hash, GuestModule>,
     compiles: AtomicU64,
 }
 
 impl ModuleCache {
-    pub(crate) fn new(linker: Linker<StoreData>) -> Self {
+    pub(crate) fn new(linkers: Linkers) -> Self {
         ModuleCache {
-            linker,
+            linkers,
             modules: DashMap::new(),
             compiles: AtomicU64::new(0),
         }
@@ -52,7 +52,7 @@ impl ModuleCache {
             return Ok(module.clone());
         }
         self.compiles.fetch_add(1, Ordering::Relaxed);
-        let module = loader::compile(engine, &self.linker, settings, component, bytes)?;
+        let module = loader::compile(engine, &self.linkers, settings, component, bytes)?;
         Ok(self.modules.entry(hash).or_insert(module).clone())
     }
 

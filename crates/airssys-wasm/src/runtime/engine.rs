@@ -8,7 +8,7 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::error::WasmError;
-use crate::guest::host_imports;
+use crate::guest::loader::Linkers;
 use crate::guest::GuestModule;
 use crate::id::ComponentId;
 use crate::runtime::cache::ModuleCache;
@@ -17,6 +17,10 @@ use crate::runtime::cache::ModuleCache;
 pub const DEFAULT_MAX_COMPONENTS: u32 = 1000;
 /// Default pool slot size for one component's linear memory: 64 MiB.
 pub const DEFAULT_MAX_MEMORY_PER_COMPONENT: usize = 64 * 1024 * 1024;
+/// Core instances one component may hold: its module plus the adapter,
+/// shim and fix-up instances that `wit-component` generates.
+pub(crate) const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+
 /// Default tables per component: 1.
 pub const DEFAULT_MAX_TABLES_PER_COMPONENT: u32 = 1;
 /// Default elements per table: 10 000.
@@ -242,18 +246,26 @@ impl EngineConfig {
             .max_wasm_stack(self.max_wasm_stack);
         if pooling {
             let mut pool = PoolingAllocationConfig::new();
-            pool.total_core_instances(self.max_components)
-                .total_memories(self.max_components)
-                .total_tables(
-                    self.max_components
-                        .saturating_mul(self.max_tables_per_component),
-                )
-                .total_stacks(self.max_components)
-                .total_component_instances(self.max_components)
-                .max_memories_per_module(1)
-                .max_tables_per_module(self.max_tables_per_component)
-                .table_elements(self.max_table_elements)
-                .max_memory_size(self.max_memory_per_component);
+            // A component is several core instances (its module, and the
+            // shim and fix-up instances that lower imports taking strings
+            // or lists), and one more table (the shim's). Core instances
+            // are only counted by the pool; tables take address space
+            // only.
+            pool.total_core_instances(
+                self.max_components
+                    .saturating_mul(CORE_INSTANCES_PER_COMPONENT),
+            )
+            .total_memories(self.max_components)
+            .total_tables(
+                self.max_components
+                    .saturating_mul(self.max_tables_per_component.saturating_add(1)),
+            )
+            .total_stacks(self.max_components)
+            .total_component_instances(self.max_components)
+            .max_memories_per_module(1)
+            .max_tables_per_module(self.max_tables_per_component)
+            .table_elements(self.max_table_elements)
+            .max_memory_size(self.max_memory_per_component);
             let slot = self.memory_slot_bytes();
             if slot != GUARD_PAGE_SLOT_BYTES {
                 // Slots of exactly the largest memory, no guards: bounds
@@ -414,7 +426,7 @@ impl WasmEngine {
             compile_limits: config.compile_limits,
             _ticker: ticker,
         };
-        let linker = host_imports::linker(&engine).map_err(|e| WasmError::Engine {
+        let linker = Linkers::new(&engine).map_err(|e| WasmError::Engine {
             reason: format!("{e:#}"),
         })?;
         Ok(WasmEngine {
@@ -457,7 +469,7 @@ impl WasmEngine {
     /// `spawn_blocking` if that matters to the caller) and link.
     ///
     /// # Errors
-    /// [`WasmError::InvalidBinary`], [`WasmError::UnsupportedBinaryForm`],
+    /// [`WasmError::InvalidBinary`],
     /// [`WasmError::MissingExports`], [`WasmError::InvalidExport`],
     /// [`WasmError::UnresolvedImport`], [`WasmError::LimitExceeded`] (over
     /// the compile budget, see [`EngineConfig`]) — each naming `component`.

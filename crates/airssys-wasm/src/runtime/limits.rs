@@ -161,7 +161,9 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(maximum.is_none_or(|m| desired <= m))
     }
 
+    /// One core instance for a core module; a component's module plus
+    /// the adapter, shim and fix-up instances `wit-component` generates.
     fn instances(&self) -> usize {
-        1
+        crate::runtime::engine::CORE_INSTANCES_PER_COMPONENT as usize
     }
 }

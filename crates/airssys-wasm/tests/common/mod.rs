@@ -171,3 +171,40 @@ pub async fn spawn(engine: &WasmEngine, fixture_name: &str, id: &str) -> GuestIn
 pub fn le_i32(bytes: &[u8]) -> i32 {
     i32::from_le_bytes(bytes[..4].try_into().unwrap())
 }
+
+/// `tests/fixtures/components/<name>.wat` after the shared prelude, made a
+/// component of the `airssys:component` world.
+pub fn component_fixture(name: &str) -> Vec<u8> {
+    let dir = format!("{}/tests/fixtures/components", env!("CARGO_MANIFEST_DIR"));
+    let read = |file: &str| {
+        let path = format!("{dir}/{file}.wat");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let module = format!("(module\n{}\n{}\n)", read("prelude"), read(name));
+    airssys_wasm::wit::componentize(module.as_bytes(), None)
+        .unwrap_or_else(|e| panic!("component fixture {name}: {e}"))
+}
+
+/// Loads, instantiates and inits a component fixture.
+pub async fn spawn_component(
+    engine: &WasmEngine,
+    fixture_name: &str,
+    id: &str,
+    host: Arc<dyn HostServices>,
+    limits: ComponentLimits,
+    permissions: Permissions,
+) -> GuestInstance {
+    let module = engine
+        .load(&ComponentId::new(id), &component_fixture(fixture_name))
+        .unwrap();
+    let mut guest = module
+        .instantiate(
+            InstanceConfig::new(id, host)
+                .limits(limits)
+                .permissions(permissions),
+        )
+        .await
+        .unwrap();
+    guest.init().await.unwrap();
+    guest
+}
