@@ -1,5 +1,6 @@
 //! `airssys inspect`: what a guest binary is, what it imports and exports,
-//! and whether it satisfies the core ABI (`docs/core-abi.md`).
+//! and whether it satisfies the core ABI (`docs/core-abi.md`) or, for a
+//! component, targets the `airssys:component` WIT world (printed).
 //!
 //! Reads the binary with wasmparser only: nothing is compiled or run.
 
@@ -58,8 +59,15 @@ pub struct Inspection {
     pub exports: Vec<Item>,
     /// Whether the binary satisfies the core ABI.
     pub core_abi: bool,
-    /// What is missing or wrong for the core ABI (empty when satisfied).
+    /// What is missing or wrong for the core ABI, or for a component the
+    /// `airssys:component` world (empty when satisfied).
     pub problems: Vec<String>,
+    /// For a component: its WIT world (imports, exports, the interfaces
+    /// they use), printed.
+    pub wit: Option<String>,
+    /// For a component: whether it targets the `airssys:component` world,
+    /// so the host can run it.
+    pub airssys_world: Option<bool>,
 }
 
 /// Turns WAT text into a binary; a binary is returned as is.
@@ -200,6 +208,8 @@ fn inspect_core(binary: &[u8]) -> Result<Inspection, InspectError> {
         exports,
         core_abi: problems.is_empty(),
         problems,
+        wit: None,
+        airssys_world: None,
     })
 }
 
@@ -328,15 +338,23 @@ fn inspect_component(binary: &[u8]) -> Result<Inspection, InspectError> {
             _ => {}
         }
     }
+    let (wit, airssys_world, problems) = match airssys_wasm::wit::describe(binary) {
+        Ok(world) => (
+            Some(world.wit),
+            Some(world.targets_airssys),
+            world.mismatch.into_iter().collect(),
+        ),
+        Err(e) => (None, Some(false), vec![e.to_string()]),
+    };
     Ok(Inspection {
         form: Form::Component,
         size: binary.len(),
         imports,
         exports,
         core_abi: false,
-        problems: vec![
-            "a Component Model component, not a core module: the host runs core modules following docs/core-abi.md (components are not supported yet)".into(),
-        ],
+        problems,
+        wit,
+        airssys_world,
     })
 }
 
@@ -382,10 +400,20 @@ impl fmt::Display for Inspection {
         for e in &self.exports {
             writeln!(f, "  {:<28} {}", e.name, e.ty)?;
         }
-        if self.core_abi {
-            write!(f, "core ABI: satisfied")
+        if let Some(wit) = &self.wit {
+            writeln!(f, "wit:")?;
+            for line in wit.lines() {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        let (satisfied, what) = match self.airssys_world {
+            Some(targets) => (targets, "airssys:component world"),
+            None => (self.core_abi, "core ABI"),
+        };
+        if satisfied {
+            write!(f, "{what}: satisfied")
         } else {
-            writeln!(f, "core ABI: not satisfied")?;
+            writeln!(f, "{what}: not satisfied")?;
             for (n, p) in self.problems.iter().enumerate() {
                 if n > 0 {
                     writeln!(f)?;

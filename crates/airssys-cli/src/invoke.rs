@@ -1,15 +1,20 @@
 //! `airssys invoke`: one call of an exported function with typed arguments,
 //! like `wasmtime run --invoke`.
 //!
+//! A component's functions take and print WIT values in WAVE syntax.
+//!
 //! A module that satisfies the core ABI runs as a component would (airssys
 //! engine, limits, `init` first, host imports answering "unavailable"); any
 //! other core module without imports runs on bare wasmtime.
 
 use std::sync::Arc;
 
+use airssys_wasm::guest::component::signature;
 use airssys_wasm::{
-    EngineConfig, GuestError, InstanceConfig, NoHostServices, WasmEngine, WasmError, WasmValue,
+    ComponentValue, EngineConfig, GuestError, GuestModule, InstanceConfig, NoHostServices,
+    WasmEngine, WasmError, WasmValue,
 };
+use wasmtime::component::types::ComponentItem;
 use wasmtime::{Engine, ExternType, Instance, Module, Store, Val, ValType};
 
 use crate::inspect::{self, InspectError};
@@ -61,6 +66,20 @@ pub enum InvokeError {
         /// The parameter type.
         ty: &'static str,
     },
+    /// An argument is not a WAVE value of the parameter's WIT type.
+    #[error("argument {position} of `{export}`: `{value}` is not a valid {ty}: {reason}")]
+    BadValue {
+        /// The export.
+        export: String,
+        /// 1-based position.
+        position: usize,
+        /// The text given.
+        value: String,
+        /// The parameter's WIT type.
+        ty: String,
+        /// The parser's reason.
+        reason: String,
+    },
     /// A parameter or result type the command line cannot express.
     #[error(
         "export `{export}` uses type {ty}, which `invoke` cannot pass (only i32, i64, f32, f64)"
@@ -92,6 +111,7 @@ impl InvokeError {
             | InvokeError::NotAFunction { .. }
             | InvokeError::Arity { .. }
             | InvokeError::BadNumber { .. }
+            | InvokeError::BadValue { .. }
             | InvokeError::UnsupportedType { .. } => 2,
             _ => 1,
         }
@@ -167,13 +187,11 @@ pub async fn invoke(
     bytes: &[u8],
     export: &str,
     args: &[String],
-) -> Result<Vec<WasmValue>, InvokeError> {
+) -> Result<Vec<String>, InvokeError> {
     let binary = inspect::to_binary(bytes)?;
     let inspection = inspect::inspect(&binary)?;
     if inspection.form == inspect::Form::Component {
-        return Err(InvokeError::Wasmtime(
-            "a Component Model component: `invoke` calls core-module exports only".into(),
-        ));
+        return invoke_component(&binary, export, args).await;
     }
     // Type-check the call against the export's signature before running anything.
     let probe = Engine::default();
@@ -258,10 +276,87 @@ pub async fn invoke(
             .instantiate(InstanceConfig::new("invoke", Arc::new(NoHostServices)))
             .await?;
         instance.init().await?;
-        Ok(instance.invoke(export, &values).await?)
+        let results = instance.invoke(export, &values).await?;
+        Ok(results.iter().map(format_value).collect())
     } else {
-        bare_invoke(&probe, &module, export, &values)
+        let results = bare_invoke(&probe, &module, export, &values)?;
+        Ok(results.iter().map(format_value).collect())
     }
+}
+
+/// A component: arguments in WAVE syntax (`42`, `"text"`, `[1, 2]`,
+/// `{a: 1}`, `some(3)`, `ok("x")`), parsed by the export's WIT parameter
+/// types; results printed the same way. The component runs as the host
+/// would run it (`init` first, host interfaces answering "unavailable").
+async fn invoke_component(
+    binary: &[u8],
+    export: &str,
+    args: &[String],
+) -> Result<Vec<String>, InvokeError> {
+    let engine = WasmEngine::new(EngineConfig::default().max_components(1).pooling(false))?;
+    let guest = engine.load(&"invoke".into(), binary)?;
+    let GuestModule::Component(module) = &guest else {
+        return Err(InvokeError::Wasmtime("not a component".into()));
+    };
+    let component_type = module.component().component_type();
+    let func = match component_type.get_export(engine.wasmtime(), export) {
+        Some(item) => match item.ty {
+            ComponentItem::ComponentFunc(func) => func,
+            other => {
+                return Err(InvokeError::NotAFunction {
+                    export: export.into(),
+                    kind: signature::item_kind(&other),
+                })
+            }
+        },
+        None => {
+            let available: Vec<&str> = component_type
+                .exports(engine.wasmtime())
+                .filter(|(_, e)| matches!(e.ty, ComponentItem::ComponentFunc(_)))
+                .map(|(name, _)| name)
+                .collect();
+            return Err(InvokeError::UnknownExport {
+                export: export.into(),
+                available: if available.is_empty() {
+                    "none".into()
+                } else {
+                    available.join(", ")
+                },
+            });
+        }
+    };
+    let params: Vec<_> = func.params().map(|(_, ty)| ty).collect();
+    if params.len() != args.len() {
+        return Err(InvokeError::Arity {
+            export: export.into(),
+            expected: params.len(),
+            given: args.len(),
+            signature: signature::render_func(&func),
+        });
+    }
+    let values = args
+        .iter()
+        .zip(&params)
+        .enumerate()
+        .map(|(i, (text, ty))| {
+            wasm_wave::from_str::<ComponentValue>(ty, text).map_err(|e| InvokeError::BadValue {
+                export: export.into(),
+                position: i + 1,
+                value: text.clone(),
+                ty: signature::render_type(ty),
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut instance = guest
+        .instantiate(InstanceConfig::new("invoke", Arc::new(NoHostServices)))
+        .await?;
+    instance.init().await?;
+    let results = instance.invoke_dynamic(export, &values).await?;
+    results
+        .iter()
+        .map(|v| wasm_wave::to_string(v).map_err(|e| InvokeError::Wasmtime(e.to_string())))
+        .collect()
 }
 
 /// A module outside the core ABI: plain wasmtime, no imports.

@@ -128,7 +128,8 @@ enum Command {
         /// The manifest (airssys.toml).
         manifest: PathBuf,
     },
-    /// Show a guest's form, imports, exports and core-ABI conformance.
+    /// Show a guest's form, imports, exports and core-ABI conformance; for
+    /// a component, its WIT world and whether it targets airssys:component.
     Inspect {
         /// A .wasm binary or .wat text.
         file: PathBuf,
@@ -136,13 +137,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Turn a core module built against the airssys:component world's
+    /// canonical ABI (wit-bindgen output, or WAT) into a component.
+    Componentize {
+        /// The core module: a .wasm binary or .wat text.
+        module: PathBuf,
+        /// Where to write the component.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The wasi_snapshot_preview1 adapter module, for a module built
+        /// against WASI preview 1 (wasi-libc).
+        #[arg(long)]
+        wasi_adapter: Option<PathBuf>,
+    },
     /// Call one exported function with typed arguments and print the results.
     Invoke {
         /// A .wasm binary or .wat text.
         file: PathBuf,
         /// The exported function.
         function: String,
-        /// Arguments, parsed by the function's parameter types (i32, i64, f32, f64).
+        /// Arguments, parsed by the function's parameter types: numbers for a
+        /// core module (i32, i64, f32, f64); WAVE values for a component
+        /// (`42`, `"text"`, `[1, 2]`, `{field: 1}`, `some(3)`, `ok("x")`).
         #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
     },
@@ -383,6 +399,41 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Componentize {
+            module,
+            output,
+            wasi_adapter,
+        } => {
+            let bytes = match read(&module) {
+                Ok(b) => b,
+                Err(code) => return code,
+            };
+            let adapter = match wasi_adapter.as_ref().map(read).transpose() {
+                Ok(a) => a,
+                Err(code) => return code,
+            };
+            match airssys_wasm::wit::componentize(&bytes, adapter.as_deref()) {
+                Ok(component) => match std::fs::write(&output, &component) {
+                    Ok(()) => {
+                        println!(
+                            "{}: component of {}, {} bytes",
+                            output.display(),
+                            airssys_wasm::wit::WORLD_NAME,
+                            component.len()
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", output.display());
+                        ExitCode::from(1)
+                    }
+                },
+                Err(e) => {
+                    eprintln!("error: {}: {e}", module.display());
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Invoke {
             file,
             function,
@@ -395,7 +446,7 @@ async fn main() -> ExitCode {
             match invoke::invoke(&bytes, &function, &args).await {
                 Ok(results) => {
                     for r in &results {
-                        println!("{}", invoke::format_value(r));
+                        println!("{r}");
                     }
                     ExitCode::SUCCESS
                 }

@@ -94,7 +94,14 @@ fn inspect_flags_foreign_imports_and_recognises_components() {
         text.contains("form:    component (Component Model)"),
         "{text}"
     );
-    assert!(text.contains("core ABI: not satisfied"), "{text}");
+    assert!(
+        text.contains("airssys:component world: not satisfied"),
+        "{text}"
+    );
+    assert!(
+        text.contains("missing export named `handle-message`"),
+        "{text}"
+    );
 
     let (_n, junk) = fixture("junk.wasm", "\u{1}\u{2}not wasm at all (");
     let out = airssys(&["inspect", &junk]);

@@ -63,10 +63,16 @@ fn core_exports(module: &[u8]) -> Vec<String> {
     names
 }
 
-fn world() -> anyhow::Result<(Resolve, WorldId)> {
+/// The world, keeping of its optional exports (`init`, `health`,
+/// `cleanup`) only those a guest has: a guest may leave them out.
+fn world_for(exported: &[String]) -> anyhow::Result<(Resolve, WorldId)> {
     let mut resolve = Resolve::default();
     let package = resolve.push_str("airssys-component.wit", WORLD_WIT)?;
     let world = resolve.select_world(&[package], Some("component"))?;
+    resolve.worlds[world].exports.retain(|key, _| {
+        let name = resolve_name(key);
+        !OPTIONAL_EXPORTS.contains(&name.as_str()) || exported.contains(&name)
+    });
     Ok((resolve, world))
 }
 
@@ -87,14 +93,7 @@ pub fn componentize(module: &[u8], wasi_adapter: Option<&[u8]>) -> Result<Vec<u8
     let does_not_fit = |e: anyhow::Error| WitError::DoesNotFit {
         reason: format!("{e:#}"),
     };
-    let (mut resolve, world) = world().map_err(does_not_fit)?;
-    // `init`, `health` and `cleanup` are optional for a guest: the world a
-    // module is encoded against keeps only the exports it has.
-    let exported = core_exports(&module);
-    resolve.worlds[world].exports.retain(|key, _| {
-        let name = resolve_name(key);
-        !OPTIONAL_EXPORTS.contains(&name.as_str()) || exported.contains(&name)
-    });
+    let (resolve, world) = world_for(&core_exports(&module)).map_err(does_not_fit)?;
     wit_component::embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8)
         .map_err(does_not_fit)?;
     let mut encoder = ComponentEncoder::default()
@@ -143,7 +142,15 @@ pub fn describe(component: &[u8]) -> Result<WorldDescription, WitError> {
     printer
         .print(resolve, package, &nested)
         .map_err(unreadable)?;
-    let mismatch = match world() {
+    let exported: Vec<String> = match &decoded {
+        wit_parser::decoding::DecodedWasm::Component(resolve, world) => resolve.worlds[*world]
+            .exports
+            .keys()
+            .map(resolve_name)
+            .collect(),
+        wit_parser::decoding::DecodedWasm::WitPackage(..) => Vec::new(),
+    };
+    let mismatch = match world_for(&exported) {
         Ok((ours, world)) => wit_component::targets(&ours, world, component)
             .err()
             .map(|e| format!("{e:#}")),

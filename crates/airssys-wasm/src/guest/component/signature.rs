@@ -94,7 +94,7 @@ pub(crate) fn check_exports(
 }
 
 /// What kind of item an export is, for error messages.
-pub(crate) fn item_kind(item: &ComponentItem) -> &'static str {
+pub fn item_kind(item: &ComponentItem) -> &'static str {
     match item {
         ComponentItem::ComponentFunc(_) => "function",
         ComponentItem::CoreFunc(_) => "core function",
