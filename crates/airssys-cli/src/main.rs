@@ -145,8 +145,11 @@ enum Command {
         /// Where to write the component.
         #[arg(short, long)]
         output: PathBuf,
-        /// The wasi_snapshot_preview1 adapter module, for a module built
-        /// against WASI preview 1 (wasi-libc).
+        /// The module imports WASI preview 1 (built with wasi-libc): adapt
+        /// it to preview 2 with wasmtime's reactor adapter (built in).
+        #[arg(long, conflicts_with = "wasi_adapter")]
+        wasi: bool,
+        /// Like `--wasi`, with an adapter module of your own.
         #[arg(long)]
         wasi_adapter: Option<PathBuf>,
     },
@@ -402,6 +405,7 @@ async fn main() -> ExitCode {
         Command::Componentize {
             module,
             output,
+            wasi,
             wasi_adapter,
         } => {
             let bytes = match read(&module) {
@@ -412,6 +416,12 @@ async fn main() -> ExitCode {
                 Ok(a) => a,
                 Err(code) => return code,
             };
+            let adapter = adapter.or_else(|| {
+                wasi.then(|| {
+                    wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER
+                        .to_vec()
+                })
+            });
             match airssys_wasm::wit::componentize(&bytes, adapter.as_deref()) {
                 Ok(component) => match std::fs::write(&output, &component) {
                     Ok(()) => {

@@ -31,6 +31,8 @@
 //! restart = "permanent"                  # transient, temporary
 //! health = { interval = "1s", timeout = "500ms", threshold = 3 }
 //! config = { currency = "EUR" }
+//! # Component Model guests only; absent = WASI grants nothing:
+//! wasi = { dirs = [{ host = "static", guest = "/static" }], env = { MODE = "prod" }, hosts = ["127.0.0.1:8080"], wall_clock = true }
 //!
 //! [[drive]]                              # host-side traffic source
 //! publish = "orders.new.eu"              # or send = "component", request = "component"
@@ -51,7 +53,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_wasm::guest::permissions::is_valid_subject;
-use airssys_wasm::{ComponentLimits, SubjectPattern};
+use airssys_wasm::{ComponentLimits, InvalidHostPattern, SubjectPattern, WasiGrants};
 use toml::Spanned;
 
 pub use self::error::ManifestError;
@@ -208,6 +210,9 @@ pub struct ComponentDef {
     pub health: Option<HealthDef>,
     /// Time its `cleanup` gets on stop, if set.
     pub stop_timeout: Option<Duration>,
+    /// What it may reach through WASI (components only; default nothing).
+    /// Directories are resolved against the manifest's folder.
+    pub wasi: WasiGrants,
 }
 
 impl ComponentDef {
@@ -532,6 +537,37 @@ impl Validator<'_> {
                 )?);
             }
             let limits = apply_limits(default_limits.clone(), c.limits.as_ref())?;
+            let mut wasi = WasiGrants::none();
+            if let Some(raw_wasi) = &c.wasi {
+                let w = raw_wasi.get_ref();
+                for dir in &w.dirs {
+                    let host = base.join(&dir.host);
+                    if !host.is_dir() {
+                        return Err(self.err(
+                            span(raw_wasi),
+                            format!(
+                                "component `{name}`: WASI directory `{}` is not a directory",
+                                host.display()
+                            ),
+                        ));
+                    }
+                    wasi = if dir.writable {
+                        wasi.read_write_dir(host, dir.guest.clone())
+                    } else {
+                        wasi.read_only_dir(host, dir.guest.clone())
+                    };
+                }
+                for (k, v) in &w.env {
+                    wasi = wasi.env(k.clone(), v.clone());
+                }
+                for h in &w.hosts {
+                    let pattern = h.parse().map_err(|e: InvalidHostPattern| {
+                        self.err(span(raw_wasi), format!("component `{name}`: {e}"))
+                    })?;
+                    wasi = wasi.allow_host(pattern);
+                }
+                wasi = wasi.wall_clock(w.wall_clock);
+            }
             components.push(ComponentDef {
                 name,
                 path,
@@ -559,6 +595,7 @@ impl Validator<'_> {
                     threshold: h.threshold,
                 }),
                 stop_timeout: c.stop_timeout.map(|d| d.0),
+                wasi,
             });
         }
 

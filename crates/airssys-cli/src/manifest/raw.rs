@@ -119,6 +119,32 @@ pub(crate) struct RawComponent {
     pub(crate) restart: RawRestart,
     pub(crate) health: Option<RawHealth>,
     pub(crate) stop_timeout: Option<HumanDuration>,
+    pub(crate) wasi: Option<Spanned<RawWasi>>,
+}
+
+/// `[component.wasi]`: what a Component Model guest may reach through
+/// WASI. Absent = nothing.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWasi {
+    #[serde(default)]
+    pub(crate) dirs: Vec<RawDir>,
+    #[serde(default)]
+    pub(crate) env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) hosts: Vec<String>,
+    #[serde(default)]
+    pub(crate) wall_clock: bool,
+}
+
+/// One `dirs` entry: `{ host = "data", guest = "/data", writable = false }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDir {
+    pub(crate) host: String,
+    pub(crate) guest: String,
+    #[serde(default)]
+    pub(crate) writable: bool,
 }
 
 #[derive(Deserialize, Clone, Copy)]

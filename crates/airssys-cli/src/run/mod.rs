@@ -160,6 +160,9 @@ pub(crate) fn component_spec(c: &ComponentDef, id: &str, bytes: Arc<[u8]>) -> Co
     for (k, v) in &c.config {
         spec = spec.config(k.clone(), v.clone());
     }
+    if !c.wasi.is_none() {
+        spec = spec.wasi(c.wasi.clone());
+    }
     spec
 }
 

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use wasmtime::Val;
 
 use crate::error::{GuestError, WasmError, WasmType};
+use crate::guest::component::wasi::WasiGrants;
 use crate::guest::host_imports::HostServices;
 use crate::guest::permissions::Permissions;
 use crate::id::ComponentId;
@@ -85,6 +86,7 @@ pub struct InstanceConfig {
     pub(crate) permissions: Arc<Permissions>,
     pub(crate) stats: Option<Arc<HostCallStats>>,
     pub(crate) config: Arc<ConfigValues>,
+    pub(crate) wasi: Arc<WasiGrants>,
 }
 
 impl std::fmt::Debug for InstanceConfig {
@@ -107,6 +109,7 @@ impl InstanceConfig {
             permissions: Permissions::deny_all().to_shared(),
             stats: None,
             config: store::no_config(),
+            wasi: WasiGrants::shared_none(),
         }
     }
 
@@ -134,6 +137,13 @@ impl InstanceConfig {
     /// (default: none).
     pub fn config_values(mut self, config: Arc<ConfigValues>) -> Self {
         self.config = config;
+        self
+    }
+
+    /// What a component (not a core module, which has no WASI) may reach
+    /// through WASI preview 2 (default: nothing).
+    pub fn wasi(mut self, grants: &WasiGrants) -> Self {
+        self.wasi = grants.to_shared();
         self
     }
 

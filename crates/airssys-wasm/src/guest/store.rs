@@ -90,6 +90,7 @@ pub(crate) fn prepare(
         permissions,
         stats,
         config,
+        wasi: _,
     } = cfg;
     if limits.get_fuel_per_call().is_some() && !settings.fuel {
         return Err(WasmError::InvalidConfig {

@@ -352,7 +352,8 @@ impl ComponentHost {
             .limits(spec.limits.clone())
             .permissions(spec.permissions.to_shared())
             .shared_stats(Arc::new(HostCallStats::default()))
-            .config_values(config_values(&spec.config));
+            .config_values(config_values(&spec.config))
+            .wasi(&spec.wasi);
         // The first instance is made here so its errors keep their type.
         lifecycle.set(LifecycleState::Starting);
         let mut first = module.instantiate(config.clone()).await.inspect_err(|_| {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use airssys_rt::supervisor::{HealthConfig, RestartPolicy};
 
+use crate::guest::component::wasi::WasiGrants;
 use crate::guest::permissions::Permissions;
 use crate::id::ComponentId;
 use crate::runtime::limits::ComponentLimits;
@@ -42,10 +43,12 @@ pub struct ComponentSpec {
     pub(crate) health: Option<HealthConfig>,
     pub(crate) stop_timeout: Duration,
     pub(crate) config: BTreeMap<String, String>,
+    pub(crate) wasi: WasiGrants,
 }
 
 impl ComponentSpec {
-    /// A component `id` running `binary` (a core module, binary or WAT text),
+    /// A component `id` running `binary` (a core module, binary or WAT
+    /// text, or a component of the `airssys:component` world),
     /// with default limits, a [`DEFAULT_COMPONENT_MAILBOX`] mailbox, no
     /// permissions, no subscriptions, `Permanent` restart, no health checks.
     pub fn new(id: impl Into<ComponentId>, binary: impl Into<Arc<[u8]>>) -> Self {
@@ -60,6 +63,7 @@ impl ComponentSpec {
             health: None,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             config: BTreeMap::new(),
+            wasi: WasiGrants::none(),
         }
     }
 
@@ -119,6 +123,19 @@ impl ComponentSpec {
     pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.config.insert(key.into(), value.into());
         self
+    }
+
+    /// What a Component Model guest may reach through WASI preview 2:
+    /// directories, environment, hosts, wall clock (default: nothing).
+    /// Core modules have no WASI; for them this is unused.
+    pub fn wasi(mut self, grants: WasiGrants) -> Self {
+        self.wasi = grants;
+        self
+    }
+
+    /// Its WASI grants.
+    pub fn get_wasi(&self) -> &WasiGrants {
+        &self.wasi
     }
 
     /// What it may send to, request from and publish on.

@@ -105,9 +105,12 @@ impl clock::Host for ComponentData {
     }
 }
 
-/// Adds every `airssys:component` import to `linker`. Done once per engine.
+/// Adds every `airssys:component` import and WASI preview 2 (which grants
+/// only what the component's [`WasiGrants`](super::wasi::WasiGrants) say)
+/// to `linker`. Done once per engine.
 pub(crate) fn add_to_linker(linker: &mut Linker<ComponentData>) -> wasmtime::Result<()> {
-    bindings::Component::add_to_linker::<ComponentData, HasSelf<ComponentData>>(linker, |d| d)
+    bindings::Component::add_to_linker::<ComponentData, HasSelf<ComponentData>>(linker, |d| d)?;
+    wasmtime_wasi::p2::add_to_linker_async(linker)
 }
 
 /// Borrows the shared store data (the parts both forms have).

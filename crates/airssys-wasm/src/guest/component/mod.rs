@@ -5,6 +5,7 @@
 pub(crate) mod imports;
 pub mod signature;
 mod value;
+pub mod wasi;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use wasmtime::component::{
     Component, ComponentExportIndex, ComponentType, Func, InstancePre, Lower, Val,
 };
 use wasmtime::{PoolConcurrencyLimitError, Store};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 use crate::error::{GuestError, WasmError};
 use crate::guest::component::imports::bindings::airssys::component::types::{
@@ -26,9 +28,21 @@ use crate::id::ComponentId;
 use crate::runtime::engine::RuntimeSettings;
 use crate::runtime::limits::ComponentLimits;
 
-/// What each component store carries: the state both guest forms share.
+/// What each component store carries: the state both guest forms share,
+/// and the component's WASI context and resources.
 pub(crate) struct ComponentData {
     pub(crate) base: StoreData,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+}
+
+impl WasiView for ComponentData {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
 }
 
 /// The `message` record of the world, lowered straight from the host's
@@ -120,13 +134,17 @@ impl ComponentModule {
         cfg: InstanceConfig,
     ) -> Result<ComponentInstance, WasmError> {
         let settings = &self.inner.settings;
+        let grants = Arc::clone(&cfg.wasi);
         let prepared = store::prepare(cfg, settings)?;
         let component = prepared.data.component.clone();
         let limits = prepared.limits;
+        let wasi = grants.build(&component, &prepared.data.stats)?;
         let mut store = Store::new(
             self.inner.pre.engine(),
             ComponentData {
                 base: prepared.data,
+                wasi,
+                table: ResourceTable::new(),
             },
         );
         store::arm(&mut store, imports::base, settings, &limits);
