@@ -1,0 +1,429 @@
+//! Guests written in Rust (`sdk/rust/airssys-guest`) and C (`sdk/c/airssys.h`),
+//! built from source by `examples/sensors/build.sh` and run in the real
+//! host: each guest alone under the testkit, then the whole example with
+//! `airssys run`.
+//!
+//! The build needs Debian's `rustc` with the wasm32 standard library and
+//! `clang`/`wasm-ld` (docs/guests.md). Without them every test here prints
+//! `skipped: <why>` and passes, unless `AIRSSYS_REQUIRE_GUEST_TOOLCHAINS=1`
+//! (set by `.ci/run`), which makes a missing toolchain a failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use airssys_testkit::{spec_from_file, Counters, TestHost};
+use airssys_wasm::{ComponentSpec, GuestHealth, Permissions, SubjectPattern, WasmValue};
+
+/// What `build.sh` left: the build folder, or why there is none.
+enum Build {
+    Built(PathBuf),
+    MissingToolchain(String),
+}
+
+fn sensors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sensors")
+}
+
+/// Runs `examples/sensors/build.sh` once per test binary and returns the
+/// folder of the built guests; `None` (after saying why) when a toolchain
+/// is missing and the environment does not require it.
+fn guests() -> Option<PathBuf> {
+    static BUILD: OnceLock<Build> = OnceLock::new();
+    let build = BUILD.get_or_init(|| {
+        let out = Command::new(sensors().join("build.sh"))
+            .output()
+            .expect("build.sh starts");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        match out.status.code() {
+            Some(0) => Build::Built(sensors().join("build")),
+            Some(2) if stderr.contains("missing toolchain") => {
+                Build::MissingToolchain(stderr.trim().to_owned())
+            }
+            _ => panic!(
+                "build.sh failed ({}):\n{}\n{stderr}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout)
+            ),
+        }
+    });
+    match build {
+        Build::Built(dir) => Some(dir.clone()),
+        Build::MissingToolchain(why) => {
+            assert!(
+                std::env::var("AIRSSYS_REQUIRE_GUEST_TOOLCHAINS").as_deref() != Ok("1"),
+                "AIRSSYS_REQUIRE_GUEST_TOOLCHAINS=1 but the guests cannot be built: {why}"
+            );
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+fn converter(dir: &Path) -> ComponentSpec {
+    spec_from_file("converter", dir.join("converter.wasm")).unwrap()
+}
+
+fn limits(dir: &Path) -> ComponentSpec {
+    spec_from_file("limits", dir.join("limits.wasm"))
+        .unwrap()
+        .config("low", "0")
+        .config("high", "30")
+}
+
+/// The aggregator as `airssys.toml` configures it, with `permissions`.
+fn aggregator_with(dir: &Path, permissions: Permissions) -> ComponentSpec {
+    spec_from_file("aggregator", dir.join("aggregator.wasm"))
+        .unwrap()
+        .subscribe("readings.*")
+        .permissions(permissions)
+}
+
+fn aggregator(dir: &Path) -> ComponentSpec {
+    aggregator_with(
+        dir,
+        Permissions::deny_all()
+            .allow_target("converter")
+            .allow_target("limits")
+            .allow_subject(SubjectPattern::new("alerts.*").unwrap()),
+    )
+}
+
+/// Counters of a component that handled `n` messages, none failed.
+fn handled(n: u64) -> Counters {
+    Counters {
+        handled: n,
+        ..Counters::default()
+    }
+}
+
+/// A host running converter, limits and aggregator.
+async fn sensors_host(dir: &Path) -> airssys_testkit::Result<TestHost> {
+    let t = TestHost::new()?;
+    t.spawn(converter(dir)).await?;
+    t.spawn(limits(dir)).await?;
+    t.spawn(aggregator(dir)).await?;
+    Ok(t)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rust_converter_answers_readings_in_celsius() -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let t = TestHost::new()?;
+    t.spawn(converter(&dir)).await?;
+    for (reading, celsius) in [
+        ("21.5C", "21.5"),
+        ("70.7F", "21.5"),
+        ("98.6F", "37.0"),
+        ("28.4F", "-2.0"),
+        ("-40F", "-40.0"),
+        ("0.04C", "0.0"),
+    ] {
+        assert_eq!(
+            &t.expect_reply("converter", reading).await?[..],
+            celsius.as_bytes(),
+            "{reading}"
+        );
+    }
+    t.expect_ledger_balanced().await?;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rust_converter_rejects_what_is_not_a_reading_and_keeps_serving(
+) -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let t = TestHost::new()?;
+    t.spawn(converter(&dir)).await?;
+    let refused = t.request("converter", "warm").await.unwrap_err();
+    assert!(refused.to_string().contains("code 1"), "{refused}");
+    let dead = t.expect_dead_letter("rejected").await?;
+    assert_eq!(
+        (dead.target.as_str(), &dead.payload[..]),
+        ("converter", &b"warm"[..])
+    );
+    assert_eq!(&t.expect_reply("converter", "50F").await?[..], b"10.0");
+    t.expect_ledger_balanced().await?;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_c_limits_guest_answers_against_its_configured_thresholds() -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let t = TestHost::new()?;
+    t.spawn(limits(&dir).config("high", "25.5")).await?;
+    for (check, verdict) in [
+        ("kitchen 25.6", "high"),
+        ("kitchen 25.5", "ok"),
+        ("porch -2.0", "low"),
+        ("hall 0", "ok"),
+    ] {
+        assert_eq!(
+            &t.expect_reply("limits", check).await?[..],
+            verdict.as_bytes(),
+            "{check}"
+        );
+    }
+    assert!(t.request("limits", "kitchen warm").await.is_err());
+    t.expect_dead_letter("rejected").await?;
+    assert_eq!(
+        t.invoke("limits", "checks", vec![]).await?,
+        vec![WasmValue::I64(4)]
+    );
+    t.expect_ledger_balanced().await?;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_c_limits_guest_does_not_start_with_a_threshold_that_is_not_a_number(
+) -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let t = TestHost::new()?;
+    let refused = t
+        .spawn(limits(&dir).config("high", "hot"))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("init failed with code 1"),
+        "{refused}"
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rust_aggregator_keeps_running_statistics_and_answers_with_the_aggregate(
+) -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let t = sensors_host(&dir).await?;
+    for reading in ["19.5C", "23.5C", "70.7F"] {
+        t.publish("readings.kitchen", reading)?;
+    }
+    t.publish("readings.porch", "41F")?;
+    // Publishes reach the mailbox through the broker, requests directly:
+    // wait until the readings are in.
+    t.expect_counters("aggregator", handled(4)).await?;
+    assert_eq!(
+        &t.expect_reply("aggregator", "kitchen").await?[..],
+        b"kitchen: n=3 min=19.5 max=23.5 mean=21.5 alerts=0"
+    );
+    assert_eq!(
+        &t.expect_reply("aggregator", "porch").await?[..],
+        b"porch: n=1 min=5.0 max=5.0 mean=5.0 alerts=0"
+    );
+    assert_eq!(
+        &t.expect_reply("aggregator", "attic").await?[..],
+        b"attic: no readings"
+    );
+    // Every reading was converted and checked: one request each.
+    t.expect_counters("converter", handled(4)).await?;
+    t.expect_counters("limits", handled(4)).await?;
+    t.expect_ledger_balanced().await?;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rust_aggregator_publishes_an_alert_for_a_reading_out_of_range(
+) -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let t = sensors_host(&dir).await?;
+    t.publish("readings.kitchen", "31.5C")?;
+    let alert = t.expect_published("alerts.*").await?;
+    assert_eq!(
+        (alert.subject.as_str(), &alert.payload[..]),
+        ("alerts.kitchen", &b"kitchen high 31.5"[..])
+    );
+    t.publish("readings.porch", "28.4F")?;
+    let alert = t.expect_published("alerts.*").await?;
+    assert_eq!(
+        (alert.subject.as_str(), &alert.payload[..]),
+        ("alerts.porch", &b"porch low -2.0"[..])
+    );
+    assert_eq!(
+        &t.expect_reply("aggregator", "kitchen").await?[..],
+        b"kitchen: n=1 min=31.5 max=31.5 mean=31.5 alerts=1"
+    );
+    t.expect_ledger_balanced().await?;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_reading_leaves_the_statistics_alone_and_degrades_health(
+) -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let t = sensors_host(&dir).await?;
+    t.publish("readings.kitchen", "warm")?;
+    // converter refuses it (code 1); aggregator's request fails with
+    // UNAVAILABLE (-9), which fails its handler: two dead letters.
+    let mut rejected = vec![
+        t.expect_dead_letter("rejected").await?.target,
+        t.expect_dead_letter("rejected").await?.target,
+    ];
+    rejected.sort();
+    assert_eq!(rejected, ["aggregator", "converter"]);
+    t.expect_health(
+        "aggregator",
+        GuestHealth::Degraded("1 reading(s) rejected in a row, the last with code -9".into()),
+    )
+    .await?;
+    // Healthy again once a reading goes through.
+    t.publish("readings.kitchen", "20C")?;
+    t.expect_health("aggregator", GuestHealth::Healthy).await?;
+    assert_eq!(
+        &t.expect_reply("aggregator", "kitchen").await?[..],
+        b"kitchen: n=1 min=20.0 max=20.0 mean=20.0 alerts=0"
+    );
+    t.expect_ledger_balanced().await?;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_host_call_outside_the_allow_list_is_denied_to_a_rust_guest() -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let t = TestHost::new()?;
+    t.spawn(converter(&dir)).await?;
+    t.spawn(limits(&dir)).await?;
+    // May ask both services, may not publish alerts.
+    t.spawn(aggregator_with(
+        &dir,
+        Permissions::deny_all()
+            .allow_target("converter")
+            .allow_target("limits"),
+    ))
+    .await?;
+    t.publish("readings.kitchen", "31.5C")?;
+    let dead = t.expect_dead_letter("rejected").await?;
+    assert_eq!(dead.target, "aggregator");
+    assert!(dead.reason.contains("code -1"), "DENIED: {}", dead.reason);
+    assert_eq!(t.info("aggregator").unwrap().denied, 1);
+    // The reading whose alert was denied is not counted; one in range is.
+    t.publish("readings.kitchen", "21C")?;
+    t.expect_counters(
+        "aggregator",
+        Counters {
+            handled: 1,
+            failed: 1,
+            restarts: 0,
+        },
+    )
+    .await?;
+    assert_eq!(
+        &t.expect_reply("aggregator", "kitchen").await?[..],
+        b"kitchen: n=1 min=21.0 max=21.0 mean=21.0 alerts=0"
+    );
+    t.expect_ledger_balanced().await?;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_rust_guest_starts_from_fresh_state() -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let t = sensors_host(&dir).await?;
+    t.publish("readings.kitchen", "22C")?;
+    t.expect_counters("aggregator", handled(1)).await?;
+    assert_eq!(
+        &t.expect_reply("aggregator", "kitchen").await?[..],
+        b"kitchen: n=1 min=22.0 max=22.0 mean=22.0 alerts=0"
+    );
+    t.crash("aggregator").await?;
+    t.expect_restart("aggregator").await?;
+    assert_eq!(
+        &t.expect_reply("aggregator", "kitchen").await?[..],
+        b"kitchen: no readings"
+    );
+    Ok(())
+}
+
+#[test]
+fn every_built_guest_imports_only_the_airssys_module() {
+    let Some(dir) = guests() else { return };
+    for guest in ["aggregator", "converter", "limits"] {
+        let path = dir.join(format!("{guest}.wasm"));
+        let out = common::airssys_ok(["inspect", "--json", path.to_str().unwrap()]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["form"], "core_module", "{guest}: {out}");
+        assert_eq!(v["core_abi"], true, "{guest}: {out}");
+        let imports = v["imports"].as_array().unwrap();
+        assert!(!imports.is_empty(), "{guest}: {out}");
+        for import in imports {
+            assert_eq!(import["module"], "airssys", "{guest}: {import}");
+        }
+        let exports: Vec<&str> = v["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        for name in ["memory", "alloc", "handle-message", "init", "health"] {
+            assert!(exports.contains(&name), "{guest} exports {exports:?}");
+        }
+    }
+}
+
+/// The row of `id` in the summary, split on whitespace.
+fn row<'a>(stdout: &'a str, id: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .unwrap_or_else(|| panic!("no row for {id}:\n{stdout}"))
+        .split_whitespace()
+        .collect()
+}
+
+#[test]
+fn the_sensors_example_runs_to_the_end_of_its_drives_with_the_stated_outcome() {
+    let Some(_) = guests() else { return };
+    let manifest = sensors().join("airssys.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args([
+            "run",
+            manifest.to_str().unwrap(),
+            "--duration",
+            "60s",
+            "--quiet",
+        ])
+        // The guests' own log lines, and errors.
+        .env("RUST_LOG", "error,airssys_wasm::guest::host_imports=info")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("ended: drives done"), "{stdout}");
+
+    // 40 readings (4 not temperatures) and 4 requests reached aggregator;
+    // the 36 temperatures were converted and checked; 9 were alerts.
+    //                         delivered  handled  dead  restarts  balance
+    assert_eq!(
+        row(&stdout, "aggregator")[1..],
+        ["44", "40", "4", "0", "ok"]
+    );
+    assert_eq!(
+        row(&stdout, "converter")[1..],
+        ["direct", "36", "4", "0", "-"]
+    );
+    assert_eq!(row(&stdout, "limits")[1..], ["direct", "36", "0", "0", "-"]);
+    assert_eq!(row(&stdout, "pager")[1..], ["9", "9", "0", "0", "ok"]);
+    assert!(
+        stdout.contains("drive request aggregator: injected 4 (4 deliveries, 0 refused)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("dead letters: 8 ("), "{stdout}");
+    assert!(stdout.contains(" rejected=8 "), "{stdout}");
+    assert!(
+        stdout.contains("published by components: 9 messages, 9 deliveries"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("restarts: 0"), "{stdout}");
+    assert!(stdout.contains("delivered: ok"), "{stdout}");
+
+    // The aggregator's cleanup logs its final statistics at shutdown.
+    assert!(
+        stderr.contains(
+            "stopping; kitchen: n=16 min=19.5 max=31.5 mean=23.9 alerts=4; \
+             porch: n=20 min=-2.0 max=16.0 mean=7.3 alerts=5"
+        ),
+        "{stderr}"
+    );
+}
