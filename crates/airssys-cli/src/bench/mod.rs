@@ -43,13 +43,17 @@ pub const ECHO: &str = r#"(module
     i32.const 0))"#;
 
 /// Names of the scenarios, in run order.
-pub const SCENARIOS: [&str; 6] = [
+pub const SCENARIOS: [&str; 10] = [
     "spawn",
     "tell_throughput",
     "request_rtt",
     "memory_per_component",
     "restart",
     "broker_fanout",
+    "spawn_component",
+    "tell_component",
+    "request_component",
+    "memory_component",
 ];
 
 /// Names of the scenarios run only with a NATS server (`--nats <url>`),
@@ -57,6 +61,7 @@ pub const SCENARIOS: [&str; 6] = [
 pub const NATS_SCENARIOS: [&str; 2] = ["nats_tell", "nats_request"];
 
 pub mod compare;
+mod component;
 mod nats;
 mod scale;
 
@@ -363,6 +368,10 @@ pub async fn run_all(
             "memory_per_component" => memory_per_component(sizes.memory_components).await?,
             "restart" => restart(sizes.restarts).await?,
             "broker_fanout" => broker_fanout(sizes.publishes).await?,
+            "spawn_component" => component::spawn(sizes.spawns).await?,
+            "tell_component" => component::tell(sizes.tells).await?,
+            "request_component" => component::request(sizes.requests).await?,
+            "memory_component" => component::memory(sizes.memory_components).await?,
             "nats_tell" | "nats_request" => {
                 let Some(url) = plan.nats else { continue };
                 if name == "nats_tell" {
