@@ -275,14 +275,13 @@ impl CoreInstance {
                 component: self.component.clone(),
             });
         }
-        self.store.data_mut().ticks_left = self.timeout_ticks;
-        self.store.set_epoch_deadline(1);
-        if self.fuel {
-            // Cannot fail: fuel is enabled on this engine.
-            let _ = self
-                .store
-                .set_fuel(self.limits.get_fuel_per_call().unwrap_or(u64::MAX));
-        }
+        store::renew_budget(
+            &mut self.store,
+            |d| d,
+            self.timeout_ticks,
+            self.fuel,
+            &self.limits,
+        );
         self.failed = true;
         Ok(())
     }

@@ -153,3 +153,20 @@ pub(crate) fn arm<T: Send + 'static>(
         let _ = store.set_fuel(limits.get_fuel_per_call().unwrap_or(u64::MAX));
     }
 }
+
+/// Gives the next guest call its full budget: `timeout_ticks` epoch ticks
+/// and, on an engine with fuel, the per-call fuel of `limits`.
+pub(crate) fn renew_budget<T>(
+    store: &mut Store<T>,
+    base: fn(&mut T) -> &mut StoreData,
+    timeout_ticks: u64,
+    fuel: bool,
+    limits: &ComponentLimits,
+) {
+    base(store.data_mut()).ticks_left = timeout_ticks;
+    store.set_epoch_deadline(1);
+    if fuel {
+        // Cannot fail: fuel is enabled on this engine.
+        let _ = store.set_fuel(limits.get_fuel_per_call().unwrap_or(u64::MAX));
+    }
+}
