@@ -7,7 +7,8 @@
 //! world of any component and says whether it targets ours.
 
 use wit_component::{ComponentEncoder, StringEncoding, WitPrinter};
-use wit_parser::{Resolve, WorldId, WorldKey};
+use wit_parser::decoding::DecodedWasm;
+use wit_parser::{Resolve, WorldId, WorldItem, WorldKey};
 
 /// The WIT package `airssys:component@0.1.0` (`wit/airssys-component.wit`).
 pub const WORLD_WIT: &str = include_str!("../../../wit/airssys-component.wit");
@@ -74,6 +75,47 @@ fn world_for(exported: &[String]) -> anyhow::Result<(Resolve, WorldId)> {
         !OPTIONAL_EXPORTS.contains(&name.as_str()) || exported.contains(&name)
     });
     Ok((resolve, world))
+}
+
+/// The world for `world_for(exported)`, plus every WASI interface (a
+/// `wasi:*` package) the decoded component imports: a guest may use WASI
+/// preview 2 besides the world's own imports.
+fn world_with_wasi(exported: &[String], decoded: &DecodedWasm) -> anyhow::Result<(Resolve, WorldId)> {
+    let (mut ours, world) = world_for(exported)?;
+    let DecodedWasm::Component(theirs, their_world) = decoded else {
+        return Ok((ours, world));
+    };
+    let wasi: Vec<_> = theirs.worlds[*their_world]
+        .imports
+        .values()
+        .filter_map(|item| match item {
+            WorldItem::Interface { id, .. } => {
+                let package = theirs.interfaces[*id].package?;
+                (theirs.packages[package].name.namespace == "wasi").then_some(*id)
+            }
+            _ => None,
+        })
+        .collect();
+    if wasi.is_empty() {
+        return Ok((ours, world));
+    }
+    let remap = ours.merge(theirs.clone())?;
+    for id in wasi {
+        let Some(id) = remap.interfaces.get(id.index()).copied().flatten() else {
+            anyhow::bail!("a WASI interface was lost merging the component's WIT");
+        };
+        ours.worlds[world].imports.insert(
+            WorldKey::Interface(id),
+            WorldItem::Interface {
+                id,
+                stability: Default::default(),
+                external_id: None,
+                docs: Default::default(),
+                span: Default::default(),
+            },
+        );
+    }
+    Ok((ours, world))
 }
 
 /// Turns a core module (binary or WAT text) whose imports and exports follow
@@ -143,14 +185,14 @@ pub fn describe(component: &[u8]) -> Result<WorldDescription, WitError> {
         .print(resolve, package, &nested)
         .map_err(unreadable)?;
     let exported: Vec<String> = match &decoded {
-        wit_parser::decoding::DecodedWasm::Component(resolve, world) => resolve.worlds[*world]
+        DecodedWasm::Component(resolve, world) => resolve.worlds[*world]
             .exports
             .keys()
             .map(resolve_name)
             .collect(),
-        wit_parser::decoding::DecodedWasm::WitPackage(..) => Vec::new(),
+        DecodedWasm::WitPackage(..) => Vec::new(),
     };
-    let mismatch = match world_for(&exported) {
+    let mismatch = match world_with_wasi(&exported, &decoded) {
         Ok((ours, world)) => wit_component::targets(&ours, world, component)
             .err()
             .map(|e| format!("{e:#}")),
