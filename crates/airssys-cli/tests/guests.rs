@@ -1,66 +1,26 @@
-//! Guests written in Rust (`sdk/rust/airssys-guest`) and C (`sdk/c/airssys.h`),
-//! built from source by `examples/sensors/build.sh` and run in the real
-//! host: each guest alone under the testkit, then the whole example with
-//! `airssys run`.
+//! Guests written in Rust (`sdk/rust/airssys-guest`) and C (`sdk/c/airssys.h`
+//! for core modules; wit-bindgen's C bindings and wasi-libc for the
+//! `recorder` component), built from source by `examples/sensors/build.sh`
+//! and run in the real host: each guest alone under the testkit, then the
+//! whole example with `airssys run`.
 //!
-//! The build needs Debian's `rustc` with the wasm32 standard library and
-//! `clang`/`wasm-ld` (docs/guests.md). Without them every test here prints
-//! `skipped: <why>` and passes, unless `AIRSSYS_REQUIRE_GUEST_TOOLCHAINS=1`
-//! (set by `.ci/run`), which makes a missing toolchain a failure.
+//! The build needs Debian's `rustc` with the wasm32 standard library,
+//! `clang`/`wasm-ld`, wasi-libc and wit-bindgen (docs/guests.md). Without
+//! them every test here prints `skipped: <why>` and passes, unless
+//! `AIRSSYS_REQUIRE_GUEST_TOOLCHAINS=1` (set by `.ci/run`), which makes a
+//! missing toolchain a failure.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use airssys_testkit::{spec_from_file, Counters, TestHost};
-use airssys_wasm::{ComponentSpec, GuestHealth, Permissions, SubjectPattern, WasmValue};
+use airssys_wasm::{
+    ComponentSpec, GuestHealth, Permissions, SubjectPattern, WasiGrants, WasmValue,
+};
 
-/// What `build.sh` left: the build folder, or why there is none.
-enum Build {
-    Built(PathBuf),
-    MissingToolchain(String),
-}
-
-fn sensors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sensors")
-}
-
-/// Runs `examples/sensors/build.sh` once per test binary and returns the
-/// folder of the built guests; `None` (after saying why) when a toolchain
-/// is missing and the environment does not require it.
-fn guests() -> Option<PathBuf> {
-    static BUILD: OnceLock<Build> = OnceLock::new();
-    let build = BUILD.get_or_init(|| {
-        let out = Command::new(sensors().join("build.sh"))
-            .output()
-            .expect("build.sh starts");
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        match out.status.code() {
-            Some(0) => Build::Built(sensors().join("build")),
-            Some(2) if stderr.contains("missing toolchain") => {
-                Build::MissingToolchain(stderr.trim().to_owned())
-            }
-            _ => panic!(
-                "build.sh failed ({}):\n{}\n{stderr}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout)
-            ),
-        }
-    });
-    match build {
-        Build::Built(dir) => Some(dir.clone()),
-        Build::MissingToolchain(why) => {
-            assert!(
-                std::env::var("AIRSSYS_REQUIRE_GUEST_TOOLCHAINS").as_deref() != Ok("1"),
-                "AIRSSYS_REQUIRE_GUEST_TOOLCHAINS=1 but the guests cannot be built: {why}"
-            );
-            eprintln!("skipped: {why}");
-            None
-        }
-    }
-}
+use common::{guests, sensors};
 
 fn converter(dir: &Path) -> ComponentSpec {
     spec_from_file("converter", dir.join("converter.wasm")).unwrap()
@@ -89,6 +49,22 @@ fn aggregator(dir: &Path) -> ComponentSpec {
             .allow_target("limits")
             .allow_subject(SubjectPattern::new("alerts.*").unwrap()),
     )
+}
+
+/// The recorder component as `airssys.toml` configures it, with `grants`
+/// instead of the manifest's WASI grants.
+fn recorder(dir: &Path, grants: WasiGrants) -> ComponentSpec {
+    spec_from_file("recorder", dir.join("recorder.component.wasm"))
+        .unwrap()
+        .subscribe("alerts.>")
+        .wasi(grants)
+}
+
+/// `data` granted read-write at `/data`, and the log's path in it.
+fn recorder_grants(data: &Path) -> WasiGrants {
+    WasiGrants::none()
+        .read_write_dir(data, "/data")
+        .env("RECORDER_LOG", "/data/alerts.log")
 }
 
 /// Counters of a component that handled `n` messages, none failed.
@@ -335,6 +311,96 @@ async fn a_restarted_rust_guest_starts_from_fresh_state() -> airssys_testkit::Re
     Ok(())
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_c_recorder_appends_each_alert_to_its_granted_file_and_answers_with_the_line_count(
+) -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let data = tempfile::tempdir().unwrap();
+    let t = TestHost::new()?;
+    t.spawn(recorder(&dir, recorder_grants(data.path())))
+        .await?;
+    t.publish("alerts.kitchen", "kitchen high 31.5")?;
+    // A newline in a payload does not split the line.
+    t.publish("alerts.porch", "porch low\n-2.0")?;
+    t.expect_counters("recorder", handled(2)).await?;
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("alerts.log")).unwrap(),
+        "alerts.kitchen kitchen high 31.5\nalerts.porch porch low -2.0\n"
+    );
+    assert_eq!(&t.expect_reply("recorder", "lines?").await?[..], b"2");
+    assert_eq!(t.info("recorder").unwrap().denied, 0);
+    t.expect_ledger_balanced().await?;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_c_recorder_continues_the_log_it_finds() -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("alerts.log"), "earlier 1\nearlier 2\n").unwrap();
+    let t = TestHost::new()?;
+    t.spawn(recorder(&dir, recorder_grants(data.path())))
+        .await?;
+    assert_eq!(&t.expect_reply("recorder", "lines?").await?[..], b"2");
+    t.publish("alerts.hall", "hall high 30.5")?;
+    t.expect_counters("recorder", handled(2)).await?;
+    t.crash("recorder").await?;
+    t.expect_restart("recorder").await?;
+    // The fresh instance counts the file again in `init`.
+    assert_eq!(&t.expect_reply("recorder", "lines?").await?[..], b"3");
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("alerts.log")).unwrap(),
+        "earlier 1\nearlier 2\nalerts.hall hall high 30.5\n"
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_c_recorder_does_not_start_without_its_environment_grant() -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let data = tempfile::tempdir().unwrap();
+    let t = TestHost::new()?;
+    let refused = t
+        .spawn(recorder(
+            &dir,
+            WasiGrants::none().read_write_dir(data.path(), "/data"),
+        ))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("init failed"), "{refused}");
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_c_recorder_given_a_read_only_directory_rejects_each_alert_and_reports_degraded(
+) -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let data = tempfile::tempdir().unwrap();
+    let t = TestHost::new()?;
+    t.spawn(recorder(
+        &dir,
+        WasiGrants::none()
+            .read_only_dir(data.path(), "/data")
+            .env("RECORDER_LOG", "/data/alerts.log"),
+    ))
+    .await?;
+    t.publish("alerts.kitchen", "kitchen high 31.5")?;
+    let dead = t.expect_dead_letter("rejected").await?;
+    assert_eq!(dead.target, "recorder");
+    assert!(dead.reason.contains("code 1"), "{}", dead.reason);
+    t.expect_health(
+        "recorder",
+        GuestHealth::Degraded("Operation not permitted".into()),
+    )
+    .await?;
+    assert!(!data.path().join("alerts.log").exists());
+    assert_eq!(&t.expect_reply("recorder", "lines?").await?[..], b"0");
+    // A refused write is not a counted denial: the path is there, the
+    // directory's permissions refuse it inside WASI.
+    assert_eq!(t.info("recorder").unwrap().denied, 0);
+    Ok(())
+}
+
 #[test]
 fn every_built_guest_imports_only_the_airssys_module() {
     let Some(dir) = guests() else { return };
@@ -361,6 +427,40 @@ fn every_built_guest_imports_only_the_airssys_module() {
     }
 }
 
+#[test]
+fn the_c_components_import_only_the_world_and_wasi_without_sockets() {
+    let Some(dir) = guests() else { return };
+    for guest in ["recorder", "wasi_probe"] {
+        let path = dir.join(format!("{guest}.component.wasm"));
+        let out = common::airssys_ok(["inspect", "--json", path.to_str().unwrap()]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["form"], "component", "{guest}: {out}");
+        assert_eq!(v["airssys_world"], true, "{guest}: {out}");
+        for import in v["imports"].as_array().unwrap() {
+            let name = import["name"].as_str().unwrap();
+            if import["ty"] == "instance" {
+                assert!(
+                    name.starts_with("airssys:component/") || name.starts_with("wasi:"),
+                    "{guest} imports {name}"
+                );
+                // wasi-libc's WASI preview 1 has no way to open a socket.
+                assert!(!name.starts_with("wasi:sockets/"), "{guest} imports {name}");
+            }
+        }
+        let exports: Vec<&str> = v["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            exports,
+            ["init", "handle-message", "health", "cleanup"],
+            "{guest}"
+        );
+    }
+}
+
 /// The row of `id` in the summary, split on whitespace.
 fn row<'a>(stdout: &'a str, id: &str) -> Vec<&'a str> {
     stdout
@@ -375,6 +475,13 @@ fn row<'a>(stdout: &'a str, id: &str) -> Vec<&'a str> {
 fn the_sensors_example_runs_to_the_end_of_its_drives_with_the_stated_outcome() {
     let Some(_) = guests() else { return };
     let manifest = sensors().join("airssys.toml");
+    // The recorder's log is cumulative: start it empty.
+    let log = sensors().join("data/alerts.log");
+    match std::fs::remove_file(&log) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("cannot remove {}: {e}", log.display()),
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
         .args([
             "run",
@@ -383,8 +490,11 @@ fn the_sensors_example_runs_to_the_end_of_its_drives_with_the_stated_outcome() {
             "60s",
             "--quiet",
         ])
-        // The guests' own log lines, and errors.
-        .env("RUST_LOG", "error,airssys_wasm::guest::host_imports=info")
+        // The guests' own log lines, their stdout, and errors.
+        .env(
+            "RUST_LOG",
+            "error,airssys_wasm::guest::host_imports=info,airssys_wasm::guest::component::wasi=info",
+        )
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -405,6 +515,7 @@ fn the_sensors_example_runs_to_the_end_of_its_drives_with_the_stated_outcome() {
     );
     assert_eq!(row(&stdout, "limits")[1..], ["direct", "36", "0", "0", "-"]);
     assert_eq!(row(&stdout, "pager")[1..], ["9", "9", "0", "0", "ok"]);
+    assert_eq!(row(&stdout, "recorder")[1..], ["9", "9", "0", "0", "ok"]);
     assert!(
         stdout.contains("drive request aggregator: injected 4 (4 deliveries, 0 refused)"),
         "{stdout}"
@@ -412,7 +523,7 @@ fn the_sensors_example_runs_to_the_end_of_its_drives_with_the_stated_outcome() {
     assert!(stdout.contains("dead letters: 8 ("), "{stdout}");
     assert!(stdout.contains(" rejected=8 "), "{stdout}");
     assert!(
-        stdout.contains("published by components: 9 messages, 9 deliveries"),
+        stdout.contains("published by components: 9 messages, 18 deliveries"),
         "{stdout}"
     );
     assert!(stdout.contains("restarts: 0"), "{stdout}");
@@ -424,6 +535,23 @@ fn the_sensors_example_runs_to_the_end_of_its_drives_with_the_stated_outcome() {
             "stopping; kitchen: n=16 min=19.5 max=31.5 mean=23.9 alerts=4; \
              porch: n=20 min=-2.0 max=16.0 mean=7.3 alerts=5"
         ),
+        "{stderr}"
+    );
+
+    // The recorder appended the 9 alerts to the granted directory, printed
+    // each to stdout (a tracing event), and logged its count at cleanup.
+    let mut lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    let mut expected = vec!["alerts.kitchen kitchen high 31.5"; 4];
+    expected.extend(["alerts.porch porch low -2.0"; 5]);
+    assert_eq!(lines, expected);
+    assert!(stderr.contains("recorded line 9: "), "{stderr}");
+    assert!(
+        stderr.contains("recorder: stopping; /data/alerts.log holds 9 line(s)"),
         "{stderr}"
     );
 }

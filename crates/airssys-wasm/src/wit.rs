@@ -80,7 +80,10 @@ fn world_for(exported: &[String]) -> anyhow::Result<(Resolve, WorldId)> {
 /// The world for `world_for(exported)`, plus every WASI interface (a
 /// `wasi:*` package) the decoded component imports: a guest may use WASI
 /// preview 2 besides the world's own imports.
-fn world_with_wasi(exported: &[String], decoded: &DecodedWasm) -> anyhow::Result<(Resolve, WorldId)> {
+fn world_with_wasi(
+    exported: &[String],
+    decoded: &DecodedWasm,
+) -> anyhow::Result<(Resolve, WorldId)> {
     let (mut ours, world) = world_for(exported)?;
     let DecodedWasm::Component(theirs, their_world) = decoded else {
         return Ok((ours, world));

@@ -1,8 +1,11 @@
-//! Shared helpers for the tests that start a real `airssys run`.
+//! Shared helpers for the tests that start a real `airssys run`, and for
+//! the tests of the guests `examples/sensors/build.sh` builds.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::Child;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Runs `airssys <args>` to its end (`RUST_LOG=error`) and returns its
@@ -111,4 +114,55 @@ pub fn announcements(child: &mut Child, announcements: &[&str]) -> Vec<String> {
     }
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     found
+}
+
+/// The sensors example's folder.
+#[allow(dead_code)]
+pub fn sensors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sensors")
+}
+
+/// What `build.sh` left: the build folder, or why there is none.
+enum Build {
+    Built(PathBuf),
+    MissingToolchain(String),
+}
+
+/// Runs `examples/sensors/build.sh` once per test binary (componentizing
+/// with this build's `airssys`) and returns the folder of the built
+/// guests; `None` (after saying why) when a toolchain is missing and the
+/// environment does not require it (`AIRSSYS_REQUIRE_GUEST_TOOLCHAINS=1`
+/// makes that a failure).
+#[allow(dead_code)]
+pub fn guests() -> Option<PathBuf> {
+    static BUILD: OnceLock<Build> = OnceLock::new();
+    let build = BUILD.get_or_init(|| {
+        let out = std::process::Command::new(sensors().join("build.sh"))
+            .env("AIRSSYS_BIN", env!("CARGO_BIN_EXE_airssys"))
+            .output()
+            .expect("build.sh starts");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        match out.status.code() {
+            Some(0) => Build::Built(sensors().join("build")),
+            Some(2) if stderr.contains("missing toolchain") => {
+                Build::MissingToolchain(stderr.trim().to_owned())
+            }
+            _ => panic!(
+                "build.sh failed ({}):\n{}\n{stderr}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout)
+            ),
+        }
+    });
+    match build {
+        Build::Built(dir) => Some(dir.clone()),
+        Build::MissingToolchain(why) => {
+            assert!(
+                std::env::var("AIRSSYS_REQUIRE_GUEST_TOOLCHAINS").as_deref() != Ok("1"),
+                "AIRSSYS_REQUIRE_GUEST_TOOLCHAINS=1 but the guests cannot be built: {why}"
+            );
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
 }
