@@ -43,11 +43,6 @@ static void log_text(airssys_component_logging_log_level_t level, const char *te
     airssys_component_logging_log(level, &message);
 }
 
-/* A string the host frees after the call (post-return): a heap copy. */
-static void set_owned(component_string_t *out, const char *text) {
-    component_string_dup(out, text);
-}
-
 /* Counts the lines of the log, 0 if it does not exist yet. Returns 0, or
  * the errno of a failed open or read. */
 static int count_lines(unsigned long *out) {
@@ -72,19 +67,23 @@ static int count_lines(unsigned long *out) {
     return failed;
 }
 
+/* Strings returned to the host (`*err`, a handler error's reason, a health
+ * reason) are heap copies (component_string_dup): the generated glue frees
+ * them after the call. */
+
 bool exports_component_init(component_list_tuple2_string_string_t *config, component_string_t *err) {
     component_list_tuple2_string_string_free(config);
     char text[400];
     const char *path = getenv("RECORDER_LOG");
     if (path == NULL || path[0] == '\0' || strlen(path) >= sizeof log_path) {
-        set_owned(err, "RECORDER_LOG is not set (grant it in the manifest's [component.wasi] env)");
+        component_string_dup(err, "RECORDER_LOG is not set (grant it in the manifest's [component.wasi] env)");
         return false;
     }
     strcpy(log_path, path);
     int failed = count_lines(&lines);
     if (failed != 0) {
         snprintf(text, sizeof text, "cannot read %s: %s", log_path, strerror(failed));
-        set_owned(err, text);
+        component_string_dup(err, text);
         return false;
     }
     snprintf(text, sizeof text, "recorder: %s holds %lu line(s)", log_path, lines);
@@ -142,7 +141,7 @@ bool exports_component_handle_message(component_message_t *message, component_op
             snprintf(text, sizeof text, "cannot append to %s: %s", log_path, strerror(append_errno));
             log_text(AIRSSYS_COMPONENT_TYPES_LOG_LEVEL_ERROR, text);
             err->code = CANNOT_APPEND;
-            set_owned(&err->reason, text);
+            component_string_dup(&err->reason, text);
             ok = false;
         } else {
             lines++;
@@ -159,7 +158,7 @@ bool exports_component_handle_message(component_message_t *message, component_op
 void exports_component_health(component_health_status_t *ret) {
     if (append_errno != 0) {
         ret->tag = AIRSSYS_COMPONENT_TYPES_HEALTH_STATUS_DEGRADED;
-        set_owned(&ret->val.degraded, strerror(append_errno));
+        component_string_dup(&ret->val.degraded, strerror(append_errno));
     } else {
         ret->tag = AIRSSYS_COMPONENT_TYPES_HEALTH_STATUS_HEALTHY;
     }

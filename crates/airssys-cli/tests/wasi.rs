@@ -11,8 +11,10 @@
 //! guest, and writes to a read-only directory fail inside WASI: refused,
 //! not counted.
 //!
-//! Same rule as `guests.rs`: without the toolchains each test prints
-//! `skipped: <why>` and passes, unless `AIRSSYS_REQUIRE_GUEST_TOOLCHAINS=1`.
+//! Same rule as `guests.rs`: without the toolchains each test of the probe
+//! prints `skipped: <why>` and passes, unless
+//! `AIRSSYS_REQUIRE_GUEST_TOOLCHAINS=1`. The first two tests need no
+//! toolchain: their guest is WAT, adapted with `componentize --wasi`.
 
 mod common;
 
@@ -20,9 +22,105 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use airssys_testkit::TestHost;
-use airssys_wasm::WasiGrants;
+use airssys_wasm::{ComponentSpec, WasiGrants};
 
 use common::guests;
+
+/// A core module of the world that imports WASI preview 1 directly: its
+/// `handle-message` reads the real-time clock (`clock_time_get`) and
+/// replies with the 8 bytes of nanoseconds. Its allocator never frees:
+/// the WASI adapter keeps its state in memory it allocated.
+const CLOCK_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "clock_time_get"
+    (func $clock_time_get (param i32 i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "cabi_realloc")
+    (param $old i32) (param $old_size i32) (param $align i32) (param $size i32) (result i32)
+    (local $p i32) (local $end i32)
+    (local.set $p (i32.and
+      (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
+      (i32.sub (i32.const 0) (local.get $align))))
+    (local.set $end (i32.add (local.get $p) (local.get $size)))
+    (if (i32.gt_u (local.get $end) (i32.shl (memory.size) (i32.const 16)))
+      (then
+        (if (i32.eq (memory.grow (i32.add (i32.shr_u (local.get $size) (i32.const 16)) (i32.const 1)))
+                    (i32.const -1))
+          (then unreachable))))
+    (if (local.get $old)
+      (then (memory.copy (local.get $p) (local.get $old) (local.get $old_size))))
+    (global.set $heap (local.get $end))
+    (local.get $p))
+  (func (export "handle-message")
+    (param i32 i32 i32 i32 i32 i32 i32 i64 i32 i32) (result i32)
+    (if (call $clock_time_get (i32.const 0) (i64.const 1) (i32.const 64))
+      (then unreachable))
+    ;; ok(some([8 bytes at 64])) in the return area at 16.
+    (i32.store8 (i32.const 16) (i32.const 0))
+    (i32.store8 (i32.const 20) (i32.const 1))
+    (i32.store (i32.const 24) (i32.const 64))
+    (i32.store (i32.const 28) (i32.const 8))
+    (i32.const 16)))"#;
+
+/// [`CLOCK_WAT`] made a component with the CLI's `componentize --wasi`,
+/// written into `dir`.
+fn clock_component(dir: &Path) -> Vec<u8> {
+    let module = dir.join("clock.wat");
+    let component = dir.join("clock.component.wasm");
+    std::fs::write(&module, CLOCK_WAT).unwrap();
+    common::airssys_ok([
+        "componentize".as_ref(),
+        "--wasi".as_ref(),
+        module.as_os_str(),
+        "-o".as_ref(),
+        component.as_os_str(),
+    ]);
+    std::fs::read(component).unwrap()
+}
+
+/// The real-time clock the component read, in nanoseconds.
+async fn read_clock(t: &TestHost, id: &str) -> airssys_testkit::Result<u64> {
+    let reply = t.expect_reply(id, "now?").await?;
+    Ok(u64::from_le_bytes(reply[..].try_into().expect("8 bytes")))
+}
+
+#[test]
+fn a_component_importing_wasi_targets_the_world() {
+    let dir = tempfile::tempdir().unwrap();
+    clock_component(dir.path());
+    let component = dir.path().join("clock.component.wasm");
+    let out = common::airssys_ok(["inspect", "--json", component.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["form"], "component", "{out}");
+    assert_eq!(v["airssys_world"], true, "{out}");
+    assert!(out.contains("wasi:clocks/wall-clock@"), "{out}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_wall_clock_reads_the_epoch_and_counts_each_read_unless_granted(
+) -> airssys_testkit::Result {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = clock_component(dir.path());
+    let t = TestHost::new()?;
+    t.spawn(ComponentSpec::new("epoch", bytes.clone())).await?;
+    t.spawn(ComponentSpec::new("clock", bytes).wasi(WasiGrants::none().wall_clock(true)))
+        .await?;
+
+    for reads in 1..=3 {
+        assert_eq!(read_clock(&t, "epoch").await?, 0);
+        assert_eq!(t.info("epoch").unwrap().denied, reads);
+    }
+    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let nanos = read_clock(&t, "clock").await?;
+    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    assert!(
+        (before.as_nanos()..=after.as_nanos()).contains(&u128::from(nanos)),
+        "{nanos} not in {before:?}..={after:?}"
+    );
+    assert_eq!(t.info("clock").unwrap().denied, 0);
+    t.expect_ledger_balanced().await?;
+    Ok(())
+}
 
 /// Spawns the probe as `probe` with `grants`.
 async fn probe(t: &TestHost, dir: &Path, grants: WasiGrants) -> airssys_testkit::Result {
