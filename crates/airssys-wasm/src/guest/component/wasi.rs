@@ -221,7 +221,7 @@ impl WasiGrants {
                 SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => {
                     !hosts.is_empty() && addr.port() == 0
                 }
-                SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend => {
+                SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
                     hosts.iter().any(|h| h.matches(&addr))
                 }
                 _ => false,
