@@ -141,9 +141,27 @@ pub async fn spawn_with(
     limits: ComponentLimits,
     permissions: Permissions,
 ) -> GuestInstance {
-    let module = engine
-        .load(&ComponentId::new(id), fixture(fixture_name).as_bytes())
-        .unwrap();
+    spawn_bytes(
+        engine,
+        fixture(fixture_name).as_bytes(),
+        id,
+        host,
+        limits,
+        permissions,
+    )
+    .await
+}
+
+/// Loads `bytes` (either guest form), instantiates and inits it.
+pub async fn spawn_bytes(
+    engine: &WasmEngine,
+    bytes: &[u8],
+    id: &str,
+    host: Arc<dyn HostServices>,
+    limits: ComponentLimits,
+    permissions: Permissions,
+) -> GuestInstance {
+    let module = engine.load(&ComponentId::new(id), bytes).unwrap();
     let mut guest = module
         .instantiate(
             InstanceConfig::new(id, host)
@@ -194,17 +212,13 @@ pub async fn spawn_component(
     limits: ComponentLimits,
     permissions: Permissions,
 ) -> GuestInstance {
-    let module = engine
-        .load(&ComponentId::new(id), &component_fixture(fixture_name))
-        .unwrap();
-    let mut guest = module
-        .instantiate(
-            InstanceConfig::new(id, host)
-                .limits(limits)
-                .permissions(permissions),
-        )
-        .await
-        .unwrap();
-    guest.init().await.unwrap();
-    guest
+    spawn_bytes(
+        engine,
+        &component_fixture(fixture_name),
+        id,
+        host,
+        limits,
+        permissions,
+    )
+    .await
 }
