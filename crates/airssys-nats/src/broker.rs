@@ -7,15 +7,19 @@
 //!   different prefixes share a server without seeing each other. Reply
 //!   inboxes (`_INBOX.…`) are the one exception: they are unique and used as is.
 //! - **Publish** is synchronous and never blocks: the message is encoded and
-//!   put on a bounded outbound queue, which one task drains into the client in
-//!   order. A full queue, or a client that is not connected, is
-//!   [`BrokerError::Transport`] at once: the caller knows the message was not
-//!   accepted. Subscribes go through the same queue, so a subscribe followed by
-//!   a publish reaches the server in that order.
+//!   handed to the client's own command channel from the caller's call when
+//!   it has room, or else put on the broker's bounded outbound queue, which
+//!   one task drains into the client in order (see `outbound`). A full
+//!   queue, or a client that is not connected, is [`BrokerError::Transport`]
+//!   at once: the caller knows the message was not accepted. Subscribes go
+//!   through the same queue, and nothing overtakes what is queued, so a
+//!   subscribe followed by a publish reaches the server in that order.
 //! - **Subscribe** makes one NATS subscription, fed into the airssys
-//!   [`Subscription`]'s bounded queue by one task. A message that finds that
-//!   queue full is dead-lettered (as in the in-memory broker). Dropping the
-//!   `Subscription` ends the task, which unsubscribes from the server.
+//!   [`Subscription`]'s bounded queue by one task (see `inbound`). A message
+//!   that finds that queue full is dead-lettered (as in the in-memory
+//!   broker). Dropping the `Subscription` ends the task, which unsubscribes
+//!   from the server. With [`subscribe_direct`](MessageBroker::subscribe_direct)
+//!   that task offers each message to the consumer's direct path first.
 //! - **Request** uses a NATS inbox and the request timeout; a server that
 //!   knows no subscriber answers at once, which is [`BrokerError::NoResponders`].
 
@@ -25,18 +29,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_rt::broker::{
-    subject, BrokerError, BrokerMessage, DeadLetterReason, MessageBroker, PublishReport,
-    Subscription, DEFAULT_DEAD_LETTER_SUBJECT, DEFAULT_SUBSCRIPTION_CAPACITY,
+    subject, Backlog, BrokerError, BrokerMessage, DeadLetterReason, DirectDelivery, MessageBroker,
+    PublishReport, Subscription, DEFAULT_DEAD_LETTER_SUBJECT, DEFAULT_SUBSCRIPTION_CAPACITY,
 };
 use async_nats::{Client, HeaderMap, Subject};
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::codec::{headers, WireCodec};
 use crate::connection::{backoff, ConnectionState, ConnectionStatus};
 use crate::error::NatsError;
+use crate::inbound::{pump, Route};
+use crate::outbound::{drain, Now, Outbound, Outbox, Publish, Refused};
+use crate::wire_names::WireNames;
 
 /// Default application prefix: `airssys`.
 pub const DEFAULT_PREFIX: &str = "airssys";
@@ -52,18 +58,6 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reply inboxes: never prefixed.
 const INBOX: &str = "_INBOX.";
 
-/// What the outbound task does, in order.
-enum Outbound {
-    Publish {
-        subject: Subject,
-        reply: Option<Subject>,
-        headers: HeaderMap,
-        payload: Bytes,
-    },
-    Subscribe(Box<dyn FnOnce(Client) -> BoxFuture<'static, ()> + Send>),
-    Barrier(oneshot::Sender<()>),
-}
-
 /// Counters of a [`NatsBroker`] since it was connected (relaxed loads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -74,8 +68,12 @@ pub struct NatsStats {
     pub refused: u64,
     /// Accepted messages the client failed to send (its connection task was gone).
     pub lost: u64,
-    /// Messages received from the server and queued to a subscription.
+    /// Messages received from the server and queued to a subscription (or
+    /// taken by its direct path).
     pub received: u64,
+    /// Of `received`, those a subscription's direct path took
+    /// ([`MessageBroker::subscribe_direct`]), without its queue.
+    pub direct: u64,
     /// Received messages whose subscription queue was full (dead-lettered).
     pub dropped_full: u64,
     /// Received messages that `WireCodec::decode` refused (logged, dropped).
@@ -85,25 +83,29 @@ pub struct NatsStats {
 }
 
 #[derive(Default)]
-struct Counters {
+pub(crate) struct Counters {
     published: AtomicU64,
     refused: AtomicU64,
-    lost: AtomicU64,
-    received: AtomicU64,
-    dropped_full: AtomicU64,
-    undecodable: AtomicU64,
+    /// Shared with the outbound task.
+    lost: Arc<AtomicU64>,
+    pub(crate) received: AtomicU64,
+    pub(crate) direct: AtomicU64,
+    pub(crate) dropped_full: AtomicU64,
+    pub(crate) undecodable: AtomicU64,
     dead_lettered: AtomicU64,
 }
 
-struct Inner<M> {
+pub(crate) struct Inner<M> {
     client: Client,
-    codec: Arc<dyn WireCodec<M>>,
-    prefix: String,
+    pub(crate) codec: Arc<dyn WireCodec<M>>,
+    pub(crate) prefix: String,
     dead_letter_subject: String,
     subscription_capacity: usize,
-    outbound: mpsc::Sender<Outbound>,
+    outbox: Outbox,
+    /// Wire subjects of recent publishes, validated.
+    names: WireNames,
     status: watch::Receiver<ConnectionStatus>,
-    counters: Counters,
+    pub(crate) counters: Counters,
 }
 
 /// A [`MessageBroker`] over a NATS server: hosts on many machines that
@@ -131,7 +133,7 @@ struct Inner<M> {
 /// # Ok(()) }
 /// ```
 pub struct NatsBroker<M> {
-    inner: Arc<Inner<M>>,
+    pub(crate) inner: Arc<Inner<M>>,
 }
 
 impl<M> Clone for NatsBroker<M> {
@@ -194,9 +196,11 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
         self
     }
 
-    /// Capacity of the outbound queue between `publish` and the client.
-    /// Default [`DEFAULT_OUTBOUND_CAPACITY`]; a publish that finds it full
-    /// fails with `BrokerError::Transport`.
+    /// Capacity of the broker's outbound queue, where a publish waits when
+    /// the client's own channel is full or something (a subscribe, a sync,
+    /// an earlier publish) is queued before it. Default
+    /// [`DEFAULT_OUTBOUND_CAPACITY`]; a publish that finds both full fails
+    /// with `BrokerError::Transport`.
     pub fn outbound_capacity(mut self, capacity: usize) -> Self {
         self.outbound_capacity = capacity.max(1);
         self
@@ -277,18 +281,24 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
             // The `Connected` event may still be on its way; the state is known now.
             set_state(&status_tx, ConnectionState::Connected);
         }
-        let (outbound, queue) = mpsc::channel(self.outbound_capacity);
+        let counters = Counters::default();
+        let (outbox, queue) = Outbox::new(
+            client.clone(),
+            self.outbound_capacity,
+            Arc::clone(&counters.lost),
+        );
         let inner = Arc::new(Inner {
-            client: client.clone(),
+            client,
             codec: self.codec,
             prefix: self.prefix,
             dead_letter_subject: self.dead_letter_subject,
             subscription_capacity: self.subscription_capacity,
-            outbound,
+            outbox,
+            names: WireNames::new(),
             status: status_rx,
-            counters: Counters::default(),
+            counters,
         });
-        tokio::spawn(drain(client, queue, Arc::downgrade(&inner)));
+        tokio::spawn(drain(queue));
         Ok(NatsBroker { inner })
     }
 }
@@ -333,73 +343,6 @@ fn set_state(status: &watch::Sender<ConnectionStatus>, state: ConnectionState) {
     });
 }
 
-/// The outbound task: sends queued publishes and subscribes in order. Ends
-/// when every broker handle is gone.
-async fn drain<M>(
-    client: Client,
-    mut queue: mpsc::Receiver<Outbound>,
-    inner: std::sync::Weak<Inner<M>>,
-) {
-    while let Some(op) = queue.recv().await {
-        match op {
-            Outbound::Publish {
-                subject,
-                reply,
-                headers,
-                payload,
-            } => {
-                // No header block at all when there are no headers: a
-                // plain PUB is smaller and cheaper for the server to parse.
-                let sent = match (reply, headers.is_empty()) {
-                    (Some(reply), false) => {
-                        client
-                            .publish_with_reply_and_headers(
-                                subject.clone(),
-                                reply,
-                                headers,
-                                payload,
-                            )
-                            .await
-                    }
-                    (Some(reply), true) => {
-                        client
-                            .publish_with_reply(subject.clone(), reply, payload)
-                            .await
-                    }
-                    (None, false) => {
-                        client
-                            .publish_with_headers(subject.clone(), headers, payload)
-                            .await
-                    }
-                    (None, true) => client.publish(subject.clone(), payload).await,
-                };
-                if let Err(error) = sent {
-                    if let Some(inner) = inner.upgrade() {
-                        inner.counters.lost.fetch_add(1, Ordering::Relaxed);
-                    }
-                    tracing::warn!(%subject, %error, "NATS client failed to send an accepted message");
-                }
-            }
-            Outbound::Subscribe(subscribe) => subscribe(client.clone()).await,
-            Outbound::Barrier(done) => {
-                let inbox = client.new_inbox();
-                match client.subscribe(inbox.clone()).await {
-                    Ok(mut echo) => {
-                        if client.publish(inbox, Bytes::new()).await.is_ok() {
-                            tokio::spawn(async move {
-                                if echo.next().await.is_some() {
-                                    let _ = done.send(());
-                                }
-                            });
-                        }
-                    }
-                    Err(error) => tracing::warn!(%error, "NATS sync could not subscribe"),
-                }
-            }
-        }
-    }
-}
-
 impl<M: Clone + Send + 'static> NatsBroker<M> {
     /// Starts configuring a broker for the server at `url`
     /// (`nats://host:4222`), with the codec for `M`.
@@ -441,6 +384,7 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
             refused: c.refused.load(Ordering::Relaxed),
             lost: c.lost.load(Ordering::Relaxed),
             received: c.received.load(Ordering::Relaxed),
+            direct: c.direct.load(Ordering::Relaxed),
             dropped_full: c.dropped_full.load(Ordering::Relaxed),
             undecodable: c.undecodable.load(Ordering::Relaxed),
             dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
@@ -474,8 +418,8 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
         const TIMEOUT: Duration = Duration::from_secs(5);
         let (tx, rx) = oneshot::channel();
         self.inner
-            .outbound
-            .try_send(Outbound::Barrier(tx))
+            .outbox
+            .try_queue(Outbound::Barrier(tx))
             .map_err(|e| NatsError::Transport {
                 reason: e.to_string(),
             })?;
@@ -497,55 +441,63 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
         }
     }
 
-    /// The outbound publish of `subject`, refused at once when not connected.
-    fn outbound_publish(
+    /// The validated wire subject of `subject` (`<prefix>.<subject>`, or
+    /// a reply inbox as is), from the cache of recent ones.
+    fn wire_of(&self, subject: &str) -> Result<Subject, BrokerError> {
+        self.inner.names.get_or_make(subject, || {
+            subject::validate_subject(subject).map_err(|e| invalid_subject(subject, e))?;
+            Ok(Subject::from(wire(&self.inner.prefix, subject)))
+        })
+    }
+
+    /// Checks the subjects, encodes `msg`, and makes the publish for the
+    /// wire; refused at once when not connected. `subject` may be given
+    /// as its wire subject already (dead letters).
+    fn prepare(
         &self,
         subject: &str,
         reply: Option<&str>,
-        headers: HeaderMap,
-        payload: Bytes,
-    ) -> Result<Outbound, BrokerError> {
-        let inner = &self.inner;
-        let state = inner.status.borrow().state;
+        msg: M,
+        dead_letter: Option<(&str, &DeadLetterReason)>,
+    ) -> Result<Publish, BrokerError> {
+        let wire_subject = self.wire_of(subject)?;
+        let wire_reply = reply.map(|r| self.wire_of(r)).transpose()?;
+        let (mut headers, payload) = self.encode(subject, msg)?;
+        if let Some((original, reason)) = dead_letter {
+            put_dead_letter(&mut headers, original, reason);
+        }
+        let state = self.inner.status.borrow().state;
         if state != ConnectionState::Connected {
             return Err(self.refused(
                 subject,
                 format!("not connected to NATS ({})", state.as_str()),
             ));
         }
-        Ok(Outbound::Publish {
-            subject: Subject::from(wire(&inner.prefix, subject)),
-            reply: reply.map(|r| Subject::from(wire(&inner.prefix, r))),
+        Ok(Publish {
+            subject: wire_subject,
+            reply: wire_reply,
             headers,
             payload,
         })
     }
 
-    fn enqueue(
-        &self,
-        subject: &str,
-        reply: Option<&str>,
-        headers: HeaderMap,
-        payload: Bytes,
-    ) -> Result<(), BrokerError> {
-        let op = self.outbound_publish(subject, reply, headers, payload)?;
-        let outbound = &self.inner.outbound;
-        match outbound.try_send(op) {
+    /// Hands a publish to the client, or queues it; never waits.
+    fn enqueue(&self, subject: &str, publish: Publish) -> Result<(), BrokerError> {
+        self.accepted(subject, self.inner.outbox.publish(publish))
+    }
+
+    /// Counts the outcome of a publish: accepted, or refused with the reason.
+    fn accepted(&self, subject: &str, outcome: Result<(), Refused>) -> Result<(), BrokerError> {
+        match outcome {
             Ok(()) => {
                 self.count_published();
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(_)) => Err(self.refused(
-                subject,
-                format!("outbound queue full ({} messages)", outbound.max_capacity()),
-            )),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                Err(self.refused(subject, "the outbound task is gone".into()))
-            }
+            Err(refused) => Err(self.refused(subject, refused.to_string())),
         }
     }
 
-    /// Counts a message the outbound queue accepted.
+    /// Counts a message the client or the outbound queue accepted.
     fn count_published(&self) {
         self.inner
             .counters
@@ -553,34 +505,57 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// As `enqueue`, waiting for room in the outbound queue.
-    async fn enqueue_waiting(
+    /// Subscribes `pattern` with a queue of `capacity`, and `direct` as its
+    /// fast path if given.
+    fn subscribe_route(
         &self,
-        subject: &str,
-        reply: Option<&str>,
-        headers: HeaderMap,
-        payload: Bytes,
-    ) -> Result<(), BrokerError> {
-        let op = self.outbound_publish(subject, reply, headers, payload)?;
-        match self.inner.outbound.send(op).await {
-            Ok(()) => {
-                self.count_published();
-                Ok(())
-            }
-            Err(_) => Err(self.refused(subject, "the outbound task is gone".into())),
+        pattern: &str,
+        capacity: usize,
+        direct: Option<DirectDelivery<M>>,
+    ) -> Result<Subscription<M>, BrokerError> {
+        subject::validate_pattern(pattern).map_err(|e| BrokerError::InvalidPattern {
+            pattern: pattern.to_owned(),
+            reason: e,
+        })?;
+        if capacity == 0 {
+            return Err(BrokerError::ZeroCapacity {
+                pattern: pattern.to_owned(),
+            });
         }
-    }
-
-    /// Checks both subjects of a publish with a reply subject, then encodes.
-    fn encode_with_reply(
-        &self,
-        subject: &str,
-        reply_to: &str,
-        msg: M,
-    ) -> Result<(HeaderMap, Bytes), BrokerError> {
-        subject::validate_subject(subject).map_err(|e| invalid_subject(subject, e))?;
-        subject::validate_subject(reply_to).map_err(|e| invalid_subject(reply_to, e))?;
-        self.encode(subject, msg)
+        let (queue, rx) = mpsc::channel(capacity);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let pattern: Arc<str> = Arc::from(pattern);
+        let backlog = Backlog::new();
+        let route = Route {
+            queue,
+            pattern: Arc::clone(&pattern),
+            dropped: Arc::clone(&dropped),
+            direct,
+            backlog: backlog.clone(),
+        };
+        let wire_pattern = wire(&self.inner.prefix, &pattern);
+        let broker = self.clone();
+        let subscribe = move |client: Client| -> BoxFuture<'static, ()> {
+            Box::pin(async move {
+                match client.subscribe(wire_pattern.clone()).await {
+                    Ok(nats) => {
+                        tokio::spawn(pump(broker, nats, route));
+                    }
+                    Err(error) => {
+                        tracing::warn!(pattern = %wire_pattern, %error, "NATS subscribe failed; the subscription is closed");
+                    }
+                }
+            })
+        };
+        self.inner
+            .outbox
+            .try_queue(Outbound::Subscribe(Box::new(subscribe)))
+            .map_err(|e| BrokerError::Transport {
+                subject: pattern.to_string(),
+                reason: format!("cannot queue the subscribe: {e}"),
+            })?;
+        // The pump notices the dropped receiver and unsubscribes.
+        Ok(Subscription::from_parts(pattern, rx, dropped, || {}).with_backlog(backlog))
     }
 
     fn encode(&self, subject: &str, msg: M) -> Result<(HeaderMap, Bytes), BrokerError> {
@@ -610,7 +585,7 @@ fn wire(prefix: &str, subject: &str) -> String {
 }
 
 /// The airssys subject of a wire subject: the prefix stripped.
-fn local<'a>(prefix: &str, wire: &'a str) -> &'a str {
+pub(crate) fn local<'a>(prefix: &str, wire: &'a str) -> &'a str {
     wire.strip_prefix(prefix)
         .and_then(|rest| rest.strip_prefix('.'))
         .unwrap_or(wire)
@@ -621,34 +596,6 @@ fn invalid_subject(subject: &str, reason: airssys_rt::broker::SubjectError) -> B
         subject: subject.to_owned(),
         reason,
     }
-}
-
-/// Reads the dead-letter headers back into a reason and the original subject.
-fn dead_letter_of(headers: &HeaderMap) -> Option<(DeadLetterReason, Option<String>)> {
-    let kind = headers.get(headers::DEAD_LETTER)?.as_str();
-    let get = |name| {
-        headers
-            .get(name)
-            .map(|v: &async_nats::HeaderValue| v.as_str().to_owned())
-            .unwrap_or_default()
-    };
-    let target: Arc<str> = Arc::from(get(headers::DEAD_LETTER_TARGET));
-    let detail = get(headers::DEAD_LETTER_DETAIL);
-    let reason = match kind {
-        "subscriber_full" => DeadLetterReason::SubscriberFull {
-            pattern: target,
-            capacity: detail.parse().unwrap_or(0),
-        },
-        "subscriber_closed" => DeadLetterReason::SubscriberClosed { pattern: target },
-        _ => DeadLetterReason::Undeliverable {
-            target,
-            reason: Arc::from(detail),
-        },
-    };
-    let original = headers
-        .get(headers::DEAD_LETTER_SUBJECT)
-        .map(|v| v.as_str().to_owned());
-    Some((reason, original))
 }
 
 fn put_dead_letter(headers: &mut HeaderMap, original: &str, reason: &DeadLetterReason) {
@@ -674,85 +621,6 @@ fn put_dead_letter(headers: &mut HeaderMap, original: &str, reason: &DeadLetterR
     );
 }
 
-/// Feeds one NATS subscription into an airssys subscription queue until
-/// the `Subscription` is dropped or the client closes.
-async fn pump<M: Clone + Send + 'static>(
-    broker: NatsBroker<M>,
-    mut nats: async_nats::Subscriber,
-    queue: mpsc::Sender<BrokerMessage<M>>,
-    pattern: Arc<str>,
-    dropped: Arc<AtomicU64>,
-) {
-    let inner = &broker.inner;
-    loop {
-        let message = tokio::select! {
-            _ = queue.closed() => break,
-            next = nats.next() => match next {
-                Some(message) => message,
-                None => break,
-            },
-        };
-        let subject: Arc<str> = Arc::from(local(&inner.prefix, &message.subject));
-        let reply_to = message
-            .reply
-            .as_ref()
-            .map(|r| Arc::<str>::from(local(&inner.prefix, r)));
-        let mut dead_letter = message.headers.as_ref().and_then(dead_letter_of);
-        if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-            // Published with this subscription as reply subject, and nobody
-            // took it: surfaced as a dead letter, not dropped.
-            dead_letter = Some((
-                DeadLetterReason::Undeliverable {
-                    target: Arc::clone(&subject),
-                    reason: Arc::from("no responders"),
-                },
-                None,
-            ));
-        }
-        let payload = match inner
-            .codec
-            .decode(message.headers.as_ref(), message.payload)
-        {
-            Ok(payload) => payload,
-            Err(error) => {
-                inner.counters.undecodable.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%subject, %error, "dropping a NATS message the codec cannot decode");
-                continue;
-            }
-        };
-        let mut delivered = BrokerMessage::new(subject, payload).with_reply_to(reply_to);
-        if let Some((reason, original)) = dead_letter {
-            if let Some(original) = original {
-                delivered.subject = Arc::from(original);
-            }
-            delivered = delivered.with_dead_letter(reason);
-        }
-        match queue.try_send(delivered) {
-            Ok(()) => {
-                inner.counters.received.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(mpsc::error::TrySendError::Full(message)) => {
-                inner.counters.dropped_full.fetch_add(1, Ordering::Relaxed);
-                dropped.fetch_add(1, Ordering::Relaxed);
-                if message.is_dead_letter() {
-                    tracing::warn!(subject = %message.subject, %pattern, "dead letter lost: subscription queue full");
-                    continue;
-                }
-                let reason = DeadLetterReason::SubscriberFull {
-                    pattern: Arc::clone(&pattern),
-                    capacity: queue.max_capacity(),
-                };
-                if let Err(error) =
-                    broker.publish_dead_letter(message.subject, message.payload, reason)
-                {
-                    tracing::warn!(%pattern, %error, "could not dead-letter a message for a full subscription");
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => break,
-        }
-    }
-}
-
 impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
     /// Encodes `msg` and queues it for the server; never waits.
     ///
@@ -764,9 +632,8 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
     /// client is not connected, the outbound queue is full, or `msg` cannot
     /// be encoded. The message was not accepted.
     fn publish(&self, subject: &str, msg: M) -> Result<PublishReport, BrokerError> {
-        subject::validate_subject(subject).map_err(|e| invalid_subject(subject, e))?;
-        let (headers, payload) = self.encode(subject, msg)?;
-        self.enqueue(subject, None, headers, payload)?;
+        let publish = self.prepare(subject, None, msg, None)?;
+        self.enqueue(subject, publish)?;
         Ok(PublishReport::default())
     }
 
@@ -776,13 +643,16 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
         reply_to: &str,
         msg: M,
     ) -> Result<PublishReport, BrokerError> {
-        let (headers, payload) = self.encode_with_reply(subject, reply_to, msg)?;
-        self.enqueue(subject, Some(reply_to), headers, payload)?;
+        let publish = self.prepare(subject, Some(reply_to), msg, None)?;
+        self.enqueue(subject, publish)?;
         Ok(PublishReport::default())
     }
 
-    /// Waits while the outbound queue is full; refuses at once when not
-    /// connected (as `publish_with_reply` does).
+    /// Waits while the client's channel is full (as a plain `async-nats`
+    /// publisher does), or for room in the outbound queue if something is
+    /// queued before it; refuses at once when not connected (as
+    /// `publish_with_reply` does). When the client takes it at once, the
+    /// returned future is ready (the common case costs no waiting state).
     fn publish_with_reply_waiting<'a>(
         &'a self,
         subject: &'a str,
@@ -792,13 +662,21 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
     where
         M: 'a,
     {
-        let checked = self.encode_with_reply(subject, reply_to, msg);
-        Box::pin(async move {
-            let (headers, payload) = checked?;
-            self.enqueue_waiting(subject, Some(reply_to), headers, payload)
-                .await?;
-            Ok(PublishReport::default())
-        })
+        let publish = match self.prepare(subject, Some(reply_to), msg, None) {
+            Ok(publish) => publish,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        let done = move |outcome| {
+            self.accepted(subject, outcome)
+                .map(|()| PublishReport::default())
+        };
+        match self.inner.outbox.publish_now(publish) {
+            Now::Done(outcome) => Box::pin(std::future::ready(done(outcome))),
+            Now::NotNow(publish) => Box::pin(async move {
+                let outcome = self.inner.outbox.publish_waiting(publish).await;
+                done(outcome)
+            }),
+        }
     }
 
     fn subscribe(&self, pattern: &str) -> Result<Subscription<M>, BrokerError> {
@@ -817,43 +695,23 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
         pattern: &str,
         capacity: usize,
     ) -> Result<Subscription<M>, BrokerError> {
-        subject::validate_pattern(pattern).map_err(|e| BrokerError::InvalidPattern {
-            pattern: pattern.to_owned(),
-            reason: e,
-        })?;
-        if capacity == 0 {
-            return Err(BrokerError::ZeroCapacity {
-                pattern: pattern.to_owned(),
-            });
-        }
-        let (tx, rx) = mpsc::channel(capacity);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let pattern_arc: Arc<str> = Arc::from(pattern);
-        let wire_pattern = wire(&self.inner.prefix, pattern);
-        let broker = self.clone();
-        let task_pattern = Arc::clone(&pattern_arc);
-        let task_dropped = Arc::clone(&dropped);
-        let subscribe = move |client: Client| -> BoxFuture<'static, ()> {
-            Box::pin(async move {
-                match client.subscribe(wire_pattern.clone()).await {
-                    Ok(nats) => {
-                        tokio::spawn(pump(broker, nats, tx, task_pattern, task_dropped));
-                    }
-                    Err(error) => {
-                        tracing::warn!(pattern = %wire_pattern, %error, "NATS subscribe failed; the subscription is closed");
-                    }
-                }
-            })
-        };
-        self.inner
-            .outbound
-            .try_send(Outbound::Subscribe(Box::new(subscribe)))
-            .map_err(|e| BrokerError::Transport {
-                subject: pattern.to_owned(),
-                reason: format!("cannot queue the subscribe: {e}"),
-            })?;
-        // The pump notices the dropped receiver and unsubscribes.
-        Ok(Subscription::from_parts(pattern_arc, rx, dropped, || {}))
+        self.subscribe_route(pattern, capacity, None)
+    }
+
+    /// As [`subscribe`](MessageBroker::subscribe); the
+    /// subscription's receiving task offers each message to `direct` while
+    /// nothing queued is waiting for the consumer, so a consumer that can
+    /// take it at once (a mailbox with room) gets it without a hop through
+    /// the queue and its own task.
+    ///
+    /// # Errors
+    /// As [`subscribe_with_capacity`](Self::subscribe_with_capacity).
+    fn subscribe_direct(
+        &self,
+        pattern: &str,
+        direct: DirectDelivery<M>,
+    ) -> Result<Subscription<M>, BrokerError> {
+        self.subscribe_route(pattern, self.inner.subscription_capacity, Some(direct))
     }
 
     fn request<'a>(
@@ -927,10 +785,9 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
         msg: M,
         reason: DeadLetterReason,
     ) -> Result<(), BrokerError> {
-        let subject = self.inner.dead_letter_subject.clone();
-        let (mut headers, payload) = self.encode(&subject, msg)?;
-        put_dead_letter(&mut headers, &original_subject, &reason);
-        self.enqueue(&subject, None, headers, payload)?;
+        let subject = self.inner.dead_letter_subject.as_str();
+        let publish = self.prepare(subject, None, msg, Some((&original_subject, &reason)))?;
+        self.enqueue(subject, publish)?;
         self.inner
             .counters
             .dead_lettered
@@ -950,6 +807,7 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inbound::dead_letter_of;
 
     #[test]
     fn subjects_are_prefixed_except_inboxes() {

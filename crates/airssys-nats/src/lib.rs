@@ -42,6 +42,9 @@ mod broker;
 mod codec;
 mod connection;
 mod error;
+mod inbound;
+mod outbound;
+mod wire_names;
 
 pub use async_nats;
 pub use broker::{

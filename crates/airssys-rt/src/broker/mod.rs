@@ -60,7 +60,17 @@ pub use in_memory::{
     BrokerStats, InMemoryBrokerBuilder, InMemoryMessageBroker, DEFAULT_DEAD_LETTER_SUBJECT,
     DEFAULT_MATCH_CACHE_CAPACITY, DEFAULT_SUBSCRIPTION_CAPACITY,
 };
-pub use subscription::Subscription;
+pub use subscription::{Backlog, Subscription};
+
+/// The fast path of a [`MessageBroker::subscribe_direct`] subscription: the
+/// broker offers it each message, in order, from its receiving task. It
+/// takes the message without waiting (`Ok`) or gives it back (`Err`), and
+/// the broker then queues it on the subscription as any other.
+///
+/// It runs on the broker's receiving task, so it must not block: a
+/// `try_send` into a bounded queue is the intended use.
+pub type DirectDelivery<M> =
+    Arc<dyn Fn(BrokerMessage<M>) -> Result<(), BrokerMessage<M>> + Send + Sync>;
 
 /// A message as a subscriber receives it.
 ///
@@ -268,6 +278,34 @@ where
         pattern: &str,
         capacity: usize,
     ) -> Result<Subscription<M>, BrokerError>;
+
+    /// As [`subscribe`](Self::subscribe) (the broker's default queue
+    /// capacity), with a fast path: a broker that receives on a task of its own (one backed by
+    /// a server) may offer each message to `direct` instead of queueing it,
+    /// which saves the hop through the queue to the consumer's task.
+    ///
+    /// Order is kept: a message is offered to `direct` only while the
+    /// subscription's [`Backlog`] is clear (nothing queued, and the
+    /// consumer has asked for the next message after the last it got).
+    /// A message `direct` gives back is queued, as is every message after
+    /// it until the consumer has caught up; a full queue dead-letters as
+    /// for any subscription. So each message is taken by `direct`, received
+    /// from the subscription, or dead-lettered with a reason.
+    ///
+    /// The default ignores `direct`: every message is queued (the in-memory
+    /// broker delivers from the publisher's call, there is no hop to save).
+    ///
+    /// # Errors
+    ///
+    /// As [`subscribe`](Self::subscribe).
+    fn subscribe_direct(
+        &self,
+        pattern: &str,
+        direct: DirectDelivery<M>,
+    ) -> Result<Subscription<M>, BrokerError> {
+        drop(direct);
+        self.subscribe(pattern)
+    }
 
     /// Publishes `msg` on `subject` with a fresh reply inbox and waits up to
     /// `timeout` for the first reply.

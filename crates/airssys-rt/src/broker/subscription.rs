@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -14,6 +14,59 @@ use super::BrokerMessage;
 
 /// Undoes a subscription; run once, when the [`Subscription`] is dropped.
 type Unsubscribe = Box<dyn FnOnce() + Send + Sync>;
+
+/// The messages a broker has put in a [`Subscription`]'s queue that its
+/// consumer has not finished yet. For broker implementations with a direct
+/// path ([`MessageBroker::subscribe_direct`](super::MessageBroker::subscribe_direct)):
+/// while it is not [clear](Self::is_clear), a new message must be queued
+/// behind the others, not delivered directly, or it would overtake them.
+///
+/// A message counts from [`queued`](Self::queued) (called by the broker
+/// before it pushes) until the consumer asks for the next one
+/// ([`Subscription::recv`], [`try_recv`](Subscription::try_recv), the
+/// stream's next item): asking for the next is what says "done with the
+/// last". Cheap to clone; every clone is the same counter. O(1), one atomic.
+#[derive(Debug, Clone, Default)]
+pub struct Backlog(Arc<AtomicUsize>);
+
+impl Backlog {
+    /// A backlog of none.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `true` if every queued message has been received and finished by
+    /// the consumer: a message delivered now, another way, follows them.
+    pub fn is_clear(&self) -> bool {
+        // Acquire: pairs with the consumer's release in `finished`, so
+        // what the consumer did with the last message happened before.
+        self.0.load(Ordering::Acquire) == 0
+    }
+
+    /// Counts a message the broker is about to push on the queue.
+    pub fn queued(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Uncounts a message [`queued`](Self::queued) whose push failed.
+    pub fn not_queued(&self) {
+        self.finished();
+    }
+
+    /// The number of messages queued and not finished. O(1).
+    pub fn len(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// `true` if [`len`](Self::len) is 0 (as [`is_clear`](Self::is_clear)).
+    pub fn is_empty(&self) -> bool {
+        self.is_clear()
+    }
+
+    fn finished(&self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// A live subscription: a bounded queue of the messages whose subject
 /// matched its pattern, in publish order per publisher.
@@ -32,6 +85,11 @@ pub struct Subscription<M> {
     capacity: usize,
     dropped: Arc<AtomicU64>,
     unsubscribe: Option<Unsubscribe>,
+    /// Set by a broker with a direct path: the last message received is
+    /// finished when the next is asked for.
+    backlog: Option<Backlog>,
+    /// A message was received and counts in `backlog` until the next call.
+    holding: bool,
 }
 
 impl<M> Subscription<M> {
@@ -51,7 +109,33 @@ impl<M> Subscription<M> {
             receiver,
             dropped,
             unsubscribe: Some(Box::new(unsubscribe)),
+            backlog: None,
+            holding: false,
         }
+    }
+
+    /// This subscription's queue is counted in `backlog`: each message the
+    /// broker counted with [`Backlog::queued`] is finished when the
+    /// consumer asks for the next one. For broker implementations of
+    /// [`subscribe_direct`](super::MessageBroker::subscribe_direct).
+    pub fn with_backlog(mut self, backlog: Backlog) -> Self {
+        self.backlog = Some(backlog);
+        self
+    }
+
+    /// The consumer asks for the next message: the one it holds is done.
+    fn finish_held(&mut self) {
+        if std::mem::take(&mut self.holding) {
+            if let Some(backlog) = &self.backlog {
+                backlog.finished();
+            }
+        }
+    }
+
+    /// Notes what the consumer now holds.
+    fn hold(&mut self, received: Option<BrokerMessage<M>>) -> Option<BrokerMessage<M>> {
+        self.holding = received.is_some() && self.backlog.is_some();
+        received
     }
 
     /// Receives the next message, waiting until one arrives.
@@ -65,13 +149,32 @@ impl<M> Subscription<M> {
     /// completes (e.g. in `tokio::select!` or under `tokio::time::timeout`),
     /// no message is lost; it stays queued for the next call.
     pub async fn recv(&mut self) -> Option<BrokerMessage<M>> {
-        self.receiver.recv().await
+        self.finish_held();
+        let received = self.receiver.recv().await;
+        self.hold(received)
     }
 
     /// Takes the next queued message without waiting; `None` if the queue is
     /// empty (or the broker is gone). O(1), does not need a runtime.
     pub fn try_recv(&mut self) -> Option<BrokerMessage<M>> {
-        self.receiver.try_recv().ok()
+        self.finish_held();
+        let received = self.receiver.try_recv().ok();
+        self.hold(received)
+    }
+
+    /// Unsubscribes without discarding what is queued: the broker stops
+    /// matching this subscription at once, later publishes no longer reach
+    /// it (a broker counts them as for a subscriber that is gone), and
+    /// [`recv`](Self::recv) keeps returning the messages queued before, then
+    /// `None`. Use it to hand every accepted message on before letting go
+    /// of a subscription; dropping it instead discards the queue.
+    ///
+    /// Idempotent.
+    pub fn close(&mut self) {
+        if let Some(unsubscribe) = self.unsubscribe.take() {
+            unsubscribe();
+        }
+        self.receiver.close();
     }
 
     /// The pattern this subscription was made with.
@@ -126,6 +229,10 @@ impl<M> Stream for Subscription<M> {
     type Item = BrokerMessage<M>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.receiver.poll_recv(cx)
+        self.finish_held();
+        match self.receiver.poll_recv(cx) {
+            Poll::Ready(received) => Poll::Ready(self.hold(received)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }

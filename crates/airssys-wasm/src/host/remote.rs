@@ -8,6 +8,15 @@
 //! or request to an id not in the local registry goes through the broker on
 //! that subject; local ids never touch it.
 //!
+//! A send that arrives while the component's mailbox has room goes straight
+//! into it from the broker's receiving task (the subscription's direct
+//! path, [`MessageBroker::subscribe_direct`]). Anything else — a request, a
+//! payload over the limit, a send that finds the mailbox full, and every
+//! message after one of those until the endpoint has caught up — goes
+//! through the subscription's queue to the component's endpoint task, which
+//! waits for mailbox room (or dead-letters). Either way, one sender's
+//! messages reach the mailbox in order.
+//!
 //! - A message without a reply subject is a send (fire-and-forget), as a
 //!   plain NATS client's publish is.
 //! - A message whose reply subject starts with [`SEND_INBOX`] is a send from
@@ -21,7 +30,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airssys_rt::broker::{BrokerError, BrokerMessage, MessageBroker, Subscription};
+use airssys_rt::broker::{BrokerError, BrokerMessage, DirectDelivery, MessageBroker, Subscription};
 use airssys_rt::ActorRef;
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -43,6 +52,10 @@ pub const COMPONENT_SUBJECT_PREFIX: &str = "component.";
 /// Reply subjects of sends between hosts start with this.
 pub const SEND_INBOX: &str = "_INBOX.airssys-send.";
 
+/// Most targets whose subjects [`RemoteRoutes`] keeps made; past that the
+/// cache starts again (a host sends to a few ids, not to thousands).
+const NAMES_KEPT: usize = 1024;
+
 /// How long a host waits for one of its components to handle a request that
 /// came over the broker (the requester has its own, usually shorter, timeout).
 const REMOTE_HANDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,6 +70,9 @@ pub(crate) struct RemoteRoutes {
     dead_letters: DeadLetterSink,
     /// `_INBOX.airssys-send.<host>`: reply subject prefix of this host's sends.
     send_inbox: String,
+    /// Per target id: its subject and this host's reply subject for sends
+    /// to it, made once (a send is the hot path).
+    names: Mutex<HashMap<Box<str>, SendNames>>,
     endpoints: Mutex<HashMap<ComponentId, EndpointTask>>,
     nacks: JoinHandle<()>,
 }
@@ -93,15 +109,28 @@ impl RemoteRoutes {
             broker,
             dead_letters,
             send_inbox,
+            names: Mutex::new(HashMap::new()),
             endpoints: Mutex::new(HashMap::new()),
             nacks,
         })
     }
 
-    /// `_INBOX.airssys-send.<host>.<to>`: where the server's "no
-    /// responders" for a send to `to` comes back.
-    fn send_reply_subject(&self, to: &str) -> String {
-        format!("{}.{to}", self.send_inbox)
+    /// `component.<to>`, and `_INBOX.airssys-send.<host>.<to>` (where the
+    /// server's "no responders" for a send to `to` comes back).
+    fn send_names(&self, to: &str) -> SendNames {
+        let mut names = self.names.lock();
+        if let Some(known) = names.get(to) {
+            return known.clone();
+        }
+        if names.len() >= NAMES_KEPT {
+            names.clear();
+        }
+        let made = SendNames {
+            subject: Arc::from(component_subject(to)),
+            reply: Arc::from(format!("{}.{to}", self.send_inbox)),
+        };
+        names.insert(Box::from(to), made.clone());
+        made
     }
 
     /// A send from the host's owner (the façade) to a component this host
@@ -112,9 +141,9 @@ impl RemoteRoutes {
             sender: None,
             payload,
         };
-        let reply = self.send_reply_subject(to);
+        let names = self.send_names(to);
         self.broker
-            .publish_with_reply_waiting(&component_subject(to), &reply, message)
+            .publish_with_reply_waiting(&names.subject, &names.reply, message)
             .await
             .map(|_| ())
     }
@@ -133,9 +162,9 @@ impl RemoteRoutes {
             sender: Some(from.clone()),
             payload,
         };
-        let reply = self.send_reply_subject(to);
+        let names = self.send_names(to);
         self.broker
-            .publish_with_reply(&component_subject(to), &reply, message)
+            .publish_with_reply(&names.subject, &names.reply, message)
             .map(|_| ())
     }
 
@@ -171,7 +200,7 @@ impl RemoteRoutes {
         let subject = component_subject(id.as_str());
         let subscription = self
             .broker
-            .subscribe(&subject)
+            .subscribe_direct(&subject, direct_sends(actor.clone(), max_message_bytes))
             .map_err(|e| HostError::from_broker(&subject, e))?;
         let endpoint = Endpoint {
             id: id.clone(),
@@ -215,6 +244,13 @@ impl RemoteRoutes {
         }
         self.nacks.abort();
     }
+}
+
+/// The subjects of sends to one target.
+#[derive(Clone)]
+struct SendNames {
+    subject: Arc<str>,
+    reply: Arc<str>,
 }
 
 /// A running endpoint: its pump, and the order that ends it.
@@ -262,10 +298,7 @@ impl Endpoint {
     /// reply published, before the next message is taken (the component
     /// handles one message at a time anyway).
     async fn deliver(&self, published: BrokerMessage<TopicMessage>) {
-        let reply_to = published
-            .reply_to
-            .clone()
-            .filter(|r| !r.starts_with(SEND_INBOX));
+        let reply_to = published.reply_to.clone().filter(|r| !is_send_inbox(r));
         let message = GuestMessage {
             sender: published.payload.sender.clone(),
             subject: None,
@@ -320,6 +353,38 @@ impl Endpoint {
             tracing::warn!(component = %self.id, %error, "could not publish the reply to a remote request");
         }
     }
+}
+
+/// `true` for the reply subject of a send between hosts (not answered).
+fn is_send_inbox(reply_to: &str) -> bool {
+    reply_to.starts_with(SEND_INBOX)
+}
+
+/// The direct path of a component's subscription: a send (no reply
+/// subject, or a host's send inbox) within the size limit goes into the
+/// mailbox if it has room now. Anything else is given back for the
+/// endpoint, which waits for room, asks, or dead-letters with the reason.
+fn direct_sends(
+    actor: ActorRef<ComponentActor>,
+    max_message_bytes: usize,
+) -> DirectDelivery<TopicMessage> {
+    Arc::new(move |published: BrokerMessage<TopicMessage>| {
+        let is_send = published.reply_to.as_deref().is_none_or(is_send_inbox);
+        if !is_send || published.payload.payload.len() > max_message_bytes {
+            return Err(published);
+        }
+        let message = GuestMessage {
+            sender: published.payload.sender.clone(),
+            subject: None,
+            correlation_id: None,
+            payload: published.payload.payload.clone(),
+        };
+        // A full or stopped mailbox gives the message back; the endpoint
+        // then waits for room, or dead-letters it `component_stopped`.
+        actor
+            .try_tell(ComponentMessage::Deliver(message))
+            .map_err(|_| published)
+    })
 }
 
 /// A token naming this host in its send inbox: process id and start time.

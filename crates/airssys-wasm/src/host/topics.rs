@@ -158,17 +158,25 @@ async fn pump(
     loop {
         tokio::select! {
             biased;
-            order = orders.recv() => {
-                while let Some(published) = subscription.try_recv() {
-                    fan_out(published, &subscribers, &dead_letters);
-                }
-                match order {
-                    Some(Control::Leave(component)) => {
-                        subscribers.write().retain(|(id, _)| *id != component);
+            order = orders.recv() => match order {
+                Some(Control::Leave(component)) => {
+                    while let Some(published) = subscription.try_recv() {
+                        fan_out(published, &subscribers, &dead_letters);
                     }
-                    Some(Control::Close) | None => return,
+                    subscribers.write().retain(|(id, _)| *id != component);
                 }
-            }
+                Some(Control::Close) | None => {
+                    // Unsubscribe first, then drain: a publish racing with
+                    // the close either lands in the queue (and is fanned
+                    // out below) or finds the subscription gone (and the
+                    // broker dead-letters it); none is dropped with it.
+                    subscription.close();
+                    while let Some(published) = subscription.recv().await {
+                        fan_out(published, &subscribers, &dead_letters);
+                    }
+                    return;
+                }
+            },
             published = subscription.recv() => match published {
                 Some(published) => fan_out(published, &subscribers, &dead_letters),
                 None => return,

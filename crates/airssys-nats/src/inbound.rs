@@ -1,0 +1,203 @@
+//! The inbound side of a [`NatsBroker`]: one task per NATS subscription
+//! decodes what the server delivers and hands it on, directly to its
+//! consumer when the subscription has a direct path, or through the
+//! airssys [`Subscription`](airssys_rt::broker::Subscription)'s queue.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use airssys_rt::broker::{Backlog, BrokerMessage, DeadLetterReason, DirectDelivery, MessageBroker};
+use async_nats::HeaderMap;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::broker::{local, NatsBroker};
+use crate::codec::headers;
+
+/// Where one subscription's messages go.
+pub(crate) struct Route<M> {
+    /// The subscription's queue (the slow path, and the only one without
+    /// `direct`).
+    pub(crate) queue: mpsc::Sender<BrokerMessage<M>>,
+    /// The airssys pattern, for dead letters and logs.
+    pub(crate) pattern: Arc<str>,
+    /// The subscription's count of messages dead-lettered on a full queue.
+    pub(crate) dropped: Arc<AtomicU64>,
+    /// The fast path, tried while `backlog` is clear.
+    pub(crate) direct: Option<DirectDelivery<M>>,
+    /// Messages queued and not yet finished by the consumer.
+    pub(crate) backlog: Backlog,
+}
+
+/// Feeds one NATS subscription to its [`Route`] until the `Subscription`
+/// is dropped or the client closes (dropping `nats` unsubscribes).
+pub(crate) async fn pump<M: Clone + Send + 'static>(
+    broker: NatsBroker<M>,
+    mut nats: async_nats::Subscriber,
+    route: Route<M>,
+) {
+    let mut names = Names::default();
+    loop {
+        let message = tokio::select! {
+            _ = route.queue.closed() => break,
+            next = nats.next() => match next {
+                Some(message) => message,
+                None => break,
+            },
+        };
+        let Some(mut delivered) = decode(&broker, message, &mut names) else {
+            continue;
+        };
+        let counters = &broker.inner.counters;
+        if let Some(direct) = &route.direct {
+            // Only while nothing queued is waiting for the consumer (order),
+            // and while there is a consumer at all.
+            if route.backlog.is_clear() && !route.queue.is_closed() {
+                match direct(delivered) {
+                    Ok(()) => {
+                        counters.received.fetch_add(1, Ordering::Relaxed);
+                        counters.direct.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    Err(back) => delivered = back,
+                }
+            }
+        }
+        route.backlog.queued();
+        match route.queue.try_send(delivered) {
+            Ok(()) => {
+                counters.received.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                route.backlog.not_queued();
+                counters.dropped_full.fetch_add(1, Ordering::Relaxed);
+                route.dropped.fetch_add(1, Ordering::Relaxed);
+                if message.is_dead_letter() {
+                    tracing::warn!(subject = %message.subject, pattern = %route.pattern, "dead letter lost: subscription queue full");
+                    continue;
+                }
+                let reason = DeadLetterReason::SubscriberFull {
+                    pattern: Arc::clone(&route.pattern),
+                    capacity: route.queue.max_capacity(),
+                };
+                if let Err(error) =
+                    broker.publish_dead_letter(message.subject, message.payload, reason)
+                {
+                    tracing::warn!(pattern = %route.pattern, %error, "could not dead-letter a message for a full subscription");
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                route.backlog.not_queued();
+                break;
+            }
+        }
+    }
+}
+
+/// The last subject and reply subject seen, shared with the next message
+/// that has the same: a subscription on one subject (a component's) gets
+/// the same few names over and over, so this saves an allocation each.
+#[derive(Default)]
+struct Names {
+    subject: Option<Arc<str>>,
+    reply: Option<Arc<str>>,
+}
+
+/// `name` as an `Arc<str>`, the cached one if it is the same.
+fn interned(cache: &mut Option<Arc<str>>, name: &str) -> Arc<str> {
+    match cache {
+        Some(known) if **known == *name => Arc::clone(known),
+        _ => Arc::clone(cache.insert(Arc::from(name))),
+    }
+}
+
+/// The airssys message of a NATS one (prefix stripped, dead-letter headers
+/// and "no responders" read back); `None`, counted and logged, if the
+/// codec refuses it.
+fn decode<M: Clone + Send + 'static>(
+    broker: &NatsBroker<M>,
+    message: async_nats::Message,
+    names: &mut Names,
+) -> Option<BrokerMessage<M>> {
+    let inner = &broker.inner;
+    let subject = interned(&mut names.subject, local(&inner.prefix, &message.subject));
+    let reply_to = message
+        .reply
+        .as_ref()
+        .map(|r| interned(&mut names.reply, local(&inner.prefix, r)));
+    let mut dead_letter = message.headers.as_ref().and_then(dead_letter_of);
+    if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+        // Published with this subscription as reply subject, and nobody
+        // took it: surfaced as a dead letter, not dropped.
+        dead_letter = Some((
+            DeadLetterReason::Undeliverable {
+                target: Arc::clone(&subject),
+                reason: Arc::from("no responders"),
+            },
+            None,
+        ));
+    }
+    let payload = match inner
+        .codec
+        .decode(message.headers.as_ref(), message.payload)
+    {
+        Ok(payload) => payload,
+        Err(error) => {
+            inner.counters.undecodable.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%subject, %error, "dropping a NATS message the codec cannot decode");
+            return None;
+        }
+    };
+    let mut delivered = BrokerMessage::new(subject, payload).with_reply_to(reply_to);
+    if let Some((reason, original)) = dead_letter {
+        if let Some(original) = original {
+            delivered.subject = Arc::from(original);
+        }
+        delivered = delivered.with_dead_letter(reason);
+    }
+    Some(delivered)
+}
+
+/// Reads the dead-letter headers back into a reason and the original subject.
+pub(crate) fn dead_letter_of(headers: &HeaderMap) -> Option<(DeadLetterReason, Option<String>)> {
+    let kind = headers.get(headers::DEAD_LETTER)?.as_str();
+    let get = |name| {
+        headers
+            .get(name)
+            .map(|v: &async_nats::HeaderValue| v.as_str().to_owned())
+            .unwrap_or_default()
+    };
+    let target: Arc<str> = Arc::from(get(headers::DEAD_LETTER_TARGET));
+    let detail = get(headers::DEAD_LETTER_DETAIL);
+    let reason = match kind {
+        "subscriber_full" => DeadLetterReason::SubscriberFull {
+            pattern: target,
+            capacity: detail.parse().unwrap_or(0),
+        },
+        "subscriber_closed" => DeadLetterReason::SubscriberClosed { pattern: target },
+        _ => DeadLetterReason::Undeliverable {
+            target,
+            reason: Arc::from(detail),
+        },
+    };
+    let original = headers
+        .get(headers::DEAD_LETTER_SUBJECT)
+        .map(|v| v.as_str().to_owned());
+    Some((reason, original))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_name_is_shared_and_a_new_one_replaces_it() {
+        let mut cache = None;
+        let first = interned(&mut cache, "component.sink");
+        let again = interned(&mut cache, "component.sink");
+        assert!(Arc::ptr_eq(&first, &again));
+        let other = interned(&mut cache, "component.other");
+        assert_eq!(&*other, "component.other");
+        assert!(!Arc::ptr_eq(&first, &other));
+    }
+}
