@@ -164,6 +164,91 @@ async fn many_spawns_of_one_module_compile_it_once_and_start_fresh() {
     assert_eq!(engine.cached_modules(), 1);
 }
 
+/// An echo module made distinct by an exported constant.
+fn distinct_echo(n: usize) -> String {
+    let echo = fixture("echo");
+    let end = echo.rfind(')').expect("a module ends with `)`");
+    format!(
+        "{} (global (export \"variant\") i32 (i32.const {n})))",
+        &echo[..end]
+    )
+}
+
+#[test]
+fn the_module_cache_evicts_the_oldest_unused_guests_past_its_capacity() {
+    let engine = WasmEngine::new(
+        EngineConfig::default()
+            .max_components(4)
+            .module_cache_capacity(3),
+    )
+    .unwrap();
+    for n in 0..10 {
+        engine
+            .load(&id("echo"), distinct_echo(n).as_bytes())
+            .unwrap();
+        assert!(
+            engine.cached_modules() <= 3,
+            "after {n}: {}",
+            engine.cached_modules()
+        );
+    }
+    assert_eq!(engine.cached_modules(), 3);
+    assert_eq!(engine.evicted_modules(), 7);
+    // The three newest are still cached; the oldest compiles again.
+    engine
+        .load(&id("echo"), distinct_echo(9).as_bytes())
+        .unwrap();
+    assert_eq!(engine.compile_count(), 10);
+    engine
+        .load(&id("echo"), distinct_echo(0).as_bytes())
+        .unwrap();
+    assert_eq!(engine.compile_count(), 11);
+}
+
+#[test]
+fn the_module_cache_never_evicts_a_guest_still_in_use() {
+    let engine = WasmEngine::new(
+        EngineConfig::default()
+            .max_components(4)
+            .module_cache_capacity(2),
+    )
+    .unwrap();
+    // Held, as a live component's template holds its module.
+    let held: Vec<_> = (0..3)
+        .map(|n| {
+            engine
+                .load(&id("echo"), distinct_echo(n).as_bytes())
+                .unwrap()
+        })
+        .collect();
+    for n in 3..8 {
+        engine
+            .load(&id("echo"), distinct_echo(n).as_bytes())
+            .unwrap();
+    }
+    // The three in use stay, with the newest unused one (capacity 2).
+    assert_eq!(engine.cached_modules(), 4);
+    for n in 0..3 {
+        engine
+            .load(&id("echo"), distinct_echo(n).as_bytes())
+            .unwrap();
+    }
+    assert_eq!(
+        engine.compile_count(),
+        8,
+        "no held guest was compiled twice"
+    );
+    drop(held);
+    engine
+        .load(&id("echo"), distinct_echo(8).as_bytes())
+        .unwrap();
+    assert_eq!(
+        engine.cached_modules(),
+        2,
+        "released guests are evictable again"
+    );
+}
+
 #[tokio::test]
 async fn async_load_compiles_off_the_worker_and_shares_the_cache() {
     let engine = engine();

@@ -37,6 +37,9 @@ pub const DEFAULT_MAX_MODULE_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_FUNCTIONS: u32 = 50_000;
 /// Default largest single function body: 1 MiB of code.
 pub const DEFAULT_MAX_FUNCTION_BODY_BYTES: usize = 1024 * 1024;
+/// Default most compiled guests the module cache keeps that no live
+/// component uses: 256.
+pub const DEFAULT_MODULE_CACHE_CAPACITY: usize = 256;
 /// wasmtime's own per-memory reservation on 64-bit hosts (4 GiB, so that
 /// every 32-bit address lands in the reservation and compiled code needs
 /// no bounds checks) plus its default guard regions before and after
@@ -66,8 +69,9 @@ const WASM_PAGE: u64 = 64 * 1024;
 /// | `max_module_bytes` | 64 MiB ([`DEFAULT_MAX_MODULE_BYTES`]) |
 /// | `max_functions` | 50 000 ([`DEFAULT_MAX_FUNCTIONS`]) |
 /// | `max_function_body_bytes` | 1 MiB ([`DEFAULT_MAX_FUNCTION_BODY_BYTES`]) |
+/// | `module_cache_capacity` | 256 ([`DEFAULT_MODULE_CACHE_CAPACITY`]) |
 ///
-/// The last three are the compile budget: a guest over any of them is
+/// `max_module_bytes`, `max_functions` and `max_function_body_bytes` are the compile budget: a guest over any of them is
 /// refused with [`WasmError::LimitExceeded`] by a section scan that costs
 /// O(sections), before wasmtime compiles anything, so a "compile bomb" (a
 /// module of millions of functions or one enormous body) cannot take the
@@ -90,6 +94,7 @@ pub struct EngineConfig {
     pooling: bool,
     max_wasm_stack: usize,
     compile_limits: CompileLimits,
+    module_cache_capacity: usize,
 }
 
 /// The compile budget of an engine (see [`EngineConfig`]); checked by the
@@ -117,6 +122,7 @@ impl Default for EngineConfig {
                 max_functions: DEFAULT_MAX_FUNCTIONS,
                 max_function_body_bytes: DEFAULT_MAX_FUNCTION_BODY_BYTES,
             },
+            module_cache_capacity: DEFAULT_MODULE_CACHE_CAPACITY,
         }
     }
 }
@@ -195,6 +201,22 @@ impl EngineConfig {
     pub fn max_function_body_bytes(mut self, bytes: usize) -> Self {
         self.compile_limits.max_function_body_bytes = bytes;
         self
+    }
+    /// Most compiled guests the module cache keeps once no live component
+    /// uses them (default 256). A guest some live component was made from is
+    /// never evicted, however many there are; past the capacity, the
+    /// oldest-loaded unused guest leaves the cache (and loading it again
+    /// compiles it again). This bounds the memory of a long-running host
+    /// that loads many distinct binaries (upgrades, one-off guests) instead
+    /// of keeping every binary it ever compiled.
+    #[must_use]
+    pub fn module_cache_capacity(mut self, n: usize) -> Self {
+        self.module_cache_capacity = n;
+        self
+    }
+    /// The configured module cache capacity.
+    pub fn get_module_cache_capacity(&self) -> usize {
+        self.module_cache_capacity
     }
     /// The configured largest guest size in bytes.
     pub fn get_max_module_bytes(&self) -> usize {
@@ -431,7 +453,7 @@ impl WasmEngine {
         })?;
         Ok(WasmEngine {
             inner: Arc::new(EngineInner {
-                cache: ModuleCache::new(linker),
+                cache: ModuleCache::new(linker, config.module_cache_capacity),
                 engine,
                 allocator,
                 config,
@@ -512,9 +534,17 @@ impl WasmEngine {
         self.inner.cache.compile_count()
     }
 
-    /// Number of distinct modules in the cache.
+    /// Number of distinct modules in the cache: at most
+    /// [`EngineConfig::module_cache_capacity`] plus the guests live
+    /// components use.
     pub fn cached_modules(&self) -> usize {
         self.inner.cache.len()
+    }
+
+    /// Number of unused guests the cache has evicted so far (see
+    /// [`EngineConfig::module_cache_capacity`]).
+    pub fn evicted_modules(&self) -> u64 {
+        self.inner.cache.eviction_count()
     }
 }
 
