@@ -238,8 +238,22 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, ExitCode> {
     })
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before any thread exists, so that every thread shares the arenas.
+    airssys_cli::allocator::limit_malloc_arenas();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(run_command()),
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_command() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Run { .. }) {
         telemetry::init_logging("warn");

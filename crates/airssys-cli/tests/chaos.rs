@@ -46,13 +46,31 @@ async fn a_chaos_run_accounts_for_every_accepted_message() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "RSS ends 7-13 % above its start (allowed 5 %): malloc retention and tokio mpsc spare blocks per subscription, see docs/reliability.md"]
-async fn a_chaos_run_gives_its_memory_back() {
-    let report = chaos_run().await;
-    assert!(
-        report.rss_growth() <= 0.05,
-        "RSS grew {:.2} %: {report}",
-        report.rss_growth() * 100.0
-    );
+/// The memory check runs the `airssys chaos` command itself: RSS is a
+/// property of the process, and the command's process is set up as a host
+/// is (`airssys_cli::allocator`), where this test harness's is not.
+#[test]
+fn a_chaos_run_gives_its_memory_back() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["chaos", "--trap-rate", "0.01", "--rss-tolerance", "5"])
+        .args([
+            "--components",
+            &env_or("AIRSSYS_CHAOS_COMPONENTS", 1_000u32).to_string(),
+        ])
+        .args([
+            "--messages",
+            &env_or("AIRSSYS_CHAOS_MESSAGES", 100_000u64).to_string(),
+        ])
+        .args(["--seed", &env_or("AIRSSYS_CHAOS_SEED", 7u64).to_string()])
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("airssys chaos runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{report}{}", String::from_utf8_lossy(&output.stderr));
+    let rss = report
+        .lines()
+        .find(|line| line.starts_with("rss"))
+        .unwrap_or_else(|| panic!("no rss line in the report: {report}"));
+    assert!(output.status.success(), "airssys chaos failed: {rss}");
+    assert!(rss.contains("allowed 5 %"), "{rss}");
 }
