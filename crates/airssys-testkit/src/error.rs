@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use airssys_wasm::wit::WitError;
 use airssys_wasm::{HostError, InvalidSubjectPattern};
 
 use crate::record::Traffic;
@@ -39,7 +40,7 @@ impl fmt::Debug for ExpectationFailed {
 }
 
 /// A testkit error: the host refused something, a component file could not
-/// be read, or an expectation was not met.
+/// be read or a module not componentized, or an expectation was not met.
 ///
 /// `Debug` prints the same as `Display`, so a test that returns
 /// [`Result`](crate::Result) and fails with `?` shows the expectation and the
@@ -57,6 +58,17 @@ pub enum Error {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// A core module could not be made a component of the
+    /// `airssys:component` world ([`component_from_module`](crate::component_from_module)):
+    /// not a module, or it does not fit the world (a missing or mistyped
+    /// export, an import the world does not have).
+    #[error("cannot make component {id} from its core module: {source}")]
+    Componentize {
+        /// The component id the spec was for.
+        id: String,
+        /// What wit-component said.
+        source: WitError,
     },
     /// A subject pattern (for an allow-list or an expectation) is invalid.
     #[error(transparent)]

@@ -8,8 +8,8 @@ use std::time::Duration;
 use airssys_rt::broker::PublishReport;
 use airssys_rt::supervisor::{BackoffPolicy, SupervisorRef};
 use airssys_wasm::{
-    ComponentHealth, ComponentHost, ComponentInfo, ComponentRef, ComponentSpec, EngineConfig,
-    Fault, HostError, HostShutdownReport, Permissions, SubjectPattern, WasmValue,
+    ComponentHealth, ComponentHost, ComponentInfo, ComponentRef, ComponentSpec, ComponentValue,
+    EngineConfig, Fault, HostError, HostShutdownReport, Permissions, SubjectPattern, WasmValue,
 };
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -211,9 +211,11 @@ impl TestHost {
     }
 
     /// Spawns a component under the host's root supervisor. The spec
-    /// carries its binary (WAT text or a core module), config, limits,
-    /// allow-lists, subscriptions, restart policy and health checks; see
-    /// also [`spec_from_file`](crate::spec_from_file).
+    /// carries its binary (either form: WAT text, a core module or a
+    /// component), config, limits, allow-lists, subscriptions, restart
+    /// policy and health checks; see also
+    /// [`spec_from_file`](crate::spec_from_file) and
+    /// [`component_from_module`](crate::component_from_module).
     ///
     /// # Errors
     /// [`Error::Host`] with the host's refusal (invalid binary, missing
@@ -353,6 +355,28 @@ impl TestHost {
         args: Vec<WasmValue>,
     ) -> Result<Vec<WasmValue>> {
         let result = self.host.invoke(id, export, args, self.timeout).await;
+        self.settle(id, result)
+    }
+
+    /// Calls export `export` of component `id` (a Component Model guest, or
+    /// a core module through the same conversion as
+    /// [`ComponentHost::invoke_dynamic`]) with WIT values, checked against
+    /// the export's WIT types before the guest runs. Counted in the ledger
+    /// like [`invoke`](Self::invoke).
+    ///
+    /// # Errors
+    /// [`Error::Host`]: as [`ComponentHost::invoke_dynamic`] (a value that
+    /// does not fit is `GuestError::ValueMismatch` and fails nothing).
+    pub async fn invoke_dynamic(
+        &self,
+        id: &str,
+        export: &str,
+        args: Vec<ComponentValue>,
+    ) -> Result<Vec<ComponentValue>> {
+        let result = self
+            .host
+            .invoke_dynamic(id, export, args, self.timeout)
+            .await;
         self.settle(id, result)
     }
 

@@ -2,9 +2,12 @@
 //!
 //! A [`TestHost`] is a real in-process [`ComponentHost`](airssys_wasm::ComponentHost)
 //! (not a mock of it) whose broker records every publish and dead letter and
-//! whose supervision events are recorded. A test spawns components from WAT,
-//! bytes or a file ([`spec_from_file`]) with their config, limits and
-//! allow-lists, drives them ([`send`](TestHost::send),
+//! whose supervision events are recorded. A test spawns guests of either
+//! form — core modules (WAT or binary) and Component Model components —
+//! from bytes or a file ([`spec_from_file`]), or a component from a core
+//! module built against the world's canonical ABI
+//! ([`component_from_module`]), with their config, limits and allow-lists,
+//! drives them ([`send`](TestHost::send),
 //! [`request`](TestHost::request), [`publish`](TestHost::publish)), injects
 //! faults ([`crash`](TestHost::crash), [`fail_health`](TestHost::fail_health)),
 //! and waits for what they do:
@@ -98,9 +101,11 @@ pub use nats_server::{NatsServer, NatsServerError};
 pub use probe::Probe;
 pub use record::{DeadLetter, Event, Published, Recorded, Restart, Sent, Traffic};
 
-/// A [`ComponentSpec`] for component `id` from a file: WAT text or a
-/// binary core module (the host tells them apart). Add config, limits,
-/// allow-lists and subscriptions with the spec's builder methods.
+/// A [`ComponentSpec`] for component `id` from a file: WAT text, a binary
+/// core module or a Component Model component (`.wasm`, e.g. from
+/// `cargo component build` or `airssys componentize`); the host tells them
+/// apart. Add config, limits, allow-lists and subscriptions with the spec's
+/// builder methods.
 ///
 /// Relative paths are relative to the test's working directory, which
 /// `cargo test` sets to the crate's root (`env!("CARGO_MANIFEST_DIR")`).
@@ -114,4 +119,58 @@ pub fn spec_from_file(id: &str, path: impl AsRef<Path>) -> Result<ComponentSpec>
         source,
     })?;
     Ok(ComponentSpec::new(id, binary))
+}
+
+/// A [`ComponentSpec`] for component `id` whose guest is `module` (a core
+/// module, binary or WAT text, whose imports and exports follow the
+/// canonical ABI of the `airssys:component` world) made a component of
+/// that world, as `airssys componentize` makes it. For testing the
+/// component form of a guest without a component toolchain; a component
+/// built elsewhere goes straight into [`ComponentSpec::new`] or
+/// [`spec_from_file`].
+///
+/// Cost: one wit-component encoding (a few milliseconds for a small
+/// module), every call.
+///
+/// ```
+/// use airssys_testkit::{component_from_module, TestHost};
+///
+/// // handle-message(message) -> result<option<list<u8>>, handler-error>,
+/// // lowered: the payload (ptr, len) is the 9th and 10th parameter; the
+/// // result goes in a return area (+0 ok, +4 some, +8 ptr, +12 len).
+/// const ECHO: &str = r#"(module
+///   (memory (export "memory") 1)
+///   (global $heap (mut i32) (i32.const 1024))
+///   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+///     (global.get $heap)
+///     (global.set $heap (i32.add (global.get $heap) (local.get 3))))
+///   (func (export "handle-message")
+///     (param i32 i32 i32 i32 i32 i32 i32 i64 i32 i32) (result i32)
+///     (i32.store8 (i32.const 16) (i32.const 0))
+///     (i32.store8 (i32.const 20) (i32.const 1))
+///     (i32.store (i32.const 24) (local.get 8))
+///     (i32.store (i32.const 28) (local.get 9))
+///     (i32.const 16)))"#;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> airssys_testkit::Result {
+/// let t = TestHost::new()?;
+/// t.spawn(component_from_module("echo", ECHO)?).await?;
+/// assert_eq!(&t.expect_reply("echo", "ping").await?[..], b"ping");
+/// t.expect_ledger_balanced().await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// [`Error::Componentize`] when `module` is not a module or does not fit
+/// the world.
+pub fn component_from_module(id: &str, module: impl AsRef<[u8]>) -> Result<ComponentSpec> {
+    let component = airssys_wasm::wit::componentize(module.as_ref(), None).map_err(|source| {
+        Error::Componentize {
+            id: id.to_owned(),
+            source,
+        }
+    })?;
+    Ok(ComponentSpec::new(id, component))
 }

@@ -174,7 +174,15 @@ pub fn describe(component: &[u8]) -> Result<WorldDescription, WitError> {
     let unreadable = |e: anyhow::Error| WitError::Unreadable {
         reason: format!("{e:#}"),
     };
-    let decoded = wit_component::decode(component).map_err(unreadable)?;
+    // wit-parser assumes a well-formed component and can hit an
+    // `unreachable!` on a malformed one (found by the `inspect` fuzz
+    // target on a mutated component): a panic there is this binary's
+    // fault, so it is an `Unreadable` error, never the caller's crash.
+    let decoded = std::panic::catch_unwind(|| wit_component::decode(component))
+        .map_err(|_| WitError::Unreadable {
+            reason: "malformed component: its WIT could not be decoded".to_string(),
+        })?
+        .map_err(unreadable)?;
     let resolve = decoded.resolve();
     let package = decoded.package();
     let nested: Vec<_> = resolve

@@ -68,6 +68,12 @@ pub(crate) fn classify(
 }
 
 impl CoreModule {
+    /// `true` while a handle other than this one exists (a live component's
+    /// template, a spawn in progress).
+    pub(crate) fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.inner) > 1
+    }
+
     pub(crate) fn new(
         pre: InstancePre<StoreData>,
         exports: AbiExports,

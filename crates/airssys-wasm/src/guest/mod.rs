@@ -65,6 +65,15 @@ impl GuestModule {
             GuestModule::Component(m) => m.instantiate(config).await.map(GuestInstance::Component),
         }
     }
+
+    /// `true` while another handle to the same compiled guest exists; the
+    /// module cache keeps such a guest whatever its capacity.
+    pub(crate) fn is_shared(&self) -> bool {
+        match self {
+            GuestModule::Core(m) => m.is_shared(),
+            GuestModule::Component(m) => m.is_shared(),
+        }
+    }
 }
 
 /// Per-instance settings: identity, host services, limits, permissions.

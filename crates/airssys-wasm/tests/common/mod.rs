@@ -2,6 +2,8 @@
 //! fake `HostServices`.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -190,16 +192,29 @@ pub fn le_i32(bytes: &[u8]) -> i32 {
     i32::from_le_bytes(bytes[..4].try_into().unwrap())
 }
 
-/// `tests/fixtures/components/<name>.wat` after the shared prelude, made a
-/// component of the `airssys:component` world.
-pub fn component_fixture(name: &str) -> Vec<u8> {
+/// The core module text of component fixture `name`:
+/// `tests/fixtures/components/<name>.wat` after the shared prelude. A
+/// fixture that exports a `cabi_realloc` of its own (the hostile ones)
+/// replaces the prelude's: the prelude's bump allocator stays, unexported.
+pub fn component_fixture_module(name: &str) -> String {
     let dir = format!("{}/tests/fixtures/components", env!("CARGO_MANIFEST_DIR"));
     let read = |file: &str| {
         let path = format!("{dir}/{file}.wat");
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     };
-    let module = format!("(module\n{}\n{}\n)", read("prelude"), read(name));
-    airssys_wasm::wit::componentize(module.as_bytes(), None)
+    const EXPORT: &str = "(export \"cabi_realloc\")";
+    let own = read(name);
+    let mut prelude = read("prelude");
+    if own.contains(EXPORT) {
+        prelude = prelude.replacen(EXPORT, "", 1);
+    }
+    format!("(module\n{prelude}\n{own}\n)")
+}
+
+/// Component fixture `name` ([`component_fixture_module`]) made a
+/// component of the `airssys:component` world.
+pub fn component_fixture(name: &str) -> Vec<u8> {
+    airssys_wasm::wit::componentize(component_fixture_module(name).as_bytes(), None)
         .unwrap_or_else(|e| panic!("component fixture {name}: {e}"))
 }
 

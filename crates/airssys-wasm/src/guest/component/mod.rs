@@ -26,7 +26,7 @@ use crate::guest::store::{self, HostCallStats, StoreData};
 use crate::guest::{GuestHealth, GuestMessage, InstanceConfig};
 use crate::id::ComponentId;
 use crate::runtime::engine::RuntimeSettings;
-use crate::runtime::limits::ComponentLimits;
+use crate::runtime::limits::{ComponentLimits, MemoryLimitHit};
 
 /// What each component store carries: the state both guest forms share,
 /// and the component's WASI context and resources.
@@ -85,6 +85,12 @@ impl std::fmt::Debug for ComponentModule {
 }
 
 impl ComponentModule {
+    /// `true` while a handle other than this one exists (a live component's
+    /// template, a spawn in progress).
+    pub(crate) fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.inner) > 1
+    }
+
     /// Wraps a linked component whose exports [`signature::check_exports`]
     /// accepted.
     pub(crate) fn new(
@@ -191,6 +197,28 @@ impl ComponentModule {
     }
 }
 
+/// The typed error of a failed call into a component: as for a core
+/// module ([`classify`]: traps, timeouts, the memory cap), and besides, an
+/// error that is neither a trap nor the memory cap is the canonical ABI
+/// refusing what the guest did — its `cabi_realloc` returned a pointer out
+/// of bounds or misaligned, or it wrote a result that does not lift (a bad
+/// pointer, discriminant or UTF-8) — an [`GuestError::AbiViolation`].
+fn classify_call(
+    component: &ComponentId,
+    limits: &ComponentLimits,
+    err: wasmtime::Error,
+) -> GuestError {
+    if err.downcast_ref::<wasmtime::Trap>().is_some()
+        || err.downcast_ref::<MemoryLimitHit>().is_some()
+    {
+        return classify(component, limits, err);
+    }
+    GuestError::AbiViolation {
+        component: component.clone(),
+        reason: format!("the canonical ABI refused what the guest did: {err:#}"),
+    }
+}
+
 /// A live component instance: its own store and its world exports.
 pub struct ComponentInstance {
     component: ComponentId,
@@ -253,7 +281,7 @@ impl ComponentInstance {
     }
 
     fn fail(&self, err: wasmtime::Error) -> GuestError {
-        classify(&self.component, &self.limits, err)
+        classify_call(&self.component, &self.limits, err)
     }
 
     /// Calls `init(config)`; an `err` from the guest is
