@@ -78,7 +78,9 @@ pub fn record(list: &[ComponentInfo], dead: &DeadLetterStats) {
 
 /// Records the NATS connection: `airssys_broker_connected` (1/0),
 /// `airssys_broker_disconnects_total`, and the broker's publish counters
-/// (`airssys_broker_refused_total`: publishes refused during an outage).
+/// (`airssys_broker_refused_total`: publishes refused during an outage;
+/// `airssys_broker_slow_consumer_dropped_total`: messages the client
+/// dropped because this host's receiving task fell behind).
 pub fn record_broker(broker: &airssys_nats::NatsBroker<airssys_wasm::TopicMessage>) {
     let status = *broker.connection_status().borrow();
     let connected = status.state == airssys_nats::ConnectionState::Connected;
@@ -89,4 +91,7 @@ pub fn record_broker(broker: &airssys_nats::NatsBroker<airssys_wasm::TopicMessag
     metrics::counter!("airssys_broker_refused_total").absolute(stats.refused);
     metrics::counter!("airssys_broker_lost_total").absolute(stats.lost);
     metrics::counter!("airssys_broker_received_total").absolute(stats.received);
+    metrics::counter!("airssys_broker_slow_consumer_dropped_total")
+        .absolute(stats.slow_consumer_dropped);
+    metrics::counter!("airssys_broker_undecodable_total").absolute(stats.undecodable);
 }

@@ -200,6 +200,53 @@ async fn the_facade_sends_and_requests_components_on_another_host() {
 }
 
 #[tokio::test]
+async fn a_request_that_fails_on_the_other_host_is_a_typed_failure_at_once_not_a_timeout() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, broker_a) = host(&server).await;
+    let (b, _) = host(&server).await;
+    // The crasher traps on "crash" and returns code 7 on "fail".
+    a.spawn(ComponentSpec::new("responder", fixture("crasher")))
+        .await
+        .unwrap();
+    broker_a.sync().await.unwrap();
+
+    // From the façade: the failure and its cause, long before the timeout.
+    let timeout = Duration::from_secs(30);
+    let started = std::time::Instant::now();
+    let error = b
+        .request("responder", &b"fail"[..], timeout)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, airssys_wasm::HostError::RemoteFailed { component, reason }
+            if component.as_str() == "responder" && reason.contains('7')),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < WAIT, "took {:?}", started.elapsed());
+
+    // From a guest: UNAVAILABLE, as for a local request whose handler
+    // fails, within the requester's 1 s timeout.
+    let requester = b.spawn(requester()).await.unwrap();
+    let reply = requester
+        .request(&b"crash"[..], WAIT)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        i32::from_le_bytes(reply[..4].try_into().unwrap()),
+        codes::UNAVAILABLE
+    );
+    // Both failures were dead-lettered where they happened, once each.
+    let dead = a.dead_letter_stats();
+    assert_eq!(dead.total(), 2, "{dead:?}");
+    assert_eq!(b.dead_letter_stats().total(), 0);
+    a.shutdown(WAIT).await;
+    b.shutdown(WAIT).await;
+}
+
+#[tokio::test]
 async fn a_facade_request_to_an_id_no_host_runs_is_unknown_and_hands_the_payload_back() {
     let Some(server) = NatsServer::start() else {
         return;

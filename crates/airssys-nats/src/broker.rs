@@ -54,6 +54,9 @@ pub const DEFAULT_RECONNECT_INITIAL: Duration = Duration::from_millis(10);
 pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(2);
 /// Default connection timeout: 5 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default capacity of the client's own queue per NATS subscription, ahead
+/// of the broker's receiving task: 65,536 messages (`async-nats`'s default).
+pub const DEFAULT_CLIENT_SUBSCRIPTION_CAPACITY: usize = 64 * 1024;
 
 /// Reply inboxes: never prefixed.
 const INBOX: &str = "_INBOX.";
@@ -78,6 +81,14 @@ pub struct NatsStats {
     pub dropped_full: u64,
     /// Received messages that `WireCodec::decode` refused (logged, dropped).
     pub undecodable: u64,
+    /// Messages the client dropped before the broker saw them: its own queue
+    /// for a subscription (see
+    /// [`NatsBrokerBuilder::client_subscription_capacity`]) was full because
+    /// the broker's receiving task fell behind. The client reports each drop
+    /// as one "slow consumer" event, counted here; its event channel holds
+    /// 128 events, so in a storm of drops faster than they are counted this
+    /// is a lower bound (logged when it happens).
+    pub slow_consumer_dropped: u64,
     /// Dead letters published.
     pub dead_lettered: u64,
 }
@@ -93,6 +104,8 @@ pub(crate) struct Counters {
     pub(crate) dropped_full: AtomicU64,
     pub(crate) undecodable: AtomicU64,
     dead_lettered: AtomicU64,
+    /// Shared with the client's event callback.
+    slow_consumer_dropped: Arc<AtomicU64>,
 }
 
 pub(crate) struct Inner<M> {
@@ -162,6 +175,7 @@ pub struct NatsBrokerBuilder<M> {
     dead_letter_subject: String,
     outbound_capacity: usize,
     subscription_capacity: usize,
+    client_subscription_capacity: usize,
     reconnect: (Duration, Duration),
     connect_timeout: Duration,
     retry_initial: bool,
@@ -213,6 +227,18 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
         self
     }
 
+    /// Capacity of the client's own queue for each NATS subscription, where
+    /// messages from the server wait for the broker's receiving task.
+    /// Default [`DEFAULT_CLIENT_SUBSCRIPTION_CAPACITY`]. What arrives while
+    /// it is full is dropped by the client, before the broker can
+    /// dead-letter it, and counted in [`NatsStats::slow_consumer_dropped`].
+    /// The receiving task only decodes and hands on, so it fills only when
+    /// that task gets no CPU for a long while.
+    pub fn client_subscription_capacity(mut self, capacity: usize) -> Self {
+        self.client_subscription_capacity = capacity.max(1);
+        self
+    }
+
     /// Reconnect backoff: the first retry is immediate, then `initial`,
     /// doubling up to `max`. Default [`DEFAULT_RECONNECT_INITIAL`],
     /// [`DEFAULT_RECONNECT_MAX`]. The client retries for ever.
@@ -255,14 +281,18 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
         }
         let (status_tx, status_rx) = watch::channel(ConnectionStatus::new());
         let events_tx = status_tx.clone();
+        let counters = Counters::default();
+        let slow_consumer_dropped = Arc::clone(&counters.slow_consumer_dropped);
         let (initial, max) = self.reconnect;
         let mut options = async_nats::ConnectOptions::new()
             .max_reconnects(None)
             .connection_timeout(self.connect_timeout)
+            .subscription_capacity(self.client_subscription_capacity)
             .reconnect_delay_callback(move |attempts| backoff(attempts, initial, max))
             .event_callback(move |event| {
                 let status_tx = events_tx.clone();
-                async move { on_event(&status_tx, &event) }
+                let slow_consumer_dropped = Arc::clone(&slow_consumer_dropped);
+                async move { on_event(&status_tx, &slow_consumer_dropped, &event) }
             });
         if self.retry_initial {
             options = options.retry_on_initial_connect();
@@ -281,7 +311,6 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
             // The `Connected` event may still be on its way; the state is known now.
             set_state(&status_tx, ConnectionState::Connected);
         }
-        let counters = Counters::default();
         let (outbox, queue) = Outbox::new(
             client.clone(),
             self.outbound_capacity,
@@ -303,11 +332,28 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
     }
 }
 
-fn on_event(status: &watch::Sender<ConnectionStatus>, event: &async_nats::Event) {
+fn on_event(
+    status: &watch::Sender<ConnectionStatus>,
+    slow_consumer_dropped: &AtomicU64,
+    event: &async_nats::Event,
+) {
     let state = match event {
         async_nats::Event::Connected => ConnectionState::Connected,
         async_nats::Event::Disconnected => ConnectionState::Disconnected,
         async_nats::Event::Closed => ConnectionState::Closed,
+        async_nats::Event::SlowConsumer(sid) => {
+            // One event per message dropped: log the 1st, 2nd, 4th, ... so
+            // a storm is visible without flooding the log.
+            let dropped = slow_consumer_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(
+                    sid,
+                    dropped,
+                    "the NATS client dropped a message: its queue for a subscription is full (the receiving task fell behind)"
+                );
+            }
+            return;
+        }
         other => {
             tracing::warn!(event = %other, "NATS client event");
             return;
@@ -354,6 +400,7 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
             dead_letter_subject: DEFAULT_DEAD_LETTER_SUBJECT.to_owned(),
             outbound_capacity: DEFAULT_OUTBOUND_CAPACITY,
             subscription_capacity: DEFAULT_SUBSCRIPTION_CAPACITY,
+            client_subscription_capacity: DEFAULT_CLIENT_SUBSCRIPTION_CAPACITY,
             reconnect: (DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry_initial: false,
@@ -388,6 +435,7 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
             dropped_full: c.dropped_full.load(Ordering::Relaxed),
             undecodable: c.undecodable.load(Ordering::Relaxed),
             dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+            slow_consumer_dropped: c.slow_consumer_dropped.load(Ordering::Relaxed),
         }
     }
 
@@ -460,12 +508,24 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
         msg: M,
         dead_letter: Option<(&str, &DeadLetterReason)>,
     ) -> Result<Publish, BrokerError> {
-        let wire_subject = self.wire_of(subject)?;
-        let wire_reply = reply.map(|r| self.wire_of(r)).transpose()?;
         let (mut headers, payload) = self.encode(subject, msg)?;
         if let Some((original, reason)) = dead_letter {
             put_dead_letter(&mut headers, original, reason);
         }
+        self.prepare_encoded(subject, reply, headers, payload)
+    }
+
+    /// As [`prepare`](Self::prepare), for headers and payload already
+    /// made.
+    fn prepare_encoded(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<Publish, BrokerError> {
+        let wire_subject = self.wire_of(subject)?;
+        let wire_reply = reply.map(|r| self.wire_of(r)).transpose()?;
         let state = self.inner.status.borrow().state;
         if state != ConnectionState::Connected {
             return Err(self.refused(
@@ -756,6 +816,12 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
                         reason: e.to_string(),
                     },
                 })?;
+            if let Some(failure) = reply.headers.as_ref().and_then(|h| h.get(headers::FAILURE)) {
+                return Err(BrokerError::Failed {
+                    subject: subject.to_owned(),
+                    reason: failure.as_str().to_owned(),
+                });
+            }
             let payload = inner
                 .codec
                 .decode(reply.headers.as_ref(), reply.payload)
@@ -771,6 +837,30 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
                 payload,
             ))
         })
+    }
+
+    /// Publishes an empty message on the request's reply subject with the
+    /// `Airssys-Failure` header carrying `reason`; the requesting broker's
+    /// `request` reads it back as [`BrokerError::Failed`].
+    ///
+    /// # Errors
+    /// [`BrokerError::NoReplyTo`]; [`BrokerError::Transport`] as
+    /// [`publish`](Self::publish).
+    fn reply_failure(&self, request: &BrokerMessage<M>, reason: &str) -> Result<(), BrokerError> {
+        let Some(reply_to) = &request.reply_to else {
+            return Err(BrokerError::NoReplyTo {
+                subject: request.subject.to_string(),
+            });
+        };
+        let mut headers = HeaderMap::new();
+        // A header value is one line: a multi-line reason is folded.
+        let one_line: String = reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        headers.insert(headers::FAILURE, one_line.as_str());
+        let publish = self.prepare_encoded(reply_to, None, headers, Bytes::new())?;
+        self.enqueue(reply_to, publish)
     }
 
     /// Publishes `msg` on `<prefix>.<dead-letter subject>` with the

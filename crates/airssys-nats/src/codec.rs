@@ -15,6 +15,10 @@ pub mod headers {
     /// The payload's multicodec name (`json`, `cbor`, `borsh`), when the
     /// sender tagged it; the payload itself is never re-encoded.
     pub const CODEC: &str = "Airssys-Codec";
+    /// On a reply: the responder took the request and failed to handle it;
+    /// the value says why, in words, and the payload is empty. The
+    /// requesting host's `request` returns `BrokerError::Failed`.
+    pub const FAILURE: &str = "Airssys-Failure";
     /// On a dead letter: why it was dead-lettered (`subscriber_full`,
     /// `subscriber_closed`, `undeliverable`).
     pub const DEAD_LETTER: &str = "Airssys-Dead-Letter";

@@ -48,8 +48,9 @@ mod wire_names;
 
 pub use async_nats;
 pub use broker::{
-    NatsBroker, NatsBrokerBuilder, NatsStats, DEFAULT_CONNECT_TIMEOUT, DEFAULT_OUTBOUND_CAPACITY,
-    DEFAULT_PREFIX, DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX,
+    NatsBroker, NatsBrokerBuilder, NatsStats, DEFAULT_CLIENT_SUBSCRIPTION_CAPACITY,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_OUTBOUND_CAPACITY, DEFAULT_PREFIX, DEFAULT_RECONNECT_INITIAL,
+    DEFAULT_RECONNECT_MAX,
 };
 pub use codec::{headers, BytesCodec, CodecError, WireCodec};
 pub use connection::{ConnectionState, ConnectionStatus};

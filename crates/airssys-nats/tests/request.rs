@@ -48,6 +48,43 @@ async fn a_request_gets_the_reply_of_a_subscriber_on_another_host() {
 }
 
 #[tokio::test]
+async fn a_failure_answered_by_the_responder_is_a_typed_error_with_its_reason() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let mut service = b.subscribe("prices.*").unwrap();
+    b.sync().await.unwrap();
+    let responder = b.clone();
+    tokio::spawn(async move {
+        while let Some(req) = service.recv().await {
+            responder
+                .reply_failure(&req, "the price list\nis gone")
+                .unwrap();
+        }
+    });
+    let started = std::time::Instant::now();
+    let error = a
+        .request("prices.pear", Bytes::new(), Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        BrokerError::Failed {
+            subject: "prices.pear".into(),
+            reason: "the price list is gone".into(),
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A message that is not a request cannot be answered.
+    let not_a_request = airssys_rt::broker::BrokerMessage::new("prices.plum".into(), Bytes::new());
+    assert!(matches!(
+        b.reply_failure(&not_a_request, "no"),
+        Err(BrokerError::NoReplyTo { .. })
+    ));
+}
+
+#[tokio::test]
 async fn a_request_nobody_subscribes_to_is_no_responders_at_once() {
     let Some(server) = NatsServer::start() else {
         return;

@@ -143,14 +143,19 @@ async fn drive(
                 let i = usize::try_from(n % targets.len() as u64).unwrap_or(0);
                 let to = &targets[i];
                 // A request is accepted once queued: a reply, a handler
-                // failure (the message is dead-lettered) and a timeout (it is
-                // still queued) all count as delivered.
+                // failure here or on the host that runs it (the message is
+                // dead-lettered there) and a timeout (it is still queued)
+                // all count as delivered.
                 match host.request(to, payload.into_bytes(), def.timeout).await {
                     Ok(_) => {
                         stats.accept(i);
                         stats.replies.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(e @ (HostError::HandlerFailed { .. } | HostError::Timeout { .. })) => {
+                    Err(
+                        e @ (HostError::HandlerFailed { .. }
+                        | HostError::RemoteFailed { .. }
+                        | HostError::Timeout { .. }),
+                    ) => {
                         stats.accept(i);
                         tracing::debug!(component = %to, error = %e, "drive: request failed");
                     }

@@ -113,6 +113,16 @@ pub enum BrokerError {
         /// What the transport reported.
         reason: String,
     },
+    /// The responder took the request and answered that it failed to
+    /// handle it ([`MessageBroker::reply_failure`](super::MessageBroker::reply_failure)),
+    /// so the requester learns it at once instead of at its timeout.
+    #[error("request to {subject:?} failed at the responder: {reason}")]
+    Failed {
+        /// The subject the request was published to.
+        subject: String,
+        /// The responder's account of the failure, in words.
+        reason: String,
+    },
     /// The reply inbox of a request was closed before a reply arrived (the
     /// broker is shutting down).
     #[error("the reply inbox of the request to {subject:?} was closed before a reply arrived")]

@@ -377,4 +377,30 @@ where
             }),
         }
     }
+
+    /// Answers `request` with a failure instead of a reply: the requester's
+    /// [`request`](Self::request) returns [`BrokerError::Failed`] with
+    /// `reason` as soon as it arrives, instead of waiting out its timeout.
+    /// For a responder that took a request and could not handle it (on
+    /// another host, a component that trapped).
+    ///
+    /// The default cannot carry a failure (a reply is a payload `M` and
+    /// nothing else): it refuses with [`BrokerError::Transport`], and the
+    /// requester sees its timeout. A broker with headers on its wire
+    /// (airssys-nats) implements it.
+    ///
+    /// # Errors
+    /// [`BrokerError::NoReplyTo`] if `request` has no reply subject;
+    /// [`BrokerError::Transport`] if the broker cannot send it.
+    fn reply_failure(&self, request: &BrokerMessage<M>, reason: &str) -> Result<(), BrokerError> {
+        match &request.reply_to {
+            Some(reply_to) => Err(BrokerError::Transport {
+                subject: reply_to.to_string(),
+                reason: format!("this broker cannot carry a failed reply ({reason})"),
+            }),
+            None => Err(BrokerError::NoReplyTo {
+                subject: request.subject.to_string(),
+            }),
+        }
+    }
 }

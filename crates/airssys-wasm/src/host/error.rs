@@ -132,6 +132,17 @@ pub enum HostError {
         #[source]
         cause: ComponentFailure,
     },
+    /// The component failed to handle the request on the host that runs it
+    /// (over a distributed broker): it trapped, timed out, hit a limit, or
+    /// the payload was over its limit. `reason` is that host's account in
+    /// words (the wire carries the text of the typed cause, not its type).
+    #[error("component {component} failed to handle the request on its host: {reason}")]
+    RemoteFailed {
+        /// The target component.
+        component: ComponentId,
+        /// What the host that runs it said.
+        reason: String,
+    },
     /// Host code panicked while the component handled the request (a bug
     /// in airssys or in a host import, never the guest: a guest traps).
     #[error("component {component} panicked while handling the request: {reason}")]

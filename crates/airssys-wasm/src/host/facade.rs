@@ -536,7 +536,9 @@ impl ComponentHost {
     /// # Errors
     /// As [`send`](Self::send), plus [`HostError::Timeout`] and
     /// [`HostError::HandlerFailed`] with the typed cause (the guest trapped,
-    /// timed out, hit its memory cap or returned an error code).
+    /// timed out, hit its memory cap or returned an error code); for a
+    /// component on another host, [`HostError::RemoteFailed`] with that
+    /// host's account of the cause.
     pub async fn request(
         &self,
         to: &str,
@@ -551,6 +553,10 @@ impl ComponentHost {
                     component: to.into(),
                     timeout,
                     payload: None,
+                }),
+                Err(BrokerError::Failed { reason, .. }) => Err(HostError::RemoteFailed {
+                    component: to.into(),
+                    reason,
                 }),
                 Err(error) => Err(remote_error(to, payload, error)),
             };

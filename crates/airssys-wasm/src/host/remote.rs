@@ -311,6 +311,9 @@ impl Endpoint {
                 message.payload.len(),
                 self.max_message_bytes
             );
+            if reply_to.is_some() {
+                self.answer_failure(&published, &why);
+            }
             self.dead_letters
                 .post(&self.id, message, UndeliveredReason::Rejected(why));
             return;
@@ -336,12 +339,14 @@ impl Endpoint {
             Ok(ComponentReply::Delivered(reply)) => reply.unwrap_or_default(),
             Ok(other) => {
                 tracing::warn!(component = %self.id, reply = ?other, "unexpected reply to a remote request");
+                self.answer_failure(&published, &format!("unexpected reply {other:?}"));
                 return;
             }
             Err(error) => {
                 // The handler's own failure was dead-lettered by the actor;
-                // the requester sees its timeout.
-                tracing::debug!(component = %self.id, %error, "remote request not answered");
+                // the requester learns of it now, not at its timeout.
+                tracing::debug!(component = %self.id, %error, "remote request failed");
+                self.answer_failure(&published, &error.to_string());
                 return;
             }
         };
@@ -351,6 +356,17 @@ impl Endpoint {
         };
         if let Err(error) = self.broker.reply(&published, answer) {
             tracing::warn!(component = %self.id, %error, "could not publish the reply to a remote request");
+        }
+    }
+}
+
+impl Endpoint {
+    /// Tells the requester of `request` that it failed here, and why
+    /// ([`MessageBroker::reply_failure`]); a broker that cannot carry it
+    /// leaves the requester to its timeout.
+    fn answer_failure(&self, request: &BrokerMessage<TopicMessage>, why: &str) {
+        if let Err(error) = self.broker.reply_failure(request, why) {
+            tracing::warn!(component = %self.id, %error, "could not tell a remote requester that its request failed");
         }
     }
 }
