@@ -315,7 +315,14 @@ async fn time_is_monotonic() {
             .unwrap(),
     );
     assert!(ns2 > ns1 && ms2 >= ms1 + 5, "{ms1} {ns1} {ms2} {ns2}");
-    assert!((ns1 / 1_000_000 - ms1).abs() <= 1);
+    // One clock: the guest reads `now_ms`, then `now_nanos`, so the second
+    // is never behind the first; how far ahead depends only on how long the
+    // thread was away between the two calls (a loaded machine), so the
+    // bound is loose.
+    for (ms, ns) in [(ms1, ns1), (ms2, ns2)] {
+        let gap_ms = ns / 1_000_000 - ms;
+        assert!((0..1_000).contains(&gap_ms), "{ms} ms, then {ns} ns");
+    }
 }
 
 #[test]
