@@ -10,7 +10,9 @@ use airssys_wasm::{
     ComponentId, ComponentLimits, ComponentValue, GuestError, GuestHealth, GuestMessage,
     InstanceConfig, Permissions, SubjectPattern, WasmError,
 };
-use common::{component_fixture, engine, spawn_component, Call, FakeHost, RequestBehaviour};
+use common::{
+    component_fixture, engine, other_world, spawn_component, Call, FakeHost, RequestBehaviour,
+};
 
 fn limits() -> ComponentLimits {
     ComponentLimits::default()
@@ -377,31 +379,11 @@ async fn components_without_the_handler_or_with_a_mistyped_export_are_refused_at
     assert!(no_handler.is_err());
 
     // A component of another world, whose handle-message takes a u32.
-    let mut resolve = wit_parser::Resolve::default();
-    let pkg = resolve
-        .push_str(
-            "other.wit",
-            "package other:thing; world w { export handle-message: func(x: u32) -> u32; }",
-        )
-        .unwrap();
-    let world = resolve.select_world(&[pkg], Some("w")).unwrap();
-    let mut core = wat::parse_str(
+    let bytes = other_world(
+        "package other:thing; world w { export handle-message: func(x: u32) -> u32; }",
         r#"(module (memory (export "memory") 1)
             (func (export "handle-message") (param i32) (result i32) (local.get 0)))"#,
-    )
-    .unwrap();
-    wit_component::embed_component_metadata(
-        &mut core,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .unwrap();
-    let bytes = wit_component::ComponentEncoder::default()
-        .module(&core)
-        .unwrap()
-        .encode()
-        .unwrap();
+    );
     let err = engine.load(&ComponentId::new("odd"), &bytes).unwrap_err();
     match err {
         WasmError::InvalidExport {

@@ -25,6 +25,15 @@
 //!
 //! The tests of one file run one at a time ([`SERIAL`]) so that one test's
 //! attack does not show up in another's latency figures.
+//!
+//! The cases both guest forms have are written once, in [`cases`], over the
+//! guest's [`Form`]; the two test files call them and hold only what one
+//! form has.
+
+pub mod cases;
+mod form;
+
+pub use form::{Form, Refusal};
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,8 +93,14 @@ pub fn fast_timeout() -> ComponentLimits {
     ComponentLimits::default().execution_timeout(Duration::from_millis(100))
 }
 
+/// An i32 LE at `at` of a reply (a core fixture's number or code).
 pub fn code(reply: &[u8], at: usize) -> i32 {
     i32::from_le_bytes(reply[at..at + 4].try_into().unwrap())
+}
+
+/// A u32 LE at `at` of a reply (a component fixture's number).
+pub fn word(reply: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(reply[at..at + 4].try_into().unwrap())
 }
 
 /// Tells a repeating attack when the measurement is over.
@@ -233,8 +248,9 @@ pub fn info(host: &ComponentHost, id: &str) -> airssys_wasm::ComponentInfo {
         .unwrap_or_else(|| panic!("{id} is listed"))
 }
 
-/// The guest error inside a failed request, checking it names `id`.
-pub fn guest_error(result: Result<Option<Bytes>, HostError>, id: &str) -> GuestError {
+/// The guest error inside a failed request or invoke, checking it names
+/// `id`.
+pub fn guest_error<T: std::fmt::Debug>(result: Result<T, HostError>, id: &str) -> GuestError {
     match result {
         Err(HostError::HandlerFailed {
             component,
@@ -300,6 +316,17 @@ pub async fn fatal_rounds_accounted(host: &ComponentHost, rounds: u64) {
     assert_eq!(dead.total(), rounds);
 }
 
+/// Accounting after `invokes` bad invokes of `id` beside refused spawns:
+/// each invoke failed before the guest was called (nothing handled, no
+/// restart, nothing dead-lettered), and only `id` and the neighbour are
+/// registered.
+pub fn bad_invokes_accounted(host: &ComponentHost, id: &str, invokes: u64) {
+    let c = info(host, id);
+    assert_eq!((c.handled, c.failed, c.restarts), (0, invokes, 0));
+    assert_eq!(host.list().len(), 2);
+    assert_eq!(host.dead_letter_stats().total(), 0);
+}
+
 /// `spawn` fails with a `WasmError` naming `id`; nothing is registered.
 pub async fn refused(host: &ComponentHost, id: &str, binary: Vec<u8>) -> WasmError {
     match host.spawn(ComponentSpec::new(id, binary)).await {
@@ -349,6 +376,78 @@ pub fn bomb(count: usize, body: &[u8]) -> Vec<u8> {
     }
     section(10, &code, &mut module);
     module
+}
+
+/// A function body for [`bomb`]: no locals, `len` `nop`s, `end`.
+pub fn nops(len: usize) -> Vec<u8> {
+    let mut body = vec![0u8];
+    body.extend(std::iter::repeat_n(0x01u8, len));
+    body.push(0x0b);
+    body
+}
+
+/// Where the first code section in `binary` ends: a core module's own, or
+/// that of the first core module nested in a component. Custom sections
+/// such as `name` may follow; the byte before is the last body's `end`.
+pub fn code_end(binary: &[u8]) -> usize {
+    for payload in wasmparser::Parser::new(0).parse_all(binary) {
+        if let wasmparser::Payload::CodeSectionStart { range, .. } = payload.unwrap() {
+            return range.end;
+        }
+    }
+    panic!("no code section")
+}
+
+/// A compile bomb, and the limit its refusal must name with that limit's
+/// value on the host under test.
+pub struct Bomb {
+    pub binary: Vec<u8>,
+    pub limit: &'static str,
+    pub max: u64,
+}
+
+/// Spawns each of `bombs` as "bomb" again and again while the neighbour
+/// (`neighbour`, spawned on `host`) is measured: each is refused within 2 s
+/// with `LimitExceeded` naming its limit and max and a value over it;
+/// nothing but the neighbour is compiled, and the host survives.
+pub async fn compile_bombs_refused(
+    host: ComponentHost,
+    neighbour: ComponentSpec,
+    bombs: Vec<Bomb>,
+) {
+    let mut neighbour = Neighbour::spawn(&host, neighbour).await;
+    let h = host.clone();
+    let refusals = neighbour
+        .under_attack(|stop| async move {
+            let mut refusals = 0u64;
+            loop {
+                for bomb in &bombs {
+                    let started = Instant::now();
+                    match refused(&h, "bomb", bomb.binary.clone()).await {
+                        WasmError::LimitExceeded {
+                            limit, value, max, ..
+                        } => {
+                            assert_eq!((limit, max), (bomb.limit, bomb.max));
+                            assert!(value > max, "{limit}: {value} over {max}");
+                        }
+                        other => panic!("expected LimitExceeded, got {other:?}"),
+                    }
+                    assert!(started.elapsed() < Duration::from_secs(2), "refused fast");
+                    refusals += 1;
+                }
+                if stop.stopped() {
+                    return refusals;
+                }
+            }
+        })
+        .await;
+    assert!(refusals > 0);
+    assert_eq!(
+        host.engine().cached_modules(),
+        1,
+        "only the neighbour was compiled"
+    );
+    neighbour.host_alive_and_shutdown(&host).await;
 }
 
 pub async fn a_request(host: &ComponentHost, id: &str, payload: &'static [u8]) -> Bytes {

@@ -237,3 +237,24 @@ pub async fn spawn_component(
     )
     .await
 }
+
+/// A component of another world than airssys's: world `w` of the WIT
+/// package `wit`, made from the core module text `wat`.
+pub fn other_world(wit: &str, wat: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let pkg = resolve.push_str("other.wit", wit).unwrap();
+    let world = resolve.select_world(&[pkg], Some("w")).unwrap();
+    let mut core = wat::parse_str(wat).unwrap();
+    wit_component::embed_component_metadata(
+        &mut core,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&core)
+        .unwrap()
+        .encode()
+        .unwrap()
+}
