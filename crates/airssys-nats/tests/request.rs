@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_nats::{BytesCodec, NatsBroker};
-use airssys_rt::broker::{BrokerError, MessageBroker};
+use airssys_rt::broker::{BrokerError, BrokerMessage, MessageBroker};
 use bytes::Bytes;
 use futures::StreamExt;
 use support::{within, NatsServer};
@@ -20,22 +20,36 @@ async fn broker(server: &NatsServer) -> NatsBroker<Bytes> {
         .expect("connects")
 }
 
+/// Subscribes `pattern` on `responder` and answers each request there
+/// with `answer`, from a task of its own; returns once the server has the
+/// subscription.
+async fn serve(
+    responder: &NatsBroker<Bytes>,
+    pattern: &str,
+    answer: impl Fn(&NatsBroker<Bytes>, &BrokerMessage<Bytes>) + Send + 'static,
+) {
+    let mut service = responder.subscribe(pattern).unwrap();
+    responder.sync().await.unwrap();
+    let responder = responder.clone();
+    tokio::spawn(async move {
+        while let Some(req) = service.recv().await {
+            answer(&responder, &req);
+        }
+    });
+}
+
 #[tokio::test]
 async fn a_request_gets_the_reply_of_a_subscriber_on_another_host() {
     let Some(server) = NatsServer::start() else {
         return;
     };
     let (a, b) = (broker(&server).await, broker(&server).await);
-    let mut service = b.subscribe("prices.*").unwrap();
-    b.sync().await.unwrap();
-    let responder = b.clone();
-    tokio::spawn(async move {
-        while let Some(req) = service.recv().await {
-            let mut answer = req.subject.as_bytes().to_vec();
-            answer.extend_from_slice(&req.payload);
-            responder.reply(&req, Bytes::from(answer)).unwrap();
-        }
-    });
+    serve(&b, "prices.*", |responder, req| {
+        let mut answer = req.subject.as_bytes().to_vec();
+        answer.extend_from_slice(&req.payload);
+        responder.reply(req, Bytes::from(answer)).unwrap();
+    })
+    .await;
     let reply = a
         .request(
             "prices.apple",
@@ -53,16 +67,12 @@ async fn a_failure_answered_by_the_responder_is_a_typed_error_with_its_reason() 
         return;
     };
     let (a, b) = (broker(&server).await, broker(&server).await);
-    let mut service = b.subscribe("prices.*").unwrap();
-    b.sync().await.unwrap();
-    let responder = b.clone();
-    tokio::spawn(async move {
-        while let Some(req) = service.recv().await {
-            responder
-                .reply_failure(&req, "the price list\nis gone")
-                .unwrap();
-        }
-    });
+    serve(&b, "prices.*", |responder, req| {
+        responder
+            .reply_failure(req, "the price list\nis gone")
+            .unwrap();
+    })
+    .await;
     let started = std::time::Instant::now();
     let error = a
         .request("prices.pear", Bytes::new(), Duration::from_secs(30))
@@ -77,7 +87,7 @@ async fn a_failure_answered_by_the_responder_is_a_typed_error_with_its_reason() 
     );
     assert!(started.elapsed() < Duration::from_secs(5));
     // A message that is not a request cannot be answered.
-    let not_a_request = airssys_rt::broker::BrokerMessage::new("prices.plum".into(), Bytes::new());
+    let not_a_request = BrokerMessage::new("prices.plum".into(), Bytes::new());
     assert!(matches!(
         b.reply_failure(&not_a_request, "no"),
         Err(BrokerError::NoReplyTo { .. })
@@ -125,14 +135,10 @@ async fn a_plain_nats_client_requests_an_airssys_subscriber_under_its_prefix() {
         return;
     };
     let b = broker(&server).await;
-    let mut service = b.subscribe("echo").unwrap();
-    b.sync().await.unwrap();
-    let responder = b.clone();
-    tokio::spawn(async move {
-        while let Some(req) = service.recv().await {
-            responder.reply(&req, req.payload.clone()).unwrap();
-        }
-    });
+    serve(&b, "echo", |responder, req| {
+        responder.reply(req, req.payload.clone()).unwrap();
+    })
+    .await;
 
     let plain = async_nats::connect(server.url()).await.unwrap();
     let reply = within(
