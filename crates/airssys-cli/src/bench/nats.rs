@@ -29,9 +29,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// A host on its own connection, under an application prefix unique to
 /// this run (so a shared server's other traffic never mixes in).
 ///
-/// `queue` is the capacity of each of its subscriptions: core NATS has no
-/// flow control, so what arrives while a subscription is full is
-/// dead-lettered (`subscriber_full`).
+/// `queue` is the capacity of each of its subscriptions, and of the
+/// client's own queue ahead of them: core NATS has no flow control, so
+/// what arrives while a subscription is full is dead-lettered
+/// (`subscriber_full`), and what arrives while the client's queue is full
+/// is dropped by the client (counted, `slow_consumer_dropped`).
 async fn host_on(
     url: &str,
     scenario: &'static str,
@@ -40,6 +42,7 @@ async fn host_on(
     let broker: NatsBroker<TopicMessage> = NatsBroker::builder(url, Arc::new(TopicCodec))
         .prefix(prefix())
         .subscription_capacity(queue)
+        .client_subscription_capacity(queue)
         .connect()
         .await
         .map_err(nats_err(scenario))?;
@@ -163,7 +166,14 @@ pub(super) async fn tell(url: &str, n: usize) -> Result<Scenario, BenchError> {
     }
 
     let subject = format!("{}.raw.tell", prefix());
-    let receiver = async_nats::connect(url).await.map_err(nats_err(S))?;
+    // The client's queue holds the whole run, as host A's does: a sender
+    // faster than the counting task would otherwise lose the excess (the
+    // client drops it), and the run would wait for it until `STALL`.
+    let receiver = async_nats::ConnectOptions::new()
+        .subscription_capacity(n + 16)
+        .connect(url)
+        .await
+        .map_err(nats_err(S))?;
     let sender = async_nats::connect(url).await.map_err(nats_err(S))?;
     let mut subscription = receiver
         .subscribe(subject.clone())
