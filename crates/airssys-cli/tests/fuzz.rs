@@ -196,6 +196,19 @@ fn parse(text: &str) {
     let _ = Manifest::parse(&dir.join("fuzz-airssys.toml"), text);
 }
 
+/// `inspect` of `bytes` with `flips` applied (XOR at positions modulo the
+/// length), then of the same bytes cut at `cut` (modulo the length + 1).
+/// Neither may panic or hang; what it reports does not matter.
+fn inspect_flipped_then_cut(mut bytes: Vec<u8>, flips: &[(usize, u8)], cut: usize) {
+    for &(at, b) in flips {
+        let len = bytes.len();
+        bytes[at % len] ^= b;
+    }
+    let _ = inspect(&bytes);
+    bytes.truncate(cut % (bytes.len() + 1));
+    let _ = inspect(&bytes);
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -205,14 +218,8 @@ proptest! {
         cut in any::<usize>(),
     ) {
         static BINARY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-        let mut bytes = BINARY.get_or_init(|| wat::parse_str(GUEST).unwrap()).clone();
-        for (at, b) in flips {
-            let len = bytes.len();
-            bytes[at % len] ^= b;
-        }
-        let _ = inspect(&bytes);
-        bytes.truncate(cut % (bytes.len() + 1));
-        let _ = inspect(&bytes);
+        let binary = BINARY.get_or_init(|| wat::parse_str(GUEST).unwrap());
+        inspect_flipped_then_cut(binary.clone(), &flips, cut);
     }
 
     #[test]
@@ -221,14 +228,7 @@ proptest! {
         flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
         cut in any::<usize>(),
     ) {
-        let mut bytes = components()[which].clone();
-        for (at, b) in flips {
-            let len = bytes.len();
-            bytes[at % len] ^= b;
-        }
-        let _ = inspect(&bytes);
-        bytes.truncate(cut % (bytes.len() + 1));
-        let _ = inspect(&bytes);
+        inspect_flipped_then_cut(components()[which].clone(), &flips, cut);
     }
 
     #[test]
