@@ -53,16 +53,6 @@ impl Backlog {
         self.finished();
     }
 
-    /// The number of messages queued and not finished. O(1).
-    pub fn len(&self) -> usize {
-        self.0.load(Ordering::Acquire)
-    }
-
-    /// `true` if [`len`](Self::len) is 0 (as [`is_clear`](Self::is_clear)).
-    pub fn is_empty(&self) -> bool {
-        self.is_clear()
-    }
-
     fn finished(&self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }

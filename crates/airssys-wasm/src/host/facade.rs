@@ -554,10 +554,6 @@ impl ComponentHost {
                     timeout,
                     payload: None,
                 }),
-                Err(BrokerError::Failed { reason, .. }) => Err(HostError::RemoteFailed {
-                    component: to.into(),
-                    reason,
-                }),
                 Err(error) => Err(remote_error(to, payload, error)),
             };
         }
@@ -993,7 +989,8 @@ impl ComponentRef {
 }
 
 /// A send or request to another host that the broker refused: an id no host
-/// runs is [`HostError::UnknownComponent`], as it is locally; anything else
+/// runs is [`HostError::UnknownComponent`], as it is locally; a request the
+/// other host took and failed is [`HostError::RemoteFailed`]; anything else
 /// is the broker's error. The payload is handed back where there is a place
 /// for it.
 fn remote_error(to: &str, payload: Bytes, error: BrokerError) -> HostError {
@@ -1004,6 +1001,10 @@ fn remote_error(to: &str, payload: Bytes, error: BrokerError) -> HostError {
                 payload: Some(payload),
             }
         }
+        BrokerError::Failed { reason, .. } => HostError::RemoteFailed {
+            component: to.into(),
+            reason,
+        },
         source => HostError::Broker {
             subject: super::remote::component_subject(to),
             source,
