@@ -306,3 +306,68 @@ async fn a_nested_supervisor_shut_down_through_its_own_handle_tells_its_parent()
         }
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn add_children_starts_a_batch_in_order_with_one_answer_per_child() {
+    let log = Log::default();
+    let sup = SupervisorNode::builder("root").start();
+    let (taken, _) = probe("taken", &log);
+    sup.add_child(ChildSpec::new("taken"), taken).await.unwrap();
+    log.take();
+
+    let (a, _) = probe("a", &log);
+    let (dup, _) = probe("taken", &log);
+    let (bad, bad_ctl) = probe("bad", &log);
+    bad_ctl.fail_next_starts(1);
+    let (b, b_ctl) = probe("b", &log);
+    // Sent at the call, answered later: a second batch sent before the
+    // first is awaited starts after it.
+    let first = sup.add_children(vec![
+        (ChildSpec::new("a"), a),
+        (ChildSpec::new("taken"), dup),
+        (ChildSpec::new("bad"), bad),
+    ]);
+    let second = sup.add_children(vec![(ChildSpec::new("b"), b)]);
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+
+    assert!(first[0].is_ok());
+    assert!(
+        matches!(&first[1], Err(SupervisorError::DuplicateChild { child, .. }) if child == "taken"),
+        "{:?}",
+        first[1]
+    );
+    assert!(
+        matches!(&first[2], Err(SupervisorError::StartFailed { child, .. }) if child == "bad"),
+        "{:?}",
+        first[2]
+    );
+    assert!(second[0].is_ok());
+    assert_eq!(
+        log.take(),
+        strings(&["a:start", "bad:start-failed", "b:start"])
+    );
+    let names: Vec<String> = sup
+        .children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, strings(&["taken", "a", "b"]));
+
+    // A batch child is supervised as any other: it restarts.
+    let mut events = sup.events();
+    b_ctl.crash();
+    restarted(&mut events, "root", "b").await;
+
+    sup.shutdown(Duration::from_secs(1)).await.unwrap();
+    let (late, _) = probe("late", &log);
+    let refused = sup
+        .add_children(vec![(ChildSpec::new("late"), late)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, SupervisorError::NotRunning { .. }),
+        "{refused}"
+    );
+}

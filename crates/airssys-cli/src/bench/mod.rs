@@ -65,7 +65,7 @@ mod component;
 mod nats;
 mod scale;
 
-pub use scale::{SCALE_SCENARIOS, SPAWNERS};
+pub use scale::{IN_FLIGHT, SCALE_SCENARIOS};
 
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]

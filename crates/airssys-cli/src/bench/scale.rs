@@ -4,7 +4,7 @@
 //!
 //! | scenario | airssys | raw baseline | unit |
 //! |---|---|---|---|
-//! | `scale_spawn` | `ComponentHost::spawn` of N components of one spec, from [`SPAWNERS`] tasks at once | `InstancePre::instantiate_async` of N instances, each kept in its own `Store` | spawn/s |
+//! | `scale_spawn` | `ComponentHost::spawn_many` of N components of one spec (the batch form) | `InstancePre::instantiate_async` of N instances, each kept in its own `Store` | spawn/s |
 //! | `scale_memory` | RSS growth per live component (actor, instance, registry, pool: all included), each having handled one message | RSS growth per kept bare instance, each having handled one call | KiB |
 //! | `scale_request` | `ComponentHost::request` to a random one of the N | a typed `handle-message` call on a random one of the N bare instances | µs (p50/p99) |
 //! | `scale_shutdown` | `ComponentHost::shutdown` of all N | dropping the N stores | ms |
@@ -32,8 +32,8 @@ pub const SCALE_SCENARIOS: [&str; 4] = [
     "scale_shutdown",
 ];
 
-/// Spawns in flight at once in `scale_spawn`.
-pub const SPAWNERS: usize = 64;
+/// Requests in flight at once while `scale_memory` touches every component.
+pub const IN_FLIGHT: usize = 64;
 
 /// Requests timed in `scale_request`.
 const REQUESTS: usize = 10_000;
@@ -131,17 +131,17 @@ async fn host_side(n: usize, progress: &mut impl FnMut(&str)) -> Result<Ours, Be
         .load(&"warm".into(), ECHO.as_bytes())
         .map_err(|e: WasmError| host_err(S)(e.into()))?;
     let before = rss_bytes();
+    // The batch form: one spec, N ids, its binary shared.
+    let one = spec("c0".into());
     let t = Instant::now();
-    let spawned = futures::stream::iter(0..n)
-        .map(|i| {
-            let host = host.clone();
-            async move { host.spawn(spec(format!("c{i}"))).await.map(|_| ()) }
-        })
-        .buffer_unordered(SPAWNERS)
-        .fold(Ok(()), |all, one| async move { all.and(one) })
+    let spawned = host
+        .spawn_many((0..n).map(|i| one.clone().with_id(format!("c{i}"))))
         .await;
-    spawned.map_err(host_err(S))?;
-    let spawns_per_s = n as f64 / t.elapsed().as_secs_f64();
+    let spawn_s = t.elapsed().as_secs_f64();
+    for outcome in spawned {
+        outcome.map_err(host_err(S))?;
+    }
+    let spawns_per_s = n as f64 / spawn_s;
 
     // Each component handles one message, so its memory is touched.
     const M: &str = "scale_memory";
@@ -154,7 +154,7 @@ async fn host_side(n: usize, progress: &mut impl FnMut(&str)) -> Result<Ours, Be
                     .map(|_| ())
             }
         })
-        .buffer_unordered(SPAWNERS)
+        .buffer_unordered(IN_FLIGHT)
         .fold(Ok(()), |all, one| async move { all.and(one) })
         .await;
     touched.map_err(host_err(M))?;

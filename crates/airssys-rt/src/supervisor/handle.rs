@@ -23,6 +23,12 @@ pub(crate) enum Command {
         child: Box<dyn Child>,
         reply: oneshot::Sender<Result<ChildId, SupervisorError>>,
     },
+    /// [`SupervisorRef::add_children`]: each child as `AddChild`, in
+    /// order, with one answer for all.
+    AddChildren {
+        children: Vec<(ChildSpec, Box<dyn Child>)>,
+        reply: oneshot::Sender<Vec<Result<ChildId, SupervisorError>>>,
+    },
     TerminateChild {
         name: String,
         reply: oneshot::Sender<Result<(), SupervisorError>>,
@@ -357,6 +363,41 @@ impl SupervisorRef {
     ) -> Result<ChildId, SupervisorError> {
         self.request(|reply| Command::AddChild { spec, child, reply })
             .await?
+    }
+
+    /// Adds and starts `children` in one command: each is added as
+    /// [`add_child`](Self::add_child) would, in the order given, and the
+    /// answers come back together, one per child in the same order (a
+    /// child that fails does not stop the ones after it).
+    ///
+    /// One command and one answer for many children, where `add_child`
+    /// costs a round trip to the supervisor task each: the way to start a
+    /// fleet of actors of one kind.
+    ///
+    /// The command is sent when this is called, not when the returned
+    /// future is first polled. So batches sent one after another start in
+    /// that order, and the caller can prepare the next batch while the
+    /// supervisor starts this one, awaiting the answers afterwards.
+    ///
+    /// # Errors
+    /// [`SupervisorError::NotRunning`] after shutdown (then none of them
+    /// was added); each child's own error is in its slot of the answer.
+    pub fn add_children(
+        &self,
+        children: Vec<(ChildSpec, Box<dyn Child>)>,
+    ) -> impl std::future::Future<
+        Output = Result<Vec<Result<ChildId, SupervisorError>>, SupervisorError>,
+    > + Send
+           + 'static {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.cmds.send(Command::AddChildren { children, reply });
+        let not_running = self.not_running();
+        async move {
+            if sent.is_err() {
+                return Err(not_running);
+            }
+            answer.await.map_err(|_| not_running)
+        }
     }
 
     /// Starts a nested supervisor built by `builder` as a child of this one

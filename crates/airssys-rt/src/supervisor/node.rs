@@ -269,6 +269,13 @@ impl SupervisorNode {
                 let result = self.add_child(spec, child).await;
                 let _ = reply.send(result);
             }
+            Command::AddChildren { children, reply } => {
+                let mut results = Vec::with_capacity(children.len());
+                for (spec, child) in children {
+                    results.push(self.add_child(spec, child).await);
+                }
+                let _ = reply.send(results);
+            }
             Command::TerminateChild { name, reply } => {
                 let result = self.terminate_child(&name).await;
                 let _ = reply.send(result);

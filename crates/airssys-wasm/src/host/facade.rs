@@ -4,29 +4,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use airssys_rt::broker::{
-    subject, BrokerError, InMemoryMessageBroker, MessageBroker, PublishReport,
-};
-use airssys_rt::supervisor::{
-    BackoffPolicy, ChildSpec, RestartStrategy, ShutdownPolicy, SupervisorNode, SupervisorRef,
-};
-use airssys_rt::{ActorRef, ActorSystem, AskError, DeadLetterReason, SpawnError};
+use airssys_rt::broker::{BrokerError, InMemoryMessageBroker, MessageBroker, PublishReport};
+use airssys_rt::supervisor::{BackoffPolicy, RestartStrategy, SupervisorNode, SupervisorRef};
+use airssys_rt::{ActorRef, ActorSystem, AskError, DeadLetterReason};
 use bytes::Bytes;
 
-use super::actor::{ComponentActor, ComponentTemplate};
+use super::actor::ComponentActor;
 use super::dead_letters::{DeadLetterSink, DeadLetterStats, UndeliveredReason};
 use super::error::{ComponentFailure, HostError};
 use super::fault::Fault;
-use super::lifecycle::{LifecycleState, SharedLifecycle};
+use super::lifecycle::LifecycleState;
 use super::message::{ComponentMessage, ComponentReply, TopicMessage};
 use super::registry::{ComponentInfo, ComponentRegistry, RegistryEntry};
 use super::remote::RemoteRoutes;
 use super::router::{next_correlation_id, Router};
-use super::spec::ComponentSpec;
 use super::topics::TopicRouter;
-use crate::guest::{
-    ComponentValue, GuestHealth, GuestMessage, HostCallStats, InstanceConfig, WasmValue,
-};
+use crate::guest::{ComponentValue, GuestHealth, GuestMessage, WasmValue};
 use crate::id::ComponentId;
 use crate::runtime::engine::{EngineConfig, WasmEngine};
 
@@ -209,16 +202,16 @@ fn forward_stopped_mailboxes(system: &ActorSystem, sink: DeadLetterSink) {
 
 pub(super) struct HostInner {
     pub(super) engine: WasmEngine,
-    system: ActorSystem,
+    pub(super) system: ActorSystem,
     broker: Arc<dyn MessageBroker<TopicMessage>>,
-    registry: Arc<ComponentRegistry>,
-    router: Arc<Router>,
-    topics: TopicRouter,
+    pub(super) registry: Arc<ComponentRegistry>,
+    pub(super) router: Arc<Router>,
+    pub(super) topics: TopicRouter,
     /// Location transparency, when the broker is distributed.
-    remote: Option<Arc<RemoteRoutes>>,
-    dead_letters: DeadLetterSink,
-    root: SupervisorRef,
-    shutting_down: AtomicBool,
+    pub(super) remote: Option<Arc<RemoteRoutes>>,
+    pub(super) dead_letters: DeadLetterSink,
+    pub(super) root: SupervisorRef,
+    pub(super) shutting_down: AtomicBool,
 }
 
 /// A component's health: its lifecycle state and its guest's own answer.
@@ -298,157 +291,6 @@ impl ComponentHost {
             backoff: BackoffPolicy::none(),
             system: None,
         }
-    }
-
-    /// Spawns a component under the host's root supervisor. Returns once it
-    /// is ready: instantiated, `init` run, subscriptions in place.
-    ///
-    /// Loading is cached by content hash: spawning many instances of one
-    /// binary compiles it once.
-    ///
-    /// # Errors
-    /// [`HostError::AlreadyExists`], [`HostError::InvalidSubject`] (a bad
-    /// subscription pattern; nothing starts), [`HostError::Wasm`] (invalid
-    /// binary, missing exports, pool full as `WasmError::Capacity`),
-    /// [`HostError::Guest`] (its `init` failed), [`HostError::Spawn`] (the actor
-    /// runtime refused it), [`HostError::ShuttingDown`].
-    pub async fn spawn(&self, spec: ComponentSpec) -> Result<ComponentRef, HostError> {
-        let root = self.inner.root.clone();
-        self.spawn_in(&root, spec).await
-    }
-
-    /// Spawns a component under `group`, a supervisor of the caller's
-    /// (e.g. a nested group of the host's [`supervisor`](Self::supervisor)).
-    ///
-    /// # Errors
-    /// As [`spawn`](Self::spawn).
-    pub async fn spawn_in(
-        &self,
-        group: &SupervisorRef,
-        spec: ComponentSpec,
-    ) -> Result<ComponentRef, HostError> {
-        let inner = &self.inner;
-        if inner.shutting_down.load(Ordering::Acquire) {
-            return Err(HostError::ShuttingDown);
-        }
-        let id = spec.id.clone();
-        if inner.registry.contains(id.as_str()) {
-            return Err(HostError::AlreadyExists { component: id });
-        }
-        for pattern in &spec.subscriptions {
-            subject::validate_pattern(pattern).map_err(|e| HostError::InvalidSubject {
-                subject: pattern.clone(),
-                reason: e.to_string(),
-            })?;
-        }
-
-        // Compiles on the blocking pool on a cache miss; a hit costs one hash.
-        let module = inner
-            .engine
-            .load_async(id.clone(), Arc::clone(&spec.binary))
-            .await?;
-        let lifecycle = Arc::new(SharedLifecycle::new());
-        let config = InstanceConfig::new(id.clone(), Arc::clone(&inner.router) as _)
-            .limits(spec.limits.clone())
-            .permissions(spec.permissions.to_shared())
-            .shared_stats(Arc::new(HostCallStats::default()))
-            .config_values(config_values(&spec.config))
-            .wasi(&spec.wasi);
-        // The first instance is made here so its errors keep their type.
-        lifecycle.set(LifecycleState::Starting);
-        let mut first = module.instantiate(config.clone()).await.inspect_err(|_| {
-            lifecycle.set(LifecycleState::Failed);
-        })?;
-        first
-            .init()
-            .await
-            .inspect_err(|_| lifecycle.set(LifecycleState::Failed))?;
-
-        let template = Arc::new(ComponentTemplate {
-            id: id.clone(),
-            module: parking_lot::RwLock::new(module),
-            upgrades: std::sync::atomic::AtomicU64::new(0),
-            control_handled: std::sync::atomic::AtomicU64::new(0),
-            control_failed: std::sync::atomic::AtomicU64::new(0),
-            config,
-            lifecycle,
-            dead_letters: inner.dead_letters.clone(),
-            stop_timeout: spec.stop_timeout,
-        });
-        // Boxed: the factory lives as long as the component (its
-        // supervisor keeps it for restarts), and after the first start
-        // this slot is empty; inline, it would keep an instance's worth of
-        // bytes per component for nothing.
-        let mut first = Some(Box::new(first));
-        let shared = Arc::clone(&template);
-        let factory = move || ComponentActor::new(Arc::clone(&shared), first.take().map(|b| *b));
-        let mut child = ChildSpec::new(id.as_str())
-            .restart(spec.restart)
-            .shutdown(ShutdownPolicy::Graceful(spec.stop_timeout));
-        if let Some(health) = spec.health {
-            child = child.health(health);
-        }
-        let actor = inner
-            .system
-            .spawn(factory)
-            .name(id.as_str())
-            .mailbox_capacity(spec.mailbox_capacity)
-            .supervisor(group, child)
-            .await
-            .map_err(|e| match e {
-                SpawnError::NameTaken { .. } => HostError::AlreadyExists {
-                    component: id.clone(),
-                },
-                SpawnError::ShuttingDown => HostError::ShuttingDown,
-                other => HostError::Spawn {
-                    component: id.clone(),
-                    source: other,
-                },
-            })?;
-
-        let entry = RegistryEntry {
-            actor: actor.clone(),
-            max_message_bytes: spec.limits.get_max_message_bytes(),
-            group: group.clone(),
-            template,
-        };
-        if !inner.registry.insert(id.clone(), entry) {
-            // Lost a race with a spawn of the same id: undo ours.
-            let _ = group.terminate_child(id.as_str()).await;
-            return Err(HostError::AlreadyExists { component: id });
-        }
-        let mut subscribed = Ok(());
-        for pattern in &spec.subscriptions {
-            subscribed = inner.topics.subscribe(pattern, id.clone(), actor.clone());
-            if subscribed.is_err() {
-                break;
-            }
-        }
-        if let (Ok(()), Some(remote)) = (&subscribed, &inner.remote) {
-            subscribed = remote.serve(
-                id.clone(),
-                actor.clone(),
-                spec.limits.get_max_message_bytes(),
-            );
-        }
-        if let Err(error) = subscribed {
-            // Nothing half-applied: a component without its
-            // subscriptions does not stay up.
-            inner.topics.unsubscribe_all(id.as_str());
-            if let Some(remote) = &inner.remote {
-                remote.remove(id.as_str());
-            }
-            inner.registry.remove(id.as_str());
-            if let Err(stop_error) = group.terminate_child(id.as_str()).await {
-                tracing::warn!(component = %id, error = %stop_error, "could not stop a component whose subscription failed");
-            }
-            return Err(error);
-        }
-        Ok(ComponentRef {
-            id,
-            actor,
-            host: self.clone(),
-        })
     }
 
     /// A handle to a running component, O(1).
@@ -874,9 +716,9 @@ pub(super) fn unexpected(id: &str, reply: ComponentReply) -> HostError {
 /// A handle to one running component. Cheap to clone.
 #[derive(Clone)]
 pub struct ComponentRef {
-    id: ComponentId,
-    actor: ActorRef<ComponentActor>,
-    host: ComponentHost,
+    pub(super) id: ComponentId,
+    pub(super) actor: ActorRef<ComponentActor>,
+    pub(super) host: ComponentHost,
 }
 
 impl std::fmt::Debug for ComponentRef {
@@ -1010,20 +852,4 @@ fn remote_error(to: &str, payload: Bytes, error: BrokerError) -> HostError {
             source,
         },
     }
-}
-
-/// A component's config values for its instances. Components without any
-/// (most) share one empty map.
-fn config_values(
-    config: &std::collections::BTreeMap<String, String>,
-) -> Arc<crate::guest::ConfigValues> {
-    if config.is_empty() {
-        return crate::guest::store::no_config();
-    }
-    Arc::new(
-        config
-            .iter()
-            .map(|(k, v)| (k.clone(), Arc::from(v.as_str())))
-            .collect(),
-    )
 }

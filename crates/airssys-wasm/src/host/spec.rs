@@ -67,6 +67,15 @@ impl ComponentSpec {
         }
     }
 
+    /// The same spec for component `id`: everything else, the guest's
+    /// bytes included, is shared (an `Arc`), so a fleet of one spec costs
+    /// no copies of the binary and is loaded once by
+    /// [`ComponentHost::spawn_many`](super::ComponentHost::spawn_many).
+    pub fn with_id(mut self, id: impl Into<ComponentId>) -> Self {
+        self.id = id.into();
+        self
+    }
+
     /// The component id.
     pub fn id(&self) -> &ComponentId {
         &self.id
