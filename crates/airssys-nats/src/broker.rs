@@ -713,16 +713,16 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
     /// queued before it; refuses at once when not connected (as
     /// `publish_with_reply` does). When the client takes it at once, the
     /// returned future is ready (the common case costs no waiting state).
-    fn publish_with_reply_waiting<'a>(
+    fn publish_waiting<'a>(
         &'a self,
         subject: &'a str,
-        reply_to: &'a str,
+        reply_to: Option<&'a str>,
         msg: M,
     ) -> BoxFuture<'a, Result<PublishReport, BrokerError>>
     where
         M: 'a,
     {
-        let publish = match self.prepare(subject, Some(reply_to), msg, None) {
+        let publish = match self.prepare(subject, reply_to, msg, None) {
             Ok(publish) => publish,
             Err(error) => return Box::pin(std::future::ready(Err(error))),
         };

@@ -236,28 +236,30 @@ where
         msg: M,
     ) -> Result<PublishReport, BrokerError>;
 
-    /// Like [`publish_with_reply`](Self::publish_with_reply), but a broker
+    /// Like [`publish`](Self::publish) (with `reply_to`,
+    /// [`publish_with_reply`](Self::publish_with_reply)), but a broker
     /// that queues outgoing messages for a transport waits for room in that
     /// queue instead of refusing: backpressure for a sender that can wait
     /// (the host's own `send`). The default, for brokers that never queue
-    /// (the in-memory one), is `publish_with_reply`.
+    /// (the in-memory one), publishes at once.
     ///
     /// # Errors
     ///
     /// As [`publish_with_reply`](Self::publish_with_reply); a transport that
     /// is disconnected still refuses at once.
-    fn publish_with_reply_waiting<'a>(
+    fn publish_waiting<'a>(
         &'a self,
         subject: &'a str,
-        reply_to: &'a str,
+        reply_to: Option<&'a str>,
         msg: M,
     ) -> BoxFuture<'a, Result<PublishReport, BrokerError>>
     where
         M: 'a,
     {
-        Box::pin(std::future::ready(
-            self.publish_with_reply(subject, reply_to, msg),
-        ))
+        Box::pin(std::future::ready(match reply_to {
+            Some(reply_to) => self.publish_with_reply(subject, reply_to, msg),
+            None => self.publish(subject, msg),
+        }))
     }
 
     /// Subscribes to `pattern` with the broker's default queue capacity.

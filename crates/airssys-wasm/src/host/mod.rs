@@ -32,7 +32,7 @@ pub use fault::Fault;
 pub use lifecycle::LifecycleState;
 pub use message::{ComponentMessage, ComponentReply, TopicMessage, UpgradeOutcome};
 pub use registry::{ComponentInfo, ComponentRegistry};
-pub use remote::{COMPONENT_SUBJECT_PREFIX, SEND_INBOX};
+pub use remote::{COMPONENT_SUBJECT_PREFIX, SEND_INBOX, SEND_LEASE};
 pub use spawn::BATCH as SPAWN_BATCH;
 pub use spec::{ComponentSpec, DEFAULT_COMPONENT_MAILBOX, DEFAULT_STOP_TIMEOUT};
 pub use upgrade::UpgradeReport;

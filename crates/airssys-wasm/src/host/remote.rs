@@ -20,15 +20,29 @@
 //! - A message without a reply subject is a send (fire-and-forget), as a
 //!   plain NATS client's publish is.
 //! - A message whose reply subject starts with [`SEND_INBOX`] is a send from
-//!   an airssys host: it is not answered. The reply subject is only there so
-//!   that the server answers "no responders" when no host runs the target;
-//!   the sending host counts that as a dead letter `no_such_target`.
+//!   an airssys host: it is not answered with a reply. The reply subject is
+//!   there so that the server answers "no responders" when no host runs the
+//!   target; the sending host counts that as a dead letter `no_such_target`.
+//! - A reply subject on every message costs a third of a plain NATS
+//!   publisher's throughput (`docs/performance.md`), so a sending host does
+//!   not put one on every send. The host that runs the target acknowledges
+//!   a send that carried one when it arrives (an empty message on that
+//!   reply subject, at most one per sending host per millisecond): the
+//!   sender then sends without a reply subject for [`SEND_LEASE`], asking
+//!   again once a millisecond in its last 250 ms so that the lease is
+//!   renewed before it ends. A host whose component stops acknowledges
+//!   nothing more and keeps the subject until twice [`SEND_LEASE`] after
+//!   its last acknowledgement, dead-lettering what still arrives
+//!   (`component_stopped`, counted there); by then every sender's lease has
+//!   ended, its sends ask again, and "no responders" comes back once the
+//!   subject is gone.
 //! - Any other reply subject makes it a request: the component's reply
 //!   (empty if it gave none) is published there.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use airssys_rt::broker::{BrokerError, BrokerMessage, DirectDelivery, MessageBroker, Subscription};
 use airssys_rt::ActorRef;
@@ -52,6 +66,12 @@ pub const COMPONENT_SUBJECT_PREFIX: &str = "component.";
 /// Reply subjects of sends between hosts start with this.
 pub const SEND_INBOX: &str = "_INBOX.airssys-send.";
 
+/// How long a sending host sends to a component without a reply subject
+/// after the host that runs it acknowledged a send (see the module docs).
+/// The host that runs it keeps the component's subject for twice this
+/// after its last acknowledgement, once the component stopped.
+pub const SEND_LEASE: Duration = Duration::from_millis(500);
+
 /// Most targets whose subjects [`RemoteRoutes`] keeps made; past that the
 /// cache starts again (a host sends to a few ids, not to thousands).
 const NAMES_KEPT: usize = 1024;
@@ -70,16 +90,22 @@ pub(crate) struct RemoteRoutes {
     dead_letters: DeadLetterSink,
     /// `_INBOX.airssys-send.<host>`: reply subject prefix of this host's sends.
     send_inbox: String,
-    /// Per target id: its subject and this host's reply subject for sends
-    /// to it, made once (a send is the hot path).
-    names: Mutex<HashMap<Box<str>, SendNames>>,
+    /// Per target id: its subject, this host's reply subject for sends to
+    /// it, and its lease, made once (a send is the hot path).
+    names: Arc<Mutex<HashMap<Box<str>, SendNames>>>,
+    /// What leases are measured from.
+    epoch: Instant,
     endpoints: Mutex<HashMap<ComponentId, EndpointTask>>,
+    /// Endpoints of stopped components, keeping their subject while a
+    /// sender's lease may need it.
+    draining: Mutex<HashMap<ComponentId, JoinHandle<()>>>,
     nacks: JoinHandle<()>,
 }
 
 impl RemoteRoutes {
     /// Subscribes the host's send inbox, where the server's "no responders"
-    /// answers to sends arrive.
+    /// answers to sends arrive, and the acknowledgements of hosts that run
+    /// their targets.
     pub(crate) fn new(
         broker: Arc<dyn MessageBroker<TopicMessage>>,
         dead_letters: DeadLetterSink,
@@ -87,17 +113,32 @@ impl RemoteRoutes {
         let host = host_token();
         let send_inbox = format!("{SEND_INBOX}{host}");
         let pattern = format!("{send_inbox}.>");
-        let mut nacks = broker
+        let mut answers = broker
             .subscribe(&pattern)
             .map_err(|e| HostError::from_broker(&pattern, e))?;
         let sink = dead_letters.clone();
         let strip = format!("{send_inbox}.");
+        let names: Arc<Mutex<HashMap<Box<str>, SendNames>>> = Arc::default();
+        let epoch = Instant::now();
+        let leases = Arc::clone(&names);
         let nacks = tokio::spawn(async move {
-            while let Some(nack) = nacks.recv().await {
-                if nack.dead_letter.is_none() {
+            while let Some(answer) = answers.recv().await {
+                let target = answer
+                    .subject
+                    .strip_prefix(&strip)
+                    .unwrap_or(&answer.subject);
+                let lease = leases.lock().get(target).map(|n| Arc::clone(&n.lease));
+                let Some(reason) = answer.dead_letter else {
+                    // The host that runs it took a send: a lease.
+                    if let Some(lease) = lease {
+                        lease.grant(since(epoch) + nanos(SEND_LEASE));
+                    }
                     continue;
+                };
+                tracing::debug!(%target, ?reason, "a send found no host that runs its target");
+                if let Some(lease) = lease {
+                    lease.end();
                 }
-                let target = nack.subject.strip_prefix(&strip).unwrap_or(&nack.subject);
                 sink.post(
                     &ComponentId::new(target),
                     GuestMessage::new(Bytes::new()),
@@ -109,14 +150,17 @@ impl RemoteRoutes {
             broker,
             dead_letters,
             send_inbox,
-            names: Mutex::new(HashMap::new()),
+            names,
+            epoch,
             endpoints: Mutex::new(HashMap::new()),
+            draining: Mutex::new(HashMap::new()),
             nacks,
         })
     }
 
-    /// `component.<to>`, and `_INBOX.airssys-send.<host>.<to>` (where the
-    /// server's "no responders" for a send to `to` comes back).
+    /// `component.<to>`, `_INBOX.airssys-send.<host>.<to>` (where the
+    /// server's "no responders" for a send to `to` comes back), and the
+    /// lease of sends to `to`.
     fn send_names(&self, to: &str) -> SendNames {
         let mut names = self.names.lock();
         if let Some(known) = names.get(to) {
@@ -128,9 +172,16 @@ impl RemoteRoutes {
         let made = SendNames {
             subject: Arc::from(component_subject(to)),
             reply: Arc::from(format!("{}.{to}", self.send_inbox)),
+            lease: Arc::default(),
         };
         names.insert(Box::from(to), made.clone());
         made
+    }
+
+    /// The reply subject a send to `names`' target carries now: none while
+    /// its lease holds.
+    fn reply_of<'a>(&self, names: &'a SendNames) -> Option<&'a str> {
+        names.lease.asks(since(self.epoch)).then_some(&*names.reply)
     }
 
     /// A send from the host's owner (the façade) to a component this host
@@ -143,7 +194,7 @@ impl RemoteRoutes {
         };
         let names = self.send_names(to);
         self.broker
-            .publish_with_reply_waiting(&names.subject, &names.reply, message)
+            .publish_waiting(&names.subject, self.reply_of(&names), message)
             .await
             .map(|_| ())
     }
@@ -163,9 +214,13 @@ impl RemoteRoutes {
             payload,
         };
         let names = self.send_names(to);
-        self.broker
-            .publish_with_reply(&names.subject, &names.reply, message)
-            .map(|_| ())
+        match self.reply_of(&names) {
+            Some(reply) => self
+                .broker
+                .publish_with_reply(&names.subject, reply, message),
+            None => self.broker.publish(&names.subject, message),
+        }
+        .map(|_| ())
     }
 
     /// A request to a component this host does not run:
@@ -198,9 +253,14 @@ impl RemoteRoutes {
         max_message_bytes: usize,
     ) -> Result<(), HostError> {
         let subject = component_subject(id.as_str());
+        let serving = Arc::new(AtomicBool::new(true));
+        let acks = Acks::new(id.clone(), Arc::clone(&self.broker), Arc::clone(&serving));
         let subscription = self
             .broker
-            .subscribe_direct(&subject, direct_sends(actor.clone(), max_message_bytes))
+            .subscribe_direct(
+                &subject,
+                direct_sends(actor.clone(), max_message_bytes, acks.clone()),
+            )
             .map_err(|e| HostError::from_broker(&subject, e))?;
         let endpoint = Endpoint {
             id: id.clone(),
@@ -208,36 +268,61 @@ impl RemoteRoutes {
             max_message_bytes,
             broker: Arc::clone(&self.broker),
             dead_letters: self.dead_letters.clone(),
+            acks,
         };
         let (stop, stopped) = oneshot::channel();
         let pump = tokio::spawn(endpoint.pump(subscription, stopped));
-        if let Some(old) = self
-            .endpoints
-            .lock()
-            .insert(id, EndpointTask { stop, pump })
-        {
+        // A stopped incarnation's subject goes now: this one has its own.
+        if let Some(old) = self.draining.lock().remove(&id) {
+            old.abort();
+        }
+        if let Some(old) = self.endpoints.lock().insert(
+            id,
+            EndpointTask {
+                stop,
+                pump,
+                serving,
+            },
+        ) {
             old.pump.abort();
         }
         Ok(())
     }
 
-    /// Unsubscribes `component.<id>` once what was queued on it is
+    /// Stops acknowledging sends to `<id>` and, twice [`SEND_LEASE`] after
+    /// the last acknowledgement (every sender's lease has ended by then),
+    /// unsubscribes `component.<id>`, once what was queued on it is
     /// delivered (or dead-lettered, if the component is gone).
     pub(crate) fn remove(&self, id: &str) {
-        if let Some(task) = self.endpoints.lock().remove(id) {
-            let _ = task.stop.send(());
-        }
+        let Some(task) = self.endpoints.lock().remove(id) else {
+            return;
+        };
+        task.serving.store(false, Ordering::Release);
+        let _ = task.stop.send(());
+        let mut draining = self.draining.lock();
+        draining.retain(|_, pump| !pump.is_finished());
+        draining.insert(ComponentId::new(id), task.pump);
     }
 
-    /// Ends every endpoint (at host shutdown) after it has delivered or
-    /// dead-lettered what was queued, waiting up to `timeout` in all.
+    /// Ends every endpoint (at host shutdown) after it has kept its subject
+    /// as long as a sender's lease may need it and delivered or dead-lettered what was queued,
+    /// waiting up to `timeout` in all.
     pub(crate) async fn close(&self, timeout: Duration) {
-        let tasks: Vec<EndpointTask> = self.endpoints.lock().drain().map(|(_, t)| t).collect();
         let deadline = tokio::time::Instant::now() + timeout;
-        for task in tasks {
-            let _ = task.stop.send(());
-            let abort = task.pump.abort_handle();
-            if tokio::time::timeout_at(deadline, task.pump).await.is_err() {
+        let mut pumps: Vec<JoinHandle<()>> = self
+            .endpoints
+            .lock()
+            .drain()
+            .map(|(_, task)| {
+                task.serving.store(false, Ordering::Release);
+                let _ = task.stop.send(());
+                task.pump
+            })
+            .collect();
+        pumps.extend(self.draining.lock().drain().map(|(_, pump)| pump));
+        for pump in pumps {
+            let abort = pump.abort_handle();
+            if tokio::time::timeout_at(deadline, pump).await.is_err() {
                 tracing::warn!("a component endpoint did not finish draining in time; aborted");
                 abort.abort();
             }
@@ -246,17 +331,141 @@ impl RemoteRoutes {
     }
 }
 
+/// Nanoseconds from `epoch` to now.
+fn since(epoch: Instant) -> u64 {
+    nanos(epoch.elapsed())
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Until when sends to one target may go without a reply subject
+/// (nanoseconds from the routes' epoch; 0: every send asks).
+#[derive(Default)]
+struct Lease {
+    until: AtomicU64,
+    /// When a send last asked while the lease was being renewed.
+    asked: AtomicU64,
+}
+
+/// How long before its end a lease is renewed: from then on, one send in
+/// [`ASK_EVERY`] carries the reply subject, so that an acknowledgement
+/// comes back before the lease ends.
+const RENEW_BEFORE: Duration = Duration::from_millis(250);
+
+/// While a lease is renewed, one send in this long asks.
+const ASK_EVERY: Duration = Duration::from_millis(1);
+
+impl Lease {
+    /// Whether a send at `now` carries the reply subject: always without a
+    /// lease, never early in one, once per [`ASK_EVERY`] near its end.
+    fn asks(&self, now: u64) -> bool {
+        let until = self.until.load(Ordering::Acquire);
+        if now >= until {
+            return true;
+        }
+        if now.saturating_add(nanos(RENEW_BEFORE)) < until {
+            return false;
+        }
+        let asked = self.asked.load(Ordering::Relaxed);
+        now >= asked.saturating_add(nanos(ASK_EVERY))
+            && self
+                .asked
+                .compare_exchange(asked, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    fn grant(&self, until: u64) {
+        self.until.fetch_max(until, Ordering::AcqRel);
+    }
+
+    fn end(&self) {
+        self.until.store(0, Ordering::Release);
+    }
+}
+
+/// How a component's endpoint acknowledges a send that carried a reply
+/// subject, while the component is served here.
+#[derive(Clone)]
+struct Acks {
+    id: ComponentId,
+    broker: Arc<dyn MessageBroker<TopicMessage>>,
+    /// Cleared when the component stops: from then on nothing is
+    /// acknowledged, so no sender's lease outlives the subject.
+    serving: Arc<AtomicBool>,
+    /// When each sending host's reply subject was last acknowledged.
+    last: Arc<Mutex<HashMap<Arc<str>, Instant>>>,
+}
+
+impl Acks {
+    fn new(
+        id: ComponentId,
+        broker: Arc<dyn MessageBroker<TopicMessage>>,
+        serving: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            id,
+            broker,
+            serving,
+            last: Arc::default(),
+        }
+    }
+
+    /// When the last acknowledgement was sent, if any.
+    fn last_acknowledged(&self) -> Option<Instant> {
+        self.last.lock().values().max().copied()
+    }
+
+    /// Acknowledges `published` when it arrives here, if it is a send from
+    /// another host that asked (its reply subject is a send inbox) and the
+    /// component is still served here; at most once per [`ASK_EVERY`] for
+    /// each sending host. From here on this host accounts for the message:
+    /// it is delivered, or dead-lettered here with the reason.
+    fn arrived(&self, published: &BrokerMessage<TopicMessage>) {
+        let Some(reply) = published.reply_to.as_ref().filter(|r| is_send_inbox(r)) else {
+            return;
+        };
+        if !self.serving.load(Ordering::Acquire) {
+            return;
+        }
+        {
+            let now = Instant::now();
+            let mut last = self.last.lock();
+            match last.get_mut(reply) {
+                Some(at) if now.duration_since(*at) < ASK_EVERY => return,
+                Some(at) => *at = now,
+                None => {
+                    if last.len() >= NAMES_KEPT {
+                        last.clear();
+                    }
+                    last.insert(Arc::clone(reply), now);
+                }
+            }
+        }
+        let ack = TopicMessage {
+            sender: Some(self.id.clone()),
+            payload: Bytes::new(),
+        };
+        if let Err(error) = self.broker.publish(reply, ack) {
+            tracing::debug!(component = %self.id, %error, "could not acknowledge a send");
+        }
+    }
+}
+
 /// The subjects of sends to one target.
 #[derive(Clone)]
 struct SendNames {
     subject: Arc<str>,
     reply: Arc<str>,
+    lease: Arc<Lease>,
 }
 
 /// A running endpoint: its pump, and the order that ends it.
 struct EndpointTask {
     stop: oneshot::Sender<()>,
     pump: JoinHandle<()>,
+    serving: Arc<AtomicBool>,
 }
 
 /// One component's end of its subject.
@@ -266,11 +475,14 @@ struct Endpoint {
     max_message_bytes: usize,
     broker: Arc<dyn MessageBroker<TopicMessage>>,
     dead_letters: DeadLetterSink,
+    acks: Acks,
 }
 
 impl Endpoint {
     /// Delivers what arrives on the component's subject until told to stop;
-    /// then delivers what was already queued, and drops the subscription.
+    /// then, acknowledging nothing, until twice [`SEND_LEASE`] after its
+    /// last acknowledgement, and drops the subscription once what was
+    /// queued is delivered.
     async fn pump(
         self,
         mut subscription: Subscription<TopicMessage>,
@@ -279,17 +491,32 @@ impl Endpoint {
         loop {
             tokio::select! {
                 biased;
-                _ = &mut stop => {
-                    while let Some(message) = subscription.try_recv() {
-                        self.deliver(message).await;
-                    }
-                    return;
-                }
+                _ = &mut stop => break,
                 message = subscription.recv() => match message {
                     Some(message) => self.deliver(message).await,
                     None => return,
                 },
             }
+        }
+        // No sender's lease outlives its acknowledgement by more than
+        // SEND_LEASE: twice that leaves room for the messages on their way.
+        let grace = tokio::time::sleep_until(match self.acks.last_acknowledged() {
+            Some(at) => tokio::time::Instant::from_std(at + 2 * SEND_LEASE),
+            None => tokio::time::Instant::now(),
+        });
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut grace => break,
+                message = subscription.recv() => match message {
+                    Some(message) => self.deliver(message).await,
+                    None => return,
+                },
+            }
+        }
+        while let Some(message) = subscription.try_recv() {
+            self.deliver(message).await;
         }
     }
 
@@ -298,6 +525,9 @@ impl Endpoint {
     /// reply published, before the next message is taken (the component
     /// handles one message at a time anyway).
     async fn deliver(&self, published: BrokerMessage<TopicMessage>) {
+        // Those that came past the direct path were acknowledged there;
+        // a second acknowledgement is rate-limited, and harmless.
+        self.acks.arrived(&published);
         let reply_to = published.reply_to.clone().filter(|r| !is_send_inbox(r));
         let message = GuestMessage {
             sender: published.payload.sender.clone(),
@@ -323,10 +553,16 @@ impl Endpoint {
             // a busy component slows its own subject, and what the server
             // pushes meanwhile waits in the subscription's buffer (which
             // dead-letters, with the reason, if it overflows).
-            if let Err(error) = self.actor.tell(ComponentMessage::Deliver(message)).await {
-                if let ComponentMessage::Deliver(message) = error.message {
-                    self.dead_letters
-                        .post(&self.id, message, UndeliveredReason::ComponentStopped);
+            match self.actor.tell(ComponentMessage::Deliver(message)).await {
+                Ok(()) => {}
+                Err(error) => {
+                    if let ComponentMessage::Deliver(message) = error.message {
+                        self.dead_letters.post(
+                            &self.id,
+                            message,
+                            UndeliveredReason::ComponentStopped,
+                        );
+                    }
                 }
             }
             return;
@@ -383,8 +619,10 @@ fn is_send_inbox(reply_to: &str) -> bool {
 fn direct_sends(
     actor: ActorRef<ComponentActor>,
     max_message_bytes: usize,
+    acks: Acks,
 ) -> DirectDelivery<TopicMessage> {
     Arc::new(move |published: BrokerMessage<TopicMessage>| {
+        acks.arrived(&published);
         let is_send = published.reply_to.as_deref().is_none_or(is_send_inbox);
         if !is_send || published.payload.payload.len() > max_message_bytes {
             return Err(published);
