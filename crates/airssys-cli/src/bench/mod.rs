@@ -95,6 +95,15 @@ pub enum BenchError {
         /// Why.
         reason: String,
     },
+    /// The task running the scenario panicked (a bug in the benchmark or
+    /// the host).
+    #[error("{scenario}: the task running it panicked: {reason}")]
+    Panicked {
+        /// The scenario.
+        scenario: &'static str,
+        /// The panic, in words.
+        reason: String,
+    },
     /// The scenario did not finish in time.
     #[error("{scenario}: did not finish within {timeout:?}")]
     Stalled {
@@ -362,22 +371,28 @@ pub async fn run_all(
     for name in plan.scenarios().into_iter().filter(|s| !scaled(s)) {
         progress(name);
         let scenario = match name {
-            "spawn" => spawn(sizes.spawns).await?,
-            "tell_throughput" => tell_throughput(sizes.tells).await?,
-            "request_rtt" => request_rtt(sizes.requests).await?,
-            "memory_per_component" => memory_per_component(sizes.memory_components).await?,
-            "restart" => restart(sizes.restarts).await?,
-            "broker_fanout" => broker_fanout(sizes.publishes).await?,
-            "spawn_component" => component::spawn(sizes.spawns).await?,
-            "tell_component" => component::tell(sizes.tells).await?,
-            "request_component" => component::request(sizes.requests).await?,
-            "memory_component" => component::memory(sizes.memory_components).await?,
+            "spawn" => on_worker("spawn", spawn(sizes.spawns)).await?,
+            "tell_throughput" => on_worker(name, tell_throughput(sizes.tells)).await?,
+            "request_rtt" => on_worker(name, request_rtt(sizes.requests)).await?,
+            "memory_per_component" => {
+                on_worker(name, memory_per_component(sizes.memory_components)).await?
+            }
+            "restart" => on_worker(name, restart(sizes.restarts)).await?,
+            "broker_fanout" => on_worker(name, broker_fanout(sizes.publishes)).await?,
+            "spawn_component" => on_worker(name, component::spawn(sizes.spawns)).await?,
+            "tell_component" => on_worker(name, component::tell(sizes.tells)).await?,
+            "request_component" => on_worker(name, component::request(sizes.requests)).await?,
+            "memory_component" => {
+                on_worker(name, component::memory(sizes.memory_components)).await?
+            }
             "nats_tell" | "nats_request" => {
                 let Some(url) = plan.nats else { continue };
+                let url = url.to_owned();
                 if name == "nats_tell" {
-                    nats::tell(url, sizes.tells).await?
+                    on_worker(name, async move { nats::tell(&url, sizes.tells).await }).await?
                 } else {
-                    nats::request(url, sizes.requests).await?
+                    on_worker(name, async move { nats::request(&url, sizes.requests).await })
+                        .await?
                 }
             }
             _ => continue,
@@ -395,6 +410,23 @@ pub async fn run_all(
         machine: Machine::detect(plan.quick),
         scenarios,
     })
+}
+
+/// Runs one scenario in a task on the runtime's worker threads, where an
+/// application's code runs (a request handler, a supervisor, a component),
+/// not on the thread that only waits for the runtime: there, every hand-off
+/// to a task would be a wake-up of a parked worker from outside, on both
+/// sides of each comparison.
+async fn on_worker<F>(scenario: &'static str, measure: F) -> Result<Scenario, BenchError>
+where
+    F: std::future::Future<Output = Result<Scenario, BenchError>> + Send + 'static,
+{
+    tokio::spawn(measure)
+        .await
+        .map_err(|e| BenchError::Panicked {
+            scenario,
+            reason: e.to_string(),
+        })?
 }
 
 /// Value at percentile `p` (nearest rank); sorts `v`.

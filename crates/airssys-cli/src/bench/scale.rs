@@ -76,10 +76,12 @@ pub(super) async fn run(
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<Scenario>, BenchError> {
     let n = n.max(1);
-    progress("scale: spawning components");
-    let ours = host_side(n, &mut progress).await?;
+    // Each side in a task on the runtime's workers, as the other scenarios
+    // run (`super::on_worker`).
+    progress("scale: components (spawn, touch, requests, shutdown)");
+    let ours = joined("scale_spawn", tokio::spawn(host_side(n))).await?;
     progress("scale: bare wasmtime instances");
-    let raw = raw_side(n).await?;
+    let raw = joined("scale_spawn", tokio::spawn(raw_side(n))).await?;
     let (mut ours_requests, mut raw_calls) = (ours.requests, raw.calls);
     Ok(vec![
         Scenario::value(
@@ -115,7 +117,18 @@ pub(super) async fn run(
     ])
 }
 
-async fn host_side(n: usize, progress: &mut impl FnMut(&str)) -> Result<Ours, BenchError> {
+/// The outcome of a side's task: a panic is a [`BenchError::Panicked`].
+async fn joined<T>(
+    scenario: &'static str,
+    task: tokio::task::JoinHandle<Result<T, BenchError>>,
+) -> Result<T, BenchError> {
+    task.await.map_err(|e| BenchError::Panicked {
+        scenario,
+        reason: e.to_string(),
+    })?
+}
+
+async fn host_side(n: usize) -> Result<Ours, BenchError> {
     const S: &str = "scale_spawn";
     let host = ComponentHost::builder()
         .engine(engine_config(n))
@@ -160,7 +173,6 @@ async fn host_side(n: usize, progress: &mut impl FnMut(&str)) -> Result<Ours, Be
     touched.map_err(host_err(M))?;
     let kib_each = rss_bytes().saturating_sub(before) as f64 / n as f64 / 1024.0;
 
-    progress("scale: requests to random components");
     const R: &str = "scale_request";
     let mut requests = Vec::with_capacity(REQUESTS);
     for _ in 0..REQUESTS {
@@ -174,7 +186,6 @@ async fn host_side(n: usize, progress: &mut impl FnMut(&str)) -> Result<Ours, Be
         std::hint::black_box(reply);
     }
 
-    progress("scale: shutting down");
     const D: &str = "scale_shutdown";
     let t = Instant::now();
     let report = host.shutdown(TIMEOUT).await;
