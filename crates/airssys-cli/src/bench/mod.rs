@@ -391,8 +391,11 @@ pub async fn run_all(
                 if name == "nats_tell" {
                     on_worker(name, async move { nats::tell(&url, sizes.tells).await }).await?
                 } else {
-                    on_worker(name, async move { nats::request(&url, sizes.requests).await })
-                        .await?
+                    on_worker(
+                        name,
+                        async move { nats::request(&url, sizes.requests).await },
+                    )
+                    .await?
                 }
             }
             _ => continue,
