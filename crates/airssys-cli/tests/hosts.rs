@@ -2,14 +2,15 @@
 //! the host that runs it, topics fan out to every host, an id no host runs
 //! is NO_SUCH_TARGET, and a plain NATS client talks to a component.
 
-use std::sync::Arc;
+mod nats_host;
+
 use std::time::Duration;
 
-use airssys_cli::nats::TopicCodec;
 use airssys_nats::{headers, NatsBroker};
 use airssys_testkit::NatsServer;
 use airssys_wasm::{codes, ComponentHost, ComponentSpec, Permissions, TopicMessage};
 use bytes::Bytes;
+use nats_host::nats_host;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -29,16 +30,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 async fn host(server: &NatsServer) -> (ComponentHost, NatsBroker<TopicMessage>) {
-    let broker = NatsBroker::builder(server.url(), Arc::new(TopicCodec))
-        .prefix("app")
-        .connect()
-        .await
-        .unwrap();
-    let host = ComponentHost::builder()
-        .broker(Arc::new(broker.clone()))
-        .build()
-        .unwrap();
-    (host, broker)
+    nats_host(&server.url(), "app", None).await
 }
 
 /// Spawns the echo fixture as `responder` on `host` and waits until the

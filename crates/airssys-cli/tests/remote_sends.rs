@@ -3,16 +3,18 @@
 //! those that find it full wait in the host's subscription queue, and the
 //! component handles every one, in the order they were sent.
 
+mod nats_host;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use airssys_cli::nats::TopicCodec;
 use airssys_nats::{BytesCodec, NatsBroker};
 use airssys_rt::broker::MessageBroker;
 use airssys_testkit::NatsServer;
 use airssys_wasm::host::ComponentHost;
 use airssys_wasm::{ComponentSpec, Permissions, SubjectPattern, TopicMessage};
 use bytes::Bytes;
+use nats_host::nats_host;
 
 /// Messages sent after the first.
 const N: u32 = 2000;
@@ -38,17 +40,7 @@ const SLOW_FIRST: &str = r#"(module
     i32.const 0))"#;
 
 async fn host(url: &str, prefix: &str) -> (ComponentHost, NatsBroker<TopicMessage>) {
-    let broker = NatsBroker::builder(url, Arc::new(TopicCodec))
-        .prefix(prefix)
-        .subscription_capacity(N as usize + 16)
-        .connect()
-        .await
-        .unwrap();
-    let host = ComponentHost::builder()
-        .broker(Arc::new(broker.clone()))
-        .build()
-        .unwrap();
-    (host, broker)
+    nats_host(url, prefix, Some(N as usize + 16)).await
 }
 
 async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {

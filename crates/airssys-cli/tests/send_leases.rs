@@ -3,16 +3,16 @@
 //! reply subject; when the component stops, every send is still accounted
 //! for, on one host or the other.
 
-use std::sync::Arc;
+mod nats_host;
+
 use std::time::Duration;
 
-use airssys_cli::nats::TopicCodec;
 use airssys_nats::async_nats;
-use airssys_nats::NatsBroker;
 use airssys_testkit::NatsServer;
 use airssys_wasm::host::{ComponentHost, SEND_LEASE};
-use airssys_wasm::{ComponentSpec, TopicMessage};
+use airssys_wasm::ComponentSpec;
 use futures::StreamExt;
+use nats_host::nats_host;
 
 /// Handles every message and does nothing else.
 const SINK: &str = r#"(module
@@ -21,19 +21,6 @@ const SINK: &str = r#"(module
   (func (export "handle-message") (param i32 i32) (result i32) i32.const 0))"#;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn host(url: &str, prefix: &str) -> (ComponentHost, NatsBroker<TopicMessage>) {
-    let broker = NatsBroker::builder(url, Arc::new(TopicCodec))
-        .prefix(prefix)
-        .connect()
-        .await
-        .unwrap();
-    let host = ComponentHost::builder()
-        .broker(Arc::new(broker.clone()))
-        .build()
-        .unwrap();
-    (host, broker)
-}
 
 /// Host A runs `sink`, host B sends to it; a plain client taps the sink's
 /// subject and reports each message's reply subject.
@@ -46,8 +33,8 @@ async fn pair(
     ComponentHost,
     (async_nats::Client, async_nats::Subscriber),
 ) {
-    let (a, a_broker) = host(&server.url(), prefix).await;
-    let (b, b_broker) = host(&server.url(), prefix).await;
+    let (a, a_broker) = nats_host(&server.url(), prefix, None).await;
+    let (b, b_broker) = nats_host(&server.url(), prefix, None).await;
     let tap_client = async_nats::connect(server.url()).await.unwrap();
     let tap = tap_client
         .subscribe(format!("{prefix}.component.sink"))

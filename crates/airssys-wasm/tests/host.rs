@@ -10,21 +10,10 @@ use airssys_wasm::{
     ComponentFailure, ComponentHost, ComponentLimits, ComponentSpec, EngineConfig, GuestError,
     GuestHealth, HostError, LifecycleState, Permissions, SubjectPattern, WasmError, WasmValue,
 };
-use common::fixture;
+use common::{fixture, host};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn host(max_components: u32) -> ComponentHost {
-    ComponentHost::builder()
-        .engine(
-            EngineConfig::default()
-                .max_components(max_components)
-                .max_memory_per_component(1 << 20),
-        )
-        .build()
-        .unwrap()
-}
 
 fn spec(id: &str, fixture_name: &str) -> ComponentSpec {
     ComponentSpec::new(id, fixture(fixture_name).into_bytes())

@@ -5,24 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use airssys_wasm::{
-    ComponentHost, ComponentSpec, EngineConfig, GuestError, HostError, LifecycleState, WasmError,
-    SPAWN_BATCH,
-};
-use common::fixture;
+use airssys_wasm::{ComponentSpec, GuestError, HostError, LifecycleState, WasmError, SPAWN_BATCH};
+use common::{fixture, host};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn host(max_components: u32) -> ComponentHost {
-    ComponentHost::builder()
-        .engine(
-            EngineConfig::default()
-                .max_components(max_components)
-                .max_memory_per_component(1 << 20),
-        )
-        .build()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_fleet_of_one_spec_starts_loaded_once_and_every_member_answers() {

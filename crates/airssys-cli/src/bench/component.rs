@@ -154,16 +154,7 @@ pub(super) async fn spawn(n: usize) -> Result<Scenario, BenchError> {
     host.shutdown(Duration::from_secs(10)).await;
     let engine = engine(n, S)?;
     let pre = raw_pre(&engine, &binary, S)?;
-    // Kept, as spawned components are: each instance takes a slot of the
-    // pool that no instance used before, as a spawn's does.
-    let mut base = Vec::with_capacity(n);
-    let mut kept = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        kept.push(raw_instance(&engine, &pre, S).await?);
-        base.push(micros(t.elapsed()));
-    }
-    drop(kept);
+    let mut base = super::timed_kept(n, || raw_instance(&engine, &pre, S)).await?;
     Ok(Scenario::latency(
         S,
         &mut ours,

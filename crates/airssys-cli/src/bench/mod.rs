@@ -536,6 +536,27 @@ async fn raw_deliver_one(
 /// `handle-message`'s arguments for the message [`raw_deliver_one`] wrote.
 const RAW_ONE_BYTE_MESSAGE: (i32, i32) = (1024, 25);
 
+/// Times `n` calls of `make`, keeping what each made until all are done,
+/// as spawned components are kept: each instance then takes a slot of the
+/// pool that no instance used before, as a spawn's does. (Dropped before
+/// the next, the slot is reused warm, 1-2 µs here: a restart's case, not a
+/// spawn's.)
+pub(super) async fn timed_kept<T, F, Fut>(n: usize, mut make: F) -> Result<Vec<f64>, BenchError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BenchError>>,
+{
+    let mut samples = Vec::with_capacity(n);
+    let mut kept = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        kept.push(make().await?);
+        samples.push(micros(t.elapsed()));
+    }
+    drop(kept);
+    Ok(samples)
+}
+
 /// `n` bare instantiations, each store dropped before the next: the pool
 /// slot is reused, as a restart reuses its component's.
 async fn bare_instantiations(
@@ -581,19 +602,8 @@ async fn spawn(n: usize) -> Result<Scenario, BenchError> {
         EngineConfig::default().max_components(u32::try_from(n + 4).unwrap_or(u32::MAX)),
     )
     .map_err(wasm_err(S))?;
-    // Kept, as spawned components are: each instance takes a slot of the
-    // pool that no instance used before, as a spawn's does. (Dropping each
-    // store before the next, the slot is reused, warm: 1-2 µs, a restart's
-    // case, not a spawn's.)
     let pre = raw_pre(&engine, S)?;
-    let mut base = Vec::with_capacity(n);
-    let mut kept = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        kept.push(raw_instance(&engine, &pre, S).await?);
-        base.push(micros(t.elapsed()));
-    }
-    drop(kept);
+    let mut base = timed_kept(n, || raw_instance(&engine, &pre, S)).await?;
     Ok(Scenario::latency(
         S,
         &mut ours,

@@ -25,6 +25,19 @@ pub fn fixture_binary(name: &str) -> Vec<u8> {
     wat::parse_str(fixture(name)).unwrap()
 }
 
+/// A component host whose pool holds `max_components`, each with a 1 MiB
+/// memory slot.
+pub fn host(max_components: u32) -> airssys_wasm::ComponentHost {
+    airssys_wasm::ComponentHost::builder()
+        .engine(
+            EngineConfig::default()
+                .max_components(max_components)
+                .max_memory_per_component(1 << 20),
+        )
+        .build()
+        .unwrap()
+}
+
 pub fn engine() -> WasmEngine {
     WasmEngine::new(EngineConfig::default().max_components(64)).unwrap()
 }
