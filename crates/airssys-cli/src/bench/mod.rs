@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use airssys_wasm::host::{ComponentHost, ComponentSpec, HostError};
 use airssys_wasm::{EngineConfig, WasmEngine, WasmError};
+use futures::future::BoxFuture;
 use serde::Serialize;
 use wasmtime::{Caller, Instance, InstancePre, Linker, Module, Store, TypedFunc};
 
@@ -370,36 +371,29 @@ pub async fn run_all(
     let scaled = |name: &&str| SCALE_SCENARIOS.contains(name);
     for name in plan.scenarios().into_iter().filter(|s| !scaled(s)) {
         progress(name);
-        let scenario = match name {
-            "spawn" => on_worker("spawn", spawn(sizes.spawns)).await?,
-            "tell_throughput" => on_worker(name, tell_throughput(sizes.tells)).await?,
-            "request_rtt" => on_worker(name, request_rtt(sizes.requests)).await?,
-            "memory_per_component" => {
-                on_worker(name, memory_per_component(sizes.memory_components)).await?
-            }
-            "restart" => on_worker(name, restart(sizes.restarts)).await?,
-            "broker_fanout" => on_worker(name, broker_fanout(sizes.publishes)).await?,
-            "spawn_component" => on_worker(name, component::spawn(sizes.spawns)).await?,
-            "tell_component" => on_worker(name, component::tell(sizes.tells)).await?,
-            "request_component" => on_worker(name, component::request(sizes.requests)).await?,
-            "memory_component" => {
-                on_worker(name, component::memory(sizes.memory_components)).await?
-            }
+        let measure: BoxFuture<'static, Result<Scenario, BenchError>> = match name {
+            "spawn" => Box::pin(spawn(sizes.spawns)),
+            "tell_throughput" => Box::pin(tell_throughput(sizes.tells)),
+            "request_rtt" => Box::pin(request_rtt(sizes.requests)),
+            "memory_per_component" => Box::pin(memory_per_component(sizes.memory_components)),
+            "restart" => Box::pin(restart(sizes.restarts)),
+            "broker_fanout" => Box::pin(broker_fanout(sizes.publishes)),
+            "spawn_component" => Box::pin(component::spawn(sizes.spawns)),
+            "tell_component" => Box::pin(component::tell(sizes.tells)),
+            "request_component" => Box::pin(component::request(sizes.requests)),
+            "memory_component" => Box::pin(component::memory(sizes.memory_components)),
             "nats_tell" | "nats_request" => {
                 let Some(url) = plan.nats else { continue };
                 let url = url.to_owned();
                 if name == "nats_tell" {
-                    on_worker(name, async move { nats::tell(&url, sizes.tells).await }).await?
+                    Box::pin(async move { nats::tell(&url, sizes.tells).await })
                 } else {
-                    on_worker(
-                        name,
-                        async move { nats::request(&url, sizes.requests).await },
-                    )
-                    .await?
+                    Box::pin(async move { nats::request(&url, sizes.requests).await })
                 }
             }
             _ => continue,
         };
+        let scenario = on_worker(name, measure).await?;
         scenarios.push(scenario);
     }
     if let Some(n) = plan

@@ -305,8 +305,8 @@ impl RemoteRoutes {
     }
 
     /// Ends every endpoint (at host shutdown) after it has kept its subject
-    /// as long as a sender's lease may need it and delivered or dead-lettered what was queued,
-    /// waiting up to `timeout` in all.
+    /// as long as a sender's lease may need it and delivered or
+    /// dead-lettered what was queued, waiting up to `timeout` in all.
     pub(crate) async fn close(&self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut pumps: Vec<JoinHandle<()>> = self
@@ -488,15 +488,8 @@ impl Endpoint {
         mut subscription: Subscription<TopicMessage>,
         mut stop: oneshot::Receiver<()>,
     ) {
-        loop {
-            tokio::select! {
-                biased;
-                _ = &mut stop => break,
-                message = subscription.recv() => match message {
-                    Some(message) => self.deliver(message).await,
-                    None => return,
-                },
-            }
+        if !self.deliver_until(&mut subscription, &mut stop).await {
+            return;
         }
         // No sender's lease outlives its acknowledgement by more than
         // SEND_LEASE: twice that leaves room for the messages on their way.
@@ -504,19 +497,31 @@ impl Endpoint {
             Some(at) => tokio::time::Instant::from_std(at + 2 * SEND_LEASE),
             None => tokio::time::Instant::now(),
         });
-        tokio::pin!(grace);
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut grace => break,
-                message = subscription.recv() => match message {
-                    Some(message) => self.deliver(message).await,
-                    None => return,
-                },
-            }
+        if !self.deliver_until(&mut subscription, grace).await {
+            return;
         }
         while let Some(message) = subscription.try_recv() {
             self.deliver(message).await;
+        }
+    }
+
+    /// Delivers what arrives until `until` completes; `false` if the
+    /// subscription ended first.
+    async fn deliver_until(
+        &self,
+        subscription: &mut Subscription<TopicMessage>,
+        until: impl std::future::Future,
+    ) -> bool {
+        tokio::pin!(until);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut until => return true,
+                message = subscription.recv() => match message {
+                    Some(message) => self.deliver(message).await,
+                    None => return false,
+                },
+            }
         }
     }
 
@@ -553,16 +558,10 @@ impl Endpoint {
             // a busy component slows its own subject, and what the server
             // pushes meanwhile waits in the subscription's buffer (which
             // dead-letters, with the reason, if it overflows).
-            match self.actor.tell(ComponentMessage::Deliver(message)).await {
-                Ok(()) => {}
-                Err(error) => {
-                    if let ComponentMessage::Deliver(message) = error.message {
-                        self.dead_letters.post(
-                            &self.id,
-                            message,
-                            UndeliveredReason::ComponentStopped,
-                        );
-                    }
+            if let Err(error) = self.actor.tell(ComponentMessage::Deliver(message)).await {
+                if let ComponentMessage::Deliver(message) = error.message {
+                    self.dead_letters
+                        .post(&self.id, message, UndeliveredReason::ComponentStopped);
                 }
             }
             return;
