@@ -10,6 +10,7 @@
 //! | `memory_per_component` | RSS growth per spawned component | RSS growth per bare wasmtime instance | KiB |
 //! | `restart` | poison message → trap → restart → next request answered | fresh `InstancePre::instantiate_async` | µs (p50/p99) |
 //! | `broker_fanout` | publish to 8 subscribed components until all handled | tokio mpsc fan-out to 8 tasks | deliveries/s |
+//! | `request_guest` | a guest's `request` to another component, timed in the guest | the same guest on bare wasmtime, its `request` over tokio mpsc + oneshot to a bare echo task | µs (p50/p99) |
 //!
 //!
 //! With `--nats <url>`, [`NATS_SCENARIOS`] run too: see the `nats` module.
@@ -44,7 +45,7 @@ pub const ECHO: &str = r#"(module
     i32.const 0))"#;
 
 /// Names of the scenarios, in run order.
-pub const SCENARIOS: [&str; 10] = [
+pub const SCENARIOS: [&str; 11] = [
     "spawn",
     "tell_throughput",
     "request_rtt",
@@ -55,6 +56,7 @@ pub const SCENARIOS: [&str; 10] = [
     "tell_component",
     "request_component",
     "memory_component",
+    "request_guest",
 ];
 
 /// Names of the scenarios run only with a NATS server (`--nats <url>`),
@@ -63,6 +65,7 @@ pub const NATS_SCENARIOS: [&str; 2] = ["nats_tell", "nats_request"];
 
 pub mod compare;
 mod component;
+mod guest_request;
 mod nats;
 mod scale;
 
@@ -382,6 +385,7 @@ pub async fn run_all(
             "tell_component" => Box::pin(component::tell(sizes.tells)),
             "request_component" => Box::pin(component::request(sizes.requests)),
             "memory_component" => Box::pin(component::memory(sizes.memory_components)),
+            "request_guest" => Box::pin(guest_request::run(sizes.requests)),
             "nats_tell" | "nats_request" => {
                 let Some(url) = plan.nats else { continue };
                 let url = url.to_owned();
@@ -527,8 +531,12 @@ async fn raw_deliver_one(
     Ok(handle)
 }
 
+/// Where the bare baselines write a message in guest memory (what the
+/// guests' `alloc` returns).
+const RAW_MESSAGE_AT: i32 = 1024;
+
 /// `handle-message`'s arguments for the message [`raw_deliver_one`] wrote.
-const RAW_ONE_BYTE_MESSAGE: (i32, i32) = (1024, 25);
+const RAW_ONE_BYTE_MESSAGE: (i32, i32) = (RAW_MESSAGE_AT, 25);
 
 /// Times `n` calls of `make`, keeping what each made until all are done,
 /// as spawned components are kept: each instance then takes a slot of the
