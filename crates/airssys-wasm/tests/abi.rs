@@ -6,6 +6,10 @@ mod common;
 use airssys_wasm::{GuestError, GuestHealth, GuestMessage, WasmType, WasmValue};
 use common::*;
 
+/// The most a delivery's future may take: the core path's typed call
+/// (224 bytes in wasmtime 48) and the few values kept beside it.
+const DELIVERY_FUTURE_BYTES: usize = 320;
+
 #[tokio::test]
 async fn message_layout_matches_the_documented_header() {
     let engine = engine();
@@ -36,6 +40,26 @@ async fn message_layout_matches_the_documented_header() {
     header[12] = 1; // payload_len = 1; no flags, sender, subject, correlation
     assert_eq!(&raw[..24], &header);
     assert_eq!(raw[24], b'p');
+}
+
+/// A delivery's future is awaited inline by the component's actor, so
+/// its size is part of every live component's task, idle or not (see
+/// docs/performance.md, "A million components"): the first message's
+/// buffer growth and the component form's typed call run boxed so that
+/// what stays inline is the core call alone.
+#[tokio::test]
+async fn a_deliverys_future_holds_only_the_core_call() {
+    let engine = engine();
+    let mut guest = spawn(&engine, "inspect", "inspect").await;
+    let msg = GuestMessage::new(&b"x"[..]);
+    let delivery = guest.handle_message(&msg);
+    let size = std::mem::size_of_val(&delivery);
+    drop(delivery);
+    eprintln!("a delivery's future: {size} bytes");
+    assert!(
+        size <= DELIVERY_FUTURE_BYTES,
+        "a delivery's future takes {size} bytes, over {DELIVERY_FUTURE_BYTES}"
+    );
 }
 
 #[tokio::test]

@@ -407,6 +407,29 @@ impl CoreInstance {
         Ok(())
     }
 
+    /// Asks the guest's `alloc` for a message buffer of `total` bytes,
+    /// gives the old one back through `dealloc` when the guest exports it,
+    /// and keeps the new one for the next messages.
+    async fn grow_buffer(&mut self, total: u32) -> Result<u32, GuestError> {
+        let ptr = self
+            .alloc
+            .call_async(&mut self.store, total as i32)
+            .await
+            .map_err(|e| self.fail(e))? as u32;
+        if ptr == 0 {
+            return Err(self.abi(format!("alloc({total}) returned 0")));
+        }
+        if let (Some((old_ptr, old_cap)), Some(dealloc)) = (self.buffer, self.dealloc) {
+            let dealloc = dealloc.typed(&self.store).map_err(|e| self.fail(e))?;
+            dealloc
+                .call_async(&mut self.store, (old_ptr as i32, old_cap as i32))
+                .await
+                .map_err(|e| self.fail(e))?;
+        }
+        self.buffer = Some((ptr, total));
+        Ok(ptr)
+    }
+
     pub(crate) async fn handle_message(
         &mut self,
         msg: &GuestMessage,
@@ -426,25 +449,10 @@ impl CoreInstance {
         let total32 = total as u32;
         let ptr = match self.buffer {
             Some((ptr, cap)) if cap >= total32 => ptr,
-            old => {
-                let ptr = self
-                    .alloc
-                    .call_async(&mut self.store, total as i32)
-                    .await
-                    .map_err(|e| self.fail(e))? as u32;
-                if ptr == 0 {
-                    return Err(self.abi(format!("alloc({total}) returned 0")));
-                }
-                if let (Some((old_ptr, old_cap)), Some(dealloc)) = (old, self.dealloc) {
-                    let dealloc = dealloc.typed(&self.store).map_err(|e| self.fail(e))?;
-                    dealloc
-                        .call_async(&mut self.store, (old_ptr as i32, old_cap as i32))
-                        .await
-                        .map_err(|e| self.fail(e))?;
-                }
-                self.buffer = Some((ptr, total32));
-                ptr
-            }
+            // Boxed: the first message and the rare larger one take this
+            // path, and inline its two guest calls would make every idle
+            // component's task hold room for them.
+            _ => Box::pin(self.grow_buffer(total32)).await?,
         };
         let start = ptr as usize;
         let Some(dst) = self

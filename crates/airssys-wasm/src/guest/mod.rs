@@ -381,7 +381,11 @@ impl GuestInstance {
     ) -> Result<Option<Bytes>, GuestError> {
         match self {
             GuestInstance::Core(i) => i.handle_message(msg).await,
-            GuestInstance::Component(i) => i.handle_message(msg).await,
+            // Boxed: the typed component call's future is larger than the
+            // core path's, and this future sits in every idle component's
+            // task, of either form. The component form's call lifts and
+            // lowers a record, beside which one allocation is small.
+            GuestInstance::Component(i) => Box::pin(i.handle_message(msg)).await,
         }
     }
 

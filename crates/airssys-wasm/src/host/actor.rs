@@ -1,10 +1,12 @@
 //! [`ComponentActor`]: one WebAssembly instance living inside one actor.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use airssys_rt::supervisor::ChildHealth;
 use airssys_rt::{Actor, ActorContext, ErrorAction};
+use futures::future::Either;
 use parking_lot::RwLock;
 
 use super::dead_letters::{DeadLetterSink, UndeliveredReason};
@@ -13,7 +15,7 @@ use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
 use super::message::{ComponentMessage, ComponentReply, UpgradeOutcome};
 use crate::error::GuestError;
-use crate::guest::{GuestHealth, GuestInstance, GuestModule, InstanceConfig};
+use crate::guest::{GuestHealth, GuestInstance, GuestMessage, GuestModule, InstanceConfig};
 use crate::id::ComponentId;
 
 /// What every incarnation of one component shares: how to build it and
@@ -154,6 +156,105 @@ impl ComponentActor {
         })
     }
 
+    /// Hands `message` to the guest's `handle-message`. A failure
+    /// dead-letters the message (asked messages also get the error as
+    /// their answer).
+    ///
+    /// A function returning an `async` block, not an `async fn`, so the
+    /// message is kept once in the future (see `handle_message`).
+    #[allow(clippy::manual_async_fn)]
+    fn deliver(
+        &mut self,
+        message: GuestMessage,
+    ) -> impl Future<Output = Result<ComponentReply, ComponentFailure>> + Send + '_ {
+        async move {
+            // A `let` of its own: as part of the awaited expression, the
+            // `?`'s temporary would be kept across the await.
+            let instance = self.instance()?;
+            match instance.handle_message(&message).await {
+                Ok(reply) => Ok(ComponentReply::Delivered(reply)),
+                Err(error) => {
+                    let reason = if error.is_fatal() {
+                        UndeliveredReason::ComponentFailed(error.to_string())
+                    } else {
+                        UndeliveredReason::Rejected(error.to_string())
+                    };
+                    self.template
+                        .dead_letters
+                        .post(&self.template.id, message, reason);
+                    Err(error.into())
+                }
+            }
+        }
+    }
+
+    /// Every message but a delivery: the operator's and the host's
+    /// requests of the component.
+    async fn control(
+        &mut self,
+        message: ComponentMessage,
+        ctx: &mut ActorContext<Self>,
+    ) -> Result<ComponentReply, ComponentFailure> {
+        match message {
+            // `handle_message` sends these to `deliver` itself; boxed, so
+            // this future does not hold room for a delivery's.
+            ComponentMessage::Deliver(message) => Box::pin(self.deliver(message)).await,
+            // The rare arms run boxed: a future awaited inline here is
+            // stored in every idle component's task (the largest arm sets
+            // the size), and upgrade and invoke are each kilobytes.
+            ComponentMessage::Invoke { export, args } => {
+                let instance = self.instance()?;
+                let results = Box::pin(instance.invoke(&export, &args)).await?;
+                Ok(ComponentReply::Invoked(results))
+            }
+            ComponentMessage::InvokeDynamic { export, args } => {
+                let instance = self.instance()?;
+                let results = Box::pin(instance.invoke_dynamic(&export, &args)).await?;
+                Ok(ComponentReply::InvokedDynamic(results))
+            }
+            ComponentMessage::Health => {
+                if let Some(reason) = &self.injected_unhealthy {
+                    return Ok(ComponentReply::Health(GuestHealth::Unhealthy(
+                        reason.clone(),
+                    )));
+                }
+                // A check that failed the instance (a `health` export that
+                // trapped or never returned and was interrupted at the
+                // execution timeout) restarts it now, so the next message
+                // meets a fresh instance instead of a dead one.
+                let instance = self.instance()?;
+                let health = Box::pin(instance.checked_health()).await?;
+                Ok(ComponentReply::Health(health))
+            }
+            ComponentMessage::Upgrade { module } => {
+                let outcome = Box::pin(self.upgrade(module)).await;
+                let counter = if outcome.is_ok() {
+                    &self.template.control_handled
+                } else {
+                    &self.template.control_failed
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                Ok(ComponentReply::Upgraded(outcome?))
+            }
+            ComponentMessage::Restart => {
+                self.template.control_failed.fetch_add(1, Ordering::Relaxed);
+                Err(ComponentFailure::RestartRequested)
+            }
+            ComponentMessage::Shutdown => {
+                ctx.stop();
+                Ok(ComponentReply::ShuttingDown)
+            }
+            ComponentMessage::Inject(Fault::Crash(reason)) => Err(ComponentFailure::Injected {
+                component: self.template.id.clone(),
+                reason,
+            }),
+            ComponentMessage::Inject(Fault::Unhealthy(reason)) => {
+                self.injected_unhealthy = Some(reason);
+                Ok(ComponentReply::FaultInjected)
+            }
+        }
+    }
+
     fn instance(&mut self) -> Result<&mut GuestInstance, ComponentFailure> {
         let id = &self.template.id;
         self.instance.as_mut().ok_or_else(|| {
@@ -192,83 +293,22 @@ impl Actor for ComponentActor {
         Ok(())
     }
 
-    async fn handle_message(
+    /// A message for `handle-message` runs [`deliver`](Self::deliver); the
+    /// rest (invoke, health, upgrade, faults, stop) run [`control`](Self::control).
+    ///
+    /// Two futures rather than one `async fn` over every arm, because the
+    /// handler's future sits in every component's task, idle or not: an
+    /// `async fn` keeps its argument twice (as captured and as moved into
+    /// its body) and a match arm's binding a third time, 160 bytes of
+    /// copies of one message per idle component.
+    fn handle_message(
         &mut self,
         message: ComponentMessage,
         ctx: &mut ActorContext<Self>,
-    ) -> Result<ComponentReply, ComponentFailure> {
+    ) -> impl Future<Output = Result<ComponentReply, ComponentFailure>> + Send {
         match message {
-            ComponentMessage::Deliver(message) => {
-                let outcome = self.instance()?.handle_message(&message).await;
-                match outcome {
-                    Ok(reply) => Ok(ComponentReply::Delivered(reply)),
-                    Err(error) => {
-                        let reason = if error.is_fatal() {
-                            UndeliveredReason::ComponentFailed(error.to_string())
-                        } else {
-                            UndeliveredReason::Rejected(error.to_string())
-                        };
-                        // Asked messages get the error as their answer; the
-                        // dead letter records the message either way.
-                        self.template
-                            .dead_letters
-                            .post(&self.template.id, message, reason);
-                        Err(error.into())
-                    }
-                }
-            }
-            // The rare arms run boxed: a future awaited inline here is
-            // stored in every idle component's task (the largest arm sets
-            // the size), and upgrade and invoke are each kilobytes.
-            ComponentMessage::Invoke { export, args } => {
-                let instance = self.instance()?;
-                let results = Box::pin(instance.invoke(&export, &args)).await?;
-                Ok(ComponentReply::Invoked(results))
-            }
-            ComponentMessage::InvokeDynamic { export, args } => {
-                let instance = self.instance()?;
-                let results = Box::pin(instance.invoke_dynamic(&export, &args)).await?;
-                Ok(ComponentReply::InvokedDynamic(results))
-            }
-            ComponentMessage::Health => {
-                if let Some(reason) = &self.injected_unhealthy {
-                    return Ok(ComponentReply::Health(GuestHealth::Unhealthy(
-                        reason.clone(),
-                    )));
-                }
-                // A check that failed the instance (a `health` export that
-                // trapped or never returned and was interrupted at the
-                // execution timeout) restarts it now, so the next message
-                // meets a fresh instance instead of a dead one.
-                let health = Box::pin(self.instance()?.checked_health()).await?;
-                Ok(ComponentReply::Health(health))
-            }
-            ComponentMessage::Upgrade { module } => {
-                let outcome = Box::pin(self.upgrade(module)).await;
-                let counter = if outcome.is_ok() {
-                    &self.template.control_handled
-                } else {
-                    &self.template.control_failed
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                Ok(ComponentReply::Upgraded(outcome?))
-            }
-            ComponentMessage::Restart => {
-                self.template.control_failed.fetch_add(1, Ordering::Relaxed);
-                Err(ComponentFailure::RestartRequested)
-            }
-            ComponentMessage::Shutdown => {
-                ctx.stop();
-                Ok(ComponentReply::ShuttingDown)
-            }
-            ComponentMessage::Inject(Fault::Crash(reason)) => Err(ComponentFailure::Injected {
-                component: self.template.id.clone(),
-                reason,
-            }),
-            ComponentMessage::Inject(Fault::Unhealthy(reason)) => {
-                self.injected_unhealthy = Some(reason);
-                Ok(ComponentReply::FaultInjected)
-            }
+            ComponentMessage::Deliver(message) => Either::Left(self.deliver(message)),
+            other => Either::Right(self.control(other, ctx)),
         }
     }
 
