@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use airssys_rt::broker::{BrokerError, InMemoryMessageBroker, MessageBroker, PublishReport};
 use airssys_rt::supervisor::{BackoffPolicy, RestartStrategy, SupervisorNode, SupervisorRef};
-use airssys_rt::{ActorRef, ActorSystem, AskError, DeadLetterReason};
+use airssys_rt::{ActorRef, ActorSystem, AskError, DeadLetterReason, TrySendError};
 use bytes::Bytes;
 
 use super::actor::ComponentActor;
@@ -322,17 +322,6 @@ impl ComponentHost {
         }
     }
 
-    /// The entry of `to`, or the error handing `payload` back.
-    fn target(&self, to: &str, payload: Bytes) -> Result<(RegistryEntry, Bytes), HostError> {
-        match self.inner.registry.get(to) {
-            Some(entry) => Ok((entry, payload)),
-            None => Err(HostError::UnknownComponent {
-                component: to.into(),
-                payload: Some(payload),
-            }),
-        }
-    }
-
     /// Sends `payload` to component `to`, waiting for mailbox room.
     ///
     /// With a distributed broker, an id this host does not run is sent to
@@ -356,16 +345,35 @@ impl ComponentHost {
                 .await
                 .map_err(|e| remote_error(to, payload, e));
         }
-        let (entry, payload) = self.target(to, payload)?;
-        let message = checked_message(to, &entry, payload, None)?;
-        entry
-            .actor
-            .tell(ComponentMessage::Deliver(message))
+        // Tried in place, under the registry's read lock, without cloning
+        // the entry; only a full mailbox takes the actor out to wait.
+        let mut payload = Some(payload);
+        let tried = self.inner.registry.with(to, |entry| {
+            let payload = payload.take().unwrap_or_default();
+            let message = checked_message(to, entry.max_message_bytes, payload, None)?;
+            match entry.actor.try_tell(ComponentMessage::Deliver(message)) {
+                Ok(()) => Ok(None),
+                Err(TrySendError::MailboxFull { message, .. }) => {
+                    Ok(Some((entry.actor.clone(), message)))
+                }
+                Err(e) => Err(stopped(to, e.into_message())),
+            }
+        });
+        let (actor, message) = match tried {
+            None => {
+                return Err(HostError::UnknownComponent {
+                    component: to.into(),
+                    payload,
+                })
+            }
+            Some(Err(error)) => return Err(error),
+            Some(Ok(None)) => return Ok(()),
+            Some(Ok(Some(waiting))) => waiting,
+        };
+        actor
+            .tell(message)
             .await
-            .map_err(|e| HostError::ComponentStopped {
-                component: to.into(),
-                payload: payload_of(e.message),
-            })
+            .map_err(|e| stopped(to, e.message))
     }
 
     /// Sends `payload` to `to` and waits up to `timeout` for the guest's reply
@@ -399,11 +407,21 @@ impl ComponentHost {
                 Err(error) => Err(remote_error(to, payload, error)),
             };
         }
-        let (entry, payload) = self.target(to, payload)?;
-        let message = checked_message(to, &entry, payload, Some(next_correlation_id()))?;
+        let Some(route) = self.inner.registry.route(to) else {
+            return Err(HostError::UnknownComponent {
+                component: to.into(),
+                payload: Some(payload),
+            });
+        };
+        let message = checked_message(
+            to,
+            route.max_message_bytes,
+            payload,
+            Some(next_correlation_id()),
+        )?;
         match ask(
             to,
-            &entry.actor,
+            &route.actor,
             ComponentMessage::Deliver(message),
             timeout,
         )
@@ -643,15 +661,15 @@ impl ComponentHost {
 
 fn checked_message(
     to: &str,
-    entry: &RegistryEntry,
+    max_message_bytes: usize,
     payload: Bytes,
     correlation_id: Option<u64>,
 ) -> Result<GuestMessage, HostError> {
-    if payload.len() > entry.max_message_bytes {
+    if payload.len() > max_message_bytes {
         return Err(HostError::MessageTooLarge {
             component: to.into(),
             size: payload.len(),
-            limit: entry.max_message_bytes,
+            limit: max_message_bytes,
             payload,
         });
     }
@@ -699,6 +717,14 @@ pub(super) async fn ask(
 }
 
 /// The payload of a message handed back by the actor runtime.
+/// A send refused by a stopped actor, its payload handed back.
+fn stopped(to: &str, message: ComponentMessage) -> HostError {
+    HostError::ComponentStopped {
+        component: to.into(),
+        payload: payload_of(message),
+    }
+}
+
 fn payload_of(message: ComponentMessage) -> Option<Bytes> {
     match message {
         ComponentMessage::Deliver(message) => Some(message.payload),

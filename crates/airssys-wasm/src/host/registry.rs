@@ -22,6 +22,14 @@ pub(crate) struct RegistryEntry {
     pub(crate) template: Arc<ComponentTemplate>,
 }
 
+/// A component's actor and message limit: what a request to it holds
+/// while it waits ([`ComponentRegistry::route`]).
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) actor: ActorRef<ComponentActor>,
+    pub(crate) max_message_bytes: usize,
+}
+
 /// A row of [`ComponentHost::list`](super::ComponentHost::list).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -64,6 +72,23 @@ impl std::fmt::Debug for ComponentRegistry {
 impl ComponentRegistry {
     pub(crate) fn get(&self, id: &str) -> Option<RegistryEntry> {
         self.entries.get(id).map(|e| e.value().clone())
+    }
+
+    /// `f` of the entry of `id`, read in place: nothing is cloned, which is
+    /// what a send wants (an entry's clone is four reference counts taken
+    /// and given back on every message). `f` runs under the registry
+    /// shard's read lock, so it must not wait.
+    pub(crate) fn with<R>(&self, id: &str, f: impl FnOnce(&RegistryEntry) -> R) -> Option<R> {
+        self.entries.get(id).map(|e| f(e.value()))
+    }
+
+    /// What a request to `id` needs past the lookup (its actor and message
+    /// limit), at one reference count.
+    pub(crate) fn route(&self, id: &str) -> Option<Route> {
+        self.with(id, |e| Route {
+            actor: e.actor.clone(),
+            max_message_bytes: e.max_message_bytes,
+        })
     }
 
     /// Registers `id`; `false` if it is taken.

@@ -28,28 +28,35 @@ pub(crate) struct Router {
 impl HostServices for Router {
     /// Never waits: a full target mailbox is `MAILBOX_FULL` for the guest to handle.
     fn send(&self, from: &ComponentId, to: &str, payload: Bytes) -> Result<(), HostCallError> {
-        let Some(target) = self.registry.get(to) else {
-            return match &self.remote {
-                Some(remote) => remote.send(from, to, payload).map_err(remote_call_error),
-                None => Err(HostCallError::NoSuchTarget),
+        // Read in place under the registry's read lock (never waits): no
+        // clone of the entry per message.
+        let mut payload = Some(payload);
+        let sent = self.registry.with(to, |target| {
+            let payload = payload.take().unwrap_or_default();
+            if payload.len() > target.max_message_bytes {
+                return Err(HostCallError::TooLarge);
+            }
+            let message = GuestMessage {
+                sender: Some(from.clone()),
+                subject: None,
+                correlation_id: None,
+                payload,
             };
-        };
-        if payload.len() > target.max_message_bytes {
-            return Err(HostCallError::TooLarge);
+            target
+                .actor
+                .try_tell(ComponentMessage::Deliver(message))
+                .map_err(|e| match e {
+                    TrySendError::MailboxFull { .. } => HostCallError::MailboxFull,
+                    _ => HostCallError::NoSuchTarget,
+                })
+        });
+        match (sent, &self.remote, payload) {
+            (Some(sent), _, _) => sent,
+            (None, Some(remote), Some(payload)) => {
+                remote.send(from, to, payload).map_err(remote_call_error)
+            }
+            (None, _, _) => Err(HostCallError::NoSuchTarget),
         }
-        let message = GuestMessage {
-            sender: Some(from.clone()),
-            subject: None,
-            correlation_id: None,
-            payload,
-        };
-        target
-            .actor
-            .try_tell(ComponentMessage::Deliver(message))
-            .map_err(|e| match e {
-                TrySendError::MailboxFull { .. } => HostCallError::MailboxFull,
-                _ => HostCallError::NoSuchTarget,
-            })
     }
 
     fn publish(
@@ -78,7 +85,7 @@ impl HostServices for Router {
         payload: Bytes,
         timeout: Duration,
     ) -> BoxFuture<Result<Bytes, HostCallError>> {
-        let target = self.registry.get(to);
+        let target = self.registry.route(to);
         if let (None, Some(remote)) = (&target, &self.remote) {
             let reply = remote.request(Some(from), to, payload, timeout);
             return Box::pin(async move { reply.await.map_err(remote_call_error) });
