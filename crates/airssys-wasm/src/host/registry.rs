@@ -58,7 +58,7 @@ pub struct ComponentInfo {
 /// wait for a component.
 #[derive(Default)]
 pub struct ComponentRegistry {
-    entries: DashMap<ComponentId, RegistryEntry>,
+    entries: DashMap<ComponentId, RegistryEntry, foldhash::fast::RandomState>,
 }
 
 impl std::fmt::Debug for ComponentRegistry {
