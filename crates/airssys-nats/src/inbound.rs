@@ -37,9 +37,14 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
     route: Route<M>,
 ) {
     let mut names = Names::default();
+    // Made once: a `closed()` made in each turn of the loop would register
+    // and unregister a waiter (a lock each) for every message.
+    let closed = route.queue.closed();
+    tokio::pin!(closed);
     loop {
         let message = tokio::select! {
-            _ = route.queue.closed() => break,
+            biased;
+            _ = &mut closed => break,
             next = nats.next() => match next {
                 Some(message) => message,
                 None => break,
