@@ -685,3 +685,51 @@ async fn restart_runs_after_the_queued_messages_and_keeps_the_mailbox() {
     ));
     host.shutdown(Duration::from_secs(1)).await;
 }
+
+/// A guest that checks its messages arrive in order (each payload's first
+/// byte is the next number, mod 256; anything else traps) and spins a
+/// while on the first one, so the sends behind it find its mailbox full.
+const IN_ORDER: &str = r#"(module
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 0))
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle-message") (param $ptr i32) (param $len i32) (result i32)
+    (local $byte i32) (local $spin i32)
+    (local.set $byte (i32.load8_u
+      (i32.add (i32.add (i32.add (local.get $ptr) (i32.const 24))
+        (i32.load offset=4 (local.get $ptr))) (i32.load offset=8 (local.get $ptr)))))
+    (if (i32.ne (local.get $byte) (global.get $next)) (then unreachable))
+    (global.set $next (i32.and (i32.add (global.get $next) (i32.const 1)) (i32.const 255)))
+    (if (i32.eqz (local.get $byte))
+      (then (loop $busy
+        (local.set $spin (i32.add (local.get $spin) (i32.const 1)))
+        (br_if $busy (i32.lt_u (local.get $spin) (i32.const 20000000))))))
+    i32.const 0))"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_that_find_the_mailbox_full_wait_for_room_and_keep_their_order() {
+    const SENDS: u32 = 200;
+    let host = host(8);
+    let target = host
+        .spawn(ComponentSpec::new("in-order", IN_ORDER.as_bytes().to_vec()).mailbox_capacity(2))
+        .await
+        .unwrap();
+    for i in 0..SENDS {
+        timeout(WAIT, host.send("in-order", vec![i as u8]))
+            .await
+            .expect("a send waits for room, not forever")
+            .unwrap();
+    }
+    timeout(WAIT, async {
+        while target.stats().handled < u64::from(SENDS) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("every send handled");
+    let stats = target.stats();
+    assert_eq!(stats.handled, u64::from(SENDS));
+    assert_eq!(stats.failed, 0, "a message out of order would have trapped");
+    assert_eq!(host.dead_letter_stats().total(), 0);
+    host.shutdown(WAIT).await;
+}
