@@ -4,9 +4,10 @@
 //!
 //! | scenario | airssys | raw baseline | unit |
 //! |---|---|---|---|
-//! | `nats_tell` | host B's `send` to a component on host A, until all handled | client B publishes, client A's subscription receives all | msg/s |
+//! | `nats_tell` | host B's `send` to a component on host A, until all handled; median of [`TELL_ROUNDS`] rounds interleaved with the baseline's | client B publishes, client A's subscription receives all; median of as many rounds | msg/s |
 //! | `nats_request` | host B's `request` to an echo component on host A | client B's `request` to client A echoing on its subscription | µs (p50/p99) |
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use airssys_wasm::TopicMessage;
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::{host_err, micros, spec, BenchError, Scenario};
+use super::{host_err, micros, percentile, spec, BenchError, Scenario};
 use crate::nats::TopicCodec;
 
 /// How long a throughput run may take before the scenario fails.
@@ -118,17 +119,29 @@ async fn serving_pair(
     Ok((a, a_broker, b))
 }
 
-/// `nats_tell`.
+/// Rounds of `nats_tell`, each side in turn: a single round's rate on two
+/// cores shared with the server swings by a sixth either way, so each
+/// side's figure is the median of its rounds.
+const TELL_ROUNDS: usize = 5;
+
+/// How often a throughput round looks whether everything arrived (both
+/// sides alike).
+const POLL: Duration = Duration::from_micros(200);
+
+/// `nats_tell`: [`TELL_ROUNDS`] rounds of `n` messages on each side,
+/// interleaved (airssys, raw, airssys, ...), on the same two hosts and the
+/// same two raw clients throughout.
 pub(super) async fn tell(url: &str, n: usize) -> Result<Scenario, BenchError> {
     const S: &str = "nats_tell";
     let payload = Bytes::from(vec![0xabu8; 64]);
-    // The receiving subscription holds the whole run, so the figure is the
-    // rate at which everything sent is handled, none dropped.
-    let (a, a_broker, b) = serving_pair(url, S, n + 16, "sink").await?;
-    let t = Instant::now();
-    for _ in 0..n {
-        b.send("sink", payload.clone()).await.map_err(host_err(S))?;
-    }
+    let total = n * TELL_ROUNDS;
+    // The receiving subscriptions hold the whole run, so each figure is
+    // the rate at which everything sent is handled, none dropped.
+    let (a, a_broker, b) = serving_pair(url, S, total + 16, "sink").await?;
+    let sink = a.component("sink").ok_or_else(|| BenchError::Nats {
+        scenario: S,
+        reason: "the sink is gone".into(),
+    })?;
     // Dead letters on either host, and what host A's client dropped before
     // its receiving task saw it (a run under a profiler can fall that far
     // behind): each fails the run rather than stalling it.
@@ -139,22 +152,25 @@ pub(super) async fn tell(url: &str, n: usize) -> Result<Scenario, BenchError> {
             + received.dropped_full
             + received.slow_consumer_dropped
     };
-    let sink = a.component("sink").ok_or_else(|| BenchError::Nats {
-        scenario: S,
-        reason: "the sink is gone".into(),
-    })?;
-    let deadline = Instant::now() + STALL;
-    // Every message ends handled or dead-lettered: wait for all of them.
-    while sink.stats().handled + lost() < n as u64 + 1 {
-        if Instant::now() > deadline {
-            return Err(BenchError::Stalled {
-                scenario: S,
-                timeout: STALL,
-            });
+    let mut raw = RawPair::connect(url, total + 16, S).await?;
+
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    // The warm-up request of `serving_pair` was handled too.
+    let mut handled = 1;
+    for _ in 0..TELL_ROUNDS {
+        let t = Instant::now();
+        for _ in 0..n {
+            b.send("sink", payload.clone()).await.map_err(host_err(S))?;
         }
-        tokio::time::sleep(Duration::from_micros(200)).await;
+        handled += n as u64;
+        // Every message ends handled or dead-lettered: wait for all of them.
+        until(S, || sink.stats().handled + lost() >= handled).await?;
+        ours.push(n as f64 / t.elapsed().as_secs_f64());
+        if lost() > 0 {
+            break;
+        }
+        base.push(raw.round(&payload, n).await?);
     }
-    let ours = n as f64 / t.elapsed().as_secs_f64();
     let lost = lost();
     a.shutdown(Duration::from_secs(10)).await;
     b.shutdown(Duration::from_secs(10)).await;
@@ -164,65 +180,98 @@ pub(super) async fn tell(url: &str, n: usize) -> Result<Scenario, BenchError> {
             reason: format!("{lost} messages were dead-lettered or dropped"),
         });
     }
-
-    let subject = format!("{}.raw.tell", prefix());
-    // The client's queue holds the whole run, as host A's does: a sender
-    // faster than the counting task would otherwise lose the excess (the
-    // client drops it), and the run would wait for it until `STALL`.
-    let receiver = async_nats::ConnectOptions::new()
-        .subscription_capacity(n + 16)
-        .connect(url)
-        .await
-        .map_err(nats_err(S))?;
-    let sender = async_nats::connect(url).await.map_err(nats_err(S))?;
-    let mut subscription = receiver
-        .subscribe(subject.clone())
-        .await
-        .map_err(nats_err(S))?;
-    settle(&receiver, S).await?;
-    let counted = tokio::spawn(async move {
-        let mut seen = 0usize;
-        while seen < n {
-            match subscription.next().await {
-                Some(message) => {
-                    std::hint::black_box(message);
-                    seen += 1;
-                }
-                None => break,
-            }
-        }
-        seen
-    });
-    let t = Instant::now();
-    for _ in 0..n {
-        sender
-            .publish(subject.clone(), payload.clone())
-            .await
-            .map_err(nats_err(S))?;
-    }
-    settle(&sender, S).await?;
-    let seen = tokio::time::timeout(STALL, counted)
-        .await
-        .map_err(|_| BenchError::Stalled {
-            scenario: S,
-            timeout: STALL,
-        })?
-        .map_err(nats_err(S))?;
-    let base = n as f64 / t.elapsed().as_secs_f64();
-    if seen < n {
-        return Err(BenchError::Nats {
-            scenario: S,
-            reason: format!("the raw subscriber saw {seen} of {n}"),
-        });
-    }
     Ok(Scenario::value(
         S,
         "msg/s",
-        n as u64,
-        ours,
+        total as u64,
+        percentile(&mut ours, 50.0),
         "async-nats publish → subscription",
-        base,
+        percentile(&mut base, 50.0),
     ))
+}
+
+/// Waits until `done` holds, looking every [`POLL`]; fails past [`STALL`].
+async fn until(scenario: &'static str, done: impl Fn() -> bool) -> Result<(), BenchError> {
+    let deadline = Instant::now() + STALL;
+    while !done() {
+        if Instant::now() > deadline {
+            return Err(BenchError::Stalled {
+                scenario,
+                timeout: STALL,
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
+}
+
+/// The raw baseline of `nats_tell`: a plain publisher and a plain
+/// subscriber that only counts, each on its own connection.
+struct RawPair {
+    sender: async_nats::Client,
+    subject: String,
+    seen: Arc<AtomicUsize>,
+    sent: usize,
+    scenario: &'static str,
+    /// Ends with the pair: the counting task's subscription.
+    _receiver: async_nats::Client,
+}
+
+impl RawPair {
+    /// `capacity` is the receiving client's queue: it holds the whole run,
+    /// as host A's does (a sender faster than the counting task would
+    /// otherwise lose the excess in the client).
+    async fn connect(
+        url: &str,
+        capacity: usize,
+        scenario: &'static str,
+    ) -> Result<Self, BenchError> {
+        let subject = format!("{}.raw.tell", prefix());
+        let receiver = async_nats::ConnectOptions::new()
+            .subscription_capacity(capacity)
+            .connect(url)
+            .await
+            .map_err(nats_err(scenario))?;
+        let sender = async_nats::connect(url).await.map_err(nats_err(scenario))?;
+        let mut subscription = receiver
+            .subscribe(subject.clone())
+            .await
+            .map_err(nats_err(scenario))?;
+        settle(&receiver, scenario).await?;
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Some(message) = subscription.next().await {
+                std::hint::black_box(message);
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        Ok(Self {
+            sender,
+            subject,
+            seen,
+            sent: 0,
+            scenario,
+            _receiver: receiver,
+        })
+    }
+
+    /// Publishes `n` messages and waits until the subscriber has counted
+    /// them all; the rate in messages per second.
+    async fn round(&mut self, payload: &Bytes, n: usize) -> Result<f64, BenchError> {
+        let scenario = self.scenario;
+        let target = self.sent + n;
+        let t = Instant::now();
+        for _ in 0..n {
+            self.sender
+                .publish(self.subject.clone(), payload.clone())
+                .await
+                .map_err(nats_err(scenario))?;
+        }
+        until(scenario, || self.seen.load(Ordering::Relaxed) >= target).await?;
+        self.sent = target;
+        Ok(n as f64 / t.elapsed().as_secs_f64())
+    }
 }
 
 /// `nats_request`.
