@@ -30,7 +30,8 @@ use std::time::Duration;
 
 use airssys_rt::broker::{
     subject, Backlog, BrokerError, BrokerMessage, DeadLetterReason, DirectDelivery, MessageBroker,
-    PublishReport, Subscription, DEFAULT_DEAD_LETTER_SUBJECT, DEFAULT_SUBSCRIPTION_CAPACITY,
+    PublishReport, PublishWaiting, Subscription, DEFAULT_DEAD_LETTER_SUBJECT,
+    DEFAULT_SUBSCRIPTION_CAPACITY,
 };
 use async_nats::{Client, HeaderMap, Subject};
 use bytes::Bytes;
@@ -288,6 +289,11 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
             .max_reconnects(None)
             .connection_timeout(self.connect_timeout)
             .subscription_capacity(self.client_subscription_capacity)
+            // Every subject this broker publishes on was checked already,
+            // by airssys's stricter rules (no whitespace or control
+            // characters at all), once per name (`WireNames`): the client
+            // need not scan it again on every publish.
+            .skip_subject_validation(true)
             .reconnect_delay_callback(move |attempts| backoff(attempts, initial, max))
             .event_callback(move |event| {
                 let status_tx = events_tx.clone();
@@ -586,12 +592,14 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
         let dropped = Arc::new(AtomicU64::new(0));
         let pattern: Arc<str> = Arc::from(pattern);
         let backlog = Backlog::new();
+        let (drain, drained) = oneshot::channel();
         let route = Route {
             queue,
             pattern: Arc::clone(&pattern),
             dropped: Arc::clone(&dropped),
             direct,
             backlog: backlog.clone(),
+            drain: drained,
         };
         let wire_pattern = wire(&self.inner.prefix, &pattern);
         let broker = self.clone();
@@ -615,7 +623,12 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
                 reason: format!("cannot queue the subscribe: {e}"),
             })?;
         // The pump notices the dropped receiver and unsubscribes.
-        Ok(Subscription::from_parts(pattern, rx, dropped, || {}).with_backlog(backlog))
+        Ok(Subscription::from_parts(pattern, rx, dropped, || {})
+            .with_backlog(backlog)
+            .with_drain(move || {
+                // The pump drains the subscription at the server, then ends.
+                let _ = drain.send(());
+            }))
     }
 
     fn encode(&self, subject: &str, msg: M) -> Result<(HeaderMap, Bytes), BrokerError> {
@@ -718,21 +731,21 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
         subject: &'a str,
         reply_to: Option<&'a str>,
         msg: M,
-    ) -> BoxFuture<'a, Result<PublishReport, BrokerError>>
+    ) -> PublishWaiting<'a>
     where
         M: 'a,
     {
         let publish = match self.prepare(subject, reply_to, msg, None) {
             Ok(publish) => publish,
-            Err(error) => return Box::pin(std::future::ready(Err(error))),
+            Err(error) => return PublishWaiting::done(Err(error)),
         };
         let done = move |outcome| {
             self.accepted(subject, outcome)
                 .map(|()| PublishReport::default())
         };
         match self.inner.outbox.publish_now(publish) {
-            Now::Done(outcome) => Box::pin(std::future::ready(done(outcome))),
-            Now::NotNow(publish) => Box::pin(async move {
+            Now::Done(outcome) => PublishWaiting::done(done(outcome)),
+            Now::NotNow(publish) => PublishWaiting::waiting(async move {
                 let outcome = self.inner.outbox.publish_waiting(publish).await;
                 done(outcome)
             }),

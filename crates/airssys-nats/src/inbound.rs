@@ -1,15 +1,18 @@
 //! The inbound side of a [`NatsBroker`]: one task per NATS subscription
 //! decodes what the server delivers and hands it on, directly to its
-//! consumer when the subscription has a direct path, or through the
-//! airssys [`Subscription`](airssys_rt::broker::Subscription)'s queue.
+//! consumer when the subscription has a direct path (waiting, boundedly,
+//! when the direct path asks it to), or through the airssys
+//! [`Subscription`](airssys_rt::broker::Subscription)'s queue.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use airssys_rt::broker::{Backlog, BrokerMessage, DeadLetterReason, DirectDelivery, MessageBroker};
+use airssys_rt::broker::{
+    Backlog, BrokerMessage, DeadLetterReason, DirectDelivery, DirectOutcome, MessageBroker,
+};
 use async_nats::HeaderMap;
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::broker::{local, NatsBroker};
 use crate::codec::headers;
@@ -27,24 +30,45 @@ pub(crate) struct Route<M> {
     pub(crate) direct: Option<DirectDelivery<M>>,
     /// Messages queued and not yet finished by the consumer.
     pub(crate) backlog: Backlog,
+    /// Fires when the consumer drains the subscription
+    /// ([`Subscription::drain`](airssys_rt::broker::Subscription::drain)).
+    pub(crate) drain: oneshot::Receiver<()>,
 }
 
 /// Feeds one NATS subscription to its [`Route`] until the `Subscription`
-/// is dropped or the client closes (dropping `nats` unsubscribes).
+/// is dropped or the client closes (dropping `nats` unsubscribes), or,
+/// once the consumer drains it, until the server has confirmed the
+/// unsubscribe and everything it sent before is handed on.
 pub(crate) async fn pump<M: Clone + Send + 'static>(
     broker: NatsBroker<M>,
     mut nats: async_nats::Subscriber,
-    route: Route<M>,
+    mut route: Route<M>,
 ) {
     let mut names = Names::default();
     // Made once: a `closed()` made in each turn of the loop would register
     // and unregister a waiter (a lock each) for every message.
     let closed = route.queue.closed();
     tokio::pin!(closed);
+    let mut draining = false;
     loop {
         let message = tokio::select! {
             biased;
             _ = &mut closed => break,
+            drain = &mut route.drain, if !draining => {
+                draining = true;
+                // Err: the subscription was dropped, not drained (the
+                // queue's closing ends the loop).
+                if drain.is_ok() {
+                    // The client ends the stream once the server has
+                    // answered a ping sent after the unsubscribe: what it
+                    // sent before still comes through here.
+                    if let Err(error) = nats.drain().await {
+                        tracing::warn!(pattern = %route.pattern, %error, "could not drain a NATS subscription; it ends now");
+                        break;
+                    }
+                }
+                continue;
+            }
             next = nats.next() => match next {
                 Some(message) => message,
                 None => break,
@@ -58,7 +82,14 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
             // Only while nothing queued is waiting for the consumer (order),
             // and while there is a consumer at all.
             if route.backlog.is_clear() && !route.queue.is_closed() {
-                match direct(delivered) {
+                let taken = match direct(delivered) {
+                    DirectOutcome::Taken => Ok(()),
+                    DirectOutcome::Refused(back) => Err(back),
+                    // The next message waits in the client's buffer
+                    // meanwhile; the wait is bounded by the consumer.
+                    DirectOutcome::Wait(room) => room.await,
+                };
+                match taken {
                     Ok(()) => {
                         counters.received.fetch_add(1, Ordering::Relaxed);
                         counters.direct.fetch_add(1, Ordering::Relaxed);
@@ -91,8 +122,21 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
                     tracing::warn!(pattern = %route.pattern, %error, "could not dead-letter a message for a full subscription");
                 }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(mpsc::error::TrySendError::Closed(message)) => {
+                // The consumer closed the subscription: this one (and
+                // nothing after it) is dead-lettered as for any
+                // subscriber that is gone.
                 route.backlog.not_queued();
+                let reason = DeadLetterReason::SubscriberClosed {
+                    pattern: Arc::clone(&route.pattern),
+                };
+                if !message.is_dead_letter() {
+                    if let Err(error) =
+                        broker.publish_dead_letter(message.subject, message.payload, reason)
+                    {
+                        tracing::warn!(pattern = %route.pattern, %error, "could not dead-letter a message for a closed subscription");
+                    }
+                }
                 break;
             }
         }

@@ -1,13 +1,14 @@
 //! `subscribe_direct`: messages go straight to the consumer while it has
-//! room; when it is full they go through the subscription's queue, and
-//! nothing overtakes what is queued, so order and count are kept.
+//! room; when it is full they go through the subscription's queue, or the
+//! receiving task waits for room when the direct path asks it to; nothing
+//! overtakes what is queued or waiting, so order and count are kept.
 
 mod support;
 
 use std::sync::Arc;
 
 use airssys_nats::{BytesCodec, NatsBroker};
-use airssys_rt::broker::{BrokerMessage, DirectDelivery, MessageBroker};
+use airssys_rt::broker::{BrokerMessage, DirectDelivery, DirectOutcome, MessageBroker};
 use bytes::Bytes;
 use support::{within, NatsServer};
 use tokio::sync::{mpsc, watch};
@@ -42,9 +43,12 @@ async fn a_full_consumer_gets_the_rest_through_the_queue_in_order_and_then_direc
     let (mailbox, mut handled) = mpsc::channel::<BrokerMessage<Bytes>>(MAILBOX);
     let try_mailbox = mailbox.clone();
     let direct: DirectDelivery<Bytes> = Arc::new(move |message| {
-        try_mailbox.try_send(message).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m) => m,
-        })
+        try_mailbox
+            .try_send(message)
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m) => m,
+            })
+            .into()
     });
     let mut subscription = b.subscribe_direct("seq", direct).unwrap();
     b.sync().await.unwrap();
@@ -129,9 +133,9 @@ async fn a_message_the_direct_path_gives_back_is_received_from_the_subscription(
     // Takes only even numbers.
     let direct: DirectDelivery<Bytes> = Arc::new(|message| {
         if number(&message).is_multiple_of(2) {
-            Ok(())
+            DirectOutcome::Taken
         } else {
-            Err(message)
+            DirectOutcome::Refused(message)
         }
     });
     let mut subscription = b.subscribe_direct("odd", direct).unwrap();
@@ -157,4 +161,117 @@ async fn a_message_the_direct_path_gives_back_is_received_from_the_subscription(
     assert_eq!(number(&second), 2);
     let stats = b.stats();
     assert_eq!((stats.received, stats.direct), (3, 1));
+}
+
+/// A direct path that asks the receiving task to wait while the stand-in
+/// mailbox is full; `give_up` after that long without room gives the
+/// message back instead.
+fn waiting_direct(
+    mailbox: mpsc::Sender<BrokerMessage<Bytes>>,
+    give_up: std::time::Duration,
+    waits: Arc<std::sync::atomic::AtomicU64>,
+) -> DirectDelivery<Bytes> {
+    Arc::new(move |message| match mailbox.try_send(message) {
+        Ok(()) => DirectOutcome::Taken,
+        Err(mpsc::error::TrySendError::Closed(message)) => DirectOutcome::Refused(message),
+        Err(mpsc::error::TrySendError::Full(message)) => {
+            waits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mailbox = mailbox.clone();
+            DirectOutcome::Wait(Box::pin(async move {
+                match tokio::time::timeout(give_up, mailbox.reserve()).await {
+                    Ok(Ok(permit)) => {
+                        permit.send(message);
+                        Ok(())
+                    }
+                    _ => Err(message),
+                }
+            }))
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_full_consumer_that_frees_room_in_time_gets_every_message_direct_and_in_order() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let (mailbox, mut handled) = mpsc::channel::<BrokerMessage<Bytes>>(MAILBOX);
+    let waits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let direct = waiting_direct(
+        mailbox,
+        std::time::Duration::from_secs(30),
+        Arc::clone(&waits),
+    );
+    let mut subscription = b.subscribe_direct("waits", direct).unwrap();
+    b.sync().await.unwrap();
+
+    for i in 0..BURST {
+        a.publish("waits", Bytes::from(i.to_be_bytes().to_vec()))
+            .unwrap();
+    }
+    a.sync().await.unwrap();
+    // The consumer starts only once the burst is on its way: the mailbox
+    // fills at once, and the receiving task waits for room again and again.
+    let mut seen = Vec::new();
+    for _ in 0..BURST {
+        seen.push(number(
+            &within("a handled message", handled.recv()).await.unwrap(),
+        ));
+    }
+    assert_eq!(seen, (0..BURST).collect::<Vec<_>>(), "order kept");
+    let stats = b.stats();
+    assert_eq!(stats.received, u64::from(BURST));
+    assert_eq!(
+        stats.direct,
+        u64::from(BURST),
+        "none went through the queue"
+    );
+    assert_eq!(stats.dropped_full, 0);
+    assert!(
+        waits.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the mailbox was found full at least once"
+    );
+    assert!(subscription.try_recv().is_none());
+}
+
+#[tokio::test]
+async fn a_wait_that_ends_without_room_queues_the_message_and_those_after_it_in_order() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let (mailbox, mut handled) = mpsc::channel::<BrokerMessage<Bytes>>(MAILBOX);
+    let waits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let direct = waiting_direct(
+        mailbox,
+        std::time::Duration::from_millis(20),
+        Arc::clone(&waits),
+    );
+    let mut subscription = b.subscribe_direct("gives-up", direct).unwrap();
+    b.sync().await.unwrap();
+
+    // Nobody takes from the mailbox: the first MAILBOX go direct, the next
+    // waits 20 ms and is queued, and every later one is queued behind it.
+    let total = MAILBOX as u32 + 10;
+    for i in 0..total {
+        a.publish("gives-up", Bytes::from(i.to_be_bytes().to_vec()))
+            .unwrap();
+    }
+    let mut queued = Vec::new();
+    for _ in MAILBOX as u32..total {
+        queued.push(number(
+            &within("a queued message", subscription.recv())
+                .await
+                .unwrap(),
+        ));
+    }
+    assert_eq!(queued, (MAILBOX as u32..total).collect::<Vec<_>>());
+    for i in 0..MAILBOX as u32 {
+        assert_eq!(number(&handled.recv().await.unwrap()), i);
+    }
+    let stats = b.stats();
+    assert_eq!(stats.received, u64::from(total));
+    assert_eq!(stats.direct, MAILBOX as u64);
+    assert_eq!(waits.load(std::sync::atomic::Ordering::Relaxed), 1);
 }

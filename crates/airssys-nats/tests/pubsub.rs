@@ -186,3 +186,34 @@ fn public_types_are_send_and_sync() {
     check::<airssys_nats::NatsError>();
     check::<airssys_nats::ConnectionStatus>();
 }
+
+#[tokio::test]
+async fn a_drained_subscription_receives_what_the_server_sent_before_then_ends() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, b) = (broker(&server, "app").await, broker(&server, "app").await);
+    const SENT: usize = 500;
+    let mut sub = b.subscribe_with_capacity("drained", SENT + 16).unwrap();
+    b.sync().await.unwrap();
+    for i in 0..SENT {
+        a.publish("drained", Bytes::from(i.to_string())).unwrap();
+    }
+    // The server has routed all of them to b's connection; few, if any,
+    // have reached the subscription's queue yet.
+    a.sync().await.unwrap();
+    sub.drain();
+    let mut received = Vec::new();
+    while let Some(message) = within("the drained messages", sub.recv()).await {
+        received.push(message.payload);
+    }
+    let expected: Vec<Bytes> = (0..SENT).map(|i| Bytes::from(i.to_string())).collect();
+    assert_eq!(received, expected, "every message, in order, then the end");
+    assert_eq!(b.stats().dead_lettered, 0);
+    // Unsubscribed at the server: a request finds no one.
+    assert!(matches!(
+        a.request("drained", Bytes::new(), Duration::from_secs(2))
+            .await,
+        Err(BrokerError::NoResponders { .. })
+    ));
+}

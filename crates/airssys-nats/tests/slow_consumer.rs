@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airssys_nats::{BytesCodec, NatsBroker};
-use airssys_rt::broker::{DirectDelivery, MessageBroker};
+use airssys_rt::broker::{DirectDelivery, DirectOutcome, MessageBroker};
 use bytes::Bytes;
 use support::{within, NatsServer};
 
@@ -59,7 +59,7 @@ async fn what_the_client_drops_for_a_stalled_receiver_is_counted_one_by_one() {
             tokio::task::block_in_place(|| gate.recv().expect("the test opens the gate"));
         }
         counted.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        DirectOutcome::Taken
     });
     let _subscription = b.subscribe_direct("flood", direct).unwrap();
     b.sync().await.unwrap();

@@ -153,6 +153,53 @@ async fn try_tell_on_full_mailbox_returns_the_message() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn tell_until_waits_for_room_and_hands_the_message_back_at_its_deadline() {
+    let system = ActorSystem::new();
+    let (factory, _) = probe(ErrorAction::Resume);
+    let actor = system.spawn(factory).mailbox_capacity(1).await.unwrap();
+    let gate = occupy(&actor).await;
+    actor.tell(Cmd::Add(1)).await.unwrap();
+
+    // Full until the deadline: the message comes back, never enqueued.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
+    match actor.tell_until(Cmd::Add(40), deadline).await {
+        Err(TrySendError::MailboxFull {
+            capacity,
+            message: Cmd::Add(40),
+            ..
+        }) => assert_eq!(capacity, 1),
+        other => panic!("expected MailboxFull with the message back, got {other:?}"),
+    }
+    assert!(tokio::time::Instant::now() >= deadline);
+    assert_eq!(actor.mailbox_len(), 1);
+
+    // Room frees up before the deadline: taken.
+    let waiting = {
+        let actor = actor.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            actor.tell_until(Cmd::Add(2), deadline).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    gate.notify_one();
+    waiting.await.unwrap().unwrap();
+    assert_eq!(get(&actor).await, 3);
+
+    // Stopped: handed back as such.
+    actor.stop();
+    actor.wait_for_stop().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    assert!(matches!(
+        actor.tell_until(Cmd::Add(5), deadline).await,
+        Err(TrySendError::ActorStopped {
+            message: Cmd::Add(5),
+            ..
+        })
+    ));
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_ask_that_times_out_waiting_for_mailbox_room_hands_the_request_back() {
     let system = ActorSystem::new();
     let (factory, _) = probe(ErrorAction::Resume);

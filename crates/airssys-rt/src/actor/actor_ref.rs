@@ -107,6 +107,42 @@ impl<A: Actor> ActorRef<A> {
             })
     }
 
+    /// Sends a message, waiting for mailbox room until `deadline` at the
+    /// latest: between [`tell`](Self::tell), which waits as long as it
+    /// takes, and [`try_tell`](Self::try_tell), which does not wait. For a
+    /// sender that can afford a short wait but must not be held up by an
+    /// actor that stopped taking messages (a receiving task that feeds
+    /// several messages in order).
+    ///
+    /// # Errors
+    /// [`TrySendError::MailboxFull`] when the deadline passed with the
+    /// mailbox still full, [`TrySendError::ActorStopped`] when the actor is
+    /// gone; both hand the message back.
+    ///
+    /// # Cancel safety
+    /// If the future is dropped while waiting for room, the message is
+    /// dropped with it and was never enqueued.
+    pub async fn tell_until(
+        &self,
+        message: A::Message,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), TrySendError<A::Message>> {
+        self.mailbox()
+            .push_until(Envelope::Tell(message), Some(deadline))
+            .await
+            .map_err(|e| match e {
+                PushError::TimedOut(envelope) => TrySendError::MailboxFull {
+                    actor: self.shared().label(),
+                    capacity: self.mailbox().capacity().unwrap_or(usize::MAX),
+                    message: into_message(envelope),
+                },
+                PushError::Closed(envelope) => TrySendError::ActorStopped {
+                    actor: self.shared().label(),
+                    message: into_message(envelope),
+                },
+            })
+    }
+
     /// Sends a request and waits up to `timeout` (including any wait for
     /// mailbox room) for the handler's reply.
     ///

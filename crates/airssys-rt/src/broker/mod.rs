@@ -44,6 +44,7 @@
 
 mod error;
 mod in_memory;
+mod publish_waiting;
 mod router;
 pub mod subject;
 mod sublist;
@@ -60,17 +61,56 @@ pub use in_memory::{
     BrokerStats, InMemoryBrokerBuilder, InMemoryMessageBroker, DEFAULT_DEAD_LETTER_SUBJECT,
     DEFAULT_MATCH_CACHE_CAPACITY, DEFAULT_SUBSCRIPTION_CAPACITY,
 };
+pub use publish_waiting::PublishWaiting;
 pub use subscription::{Backlog, Subscription};
 
 /// The fast path of a [`MessageBroker::subscribe_direct`] subscription: the
-/// broker offers it each message, in order, from its receiving task. It
-/// takes the message without waiting (`Ok`) or gives it back (`Err`), and
-/// the broker then queues it on the subscription as any other.
+/// broker offers it each message, in order, from its receiving task, and
+/// it says what it did with it ([`DirectOutcome`]): took it without
+/// waiting, gave it back (the broker then queues it on the subscription as
+/// any other), or asks the receiving task to wait, boundedly, for the
+/// consumer to have room.
 ///
 /// It runs on the broker's receiving task, so it must not block: a
-/// `try_send` into a bounded queue is the intended use.
-pub type DirectDelivery<M> =
-    Arc<dyn Fn(BrokerMessage<M>) -> Result<(), BrokerMessage<M>> + Send + Sync>;
+/// `try_send` into a bounded queue is the intended use, and a wait is
+/// returned as a future for the task to await.
+pub type DirectDelivery<M> = Arc<dyn Fn(BrokerMessage<M>) -> DirectOutcome<M> + Send + Sync>;
+
+/// What a [`DirectDelivery`] did with a message.
+pub enum DirectOutcome<M> {
+    /// Taken: the consumer has it.
+    Taken,
+    /// Given back, to be queued on the subscription (not for the fast path,
+    /// or the consumer is gone).
+    Refused(BrokerMessage<M>),
+    /// The consumer is full now. The receiving task awaits this future
+    /// before it takes the next message (so order is kept): it resolves
+    /// `Ok` once the consumer took the message, or gives it back to be
+    /// queued. It must resolve within a bound of its own (a short
+    /// deadline): while it waits, what arrives for the subscription waits
+    /// in the transport's buffer.
+    Wait(BoxFuture<'static, Result<(), BrokerMessage<M>>>),
+}
+
+impl<M> From<Result<(), BrokerMessage<M>>> for DirectOutcome<M> {
+    /// `Ok` is [`Taken`](Self::Taken), `Err` is [`Refused`](Self::Refused).
+    fn from(outcome: Result<(), BrokerMessage<M>>) -> Self {
+        match outcome {
+            Ok(()) => DirectOutcome::Taken,
+            Err(message) => DirectOutcome::Refused(message),
+        }
+    }
+}
+
+impl<M> fmt::Debug for DirectOutcome<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DirectOutcome::Taken => "Taken",
+            DirectOutcome::Refused(_) => "Refused",
+            DirectOutcome::Wait(_) => "Wait",
+        })
+    }
+}
 
 /// A message as a subscriber receives it.
 ///
@@ -241,7 +281,9 @@ where
     /// that queues outgoing messages for a transport waits for room in that
     /// queue instead of refusing: backpressure for a sender that can wait
     /// (the host's own `send`). The default, for brokers that never queue
-    /// (the in-memory one), publishes at once.
+    /// (the in-memory one), publishes at once. A publish taken without
+    /// waiting returns a [`PublishWaiting`] that is ready at once and
+    /// allocates nothing.
     ///
     /// # Errors
     ///
@@ -252,14 +294,14 @@ where
         subject: &'a str,
         reply_to: Option<&'a str>,
         msg: M,
-    ) -> BoxFuture<'a, Result<PublishReport, BrokerError>>
+    ) -> PublishWaiting<'a>
     where
         M: 'a,
     {
-        Box::pin(std::future::ready(match reply_to {
+        PublishWaiting::done(match reply_to {
             Some(reply_to) => self.publish_with_reply(subject, reply_to, msg),
             None => self.publish(subject, msg),
-        }))
+        })
     }
 
     /// Subscribes to `pattern` with the broker's default queue capacity.
@@ -288,7 +330,9 @@ where
     ///
     /// Order is kept: a message is offered to `direct` only while the
     /// subscription's [`Backlog`] is clear (nothing queued, and the
-    /// consumer has asked for the next message after the last it got).
+    /// consumer has asked for the next message after the last it got),
+    /// and the next is not taken while `direct` waits for room
+    /// ([`DirectOutcome::Wait`]).
     /// A message `direct` gives back is queued, as is every message after
     /// it until the consumer has caught up; a full queue dead-letters as
     /// for any subscription. So each message is taken by `direct`, received

@@ -75,6 +75,8 @@ pub struct Subscription<M> {
     capacity: usize,
     dropped: Arc<AtomicU64>,
     unsubscribe: Option<Unsubscribe>,
+    /// Set by a broker behind a server: see [`drain`](Self::drain).
+    drain: Option<Unsubscribe>,
     /// Set by a broker with a direct path: the last message received is
     /// finished when the next is asked for.
     backlog: Option<Backlog>,
@@ -99,6 +101,7 @@ impl<M> Subscription<M> {
             receiver,
             dropped,
             unsubscribe: Some(Box::new(unsubscribe)),
+            drain: None,
             backlog: None,
             holding: false,
         }
@@ -110,6 +113,16 @@ impl<M> Subscription<M> {
     /// [`subscribe_direct`](super::MessageBroker::subscribe_direct).
     pub fn with_backlog(mut self, backlog: Backlog) -> Self {
         self.backlog = Some(backlog);
+        self
+    }
+
+    /// How this subscription is drained ([`drain`](Self::drain)): `drain`
+    /// stops new messages at the source and lets those already on their
+    /// way into the queue, then ends it (the broker drops its sending
+    /// half). For broker implementations whose messages can be in flight
+    /// when the consumer lets go (a server's).
+    pub fn with_drain(mut self, drain: impl FnOnce() + Send + Sync + 'static) -> Self {
+        self.drain = Some(Box::new(drain));
         self
     }
 
@@ -159,12 +172,31 @@ impl<M> Subscription<M> {
     /// `None`. Use it to hand every accepted message on before letting go
     /// of a subscription; dropping it instead discards the queue.
     ///
+    /// With a broker behind a server, what the server had sent before it
+    /// learnt of the unsubscribe is refused (counted by the broker as for
+    /// a subscriber that is gone); [`drain`](Self::drain) receives it.
+    ///
     /// Idempotent.
     pub fn close(&mut self) {
         if let Some(unsubscribe) = self.unsubscribe.take() {
             unsubscribe();
         }
         self.receiver.close();
+    }
+
+    /// As [`close`](Self::close), but what is already on its way is still
+    /// received: with a broker behind a server, every message the server
+    /// sent before it confirmed the unsubscribe. [`recv`](Self::recv) returns
+    /// what was queued and what arrives meanwhile, then `None` once the
+    /// source is done. Use it to account for every message before letting
+    /// go of a subscription whose publishers may still be sending.
+    ///
+    /// Idempotent; the same as `close` for a broker without a server.
+    pub fn drain(&mut self) {
+        match self.drain.take() {
+            Some(drain) => drain(),
+            None => self.close(),
+        }
     }
 
     /// The pattern this subscription was made with.

@@ -8,14 +8,16 @@
 //! or request to an id not in the local registry goes through the broker on
 //! that subject; local ids never touch it.
 //!
-//! A send that arrives while the component's mailbox has room goes straight
-//! into it from the broker's receiving task (the subscription's direct
-//! path, [`MessageBroker::subscribe_direct`]). Anything else — a request, a
-//! payload over the limit, a send that finds the mailbox full, and every
-//! message after one of those until the endpoint has caught up — goes
-//! through the subscription's queue to the component's endpoint task, which
-//! waits for mailbox room (or dead-letters). Either way, one sender's
-//! messages reach the mailbox in order.
+//! A send goes straight into the component's mailbox from the broker's
+//! receiving task (the subscription's direct path,
+//! [`MessageBroker::subscribe_direct`]), which waits up to
+//! [`REMOTE_ROOM_WAIT`] when the mailbox is full. Anything else — a
+//! request, a payload over the limit, a send that still finds the mailbox
+//! full after that wait, and every message after one of those until the
+//! endpoint has caught up — goes through the subscription's queue to the
+//! component's endpoint task, which waits for mailbox room (or
+//! dead-letters). Either way, one sender's messages reach the mailbox in
+//! order.
 //!
 //! - A message without a reply subject is a send (fire-and-forget), as a
 //!   plain NATS client's publish is.
@@ -44,8 +46,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airssys_rt::broker::{BrokerError, BrokerMessage, DirectDelivery, MessageBroker, Subscription};
-use airssys_rt::ActorRef;
+use airssys_rt::broker::{
+    BrokerError, BrokerMessage, DirectDelivery, DirectOutcome, MessageBroker, Subscription,
+};
+use airssys_rt::{ActorRef, TrySendError};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -76,6 +80,14 @@ pub const SEND_LEASE: Duration = Duration::from_millis(500);
 /// cache starts again (a host sends to a few ids, not to thousands).
 const NAMES_KEPT: usize = 1024;
 
+/// How long the broker's receiving task waits for room in a full mailbox
+/// before it leaves the message (and those after it, until the component
+/// catches up) to the component's endpoint (see [`direct_sends`]). A
+/// 1,024-message mailbox frees an eighth of its room within this if its
+/// component handles more than ~26,000 messages a second; meanwhile what
+/// arrives waits in the NATS client's buffer (65,536 messages by default).
+pub const REMOTE_ROOM_WAIT: Duration = Duration::from_millis(5);
+
 /// How long a host waits for one of its components to handle a request that
 /// came over the broker (the requester has its own, usually shorter, timeout).
 const REMOTE_HANDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -91,8 +103,9 @@ pub(crate) struct RemoteRoutes {
     /// `_INBOX.airssys-send.<host>`: reply subject prefix of this host's sends.
     send_inbox: String,
     /// Per target id: its subject, this host's reply subject for sends to
-    /// it, and its lease, made once (a send is the hot path).
-    names: Arc<Mutex<HashMap<Box<str>, SendNames>>>,
+    /// it, and its lease, made once (a send is the hot path: one lookup and
+    /// one reference count).
+    names: Arc<Mutex<NamesByTarget>>,
     /// What leases are measured from.
     epoch: Instant,
     endpoints: Mutex<HashMap<ComponentId, EndpointTask>>,
@@ -118,7 +131,7 @@ impl RemoteRoutes {
             .map_err(|e| HostError::from_broker(&pattern, e))?;
         let sink = dead_letters.clone();
         let strip = format!("{send_inbox}.");
-        let names: Arc<Mutex<HashMap<Box<str>, SendNames>>> = Arc::default();
+        let names: Arc<Mutex<NamesByTarget>> = Arc::default();
         let epoch = Instant::now();
         let leases = Arc::clone(&names);
         let nacks = tokio::spawn(async move {
@@ -127,17 +140,17 @@ impl RemoteRoutes {
                     .subject
                     .strip_prefix(&strip)
                     .unwrap_or(&answer.subject);
-                let lease = leases.lock().get(target).map(|n| Arc::clone(&n.lease));
+                let lease = leases.lock().get(target).map(Arc::clone);
                 let Some(reason) = answer.dead_letter else {
                     // The host that runs it took a send: a lease.
-                    if let Some(lease) = lease {
-                        lease.grant(since(epoch) + nanos(SEND_LEASE));
+                    if let Some(names) = lease {
+                        names.lease.grant(since(epoch) + nanos(SEND_LEASE));
                     }
                     continue;
                 };
                 tracing::debug!(%target, ?reason, "a send found no host that runs its target");
-                if let Some(lease) = lease {
-                    lease.end();
+                if let Some(names) = lease {
+                    names.lease.end();
                 }
                 sink.post(
                     &ComponentId::new(target),
@@ -161,20 +174,20 @@ impl RemoteRoutes {
     /// `component.<to>`, `_INBOX.airssys-send.<host>.<to>` (where the
     /// server's "no responders" for a send to `to` comes back), and the
     /// lease of sends to `to`.
-    fn send_names(&self, to: &str) -> SendNames {
+    fn send_names(&self, to: &str) -> Arc<SendNames> {
         let mut names = self.names.lock();
         if let Some(known) = names.get(to) {
-            return known.clone();
+            return Arc::clone(known);
         }
         if names.len() >= NAMES_KEPT {
             names.clear();
         }
-        let made = SendNames {
-            subject: Arc::from(component_subject(to)),
-            reply: Arc::from(format!("{}.{to}", self.send_inbox)),
-            lease: Arc::default(),
-        };
-        names.insert(Box::from(to), made.clone());
+        let made = Arc::new(SendNames {
+            subject: Box::from(component_subject(to)),
+            reply: Box::from(format!("{}.{to}", self.send_inbox)),
+            lease: Lease::default(),
+        });
+        names.insert(Box::from(to), Arc::clone(&made));
         made
     }
 
@@ -453,13 +466,15 @@ impl Acks {
     }
 }
 
-/// The subjects of sends to one target.
-#[derive(Clone)]
+/// The subjects of sends to one target, and its lease.
 struct SendNames {
-    subject: Arc<str>,
-    reply: Arc<str>,
-    lease: Arc<Lease>,
+    subject: Box<str>,
+    reply: Box<str>,
+    lease: Lease,
 }
+
+/// [`SendNames`] by target id.
+type NamesByTarget = HashMap<Box<str>, Arc<SendNames>, foldhash::fast::RandomState>;
 
 /// A running endpoint: its pump, and the order that ends it.
 struct EndpointTask {
@@ -481,8 +496,8 @@ struct Endpoint {
 impl Endpoint {
     /// Delivers what arrives on the component's subject until told to stop;
     /// then, acknowledging nothing, until twice [`SEND_LEASE`] after its
-    /// last acknowledgement, and drops the subscription once what was
-    /// queued is delivered.
+    /// last acknowledgement; then drains the subscription (unsubscribed at
+    /// the server, what was on its way still delivered) and ends.
     async fn pump(
         self,
         mut subscription: Subscription<TopicMessage>,
@@ -500,7 +515,10 @@ impl Endpoint {
         if !self.deliver_until(&mut subscription, grace).await {
             return;
         }
-        while let Some(message) = subscription.try_recv() {
+        // Unsubscribed at the server, and what it sent before still comes:
+        // each is delivered or dead-lettered here, none dropped unseen.
+        subscription.drain();
+        while let Some(message) = subscription.recv().await {
             self.deliver(message).await;
         }
     }
@@ -613,8 +631,19 @@ fn is_send_inbox(reply_to: &str) -> bool {
 
 /// The direct path of a component's subscription: a send (no reply
 /// subject, or a host's send inbox) within the size limit goes into the
-/// mailbox if it has room now. Anything else is given back for the
-/// endpoint, which waits for room, asks, or dead-letters with the reason.
+/// mailbox; if the mailbox is full, the broker's receiving task waits for
+/// room, up to [`REMOTE_ROOM_WAIT`]. Anything else (a request, a payload
+/// over the limit, a stopped component, or a mailbox still full after the
+/// wait) is given back for the endpoint, which asks, waits for room, or
+/// dead-letters with the reason.
+///
+/// Waiting here rather than queueing for the endpoint saves a task hop per
+/// message for as long as a fast component is merely busy: without it a
+/// mailbox that filled once sent every later message of a steady stream
+/// through the endpoint (a third of host CPU per message more in the
+/// `nats_tell` bench, `docs/performance.md`). A component too slow to free
+/// room within the wait still gets the endpoint's path, whose queue
+/// dead-letters what overflows, with the reason.
 fn direct_sends(
     actor: ActorRef<ComponentActor>,
     max_message_bytes: usize,
@@ -624,7 +653,7 @@ fn direct_sends(
         acks.arrived(&published);
         let is_send = published.reply_to.as_deref().is_none_or(is_send_inbox);
         if !is_send || published.payload.payload.len() > max_message_bytes {
-            return Err(published);
+            return DirectOutcome::Refused(published);
         }
         let message = GuestMessage {
             sender: published.payload.sender.clone(),
@@ -632,11 +661,22 @@ fn direct_sends(
             correlation_id: None,
             payload: published.payload.payload.clone(),
         };
-        // A full or stopped mailbox gives the message back; the endpoint
-        // then waits for room, or dead-letters it `component_stopped`.
-        actor
-            .try_tell(ComponentMessage::Deliver(message))
-            .map_err(|_| published)
+        match actor.try_tell(ComponentMessage::Deliver(message)) {
+            Ok(()) => DirectOutcome::Taken,
+            Err(TrySendError::MailboxFull { message, .. }) => {
+                let actor = actor.clone();
+                let deadline = tokio::time::Instant::now() + REMOTE_ROOM_WAIT;
+                DirectOutcome::Wait(Box::pin(async move {
+                    actor
+                        .tell_until(message, deadline)
+                        .await
+                        .map_err(|_| published)
+                }))
+            }
+            // Stopped (or a kind of refusal not known here): the endpoint
+            // dead-letters it with the reason.
+            Err(_) => DirectOutcome::Refused(published),
+        }
     })
 }
 
