@@ -254,6 +254,24 @@ async fn a_facade_request_to_an_id_no_host_runs_is_unknown_and_hands_the_payload
 }
 
 #[tokio::test]
+async fn a_facade_send_to_an_id_that_makes_no_subject_is_unknown_and_hands_the_payload_back() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (b, broker_b) = host(&server).await;
+    // `a.*` is no subject a component could be reached on: refused before
+    // anything reaches the broker, with the payload.
+    let error = b.send("a.*", &b"kept"[..]).await.unwrap_err();
+    assert!(
+        matches!(&error, airssys_wasm::HostError::UnknownComponent { component, .. } if component.as_str() == "a.*"),
+        "{error:?}"
+    );
+    assert_eq!(error.into_payload(), Some(Bytes::from_static(b"kept")));
+    assert_eq!(broker_b.stats().published, 0);
+    b.shutdown(WAIT).await;
+}
+
+#[tokio::test]
 async fn a_send_to_an_id_no_host_runs_is_a_no_such_target_dead_letter() {
     let Some(server) = NatsServer::start() else {
         return;

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use airssys_rt::broker::{
     subject, Backlog, BrokerError, BrokerMessage, DeadLetterReason, DirectDelivery, MessageBroker,
-    PublishReport, PublishWaiting, Subscription, DEFAULT_DEAD_LETTER_SUBJECT,
+    PublishReport, PublishWaiting, SubjectPublisher, Subscription, DEFAULT_DEAD_LETTER_SUBJECT,
     DEFAULT_SUBSCRIPTION_CAPACITY,
 };
 use async_nats::{Client, HeaderMap, Subject};
@@ -532,19 +532,61 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
     ) -> Result<Publish, BrokerError> {
         let wire_subject = self.wire_of(subject)?;
         let wire_reply = reply.map(|r| self.wire_of(r)).transpose()?;
-        let state = self.inner.status.borrow().state;
-        if state != ConnectionState::Connected {
-            return Err(self.refused(
-                subject,
-                format!("not connected to NATS ({})", state.as_str()),
-            ));
-        }
+        self.check_connected(subject)?;
         Ok(Publish {
             subject: wire_subject,
             reply: wire_reply,
             headers,
             payload,
         })
+    }
+
+    /// Refused at once (and counted) unless connected.
+    fn check_connected(&self, subject: &str) -> Result<(), BrokerError> {
+        let state = self.inner.status.borrow().state;
+        if state == ConnectionState::Connected {
+            Ok(())
+        } else {
+            Err(self.refused(
+                subject,
+                format!("not connected to NATS ({})", state.as_str()),
+            ))
+        }
+    }
+
+    /// As [`prepare`](Self::prepare), for subjects whose wire form a
+    /// [`NatsPublisher`] made already.
+    fn prepare_bound(
+        &self,
+        subject: &str,
+        wire: &Subject,
+        reply: Option<&Subject>,
+        msg: M,
+    ) -> Result<Publish, BrokerError> {
+        let (headers, payload) = self.encode(subject, msg)?;
+        self.check_connected(subject)?;
+        Ok(Publish {
+            subject: wire.clone(),
+            reply: reply.cloned(),
+            headers,
+            payload,
+        })
+    }
+
+    /// Hands `publish` to the client now, or returns the wait for room;
+    /// counts the outcome.
+    fn hand_over_waiting<'a>(&'a self, subject: &'a str, publish: Publish) -> PublishWaiting<'a> {
+        let done = move |outcome| {
+            self.accepted(subject, outcome)
+                .map(|()| PublishReport::default())
+        };
+        match self.inner.outbox.publish_now(publish) {
+            Now::Done(outcome) => PublishWaiting::done(done(outcome)),
+            Now::NotNow(publish) => PublishWaiting::waiting(async move {
+                let outcome = self.inner.outbox.publish_waiting(publish).await;
+                done(outcome)
+            }),
+        }
     }
 
     /// Hands a publish to the client, or queues it; never waits.
@@ -645,6 +687,46 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
     }
 }
 
+/// A [`NatsBroker`]'s [`SubjectPublisher`]: the wire subjects made and
+/// checked once, so a message costs its encoding and the hand-over to the
+/// client.
+struct NatsPublisher<M> {
+    broker: NatsBroker<M>,
+    subject: Box<str>,
+    wire: Subject,
+    reply: Option<Subject>,
+}
+
+impl<M> NatsPublisher<M> {
+    fn reply(&self, with_reply: bool) -> Option<&Subject> {
+        self.reply.as_ref().filter(|_| with_reply)
+    }
+}
+
+impl<M: Clone + Send + 'static> SubjectPublisher<M> for NatsPublisher<M> {
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    fn publish(&self, msg: M, with_reply: bool) -> Result<PublishReport, BrokerError> {
+        let publish =
+            self.broker
+                .prepare_bound(&self.subject, &self.wire, self.reply(with_reply), msg)?;
+        self.broker.enqueue(&self.subject, publish)?;
+        Ok(PublishReport::default())
+    }
+
+    fn publish_waiting(&self, msg: M, with_reply: bool) -> PublishWaiting<'_> {
+        match self
+            .broker
+            .prepare_bound(&self.subject, &self.wire, self.reply(with_reply), msg)
+        {
+            Ok(publish) => self.broker.hand_over_waiting(&self.subject, publish),
+            Err(error) => PublishWaiting::done(Err(error)),
+        }
+    }
+}
+
 fn wire(prefix: &str, subject: &str) -> String {
     if subject.starts_with(INBOX) {
         subject.to_owned()
@@ -735,21 +817,29 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
     where
         M: 'a,
     {
-        let publish = match self.prepare(subject, reply_to, msg, None) {
-            Ok(publish) => publish,
-            Err(error) => return PublishWaiting::done(Err(error)),
-        };
-        let done = move |outcome| {
-            self.accepted(subject, outcome)
-                .map(|()| PublishReport::default())
-        };
-        match self.inner.outbox.publish_now(publish) {
-            Now::Done(outcome) => PublishWaiting::done(done(outcome)),
-            Now::NotNow(publish) => PublishWaiting::waiting(async move {
-                let outcome = self.inner.outbox.publish_waiting(publish).await;
-                done(outcome)
-            }),
+        match self.prepare(subject, reply_to, msg, None) {
+            Ok(publish) => self.hand_over_waiting(subject, publish),
+            Err(error) => PublishWaiting::done(Err(error)),
         }
+    }
+
+    /// A publisher whose wire subjects are made (and checked) once.
+    fn publisher(
+        self: Arc<Self>,
+        subject: &str,
+        reply_to: Option<&str>,
+    ) -> Result<Arc<dyn SubjectPublisher<M>>, BrokerError>
+    where
+        Self: 'static,
+    {
+        let wire = self.wire_of(subject)?;
+        let reply = reply_to.map(|r| self.wire_of(r)).transpose()?;
+        Ok(Arc::new(NatsPublisher {
+            broker: (*self).clone(),
+            subject: Box::from(subject),
+            wire,
+            reply,
+        }))
     }
 
     fn subscribe(&self, pattern: &str) -> Result<Subscription<M>, BrokerError> {

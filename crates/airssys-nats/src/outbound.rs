@@ -136,8 +136,7 @@ impl Outbox {
             // completes, it sent nothing, so the message goes to the queue
             // below instead. The clone is of reference-counted parts (the
             // header map's entries are copied when there are headers).
-            let now = tokio::task::unconstrained(send(&self.client, publish.clone()));
-            match now.now_or_never() {
+            match try_send(&self.client, &publish) {
                 Some(Ok(())) => return Now::Done(Ok(())),
                 Some(Err(error)) => return Now::Done(Err(Refused::Client(error))),
                 None => {}
@@ -238,6 +237,40 @@ async fn barrier(client: &Client, done: oneshot::Sender<()>) {
             }
         }
         Err(error) => tracing::warn!(%error, "NATS sync could not subscribe"),
+    }
+}
+
+/// Puts a copy of `publish` on the client's channel if it has room now
+/// (one poll); `None` if it has not. Each kind of publish polls its own
+/// client call, so the future made and polled is only as large as that
+/// call's (a plain publish, the common one, is the smallest).
+fn try_send(client: &Client, publish: &Publish) -> Option<Result<(), async_nats::PublishError>> {
+    let Publish {
+        subject,
+        reply,
+        headers,
+        payload,
+    } = publish;
+    let (subject, payload) = (subject.clone(), payload.clone());
+    match (reply, headers.is_empty()) {
+        (None, true) => tokio::task::unconstrained(client.publish(subject, payload)).now_or_never(),
+        (Some(reply), true) => {
+            tokio::task::unconstrained(client.publish_with_reply(subject, reply.clone(), payload))
+                .now_or_never()
+        }
+        (None, false) => tokio::task::unconstrained(client.publish_with_headers(
+            subject,
+            headers.clone(),
+            payload,
+        ))
+        .now_or_never(),
+        (Some(reply), false) => tokio::task::unconstrained(client.publish_with_reply_and_headers(
+            subject,
+            reply.clone(),
+            headers.clone(),
+            payload,
+        ))
+        .now_or_never(),
     }
 }
 

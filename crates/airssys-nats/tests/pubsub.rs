@@ -217,3 +217,41 @@ async fn a_drained_subscription_receives_what_the_server_sent_before_then_ends()
         Err(BrokerError::NoResponders { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_bound_publisher_sends_on_its_subject_with_its_reply_subject_when_asked() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (a, b) = (broker(&server, "app").await, broker(&server, "app").await);
+    let mut sub = b.subscribe("component.sink").unwrap();
+    b.sync().await.unwrap();
+    let a: Arc<dyn MessageBroker<Bytes>> = Arc::new(a);
+    assert!(matches!(
+        Arc::clone(&a).publisher("component.*", None),
+        Err(BrokerError::InvalidSubject { .. })
+    ));
+    let publisher = Arc::clone(&a)
+        .publisher("component.sink", Some("_INBOX.airssys-send.h.sink"))
+        .unwrap();
+    assert_eq!(publisher.subject(), "component.sink");
+    publisher.publish(Bytes::from_static(b"1"), false).unwrap();
+    publisher
+        .publish_waiting(Bytes::from_static(b"2"), true)
+        .await
+        .unwrap();
+    let first = within("the plain send", sub.recv()).await.unwrap();
+    assert_eq!(
+        (
+            &*first.subject,
+            first.payload.as_ref(),
+            first.reply_to.as_deref()
+        ),
+        ("component.sink", &b"1"[..], None)
+    );
+    let second = within("the asking send", sub.recv()).await.unwrap();
+    assert_eq!(
+        (second.payload.as_ref(), second.reply_to.as_deref()),
+        (&b"2"[..], Some("_INBOX.airssys-send.h.sink"))
+    );
+}

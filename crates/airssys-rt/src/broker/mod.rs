@@ -45,6 +45,7 @@
 mod error;
 mod in_memory;
 mod publish_waiting;
+mod publisher;
 mod router;
 pub mod subject;
 mod sublist;
@@ -62,6 +63,7 @@ pub use in_memory::{
     DEFAULT_MATCH_CACHE_CAPACITY, DEFAULT_SUBSCRIPTION_CAPACITY,
 };
 pub use publish_waiting::PublishWaiting;
+pub use publisher::SubjectPublisher;
 pub use subscription::{Backlog, Subscription};
 
 /// The fast path of a [`MessageBroker::subscribe_direct`] subscription: the
@@ -302,6 +304,30 @@ where
             Some(reply_to) => self.publish_with_reply(subject, reply_to, msg),
             None => self.publish(subject, msg),
         })
+    }
+
+    /// A publisher bound to `subject` (and `reply_to`, used when a publish
+    /// asks for it): for a sender that publishes to the same subject again
+    /// and again, so that what the broker does once per subject is done
+    /// once. The default checks both subjects and publishes through this
+    /// broker's own methods; a broker with per-subject work (a wire form,
+    /// a cache) makes a faster one.
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::InvalidSubject`] if `subject` or `reply_to` is not a
+    /// valid literal subject.
+    fn publisher(
+        self: Arc<Self>,
+        subject: &str,
+        reply_to: Option<&str>,
+    ) -> Result<Arc<dyn SubjectPublisher<M>>, BrokerError>
+    where
+        Self: 'static,
+    {
+        Ok(Arc::new(publisher::BrokerPublisher::new(
+            self, subject, reply_to,
+        )?))
     }
 
     /// Subscribes to `pattern` with the broker's default queue capacity.

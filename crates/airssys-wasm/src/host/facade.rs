@@ -341,9 +341,9 @@ impl ComponentHost {
         let payload = payload.into();
         if let Some(remote) = self.remote_for(to) {
             return remote
-                .send_waiting(to, payload.clone())
+                .send_waiting(to, payload)
                 .await
-                .map_err(|e| remote_error(to, payload, e));
+                .map_err(|(e, payload)| remote_error(to, payload, e));
         }
         // Tried in place, under the registry's read lock, without cloning
         // the entry; only a full mailbox takes the actor out to wait.
@@ -404,7 +404,7 @@ impl ComponentHost {
                     timeout,
                     payload: None,
                 }),
-                Err(error) => Err(remote_error(to, payload, error)),
+                Err(error) => Err(remote_error(to, Some(payload), error)),
             };
         }
         let Some(route) = self.inner.registry.route(to) else {
@@ -861,12 +861,12 @@ impl ComponentRef {
 /// other host took and failed is [`HostError::RemoteFailed`]; anything else
 /// is the broker's error. The payload is handed back where there is a place
 /// for it.
-fn remote_error(to: &str, payload: Bytes, error: BrokerError) -> HostError {
+fn remote_error(to: &str, payload: Option<Bytes>, error: BrokerError) -> HostError {
     match error {
         BrokerError::NoResponders { .. } | BrokerError::InvalidSubject { .. } => {
             HostError::UnknownComponent {
                 component: to.into(),
-                payload: Some(payload),
+                payload,
             }
         }
         BrokerError::Failed { reason, .. } => HostError::RemoteFailed {

@@ -47,7 +47,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airssys_rt::broker::{
-    BrokerError, BrokerMessage, DirectDelivery, DirectOutcome, MessageBroker, Subscription,
+    BrokerError, BrokerMessage, DirectDelivery, DirectOutcome, MessageBroker, SubjectPublisher,
+    Subscription,
 };
 use airssys_rt::{ActorRef, TrySendError};
 use bytes::Bytes;
@@ -106,8 +107,8 @@ pub(crate) struct RemoteRoutes {
     /// it, and its lease, made once (a send is the hot path: one lookup and
     /// one reference count).
     names: Arc<Mutex<NamesByTarget>>,
-    /// What leases are measured from.
-    epoch: Instant,
+    /// What leases are measured from, on the coarse clock (see [`since`]).
+    epoch: coarsetime::Instant,
     endpoints: Mutex<HashMap<ComponentId, EndpointTask>>,
     /// Endpoints of stopped components, keeping their subject while a
     /// sender's lease may need it.
@@ -132,7 +133,7 @@ impl RemoteRoutes {
         let sink = dead_letters.clone();
         let strip = format!("{send_inbox}.");
         let names: Arc<Mutex<NamesByTarget>> = Arc::default();
-        let epoch = Instant::now();
+        let epoch = coarsetime::Instant::now();
         let leases = Arc::clone(&names);
         let nacks = tokio::spawn(async move {
             while let Some(answer) = answers.recv().await {
@@ -171,45 +172,65 @@ impl RemoteRoutes {
         })
     }
 
-    /// `component.<to>`, `_INBOX.airssys-send.<host>.<to>` (where the
-    /// server's "no responders" for a send to `to` comes back), and the
-    /// lease of sends to `to`.
-    fn send_names(&self, to: &str) -> Arc<SendNames> {
+    /// The publisher of sends to `to`: on `component.<to>`, with the reply
+    /// subject `_INBOX.airssys-send.<host>.<to>` (where the server's "no
+    /// responders" for a send to `to` comes back) when a send asks; and the
+    /// lease of sends to `to`. Made once per target (a send is the hot path:
+    /// one lookup and one reference count).
+    ///
+    /// # Errors
+    /// [`BrokerError::InvalidSubject`] if `to` makes no valid subject.
+    fn send_names(&self, to: &str) -> Result<Arc<SendNames>, BrokerError> {
         let mut names = self.names.lock();
         if let Some(known) = names.get(to) {
-            return Arc::clone(known);
+            return Ok(Arc::clone(known));
         }
         if names.len() >= NAMES_KEPT {
             names.clear();
         }
         let made = Arc::new(SendNames {
-            subject: Box::from(component_subject(to)),
-            reply: Box::from(format!("{}.{to}", self.send_inbox)),
+            publisher: Arc::clone(&self.broker).publisher(
+                &component_subject(to),
+                Some(&format!("{}.{to}", self.send_inbox)),
+            )?,
             lease: Lease::default(),
         });
         names.insert(Box::from(to), Arc::clone(&made));
-        made
+        Ok(made)
     }
 
-    /// The reply subject a send to `names`' target carries now: none while
-    /// its lease holds.
-    fn reply_of<'a>(&self, names: &'a SendNames) -> Option<&'a str> {
-        names.lease.asks(since(self.epoch)).then_some(&*names.reply)
+    /// Whether a send to `names`' target carries the reply subject now: not
+    /// while its lease holds.
+    fn asks(&self, names: &SendNames) -> bool {
+        names.lease.asks(since(self.epoch))
     }
 
     /// A send from the host's owner (the façade) to a component this host
     /// does not run: as [`send`](Self::send), but waits while the broker's
     /// outbound queue is full, as a local send waits for mailbox room.
-    pub(crate) async fn send_waiting(&self, to: &str, payload: Bytes) -> Result<(), BrokerError> {
+    ///
+    /// # Errors
+    /// The broker's error; the payload comes back with it when it was never
+    /// handed to the broker (`to` makes no valid subject).
+    pub(crate) async fn send_waiting(
+        &self,
+        to: &str,
+        payload: Bytes,
+    ) -> Result<(), (BrokerError, Option<Bytes>)> {
+        let names = match self.send_names(to) {
+            Ok(names) => names,
+            Err(error) => return Err((error, Some(payload))),
+        };
         let message = TopicMessage {
             sender: None,
             payload,
         };
-        let names = self.send_names(to);
-        self.broker
-            .publish_waiting(&names.subject, self.reply_of(&names), message)
+        names
+            .publisher
+            .publish_waiting(message, self.asks(&names))
             .await
             .map(|_| ())
+            .map_err(|error| (error, None))
     }
 
     /// A send from a component to a component this host does not run.
@@ -226,14 +247,11 @@ impl RemoteRoutes {
             sender: Some(from.clone()),
             payload,
         };
-        let names = self.send_names(to);
-        match self.reply_of(&names) {
-            Some(reply) => self
-                .broker
-                .publish_with_reply(&names.subject, reply, message),
-            None => self.broker.publish(&names.subject, message),
-        }
-        .map(|_| ())
+        let names = self.send_names(to)?;
+        names
+            .publisher
+            .publish(message, self.asks(&names))
+            .map(|_| ())
     }
 
     /// A request to a component this host does not run:
@@ -344,9 +362,14 @@ impl RemoteRoutes {
     }
 }
 
-/// Nanoseconds from `epoch` to now.
-fn since(epoch: Instant) -> u64 {
-    nanos(epoch.elapsed())
+/// Nanoseconds from `epoch` to now, on the coarse monotonic clock
+/// (`CLOCK_MONOTONIC_COARSE`: the time of the last kernel tick, 1 to 4 ms
+/// old, read without the precise clock's counter read and conversion;
+/// every send to another host reads it). Leases are hundreds of milliseconds and a
+/// renewing send asks at most once per [`ASK_EVERY`], so a tick's error
+/// only moves a renewal or an expiry by that tick.
+fn since(epoch: coarsetime::Instant) -> u64 {
+    coarsetime::Instant::now().duration_since(epoch).as_nanos()
 }
 
 fn nanos(duration: Duration) -> u64 {
@@ -466,10 +489,9 @@ impl Acks {
     }
 }
 
-/// The subjects of sends to one target, and its lease.
+/// The publisher of sends to one target, and its lease.
 struct SendNames {
-    subject: Box<str>,
-    reply: Box<str>,
+    publisher: Arc<dyn SubjectPublisher<TopicMessage>>,
     lease: Lease,
 }
 
@@ -649,17 +671,28 @@ fn direct_sends(
     max_message_bytes: usize,
     acks: Acks,
 ) -> DirectDelivery<TopicMessage> {
-    Arc::new(move |published: BrokerMessage<TopicMessage>| {
+    Arc::new(move |mut published: BrokerMessage<TopicMessage>| {
         acks.arrived(&published);
         let is_send = published.reply_to.as_deref().is_none_or(is_send_inbox);
         if !is_send || published.payload.payload.len() > max_message_bytes {
             return DirectOutcome::Refused(published);
         }
+        // Moved, not copied: a refusal hands the message back, and it is
+        // put back for the endpoint.
         let message = GuestMessage {
-            sender: published.payload.sender.clone(),
+            sender: published.payload.sender.take(),
             subject: None,
             correlation_id: None,
-            payload: published.payload.payload.clone(),
+            payload: std::mem::take(&mut published.payload.payload),
+        };
+        let give_back = |mut published: BrokerMessage<TopicMessage>, refused: ComponentMessage| {
+            if let ComponentMessage::Deliver(message) = refused {
+                published.payload = TopicMessage {
+                    sender: message.sender,
+                    payload: message.payload,
+                };
+            }
+            published
         };
         match actor.try_tell(ComponentMessage::Deliver(message)) {
             Ok(()) => DirectOutcome::Taken,
@@ -670,12 +703,12 @@ fn direct_sends(
                     actor
                         .tell_until(message, deadline)
                         .await
-                        .map_err(|_| published)
+                        .map_err(|refused| give_back(published, refused.into_message()))
                 }))
             }
             // Stopped (or a kind of refusal not known here): the endpoint
             // dead-letters it with the reason.
-            Err(_) => DirectOutcome::Refused(published),
+            Err(refused) => DirectOutcome::Refused(give_back(published, refused.into_message())),
         }
     })
 }
