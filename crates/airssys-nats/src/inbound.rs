@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use airssys_rt::broker::{
-    Backlog, BrokerMessage, DeadLetterReason, DirectDelivery, DirectOutcome, MessageBroker,
+    subject, Backlog, BrokerMessage, DeadLetterReason, DirectDelivery, DirectOutcome, MessageBroker,
 };
 use async_nats::HeaderMap;
 use futures::StreamExt;
@@ -44,16 +44,22 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
     mut nats: async_nats::Subscriber,
     mut route: Route<M>,
 ) {
-    let mut names = Names::default();
+    let mut names = Names {
+        // A literal pattern is the subject of every message it gets.
+        literal: subject::is_literal(&route.pattern).then(|| Arc::clone(&route.pattern)),
+        ..Names::default()
+    };
     // Made once: a `closed()` made in each turn of the loop would register
     // and unregister a waiter (a lock each) for every message.
     let closed = route.queue.closed();
     tokio::pin!(closed);
     let mut draining = false;
     loop {
+        // The next message before the closing: polled only while no
+        // message is ready (a queue closed meanwhile is seen at the next
+        // hand-over, which dead-letters that message and ends the loop).
         let message = tokio::select! {
             biased;
-            _ = &mut closed => break,
             drain = &mut route.drain, if !draining => {
                 draining = true;
                 // Err: the subscription was dropped, not drained (the
@@ -73,6 +79,7 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
                 Some(message) => message,
                 None => break,
             },
+            _ = &mut closed => break,
         };
         let Some(mut delivered) = decode(&broker, message, &mut names) else {
             continue;
@@ -148,6 +155,9 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
 /// the same few names over and over, so this saves an allocation each.
 #[derive(Default)]
 struct Names {
+    /// The subscription's pattern when it has no wildcard: then every
+    /// message's subject, shared without comparing.
+    literal: Option<Arc<str>>,
     subject: Option<Arc<str>>,
     reply: Option<Arc<str>>,
 }
@@ -169,7 +179,10 @@ fn decode<M: Clone + Send + 'static>(
     names: &mut Names,
 ) -> Option<BrokerMessage<M>> {
     let inner = &broker.inner;
-    let subject = interned(&mut names.subject, local(&inner.prefix, &message.subject));
+    let subject = match &names.literal {
+        Some(literal) => Arc::clone(literal),
+        None => interned(&mut names.subject, local(&inner.prefix, &message.subject)),
+    };
     let reply_to = message
         .reply
         .as_ref()
