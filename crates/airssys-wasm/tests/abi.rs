@@ -3,7 +3,9 @@
 
 mod common;
 
-use airssys_wasm::{GuestError, GuestHealth, GuestMessage, WasmType, WasmValue};
+use airssys_wasm::{
+    ComponentLimits, GuestError, GuestHealth, GuestMessage, Permissions, WasmType, WasmValue,
+};
 use common::*;
 
 /// The most a delivery's future may take: the core path's typed call
@@ -73,6 +75,42 @@ async fn handler_without_reply_returns_none() {
             .unwrap(),
         None
     );
+}
+
+/// Replies twice; traps unless the first reply is `OK` (0) and the
+/// second `ALREADY_REPLIED` (-7), whether or not the reply is kept.
+const REPLIES_TWICE: &str = r#"(module
+  (import "airssys" "reply" (func $reply (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "answer")
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle-message") (param i32 i32) (result i32)
+    (if (i32.ne (call $reply (i32.const 0) (i32.const 6)) (i32.const 0))
+      (then unreachable))
+    (if (i32.ne (call $reply (i32.const 0) (i32.const 6)) (i32.const -7))
+      (then unreachable))
+    i32.const 0))"#;
+
+#[tokio::test]
+async fn a_send_is_answered_like_a_request_but_its_reply_is_not_kept() {
+    let engine = engine();
+    let mut guest = spawn_bytes(
+        &engine,
+        REPLIES_TWICE.as_bytes(),
+        "replier",
+        FakeHost::new(),
+        ComponentLimits::default(),
+        Permissions::deny_all(),
+    )
+    .await;
+    let msg = GuestMessage::new(&b"x"[..]);
+    // The guest's calls see the same answers either way (it traps if not).
+    guest.handle_send(&msg).await.unwrap();
+    assert_eq!(
+        guest.handle_message(&msg).await.unwrap().as_deref(),
+        Some(&b"answer"[..])
+    );
+    guest.handle_send(&msg).await.unwrap();
 }
 
 #[tokio::test]

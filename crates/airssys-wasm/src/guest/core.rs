@@ -430,9 +430,12 @@ impl CoreInstance {
         Ok(ptr)
     }
 
+    /// `keep_reply` false for a message nobody awaits an answer to: the
+    /// guest's `reply` is answered as always, but not copied.
     pub(crate) async fn handle_message(
         &mut self,
         msg: &GuestMessage,
+        keep_reply: bool,
     ) -> Result<Option<Bytes>, GuestError> {
         let size = msg.payload.len();
         let limit = self.limits.get_max_message_bytes();
@@ -466,7 +469,7 @@ impl CoreInstance {
             )));
         };
         core_abi::encode_message(dst, msg);
-        self.store.data_mut().open_reply();
+        self.store.data_mut().open_reply_keeping(keep_reply);
         let code = self
             .handle
             .call_async(&mut self.store, (ptr as i32, total as i32))

@@ -246,7 +246,12 @@ impl StoreData {
         if bytes.len() > self.max_message_bytes {
             return Err(codes::TOO_LARGE);
         }
-        self.reply = Some(bytes.to_vec());
+        // An empty Vec allocates nothing: it only marks the slot as used.
+        self.reply = Some(if self.reply_kept {
+            bytes.to_vec()
+        } else {
+            Vec::new()
+        });
         Ok(())
     }
 
@@ -460,6 +465,7 @@ mod tests {
             },
             memory: None,
             reply_open: false,
+            reply_kept: true,
             reply: None,
             max_message_bytes: 1024,
             max_request_timeout: std::time::Duration::from_secs(1),

@@ -379,13 +379,35 @@ impl GuestInstance {
         &mut self,
         msg: &GuestMessage,
     ) -> Result<Option<Bytes>, GuestError> {
+        self.handle(msg, true).await
+    }
+
+    /// As [`handle_message`](Self::handle_message), for a message nobody
+    /// awaits an answer to (a send): a core guest's `reply` is answered as
+    /// always, but its bytes are not copied; the result is `None`.
+    ///
+    /// # Errors
+    /// As [`handle_message`](Self::handle_message).
+    pub async fn handle_send(&mut self, msg: &GuestMessage) -> Result<(), GuestError> {
+        self.handle(msg, false).await.map(|_| ())
+    }
+
+    /// One delivery; the reply kept only if `keep_reply` (one future type
+    /// for both, so a component's task holds room for one).
+    pub(crate) async fn handle(
+        &mut self,
+        msg: &GuestMessage,
+        keep_reply: bool,
+    ) -> Result<Option<Bytes>, GuestError> {
         match self {
-            GuestInstance::Core(i) => i.handle_message(msg).await,
+            GuestInstance::Core(i) => i.handle_message(msg, keep_reply).await,
             // Boxed: the typed component call's future is larger than the
             // core path's, and this future sits in every idle component's
             // task, of either form. The component form's call lifts and
             // lowers a record, beside which one allocation is small.
-            GuestInstance::Component(i) => Box::pin(i.handle_message(msg)).await,
+            GuestInstance::Component(i) => Box::pin(i.handle_message(msg))
+                .await
+                .map(|reply| reply.filter(|_| keep_reply)),
         }
     }
 

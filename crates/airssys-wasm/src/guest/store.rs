@@ -41,6 +41,10 @@ pub(crate) struct StoreData {
     pub(crate) memory: Option<Memory>,
     /// Whether `reply` is accepted now (during `handle-message`/`health`).
     pub(crate) reply_open: bool,
+    /// Whether an accepted reply's bytes are kept: not for a message
+    /// nobody awaits an answer to (a send), where the copy would be
+    /// dropped unread.
+    pub(crate) reply_kept: bool,
     pub(crate) reply: Option<Vec<u8>>,
     pub(crate) max_message_bytes: usize,
     pub(crate) max_request_timeout: Duration,
@@ -55,14 +59,22 @@ pub(crate) struct StoreData {
 impl StoreData {
     /// Opens the reply slot for a call that may reply.
     pub(crate) fn open_reply(&mut self) {
+        self.open_reply_keeping(true);
+    }
+
+    /// Opens the reply slot; `keep` false for a call whose answer nobody
+    /// awaits: `reply` is checked and answered as always, but its bytes
+    /// are not copied, and [`take_reply`](Self::take_reply) gives `None`.
+    pub(crate) fn open_reply_keeping(&mut self, keep: bool) {
         self.reply = None;
         self.reply_open = true;
+        self.reply_kept = keep;
     }
 
     /// Closes the reply slot and takes what the guest replied, if anything.
     pub(crate) fn take_reply(&mut self) -> Option<Vec<u8>> {
         self.reply_open = false;
-        self.reply.take()
+        self.reply.take().filter(|_| self.reply_kept)
     }
 }
 
@@ -114,6 +126,7 @@ pub(crate) fn prepare(
         },
         memory: None,
         reply_open: false,
+        reply_kept: true,
         reply: None,
         max_message_bytes: limits.get_max_message_bytes(),
         max_request_timeout: limits.get_max_request_timeout(),

@@ -171,7 +171,10 @@ impl ComponentActor {
             // A `let` of its own: as part of the awaited expression, the
             // `?`'s temporary would be kept across the await.
             let instance = self.instance()?;
-            match instance.handle_message(&message).await {
+            // In the host, only requests carry a correlation id, and only
+            // they are asked: a send's reply would be dropped unread.
+            let keep_reply = message.correlation_id.is_some();
+            match instance.handle(&message, keep_reply).await {
                 Ok(reply) => Ok(ComponentReply::Delivered(reply)),
                 Err(error) => {
                     let reason = if error.is_fatal() {
