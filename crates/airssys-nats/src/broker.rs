@@ -24,7 +24,7 @@
 //!   knows no subscriber answers at once, which is [`BrokerError::NoResponders`].
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,6 +119,10 @@ pub(crate) struct Inner<M> {
     /// Wire subjects of recent publishes, validated.
     names: WireNames,
     status: watch::Receiver<ConnectionStatus>,
+    /// `status`'s state is `Connected`, kept beside it: read by every
+    /// publish, where the watch's lock would be shared by every sending
+    /// core.
+    connected: Arc<AtomicBool>,
     pub(crate) counters: Counters,
 }
 
@@ -281,6 +285,11 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
             })?;
         }
         let (status_tx, status_rx) = watch::channel(ConnectionStatus::new());
+        let connected = Arc::new(AtomicBool::new(false));
+        let status_tx = Status {
+            watch: status_tx,
+            connected: Arc::clone(&connected),
+        };
         let events_tx = status_tx.clone();
         let counters = Counters::default();
         let slow_consumer_dropped = Arc::clone(&counters.slow_consumer_dropped);
@@ -331,6 +340,7 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
             outbox,
             names: WireNames::new(),
             status: status_rx,
+            connected,
             counters,
         });
         tokio::spawn(drain(queue));
@@ -338,11 +348,15 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
     }
 }
 
-fn on_event(
-    status: &watch::Sender<ConnectionStatus>,
-    slow_consumer_dropped: &AtomicU64,
-    event: &async_nats::Event,
-) {
+/// Where the connection's state is recorded: the watch behind `status()`
+/// and `/health`, and the flag every publish reads.
+#[derive(Clone)]
+struct Status {
+    watch: watch::Sender<ConnectionStatus>,
+    connected: Arc<AtomicBool>,
+}
+
+fn on_event(status: &Status, slow_consumer_dropped: &AtomicU64, event: &async_nats::Event) {
     let state = match event {
         async_nats::Event::Connected => ConnectionState::Connected,
         async_nats::Event::Disconnected => ConnectionState::Disconnected,
@@ -370,8 +384,11 @@ fn on_event(
 
 /// Records a state change; a repeated state (the first `Connected` event
 /// after `connect` already said so) changes nothing.
-fn set_state(status: &watch::Sender<ConnectionStatus>, state: ConnectionState) {
-    status.send_if_modified(|s| {
+fn set_state(status: &Status, state: ConnectionState) {
+    status
+        .connected
+        .store(state == ConnectionState::Connected, Ordering::Release);
+    status.watch.send_if_modified(|s| {
         if s.state == state {
             return false;
         }
@@ -543,15 +560,14 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
 
     /// Refused at once (and counted) unless connected.
     fn check_connected(&self, subject: &str) -> Result<(), BrokerError> {
-        let state = self.inner.status.borrow().state;
-        if state == ConnectionState::Connected {
-            Ok(())
-        } else {
-            Err(self.refused(
-                subject,
-                format!("not connected to NATS ({})", state.as_str()),
-            ))
+        if self.inner.connected.load(Ordering::Acquire) {
+            return Ok(());
         }
+        let state = self.inner.status.borrow().state;
+        Err(self.refused(
+            subject,
+            format!("not connected to NATS ({})", state.as_str()),
+        ))
     }
 
     /// As [`prepare`](Self::prepare), for subjects whose wire form a
@@ -886,8 +902,8 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
         Box::pin(async move {
             subject::validate_subject(subject).map_err(|e| invalid_subject(subject, e))?;
             let inner = &self.inner;
-            let state = inner.status.borrow().state;
-            if state != ConnectionState::Connected {
+            if !inner.connected.load(Ordering::Acquire) {
+                let state = inner.status.borrow().state;
                 inner.counters.refused.fetch_add(1, Ordering::Relaxed);
                 return Err(BrokerError::Transport {
                     subject: subject.to_owned(),

@@ -133,7 +133,7 @@ impl RemoteRoutes {
         let sink = dead_letters.clone();
         let strip = format!("{send_inbox}.");
         let names: Arc<Mutex<NamesByTarget>> = Arc::default();
-        let epoch = coarsetime::Instant::now();
+        let epoch = coarsetime::Instant::now_without_cache_update();
         let leases = Arc::clone(&names);
         let nacks = tokio::spawn(async move {
             while let Some(answer) = answers.recv().await {
@@ -369,7 +369,12 @@ impl RemoteRoutes {
 /// renewing send asks at most once per [`ASK_EVERY`], so a tick's error
 /// only moves a renewal or an expiry by that tick.
 fn since(epoch: coarsetime::Instant) -> u64 {
-    coarsetime::Instant::now().duration_since(epoch).as_nanos()
+    // Without updating coarsetime's shared "recent" value: nothing here
+    // reads it, and a store to one global on every send would bounce its
+    // cache line between the cores that send.
+    coarsetime::Instant::now_without_cache_update()
+        .duration_since(epoch)
+        .as_nanos()
 }
 
 fn nanos(duration: Duration) -> u64 {
