@@ -190,21 +190,48 @@ fn waiting_direct(
     })
 }
 
+/// A publisher, and a subscriber of `subject` whose direct path waits up
+/// to `give_up` for room in a stand-in mailbox of [`MAILBOX`].
+struct WaitingPair {
+    a: NatsBroker<Bytes>,
+    b: NatsBroker<Bytes>,
+    handled: mpsc::Receiver<BrokerMessage<Bytes>>,
+    waits: Arc<std::sync::atomic::AtomicU64>,
+    subscription: airssys_rt::broker::Subscription<Bytes>,
+}
+
+async fn waiting_pair(
+    server: &NatsServer,
+    subject: &str,
+    give_up: std::time::Duration,
+) -> WaitingPair {
+    let (a, b) = (broker(server).await, broker(server).await);
+    let (mailbox, handled) = mpsc::channel::<BrokerMessage<Bytes>>(MAILBOX);
+    let waits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let direct = waiting_direct(mailbox, give_up, Arc::clone(&waits));
+    let subscription = b.subscribe_direct(subject, direct).unwrap();
+    b.sync().await.unwrap();
+    WaitingPair {
+        a,
+        b,
+        handled,
+        waits,
+        subscription,
+    }
+}
+
 #[tokio::test]
 async fn a_full_consumer_that_frees_room_in_time_gets_every_message_direct_and_in_order() {
     let Some(server) = NatsServer::start() else {
         return;
     };
-    let (a, b) = (broker(&server).await, broker(&server).await);
-    let (mailbox, mut handled) = mpsc::channel::<BrokerMessage<Bytes>>(MAILBOX);
-    let waits = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let direct = waiting_direct(
-        mailbox,
-        std::time::Duration::from_secs(30),
-        Arc::clone(&waits),
-    );
-    let mut subscription = b.subscribe_direct("waits", direct).unwrap();
-    b.sync().await.unwrap();
+    let WaitingPair {
+        a,
+        b,
+        mut handled,
+        waits,
+        mut subscription,
+    } = waiting_pair(&server, "waits", std::time::Duration::from_secs(30)).await;
 
     for i in 0..BURST {
         a.publish("waits", Bytes::from(i.to_be_bytes().to_vec()))
@@ -240,16 +267,13 @@ async fn a_wait_that_ends_without_room_queues_the_message_and_those_after_it_in_
     let Some(server) = NatsServer::start() else {
         return;
     };
-    let (a, b) = (broker(&server).await, broker(&server).await);
-    let (mailbox, mut handled) = mpsc::channel::<BrokerMessage<Bytes>>(MAILBOX);
-    let waits = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let direct = waiting_direct(
-        mailbox,
-        std::time::Duration::from_millis(20),
-        Arc::clone(&waits),
-    );
-    let mut subscription = b.subscribe_direct("gives-up", direct).unwrap();
-    b.sync().await.unwrap();
+    let WaitingPair {
+        a,
+        b,
+        mut handled,
+        waits,
+        mut subscription,
+    } = waiting_pair(&server, "gives-up", std::time::Duration::from_millis(20)).await;
 
     // Nobody takes from the mailbox: the first MAILBOX go direct, the next
     // waits 20 ms and is queued, and every later one is queued behind it.
