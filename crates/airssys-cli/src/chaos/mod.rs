@@ -117,7 +117,8 @@ pub struct ChaosReport {
     /// Messages attempted.
     pub attempted: u64,
     /// Messages the host accepted (the rest were refused at the sender, e.g.
-    /// to a component stopped at that moment, and handed back).
+    /// to a component stopped at that moment, and handed back); a publish
+    /// counts once per subscription it matched.
     pub accepted: u64,
     /// Accepted messages handled without a reply being awaited (sends,
     /// topic messages, requests whose asker had given up).
@@ -262,10 +263,16 @@ async fn drive(shared: Arc<Shared>, config: ChaosConfig, sender: u32, count: u64
         });
         let op = rng.gen_range(0..10u8);
         ledger.attempted.fetch_add(1, Ordering::Relaxed);
-        let accepted = match op {
+        // How many copies the host accepted: one for a send or a request;
+        // for a publish, one per broker subscription it matched. Each
+        // component is the only subscriber of its topic, so that is one,
+        // or two while a restarted component's old subscription drains
+        // beside its new one (the old copy is then dead-lettered
+        // `component_stopped`, the new one handled).
+        let accepted: u64 = match op {
             0..=3 => match shared.host.send(&name(target), payload).await {
-                Ok(()) => true,
-                Err(e) => was_accepted(e),
+                Ok(()) => 1,
+                Err(e) => u64::from(was_accepted(e)),
             },
             4..=7 => match shared
                 .host
@@ -276,9 +283,9 @@ async fn drive(shared: Arc<Shared>, config: ChaosConfig, sender: u32, count: u64
                     if reply.as_ref() == Some(&payload) {
                         ledger.replied.fetch_add(1, Ordering::Relaxed);
                     }
-                    true
+                    1
                 }
-                Err(e) => was_accepted(e),
+                Err(e) => u64::from(was_accepted(e)),
             },
             _ => match shared
                 .host
@@ -288,13 +295,13 @@ async fn drive(shared: Arc<Shared>, config: ChaosConfig, sender: u32, count: u64
                     ledger
                         .broker_dropped
                         .fetch_add(report.dropped as u64, Ordering::Relaxed);
-                    report.matched > 0
+                    report.matched as u64
                 }
-                Err(_) => false,
+                Err(_) => 0,
             },
         };
-        if accepted {
-            ledger.accepted.fetch_add(1, Ordering::Relaxed);
+        if accepted > 0 {
+            ledger.accepted.fetch_add(accepted, Ordering::Relaxed);
             if trap {
                 ledger.traps.fetch_add(1, Ordering::Relaxed);
             }
