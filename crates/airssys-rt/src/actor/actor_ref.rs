@@ -95,16 +95,25 @@ impl<A: Actor> ActorRef<A> {
         self.mailbox()
             .try_push(Envelope::Tell(message))
             .map_err(|e| match e {
-                TryPushError::Full(envelope) => TrySendError::MailboxFull {
-                    actor: self.shared().label(),
-                    capacity: self.mailbox().capacity().unwrap_or(usize::MAX),
-                    message: into_message(envelope),
-                },
-                TryPushError::Closed(envelope) => TrySendError::ActorStopped {
-                    actor: self.shared().label(),
-                    message: into_message(envelope),
-                },
+                TryPushError::Full(envelope) => self.refused(envelope, true),
+                TryPushError::Closed(envelope) => self.refused(envelope, false),
             })
+    }
+
+    /// A tell the mailbox did not take, with the message handed back:
+    /// `full` (no room, now or by the deadline) or the actor stopped.
+    fn refused(&self, envelope: Envelope<A>, full: bool) -> TrySendError<A::Message> {
+        let actor = self.shared().label();
+        let message = into_message(envelope);
+        if full {
+            TrySendError::MailboxFull {
+                actor,
+                capacity: self.mailbox().capacity().unwrap_or(usize::MAX),
+                message,
+            }
+        } else {
+            TrySendError::ActorStopped { actor, message }
+        }
     }
 
     /// Sends a message, waiting for mailbox room until `deadline` at the
@@ -131,15 +140,8 @@ impl<A: Actor> ActorRef<A> {
             .push_until(Envelope::Tell(message), Some(deadline))
             .await
             .map_err(|e| match e {
-                PushError::TimedOut(envelope) => TrySendError::MailboxFull {
-                    actor: self.shared().label(),
-                    capacity: self.mailbox().capacity().unwrap_or(usize::MAX),
-                    message: into_message(envelope),
-                },
-                PushError::Closed(envelope) => TrySendError::ActorStopped {
-                    actor: self.shared().label(),
-                    message: into_message(envelope),
-                },
+                PushError::TimedOut(envelope) => self.refused(envelope, true),
+                PushError::Closed(envelope) => self.refused(envelope, false),
             })
     }
 
