@@ -24,6 +24,7 @@
 //!   knows no subscriber answers at once, which is [`BrokerError::NoResponders`].
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,7 @@ use crate::connection::{backoff, ConnectionState, ConnectionStatus};
 use crate::error::NatsError;
 use crate::inbound::{pump, Route};
 use crate::outbound::{drain, Now, Outbound, Outbox, Publish, Refused};
+use crate::security::{Auth, ClientCert, ConnectSecurity};
 use crate::wire_names::WireNames;
 
 /// Default application prefix: `airssys`.
@@ -185,6 +187,7 @@ pub struct NatsBrokerBuilder<M> {
     connect_timeout: Duration,
     retry_initial: bool,
     name: Option<String>,
+    security: ConnectSecurity,
 }
 
 impl<M> fmt::Debug for NatsBrokerBuilder<M> {
@@ -196,6 +199,7 @@ impl<M> fmt::Debug for NatsBrokerBuilder<M> {
             .field("outbound_capacity", &self.outbound_capacity)
             .field("subscription_capacity", &self.subscription_capacity)
             .field("reconnect", &self.reconnect)
+            .field("security", &self.security)
             .finish_non_exhaustive()
     }
 }
@@ -272,11 +276,85 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
         self
     }
 
+    /// TLS and credentials, all at once (replacing what the methods below
+    /// set). Default [`ConnectSecurity::default`]: TLS only if the server
+    /// asks for it, no credentials but the URL's.
+    pub fn security(mut self, security: ConnectSecurity) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// If `true`, refuse to connect without TLS. Default `false`, but TLS
+    /// is required anyway once a CA or a client certificate is set (see
+    /// [`ConnectSecurity::tls_required`]).
+    pub fn require_tls(mut self, require: bool) -> Self {
+        self.security.require_tls = require;
+        self
+    }
+
+    /// The CA certificate(s), a PEM file, that the server's certificate
+    /// must chain to, instead of the system's root certificates. Default
+    /// none (the system's roots).
+    pub fn tls_root_certificates(mut self, ca: impl Into<PathBuf>) -> Self {
+        self.security.tls_ca = Some(ca.into());
+        self
+    }
+
+    /// A client certificate and its private key (PEM files), for a server
+    /// that verifies its clients (mutual TLS). Default none.
+    pub fn tls_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.security.client_cert = Some(ClientCert {
+            cert: cert.into(),
+            key: key.into(),
+        });
+        self
+    }
+
+    /// Authenticate with a credentials file (a user JWT and its NKey seed,
+    /// as `nsc` writes it), for servers in operator mode. Replaces any
+    /// other credentials set here. Default none.
+    pub fn credentials_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.security.auth = Some(Auth::CredentialsFile(path.into()));
+        self
+    }
+
+    /// Authenticate with the NKey user seed (`SU…`) held in a file.
+    /// Replaces any other credentials set here. Default none.
+    pub fn nkey_seed_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.security.auth = Some(Auth::NkeySeedFile(path.into()));
+        self
+    }
+
+    /// Authenticate with the token held in a file. Replaces any other
+    /// credentials set here. Default none.
+    pub fn token_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.security.auth = Some(Auth::TokenFile(path.into()));
+        self
+    }
+
+    /// Authenticate as `user` with the password held in a file. Replaces
+    /// any other credentials set here. Default none.
+    pub fn user_password_file(
+        mut self,
+        user: impl Into<String>,
+        password_file: impl Into<PathBuf>,
+    ) -> Self {
+        self.security.auth = Some(Auth::UserPassword {
+            user: user.into(),
+            password_file: password_file.into(),
+        });
+        self
+    }
+
     /// Connects. Must run inside a tokio runtime; the broker's tasks run on it.
     ///
     /// # Errors
     /// [`NatsError::InvalidSubject`] for a bad prefix or dead-letter subject;
-    /// [`NatsError::Connect`] if the first connection fails.
+    /// [`NatsError::SecurityFile`] for a CA, certificate, key or secret file
+    /// that cannot be used (nothing is sent then);
+    /// [`NatsError::Unauthorized`] if the server refuses the credentials;
+    /// [`NatsError::Tls`] if the TLS handshake fails;
+    /// [`NatsError::Connect`] if the first connection fails otherwise.
     pub async fn connect(self) -> Result<NatsBroker<M>, NatsError> {
         for s in [&self.prefix, &self.dead_letter_subject] {
             subject::validate_subject(s).map_err(|e| NatsError::InvalidSubject {
@@ -315,13 +393,11 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
         if let Some(name) = &self.name {
             options = options.name(name);
         }
+        let options = self.security.apply(&self.url, options).await?;
         let client = options
             .connect(self.url.as_str())
             .await
-            .map_err(|e| NatsError::Connect {
-                url: self.url.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| self.security.connect_error(&self.url, &e))?;
         if client.connection_state() == async_nats::connection::State::Connected {
             // The `Connected` event may still be on its way; the state is known now.
             set_state(&status_tx, ConnectionState::Connected);
@@ -428,6 +504,7 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry_initial: false,
             name: None,
+            security: ConnectSecurity::default(),
         }
     }
 

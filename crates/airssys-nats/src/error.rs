@@ -1,6 +1,9 @@
 //! [`NatsError`]: what can go wrong building or syncing a [`NatsBroker`](crate::NatsBroker).
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::security::SecurityFile;
 
 /// An error of the NATS broker outside the [`MessageBroker`](airssys_rt::broker::MessageBroker)
 /// operations (those return `BrokerError`).
@@ -13,6 +16,41 @@ pub enum NatsError {
         /// The server URL.
         url: String,
         /// What the client reported.
+        reason: String,
+    },
+    /// A file of the connection's [`ConnectSecurity`](crate::ConnectSecurity)
+    /// (a CA or client certificate, a key, credentials, an NKey seed, a
+    /// token, a password) cannot be read or is not what it should be;
+    /// nothing was sent to the server.
+    #[error("cannot connect to NATS at {url}: the {what} file {}: {reason}", file.display())]
+    SecurityFile {
+        /// The server URL.
+        url: String,
+        /// Which file.
+        what: SecurityFile,
+        /// The file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The server refused the connection's credentials (or asked for some
+    /// and got none).
+    #[error("NATS at {url} refused the connection: authorization violation: the server refused {credentials}")]
+    Unauthorized {
+        /// The server URL.
+        url: String,
+        /// The credentials offered, in words ("the token in /etc/…",
+        /// "no credentials"); never the secret itself.
+        credentials: String,
+    },
+    /// The TLS handshake with the server failed: an untrusted or wrong
+    /// server certificate, a client certificate the server requires or
+    /// refuses, a server that does not speak TLS.
+    #[error("TLS with NATS at {url} failed: {reason}")]
+    Tls {
+        /// The server URL.
+        url: String,
+        /// What went wrong, and what to set.
         reason: String,
     },
     /// The application prefix or the dead-letter subject is not a valid subject.

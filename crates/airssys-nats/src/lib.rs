@@ -44,6 +44,7 @@ mod connection;
 mod error;
 mod inbound;
 mod outbound;
+mod security;
 mod wire_names;
 
 pub use async_nats;
@@ -55,3 +56,4 @@ pub use broker::{
 pub use codec::{headers, BytesCodec, CodecError, WireCodec};
 pub use connection::{ConnectionState, ConnectionStatus};
 pub use error::NatsError;
+pub use security::{Auth, ClientCert, ConnectSecurity, SecurityFile};

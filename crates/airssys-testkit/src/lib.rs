@@ -85,6 +85,7 @@ mod expect;
 mod host;
 mod ledger;
 mod nats_server;
+mod pki;
 mod probe;
 mod record;
 
@@ -98,6 +99,7 @@ pub use expect::Counters;
 pub use host::{TestHost, TestHostBuilder, DEFAULT_MAX_COMPONENTS, DEFAULT_TIMEOUT};
 pub use ledger::{Ledger, LedgerRow};
 pub use nats_server::{NatsServer, NatsServerError};
+pub use pki::{PkiError, TestPki};
 pub use probe::Probe;
 pub use record::{DeadLetter, Event, Published, Recorded, Restart, Sent, Traffic};
 

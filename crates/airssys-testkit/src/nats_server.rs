@@ -47,6 +47,8 @@ pub struct NatsServer {
     child: Option<Child>,
     binary: PathBuf,
     addr: SocketAddr,
+    /// The configuration file it was started with, if any.
+    config: Option<PathBuf>,
 }
 
 impl NatsServer {
@@ -55,12 +57,28 @@ impl NatsServer {
     /// # Errors
     /// [`NatsServerError`] saying why not.
     pub fn try_start() -> Result<Self, NatsServerError> {
+        Self::try_start_with(None)
+    }
+
+    /// Starts a server with the configuration file `config` (`-c`): TLS,
+    /// accounts, users. The address and port still come from the command
+    /// line (127.0.0.1, one the server picks), which overrides the file.
+    ///
+    /// # Errors
+    /// [`NatsServerError`] saying why not; a configuration the server
+    /// refuses is [`NatsServerError::NotReady`].
+    pub fn try_start_with_config(config: &Path) -> Result<Self, NatsServerError> {
+        Self::try_start_with(Some(config.to_owned()))
+    }
+
+    fn try_start_with(config: Option<PathBuf>) -> Result<Self, NatsServerError> {
         let binary = binary().ok_or(NatsServerError::NotInstalled)?;
-        let (child, addr) = spawn_ready(&binary, None)?;
+        let (child, addr) = spawn_ready(&binary, None, config.as_deref())?;
         Ok(Self {
             child: Some(child),
             binary,
             addr,
+            config,
         })
     }
 
@@ -71,7 +89,20 @@ impl NatsServer {
     /// # Panics
     /// If the server is installed but does not start: the test fails.
     pub fn start() -> Option<Self> {
-        match Self::try_start() {
+        Self::skip_if_not_installed(Self::try_start())
+    }
+
+    /// [`start`](Self::start) with the configuration file `config` (see
+    /// [`try_start_with_config`](Self::try_start_with_config)).
+    ///
+    /// # Panics
+    /// If the server is installed but does not start: the test fails.
+    pub fn start_with_config(config: &Path) -> Option<Self> {
+        Self::skip_if_not_installed(Self::try_start_with_config(config))
+    }
+
+    fn skip_if_not_installed(started: Result<Self, NatsServerError>) -> Option<Self> {
+        match started {
             Ok(server) => Some(server),
             Err(NatsServerError::NotInstalled) => {
                 eprintln!("\n!!! SKIPPED: {}\n", NatsServerError::NotInstalled);
@@ -106,7 +137,8 @@ impl NatsServer {
     /// [`NatsServerError`] if it does not come back.
     pub fn restart(&mut self) -> Result<(), NatsServerError> {
         self.kill();
-        let (child, addr) = spawn_ready(&self.binary, Some(self.addr.port()))?;
+        let (child, addr) =
+            spawn_ready(&self.binary, Some(self.addr.port()), self.config.as_deref())?;
         self.child = Some(child);
         self.addr = addr;
         Ok(())
@@ -132,11 +164,20 @@ fn binary() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Starts `nats-server` on `port` (or one it picks) and returns once it
-/// logs "Server is ready", with the address it announced.
-fn spawn_ready(binary: &Path, port: Option<u16>) -> Result<(Child, SocketAddr), NatsServerError> {
+/// Starts `nats-server` on `port` (or one it picks), with the configuration
+/// file `config` if given, and returns once it logs "Server is ready", with
+/// the address it announced.
+fn spawn_ready(
+    binary: &Path,
+    port: Option<u16>,
+    config: Option<&Path>,
+) -> Result<(Child, SocketAddr), NatsServerError> {
     let port = port.map_or_else(|| "-1".to_owned(), |port| port.to_string());
-    let mut child = Command::new(binary)
+    let mut command = Command::new(binary);
+    if let Some(config) = config {
+        command.arg("-c").arg(config);
+    }
+    let mut child = command
         .args(["-a", "127.0.0.1", "-p", &port])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
