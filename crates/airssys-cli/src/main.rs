@@ -11,6 +11,7 @@ use airssys_cli::ctl::{self, Verb};
 use airssys_cli::manifest::{units, Manifest};
 use airssys_cli::run::{self, RunOptions};
 use airssys_cli::{inspect, invoke, telemetry};
+use airssys_nats::Auth;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -25,6 +26,9 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once per process and matched at once: the size of `Run` (its
+// flags) costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Start a host from a manifest and run it until Ctrl-C or --duration.
     Run {
@@ -51,6 +55,27 @@ enum Command {
         /// application (overrides the manifest's `[broker] url`).
         #[arg(long)]
         nats: Option<String>,
+        /// CA certificate (PEM) the NATS server's certificate must chain to;
+        /// TLS is then required (overrides `[broker] tls_ca`).
+        #[arg(long, value_name = "FILE")]
+        nats_ca: Option<PathBuf>,
+        /// Client certificate (PEM) for a NATS server that verifies its
+        /// clients (mutual TLS); with --nats-key (overrides `[broker] tls_cert`).
+        #[arg(long, value_name = "FILE", requires = "nats_key")]
+        nats_cert: Option<PathBuf>,
+        /// Private key (PEM) of --nats-cert (overrides `[broker] tls_key`).
+        #[arg(long, value_name = "FILE", requires = "nats_cert")]
+        nats_key: Option<PathBuf>,
+        /// NATS credentials file (user JWT + NKey seed, as `nsc` writes it)
+        /// (overrides the manifest's credentials).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["nats_nkey_file", "nats_token_file"])]
+        nats_creds: Option<PathBuf>,
+        /// File holding an NKey user seed (`SU…`) (overrides the manifest's credentials).
+        #[arg(long, value_name = "FILE", conflicts_with = "nats_token_file")]
+        nats_nkey_file: Option<PathBuf>,
+        /// File holding the NATS token (overrides the manifest's credentials).
+        #[arg(long, value_name = "FILE")]
+        nats_token_file: Option<PathBuf>,
         /// Run only the components of these supervision groups (repeatable).
         #[arg(long, num_args = 1..)]
         only: Vec<String>,
@@ -267,6 +292,12 @@ async fn run_command() -> ExitCode {
             control_addr,
             control_token_file,
             nats,
+            nats_ca,
+            nats_cert,
+            nats_key,
+            nats_creds,
+            nats_nkey_file,
+            nats_token_file,
             only,
             no_drives,
         } => {
@@ -303,6 +334,14 @@ async fn run_command() -> ExitCode {
                 metrics_addr,
                 control,
                 nats,
+                nats_security: airssys_cli::nats::SecurityFlags {
+                    ca: nats_ca,
+                    client_cert: nats_cert.zip(nats_key),
+                    auth: nats_creds
+                        .map(Auth::CredentialsFile)
+                        .or(nats_nkey_file.map(Auth::NkeySeedFile))
+                        .or(nats_token_file.map(Auth::TokenFile)),
+                },
                 only,
                 no_drives,
             };

@@ -2,10 +2,13 @@
 //! component host's [`TopicMessage`] travels as described in
 //! `docs/distribution.md`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use airssys_nats::async_nats::HeaderMap;
-use airssys_nats::{headers, CodecError, NatsBroker, NatsError, WireCodec};
+use airssys_nats::{
+    headers, Auth, ClientCert, CodecError, ConnectSecurity, NatsBroker, NatsError, WireCodec,
+};
 use airssys_wasm::{ComponentId, TopicMessage};
 use bytes::Bytes;
 
@@ -31,19 +34,60 @@ impl WireCodec<TopicMessage> for TopicCodec {
     }
 }
 
-/// Connects a host's broker to the server at `url` under `prefix`.
+/// `airssys run`'s `--nats-*` flags: each one given replaces the
+/// manifest's `[broker]` setting of the same kind. Secrets are never
+/// flags, only the files that hold them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityFlags {
+    /// `--nats-ca`: the CA (PEM) the server's certificate must chain to.
+    pub ca: Option<PathBuf>,
+    /// `--nats-cert` and `--nats-key`: the client certificate and key
+    /// (mutual TLS), given together.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// `--nats-creds`, `--nats-nkey-file` or `--nats-token-file`: how the
+    /// host authenticates (at most one).
+    pub auth: Option<Auth>,
+}
+
+impl SecurityFlags {
+    /// `manifest` (the `[broker]` settings, or the default) with these
+    /// flags put over it.
+    pub fn over(&self, manifest: ConnectSecurity) -> ConnectSecurity {
+        let mut security = manifest;
+        if let Some(ca) = &self.ca {
+            security.tls_ca = Some(ca.clone());
+        }
+        if let Some((cert, key)) = &self.client_cert {
+            security.client_cert = Some(ClientCert {
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        }
+        if let Some(auth) = &self.auth {
+            security.auth = Some(auth.clone());
+        }
+        security
+    }
+}
+
+/// Connects a host's broker to the server at `url` under `prefix`, with
+/// the TLS and credentials of `security`.
 ///
 /// # Errors
-/// [`NatsError`] if the first connection fails or the prefix is invalid.
+/// [`NatsError`] if the prefix is invalid, a file of `security` cannot be
+/// used, the server refuses the credentials or the TLS handshake, or the
+/// first connection fails otherwise.
 pub async fn connect(
     url: &str,
     prefix: &str,
     dead_letter_subject: &str,
+    security: &ConnectSecurity,
 ) -> Result<NatsBroker<TopicMessage>, NatsError> {
     NatsBroker::builder(url, Arc::new(TopicCodec))
         .prefix(prefix)
         .dead_letter_subject(dead_letter_subject)
         .name(format!("airssys-{}", std::process::id()))
+        .security(security.clone())
         .connect()
         .await
 }

@@ -155,3 +155,41 @@ fn the_example_manifest_is_valid() {
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("ok (4 components, 5 instances, 2 groups, 2 drives)"));
 }
+
+#[test]
+fn broker_client_certificate_without_its_key_is_refused() {
+    assert_refused(
+        "[broker]\nurl = \"nats://127.0.0.1:4222\"\ntls_cert = \"a.wat\"\n",
+        "3:12",
+        "broker `tls_cert` needs `tls_key`, the client certificate's private key",
+    );
+}
+
+#[test]
+fn broker_with_two_ways_to_authenticate_is_refused_at_the_second() {
+    assert_refused(
+        "[broker]\ncredentials = \"a.wat\"\ntoken_file = \"a.wat\"\n",
+        "3:14",
+        "broker `token_file` and `credentials` are two ways to authenticate: set one",
+    );
+    assert_refused(
+        "[broker]\npassword_file = \"a.wat\"\n",
+        "2:17",
+        "broker `password_file` needs `user`",
+    );
+}
+
+#[test]
+fn broker_secret_file_that_does_not_exist_is_refused_with_its_resolved_path() {
+    let (code, stderr, path) =
+        check("[broker]\nurl = \"nats://127.0.0.1:4222\"\ntls_ca = \"ca.pem\"\n");
+    assert_eq!(code, 2, "stderr: {stderr}");
+    let ca = Path::new(&path).with_file_name("ca.pem");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {path}:3:10: broker `tls_ca`: cannot read `{}`: file not found",
+            ca.display()
+        )
+    );
+}

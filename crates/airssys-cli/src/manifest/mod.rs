@@ -41,6 +41,7 @@
 //! count = 100                            # optional: stop after this many
 //! ```
 
+mod broker;
 mod error;
 mod raw;
 pub mod units;
@@ -56,6 +57,7 @@ use airssys_wasm::guest::permissions::is_valid_subject;
 use airssys_wasm::{ComponentLimits, InvalidHostPattern, SubjectPattern, WasiGrants};
 use toml::Spanned;
 
+pub use self::broker::BrokerSettings;
 pub use self::error::ManifestError;
 use self::raw::{RawBackoff, RawComponent, RawDrive, RawIntensity, RawLimits, RawManifest};
 
@@ -104,17 +106,6 @@ pub struct HostSettings {
     /// `[broker]`: the NATS server this host joins, if any (the embedded
     /// in-memory broker otherwise).
     pub broker: Option<BrokerSettings>,
-}
-
-/// `[broker] url = "nats://…", prefix = "…"`: run as one host of a
-/// distributed application (see `docs/distribution.md`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerSettings {
-    /// The NATS server URL (`--nats` overrides it).
-    pub url: String,
-    /// The application prefix of every subject on the wire (default
-    /// `airssys`); every host of one application uses the same.
-    pub prefix: String,
 }
 
 /// A `backoff = { initial, max, multiplier, jitter }` table.
@@ -345,32 +336,11 @@ impl Validator<'_> {
             None => None,
         };
 
-        let broker = match &raw.broker {
-            None => None,
-            Some(b) => {
-                let prefix = match &b.prefix {
-                    Some(p) if !is_valid_subject(p.get_ref()) => {
-                        return Err(self.err(
-                            span(p),
-                            format!(
-                                "invalid broker prefix `{}`: use non-empty dot-separated tokens without wildcards",
-                                p.get_ref()
-                            ),
-                        ))
-                    }
-                    Some(p) => p.get_ref().clone(),
-                    None => airssys_nats::DEFAULT_PREFIX.to_owned(),
-                };
-                let url = match &b.url {
-                    Some(u) if u.get_ref().trim().is_empty() => {
-                        return Err(self.err(span(u), "empty broker url"))
-                    }
-                    Some(u) => u.get_ref().clone(),
-                    None => String::new(),
-                };
-                Some(BrokerSettings { url, prefix })
-            }
-        };
+        let broker = raw
+            .broker
+            .as_ref()
+            .map(|b| self.broker(b, base))
+            .transpose()?;
 
         // Groups: names, parents, cycles.
         let mut group_index: HashMap<&str, usize> = HashMap::new();

@@ -29,6 +29,15 @@ pub(crate) struct RawManifest {
 pub(crate) struct RawBroker {
     pub(crate) url: Option<Spanned<String>>,
     pub(crate) prefix: Option<Spanned<String>>,
+    pub(crate) require_tls: Option<bool>,
+    pub(crate) tls_ca: Option<Spanned<String>>,
+    pub(crate) tls_cert: Option<Spanned<String>>,
+    pub(crate) tls_key: Option<Spanned<String>>,
+    pub(crate) credentials: Option<Spanned<String>>,
+    pub(crate) nkey_seed_file: Option<Spanned<String>>,
+    pub(crate) token_file: Option<Spanned<String>>,
+    pub(crate) user: Option<Spanned<String>>,
+    pub(crate) password_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -45,6 +45,9 @@ pub struct RunOptions {
     pub control: Option<ControlConfig>,
     /// Join the NATS server at this URL (overrides `[broker] url`).
     pub nats: Option<String>,
+    /// TLS and credential files of the NATS connection (override the
+    /// `[broker]` settings of the same kind).
+    pub nats_security: crate::nats::SecurityFlags,
     /// Run only the components of these groups (default: all). With
     /// `--nats`, other hosts run the rest.
     pub only: Vec<String>,
@@ -307,9 +310,18 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
                 .broker
                 .as_ref()
                 .map_or(airssys_nats::DEFAULT_PREFIX, |b| b.prefix.as_str());
-            let broker = crate::nats::connect(&url, prefix, &manifest.host.dead_letter_subject)
-                .await
-                .map_err(|e| RunError::Broker(e.to_string()))?;
+            let security = opts.nats_security.over(
+                manifest
+                    .host
+                    .broker
+                    .as_ref()
+                    .map(|b| b.security.clone())
+                    .unwrap_or_default(),
+            );
+            let broker =
+                crate::nats::connect(&url, prefix, &manifest.host.dead_letter_subject, &security)
+                    .await
+                    .map_err(|e| RunError::Broker(e.to_string()))?;
             eprintln!("joined NATS at {url} as part of application `{prefix}`");
             Some(broker)
         }
