@@ -33,6 +33,7 @@
 pub mod actor;
 pub mod broker;
 pub mod dead_letter;
+pub mod lease;
 mod live_registry;
 mod loom;
 pub mod mailbox;
@@ -46,5 +47,6 @@ pub use actor::{
     SpawnBuilder, SpawnError, TrySendError,
 };
 pub use dead_letter::{DeadLetter, DeadLetterCounts, DeadLetterHandler, DeadLetterReason};
+pub use lease::Lease;
 pub use mailbox::{MailboxConfig, DEFAULT_MAILBOX_CAPACITY};
 pub use system::{ActorSystem, ShutdownReport, SystemStats};

@@ -38,6 +38,9 @@ pub(crate) struct ComponentTemplate {
     pub(crate) lifecycle: Arc<SharedLifecycle>,
     pub(crate) dead_letters: DeadLetterSink,
     pub(crate) stop_timeout: std::time::Duration,
+    /// The host's cluster lease: no message is handed to the guest while
+    /// it does not hold.
+    pub(crate) lease: Option<airssys_rt::Lease>,
 }
 
 /// A component instance as an actor.
@@ -168,6 +171,19 @@ impl ComponentActor {
         message: GuestMessage,
     ) -> impl Future<Output = Result<ComponentReply, ComponentFailure>> + Send + '_ {
         async move {
+            if let Some(lease) = &self.template.lease {
+                if !lease.holds() {
+                    let failure = ComponentFailure::NotOwner {
+                        component: self.template.id.clone(),
+                    };
+                    self.template.dead_letters.post(
+                        &self.template.id,
+                        message,
+                        UndeliveredReason::NotOwner,
+                    );
+                    return Err(failure);
+                }
+            }
             // A `let` of its own: as part of the awaited expression, the
             // `?`'s temporary would be kept across the await.
             let instance = self.instance()?;

@@ -28,6 +28,10 @@ pub enum UndeliveredReason {
     /// A send to a component no host runs: with a distributed broker, the
     /// server answered "no responders" to a send for an id unknown here.
     NoSuchTarget,
+    /// The host's cluster lease had ended when the message reached the
+    /// guest: another host may own the component by now, so this one did
+    /// not handle it.
+    NotOwner,
 }
 
 impl UndeliveredReason {
@@ -39,6 +43,7 @@ impl UndeliveredReason {
             UndeliveredReason::MailboxFull => "mailbox_full",
             UndeliveredReason::ComponentStopped => "component_stopped",
             UndeliveredReason::NoSuchTarget => "no_such_target",
+            UndeliveredReason::NotOwner => "not_owner",
         }
     }
 }
@@ -51,6 +56,9 @@ impl fmt::Display for UndeliveredReason {
             UndeliveredReason::MailboxFull => f.write_str("mailbox full"),
             UndeliveredReason::ComponentStopped => f.write_str("component stopped"),
             UndeliveredReason::NoSuchTarget => f.write_str("no such target on any host"),
+            UndeliveredReason::NotOwner => {
+                f.write_str("not owner: this host's cluster lease had ended")
+            }
         }
     }
 }
@@ -69,6 +77,9 @@ pub struct DeadLetterStats {
     pub component_stopped: u64,
     /// Sends to an id no host runs (distributed broker only).
     pub no_such_target: u64,
+    /// Messages a cluster host did not hand to its guest because its
+    /// ownership lease had ended (another host may run the component).
+    pub not_owner: u64,
 }
 
 impl DeadLetterStats {
@@ -79,16 +90,18 @@ impl DeadLetterStats {
             + self.mailbox_full
             + self.component_stopped
             + self.no_such_target
+            + self.not_owner
     }
 
     /// `(label, count)` pairs, for reports and metrics.
-    pub fn by_reason(&self) -> [(&'static str, u64); 5] {
+    pub fn by_reason(&self) -> [(&'static str, u64); 6] {
         [
             ("component_failed", self.component_failed),
             ("rejected", self.rejected),
             ("mailbox_full", self.mailbox_full),
             ("component_stopped", self.component_stopped),
             ("no_such_target", self.no_such_target),
+            ("not_owner", self.not_owner),
         ]
     }
 }
@@ -100,6 +113,7 @@ struct Counters {
     mailbox_full: AtomicU64,
     component_stopped: AtomicU64,
     no_such_target: AtomicU64,
+    not_owner: AtomicU64,
 }
 
 /// Posts dead letters to the broker; shared by every component actor.
@@ -130,6 +144,7 @@ impl DeadLetterSink {
             UndeliveredReason::MailboxFull => &self.counters.mailbox_full,
             UndeliveredReason::ComponentStopped => &self.counters.component_stopped,
             UndeliveredReason::NoSuchTarget => &self.counters.no_such_target,
+            UndeliveredReason::NotOwner => &self.counters.not_owner,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(component = %target, %reason, "dead letter");
@@ -160,6 +175,7 @@ impl DeadLetterSink {
             mailbox_full: self.counters.mailbox_full.load(Ordering::Relaxed),
             component_stopped: self.counters.component_stopped.load(Ordering::Relaxed),
             no_such_target: self.counters.no_such_target.load(Ordering::Relaxed),
+            not_owner: self.counters.not_owner.load(Ordering::Relaxed),
         }
     }
 }

@@ -39,6 +39,14 @@ pub enum ComponentFailure {
     /// the incarnation ends so that its supervisor makes a fresh one.
     #[error("restart requested")]
     RestartRequested,
+    /// The host's cluster lease had ended: it may no longer own this
+    /// component, so the message was not handed to the guest (it was
+    /// dead-lettered `not_owner`). Not fatal: the host stops the component.
+    #[error("component {component}: this host's cluster lease has ended; the message was not handled here")]
+    NotOwner {
+        /// The component.
+        component: ComponentId,
+    },
 }
 
 impl ComponentFailure {
@@ -49,6 +57,7 @@ impl ComponentFailure {
             ComponentFailure::Guest(e) => e.is_fatal(),
             ComponentFailure::UpgradeRejected(_) => false,
             ComponentFailure::RestartRequested => true,
+            ComponentFailure::NotOwner { .. } => false,
         }
     }
 }

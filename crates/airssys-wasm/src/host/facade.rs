@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use airssys_rt::broker::{BrokerError, InMemoryMessageBroker, MessageBroker, PublishReport};
 use airssys_rt::supervisor::{BackoffPolicy, RestartStrategy, SupervisorNode, SupervisorRef};
-use airssys_rt::{ActorRef, ActorSystem, AskError, DeadLetterReason, TrySendError};
+use airssys_rt::{ActorRef, ActorSystem, AskError, DeadLetterReason, Lease, TrySendError};
 use bytes::Bytes;
 
 use super::actor::ComponentActor;
@@ -36,6 +36,7 @@ pub struct ComponentHostBuilder {
     intensity: (u32, Duration),
     backoff: BackoffPolicy,
     system: Option<ActorSystem>,
+    lease: Option<Lease>,
 }
 
 impl std::fmt::Debug for ComponentHostBuilder {
@@ -94,6 +95,19 @@ impl ComponentHostBuilder {
     /// Runs the components in an existing actor system (default: a new one).
     pub fn actor_system(mut self, system: ActorSystem) -> Self {
         self.system = Some(system);
+        self
+    }
+
+    /// The lease under which this host may run its components (a cluster
+    /// host's ownership, see `docs/distribution.md`). Every component
+    /// checks it before it hands a message to its guest: while it does not
+    /// hold, messages are dead-lettered `not_owner` instead of handled, so a
+    /// host that was paused or cut off past its lease acts on nothing when
+    /// it wakes, whichever of its tasks runs first. Default: none (a host
+    /// outside a cluster always may). One atomic load and one clock read
+    /// per message.
+    pub fn lease(mut self, lease: Lease) -> Self {
+        self.lease = Some(lease);
         self
     }
 
@@ -177,6 +191,7 @@ impl ComponentHostBuilder {
                 dead_letters,
                 root,
                 shutting_down: AtomicBool::new(false),
+                lease: self.lease,
             }),
         })
     }
@@ -212,6 +227,8 @@ pub(super) struct HostInner {
     pub(super) dead_letters: DeadLetterSink,
     pub(super) root: SupervisorRef,
     pub(super) shutting_down: AtomicBool,
+    /// The cluster's lease on this host's components, if any.
+    pub(super) lease: Option<Lease>,
 }
 
 /// A component's health: its lifecycle state and its guest's own answer.
@@ -290,6 +307,7 @@ impl ComponentHost {
             intensity: DEFAULT_ROOT_INTENSITY,
             backoff: BackoffPolicy::none(),
             system: None,
+            lease: None,
         }
     }
 

@@ -12,6 +12,7 @@ mod dead_letters;
 mod error;
 mod facade;
 mod fault;
+mod handoff;
 mod lifecycle;
 mod message;
 mod registry;
@@ -29,6 +30,7 @@ pub use facade::{
     ComponentHealth, ComponentHost, ComponentHostBuilder, ComponentRef, HostShutdownReport,
 };
 pub use fault::Fault;
+pub use handoff::HandOff;
 pub use lifecycle::LifecycleState;
 pub use message::{ComponentMessage, ComponentReply, TopicMessage, UpgradeOutcome};
 pub use registry::{ComponentInfo, ComponentRegistry};

@@ -329,10 +329,22 @@ impl RemoteRoutes {
             return;
         };
         task.serving.store(false, Ordering::Release);
-        let _ = task.stop.send(());
+        let _ = task.stop.send(Stop::Stopped);
         let mut draining = self.draining.lock();
         draining.retain(|_, pump| !pump.is_finished());
         draining.insert(ComponentId::new(id), task.pump);
+    }
+
+    /// Hands `<id>`'s subject off to another host that has joined its queue
+    /// group: acknowledges nothing more, unsubscribes now (what the server
+    /// sent before is still delivered to the component) and returns the
+    /// endpoint's task, which ends once that is done; `None` if `<id>` is
+    /// not served here.
+    pub(crate) fn hand_off(&self, id: &str) -> Option<JoinHandle<()>> {
+        let task = self.endpoints.lock().remove(id)?;
+        task.serving.store(false, Ordering::Release);
+        let _ = task.stop.send(Stop::HandOff);
+        Some(task.pump)
     }
 
     /// Ends every endpoint (at host shutdown) after it has kept its subject
@@ -346,7 +358,7 @@ impl RemoteRoutes {
             .drain()
             .map(|(_, task)| {
                 task.serving.store(false, Ordering::Release);
-                let _ = task.stop.send(());
+                let _ = task.stop.send(Stop::Stopped);
                 task.pump
             })
             .collect();
@@ -503,9 +515,20 @@ struct SendNames {
 /// [`SendNames`] by target id.
 type NamesByTarget = HashMap<Box<str>, Arc<SendNames>, foldhash::fast::RandomState>;
 
+/// How an endpoint is told to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The component stopped: keep the subject while senders' leases may
+    /// need it, dead-lettering what still comes.
+    Stopped,
+    /// The component moves to another host, already in the subject's queue
+    /// group: drain now, delivering what the server sent before.
+    HandOff,
+}
+
 /// A running endpoint: its pump, and the order that ends it.
 struct EndpointTask {
-    stop: oneshot::Sender<()>,
+    stop: oneshot::Sender<Stop>,
     pump: JoinHandle<()>,
     serving: Arc<AtomicBool>,
 }
@@ -528,19 +551,24 @@ impl Endpoint {
     async fn pump(
         self,
         mut subscription: Subscription<TopicMessage>,
-        mut stop: oneshot::Receiver<()>,
+        mut stop: oneshot::Receiver<Stop>,
     ) {
-        if !self.deliver_until(&mut subscription, &mut stop).await {
+        let Some(stopped) = self.deliver_until(&mut subscription, &mut stop).await else {
             return;
-        }
-        // No sender's lease outlives its acknowledgement by more than
-        // SEND_LEASE: twice that leaves room for the messages on their way.
-        let grace = tokio::time::sleep_until(match self.acks.last_acknowledged() {
-            Some(at) => tokio::time::Instant::from_std(at + 2 * SEND_LEASE),
-            None => tokio::time::Instant::now(),
-        });
-        if !self.deliver_until(&mut subscription, grace).await {
-            return;
+        };
+        // Handed off: another host has joined the subject's queue group
+        // and takes what comes from now on; no grace needed.
+        let handed_off = matches!(stopped, Ok(Stop::HandOff));
+        if !handed_off {
+            // No sender's lease outlives its acknowledgement by more than
+            // SEND_LEASE: twice that leaves room for the messages on their way.
+            let grace = tokio::time::sleep_until(match self.acks.last_acknowledged() {
+                Some(at) => tokio::time::Instant::from_std(at + 2 * SEND_LEASE),
+                None => tokio::time::Instant::now(),
+            });
+            if self.deliver_until(&mut subscription, grace).await.is_none() {
+                return;
+            }
         }
         // Unsubscribed at the server, and what it sent before still comes:
         // each is delivered or dead-lettered here, none dropped unseen.
@@ -550,21 +578,21 @@ impl Endpoint {
         }
     }
 
-    /// Delivers what arrives until `until` completes; `false` if the
-    /// subscription ended first.
-    async fn deliver_until(
+    /// Delivers what arrives until `until` completes, and returns its
+    /// output; `None` if the subscription ended first.
+    async fn deliver_until<F: std::future::Future>(
         &self,
         subscription: &mut Subscription<TopicMessage>,
-        until: impl std::future::Future,
-    ) -> bool {
+        until: F,
+    ) -> Option<F::Output> {
         tokio::pin!(until);
         loop {
             tokio::select! {
                 biased;
-                _ = &mut until => return true,
+                out = &mut until => return Some(out),
                 message = subscription.recv() => match message {
                     Some(message) => self.deliver(message).await,
-                    None => return false,
+                    None => return None,
                 },
             }
         }

@@ -265,6 +265,7 @@ impl ComponentHost {
             lifecycle,
             dead_letters: inner.dead_letters.clone(),
             stop_timeout: spec.stop_timeout,
+            lease: inner.lease.clone(),
         });
         // Boxed: the factory lives as long as the component (its
         // supervisor keeps it for restarts), and after the first start

@@ -1,0 +1,127 @@
+//! Moving a component to another host without losing a message
+//! ([`ComponentHost::hand_off`]), and delivering one message exactly as it
+//! arrived elsewhere ([`ComponentHost::deliver`]): what a cluster host
+//! needs beyond the façade's send and request.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::error::HostError;
+use super::facade::{ask, unexpected, ComponentHost};
+use super::lifecycle::LifecycleState;
+use super::message::{ComponentMessage, ComponentReply};
+use crate::guest::GuestMessage;
+
+/// What [`ComponentHost::hand_off`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HandOff {
+    /// Whether the component's subject was drained within the timeout
+    /// (always `true` without a distributed broker).
+    pub drained: bool,
+    /// Whether every message queued before the stop was handled within the
+    /// timeout (those left were dead-lettered `component_stopped`).
+    pub handled_queued: bool,
+}
+
+impl ComponentHost {
+    /// Stops component `id` so that another host can take it over with no
+    /// message lost: it leaves the registry at once (local sends to `id`
+    /// now go through the broker, to whoever serves it next), its topic
+    /// subscriptions end, its broker subject is handed off (unsubscribed at
+    /// once, what the server sent before still delivered: the new host must
+    /// already be in the subject's queue group, see airssys-nats's
+    /// `queue_group`), the messages queued in its mailbox are handled, and
+    /// then it stops (its `cleanup` runs). All within `timeout`; past it,
+    /// what is still queued is dead-lettered as by [`stop`](Self::stop).
+    ///
+    /// # Errors
+    /// [`HostError::UnknownComponent`], [`HostError::Supervision`].
+    pub async fn hand_off(&self, id: &str, timeout: Duration) -> Result<HandOff, HostError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let entry = self
+            .inner
+            .registry
+            .remove(id)
+            .ok_or_else(|| HostError::UnknownComponent {
+                component: id.into(),
+                payload: None,
+            })?;
+        self.inner.topics.unsubscribe_all(id);
+        let mut drained = true;
+        if let Some(pump) = self.inner.remote.as_ref().and_then(|r| r.hand_off(id)) {
+            let abort = pump.abort_handle();
+            if tokio::time::timeout_at(deadline, pump).await.is_err() {
+                abort.abort();
+                drained = false;
+            }
+        }
+        // A barrier: answered once everything queued before it is handled.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let handled_queued = matches!(
+            ask(id, &entry.actor, ComponentMessage::Health, left).await,
+            Ok(_) | Err(HostError::HandlerFailed { .. })
+        );
+        let result = entry.group.terminate_child(id).await;
+        entry.template.lifecycle.set(LifecycleState::Stopped);
+        result.map_err(|source| HostError::Supervision {
+            component: id.into(),
+            source: Box::new(source),
+        })?;
+        Ok(HandOff {
+            drained,
+            handled_queued,
+        })
+    }
+
+    /// Delivers `message` to component `id` as it is (sender, subject and
+    /// all): with a correlation id it is asked, and the guest's reply comes
+    /// back (waiting up to `timeout`); without one it is queued once the
+    /// mailbox has room, and `None` comes back. For messages a host took
+    /// on another component's behalf (held while it moved here).
+    ///
+    /// # Errors
+    /// As [`request`](Self::request) for a local component.
+    pub async fn deliver(
+        &self,
+        id: &str,
+        message: GuestMessage,
+        timeout: Duration,
+    ) -> Result<Option<Bytes>, HostError> {
+        let entry = self.entry(id)?;
+        if message.payload.len() > entry.max_message_bytes {
+            return Err(HostError::MessageTooLarge {
+                component: id.into(),
+                size: message.payload.len(),
+                limit: entry.max_message_bytes,
+                payload: message.payload,
+            });
+        }
+        if message.correlation_id.is_none() {
+            return entry
+                .actor
+                .tell(ComponentMessage::Deliver(message))
+                .await
+                .map(|()| None)
+                .map_err(|e| HostError::ComponentStopped {
+                    component: id.into(),
+                    payload: match e.message {
+                        ComponentMessage::Deliver(m) => Some(m.payload),
+                        _ => None,
+                    },
+                });
+        }
+        match ask(
+            id,
+            &entry.actor,
+            ComponentMessage::Deliver(message),
+            timeout,
+        )
+        .await?
+        {
+            ComponentReply::Delivered(reply) => Ok(reply),
+            other => Err(unexpected(id, other)),
+        }
+    }
+}
