@@ -126,6 +126,8 @@ pub(crate) struct Inner<M> {
     /// core.
     connected: Arc<AtomicBool>,
     pub(crate) counters: Counters,
+    /// Subjects subscribed in a queue group, if any.
+    queue_group: Option<QueueGroup>,
 }
 
 /// A [`MessageBroker`] over a NATS server: hosts on many machines that
@@ -188,6 +190,17 @@ pub struct NatsBrokerBuilder<M> {
     retry_initial: bool,
     name: Option<String>,
     security: ConnectSecurity,
+    queue_group: Option<QueueGroup>,
+}
+
+/// Subjects subscribed in a NATS queue group: of all the subscribers in the
+/// group, the server hands each message to one.
+#[derive(Debug, Clone)]
+pub(crate) struct QueueGroup {
+    /// Patterns starting with this (before the prefix is added).
+    subjects: String,
+    /// The group's name.
+    group: String,
 }
 
 impl<M> fmt::Debug for NatsBrokerBuilder<M> {
@@ -273,6 +286,21 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
     /// The client name the server shows (`nats server report connections`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Subscribes every pattern that starts with `subjects` (e.g.
+    /// `component.`) in the NATS queue group `group`: when two hosts of the
+    /// application subscribe the same such subject, the server gives each
+    /// message to one of them, never to both. A cluster host uses this for
+    /// component subjects, so that while a component moves from one host to
+    /// another (both subscribed for a moment) no message is handled twice
+    /// or lost. Default: none (every subscriber gets every message).
+    pub fn queue_group(mut self, subjects: impl Into<String>, group: impl Into<String>) -> Self {
+        self.queue_group = Some(QueueGroup {
+            subjects: subjects.into(),
+            group: group.into(),
+        });
         self
     }
 
@@ -418,6 +446,7 @@ impl<M: Clone + Send + 'static> NatsBrokerBuilder<M> {
             status: status_rx,
             connected,
             counters,
+            queue_group: self.queue_group,
         });
         tokio::spawn(drain(queue));
         Ok(NatsBroker { inner })
@@ -505,6 +534,7 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
             retry_initial: false,
             name: None,
             security: ConnectSecurity::default(),
+            queue_group: None,
         }
     }
 
@@ -737,10 +767,20 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
             drain: drained,
         };
         let wire_pattern = wire(&self.inner.prefix, &pattern);
+        let queue_group = self
+            .inner
+            .queue_group
+            .as_ref()
+            .filter(|q| pattern.starts_with(q.subjects.as_str()))
+            .map(|q| q.group.clone());
         let broker = self.clone();
         let subscribe = move |client: Client| -> BoxFuture<'static, ()> {
             Box::pin(async move {
-                match client.subscribe(wire_pattern.clone()).await {
+                let subscribed = match queue_group {
+                    Some(group) => client.queue_subscribe(wire_pattern.clone(), group).await,
+                    None => client.subscribe(wire_pattern.clone()).await,
+                };
+                match subscribed {
                     Ok(nats) => {
                         tokio::spawn(pump(broker, nats, route));
                     }

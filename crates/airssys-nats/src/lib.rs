@@ -39,6 +39,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod broker;
+pub mod cluster;
 mod codec;
 mod connection;
 mod error;
