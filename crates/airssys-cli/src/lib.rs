@@ -18,6 +18,7 @@
 pub mod allocator;
 pub mod bench;
 pub mod chaos;
+pub mod cluster;
 pub mod control;
 pub mod ctl;
 pub mod inspect;

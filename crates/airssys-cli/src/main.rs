@@ -82,6 +82,18 @@ enum Command {
         /// Do not run the manifest's drives (another host drives).
         #[arg(long)]
         no_drives: bool,
+        /// Run as one host of a cluster on the NATS server (JetStream):
+        /// every host runs the same manifest and the hosts divide the
+        /// components among themselves, taking over those of a host that
+        /// dies (also on with a `[cluster]` section).
+        #[arg(long)]
+        cluster: bool,
+        /// This host's id in the cluster (default: host name and pid).
+        #[arg(long, requires = "cluster")]
+        host_id: Option<String>,
+        /// A label of this host that components may require (repeatable).
+        #[arg(long = "label", value_name = "LABEL", requires = "cluster")]
+        labels: Vec<String>,
     },
     /// Drive a running host through its control API (see `run --control-addr`).
     Ctl {
@@ -300,6 +312,9 @@ async fn run_command() -> ExitCode {
             nats_token_file,
             only,
             no_drives,
+            cluster,
+            host_id,
+            labels,
         } => {
             telemetry::init_logging("info");
             let control = match control_addr {
@@ -344,6 +359,9 @@ async fn run_command() -> ExitCode {
                 },
                 only,
                 no_drives,
+                cluster,
+                host_id,
+                labels,
             };
             match run::run(m, opts).await {
                 Ok(summary) => {

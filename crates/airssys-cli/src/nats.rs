@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use airssys_nats::async_nats::HeaderMap;
 use airssys_nats::{
-    headers, Auth, ClientCert, CodecError, ConnectSecurity, NatsBroker, NatsError, WireCodec,
+    headers, Auth, ClientCert, CodecError, ConnectSecurity, NatsBroker, NatsBrokerBuilder,
+    NatsError, WireCodec,
 };
 use airssys_wasm::{ComponentId, TopicMessage};
 use bytes::Bytes;
@@ -83,11 +84,42 @@ pub async fn connect(
     dead_letter_subject: &str,
     security: &ConnectSecurity,
 ) -> Result<NatsBroker<TopicMessage>, NatsError> {
+    builder(url, prefix, dead_letter_subject, security)
+        .connect()
+        .await
+}
+
+/// As [`connect`], for a cluster host: component subjects
+/// (`component.<id>`) are subscribed in the queue group
+/// [`QUEUE_GROUP`](crate::cluster::QUEUE_GROUP), so that while a component
+/// moves between hosts each message reaches one of them.
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_cluster_host(
+    url: &str,
+    prefix: &str,
+    dead_letter_subject: &str,
+    security: &ConnectSecurity,
+) -> Result<NatsBroker<TopicMessage>, NatsError> {
+    builder(url, prefix, dead_letter_subject, security)
+        .queue_group(
+            airssys_wasm::host::COMPONENT_SUBJECT_PREFIX,
+            crate::cluster::QUEUE_GROUP,
+        )
+        .connect()
+        .await
+}
+
+fn builder(
+    url: &str,
+    prefix: &str,
+    dead_letter_subject: &str,
+    security: &ConnectSecurity,
+) -> NatsBrokerBuilder<TopicMessage> {
     NatsBroker::builder(url, Arc::new(TopicCodec))
         .prefix(prefix)
         .dead_letter_subject(dead_letter_subject)
         .name(format!("airssys-{}", std::process::id()))
         .security(security.clone())
-        .connect()
-        .await
 }

@@ -106,6 +106,52 @@ pub struct HostSettings {
     /// `[broker]`: the NATS server this host joins, if any (the embedded
     /// in-memory broker otherwise).
     pub broker: Option<BrokerSettings>,
+    /// `[cluster]`: run as one host of a cluster (needs a broker URL).
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// Default `[cluster] intensity`: a unit that fails on 3 hosts within
+/// 60 s is marked failed and moved no more.
+pub const DEFAULT_CLUSTER_INTENSITY: (u32, Duration) = (3, Duration::from_secs(60));
+/// Default `[cluster] handover_timeout`: 5 s.
+pub const DEFAULT_HANDOVER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `[cluster]`: this host is one of a cluster that places the manifest's
+/// components over its live hosts (see `docs/distribution.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSettings {
+    /// This host's id (`--host-id` overrides it; default: the machine's
+    /// host name and the process id).
+    pub host_id: Option<String>,
+    /// Labels components may require (`gpu`, `zone=eu`).
+    pub labels: Vec<String>,
+    /// Interval between heartbeats (default 200 ms).
+    pub heartbeat: Duration,
+    /// How long after its last confirmed heartbeat a host may still act on
+    /// its components (default 1 s).
+    pub lease: Duration,
+    /// How long a host's record lives after its last heartbeat; a dead
+    /// host's components move once it expired (default 1.5 s).
+    pub host_ttl: Duration,
+    /// Cluster-wide restart intensity of a unit: failing on this many
+    /// hosts within this window marks it failed (default 3 within 60 s).
+    pub intensity: (u32, Duration),
+    /// How long a graceful hand-over of one unit may take (default 5 s).
+    pub handover_timeout: Duration,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            host_id: None,
+            labels: Vec::new(),
+            heartbeat: airssys_nats::cluster::DEFAULT_HEARTBEAT,
+            lease: airssys_nats::cluster::DEFAULT_LEASE,
+            host_ttl: airssys_nats::cluster::DEFAULT_HOST_TTL,
+            intensity: DEFAULT_CLUSTER_INTENSITY,
+            handover_timeout: DEFAULT_HANDOVER_TIMEOUT,
+        }
+    }
 }
 
 /// A `backoff = { initial, max, multiplier, jitter }` table.
@@ -201,6 +247,8 @@ pub struct ComponentDef {
     pub health: Option<HealthDef>,
     /// Time its `cleanup` gets on stop, if set.
     pub stop_timeout: Option<Duration>,
+    /// Host labels a cluster host must carry to run it (`requires`).
+    pub requires: Vec<String>,
     /// What it may reach through WASI (components only; default nothing).
     /// Directories are resolved against the manifest's folder.
     pub wasi: WasiGrants,
@@ -566,8 +614,14 @@ impl Validator<'_> {
                 }),
                 stop_timeout: c.stop_timeout.map(|d| d.0),
                 wasi,
+                requires: c.requires.iter().map(|r| r.get_ref().clone()).collect(),
             });
         }
+
+        let cluster = match &raw.cluster {
+            None => None,
+            Some(c) => Some(self.cluster(c)?),
+        };
 
         // Drives.
         let mut drives = Vec::with_capacity(raw.drives.len());
@@ -639,6 +693,7 @@ impl Validator<'_> {
                 intensity: raw.host.intensity.map(intensity),
                 backoff: raw.host.backoff.map(backoff),
                 broker,
+                cluster,
             },
             groups,
             components,
@@ -689,6 +744,59 @@ impl Validator<'_> {
             }
         }
         Ok(order)
+    }
+}
+
+impl Validator<'_> {
+    /// `[cluster]`, with its timings checked.
+    fn cluster(&self, c: &Spanned<raw::RawCluster>) -> Result<ClusterSettings, ManifestError> {
+        let at = span(c);
+        let c = c.get_ref();
+        let d = ClusterSettings::default();
+        for l in &c.labels {
+            if l.get_ref().trim().is_empty() {
+                return Err(self.err(span(l), "cluster: empty label"));
+            }
+        }
+        let settings = ClusterSettings {
+            host_id: c.host_id.as_ref().map(|h| h.get_ref().clone()),
+            labels: c.labels.iter().map(|l| l.get_ref().clone()).collect(),
+            heartbeat: c.heartbeat.map_or(d.heartbeat, |h| h.0),
+            lease: c.lease.map_or(d.lease, |l| l.0),
+            host_ttl: c.host_ttl.map_or(d.host_ttl, |t| t.0),
+            intensity: c.intensity.map_or(d.intensity, intensity),
+            handover_timeout: c.handover_timeout.map_or(d.handover_timeout, |t| t.0),
+        };
+        if let Some(h) = &c.host_id {
+            if !valid_name(h.get_ref()) {
+                return Err(self.err(
+                    span(h),
+                    format!(
+                        "cluster: invalid host_id `{}`: use letters, digits, `-` and `_`",
+                        h.get_ref()
+                    ),
+                ));
+            }
+        }
+        if settings.heartbeat.is_zero() || settings.heartbeat * 2 > settings.lease {
+            return Err(self.err(
+                at,
+                format!(
+                    "cluster: the lease ({:?}) must cover at least two heartbeats ({:?})",
+                    settings.lease, settings.heartbeat
+                ),
+            ));
+        }
+        if settings.host_ttl < settings.lease + Duration::from_millis(100) {
+            return Err(self.err(
+                at,
+                format!(
+                    "cluster: host_ttl ({:?}) must exceed the lease ({:?}) by at least 100 ms, so that a host stops its components before others may take them",
+                    settings.host_ttl, settings.lease
+                ),
+            ));
+        }
+        Ok(settings)
     }
 }
 

@@ -22,6 +22,22 @@ pub(crate) struct RawManifest {
     #[serde(default, rename = "drive")]
     pub(crate) drives: Vec<Spanned<RawDrive>>,
     pub(crate) broker: Option<RawBroker>,
+    pub(crate) cluster: Option<Spanned<RawCluster>>,
+}
+
+/// `[cluster]`: run as one host of a cluster on the broker's NATS server
+/// (JetStream), placing the manifest's components over the live hosts.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCluster {
+    pub(crate) host_id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) labels: Vec<Spanned<String>>,
+    pub(crate) heartbeat: Option<HumanDuration>,
+    pub(crate) lease: Option<HumanDuration>,
+    pub(crate) host_ttl: Option<HumanDuration>,
+    pub(crate) intensity: Option<RawIntensity>,
+    pub(crate) handover_timeout: Option<HumanDuration>,
 }
 
 #[derive(Deserialize, Default)]
@@ -129,6 +145,9 @@ pub(crate) struct RawComponent {
     pub(crate) health: Option<RawHealth>,
     pub(crate) stop_timeout: Option<HumanDuration>,
     pub(crate) wasi: Option<Spanned<RawWasi>>,
+    /// Host labels a cluster host must carry to run it.
+    #[serde(default)]
+    pub(crate) requires: Vec<Spanned<String>>,
 }
 
 /// `[component.wasi]`: what a Component Model guest may reach through

@@ -2,12 +2,21 @@
 //! side of the broker, so the summary can prove every message ended handled
 //! or dead-lettered.
 //!
-//! One broker subscription on `>` sees every publish (the drives' and the
-//! guests') and every dead letter. A publish counts one delivery for each
-//! component subscription whose pattern matches the subject; a dead letter
-//! counts against its target. Direct sends between guests do not pass the
-//! broker: components that can receive them (named in another component's
-//! `send` allow-list) are shown but not checked.
+//! One broker subscription per distinct subject pattern of the components,
+//! and one on the dead-letter subject, see every publish that reaches a
+//! component (the drives' and the guests') and every dead letter; nothing
+//! else. In particular the ledger never subscribes a component's own
+//! subject (`component.<id>`): over NATS, a request to an id no host runs
+//! must find no subscriber at all, so that the server answers "no
+//! responders" at once. A message on pattern P counts one delivery for each
+//! component subscribed with P, and counts as one publish on the first of
+//! the patterns it matches; a dead letter counts against its target. Direct
+//! sends between guests do not pass the broker: components that can
+//! receive them (named in another component's `send` allow-list) are shown
+//! but not checked.
+//!
+//! On a cluster host, where components come and go, a delivery or a dead
+//! letter counts for a component only while it runs on this host.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +24,7 @@ use std::sync::Arc;
 use airssys_rt::broker::{BrokerMessage, DeadLetterReason};
 use airssys_wasm::host::ComponentHost;
 use airssys_wasm::{SubjectPattern, TopicMessage};
+use futures::{FutureExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -76,20 +86,40 @@ impl std::fmt::Debug for Ledger {
 type Subscriptions = Vec<(String, Vec<SubjectPattern>)>;
 
 impl Ledger {
-    /// Subscribes to `>` on the host's broker. `subscriptions` maps each
-    /// component id to its subject patterns.
+    /// Subscribes each distinct pattern of `subscriptions` (component id →
+    /// its subject patterns) and the dead-letter subject on the host's
+    /// broker. With `dynamic`, counts only for components running on
+    /// `host` at the time (a cluster host).
     ///
     /// # Errors
-    /// The broker's error if it refuses the subscription.
+    /// The broker's error if it refuses a subscription.
     pub fn start(
         host: &ComponentHost,
         subscriptions: Subscriptions,
+        dynamic: bool,
     ) -> Result<Ledger, airssys_rt::broker::BrokerError> {
-        let mut sub = host
-            .broker()
-            .subscribe_with_capacity(">", OBSERVER_CAPACITY)?;
+        let mut patterns: Vec<SubjectPattern> = Vec::new();
+        for (_, ps) in &subscriptions {
+            for p in ps {
+                if !patterns.iter().any(|q| q.as_str() == p.as_str()) {
+                    patterns.push(p.clone());
+                }
+            }
+        }
+        let broker = host.broker();
+        let mut subs = Vec::with_capacity(patterns.len() + 1);
+        for p in &patterns {
+            subs.push(broker.subscribe_with_capacity(p.as_str(), OBSERVER_CAPACITY)?);
+        }
+        subs.push(broker.subscribe_with_capacity(broker.dead_letter_subject(), OBSERVER_CAPACITY)?);
+        let observed = Observed {
+            subscriptions,
+            patterns,
+            host: dynamic.then(|| host.clone()),
+        };
         let tally = Arc::new(Mutex::new(Tally {
-            components: subscriptions
+            components: observed
+                .subscriptions
                 .iter()
                 .map(|(id, _)| (id.clone(), Entry::default()))
                 .collect(),
@@ -98,19 +128,26 @@ impl Ledger {
         let shared = Arc::clone(&tally);
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
+            let mut merged =
+                futures::stream::select_all(subs.into_iter().enumerate().map(|(i, sub)| {
+                    futures::stream::unfold(sub, move |mut sub| async move {
+                        sub.recv().await.map(|m| ((i, m), sub))
+                    })
+                    .boxed()
+                }));
             loop {
                 tokio::select! {
                     biased;
-                    msg = sub.recv() => match msg {
-                        Some(msg) => record(&mut shared.lock(), &subscriptions, &msg),
+                    msg = merged.next() => match msg {
+                        Some((i, msg)) => record(&mut shared.lock(), &observed, i, &msg),
                         None => return,
                     },
                     _ = &mut stopped => {
                         // Everything published before the stop is queued
                         // already (publishing never waits): count it all.
                         let mut t = shared.lock();
-                        while let Some(msg) = sub.try_recv() {
-                            record(&mut t, &subscriptions, &msg);
+                        while let Some(Some((i, msg))) = merged.next().now_or_never() {
+                            record(&mut t, &observed, i, &msg);
                         }
                         return;
                     }
@@ -139,53 +176,75 @@ impl Ledger {
     }
 }
 
-/// Counts one message the observer saw.
-fn record(t: &mut Tally, subscriptions: &Subscriptions, msg: &BrokerMessage<TopicMessage>) {
-    // Over NATS the observer sees the whole application: direct sends between
-    // hosts (`component.<id>`) are not topic traffic, and the dead letters of
-    // components another host runs are that host's to count.
-    if msg
-        .subject
-        .starts_with(airssys_wasm::host::COMPONENT_SUBJECT_PREFIX)
-        && msg.dead_letter.is_none()
+/// What the observer counts against.
+struct Observed {
+    subscriptions: Subscriptions,
+    /// The distinct patterns, in the order of the ledger's subscriptions
+    /// (the dead-letter subscription comes after them).
+    patterns: Vec<SubjectPattern>,
+    /// On a cluster host: count only for components running here.
+    host: Option<ComponentHost>,
+}
+
+impl Observed {
+    fn runs(&self, t: &Tally, id: &str) -> bool {
+        match &self.host {
+            Some(host) => host.registry().contains(id),
+            None => t.components.contains_key(id),
+        }
+    }
+}
+
+/// Counts one message the observer saw on its subscription `i`.
+fn record(t: &mut Tally, o: &Observed, i: usize, msg: &BrokerMessage<TopicMessage>) {
+    let Some(pattern) = o.patterns.get(i) else {
+        // The dead-letter subscription.
+        match &msg.dead_letter {
+            Some(DeadLetterReason::Undeliverable { target, .. }) if !o.runs(t, target) => {
+                t.remote_dead += 1;
+            }
+            Some(DeadLetterReason::Undeliverable { target, reason }) => {
+                let entry = t.components.entry(target.to_string()).or_default();
+                *entry
+                    .dead
+                    .entry(reason_label(reason).to_owned())
+                    .or_default() += 1;
+            }
+            Some(_) => t.broker_dead += 1,
+            None => {}
+        }
+        return;
+    };
+    // A pattern as wide as `>` also sees dead letters and component
+    // subjects: those are not topic traffic.
+    if msg.dead_letter.is_some()
+        || msg
+            .subject
+            .starts_with(airssys_wasm::host::COMPONENT_SUBJECT_PREFIX)
     {
         return;
     }
-    match &msg.dead_letter {
-        Some(DeadLetterReason::Undeliverable { target, .. })
-            if !t.components.contains_key(&**target) =>
-        {
-            t.remote_dead += 1;
+    let mut n = 0u64;
+    for (id, patterns) in &o.subscriptions {
+        let times = patterns
+            .iter()
+            .filter(|p| p.as_str() == pattern.as_str())
+            .count() as u64;
+        if times > 0 && (o.host.is_none() || o.runs(t, id)) {
+            t.components.entry(id.clone()).or_default().topic += times;
+            n += times;
         }
-        Some(DeadLetterReason::Undeliverable { target, reason }) => {
-            let entry = t.components.entry(target.to_string()).or_default();
-            *entry
-                .dead
-                .entry(reason_label(reason).to_owned())
-                .or_default() += 1;
+    }
+    let first = o.patterns.iter().position(|p| p.matches(&msg.subject));
+    if first == Some(i) {
+        if msg.payload.sender.is_some() {
+            t.guest_publishes += 1;
+        } else {
+            t.host_publishes += 1;
         }
-        Some(_) => t.broker_dead += 1,
-        None => {
-            let matched: Vec<&String> = subscriptions
-                .iter()
-                .flat_map(|(id, patterns)| {
-                    patterns
-                        .iter()
-                        .filter(|p| p.matches(&msg.subject))
-                        .map(move |_| id)
-                })
-                .collect();
-            let n = matched.len() as u64;
-            for id in matched {
-                t.components.entry(id.clone()).or_default().topic += 1;
-            }
-            if msg.payload.sender.is_some() {
-                t.guest_publishes += 1;
-                t.guest_deliveries += n;
-            } else {
-                t.host_publishes += 1;
-            }
-        }
+    }
+    if msg.payload.sender.is_some() {
+        t.guest_deliveries += n;
     }
 }
 
@@ -199,6 +258,10 @@ fn reason_label(reason: &str) -> &'static str {
         "mailbox_full"
     } else if reason.starts_with("component stopped") {
         "component_stopped"
+    } else if reason.starts_with("no such target") {
+        "no_such_target"
+    } else if reason.starts_with("not owner") {
+        "not_owner"
     } else {
         "other"
     }
@@ -224,6 +287,7 @@ mod tests {
                 "watcher".into(),
                 vec![SubjectPattern::new("jobs.>").unwrap()],
             )],
+            false,
         )
         .unwrap();
         // On one thread the observer has not run yet: all of these are

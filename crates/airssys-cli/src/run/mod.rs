@@ -53,6 +53,14 @@ pub struct RunOptions {
     pub only: Vec<String>,
     /// Do not start the manifest's drives (another host drives).
     pub no_drives: bool,
+    /// Run as one host of a cluster (also when the manifest has a
+    /// `[cluster]` section): the hosts divide the components among
+    /// themselves. Needs a NATS URL with JetStream.
+    pub cluster: bool,
+    /// This host's id in the cluster (overrides `[cluster] host_id`).
+    pub host_id: Option<String>,
+    /// Labels of this host (added to `[cluster] labels`).
+    pub labels: Vec<String>,
 }
 
 /// Why a run could not start.
@@ -109,7 +117,8 @@ pub enum RunError {
     },
 }
 
-fn backoff(b: BackoffDef) -> BackoffPolicy {
+/// The backoff policy of a manifest `backoff = {...}`.
+pub(crate) fn backoff(b: BackoffDef) -> BackoffPolicy {
     if b.initial.is_zero() {
         return BackoffPolicy::none();
     }
@@ -174,20 +183,25 @@ pub(crate) fn component_spec(c: &ComponentDef, id: &str, bytes: Arc<[u8]>) -> Co
 /// # Errors
 /// [`RunError`] naming the component or group that could not start.
 pub async fn start(manifest: &Manifest) -> Result<ComponentHost, RunError> {
-    start_with_groups(manifest, None)
+    start_with_groups(manifest, None, None, true)
         .await
         .map(|(host, _)| host)
 }
 
 /// As [`start`], on the given broker (e.g. a NATS one) instead of the
 /// embedded in-memory broker, also returning the supervision groups by name
-/// (what the control API spawns into).
+/// (what the control API spawns into). With a `lease` (a cluster host's),
+/// components hand messages to their guests only while it holds. Without
+/// `spawn`, only compiles the binaries (a cluster host's agent starts the
+/// components it owns).
 ///
 /// # Errors
 /// As [`start`].
 pub async fn start_with_groups(
     manifest: &Manifest,
     broker: Option<Arc<dyn MessageBroker<TopicMessage>>>,
+    lease: Option<airssys_rt::Lease>,
+    spawn: bool,
 ) -> Result<(ComponentHost, HashMap<String, SupervisorRef>), RunError> {
     let h = &manifest.host;
     let mut builder = ComponentHost::builder()
@@ -201,6 +215,9 @@ pub async fn start_with_groups(
     }
     if let Some(broker) = broker {
         builder = builder.broker(broker);
+    }
+    if let Some(lease) = lease {
+        builder = builder.lease(lease);
     }
     let host = builder.build().map_err(RunError::Host)?;
 
@@ -216,6 +233,9 @@ pub async fn start_with_groups(
             })?;
     }
 
+    if !spawn {
+        return Ok((host, HashMap::new()));
+    }
     let mut groups: HashMap<&str, SupervisorRef> = HashMap::new();
     for g in &manifest.groups {
         let parent = match &g.parent {
@@ -273,6 +293,8 @@ pub enum EndReason {
     Duration,
     /// Ctrl-C.
     Interrupted,
+    /// `SIGTERM`.
+    Terminated,
     /// Every drive sent its `count` and the mailboxes drained.
     DrivesDone,
     /// The root supervisor gave up.
@@ -303,6 +325,27 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
             .map(|b| b.url.clone())
             .filter(|u| !u.is_empty())
     });
+    let cluster_settings = (opts.cluster || manifest.host.cluster.is_some()).then(|| {
+        let mut settings = manifest.host.cluster.clone().unwrap_or_default();
+        if let Some(id) = &opts.host_id {
+            settings.host_id = Some(id.clone());
+        }
+        settings.labels.extend(opts.labels.iter().cloned());
+        settings
+    });
+    if cluster_settings.is_some() {
+        if url.is_none() {
+            return Err(RunError::Broker(
+                "a cluster host needs a NATS server with JetStream: --nats URL or [broker] url"
+                    .into(),
+            ));
+        }
+        if !opts.only.is_empty() {
+            return Err(RunError::Broker(
+                "--only and --cluster do not mix: a cluster places the components itself".into(),
+            ));
+        }
+    }
     let nats = match url {
         Some(url) => {
             let prefix = manifest
@@ -318,19 +361,43 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
                     .map(|b| b.security.clone())
                     .unwrap_or_default(),
             );
-            let broker =
-                crate::nats::connect(&url, prefix, &manifest.host.dead_letter_subject, &security)
-                    .await
-                    .map_err(|e| RunError::Broker(e.to_string()))?;
+            let dead = &manifest.host.dead_letter_subject;
+            let broker = if cluster_settings.is_some() {
+                crate::nats::connect_cluster_host(&url, prefix, dead, &security).await
+            } else {
+                crate::nats::connect(&url, prefix, dead, &security).await
+            }
+            .map_err(|e| RunError::Broker(e.to_string()))?;
             eprintln!("joined NATS at {url} as part of application `{prefix}`");
             Some(broker)
         }
         None => None,
     };
+    let cluster = match (&cluster_settings, &nats) {
+        (Some(settings), Some(broker)) => {
+            let id = settings
+                .host_id
+                .clone()
+                .unwrap_or_else(crate::cluster::default_host_id);
+            let control = opts.control.as_ref().map(|c| c.addr().to_string());
+            let joined =
+                crate::cluster::join(broker, &id, settings, manifest.host.max_components, control)
+                    .await
+                    .map_err(|e| RunError::Broker(e.to_string()))?;
+            eprintln!(
+                "joined the cluster as host `{id}` ({} live hosts)",
+                joined.live_hosts().len()
+            );
+            Some(joined)
+        }
+        _ => None,
+    };
     let (host, groups) = start_with_groups(
         &manifest,
         nats.clone()
             .map(|b| Arc::new(b) as Arc<dyn MessageBroker<TopicMessage>>),
+        cluster.as_ref().map(|c| c.lease()),
+        cluster.is_none(),
     )
     .await?;
     let root = host.supervisor().clone();
@@ -349,9 +416,11 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
                 .map(move |id| (id, patterns.clone()))
         })
         .collect();
-    let ledger = ledger::Ledger::start(&host, subscriptions).map_err(|e| RunError::Group {
-        group: "ledger".into(),
-        reason: e.to_string(),
+    let ledger = ledger::Ledger::start(&host, subscriptions, cluster.is_some()).map_err(|e| {
+        RunError::Group {
+            group: "ledger".into(),
+            reason: e.to_string(),
+        }
     })?;
 
     let metrics_addr = opts.metrics_addr.or(manifest.host.metrics_addr);
@@ -381,6 +450,21 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         None => None,
     };
 
+    let manifest = Arc::new(manifest);
+    let cluster_run = match (cluster, cluster_settings, &nats) {
+        (Some(cluster), Some(settings), Some(broker)) => Some(
+            crate::cluster::ClusterRun::start(
+                cluster,
+                host.clone(),
+                broker.clone(),
+                Arc::clone(&manifest),
+                settings,
+            )
+            .await
+            .map_err(RunError::Broker)?,
+        ),
+        _ => None,
+    };
     if let Some(nats) = &nats {
         // Every subscription (components, ledger) is on the server before
         // the host says it is ready, so a peer started after this line
@@ -434,6 +518,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
                 }
             } => break EndReason::Duration,
             _ = tokio::signal::ctrl_c() => break EndReason::Interrupted,
+            _ = terminated() => break EndReason::Terminated,
             exit = root.wait() => {
                 break match exit {
                     SupervisorExit::Failed(why) => EndReason::RootFailed(why),
@@ -445,13 +530,23 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
     view.finish();
     tracing::info!(reason = ?end, "stopping");
 
-    // Graceful shutdown: stop the sources, let the mailboxes drain, stop the host.
+    // Graceful shutdown: stop the sources, hand the cluster's units over,
+    // let the mailboxes drain, stop the host.
     let drive_stats: Vec<(String, Arc<drive::DriveStats>)> = drives
         .iter()
         .map(|d| (d.label(), Arc::clone(&d.stats)))
         .collect();
     for d in drives {
         d.stop(&stopping).await;
+    }
+    let mut retired = Vec::new();
+    if let Some(cluster_run) = cluster_run {
+        let report = cluster_run.leave().await;
+        eprintln!(
+            "left the cluster: {} units handed over, {} released",
+            report.handed_over, report.released
+        );
+        retired = report.retired;
     }
     let drain_deadline = Instant::now() + manifest.host.shutdown_timeout;
     if !matches!(end, EndReason::RootFailed(_)) {
@@ -475,7 +570,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
             last = Some(key);
         }
     }
-    let components: Vec<ComponentInfo> = host.list();
+    let components = with_retired(host.list(), retired);
     let report = host.shutdown(manifest.host.shutdown_timeout).await;
     let tally = ledger.stop().await;
     if let Some(nats) = &nats {
@@ -502,6 +597,40 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         tally,
         drive_stats,
     ))
+}
+
+/// `now` with the counts of components that ran here earlier (a cluster
+/// host's, moved away or stopped) added, one row per id.
+fn with_retired(now: Vec<ComponentInfo>, retired: Vec<ComponentInfo>) -> Vec<ComponentInfo> {
+    let mut rows = now;
+    for r in retired {
+        match rows.iter_mut().find(|c| c.id == r.id) {
+            Some(row) => {
+                row.restarts += r.restarts;
+                row.handled += r.handled;
+                row.failed += r.failed;
+                row.denied += r.denied;
+                row.upgrades += r.upgrades;
+            }
+            None => rows.push(r),
+        }
+    }
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    rows
+}
+
+/// Resolves on `SIGTERM` (what service managers send to stop a process);
+/// never where there is no such signal.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
 }
 
 /// Prints the status view's lines to stdout.

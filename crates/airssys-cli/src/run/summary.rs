@@ -236,6 +236,7 @@ impl fmt::Display for Summary {
         let end = match &self.end {
             EndReason::Duration => "duration elapsed".to_owned(),
             EndReason::Interrupted => "interrupted".to_owned(),
+            EndReason::Terminated => "terminated (SIGTERM)".to_owned(),
             EndReason::DrivesDone => "drives done".to_owned(),
             EndReason::RootFailed(why) => format!("ROOT SUPERVISOR GAVE UP: {why}"),
         };

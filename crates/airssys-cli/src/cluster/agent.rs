@@ -1,0 +1,623 @@
+//! The cluster agent: one task per host that makes what this host runs
+//! match what the owners bucket says it owns.
+//!
+//! On every change of the shared records (and at least once a heartbeat)
+//! it walks the manifest's units:
+//!
+//! - a unit this host owns (its id and current session) and does not run
+//!   is started; one it runs but no longer owns is stopped;
+//! - an orphaned unit (no owner, a released one, or an owner whose host
+//!   record expired) is claimed with a compare-and-set by the first live
+//!   host of its ranking ([`placement::rank`]); the next in rank claims it
+//!   if it is still orphaned two heartbeats later, and so on;
+//! - a unit that runs here while another live host ranks first for it is
+//!   handed over to that host (one at a time), so hosts that join take
+//!   their share;
+//! - when the lease stops holding, everything stops at once (fencing).
+//!
+//! A unit whose supervisor gives up here (its restart intensity exceeded)
+//! is released with its failure count; after `[cluster] intensity` such
+//! failures within the window it is marked failed and runs nowhere.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airssys_nats::cluster::{placement, Cluster, HostRecord, Owned, OwnerRecord, UnitState};
+use airssys_nats::NatsBroker;
+
+use airssys_rt::supervisor::{
+    ChildSpec, RestartPolicy, RestartStrategy, ShutdownPolicy, SupervisionEvent, SupervisorNode,
+    SupervisorRef,
+};
+use airssys_wasm::host::{ComponentHost, ComponentInfo};
+use airssys_wasm::TopicMessage;
+use parking_lot::Mutex;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::hold::Hold;
+use super::peer::{self, Incoming, PeerComponent, PeerReply, PeerRequest};
+use super::units::{Supervision, Unit};
+use crate::manifest::{ClusterSettings, Manifest, Strategy};
+
+/// A unit running here.
+pub(crate) struct Running {
+    /// The session it was claimed under.
+    pub(crate) session: String,
+    /// Its supervisor.
+    pub(crate) supervisor: SupervisorRef,
+}
+
+/// What the agent is asked from outside its loop.
+pub(crate) enum Command {
+    /// Hand everything over and stop; answered when done.
+    Leave(oneshot::Sender<LeaveReport>),
+    /// A request from another host.
+    Peer(Incoming),
+}
+
+/// What a graceful leave did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LeaveReport {
+    /// Units handed over to another host.
+    pub handed_over: usize,
+    /// Units stopped and released (no other host could take them).
+    pub released: usize,
+    /// The last counts of every component that ran here and stopped or
+    /// moved away during the run, oldest first (for the summary).
+    pub retired: Vec<ComponentInfo>,
+}
+
+/// Where each unit runs, for the control API and `/health`.
+#[derive(Debug, Default, Clone)]
+pub struct Placement {
+    /// Unit key → owner record, as this host sees it.
+    pub owners: Vec<(String, Owned)>,
+    /// The live hosts.
+    pub hosts: Vec<HostRecord>,
+    /// Units running here.
+    pub running: Vec<String>,
+    /// Whether this host holds its lease now.
+    pub lease_holds: bool,
+}
+
+pub(crate) struct Agent {
+    pub(crate) cluster: Cluster,
+    pub(crate) host: ComponentHost,
+    pub(crate) broker: NatsBroker<TopicMessage>,
+    pub(crate) manifest: Arc<Manifest>,
+    pub(crate) units: Vec<Unit>,
+    pub(crate) settings: ClusterSettings,
+    pub(crate) running: HashMap<String, Running>,
+    /// Since when each orphaned unit has been seen orphaned.
+    orphaned_since: HashMap<String, Instant>,
+    /// Units whose supervisor gave up here, with why.
+    failed_here: Arc<Mutex<HashMap<String, String>>>,
+    pub(crate) holds: HashMap<String, Hold>,
+    leaving: bool,
+    pub(crate) placement: Arc<Mutex<Placement>>,
+    /// The last counts of components that stopped or moved away from
+    /// here, for the run's summary.
+    pub(crate) retired: Arc<Mutex<Vec<ComponentInfo>>>,
+}
+
+impl Agent {
+    pub(crate) fn new(
+        cluster: Cluster,
+        host: ComponentHost,
+        broker: NatsBroker<TopicMessage>,
+        manifest: Arc<Manifest>,
+        units: Vec<Unit>,
+        settings: ClusterSettings,
+    ) -> Self {
+        Self {
+            cluster,
+            host,
+            broker,
+            manifest,
+            units,
+            settings,
+            running: HashMap::new(),
+            orphaned_since: HashMap::new(),
+            failed_here: Arc::default(),
+            holds: HashMap::new(),
+            leaving: false,
+            placement: Arc::default(),
+            retired: Arc::default(),
+        }
+    }
+
+    /// From now on nothing new is claimed or accepted here.
+    pub(crate) fn leaving_now(&mut self) {
+        self.leaving = true;
+    }
+
+    /// Runs until told to leave.
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let failed = Arc::clone(&self.failed_here);
+        let mut events = self.host.supervisor().events();
+        let watch_failures = tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(SupervisionEvent::IntensityExceeded {
+                        supervisor,
+                        restarts,
+                        within,
+                    }) => {
+                        if let Some(unit) = supervisor.strip_prefix("unit:") {
+                            failed.lock().insert(
+                                unit.to_owned(),
+                                format!("{restarts} restarts within {within:?} on this host"),
+                            );
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        let tick = self.settings.heartbeat;
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(Command::Leave(done)) => {
+                        let report = self.leave().await;
+                        let _ = done.send(report);
+                        break;
+                    }
+                    Some(Command::Peer(incoming)) => self.answer(incoming).await,
+                    None => break,
+                },
+                _ = self.cluster.changed(tick) => {}
+            }
+            self.reconcile().await;
+        }
+        watch_failures.abort();
+    }
+
+    /// Answers another host.
+    async fn answer(&mut self, incoming: Incoming) {
+        let reply = match incoming.request {
+            PeerRequest::Prepare { unit } => self.prepare(&unit).await,
+            PeerRequest::Cancel { unit } => {
+                if let Some(hold) = self.holds.remove(&unit) {
+                    hold.release_elsewhere(&self.broker).await;
+                }
+                PeerReply::Ok
+            }
+            PeerRequest::List => PeerReply::Components {
+                components: self.host.list().iter().map(PeerComponent::from).collect(),
+            },
+            PeerRequest::Stop { id } => match self.host.stop(&id).await {
+                Ok(()) => PeerReply::Ok,
+                Err(e) => PeerReply::Error {
+                    error: e.to_string(),
+                },
+            },
+            PeerRequest::Restart { id } => {
+                match self.host.restart(&id, Duration::from_secs(5)).await {
+                    Ok(()) => PeerReply::Ok,
+                    Err(e) => PeerReply::Error {
+                        error: e.to_string(),
+                    },
+                }
+            }
+        };
+        let _ = incoming.reply.send(reply);
+    }
+
+    /// Opens a hold for `unit`, about to be handed to this host.
+    async fn prepare(&mut self, key: &str) -> PeerReply {
+        if self.leaving {
+            return PeerReply::Error {
+                error: "this host is leaving".into(),
+            };
+        }
+        let Some(unit) = self.units.iter().find(|u| u.key == key) else {
+            return PeerReply::Error {
+                error: format!("no unit {key} in this host's manifest"),
+            };
+        };
+        match Hold::open(&self.broker, unit, &self.manifest).await {
+            Ok(hold) => {
+                self.holds.insert(key.to_owned(), hold);
+                PeerReply::Ok
+            }
+            Err(error) => PeerReply::Error { error },
+        }
+    }
+
+    /// One pass over the units.
+    pub(crate) async fn reconcile(&mut self) {
+        let lease = self.cluster.lease();
+        if !lease.holds() && !self.running.is_empty() {
+            tracing::warn!(
+                units = self.running.len(),
+                "cluster lease lost: stopping every component this host ran (fenced)"
+            );
+            let keys: Vec<String> = self.running.keys().cloned().collect();
+            for key in keys {
+                self.stop_unit(&key).await;
+            }
+        }
+        let me = self.cluster.me();
+        if me.session != self.cluster.accepted_session() {
+            // Rejoined after a lapse: what ran under the old session is
+            // stopped (above, or it was never started); claim afresh.
+            let keys: Vec<String> = self.running.keys().cloned().collect();
+            for key in keys {
+                self.stop_unit(&key).await;
+            }
+            self.cluster.accept_session();
+            tracing::info!(session = %me.session, "rejoined the cluster under a new session");
+        }
+        self.publish_placement(lease.holds());
+        if !lease.holds() || self.leaving {
+            return;
+        }
+        let failed: Vec<(String, String)> = self.failed_here.lock().drain().collect();
+        for (key, why) in failed {
+            self.fail_unit(&key, &why).await;
+        }
+        let candidates: Vec<HostRecord> = self
+            .cluster
+            .live_hosts()
+            .into_iter()
+            .filter(|h| !h.leaving)
+            .collect();
+        let mut handed_over = false;
+        for i in 0..self.units.len() {
+            let key = self.units[i].key.clone();
+            let owner = self.cluster.owner(&key);
+            match owner {
+                Some(o) if o.record.host == me.id && o.record.session == me.session => {
+                    self.orphaned_since.remove(&key);
+                    match o.record.state {
+                        UnitState::Running if !self.running.contains_key(&key) => {
+                            self.start_unit(i, &me).await;
+                        }
+                        UnitState::Running if !handed_over => {
+                            if let Some(to) = self.better_host(i, &candidates, &me) {
+                                handed_over = true;
+                                self.hand_over(&key, &to).await;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Some(o)
+                    if o.record.state != UnitState::Released
+                        && (o.record.state == UnitState::Failed
+                            || self.cluster.is_live(&o.record.host, &o.record.session)) =>
+                {
+                    self.orphaned_since.remove(&key);
+                    if self.running.contains_key(&key) {
+                        self.stop_unit(&key).await;
+                    }
+                }
+                orphan => {
+                    if self.running.contains_key(&key) {
+                        self.stop_unit(&key).await;
+                    }
+                    self.maybe_claim(i, orphan, &candidates, &me).await;
+                }
+            }
+        }
+        let components = self.host.list().len();
+        self.cluster.update_me(|r| {
+            r.components = u32::try_from(components).unwrap_or(u32::MAX);
+        });
+        self.publish_placement(self.cluster.lease().holds());
+    }
+
+    fn publish_placement(&self, lease_holds: bool) {
+        let mut p = self.placement.lock();
+        p.owners = self.cluster.owners();
+        p.hosts = self.cluster.live_hosts();
+        p.running = self.running.keys().cloned().collect();
+        p.running.sort();
+        p.lease_holds = lease_holds;
+    }
+
+    /// Another live host that ranks first for unit `i`, if this host runs
+    /// it and a hold of that host's would be better placement.
+    fn better_host(
+        &self,
+        i: usize,
+        candidates: &[HostRecord],
+        me: &HostRecord,
+    ) -> Option<HostRecord> {
+        let unit = &self.units[i];
+        let first = placement::rank(&unit.key, &unit.requires, candidates)
+            .into_iter()
+            .next()?;
+        (first.id != me.id && first.ready && self.owned_by(&first.id) < first.capacity as usize)
+            .then(|| first.clone())
+    }
+
+    /// Units owned by host `id`, as seen here.
+    fn owned_by(&self, id: &str) -> usize {
+        self.cluster
+            .owners()
+            .iter()
+            .filter(|(_, o)| o.record.host == id && o.record.state != UnitState::Released)
+            .count()
+    }
+
+    /// Claims unit `i` if this host's turn has come.
+    async fn maybe_claim(
+        &mut self,
+        i: usize,
+        orphan: Option<Owned>,
+        candidates: &[HostRecord],
+        me: &HostRecord,
+    ) {
+        let unit = &self.units[i];
+        let key = unit.key.clone();
+        let rank = placement::rank(&key, &unit.requires, candidates);
+        let Some(position) = rank.iter().position(|h| h.id == me.id) else {
+            return;
+        };
+        let since = *self
+            .orphaned_since
+            .entry(key.clone())
+            .or_insert_with(Instant::now);
+        if since.elapsed() < self.settings.heartbeat * 2 * u32::try_from(position).unwrap_or(1000) {
+            return;
+        }
+        if self.host.list().len() + unit.members.len() > me.capacity as usize {
+            return;
+        }
+        let mut record = OwnerRecord::running(&me.id, &me.session);
+        if let Some(o) = &orphan {
+            if o.record.state != UnitState::Released {
+                // Taken from a host that died with it: make sure it did,
+                // asking the server rather than this host's view.
+                match self
+                    .cluster
+                    .confirm_dead(&o.record.host, &o.record.session)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(error) => {
+                        tracing::warn!(unit = %key, %error, "cannot confirm the owner is gone; not claiming");
+                        return;
+                    }
+                }
+            }
+            record.failures = o.record.failures;
+            record.last_failure = o.record.last_failure.clone();
+            record.failures_since_ms = o.record.failures_since_ms;
+        }
+        match self
+            .cluster
+            .write_owner(&key, orphan.as_ref().map(|o| o.revision), &record)
+            .await
+        {
+            Ok(Some(_)) => {
+                self.orphaned_since.remove(&key);
+                match &orphan {
+                    Some(o) if o.record.state != UnitState::Released => tracing::warn!(
+                        unit = %key,
+                        from = %o.record.host,
+                        "took over a unit from a dead host"
+                    ),
+                    _ => tracing::info!(unit = %key, "claimed"),
+                }
+                self.start_unit(i, me).await;
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(unit = %key, %error, "claim failed"),
+        }
+    }
+
+    /// Starts unit `i`'s supervisor, nested groups and components; then
+    /// delivers what a hold kept for it. A unit that cannot start is
+    /// released as failed.
+    async fn start_unit(&mut self, i: usize, me: &HostRecord) {
+        let unit = self.units[i].clone();
+        match self.spawn_unit(&unit).await {
+            Ok(supervisor) => {
+                self.running.insert(
+                    unit.key.clone(),
+                    Running {
+                        session: me.session.clone(),
+                        supervisor,
+                    },
+                );
+                tracing::info!(unit = %unit.key, components = unit.members.len(), "unit running here");
+                if let Some(hold) = self.holds.remove(&unit.key) {
+                    // The components' own subscriptions are at the server
+                    // before the hold lets go of its subjects.
+                    if let Err(error) = self.broker.sync().await {
+                        tracing::warn!(%error, "could not confirm the unit's subscriptions");
+                    }
+                    hold.deliver(&self.host, &self.broker, &unit, &self.manifest)
+                        .await;
+                }
+            }
+            Err(why) => {
+                tracing::warn!(unit = %unit.key, %why, "unit did not start here");
+                self.fail_unit(&unit.key, &why).await;
+            }
+        }
+    }
+
+    async fn spawn_unit(&self, unit: &Unit) -> Result<SupervisorRef, String> {
+        let supervision = Supervision::of(unit, &self.manifest);
+        let timeout = self.manifest.host.shutdown_timeout;
+        let name = unit.supervisor_name();
+        // A leftover from an earlier run of the unit here.
+        let _ = self.host.supervisor().terminate_child(&name).await;
+        let supervisor = self
+            .host
+            .supervisor()
+            .add_supervisor(
+                ChildSpec::new(name.clone())
+                    .restart(RestartPolicy::Temporary)
+                    .shutdown(ShutdownPolicy::Graceful(timeout)),
+                builder(&name, supervision),
+            )
+            .await
+            .map_err(|e| format!("supervisor {name}: {e}"))?;
+        let result = self.spawn_members(unit, &supervisor).await;
+        if let Err(why) = result {
+            for m in unit.members.iter().rev() {
+                let _ = self.host.stop(&m.id).await;
+            }
+            let _ = self.host.supervisor().terminate_child(&name).await;
+            return Err(why);
+        }
+        Ok(supervisor)
+    }
+
+    async fn spawn_members(&self, unit: &Unit, supervisor: &SupervisorRef) -> Result<(), String> {
+        let timeout = self.manifest.host.shutdown_timeout;
+        let mut groups: HashMap<&str, SupervisorRef> = HashMap::new();
+        for g in &unit.nested {
+            let parent = g
+                .parent
+                .as_deref()
+                .and_then(|p| groups.get(p))
+                .unwrap_or(supervisor)
+                .clone();
+            let made = parent
+                .add_supervisor(
+                    ChildSpec::new(g.name.clone()).shutdown(ShutdownPolicy::Graceful(timeout)),
+                    builder(
+                        &g.name,
+                        Supervision {
+                            strategy: g.strategy,
+                            intensity: g.intensity,
+                            backoff: g.backoff,
+                        },
+                    ),
+                )
+                .await
+                .map_err(|e| format!("group {}: {e}", g.name))?;
+            groups.insert(g.name.as_str(), made);
+        }
+        for m in &unit.members {
+            let def = &self.manifest.components[m.component];
+            let spec = crate::run::component_spec(def, &m.id, Arc::clone(&def.bytes));
+            let group = m
+                .group
+                .as_deref()
+                .and_then(|g| groups.get(g))
+                .unwrap_or(supervisor);
+            self.host
+                .spawn_in(group, spec)
+                .await
+                .map_err(|e| format!("component {}: {e}", m.id))?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the counts of unit `key`'s components before they go.
+    pub(crate) fn retire(&self, key: &str) {
+        let Some(unit) = self.units.iter().find(|u| u.key == key) else {
+            return;
+        };
+        let gone = self
+            .host
+            .list()
+            .into_iter()
+            .filter(|c| unit.has(c.id.as_str()));
+        self.retired.lock().extend(gone);
+    }
+
+    /// Stops unit `key` here at once (not owned here any more, or fenced).
+    pub(crate) async fn stop_unit(&mut self, key: &str) {
+        let Some(running) = self.running.remove(key) else {
+            return;
+        };
+        self.retire(key);
+        if let Some(unit) = self.units.iter().find(|u| u.key == key) {
+            for m in unit.members.iter().rev() {
+                let _ = self.host.stop(&m.id).await;
+            }
+        }
+        let name = running.supervisor.name().to_owned();
+        let _ = self.host.supervisor().terminate_child(&name).await;
+        tracing::info!(unit = %key, session = %running.session, "unit stopped here");
+    }
+
+    /// Unit `key` failed here: stops it and releases it with one more
+    /// failure, or marks it failed past the cluster's restart intensity.
+    async fn fail_unit(&mut self, key: &str, why: &str) {
+        self.stop_unit(key).await;
+        let Some(owned) = self.cluster.owner(key) else {
+            return;
+        };
+        let me = self.cluster.me();
+        if owned.record.host != me.id || owned.record.session != me.session {
+            return;
+        }
+        let now_ms = unix_ms();
+        let (max, within) = self.settings.intensity;
+        let window_start = owned
+            .record
+            .failures_since_ms
+            .filter(|since| now_ms.saturating_sub(*since) <= millis(within));
+        let mut record = owned.record.clone();
+        record.failures = if window_start.is_some() {
+            record.failures + 1
+        } else {
+            1
+        };
+        record.failures_since_ms = Some(window_start.unwrap_or(now_ms));
+        record.last_failure = Some(format!("on host {}: {why}", me.id));
+        record.state = if record.failures >= max {
+            tracing::error!(unit = %key, failures = record.failures, %why,
+                "unit failed on {} hosts within {:?}: marked failed, it runs nowhere until restarted", record.failures, within);
+            UnitState::Failed
+        } else {
+            tracing::warn!(unit = %key, failures = record.failures, %why, "unit failed here; released to another host");
+            UnitState::Released
+        };
+        if let Err(error) = self
+            .cluster
+            .write_owner(key, Some(owned.revision), &record)
+            .await
+        {
+            tracing::warn!(unit = %key, %error, "could not record the unit's failure");
+        }
+    }
+}
+
+/// The supervisor builder of `settings`.
+fn builder(name: &str, settings: Supervision) -> airssys_rt::supervisor::SupervisorBuilder {
+    let mut b = SupervisorNode::builder(name.to_owned()).strategy(match settings.strategy {
+        Strategy::OneForOne => RestartStrategy::OneForOne,
+        Strategy::OneForAll => RestartStrategy::OneForAll,
+        Strategy::RestForOne => RestartStrategy::RestForOne,
+    });
+    if let Some((n, within)) = settings.intensity {
+        b = b.intensity(n, within);
+    }
+    if let Some(bo) = settings.backoff {
+        b = b.backoff(crate::run::backoff(bo));
+    }
+    b
+}
+
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, millis)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Asks host `id` something, with this agent's client.
+pub(crate) async fn ask_peer(
+    broker: &NatsBroker<TopicMessage>,
+    id: &str,
+    request: &PeerRequest,
+    timeout: Duration,
+) -> Result<PeerReply, String> {
+    peer::ask(broker.client(), broker.prefix(), id, request, timeout).await
+}
