@@ -255,6 +255,7 @@ impl Agent {
         if !lease.holds() || self.leaving {
             return;
         }
+        self.expire_holds();
         let failed: Vec<(String, String)> = self.failed_here.lock().drain().collect();
         for (key, why) in failed {
             self.fail_unit(&key, &why).await;
@@ -280,6 +281,24 @@ impl Agent {
                             if let Some(to) = self.better_host(i, &candidates, &me) {
                                 handed_over = true;
                                 self.hand_over(&key, &to).await;
+                            }
+                        }
+                        UnitState::HandingOver => {
+                            // A hand-over runs inside one pass: one seen
+                            // here was cut short (its last write failed).
+                            // The unit is still this host's: run it again.
+                            let mut record = o.record.clone();
+                            record.state = UnitState::Running;
+                            record.to = None;
+                            if let Ok(Some(_)) = self
+                                .cluster
+                                .write_owner(&key, Some(o.revision), &record)
+                                .await
+                            {
+                                tracing::warn!(unit = %key, "an unfinished hand-over was taken back");
+                                if !self.running.contains_key(&key) {
+                                    self.start_unit(i, &me).await;
+                                }
                             }
                         }
                         _ => {}
@@ -308,6 +327,32 @@ impl Agent {
             r.components = u32::try_from(components).unwrap_or(u32::MAX);
         });
         self.publish_placement(self.cluster.lease().holds());
+    }
+
+    /// Lets go of holds whose hand-over never completed (the old owner
+    /// died or took the unit back): what they held goes back on its
+    /// subjects, to whoever runs the components now.
+    fn expire_holds(&mut self) {
+        let limit = self.settings.handover_timeout * 2;
+        let me = self.cluster.me();
+        let stale: Vec<String> =
+            self.holds
+                .iter()
+                .filter(|(key, hold)| {
+                    hold.age() > limit
+                        && self.cluster.owner(key).is_none_or(|o| {
+                            o.record.host != me.id || o.record.session != me.session
+                        })
+                })
+                .map(|(key, _)| key.clone())
+                .collect();
+        for key in stale {
+            if let Some(hold) = self.holds.remove(&key) {
+                tracing::warn!(unit = %key, "a hand-over to this host never completed; what was held goes back");
+                let broker = self.broker.clone();
+                tokio::spawn(async move { hold.release_elsewhere(&broker).await });
+            }
+        }
     }
 
     fn publish_placement(&self, lease_holds: bool) {

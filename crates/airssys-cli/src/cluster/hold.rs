@@ -46,6 +46,7 @@ enum Target {
 /// The subscriptions a host holds for a unit handed to it.
 pub(crate) struct Hold {
     subscriptions: Vec<(Subscription<TopicMessage>, Target)>,
+    opened: std::time::Instant,
 }
 
 impl Hold {
@@ -81,7 +82,15 @@ impl Hold {
             .sync()
             .await
             .map_err(|e| format!("hold not confirmed by the server: {e}"))?;
-        Ok(Self { subscriptions })
+        Ok(Self {
+            subscriptions,
+            opened: std::time::Instant::now(),
+        })
+    }
+
+    /// How long it has been open.
+    pub(crate) fn age(&self) -> Duration {
+        self.opened.elapsed()
     }
 
     /// Unsubscribes the hold and delivers what it took to the unit's
