@@ -19,6 +19,7 @@
 //! unit, and which host should, is the caller's (see [`placement`]); this
 //! module keeps the shared records and the views of them.
 
+pub mod durable;
 pub mod membership;
 pub mod ownership;
 pub mod placement;

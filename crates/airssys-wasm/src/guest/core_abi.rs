@@ -43,6 +43,9 @@ pub const EXPORT_RESTORE: &str = "restore";
 pub const HEADER_LEN: usize = 24;
 /// Header flag: the message carries a correlation id (a request).
 pub const FLAG_CORRELATION: u32 = 1;
+/// Header flag: the message may have been delivered before (a durable
+/// message redelivered after its host died before acknowledging it).
+pub const FLAG_REDELIVERED: u32 = 2;
 
 /// `health` status: healthy.
 pub const HEALTH_HEALTHY: i32 = 0;
@@ -383,7 +386,7 @@ pub(crate) fn encoded_len(msg: &GuestMessage) -> usize {
 /// Writes the message into `dst` (exactly [`encoded_len`] bytes):
 ///
 /// ```text
-/// 0  u32 flags (bit 0: correlation id present)
+/// 0  u32 flags (bit 0: correlation id present; bit 1: a redelivery)
 /// 4  u32 sender_len
 /// 8  u32 subject_len
 /// 12 u32 payload_len
@@ -398,11 +401,14 @@ pub(crate) fn encode_message(dst: &mut [u8], msg: &GuestMessage) {
         .as_ref()
         .map_or(&b""[..], |s| s.as_str().as_bytes());
     let subject = msg.subject.as_ref().map_or(&b""[..], |s| s.as_bytes());
-    let flags = if msg.correlation_id.is_some() {
+    let mut flags = if msg.correlation_id.is_some() {
         FLAG_CORRELATION
     } else {
         0
     };
+    if msg.redelivered {
+        flags |= FLAG_REDELIVERED;
+    }
     let (header, body) = dst.split_at_mut(HEADER_LEN);
     header[0..4].copy_from_slice(&flags.to_le_bytes());
     header[4..8].copy_from_slice(&(sender.len() as u32).to_le_bytes());

@@ -175,6 +175,10 @@ pub struct GuestMessage {
     pub subject: Option<Arc<str>>,
     /// Set for a request that expects a reply.
     pub correlation_id: Option<u64>,
+    /// The message may have reached the component before: a durable
+    /// message delivered again after its host died or lost its lease
+    /// before acknowledging it (at-least-once). The core ABI's flags bit 1.
+    pub redelivered: bool,
     /// The payload bytes (optionally multicodec-prefixed, see [`codec`](crate::codec)).
     pub payload: Bytes,
 }

@@ -73,6 +73,15 @@ impl ComponentFailure {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HostError {
+    /// A send to a durable component that its store did not confirm (the
+    /// message was not accepted).
+    #[error("durable send to component {component} not stored: {reason}")]
+    NotStored {
+        /// The target.
+        component: ComponentId,
+        /// Why, in the store's words.
+        reason: String,
+    },
     /// The binary could not be loaded, compiled or instantiated
     /// (invalid, missing exports, pool full: [`WasmError::Capacity`]).
     #[error(transparent)]

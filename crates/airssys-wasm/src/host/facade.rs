@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use super::actor::ComponentActor;
 use super::dead_letters::{DeadLetterSink, DeadLetterStats, UndeliveredReason};
+use super::durable::DurableSends;
 use super::error::{ComponentFailure, HostError};
 use super::fault::Fault;
 use super::lifecycle::LifecycleState;
@@ -37,6 +38,7 @@ pub struct ComponentHostBuilder {
     backoff: BackoffPolicy,
     system: Option<ActorSystem>,
     lease: Option<Lease>,
+    durable: Option<Arc<dyn DurableSends>>,
 }
 
 impl std::fmt::Debug for ComponentHostBuilder {
@@ -111,6 +113,15 @@ impl ComponentHostBuilder {
         self
     }
 
+    /// Where sends to durable components go (a cluster host's JetStream
+    /// store): every send, the host's own and its guests', to an id the
+    /// store calls durable is handed to it instead of a mailbox. Default:
+    /// none (no send is durable).
+    pub fn durable(mut self, durable: Arc<dyn DurableSends>) -> Self {
+        self.durable = Some(durable);
+        self
+    }
+
     /// Creates the engine, the broker (unless given) and the root
     /// supervisor. Must be called inside a tokio runtime.
     ///
@@ -176,6 +187,7 @@ impl ComponentHostBuilder {
             registry: Arc::clone(&registry),
             broker: Arc::clone(&broker),
             remote: remote.clone(),
+            durable: self.durable.clone(),
         });
         let topics = TopicRouter::new(Arc::clone(&broker), dead_letters.clone());
         forward_stopped_mailboxes(&system, dead_letters.clone());
@@ -192,6 +204,7 @@ impl ComponentHostBuilder {
                 root,
                 shutting_down: AtomicBool::new(false),
                 lease: self.lease,
+                durable: self.durable,
             }),
         })
     }
@@ -229,6 +242,8 @@ pub(super) struct HostInner {
     pub(super) shutting_down: AtomicBool,
     /// The cluster's lease on this host's components, if any.
     pub(super) lease: Option<Lease>,
+    /// Where sends to durable components go, if anywhere.
+    pub(super) durable: Option<Arc<dyn DurableSends>>,
 }
 
 /// A component's health: its lifecycle state and its guest's own answer.
@@ -308,6 +323,7 @@ impl ComponentHost {
             backoff: BackoffPolicy::none(),
             system: None,
             lease: None,
+            durable: None,
         }
     }
 
@@ -357,6 +373,14 @@ impl ComponentHost {
     /// it and was never accepted.
     pub async fn send(&self, to: &str, payload: impl Into<Bytes>) -> Result<(), HostError> {
         let payload = payload.into();
+        if let Some(durable) = self.inner.durable.as_ref().filter(|d| d.is_durable(to)) {
+            return durable.send_stored(None, to, payload).await.map_err(|e| {
+                HostError::NotStored {
+                    component: to.into(),
+                    reason: e.reason,
+                }
+            });
+        }
         if let Some(remote) = self.remote_for(to) {
             return remote
                 .send_waiting(to, payload)
@@ -695,6 +719,7 @@ fn checked_message(
         sender: None,
         subject: None,
         correlation_id,
+        redelivered: false,
         payload,
     })
 }

@@ -75,6 +75,43 @@ impl ComponentHost {
         })
     }
 
+    /// Delivers `message` to component `id` as it is and waits up to
+    /// `timeout` until its handler returned (the guest's reply, if the
+    /// message carries a correlation id): what a durable store's consumer
+    /// uses, acknowledging the message only then.
+    ///
+    /// # Errors
+    /// As [`request`](Self::request) for a local component;
+    /// [`HostError::HandlerFailed`] when the handler failed (the message
+    /// was dead-lettered with the cause).
+    pub async fn deliver_and_wait(
+        &self,
+        id: &str,
+        message: GuestMessage,
+        timeout: Duration,
+    ) -> Result<Option<Bytes>, HostError> {
+        let entry = self.entry(id)?;
+        if message.payload.len() > entry.max_message_bytes {
+            return Err(HostError::MessageTooLarge {
+                component: id.into(),
+                size: message.payload.len(),
+                limit: entry.max_message_bytes,
+                payload: message.payload,
+            });
+        }
+        match ask(
+            id,
+            &entry.actor,
+            ComponentMessage::Deliver(message),
+            timeout,
+        )
+        .await?
+        {
+            ComponentReply::Delivered(reply) => Ok(reply),
+            other => Err(unexpected(id, other)),
+        }
+    }
+
     /// Delivers `message` to component `id` as it is (sender, subject and
     /// all): with a correlation id it is asked, and the guest's reply comes
     /// back (waiting up to `timeout`); without one it is queued once the

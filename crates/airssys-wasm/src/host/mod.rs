@@ -9,6 +9,7 @@
 
 mod actor;
 mod dead_letters;
+mod durable;
 mod error;
 mod facade;
 mod fault;
@@ -25,6 +26,7 @@ mod upgrade;
 
 pub use actor::ComponentActor;
 pub use dead_letters::{DeadLetterStats, UndeliveredReason};
+pub use durable::{DurableError, DurableSends};
 pub use error::{ComponentFailure, HostError};
 pub use facade::{
     ComponentHealth, ComponentHost, ComponentHostBuilder, ComponentRef, HostShutdownReport,

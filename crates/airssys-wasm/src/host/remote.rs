@@ -611,6 +611,7 @@ impl Endpoint {
             sender: published.payload.sender.clone(),
             subject: None,
             correlation_id: reply_to.as_ref().map(|_| next_correlation_id()),
+            redelivered: false,
             payload: published.payload.payload.clone(),
         };
         if message.payload.len() > self.max_message_bytes {
@@ -716,6 +717,7 @@ fn direct_sends(
             sender: published.payload.sender.take(),
             subject: None,
             correlation_id: None,
+            redelivered: false,
             payload: std::mem::take(&mut published.payload.payload),
         };
         let give_back = |mut published: BrokerMessage<TopicMessage>, refused: ComponentMessage| {

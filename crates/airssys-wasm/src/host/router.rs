@@ -8,6 +8,7 @@ use airssys_rt::broker::{BrokerError, MessageBroker};
 use airssys_rt::{AskError, TrySendError};
 use bytes::Bytes;
 
+use super::durable::DurableSends;
 use super::message::{ComponentMessage, ComponentReply, TopicMessage};
 use super::registry::ComponentRegistry;
 use super::remote::RemoteRoutes;
@@ -23,11 +24,18 @@ pub(crate) struct Router {
     /// Set when the broker is distributed: ids not in the registry are
     /// tried on other hosts through it.
     pub(crate) remote: Option<Arc<RemoteRoutes>>,
+    /// Where sends to durable components go, if anywhere.
+    pub(crate) durable: Option<Arc<dyn DurableSends>>,
 }
 
 impl HostServices for Router {
     /// Never waits: a full target mailbox is `MAILBOX_FULL` for the guest to handle.
     fn send(&self, from: &ComponentId, to: &str, payload: Bytes) -> Result<(), HostCallError> {
+        if let Some(durable) = self.durable.as_ref().filter(|d| d.is_durable(to)) {
+            return durable
+                .send(Some(from), to, payload)
+                .map_err(|e| HostCallError::Unavailable(e.to_string()));
+        }
         // Read in place under the registry's read lock (never waits): no
         // clone of the entry per message.
         let mut payload = Some(payload);
@@ -40,6 +48,7 @@ impl HostServices for Router {
                 sender: Some(from.clone()),
                 subject: None,
                 correlation_id: None,
+                redelivered: false,
                 payload,
             };
             target
@@ -100,6 +109,7 @@ impl HostServices for Router {
                 sender: Some(from),
                 subject: None,
                 correlation_id: Some(next_correlation_id()),
+                redelivered: false,
                 payload,
             };
             match target

@@ -196,6 +196,7 @@ fn fan_out(
         sender: published.payload.sender,
         subject: Some(published.subject),
         correlation_id: None,
+        redelivered: false,
         payload: published.payload.payload,
     };
     for (id, actor) in subscribers.read().iter() {
