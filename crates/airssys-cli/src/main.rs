@@ -124,9 +124,17 @@ enum Command {
         /// exit 3 if one is worse by more than the tolerance.
         #[arg(long)]
         compare: Option<PathBuf>,
-        /// Run only this scenario (repeatable; default: all).
+        /// Run only this scenario (repeatable; default: all but the cluster
+        /// ones). The cluster scenarios `failover`, `heartbeat_cost` and
+        /// `replacement` start `airssys run --cluster` child processes on
+        /// the --nats server (it needs JetStream; skipped otherwise) and take
+        /// 30 s to minutes each: they run only when named here.
         #[arg(long = "scenario", value_name = "NAME")]
         scenarios: Vec<String>,
+        /// Internal: the `failover` baseline's fresh process. Connects to
+        /// --nats, answers the first request on this subject, exits.
+        #[arg(long, value_name = "SUBJECT", hide = true)]
+        respond_once: Option<String>,
         /// Run N live idle components on one host (`scale_spawn`,
         /// `scale_memory`, `scale_request`, `scale_shutdown`) beside N bare
         /// wasmtime instances. Alone, runs only these scenarios.
@@ -382,7 +390,17 @@ async fn run_command() -> ExitCode {
             scenarios,
             tolerance,
             scale,
+            respond_once,
         } => {
+            if let (Some(subject), Some(url)) = (respond_once, nats.as_deref()) {
+                return match airssys_cli::bench::respond_once(url, &subject).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(1)
+                    }
+                };
+            }
             let plan = airssys_cli::bench::Plan {
                 quick,
                 nats: nats.as_deref(),
@@ -605,17 +623,21 @@ async fn bench(
     plan: &airssys_cli::bench::Plan<'_>,
     compare: Option<(PathBuf, f64)>,
 ) -> ExitCode {
-    use airssys_cli::bench::{self, NATS_SCENARIOS, SCALE_SCENARIOS, SCENARIOS};
+    use airssys_cli::bench::{self, CLUSTER_SCENARIOS, NATS_SCENARIOS, SCALE_SCENARIOS, SCENARIOS};
     use indicatif::{ProgressBar, ProgressStyle};
     if let Some(unknown) = plan.only.iter().find(|s| {
         let s = s.as_str();
-        !SCENARIOS.contains(&s) && !NATS_SCENARIOS.contains(&s) && !SCALE_SCENARIOS.contains(&s)
+        !SCENARIOS.contains(&s)
+            && !NATS_SCENARIOS.contains(&s)
+            && !CLUSTER_SCENARIOS.contains(&s)
+            && !SCALE_SCENARIOS.contains(&s)
     }) {
         eprintln!(
             "error: no scenario {unknown}; the scenarios are {}",
             SCENARIOS
                 .iter()
                 .chain(NATS_SCENARIOS.iter())
+                .chain(CLUSTER_SCENARIOS.iter())
                 .chain(SCALE_SCENARIOS.iter())
                 .copied()
                 .collect::<Vec<_>>()

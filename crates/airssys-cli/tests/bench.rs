@@ -168,3 +168,61 @@ fn scale_bench_keeps_50_000_components_live_and_shuts_them_all_down() {
     assert!(request["p99"].as_f64().unwrap() >= request["p50"].as_f64().unwrap());
     assert!(get("scale_shutdown")["value"].as_f64().unwrap() > 0.0);
 }
+
+/// `--scenario failover --quick`: three `kill -9`s of the host owning a
+/// component among three `airssys run --cluster` children of the bench, on
+/// a JetStream server started here; the row has the kill-to-answered
+/// p50/p99 (in ms, within the failover target) beside a fresh process's
+/// spawn-to-answered. (The quick run above names no scenario and has no
+/// cluster row: they run only when named.)
+#[test]
+fn failover_bench_kills_three_hosts_and_reports_kill_to_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("js.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "jetstream {{ store_dir: \"{}\" }}\n",
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let Some(server) = NatsServer::start_with_config(&config) else {
+        return;
+    };
+    let path = dir.path().join("failover.json");
+    let stdout = airssys_ok([
+        "bench".as_ref(),
+        "--quick".as_ref(),
+        "--nats".as_ref(),
+        server.url().as_ref(),
+        "--scenario".as_ref(),
+        "failover".as_ref(),
+        "--json".as_ref(),
+        path.as_os_str(),
+    ]);
+    assert!(stdout.contains("failover"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 1, "{report}");
+    let row = &scenarios[0];
+    assert_eq!(
+        (row["name"].as_str(), row["unit"].as_str()),
+        (Some("failover"), Some("ms"))
+    );
+    assert_eq!(row["samples"].as_u64(), Some(3), "{row}");
+    let (p50, p99) = (row["p50"].as_f64().unwrap(), row["p99"].as_f64().unwrap());
+    // Not before the dead host's record can have expired (host_ttl 1.5 s,
+    // less the heartbeat it may have just missed), and within the target.
+    assert!(
+        (1_000.0..=2_000.0).contains(&p50) && (p50..=5_000.0).contains(&p99),
+        "{row}"
+    );
+    let (b50, b99) = (
+        row["baseline"]["p50"].as_f64().unwrap(),
+        row["baseline"]["p99"].as_f64().unwrap(),
+    );
+    assert!(b50 > 0.0 && b99 >= b50 && b50 < p50, "{row}");
+    assert!((row["ratio_p50"].as_f64().unwrap() - p50 / b50).abs() < 1e-9);
+}

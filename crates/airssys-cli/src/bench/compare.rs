@@ -86,11 +86,16 @@ pub fn load(path: &Path) -> Result<Vec<SavedRatio>, CompareError> {
         .collect()
 }
 
-/// Whether a larger ratio is worse: latencies and memory (`airssys` slower
-/// or larger than raw), as opposed to throughputs.
+/// Units of rates that are costs (an idle host's CPU and messages): a
+/// larger ratio is worse, as for times and sizes.
+const COST_RATES: [&str; 2] = ["cpu ms/s", "idle msg/s"];
+
+/// Whether a larger ratio is worse: latencies, memory and idle costs
+/// (`airssys` slower, larger or busier than raw), as opposed to throughputs.
 fn larger_is_worse(unit: &str) -> bool {
-    // Rates (`msg/s`, `spawn/s`) are better larger; times and sizes worse.
-    !unit.ends_with("/s")
+    // Rates (`msg/s`, `spawn/s`, `claim/s`) are better larger; times,
+    // sizes and costs worse.
+    COST_RATES.contains(&unit) || !unit.ends_with("/s")
 }
 
 /// One scenario compared.
@@ -209,6 +214,7 @@ mod tests {
                 scenario("request_rtt", "us", 1.1),
                 scenario("restart", "us", 9.0),
             ],
+            skipped: Vec::new(),
         };
         let changes = compare(&saved, &report, 0.15);
         let by_name = |n: &str| changes.iter().find(|c| c.name == n).unwrap();
@@ -232,6 +238,7 @@ mod tests {
                 scenario("spawn", "us", 1.0),
                 scenario("broker_fanout", "msg/s", 0.9),
             ],
+            skipped: Vec::new(),
         };
         let changes = compare(&saved, &report, 0.0);
         assert!(changes.iter().all(|c| !c.regressed && c.worse_by < 0.0));

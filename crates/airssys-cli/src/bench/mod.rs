@@ -14,6 +14,10 @@
 //!
 //!
 //! With `--nats <url>`, [`NATS_SCENARIOS`] run too: see the `nats` module.
+//! The [`CLUSTER_SCENARIOS`] (`failover`, `heartbeat_cost`, `replacement`)
+//! run `airssys run --cluster` child processes on a server with JetStream
+//! and take 30 s to minutes each: they run only when named with
+//! `--scenario` (see the `cluster` module).
 //!
 //! Ratios are airssys / baseline: above 1 for latencies and memory means
 //! slower or larger, below 1 for throughputs means slower.
@@ -63,12 +67,14 @@ pub const SCENARIOS: [&str; 11] = [
 /// after [`SCENARIOS`].
 pub const NATS_SCENARIOS: [&str; 2] = ["nats_tell", "nats_request"];
 
+mod cluster;
 pub mod compare;
 mod component;
 mod guest_request;
 mod nats;
 mod scale;
 
+pub use cluster::{respond_once, CLUSTER_SCENARIOS};
 pub use scale::{IN_FLIGHT, SCALE_SCENARIOS};
 
 /// Why a benchmark could not run.
@@ -274,6 +280,19 @@ pub struct Report {
     pub machine: Machine,
     /// What.
     pub scenarios: Vec<Scenario>,
+    /// Scenarios asked for that could not run here, and why (a cluster
+    /// scenario on a server without JetStream).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A scenario that was asked for and not run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// The scenario.
+    pub name: &'static str,
+    /// Why.
+    pub reason: String,
 }
 
 /// How much work each scenario does.
@@ -322,9 +341,10 @@ pub const FANOUT: usize = 8;
 pub struct Plan<'a> {
     /// `--quick` sizes (and recorded as the report's mode).
     pub quick: bool,
-    /// A NATS server's URL: the [`NATS_SCENARIOS`] run too.
+    /// A NATS server's URL: the [`NATS_SCENARIOS`] run too, and the
+    /// [`CLUSTER_SCENARIOS`] named in `only`.
     pub nats: Option<&'a str>,
-    /// Only these scenarios (all when empty).
+    /// Only these scenarios (all but the cluster ones when empty).
     pub only: &'a [String],
     /// `--scale N`: the [`SCALE_SCENARIOS`] with N components. Without
     /// `--scenario`, only they run.
@@ -334,14 +354,16 @@ pub struct Plan<'a> {
 impl Plan<'_> {
     fn wants(&self, scenario: &str) -> bool {
         let scaled = SCALE_SCENARIOS.contains(&scenario);
+        let clustered = CLUSTER_SCENARIOS.contains(&scenario);
         let listed = if self.only.is_empty() {
-            // `--scale` alone runs the scale scenarios only.
-            scaled == self.scale.is_some()
+            // `--scale` alone runs the scale scenarios only; the cluster
+            // ones only when named.
+            scaled == self.scale.is_some() && !clustered
         } else {
             self.only.iter().any(|s| s == scenario)
         };
         listed
-            && (self.nats.is_some() || !NATS_SCENARIOS.contains(&scenario))
+            && (self.nats.is_some() || !(NATS_SCENARIOS.contains(&scenario) || clustered))
             && (self.scale.is_some() || !scaled)
     }
 
@@ -350,6 +372,7 @@ impl Plan<'_> {
         SCENARIOS
             .iter()
             .chain(NATS_SCENARIOS.iter())
+            .chain(CLUSTER_SCENARIOS.iter())
             .chain(SCALE_SCENARIOS.iter())
             .copied()
             .filter(|s| self.wants(s))
@@ -371,9 +394,18 @@ pub async fn run_all(
         Sizes::FULL
     };
     let mut scenarios = Vec::with_capacity(SCENARIOS.len() + NATS_SCENARIOS.len());
+    let mut skipped = Vec::new();
     let scaled = |name: &&str| SCALE_SCENARIOS.contains(name);
     for name in plan.scenarios().into_iter().filter(|s| !scaled(s)) {
         progress(name);
+        if CLUSTER_SCENARIOS.contains(&name) {
+            let Some(url) = plan.nats else { continue };
+            match on_worker(name, cluster::run(name, url.to_owned(), plan.quick)).await? {
+                cluster::Outcome::Measured(rows) => scenarios.extend(rows),
+                cluster::Outcome::Skipped(reason) => skipped.push(Skipped { name, reason }),
+            }
+            continue;
+        }
         let measure: BoxFuture<'static, Result<Scenario, BenchError>> = match name {
             "spawn" => Box::pin(spawn(sizes.spawns)),
             "tell_throughput" => Box::pin(tell_throughput(sizes.tells)),
@@ -410,6 +442,7 @@ pub async fn run_all(
     Ok(Report {
         machine: Machine::detect(plan.quick),
         scenarios,
+        skipped,
     })
 }
 
@@ -418,9 +451,10 @@ pub async fn run_all(
 /// not on the thread that only waits for the runtime: there, every hand-off
 /// to a task would be a wake-up of a parked worker from outside, on both
 /// sides of each comparison.
-async fn on_worker<F>(scenario: &'static str, measure: F) -> Result<Scenario, BenchError>
+async fn on_worker<T, F>(scenario: &'static str, measure: F) -> Result<T, BenchError>
 where
-    F: std::future::Future<Output = Result<Scenario, BenchError>> + Send + 'static,
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, BenchError>> + Send + 'static,
 {
     tokio::spawn(measure)
         .await
@@ -962,6 +996,9 @@ pub fn table(report: &Report) -> String {
             f(s.baseline.p99),
             ratio
         ));
+    }
+    for s in &report.skipped {
+        out.push_str(&format!("{:<22} skipped: {}\n", s.name, s.reason));
     }
     out
 }
