@@ -255,6 +255,21 @@ impl ComponentActor {
                 counter.fetch_add(1, Ordering::Relaxed);
                 Ok(ComponentReply::Upgraded(outcome?))
             }
+            ComponentMessage::Snapshot => {
+                let instance = self.instance()?;
+                let state = if instance.state_exports().0 {
+                    Box::pin(instance.snapshot()).await
+                } else {
+                    Ok(None)
+                };
+                let counter = if state.is_ok() {
+                    &self.template.control_handled
+                } else {
+                    &self.template.control_failed
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                Ok(ComponentReply::Snapshot(state?))
+            }
             ComponentMessage::Restart => {
                 self.template.control_failed.fetch_add(1, Ordering::Relaxed);
                 Err(ComponentFailure::RestartRequested)

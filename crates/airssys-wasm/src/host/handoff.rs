@@ -14,9 +14,12 @@ use super::message::{ComponentMessage, ComponentReply};
 use crate::guest::GuestMessage;
 
 /// What [`ComponentHost::hand_off`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HandOff {
+    /// The guest's state from its `snapshot` export, taken after the last
+    /// queued message, when asked for and exported.
+    pub state: Option<Bytes>,
     /// Whether the component's subject was drained within the timeout
     /// (always `true` without a distributed broker).
     pub drained: bool,
@@ -38,7 +41,12 @@ impl ComponentHost {
     ///
     /// # Errors
     /// [`HostError::UnknownComponent`], [`HostError::Supervision`].
-    pub async fn hand_off(&self, id: &str, timeout: Duration) -> Result<HandOff, HostError> {
+    pub async fn hand_off(
+        &self,
+        id: &str,
+        timeout: Duration,
+        snapshot: bool,
+    ) -> Result<HandOff, HostError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let entry = self
             .inner
@@ -63,6 +71,19 @@ impl ComponentHost {
             ask(id, &entry.actor, ComponentMessage::Health, left).await,
             Ok(_) | Err(HostError::HandlerFailed { .. })
         );
+        let state = if snapshot && handled_queued {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match ask(id, &entry.actor, ComponentMessage::Snapshot, left).await {
+                Ok(ComponentReply::Snapshot(state)) => state,
+                Ok(other) => return Err(unexpected(id, other)),
+                Err(error) => {
+                    tracing::warn!(component = %id, %error, "no snapshot at hand-off");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let result = entry.group.terminate_child(id).await;
         entry.template.lifecycle.set(LifecycleState::Stopped);
         result.map_err(|source| HostError::Supervision {
@@ -70,9 +91,24 @@ impl ComponentHost {
             source: Box::new(source),
         })?;
         Ok(HandOff {
+            state,
             drained,
             handled_queued,
         })
+    }
+
+    /// The guest's state from its `snapshot` export, taken between two
+    /// messages (`None` when it exports none).
+    ///
+    /// # Errors
+    /// [`HostError::UnknownComponent`], [`HostError::Timeout`],
+    /// [`HostError::HandlerFailed`] when `snapshot` failed.
+    pub async fn snapshot(&self, id: &str, timeout: Duration) -> Result<Option<Bytes>, HostError> {
+        let entry = self.entry(id)?;
+        match ask(id, &entry.actor, ComponentMessage::Snapshot, timeout).await? {
+            ComponentReply::Snapshot(state) => Ok(state),
+            other => Err(unexpected(id, other)),
+        }
     }
 
     /// Delivers `message` to component `id` as it is and waits up to

@@ -53,6 +53,10 @@ pub enum ComponentMessage {
     /// it are handled by the next incarnation if its restart policy restarts
     /// it (`Permanent`), or dead-lettered if not.
     Shutdown,
+    /// Asks the guest's `snapshot` export for its state, between two
+    /// messages (`None` when it exports none). Use
+    /// [`ComponentHost::snapshot`](super::ComponentHost::snapshot).
+    Snapshot,
     /// Injects a [`Fault`] into the incarnation that handles it (see
     /// [`ComponentHost::inject_fault`](super::ComponentHost::inject_fault)).
     Inject(Fault),
@@ -77,6 +81,8 @@ pub enum ComponentReply {
     FaultInjected,
     /// The live upgrade was applied.
     Upgraded(UpgradeOutcome),
+    /// The guest's state, from its `snapshot` export (`None`: it exports none).
+    Snapshot(Option<Bytes>),
 }
 
 /// What one component's live upgrade did.

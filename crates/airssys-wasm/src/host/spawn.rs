@@ -254,6 +254,12 @@ impl ComponentHost {
             .init()
             .await
             .inspect_err(|_| lifecycle.set(LifecycleState::Failed))?;
+        if let Some(state) = spec.restore.as_ref().filter(|_| first.state_exports().1) {
+            first
+                .restore(state)
+                .await
+                .inspect_err(|_| lifecycle.set(LifecycleState::Failed))?;
+        }
 
         let template = Arc::new(ComponentTemplate {
             id: id.clone(),

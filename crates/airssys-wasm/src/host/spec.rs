@@ -44,6 +44,7 @@ pub struct ComponentSpec {
     pub(crate) stop_timeout: Duration,
     pub(crate) config: BTreeMap<String, String>,
     pub(crate) wasi: WasiGrants,
+    pub(crate) restore: Option<bytes::Bytes>,
 }
 
 impl ComponentSpec {
@@ -64,6 +65,7 @@ impl ComponentSpec {
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             config: BTreeMap::new(),
             wasi: WasiGrants::none(),
+            restore: None,
         }
     }
 
@@ -139,6 +141,15 @@ impl ComponentSpec {
     /// Core modules have no WASI; for them this is unused.
     pub fn wasi(mut self, grants: WasiGrants) -> Self {
         self.wasi = grants;
+        self
+    }
+
+    /// State to give the first instance through its `restore` export, after
+    /// its `init` (a component moved from another host, with the state its
+    /// `snapshot` export gave there). Ignored by a guest that exports no
+    /// `restore`; restarts start fresh, as always. Default: none.
+    pub fn restore_state(mut self, state: bytes::Bytes) -> Self {
+        self.restore = Some(state);
         self
     }
 
