@@ -13,8 +13,11 @@ use crate::control::http::{self, percent_encode};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Verb {
-    /// List components.
+    /// List components (on a cluster host: every component of the
+    /// application, with the host it runs on).
     List,
+    /// A cluster's live hosts.
+    Hosts,
     /// Send a payload to a component.
     Send {
         /// Target component id.
@@ -104,6 +107,7 @@ impl Verb {
         let c = |id: &str| percent_encode(id);
         match self {
             Verb::List => ("GET", "/v1/components".into(), &[]),
+            Verb::Hosts => ("GET", "/v1/hosts".into(), &[]),
             Verb::Send { component, payload } => (
                 "POST",
                 format!("/v1/components/{}/send", c(component)),
@@ -182,8 +186,20 @@ pub fn render(verb: &Verb, answer: &Value) -> String {
     };
     match verb {
         Verb::List => {
-            let mut out = format!(
-                "{:<24} {:<9} {:>8} {:>9} {:>7} {:>8} {:>7} {:>8}\n",
+            let rows: Vec<&Value> = answer["components"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .collect();
+            // A cluster host names each component's host.
+            let cluster = answer.get("host").is_some();
+            let mut out = String::new();
+            if cluster {
+                let _ = write!(out, "{:<16} ", "HOST");
+            }
+            let _ = writeln!(
+                out,
+                "{:<24} {:<9} {:>8} {:>9} {:>7} {:>8} {:>7} {:>8}",
                 "COMPONENT",
                 "STATE",
                 "RESTARTS",
@@ -193,8 +209,11 @@ pub fn render(verb: &Verb, answer: &Value) -> String {
                 "DENIED",
                 "UPGRADES"
             );
-            for c in answer["components"].as_array().into_iter().flatten() {
-                let _ = writeln!(
+            for c in rows {
+                if cluster {
+                    let _ = write!(out, "{:<16} ", s(&c["host"]));
+                }
+                let _ = write!(
                     out,
                     "{:<24} {:<9} {:>8} {:>9} {:>7} {:>8} {:>7} {:>8}",
                     s(&c["id"]),
@@ -205,6 +224,65 @@ pub fn render(verb: &Verb, answer: &Value) -> String {
                     s(&c["mailbox"]),
                     s(&c["denied"]),
                     s(&c["upgrades"]),
+                );
+                if let Some(why) = c["last_failure"].as_str() {
+                    let _ = write!(out, "  ({why})");
+                }
+                out.push('\n');
+            }
+            for u in answer["unreachable"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "host {} did not answer: {}",
+                    s(&u["host"]),
+                    s(&u["error"])
+                );
+            }
+            out.trim_end().to_owned()
+        }
+        Verb::Hosts => {
+            let mut out = format!(
+                "{:<16} {:<10} {:>8} {:>10} {:<8} {:<22} {:<20} {:<9} UNITS\n",
+                "HOST",
+                "SESSION",
+                "CAPACITY",
+                "COMPONENTS",
+                "VERSION",
+                "CONTROL",
+                "LABELS",
+                "STATE"
+            );
+            for h in answer["hosts"].as_array().into_iter().flatten() {
+                let list = |v: &Value| {
+                    v.as_array()
+                        .map(|a| a.iter().map(s).collect::<Vec<_>>().join(","))
+                        .filter(|l| !l.is_empty())
+                        .unwrap_or_else(|| "-".into())
+                };
+                let state = if h["leaving"] == true {
+                    "leaving"
+                } else if h["ready"] == true {
+                    "ready"
+                } else {
+                    "joining"
+                };
+                let mut id = s(&h["id"]);
+                if h["this_host"] == true {
+                    id.push('*');
+                }
+                let session: String = s(&h["session"]).chars().take(10).collect();
+                let _ = writeln!(
+                    out,
+                    "{:<16} {:<10} {:>8} {:>10} {:<8} {:<22} {:<20} {:<9} {}",
+                    id,
+                    session,
+                    s(&h["capacity"]),
+                    s(&h["components"]),
+                    s(&h["version"]),
+                    s(&h["control"]),
+                    list(&h["labels"]),
+                    state,
+                    list(&h["units"]),
                 );
             }
             out.trim_end().to_owned()

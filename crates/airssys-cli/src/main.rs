@@ -214,8 +214,12 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CtlVerb {
-    /// Every component: state, restarts, counters, mailbox length, upgrades.
+    /// Every component: state, restarts, counters, mailbox length, upgrades
+    /// (on a cluster host: every component of the application, with its host).
     List,
+    /// A cluster's live hosts: session, capacity, labels, version, control
+    /// address, components, state, the units each owns.
+    Hosts,
     /// Send a payload to a component (fire-and-forget).
     Send {
         /// The component id.
@@ -573,6 +577,7 @@ async fn ctl_command(
     };
     let verb = match verb {
         CtlVerb::List => Verb::List,
+        CtlVerb::Hosts => Verb::Hosts,
         CtlVerb::Send { component, payload } => Verb::Send {
             component,
             payload: payload.into_bytes(),

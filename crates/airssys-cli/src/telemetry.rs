@@ -95,3 +95,17 @@ pub fn record_broker(broker: &airssys_nats::NatsBroker<airssys_wasm::TopicMessag
         .absolute(stats.slow_consumer_dropped);
     metrics::counter!("airssys_broker_undecodable_total").absolute(stats.undecodable);
 }
+
+/// Records a cluster host's standing (set when `/metrics` is scraped):
+/// `airssys_cluster_lease_holding` (1 while its lease holds, 0 fenced),
+/// `airssys_cluster_live_hosts`, `airssys_cluster_units_running` (units
+/// running on this host).
+pub fn record_cluster(status: &crate::cluster::operate::ClusterStatus) {
+    metrics::gauge!("airssys_cluster_lease_holding").set(if status.lease_holds {
+        1.0
+    } else {
+        0.0
+    });
+    metrics::gauge!("airssys_cluster_live_hosts").set(status.live_hosts as f64);
+    metrics::gauge!("airssys_cluster_units_running").set(status.units_here as f64);
+}

@@ -8,6 +8,13 @@
 //!
 //! Traffic is a plain NATS client's requests to every component, round
 //! robin: each answered request is a message its component handled.
+//!
+//! Operating the cluster from one host: `ctl hosts` and `ctl list` show
+//! every host and every component where it runs, `/health` and `/metrics`
+//! the host's standing, and `ctl stop` of a component another host runs
+//! stops it cluster-wide until `ctl restart`.
+
+mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -88,6 +95,10 @@ fn host(dir: &Path, url: &str, id: &str) -> Child {
             id,
             "--cluster",
             "--quiet",
+            "--control-addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
         ])
         .env("RUST_LOG", "info,airssys_wasm=warn,async_nats=warn")
         .stdout(std::process::Stdio::piped())
@@ -103,6 +114,23 @@ fn host(dir: &Path, url: &str, id: &str) -> Child {
         std::thread::sleep(Duration::from_millis(20));
     }
     child
+}
+
+/// The address host `id` (started by [`host`]) announced after `prefix`
+/// in its log: `"serving the control API on http://"` or `"serving
+/// /metrics and /health on http://"`.
+fn announced(dir: &Path, id: &str, prefix: &str) -> String {
+    let log = std::fs::read_to_string(dir.join(format!("{id}.log"))).unwrap();
+    log.lines()
+        .find_map(|l| l.split_once(prefix).map(|(_, addr)| addr.trim().to_owned()))
+        .unwrap_or_else(|| panic!("host {id} did not announce `{prefix}`:\n{log}"))
+}
+
+/// `airssys ctl <addr> <args> --json`: its JSON answer (the command must
+/// succeed).
+fn ctl_json(addr: &str, args: &[&str]) -> serde_json::Value {
+    let out = common::airssys_ok(["ctl", addr].iter().chain(args).chain(&["--json"]));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
 /// Prints every host's log of the test in `dir` (on failure).
@@ -557,6 +585,208 @@ async fn a_restart_of_the_nats_server_leaves_every_component_running_once() {
     let failed = traffic.failed();
     traffic.stop().await;
     assert_eq!(failed, 0);
+    for child in hosts {
+        terminate(child);
+    }
+}
+
+const CONTROL: &str = "serving the control API on http://";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_on_one_host_shows_every_host_and_every_component_where_it_runs() {
+    let _serial = SERIAL.lock().await;
+    let Some((server, dir)) = setup() else {
+        return;
+    };
+    let _logs = ShowLogs(dir.path());
+    let url = server.url();
+    let names = ["h1", "h2", "h3"];
+    let hosts: Vec<Child> = names.iter().map(|n| host(dir.path(), &url, n)).collect();
+    let client = async_nats::connect(&url).await.unwrap();
+    let placement = placed(&client, &names).await;
+    let addr = announced(dir.path(), "h2", CONTROL);
+
+    // `ctl hosts` from h2: all three, each with its control address and
+    // the units it owns, which are what it runs.
+    let answer = ctl_json(&addr, &["hosts"]);
+    assert_eq!(answer["host"], "h2");
+    let listed = answer["hosts"].as_array().unwrap();
+    let ids: Vec<&str> = listed.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, names);
+    for h in listed {
+        let id = h["id"].as_str().unwrap();
+        assert_eq!(h["control"], announced(dir.path(), id, CONTROL).as_str());
+        assert_eq!(
+            (h["ready"].as_bool(), h["leaving"].as_bool()),
+            (Some(true), Some(false))
+        );
+        assert_eq!(h["this_host"], id == "h2");
+        assert!(h["session"].as_str().is_some_and(|s| !s.is_empty()));
+        let mut units: Vec<&str> = h["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap())
+            .collect();
+        units.sort();
+        let mut expected: Vec<String> = placement
+            .iter()
+            .filter(|(_, on)| *on == id)
+            .map(|(w, _)| format!("c.{w}"))
+            .collect();
+        expected.sort();
+        assert_eq!(units, expected, "units of {id}");
+    }
+    let table = common::airssys_ok(["ctl", &addr, "hosts"]);
+    for n in names {
+        assert!(table.contains(n), "{table}");
+    }
+
+    // `ctl list` from h2: every worker exactly once, on its host.
+    let answer = ctl_json(&addr, &["list"]);
+    assert_eq!(answer["unreachable"], serde_json::json!([]));
+    let rows = answer["components"].as_array().unwrap();
+    let mut seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|c| {
+            assert_eq!(c["state"], "ready", "{c}");
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["host"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut expected: Vec<(String, String)> = placement.into_iter().collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let table = common::airssys_ok(["ctl", &addr, "list"]);
+    assert!(table.starts_with("HOST"), "{table}");
+
+    // `/health` and `/metrics` of h2: its standing in the cluster.
+    let metrics = announced(dir.path(), "h2", "serving /metrics and /health on http://");
+    let (code, body) = common::http_get(&metrics, "/health");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let here = expected.iter().filter(|(_, h)| h == "h2").count();
+    assert_eq!(health["cluster"]["host"], "h2");
+    assert_eq!(health["cluster"]["lease"], "holding");
+    assert_eq!(health["cluster"]["live_hosts"], 3);
+    assert_eq!(health["cluster"]["units_here"], here);
+    let (_, text) = common::http_get(&metrics, "/metrics");
+    assert!(text.contains("airssys_cluster_lease_holding 1"), "{text}");
+    assert!(text.contains("airssys_cluster_live_hosts 3"), "{text}");
+    assert!(
+        text.contains(&format!("airssys_cluster_units_running {here}")),
+        "{text}"
+    );
+    for child in hosts {
+        terminate(child);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_stop_on_one_host_stops_a_component_another_runs_until_ctl_restart() {
+    let _serial = SERIAL.lock().await;
+    let Some((server, dir)) = setup() else {
+        return;
+    };
+    let _logs = ShowLogs(dir.path());
+    let url = server.url();
+    let names = ["h1", "h2", "h3"];
+    let mut hosts: HashMap<&str, Child> = names
+        .iter()
+        .map(|n| (*n, host(dir.path(), &url, n)))
+        .collect();
+    let client = async_nats::connect(&url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let placement = placed(&client, &names).await;
+    let addr = announced(dir.path(), "h1", CONTROL);
+    let (victim, runner) = placement
+        .iter()
+        .filter(|(_, h)| *h != "h1")
+        .map(|(id, h)| (id.clone(), h.clone()))
+        .min()
+        .expect("h2 and h3 run some workers");
+
+    let answer = ctl_json(&addr, &["stop", &victim]);
+    assert_eq!(answer["host"], runner.as_str(), "{answer}");
+    let record = &owners(&js).await[&format!("c.{victim}")];
+    assert_eq!(record.state, UnitState::Stopped);
+    // Still stopped after the host that ran it left (its other units
+    // handed over): no host starts it again.
+    terminate(hosts.remove(runner.as_str()).unwrap());
+    let survivors: Vec<&str> = names.iter().copied().filter(|n| *n != runner).collect();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        let running = reported(&client, &survivors).await;
+        assert!(
+            running.iter().all(|(id, _)| *id != victim),
+            "{victim} runs again after ctl stop: {running:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let listed = ctl_json(&addr, &["list"]);
+    let row = listed["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == victim.as_str())
+        .unwrap_or_else(|| panic!("{victim} not listed: {listed}"));
+    assert_eq!(
+        (&row["state"], &row["host"]),
+        (&"stopped".into(), &serde_json::Value::Null)
+    );
+
+    // Restart from h1: placed again, on one of the hosts left.
+    let answer = ctl_json(&addr, &["restart", &victim]);
+    assert_eq!(answer["restarted"], true, "{answer}");
+    let after = placed(&client, &survivors).await;
+    assert!(survivors.contains(&after[&victim].as_str()));
+    for (_, child) in hosts {
+        terminate(child);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_restart_on_one_host_restarts_a_component_where_it_runs() {
+    let _serial = SERIAL.lock().await;
+    let Some((server, dir)) = setup() else {
+        return;
+    };
+    let _logs = ShowLogs(dir.path());
+    let url = server.url();
+    let names = ["h1", "h2"];
+    let hosts: Vec<Child> = names.iter().map(|n| host(dir.path(), &url, n)).collect();
+    let client = async_nats::connect(&url).await.unwrap();
+    let placement = placed(&client, &names).await;
+    let addr = announced(dir.path(), "h1", CONTROL);
+    let victim = placement
+        .iter()
+        .find(|(_, h)| *h == "h2")
+        .map(|(id, _)| id.clone())
+        .expect("h2 runs some workers");
+    let restarts = |listed: &serde_json::Value| {
+        listed["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == victim.as_str())
+            .and_then(|c| c["restarts"].as_u64())
+    };
+    let before = restarts(&ctl_json(&addr, &["list"])).unwrap();
+    let answer = ctl_json(&addr, &["restart", &victim]);
+    assert_eq!(answer["host"], "h2", "{answer}");
+    // The restart is counted once the fresh instance is up.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while restarts(&ctl_json(&addr, &["list"])) != Some(before + 1) {
+        assert!(Instant::now() < deadline, "{victim} was not restarted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // It still runs on h2 alone, and answers.
+    assert_eq!(placed(&client, &names).await[&victim], "h2");
+    let reply = common::airssys_ok(["ctl", &addr, "request", &victim, "x"]);
+    assert_eq!(reply.trim(), "priced:x");
     for child in hosts {
         terminate(child);
     }

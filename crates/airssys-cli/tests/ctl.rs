@@ -159,6 +159,21 @@ fn ctl_list_prints_a_table_and_json() {
 }
 
 #[test]
+fn ctl_hosts_on_a_host_outside_a_cluster_says_so() {
+    let host = start();
+    let out = host.ctl(&["hosts"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("409") && stderr.contains("this host is not part of a cluster"),
+        "{stderr}"
+    );
+    // And `list` off a cluster names no host.
+    let list: serde_json::Value = serde_json::from_str(&host.ok(&["list", "--json"])).unwrap();
+    assert!(list.get("host").is_none(), "{list}");
+}
+
+#[test]
 fn ctl_send_delivers_to_the_component() {
     let host = start();
     assert_eq!(host.ok(&["send", "echo", "hello"]).trim(), "sent to echo");

@@ -188,20 +188,8 @@ impl Agent {
             PeerRequest::List => PeerReply::Components {
                 components: self.host.list().iter().map(PeerComponent::from).collect(),
             },
-            PeerRequest::Stop { id } => match self.host.stop(&id).await {
-                Ok(()) => PeerReply::Ok,
-                Err(e) => PeerReply::Error {
-                    error: e.to_string(),
-                },
-            },
-            PeerRequest::Restart { id } => {
-                match self.host.restart(&id, Duration::from_secs(5)).await {
-                    Ok(()) => PeerReply::Ok,
-                    Err(e) => PeerReply::Error {
-                        error: e.to_string(),
-                    },
-                }
-            }
+            PeerRequest::Stop { id } => self.operator_stop(&id).await,
+            PeerRequest::Restart { id } => self.operator_restart(&id).await,
         };
         let _ = incoming.reply.send(reply);
     }
@@ -306,7 +294,7 @@ impl Agent {
                 }
                 Some(o)
                     if o.record.state != UnitState::Released
-                        && (o.record.state == UnitState::Failed
+                        && (matches!(o.record.state, UnitState::Failed | UnitState::Stopped)
                             || self.cluster.is_live(&o.record.host, &o.record.session)) =>
                 {
                     self.orphaned_since.remove(&key);
@@ -434,6 +422,7 @@ impl Agent {
             record.failures = o.record.failures;
             record.last_failure = o.record.last_failure.clone();
             record.failures_since_ms = o.record.failures_since_ms;
+            record.stopped = o.record.stopped.clone();
         }
         match self
             .cluster
@@ -460,7 +449,7 @@ impl Agent {
     /// Starts unit `i`'s supervisor, nested groups and components; then
     /// delivers what a hold kept for it. A unit that cannot start is
     /// released as failed.
-    async fn start_unit(&mut self, i: usize, me: &HostRecord) {
+    pub(crate) async fn start_unit(&mut self, i: usize, me: &HostRecord) {
         let unit = self.units[i].clone();
         match self.spawn_unit(&unit).await {
             Ok(supervisor) => {
@@ -519,6 +508,12 @@ impl Agent {
 
     async fn spawn_members(&self, unit: &Unit, supervisor: &SupervisorRef) -> Result<(), String> {
         let timeout = self.manifest.host.shutdown_timeout;
+        // Members an operator stopped are not started (`operate`).
+        let stopped = self
+            .cluster
+            .owner(&unit.key)
+            .map(|o| o.record.stopped)
+            .unwrap_or_default();
         let mut groups: HashMap<&str, SupervisorRef> = HashMap::new();
         for g in &unit.nested {
             let parent = g
@@ -543,7 +538,7 @@ impl Agent {
                 .map_err(|e| format!("group {}: {e}", g.name))?;
             groups.insert(g.name.as_str(), made);
         }
-        for m in &unit.members {
+        for m in unit.members.iter().filter(|m| !stopped.contains(&m.id)) {
             let def = &self.manifest.components[m.component];
             let spec = crate::run::component_spec(def, &m.id, Arc::clone(&def.bytes));
             let group = m

@@ -88,6 +88,7 @@ impl Agent {
         next.failures = record.failures;
         next.last_failure = record.last_failure.clone();
         next.failures_since_ms = record.failures_since_ms;
+        next.stopped = record.stopped.clone();
         match self.cluster.write_owner(key, Some(revision), &next).await {
             Ok(Some(_)) => {
                 tracing::info!(unit = %key, from = %me.id, to = %to.id, took = ?started.elapsed(), "unit handed over");

@@ -6,17 +6,18 @@
 //! [`airssys_nats::cluster`]'s; this module decides what runs here:
 //! [`units`] (what moves as a whole), the agent (claims, starts, stops,
 //! fences, fails over, balances), [`hold`] and `handover` (moving a unit
-//! without losing a message), [`peer`] (host-to-host requests). The
+//! without losing a message), [`peer`] (host-to-host requests),
+//! [`operate`] (what an operator sees and does from any host). The
 //! semantics and the failure table are in `docs/distribution.md`.
 
 mod agent;
 mod handover;
 pub mod hold;
+pub mod operate;
 pub mod peer;
 pub mod units;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use airssys_nats::cluster::{Cluster, ClusterConfig, ClusterError, HostRecord};
 use airssys_nats::NatsBroker;
@@ -28,7 +29,7 @@ use tokio::task::JoinHandle;
 
 use agent::{Agent, Command};
 pub use agent::{LeaveReport, Placement};
-use peer::{PeerComponent, PeerReply, PeerRequest};
+use operate::ClusterHandle;
 
 use crate::manifest::{ClusterSettings, Manifest};
 
@@ -83,13 +84,11 @@ pub async fn join(
 #[derive(Debug)]
 pub struct ClusterRun {
     cluster: Cluster,
-    broker: NatsBroker<TopicMessage>,
     commands: mpsc::Sender<Command>,
     agent: JoinHandle<()>,
     peer: JoinHandle<()>,
     forward: JoinHandle<()>,
-    placement: Arc<Mutex<Placement>>,
-    units: Vec<units::Unit>,
+    handle: ClusterHandle,
     retired: Arc<Mutex<Vec<ComponentInfo>>>,
 }
 
@@ -116,6 +115,7 @@ impl ClusterRun {
         settings: ClusterSettings,
     ) -> Result<Self, String> {
         let units = units::units(&manifest);
+        let shared_units = Arc::new(units.clone());
         let agent = Agent::new(
             cluster.clone(),
             host,
@@ -149,15 +149,19 @@ impl ClusterRun {
         if let Err(error) = cluster.announce().await {
             tracing::warn!(%error, "could not announce this host ready; the next heartbeat will");
         }
+        let handle = ClusterHandle {
+            cluster: cluster.clone(),
+            broker,
+            units: shared_units,
+            placement,
+        };
         Ok(Self {
             cluster,
-            broker,
             commands,
             agent,
             peer,
             forward,
-            placement,
-            units,
+            handle,
             retired,
         })
     }
@@ -169,7 +173,7 @@ impl ClusterRun {
 
     /// Where each unit runs, as this host last saw it.
     pub fn placement(&self) -> Placement {
-        self.placement.lock().clone()
+        self.handle.placement.lock().clone()
     }
 
     /// The live hosts.
@@ -177,56 +181,10 @@ impl ClusterRun {
         self.cluster.live_hosts()
     }
 
-    /// Every other live host's components, asked of each (a host that does
-    /// not answer in `timeout` is left out, with why).
-    pub async fn remote_components(
-        &self,
-        timeout: Duration,
-    ) -> Vec<(String, Result<Vec<PeerComponent>, String>)> {
-        let me = self.cluster.me().id;
-        let mut out = Vec::new();
-        for h in self.cluster.live_hosts() {
-            if h.id == me {
-                continue;
-            }
-            let answer = agent::ask_peer(&self.broker, &h.id, &PeerRequest::List, timeout).await;
-            let listed = match answer {
-                Ok(PeerReply::Components { components }) => Ok(components),
-                Ok(other) => Err(format!("unexpected answer {other:?}")),
-                Err(e) => Err(e),
-            };
-            out.push((h.id, listed));
-        }
-        out
-    }
-
-    /// Asks the host that owns component `id` to stop or restart it.
-    ///
-    /// # Errors
-    /// In words: no unit has it, its host did not answer or refused.
-    pub async fn remote(&self, id: &str, restart: bool) -> Result<(), String> {
-        let placement = self.placement();
-        let unit = self
-            .units
-            .iter()
-            .find(|u| u.has(id))
-            .ok_or_else(|| format!("no component {id} in the manifest"))?;
-        let owner = placement
-            .owners
-            .iter()
-            .find(|(key, _)| key == &unit.key)
-            .map(|(_, o)| o.record.host.clone())
-            .ok_or_else(|| format!("no host owns component {id}"))?;
-        let request = if restart {
-            PeerRequest::Restart { id: id.to_owned() }
-        } else {
-            PeerRequest::Stop { id: id.to_owned() }
-        };
-        match agent::ask_peer(&self.broker, &owner, &request, Duration::from_secs(10)).await? {
-            PeerReply::Ok => Ok(()),
-            PeerReply::Error { error } => Err(error),
-            other => Err(format!("unexpected answer {other:?}")),
-        }
+    /// A handle for the control API and the endpoint: the hosts, every
+    /// component, stop and restart from this host ([`operate`]).
+    pub fn handle(&self) -> ClusterHandle {
+        self.handle.clone()
     }
 
     /// The last counts of every component that ran here and stopped or

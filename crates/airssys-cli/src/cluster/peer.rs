@@ -57,6 +57,12 @@ pub struct PeerComponent {
     pub failed: u64,
     /// Messages queued.
     pub mailbox: usize,
+    /// Messages its permissions refused.
+    #[serde(default)]
+    pub denied: u64,
+    /// Live upgrades so far.
+    #[serde(default)]
+    pub upgrades: u64,
 }
 
 impl From<&ComponentInfo> for PeerComponent {
@@ -68,6 +74,8 @@ impl From<&ComponentInfo> for PeerComponent {
             handled: c.handled,
             failed: c.failed,
             mailbox: c.mailbox_len,
+            denied: c.denied,
+            upgrades: c.upgrades,
         }
     }
 }

@@ -3,13 +3,14 @@
 //!
 //! | method | path | body | does |
 //! |---|---|---|---|
-//! | GET | `/v1/components` | — | every component: state, restarts, counters, mailbox length, upgrades |
+//! | GET | `/v1/components` | — | every component: state, restarts, counters, mailbox length, upgrades; on a cluster host every component of the application with its `host` (and those that run nowhere, with why) |
+//! | GET | `/v1/hosts` | — | a cluster's live hosts: id, session, capacity, labels, version, control address, components, leaving/ready, the units each owns (409 on a host not in a cluster) |
 //! | GET | `/v1/specs` | — | the manifest's `[[component]]` specs and their running instances |
 //! | POST | `/v1/components/{id}/send` | payload | fire-and-forget send (202) |
 //! | POST | `/v1/components/{id}/request?timeout_ms=N` | payload | request/reply (default 5000 ms) |
 //! | POST | `/v1/publish/{subject}` | payload | publish on a subject |
-//! | POST | `/v1/components/{id}/stop` | — | stop for good |
-//! | POST | `/v1/components/{id}/restart` | — | restart after the queued messages (same mailbox) |
+//! | POST | `/v1/components/{id}/stop` | — | stop for good (in a cluster: on whichever host runs it, and no host starts it again until restarted) |
+//! | POST | `/v1/components/{id}/restart` | — | restart after the queued messages (same mailbox); in a cluster on whichever host runs it, or a stopped or failed component placed again |
 //! | POST | `/v1/specs/{name}/spawn` | — | start the spec's next instance (201) |
 //! | POST | `/v1/specs/{name}/scale?instances=N` | — | start or stop instances until N run |
 //! | POST | `/v1/upgrade/{target}` | binary | live-upgrade a spec's instances (or one component) |
@@ -29,6 +30,7 @@
 //! with the peer, the action and the target.
 
 pub mod auth;
+mod cluster;
 pub mod http;
 mod routes;
 
@@ -42,6 +44,7 @@ use airssys_wasm::host::ComponentHost;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use crate::cluster::operate::ClusterSlot;
 use crate::manifest::{ComponentDef, Manifest};
 use auth::Token;
 
@@ -156,6 +159,8 @@ pub struct Controller {
     /// awaits on purpose, which is why it is tokio's).
     specs: Arc<tokio::sync::Mutex<BTreeMap<String, SpecState>>>,
     token: Option<Token>,
+    /// A cluster host's cluster (filled once it runs); `None` off a cluster.
+    cluster: Option<ClusterSlot>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -192,7 +197,17 @@ impl Controller {
             host,
             specs: Arc::new(tokio::sync::Mutex::new(specs)),
             token: None,
+            cluster: None,
         }
+    }
+
+    /// This controller's host is one of a cluster, found in `slot` once it
+    /// runs: `list`, `stop` and `restart` act cluster-wide and
+    /// `GET /v1/hosts` answers.
+    #[must_use]
+    pub fn with_cluster(mut self, slot: ClusterSlot) -> Self {
+        self.cluster = Some(slot);
+        self
     }
 }
 

@@ -27,14 +27,14 @@ pub(super) struct Request<'a> {
     pub(super) body: Vec<u8>,
 }
 
-type Answer = (u16, Value);
+pub(super) type Answer = (u16, Value);
 
 /// `{"error": message, "component": component}`.
 pub(super) fn error_body(message: &str, component: Option<&str>) -> Value {
     json!({ "error": message, "component": component })
 }
 
-fn error(code: u16, message: impl Into<String>, component: Option<&str>) -> Answer {
+pub(super) fn error(code: u16, message: impl Into<String>, component: Option<&str>) -> Answer {
     (code, error_body(&message.into(), component))
 }
 
@@ -94,9 +94,13 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
     let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     match (req.method, segs.as_slice()) {
         ("GET", ["v1", "components"]) => {
+            if let Some(h) = c.cluster.as_ref().and_then(|s| s.get()) {
+                return super::cluster::list(c, h).await;
+            }
             let rows: Vec<Value> = c.host.list().iter().map(info_json).collect();
             (200, json!({ "components": rows }))
         }
+        ("GET", ["v1", "hosts"]) => super::cluster::hosts(c),
         ("GET", ["v1", "specs"]) => {
             let specs = c.specs.lock().await;
             let rows: Vec<Value> = specs
@@ -155,6 +159,9 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
         }
         ("POST", ["v1", "components", id, "stop"]) => {
             audit(&req, "stop", id);
+            if let Some(h) = cluster_of(c, id) {
+                return super::cluster::operate(h, id, false).await;
+            }
             let _queue = c.specs.lock().await;
             match c.host.stop(id).await {
                 Ok(()) => (200, json!({ "component": id, "stopped": true })),
@@ -163,6 +170,9 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
         }
         ("POST", ["v1", "components", id, "restart"]) => {
             audit(&req, "restart", id);
+            if let Some(h) = cluster_of(c, id) {
+                return super::cluster::operate(h, id, true).await;
+            }
             match c.host.restart(id, QUEUE_TIMEOUT).await {
                 Ok(()) => (200, json!({ "component": id, "restarted": true })),
                 Err(e) => host_error(&e, Some(*id)),
@@ -262,7 +272,9 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
                 }
             }
         }
-        (_, ["v1", "components"] | ["v1", "specs"]) => error(405, "use GET", None),
+        (_, ["v1", "components"] | ["v1", "specs"] | ["v1", "hosts"]) => {
+            error(405, "use GET", None)
+        }
         (
             _,
             ["v1", "components", _, "send" | "request" | "stop" | "restart"]
@@ -276,6 +288,19 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
             None,
         ),
     }
+}
+
+/// The cluster that acts on component `id`, when this host is in one and
+/// `id` is one of its units' (an instance started with `spawn` beyond
+/// the manifest's is this host's alone).
+fn cluster_of<'c>(
+    c: &'c Controller,
+    id: &str,
+) -> Option<&'c crate::cluster::operate::ClusterHandle> {
+    c.cluster
+        .as_ref()
+        .and_then(|s| s.get())
+        .filter(|h| h.has(id))
 }
 
 fn unknown_spec(name: &str) -> Answer {

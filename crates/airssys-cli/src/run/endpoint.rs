@@ -1,13 +1,15 @@
 //! The observability endpoint of `airssys run --metrics-addr`: Prometheus
 //! text on `GET /metrics`, component states as JSON on `GET /health` (200
-//! when every component is ready, 503 otherwise). A minimal HTTP/1.1 server
-//! on tokio: one request per connection.
+//! when every component is ready, 503 otherwise; on a cluster host also
+//! its standing in the cluster, 503 while its lease does not hold). A
+//! minimal HTTP/1.1 server on tokio: one request per connection.
 
 use airssys_nats::{ConnectionState, ConnectionStatus};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::watch;
 
+use crate::cluster::operate::{ClusterSlot, ClusterStatus};
 use airssys_wasm::host::{ComponentHost, LifecycleState};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,7 +20,8 @@ use tokio::task::JoinHandle;
 const MAX_HEAD: usize = 8 * 1024;
 
 /// Binds `addr` and serves until the returned task is aborted. Returns the
-/// bound address (useful with port 0).
+/// bound address (useful with port 0). `cluster`: a cluster host's slot,
+/// filled once its cluster runs.
 ///
 /// # Errors
 /// The bind error.
@@ -27,6 +30,7 @@ pub async fn serve(
     host: ComponentHost,
     metrics: PrometheusHandle,
     broker: Option<watch::Receiver<ConnectionStatus>>,
+    cluster: Option<ClusterSlot>,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -37,10 +41,11 @@ pub async fn serve(
                     let host = host.clone();
                     let metrics = metrics.clone();
                     let broker = broker.clone();
+                    let cluster = cluster.clone();
                     tokio::spawn(async move {
                         let served = tokio::time::timeout(
                             Duration::from_secs(5),
-                            handle(stream, &host, &metrics, broker.as_ref()),
+                            handle(stream, &host, &metrics, broker.as_ref(), cluster.as_ref()),
                         )
                         .await;
                         match served {
@@ -65,6 +70,7 @@ async fn handle(
     host: &ComponentHost,
     metrics: &PrometheusHandle,
     broker: Option<&watch::Receiver<ConnectionStatus>>,
+    cluster: Option<&ClusterSlot>,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
@@ -84,14 +90,19 @@ async fn handle(
     if method != "GET" {
         return respond(&mut stream, 405, "text/plain", "only GET\n").await;
     }
+    // `Some(None)`: a cluster host still joining its cluster.
+    let cluster = cluster.map(|slot| slot.get().map(|h| h.status()));
     match path {
         "/metrics" => {
+            if let Some(Some(status)) = &cluster {
+                crate::telemetry::record_cluster(status);
+            }
             let body = metrics.render();
             respond(&mut stream, 200, "text/plain; version=0.0.4", &body).await
         }
         "/health" => {
             let status = broker.map(|b| *b.borrow());
-            let (ready, body) = health_json_with(host, status.as_ref());
+            let (ready, body) = health_report(host, status.as_ref(), cluster.as_ref());
             respond(
                 &mut stream,
                 if ready { 200 } else { 503 },
@@ -115,8 +126,26 @@ pub fn health_json(host: &ComponentHost) -> (bool, String) {
 /// "for_ms": n}`. A host whose broker is not connected is `degraded` (503)
 /// but keeps running; its local components keep working.
 pub fn health_json_with(host: &ComponentHost, broker: Option<&ConnectionStatus>) -> (bool, String) {
+    health_report(host, broker, None)
+}
+
+/// As [`health_json_with`], on a cluster host (`cluster` is `Some`; its
+/// status `None` while the host is still joining):
+/// `"cluster": {"host": id, "session": s, "lease": "holding"|"lost",
+/// "live_hosts": n, "units_here": n}`. A cluster host may run no component
+/// and be ready; it is `degraded` (503) while its lease does not hold (it
+/// is fenced: it hands no message to a guest) or it is still joining.
+pub fn health_report(
+    host: &ComponentHost,
+    broker: Option<&ConnectionStatus>,
+    cluster: Option<&Option<ClusterStatus>>,
+) -> (bool, String) {
     let list = host.list();
-    let ready = !list.is_empty() && list.iter().all(|c| c.state == LifecycleState::Ready);
+    let all_ready = list.iter().all(|c| c.state == LifecycleState::Ready);
+    let ready = match cluster {
+        None => !list.is_empty() && all_ready,
+        Some(status) => all_ready && status.as_ref().is_some_and(|s| s.lease_holds),
+    };
     let components: serde_json::Map<String, serde_json::Value> = list
         .iter()
         .map(|c| (c.id.as_str().to_owned(), c.state.label().into()))
@@ -135,6 +164,19 @@ pub fn health_json_with(host: &ComponentHost, broker: Option<&ConnectionStatus>)
             "connects": b.connects,
             "for_ms": u64::try_from(b.for_how_long().as_millis()).unwrap_or(u64::MAX),
         });
+    }
+    match cluster {
+        Some(Some(c)) => {
+            body["cluster"] = serde_json::json!({
+                "host": c.host,
+                "session": c.session,
+                "lease": if c.lease_holds { "holding" } else { "lost" },
+                "live_hosts": c.live_hosts,
+                "units_here": c.units_here,
+            });
+        }
+        Some(None) => body["cluster"] = serde_json::json!({ "lease": "joining" }),
+        None => {}
     }
     (ready, format!("{body}\n"))
 }

@@ -423,14 +423,20 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         }
     })?;
 
+    // The control API and the endpoint start before the cluster runs; they
+    // find it here once it does.
+    let cluster_slot = cluster
+        .is_some()
+        .then(crate::cluster::operate::ClusterSlot::default);
     let metrics_addr = opts.metrics_addr.or(manifest.host.metrics_addr);
     let endpoint = match metrics_addr {
         Some(addr) => {
             let handle = crate::telemetry::prometheus();
             let status = nats.as_ref().map(|b| b.connection_status());
-            let (local, task) = endpoint::serve(addr, host.clone(), handle, status)
-                .await
-                .map_err(|source| RunError::Endpoint { addr, source })?;
+            let (local, task) =
+                endpoint::serve(addr, host.clone(), handle, status, cluster_slot.clone())
+                    .await
+                    .map_err(|source| RunError::Endpoint { addr, source })?;
             eprintln!("serving /metrics and /health on http://{local}");
             Some(task)
         }
@@ -440,10 +446,18 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
     let control = match opts.control {
         Some(config) => {
             let addr = config.addr();
-            let controller = Controller::new(host.clone(), &manifest, groups);
+            let mut controller = Controller::new(host.clone(), &manifest, groups);
+            if let Some(slot) = &cluster_slot {
+                controller = controller.with_cluster(slot.clone());
+            }
             let (local, task) = control::serve(config, controller)
                 .await
                 .map_err(|source| RunError::Control { addr, source })?;
+            if let Some(cluster) = &cluster {
+                // The bound address (the one asked for may have port 0);
+                // the others learn it with the next heartbeat.
+                cluster.update_me(|r| r.control = Some(local.to_string()));
+            }
             eprintln!("serving the control API on http://{local}");
             Some(task)
         }
@@ -465,6 +479,9 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         ),
         _ => None,
     };
+    if let (Some(slot), Some(run)) = (&cluster_slot, &cluster_run) {
+        slot.set(run.handle());
+    }
     if let Some(nats) = &nats {
         // Every subscription (components, ledger) is on the server before
         // the host says it is ready, so a peer started after this line

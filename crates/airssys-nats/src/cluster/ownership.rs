@@ -36,6 +36,9 @@ pub enum UnitState {
     /// other host to hand it to): any host may claim it, carrying its
     /// failure count.
     Released,
+    /// An operator stopped every component of it (`airssys ctl stop`):
+    /// nobody runs it until an operator restarts one of them.
+    Stopped,
 }
 
 /// The value of a unit's key in the owners bucket.
@@ -63,6 +66,12 @@ pub struct OwnerRecord {
     /// window from there.
     #[serde(default)]
     pub failures_since_ms: Option<u64>,
+    /// Components of the unit an operator stopped (`airssys ctl stop`):
+    /// whichever host runs the unit does not start them until an operator
+    /// restarts them. With every member here the unit is
+    /// [`UnitState::Stopped`].
+    #[serde(default)]
+    pub stopped: Vec<String>,
 }
 
 impl OwnerRecord {
@@ -76,6 +85,7 @@ impl OwnerRecord {
             failures: 0,
             last_failure: None,
             failures_since_ms: None,
+            stopped: Vec::new(),
         }
     }
 }
