@@ -791,3 +791,269 @@ async fn ctl_restart_on_one_host_restarts_a_component_where_it_runs() {
         terminate(child);
     }
 }
+
+/// As [`setup`], with recorder workers (`tests/fixtures/recorder.wat`:
+/// each publishes what it handled on `seen`) marked `durable = true`.
+fn setup_durable() -> Option<(NatsServer, tempfile::TempDir)> {
+    let (server, dir) = setup()?;
+    let recorder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recorder.wat");
+    std::fs::copy(recorder, dir.path().join("recorder.wat")).unwrap();
+    std::fs::write(
+        dir.path().join("app.toml"),
+        format!(
+            r#"
+[host]
+max_components = 16
+shutdown_timeout = "3s"
+
+[broker]
+prefix = "{PREFIX}"
+
+[cluster]
+
+[[component]]
+name = "worker"
+path = "recorder.wat"
+instances = {WORKERS}
+durable = true
+publish = ["seen"]
+"#
+        ),
+    )
+    .unwrap();
+    Some((server, dir))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_sends_survive_a_kill_9_of_their_host_with_none_lost() {
+    let _serial = SERIAL.lock().await;
+    let Some((server, dir)) = setup_durable() else {
+        return;
+    };
+    let _logs = ShowLogs(dir.path());
+    let url = server.url();
+    let names = ["h1", "h2", "h3"];
+    let mut hosts: HashMap<&str, Child> = names
+        .iter()
+        .map(|n| (*n, host(dir.path(), &url, n)))
+        .collect();
+    let client = async_nats::connect(&url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let placement = placed(&client, &names).await;
+    let mut seen_sub = client.subscribe(format!("{PREFIX}.seen")).await.unwrap();
+    client.flush().await.unwrap();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let recorded = Arc::clone(&seen);
+    let watcher = tokio::spawn(async move {
+        use futures::StreamExt;
+        while let Some(m) = seen_sub.next().await {
+            recorded
+                .lock()
+                .push(String::from_utf8_lossy(&m.payload).into_owned());
+        }
+    });
+
+    // Stored sends, acknowledged by the stream one by one; a kill -9 of
+    // the busiest host a third of the way in.
+    const SENDS: usize = 600;
+    let victim = *names
+        .iter()
+        .max_by_key(|n| placement.values().filter(|h| h == n).count())
+        .unwrap();
+    for n in 0..SENDS {
+        if n == SENDS / 3 {
+            let mut child = hosts.remove(victim).unwrap();
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        let id = format!("worker-{}", n % WORKERS);
+        js.publish(
+            format!("{PREFIX}.durable.component.{id}"),
+            format!("d{n}").into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    // Every stored send is handled, on one host or another, at least once.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let missing = loop {
+        let handled: std::collections::HashSet<String> = seen
+            .lock()
+            .iter()
+            .map(|s| s.trim_start_matches('R').to_owned())
+            .collect();
+        let missing: Vec<usize> = (0..SENDS)
+            .filter(|n| !handled.contains(&format!("d{n}")))
+            .collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let all = seen.lock().clone();
+    let redelivered = all.iter().filter(|s| s.starts_with('R')).count();
+    let duplicates = all.len() - SENDS.min(all.len());
+    eprintln!(
+        "durable: {SENDS} stored, {} handled ({redelivered} flagged redelivered, {duplicates} more than once), {} lost",
+        all.len(),
+        missing.len()
+    );
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    // A message handled twice was handed out before the kill: the second
+    // time it is flagged.
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for s in &all {
+        *counts
+            .entry(s.trim_start_matches('R').to_owned())
+            .or_default() += 1;
+    }
+    for (payload, times) in counts {
+        if times > 1 {
+            assert!(
+                all.iter().any(|s| s == &format!("R{payload}")),
+                "{payload} handled {times} times, never flagged as a redelivery"
+            );
+        }
+    }
+    watcher.abort();
+    for (_, child) in hosts {
+        terminate(child);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_nats_client_request_to_an_id_no_host_runs_fails_at_once() {
+    let _serial = SERIAL.lock().await;
+    let Some((server, dir)) = setup() else {
+        return;
+    };
+    let _logs = ShowLogs(dir.path());
+    let url = server.url();
+    let h1 = host(dir.path(), &url, "h1");
+    let client = async_nats::connect(&url).await.unwrap();
+    placed(&client, &["h1"]).await;
+    // The run's ledger and everything else of the host subscribe only what
+    // they count: nobody answers for an id no host runs.
+    let asked = Instant::now();
+    let answer = client
+        .request(format!("{PREFIX}.component.nosuch"), "x".into())
+        .await;
+    let error = answer.expect_err("nobody runs `nosuch`");
+    assert_eq!(
+        error.kind(),
+        async_nats::client::RequestErrorKind::NoResponders,
+        "{error}"
+    );
+    assert!(asked.elapsed() < Duration::from_secs(1));
+    terminate(h1);
+}
+
+/// The count a `tally` component answers a request with.
+async fn tally(client: &async_nats::Client) -> Option<u32> {
+    let asked = client.request(format!("{PREFIX}.component.tally"), "count".into());
+    match tokio::time::timeout(Duration::from_millis(500), asked).await {
+        Ok(Ok(reply)) if reply.payload.len() == 4 => {
+            Some(u32::from_le_bytes(reply.payload[..4].try_into().unwrap()))
+        }
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_keeps_its_count_across_a_kill_9_of_its_host() {
+    const EVERY: u32 = 10;
+    let _serial = SERIAL.lock().await;
+    let Some((server, dir)) = setup() else {
+        return;
+    };
+    let _logs = ShowLogs(dir.path());
+    let tally_wat = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tally.wat");
+    std::fs::copy(tally_wat, dir.path().join("tally.wat")).unwrap();
+    std::fs::write(
+        dir.path().join("app.toml"),
+        format!(
+            r#"
+[host]
+shutdown_timeout = "3s"
+
+[broker]
+prefix = "{PREFIX}"
+
+[cluster]
+
+[[component]]
+name = "tally"
+path = "tally.wat"
+durable = true
+snapshot_every = {EVERY}
+"#
+        ),
+    )
+    .unwrap();
+    let url = server.url();
+    let mut hosts: HashMap<&str, Child> = ["h1", "h2"]
+        .iter()
+        .map(|n| (*n, host(dir.path(), &url, n)))
+        .collect();
+    let client = async_nats::connect(&url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let send = |n: u32| {
+        let js = js.clone();
+        async move {
+            for i in 0..n {
+                js.publish(
+                    format!("{PREFIX}.durable.component.tally"),
+                    format!("t{i}").into(),
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            }
+        }
+    };
+    let wait_for = |at_least: u32| {
+        let client = client.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Some(n) = tally(&client).await {
+                    if n >= at_least {
+                        return n;
+                    }
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the count never reached {at_least}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    // 205 sends: 20 snapshots, 5 handled after the last.
+    send(205).await;
+    assert_eq!(wait_for(205).await, 205);
+    let owner = owners(&js).await["c.tally"].host.clone();
+    let mut child = hosts.remove(owner.as_str()).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    send(100).await;
+    // Restored from the last snapshot (200), the 5 handled after it
+    // delivered again (unacknowledged until a snapshot covered them), then
+    // the 100 new ones: exactly 305, or up to a snapshot's worth more if
+    // the kill fell between a snapshot and its acknowledgements.
+    let n = wait_for(305).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let settled = tally(&client).await.unwrap();
+    eprintln!("count after the kill: {settled} (305 sent)");
+    assert!(
+        (305..=305 + EVERY).contains(&settled),
+        "count {settled} (first seen {n})"
+    );
+    for (_, child) in hosts {
+        terminate(child);
+    }
+}

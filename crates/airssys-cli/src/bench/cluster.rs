@@ -15,6 +15,7 @@
 //! `--scenario`. Without JetStream on the server they are skipped, saying
 //! why.
 
+mod durable;
 mod fleet;
 mod traffic;
 
@@ -31,7 +32,8 @@ use fleet::{instance, jetstream_enabled, nats_err, Fleet};
 use traffic::{idle_window, MessageCounter};
 
 /// The cluster scenarios, in run order; each runs only when named.
-pub const CLUSTER_SCENARIOS: [&str; 3] = ["failover", "heartbeat_cost", "replacement"];
+pub const CLUSTER_SCENARIOS: [&str; 4] =
+    ["failover", "heartbeat_cost", "replacement", "durable_tell"];
 
 /// Kills timed in `failover` (3 with `--quick`).
 pub const KILLS: usize = 10;
@@ -71,6 +73,9 @@ pub(super) async fn run(
         "failover" => vec![failover(&url, if quick { 3 } else { KILLS }).await?],
         "heartbeat_cost" => heartbeat_cost(&url, if quick { 1_000 } else { OWNED }).await?,
         "replacement" => replacement(&url, if quick { 400 } else { REPLACED }).await?,
+        "durable_tell" => {
+            vec![durable::durable_tell(&url, if quick { 2_000 } else { 50_000 }).await?]
+        }
         _ => Vec::new(),
     };
     Ok(Outcome::Measured(rows))

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use airssys_nats::cluster::durable::DurableStore;
 use airssys_nats::cluster::{placement, Cluster, HostRecord, Owned, OwnerRecord, UnitState};
 use airssys_nats::NatsBroker;
 
@@ -35,10 +36,11 @@ use airssys_wasm::TopicMessage;
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::durable::{KeepState, Pump};
 use super::hold::Hold;
 use super::peer::{self, Incoming, PeerComponent, PeerReply, PeerRequest};
 use super::units::{Supervision, Unit};
-use crate::manifest::{ClusterSettings, Manifest, Strategy};
+use crate::manifest::{ClusterSettings, Manifest, SnapshotPolicy, Strategy};
 
 /// A unit running here.
 pub(crate) struct Running {
@@ -99,6 +101,13 @@ pub(crate) struct Agent {
     /// The last counts of components that stopped or moved away from
     /// here, for the run's summary.
     pub(crate) retired: Arc<Mutex<Vec<ComponentInfo>>>,
+    /// The durable mailboxes, when some component is durable.
+    durable: Option<DurableStore>,
+    /// The pump of each durable component running here.
+    pumps: HashMap<String, Pump>,
+    /// The snapshot task of each component running here whose state the
+    /// cluster keeps.
+    snapshots: HashMap<String, tokio::task::JoinHandle<()>>,
 }
 
 impl Agent {
@@ -109,6 +118,7 @@ impl Agent {
         manifest: Arc<Manifest>,
         units: Vec<Unit>,
         settings: ClusterSettings,
+        durable: Option<DurableStore>,
     ) -> Self {
         Self {
             cluster,
@@ -124,6 +134,9 @@ impl Agent {
             leaving: false,
             placement: Arc::default(),
             retired: Arc::default(),
+            durable,
+            pumps: HashMap::new(),
+            snapshots: HashMap::new(),
         }
     }
 
@@ -461,6 +474,52 @@ impl Agent {
                     },
                 );
                 tracing::info!(unit = %unit.key, components = unit.members.len(), "unit running here");
+                if let Some(store) = &self.durable {
+                    // Members an operator stopped were not started: no pump.
+                    for m in unit
+                        .members
+                        .iter()
+                        .filter(|m| self.host.component(&m.id).is_some())
+                    {
+                        if self.manifest.components[m.component].durable {
+                            let keep =
+                                self.manifest.components[m.component]
+                                    .snapshot
+                                    .map(|policy| KeepState {
+                                        cluster: self.cluster.clone(),
+                                        policy,
+                                    });
+                            let pump =
+                                Pump::start(store.clone(), self.host.clone(), m.id.clone(), keep);
+                            if let Some(old) = self.pumps.insert(m.id.clone(), pump) {
+                                old.abort();
+                            }
+                        }
+                    }
+                }
+                for m in unit
+                    .members
+                    .iter()
+                    .filter(|m| self.host.component(&m.id).is_some())
+                {
+                    let def = &self.manifest.components[m.component];
+                    // A durable one's pump keeps its state, in step with
+                    // its acknowledgements.
+                    if def.durable && self.durable.is_some() {
+                        continue;
+                    }
+                    if let Some(policy) = def.snapshot {
+                        let task = tokio::spawn(keep_state(
+                            self.host.clone(),
+                            self.cluster.clone(),
+                            m.id.clone(),
+                            policy,
+                        ));
+                        if let Some(old) = self.snapshots.insert(m.id.clone(), task) {
+                            old.abort();
+                        }
+                    }
+                }
                 if let Some(hold) = self.holds.remove(&unit.key) {
                     // The components' own subscriptions are at the server
                     // before the hold lets go of its subjects.
@@ -540,7 +599,23 @@ impl Agent {
         }
         for m in unit.members.iter().filter(|m| !stopped.contains(&m.id)) {
             let def = &self.manifest.components[m.component];
-            let spec = crate::run::component_spec(def, &m.id, Arc::clone(&def.bytes));
+            let mut spec = crate::run::component_spec(def, &m.id, Arc::clone(&def.bytes));
+            if def.snapshot.is_some() {
+                // Its state where its last host left it.
+                match self.cluster.snapshot(&m.id).await {
+                    Ok(Some(state)) => {
+                        tracing::info!(component = %m.id, bytes = state.len(), "restoring its kept state");
+                        spec = spec.restore_state(state);
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        return Err(format!(
+                            "component {}: its kept state cannot be read: {error}",
+                            m.id
+                        ))
+                    }
+                }
+            }
             let group = m
                 .group
                 .as_deref()
@@ -552,6 +627,27 @@ impl Agent {
                 .map_err(|e| format!("component {}: {e}", m.id))?;
         }
         Ok(())
+    }
+
+    /// Stops keeping component `id`'s state.
+    pub(crate) fn stop_snapshots(&mut self, id: &str) {
+        if let Some(task) = self.snapshots.remove(id) {
+            task.abort();
+        }
+    }
+
+    /// Stops unit `key`'s durable pumps gracefully: in-flight messages are
+    /// handled and acknowledged, nothing more is taken.
+    pub(crate) async fn finish_pumps(&mut self, key: &str) {
+        let Some(unit) = self.units.iter().find(|u| u.key == key) else {
+            return;
+        };
+        let ids: Vec<String> = unit.members.iter().map(|m| m.id.clone()).collect();
+        for id in ids {
+            if let Some(pump) = self.pumps.remove(&id) {
+                pump.finish().await;
+            }
+        }
     }
 
     /// Keeps the counts of unit `key`'s components before they go.
@@ -575,6 +671,14 @@ impl Agent {
         self.retire(key);
         if let Some(unit) = self.units.iter().find(|u| u.key == key) {
             for m in unit.members.iter().rev() {
+                // What it had in flight is not acknowledged: delivered
+                // again to the next owner.
+                if let Some(pump) = self.pumps.remove(&m.id) {
+                    pump.abort();
+                }
+                if let Some(task) = self.snapshots.remove(&m.id) {
+                    task.abort();
+                }
                 let _ = self.host.stop(&m.id).await;
             }
         }
@@ -622,6 +726,47 @@ impl Agent {
             .await
         {
             tracing::warn!(unit = %key, %error, "could not record the unit's failure");
+        }
+    }
+}
+
+/// Keeps component `id`'s state in the snapshots bucket per `policy`,
+/// until aborted: after every `every` messages it handled, and every
+/// `interval` in which it handled any.
+async fn keep_state(host: ComponentHost, cluster: Cluster, id: String, policy: SnapshotPolicy) {
+    let poll = policy
+        .interval
+        .unwrap_or(Duration::from_secs(1))
+        .min(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let handled = |host: &ComponentHost| host.component(&id).map(|c| c.stats().handled);
+    let mut kept_at = handled(&host).unwrap_or(0);
+    let mut kept_when = tokio::time::Instant::now();
+    loop {
+        tick.tick().await;
+        let Some(now) = handled(&host) else {
+            return;
+        };
+        let since = now.saturating_sub(kept_at);
+        let due = policy.every.is_some_and(|n| since >= n)
+            || policy
+                .interval
+                .is_some_and(|i| since > 0 && kept_when.elapsed() >= i);
+        if !due {
+            continue;
+        }
+        match host.snapshot(&id, Duration::from_secs(5)).await {
+            Ok(Some(state)) => {
+                if let Err(error) = cluster.put_snapshot(&id, state).await {
+                    tracing::warn!(component = %id, %error, "state not kept");
+                    continue;
+                }
+                kept_at = now;
+                kept_when = tokio::time::Instant::now();
+            }
+            Ok(None) => return,
+            Err(error) => tracing::warn!(component = %id, %error, "snapshot failed"),
         }
     }
 }

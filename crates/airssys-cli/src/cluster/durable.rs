@@ -147,6 +147,18 @@ fn dead_letter(broker: &dyn MessageBroker<TopicMessage>, p: Pending, reason: &st
     }
 }
 
+/// Where a durable component whose state the cluster keeps puts it: its
+/// pump acknowledges the messages it handled only once a snapshot taken
+/// after them is stored, so that what a dead host handled after its last
+/// snapshot is delivered again, to the instance restored from that snapshot.
+#[derive(Clone)]
+pub(crate) struct KeepState {
+    /// The snapshots bucket.
+    pub(crate) cluster: airssys_nats::cluster::Cluster,
+    /// When.
+    pub(crate) policy: crate::manifest::SnapshotPolicy,
+}
+
 /// The task that empties one component's durable mailbox into it.
 pub(crate) struct Pump {
     stop: oneshot::Sender<()>,
@@ -154,15 +166,22 @@ pub(crate) struct Pump {
 }
 
 impl Pump {
-    /// Takes component `id`'s mailbox and starts handing its messages over.
-    pub(crate) fn start(store: DurableStore, host: ComponentHost, id: String) -> Self {
+    /// Takes component `id`'s mailbox and starts handing its messages over
+    /// (with `keep`, acknowledging them only once a later snapshot is kept).
+    pub(crate) fn start(
+        store: DurableStore,
+        host: ComponentHost,
+        id: String,
+        keep: Option<KeepState>,
+    ) -> Self {
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(pump(store, host, id, stopped));
+        let task = tokio::spawn(pump(store, host, id, keep, stopped));
         Self { stop, task }
     }
 
     /// Stops taking messages, lets those in flight finish and acknowledges
-    /// them (a graceful hand-over: nothing handled is delivered again).
+    /// them (a graceful hand-over: nothing handled is delivered again; with
+    /// kept state, a snapshot is stored first).
     pub(crate) async fn finish(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
@@ -175,14 +194,29 @@ impl Pump {
     }
 }
 
+/// Messages handled and waiting for a snapshot before their
+/// acknowledgement.
+struct Unacked {
+    messages: Vec<DurableMessage>,
+    since: tokio::time::Instant,
+}
+
 async fn pump(
     store: DurableStore,
     host: ComponentHost,
     id: String,
+    keep: Option<KeepState>,
     mut stopped: oneshot::Receiver<()>,
 ) {
+    // Room for a snapshot's worth of unacknowledged messages besides
+    // those in flight.
+    let every = keep
+        .as_ref()
+        .and_then(|k| k.policy.every)
+        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let window = DURABLE_IN_FLIGHT.saturating_add(every);
     let mut consumer = loop {
-        match store.take(&id, DURABLE_IN_FLIGHT).await {
+        match store.take(&id, window).await {
             Ok(consumer) => break consumer,
             Err(error) => {
                 tracing::warn!(component = %id, %error, "cannot take the durable mailbox; retrying");
@@ -194,13 +228,36 @@ async fn pump(
         }
     };
     let mut in_flight = FuturesOrdered::new();
+    let mut unacked = Unacked {
+        messages: Vec::new(),
+        since: tokio::time::Instant::now(),
+    };
     let mut stopping = false;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
             biased;
             _ = &mut stopped, if !stopping => stopping = true,
             Some((message, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
-                settle(&id, message, outcome).await;
+                match &keep {
+                    Some(k) if handled(&outcome) => {
+                        if unacked.messages.is_empty() {
+                            unacked.since = tokio::time::Instant::now();
+                        }
+                        unacked.messages.push(message);
+                        if k.policy.every.is_some_and(|n| unacked.messages.len() as u64 >= n) {
+                            keep_and_ack(&host, k, &id, &mut unacked).await;
+                        }
+                    }
+                    _ => settle(&id, message, outcome).await,
+                }
+            }
+            _ = tick.tick(), if keep.is_some() => {
+                if let Some(k) = &keep {
+                    if k.policy.interval.is_some_and(|i| !unacked.messages.is_empty() && unacked.since.elapsed() >= i) {
+                        keep_and_ack(&host, k, &id, &mut unacked).await;
+                    }
+                }
             }
             next = consumer.next(), if !stopping && in_flight.len() < DURABLE_IN_FLIGHT => {
                 let Some(message) = next else { break };
@@ -224,6 +281,48 @@ async fn pump(
             break;
         }
     }
+    if let Some(k) = &keep {
+        if stopping && !unacked.messages.is_empty() {
+            keep_and_ack(&host, k, &id, &mut unacked).await;
+        }
+    }
+}
+
+/// Stores a snapshot of component `id`, then acknowledges the messages it
+/// covers. If either fails they stay unacknowledged: delivered again to the
+/// instance restored from the last snapshot that was kept.
+async fn keep_and_ack(host: &ComponentHost, keep: &KeepState, id: &str, unacked: &mut Unacked) {
+    let state = match host.snapshot(id, Duration::from_secs(5)).await {
+        Ok(Some(state)) => state,
+        Ok(None) => {
+            // Exports no `snapshot`: nothing to wait for.
+            for m in unacked.messages.drain(..) {
+                settle(id, m, Ok(None)).await;
+            }
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(component = %id, %error, "snapshot failed; its messages stay unacknowledged");
+            return;
+        }
+    };
+    if let Err(error) = keep.cluster.put_snapshot(id, state).await {
+        tracing::warn!(component = %id, %error, "state not kept; its messages stay unacknowledged");
+        return;
+    }
+    for m in unacked.messages.drain(..) {
+        settle(id, m, Ok(None)).await;
+    }
+}
+
+fn handled(outcome: &Result<Option<bytes::Bytes>, HostError>) -> bool {
+    match outcome {
+        Ok(_) => true,
+        Err(HostError::HandlerFailed { cause, .. }) => {
+            !matches!(cause, airssys_wasm::host::ComponentFailure::NotOwner { .. })
+        }
+        Err(_) => false,
+    }
 }
 
 /// Acknowledges a message its handler saw through (handled, or failed and
@@ -234,14 +333,7 @@ async fn settle(
     message: DurableMessage,
     outcome: Result<Option<bytes::Bytes>, HostError>,
 ) {
-    let handled = match &outcome {
-        Ok(_) => true,
-        Err(HostError::HandlerFailed { cause, .. }) => {
-            !matches!(cause, airssys_wasm::host::ComponentFailure::NotOwner { .. })
-        }
-        Err(_) => false,
-    };
-    let settled = if handled {
+    let settled = if handled(&outcome) {
         message.ack().await
     } else {
         tracing::debug!(component = %id, outcome = ?outcome.err(), "durable message not handled here; given back");

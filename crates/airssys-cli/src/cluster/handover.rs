@@ -60,20 +60,35 @@ impl Agent {
             return false;
         }
         let deadline = Instant::now() + timeout;
+        // Durable messages in flight are handled and acknowledged here;
+        // the rest stay stored for the new owner.
+        self.finish_pumps(key).await;
         self.retire(key);
         if let Some(unit) = self.units.iter().find(|u| u.key == key).cloned() {
             for m in unit.members.iter().rev() {
+                self.stop_snapshots(&m.id);
+                let keeps_state = self.manifest.components[m.component].snapshot.is_some();
                 let left = deadline.saturating_duration_since(Instant::now());
                 match self
                     .host
-                    .hand_off(&m.id, left.max(Duration::from_millis(10)))
+                    .hand_off(&m.id, left.max(Duration::from_millis(10)), keeps_state)
                     .await
                 {
-                    Ok(done) if !done.drained || !done.handled_queued => tracing::warn!(
-                        component = %m.id, ?done,
-                        "hand-off ran out of time: what was left is dead-lettered component_stopped"
-                    ),
-                    Ok(_) => {}
+                    Ok(done) => {
+                        if !done.drained || !done.handled_queued {
+                            tracing::warn!(
+                                component = %m.id, drained = done.drained,
+                                "hand-off ran out of time: what was left is dead-lettered component_stopped"
+                            );
+                        }
+                        // The new owner restores this state: taken after
+                        // the last message handled here.
+                        if let Some(state) = done.state {
+                            if let Err(error) = self.cluster.put_snapshot(&m.id, state).await {
+                                tracing::warn!(component = %m.id, %error, "the hand-off's snapshot was not stored; the new owner restores the last one");
+                            }
+                        }
+                    }
                     Err(error) => {
                         tracing::warn!(component = %m.id, %error, "hand-off failed");
                     }

@@ -130,6 +130,7 @@ impl Hold {
                                 sender: message.payload.sender.clone(),
                                 subject: Some(message.subject.clone()),
                                 correlation_id: None,
+                                redelivered: false,
                                 payload: message.payload.payload.clone(),
                             };
                             if let Err(error) = host.deliver(id, guest, HELD_REQUEST_TIMEOUT).await
@@ -188,6 +189,7 @@ async fn forward(
         sender: message.payload.sender.clone(),
         subject: None,
         correlation_id: request.then_some(1),
+        redelivered: false,
         payload: message.payload.payload.clone(),
     };
     match host.deliver(id, guest, HELD_REQUEST_TIMEOUT).await {

@@ -11,6 +11,7 @@
 //! semantics and the failure table are in `docs/distribution.md`.
 
 mod agent;
+pub(crate) mod durable;
 mod handover;
 pub mod hold;
 pub mod operate;
@@ -19,6 +20,7 @@ pub mod units;
 
 use std::sync::Arc;
 
+use airssys_nats::cluster::durable::DurableStore;
 use airssys_nats::cluster::{Cluster, ClusterConfig, ClusterError, HostRecord};
 use airssys_nats::NatsBroker;
 use airssys_wasm::host::{ComponentHost, ComponentInfo};
@@ -113,6 +115,7 @@ impl ClusterRun {
         broker: NatsBroker<TopicMessage>,
         manifest: Arc<Manifest>,
         settings: ClusterSettings,
+        durable: Option<DurableStore>,
     ) -> Result<Self, String> {
         let units = units::units(&manifest);
         let shared_units = Arc::new(units.clone());
@@ -123,6 +126,7 @@ impl ClusterRun {
             manifest,
             units.clone(),
             settings,
+            durable,
         );
         let placement = Arc::clone(&agent.placement);
         let retired = Arc::clone(&agent.retired);

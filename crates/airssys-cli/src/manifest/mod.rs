@@ -110,6 +110,16 @@ pub struct HostSettings {
     pub cluster: Option<ClusterSettings>,
 }
 
+/// When a cluster keeps a component's state: after every `every` messages
+/// it handled, every `interval`, whichever comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// After this many messages handled since the last snapshot.
+    pub every: Option<u64>,
+    /// At least this often (while it handles messages).
+    pub interval: Option<Duration>,
+}
+
 /// Default `[cluster] intensity`: a unit that fails on 3 hosts within
 /// 60 s is marked failed and moved no more.
 pub const DEFAULT_CLUSTER_INTENSITY: (u32, Duration) = (3, Duration::from_secs(60));
@@ -249,6 +259,14 @@ pub struct ComponentDef {
     pub stop_timeout: Option<Duration>,
     /// Host labels a cluster host must carry to run it (`requires`).
     pub requires: Vec<String>,
+    /// `durable = true`: on a cluster, sends to it are stored in JetStream
+    /// and acknowledged only once handled (at-least-once; see
+    /// `docs/distribution.md`). Ignored outside a cluster.
+    pub durable: bool,
+    /// `snapshot_every` / `snapshot_interval`: on a cluster, its state (its
+    /// `snapshot` export) is kept in JetStream and restored into its next
+    /// instance on another host.
+    pub snapshot: Option<SnapshotPolicy>,
     /// What it may reach through WASI (components only; default nothing).
     /// Directories are resolved against the manifest's folder.
     pub wasi: WasiGrants,
@@ -615,6 +633,28 @@ impl Validator<'_> {
                 stop_timeout: c.stop_timeout.map(|d| d.0),
                 wasi,
                 requires: c.requires.iter().map(|r| r.get_ref().clone()).collect(),
+                durable: c.durable,
+                snapshot: match (&c.snapshot_every, c.snapshot_interval) {
+                    (None, None) => None,
+                    (every, interval) => {
+                        if let Some(e) = every.as_ref().filter(|e| *e.get_ref() == 0) {
+                            return Err(self.err(span(e), "snapshot_every must be at least 1"));
+                        }
+                        if interval.is_some_and(|i| i.0.is_zero()) {
+                            return Err(self.err(
+                                None,
+                                format!(
+                                    "component `{}`: snapshot_interval must be longer than 0",
+                                    c.name.get_ref()
+                                ),
+                            ));
+                        }
+                        Some(SnapshotPolicy {
+                            every: every.as_ref().map(|e| *e.get_ref()),
+                            interval: interval.map(|i| i.0),
+                        })
+                    }
+                },
             });
         }
 

@@ -148,6 +148,13 @@ pub(crate) struct RawComponent {
     /// Host labels a cluster host must carry to run it.
     #[serde(default)]
     pub(crate) requires: Vec<Spanned<String>>,
+    /// Sends to it are stored in JetStream until handled (cluster only).
+    #[serde(default)]
+    pub(crate) durable: bool,
+    /// Keep its state (its `snapshot` export) after every N messages.
+    pub(crate) snapshot_every: Option<Spanned<u64>>,
+    /// Keep its state every so often.
+    pub(crate) snapshot_interval: Option<HumanDuration>,
 }
 
 /// `[component.wasi]`: what a Component Model guest may reach through

@@ -183,7 +183,7 @@ pub(crate) fn component_spec(c: &ComponentDef, id: &str, bytes: Arc<[u8]>) -> Co
 /// # Errors
 /// [`RunError`] naming the component or group that could not start.
 pub async fn start(manifest: &Manifest) -> Result<ComponentHost, RunError> {
-    start_with_groups(manifest, None, None, true)
+    start_with_groups(manifest, None, None, None, true)
         .await
         .map(|(host, _)| host)
 }
@@ -201,6 +201,7 @@ pub async fn start_with_groups(
     manifest: &Manifest,
     broker: Option<Arc<dyn MessageBroker<TopicMessage>>>,
     lease: Option<airssys_rt::Lease>,
+    durable: Option<Arc<dyn airssys_wasm::host::DurableSends>>,
     spawn: bool,
 ) -> Result<(ComponentHost, HashMap<String, SupervisorRef>), RunError> {
     let h = &manifest.host;
@@ -218,6 +219,9 @@ pub async fn start_with_groups(
     }
     if let Some(lease) = lease {
         builder = builder.lease(lease);
+    }
+    if let Some(durable) = durable {
+        builder = builder.durable(durable);
     }
     let host = builder.build().map_err(RunError::Host)?;
 
@@ -392,11 +396,40 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         }
         _ => None,
     };
+    // Durable components (cluster only): their mailboxes in JetStream.
+    let durable_ids: std::collections::HashSet<String> = manifest
+        .components
+        .iter()
+        .filter(|c| c.durable)
+        .flat_map(|c| c.instance_ids())
+        .collect();
+    let (durable_store, durable_sends) = match (&cluster, &nats) {
+        (Some(_), Some(broker)) if !durable_ids.is_empty() => {
+            let store = airssys_nats::cluster::durable::DurableStore::open(
+                broker.client().clone(),
+                broker.prefix(),
+                false,
+            )
+            .await
+            .map_err(|e| RunError::Broker(e.to_string()))?;
+            let (sends, _task) = crate::cluster::durable::ClusterDurable::start(
+                durable_ids,
+                store.clone(),
+                Arc::new(broker.clone()),
+            );
+            (
+                Some(store),
+                Some(sends as Arc<dyn airssys_wasm::host::DurableSends>),
+            )
+        }
+        _ => (None, None),
+    };
     let (host, groups) = start_with_groups(
         &manifest,
         nats.clone()
             .map(|b| Arc::new(b) as Arc<dyn MessageBroker<TopicMessage>>),
         cluster.as_ref().map(|c| c.lease()),
+        durable_sends,
         cluster.is_none(),
     )
     .await?;
@@ -473,6 +506,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
                 broker.clone(),
                 Arc::clone(&manifest),
                 settings,
+                durable_store,
             )
             .await
             .map_err(RunError::Broker)?,
