@@ -34,6 +34,17 @@
 //! # Component Model guests only; absent = WASI grants nothing:
 //! wasi = { dirs = [{ host = "static", guest = "/static" }], env = { MODE = "prod" }, hosts = ["127.0.0.1:8080"], wall_clock = true }
 //!
+//! requires = ["gpu"]                     # cluster: only hosts with these labels
+//! durable = true                         # cluster: sends stored in JetStream until handled
+//! snapshot_every = 100                   # cluster: keep its state (snapshot export) every 100 messages
+//! snapshot_interval = "5s"               #   and/or this often
+//!
+//! [cluster]                              # one host of a cluster (needs [broker] url or --nats)
+//! host_id = "a"                          # default: host name and pid
+//! labels = ["gpu"]
+//! heartbeat = "200ms"                    # lease = "1s", host_ttl = "1.5s", handover_timeout = "5s"
+//! intensity = { max_restarts = 3, within = "60s" }   # a unit failing on 3 hosts runs nowhere
+//!
 //! [[drive]]                              # host-side traffic source
 //! publish = "orders.new.eu"              # or send = "component", request = "component"
 //! every = "10ms"
