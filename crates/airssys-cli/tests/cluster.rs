@@ -1057,3 +1057,71 @@ snapshot_every = {EVERY}
         terminate(child);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_that_fails_on_every_host_is_marked_failed_not_moved_for_ever() {
+    let _serial = SERIAL.lock().await;
+    let Some((server, dir)) = setup() else {
+        return;
+    };
+    let _logs = ShowLogs(dir.path());
+    // `init` fails with code 7: the component never starts, on any host.
+    std::fs::write(
+        dir.path().join("broken.wat"),
+        r#"(module
+  (memory (export "memory") 1)
+  (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "init") (result i32) (i32.const 7))
+  (func (export "handle-message") (param i32 i32) (result i32) (i32.const 0)))"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("app.toml"),
+        format!(
+            r#"
+[broker]
+prefix = "{PREFIX}"
+
+[cluster]
+intensity = {{ max_restarts = 3, within = "60s" }}
+
+[[component]]
+name = "broken"
+path = "broken.wat"
+"#
+        ),
+    )
+    .unwrap();
+    let url = server.url();
+    let hosts: Vec<Child> = ["h1", "h2"]
+        .iter()
+        .map(|n| host(dir.path(), &url, n))
+        .collect();
+    let client = async_nats::connect(&url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let record = loop {
+        if let Some(r) = owners(&js).await.remove("c.broken") {
+            if r.state == UnitState::Failed {
+                break r;
+            }
+        }
+        assert!(Instant::now() < deadline, "never marked failed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(record.failures, 3, "{record:?}");
+    assert!(
+        record
+            .last_failure
+            .as_deref()
+            .is_some_and(|f| f.contains("broken")),
+        "{record:?}"
+    );
+    // And it stays so: nobody claims it again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(owners(&js).await["c.broken"].state, UnitState::Failed);
+    assert!(reported(&client, &["h1", "h2"]).await.is_empty());
+    for child in hosts {
+        terminate(child);
+    }
+}
