@@ -105,6 +105,7 @@ fn host(dir: &Path, url: &str, id: &str) -> Child {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("airssys starts");
+    RUNNING.lock().push(child.id());
     let deadline = Instant::now() + Duration::from_secs(20);
     while !std::fs::read_to_string(&log)
         .unwrap_or_default()
@@ -133,13 +134,26 @@ fn ctl_json(addr: &str, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-/// Prints every host's log of the test in `dir` (on failure).
+/// Host processes started and not yet waited for: a failing test kills
+/// them (a `Child` does not kill its process when dropped).
+static RUNNING: parking_lot::Mutex<Vec<u32>> = parking_lot::Mutex::new(Vec::new());
+
+/// The host process `pid` was waited for: not to be killed again.
+fn reaped(pid: u32) {
+    RUNNING.lock().retain(|p| *p != pid);
+}
+
+/// Prints every host's log of the test in `dir` and kills the hosts still
+/// running (on failure).
 struct ShowLogs<'a>(&'a Path);
 
 impl Drop for ShowLogs<'_> {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             return;
+        }
+        for pid in RUNNING.lock().drain(..) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
         for entry in std::fs::read_dir(self.0).into_iter().flatten().flatten() {
             let path = entry.path();
@@ -170,7 +184,9 @@ fn terminate(mut child: Child) -> String {
         .unwrap()
         .read_to_string(&mut printed)
         .unwrap();
-    assert!(child.wait().unwrap().success(), "{printed}");
+    let status = child.wait().unwrap();
+    reaped(child.id());
+    assert!(status.success(), "{printed}");
     printed
 }
 
@@ -380,6 +396,7 @@ async fn three_hosts_divide_the_components_and_survive_a_kill_9() {
     let killed = Instant::now();
     child.kill().unwrap();
     child.wait().unwrap();
+    reaped(child.id());
 
     let survivors: Vec<&str> = names.iter().copied().filter(|n| *n != victim).collect();
     let after = placed(&client, &survivors).await;
@@ -865,6 +882,7 @@ async fn durable_sends_survive_a_kill_9_of_their_host_with_none_lost() {
             let mut child = hosts.remove(victim).unwrap();
             child.kill().unwrap();
             child.wait().unwrap();
+            reaped(child.id());
         }
         let id = format!("worker-{}", n % WORKERS);
         js.publish(
@@ -1040,6 +1058,7 @@ snapshot_every = {EVERY}
     let mut child = hosts.remove(owner.as_str()).unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
+    reaped(child.id());
     send(100).await;
     // Restored from the last snapshot (200), the 5 handled after it
     // delivered again (unacknowledged until a snapshot covered them), then
