@@ -117,7 +117,7 @@ async fn failover(url: &str, kills: usize) -> Result<Scenario, BenchError> {
     const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
     const INSTANCES: usize = 6;
     let target = instance(0);
-    let mut fleet = Fleet::new(url, S, "f", INSTANCES).await?;
+    let mut fleet = Fleet::new(url, S, "f", INSTANCES, INSTANCES + 8).await?;
     for h in HOSTS {
         fleet.start(h)?;
     }
@@ -222,7 +222,7 @@ pub async fn respond_once(url: &str, subject: &str) -> Result<(), BenchError> {
 /// second and the server's messages per second over [`WINDOW`].
 async fn idle_host(url: &str, tag: &str, instances: usize) -> Result<(f64, f64), BenchError> {
     const S: &str = "heartbeat_cost";
-    let mut fleet = Fleet::new(url, S, tag, instances).await?;
+    let mut fleet = Fleet::new(url, S, tag, instances, instances + 8).await?;
     fleet.start("h1")?;
     fleet.wait_ready("h1").await?;
     let deadline = Instant::now() + Duration::from_secs(900);
@@ -301,16 +301,26 @@ async fn replacement(url: &str, instances: usize) -> Result<Vec<Scenario>, Bench
     const S: &str = "replacement";
     let hosts: Vec<String> = (1..=8).map(|i| format!("r{i}")).collect();
     let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
-    let mut fleet = Fleet::new(url, S, "r", instances).await?;
+    let mut fleet = Fleet::new(url, S, "r", instances, instances + 8).await?;
     for h in &names {
         fleet.start(h)?;
     }
     for h in &names {
         fleet.wait_ready(h).await?;
     }
-    let owners = fleet
-        .settled(instances, &names, Duration::from_secs(600))
+    fleet
+        .quiescent(
+            instances,
+            &names,
+            Duration::from_secs(3),
+            Duration::from_secs(900),
+        )
         .await?;
+    // A read of 2,000 keys may meet a busy server: once more before failing.
+    let owners = match fleet.owners().await {
+        Ok(owners) => owners,
+        Err(_) => fleet.owners().await?,
+    };
     let counter = MessageCounter::start(url, fleet.prefix(), S).await?;
     let pids: Vec<u32> = names.iter().filter_map(|h| fleet.pid(h)).collect();
     let (_, idle) = idle_window(&pids, &counter, WINDOW, S).await?;

@@ -61,12 +61,14 @@ fn io_err<'a>(
 impl Fleet {
     /// A directory and a manifest of `instances` instances of [`ECHO`]
     /// under an application prefix unique to this run (`tag` tells runs of
-    /// one process apart); no host started yet.
+    /// one process apart), each host taking at most `capacity` of them; no
+    /// host started yet.
     pub(super) async fn new(
         url: &str,
         scenario: &'static str,
         tag: &str,
         instances: usize,
+        capacity: usize,
     ) -> Result<Self, BenchError> {
         let prefix = format!("bench{tag}{}", std::process::id());
         let dir = std::env::temp_dir().join(format!("airssys-{prefix}"));
@@ -91,7 +93,6 @@ name = "{COMPONENT}"
 path = "echo.wat"
 instances = {instances}
 "#,
-                capacity = instances + 8
             ),
         )
         .map_err(io_err(scenario, &manifest))?;
@@ -236,6 +237,52 @@ instances = {instances}
             .get_key_value(which(BucketNames::for_prefix(&self.prefix)))
             .await
             .map_err(nats_err(self.scenario))
+    }
+
+    /// Waits until the hosts in `hosts` say they run `instances`
+    /// components together and no owner record was written for `quiet`:
+    /// placement has stopped moving (cheap: one stream query and a read
+    /// per host each time). Read errors of a busy server are retried.
+    pub(super) async fn quiescent(
+        &self,
+        instances: usize,
+        hosts: &[&str],
+        quiet: Duration,
+        within: Duration,
+    ) -> Result<(), BenchError> {
+        let deadline = Instant::now() + within;
+        let stream = format!("KV_{}", BucketNames::for_prefix(&self.prefix).owners);
+        let mut last: Option<(u64, Instant)> = None;
+        loop {
+            if Instant::now() > deadline {
+                return Err(BenchError::Stalled {
+                    scenario: self.scenario,
+                    timeout: within,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let Ok(mut owners) = self.js.get_stream(&stream).await else {
+                continue;
+            };
+            let Ok(info) = owners.info().await else {
+                continue;
+            };
+            let seq = info.state.last_sequence;
+            let mut running = 0usize;
+            for h in hosts {
+                if let Ok(Some(r)) = self.host_record(h).await {
+                    running += r.components as usize;
+                }
+            }
+            match last {
+                Some((s, since)) if s == seq => {
+                    if running == instances && since.elapsed() >= quiet {
+                        return Ok(());
+                    }
+                }
+                _ => last = Some((seq, Instant::now())),
+            }
+        }
     }
 
     /// Waits until every one of `instances` units is `Running` on one of
