@@ -93,6 +93,9 @@ pub(crate) struct Agent {
     pub(crate) running: HashMap<String, Running>,
     /// Since when each orphaned unit has been seen orphaned.
     orphaned_since: HashMap<String, Instant>,
+    /// Host sessions the server confirmed gone (a session never comes
+    /// back: a host that rejoins has a new one).
+    confirmed_dead: std::collections::HashSet<(String, String)>,
     /// Units whose supervisor gave up here, with why.
     failed_here: Arc<Mutex<HashMap<String, String>>>,
     pub(crate) holds: HashMap<String, Hold>,
@@ -129,6 +132,7 @@ impl Agent {
             settings,
             running: HashMap::new(),
             orphaned_since: HashMap::new(),
+            confirmed_dead: std::collections::HashSet::new(),
             failed_here: Arc::default(),
             holds: HashMap::new(),
             leaving: false,
@@ -323,7 +327,7 @@ impl Agent {
                 }
             }
         }
-        let components = self.host.list().len();
+        let components = self.host.registry().len();
         self.cluster.update_me(|r| {
             r.components = u32::try_from(components).unwrap_or(u32::MAX);
         });
@@ -411,19 +415,27 @@ impl Agent {
         if since.elapsed() < self.settings.heartbeat * 2 * u32::try_from(position).unwrap_or(1000) {
             return;
         }
-        if self.host.list().len() + unit.members.len() > me.capacity as usize {
+        if self.host.registry().len() + unit.members.len() > me.capacity as usize {
             return;
         }
         let mut record = OwnerRecord::running(&me.id, &me.session);
         if let Some(o) = &orphan {
             if o.record.state != UnitState::Released {
                 // Taken from a host that died with it: make sure it did,
-                // asking the server rather than this host's view.
-                match self
-                    .cluster
-                    .confirm_dead(&o.record.host, &o.record.session)
-                    .await
-                {
+                // asking the server rather than this host's view (once per
+                // dead session, not once per unit).
+                let dead = (o.record.host.clone(), o.record.session.clone());
+                let confirmed = if self.confirmed_dead.contains(&dead) {
+                    Ok(true)
+                } else {
+                    self.cluster
+                        .confirm_dead(&o.record.host, &o.record.session)
+                        .await
+                };
+                if matches!(confirmed, Ok(true)) {
+                    self.confirmed_dead.insert(dead);
+                }
+                match confirmed {
                     Ok(true) => {}
                     Ok(false) => return,
                     Err(error) => {
