@@ -141,7 +141,6 @@ pub(crate) async fn heartbeat(inner: Arc<ClusterInner>) {
                 tracing::warn!(host = %record.id, "cluster heartbeat not confirmed in time");
             }
         }
-        inner.changed.notify_waiters();
     }
 }
 
@@ -165,20 +164,27 @@ pub(crate) async fn watch_hosts(inner: Arc<ClusterInner>) {
                     break;
                 }
             };
-            match entry.operation {
+            // A heartbeat that changes nothing wakes nobody: whoever acts
+            // on the view looks again at least once a heartbeat anyway.
+            let news = match entry.operation {
                 kv::Operation::Put => match serde_json::from_slice::<HostRecord>(&entry.value) {
                     Ok(record) => inner.note_host(record, entry.revision),
                     Err(error) => {
                         tracing::warn!(key = %entry.key, %error, "unreadable host record ignored");
+                        false
                     }
                 },
                 kv::Operation::Delete | kv::Operation::Purge => {
-                    if inner.view.write().remove(&entry.key).is_some() {
+                    let gone = inner.view.write().remove(&entry.key).is_some();
+                    if gone {
                         tracing::info!(host = %entry.key, "host left the cluster");
                     }
+                    gone
                 }
+            };
+            if news {
+                inner.changed.notify_waiters();
             }
-            inner.changed.notify_waiters();
         }
         if inner.leaving_done() {
             return;

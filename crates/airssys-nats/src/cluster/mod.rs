@@ -206,14 +206,20 @@ impl ClusterInner {
         self.left.load(Ordering::Acquire)
     }
 
-    pub(crate) fn note_host(&self, record: HostRecord, revision: u64) {
+    /// Records `record` in the view; `true` when it says something new (a
+    /// host joined, or its record changed beyond a heartbeat's rewrite).
+    pub(crate) fn note_host(&self, record: HostRecord, revision: u64) -> bool {
         let mut view = self.view.write();
         if view.get(&record.id).is_some_and(|s| s.revision > revision) {
-            return;
+            return false;
         }
-        if !view.contains_key(&record.id) {
-            tracing::info!(host = %record.id, session = %record.session, "host joined the cluster");
-        }
+        let news = match view.get(&record.id) {
+            None => {
+                tracing::info!(host = %record.id, session = %record.session, "host joined the cluster");
+                true
+            }
+            Some(seen) => seen.record != record,
+        };
         view.insert(
             record.id.clone(),
             Seen {
@@ -222,6 +228,7 @@ impl ClusterInner {
                 at: std::time::Instant::now(),
             },
         );
+        news
     }
 }
 
@@ -560,14 +567,25 @@ impl Cluster {
                 Err(e) => return Err(failed(e.to_string())),
             },
         };
-        if let Some(revision) = written {
-            self.inner.owners_view.write().insert(
-                unit.to_owned(),
-                Owned {
-                    record: record.clone(),
-                    revision,
-                },
-            );
+        match written {
+            Some(revision) => {
+                self.inner.owners_view.write().insert(
+                    unit.to_owned(),
+                    Owned {
+                        record: record.clone(),
+                        revision,
+                    },
+                );
+            }
+            // Another write came first: read it now rather than wait for
+            // the watch, so this host does not try again on a stale view.
+            None => match self.inner.owners.entry(unit).await {
+                Ok(Some(entry)) => ownership::apply(&self.inner, &entry),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::debug!(%unit, %error, "could not read the record that won");
+                }
+            },
         }
         Ok(written)
     }
@@ -648,7 +666,7 @@ impl Cluster {
 }
 
 /// Reads the whole hosts bucket into the view.
-async fn load_hosts(inner: &ClusterInner) -> Result<(), ClusterError> {
+pub(crate) async fn load_hosts(inner: &ClusterInner) -> Result<(), ClusterError> {
     use futures::TryStreamExt;
     let failed = |reason: String| ClusterError::Bucket {
         bucket: inner.names.hosts.clone(),
@@ -679,7 +697,7 @@ async fn load_hosts(inner: &ClusterInner) -> Result<(), ClusterError> {
 }
 
 /// Reads the whole owners bucket into the view.
-async fn load_owners(inner: &ClusterInner) -> Result<(), ClusterError> {
+pub(crate) async fn load_owners(inner: &ClusterInner) -> Result<(), ClusterError> {
     use futures::TryStreamExt;
     let failed = |reason: String| ClusterError::Bucket {
         bucket: inner.names.owners.clone(),
