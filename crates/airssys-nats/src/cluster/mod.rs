@@ -667,43 +667,37 @@ impl Cluster {
 
 /// Reads the whole hosts bucket into the view.
 pub(crate) async fn load_hosts(inner: &ClusterInner) -> Result<(), ClusterError> {
-    use futures::TryStreamExt;
-    let failed = |reason: String| ClusterError::Bucket {
-        bucket: inner.names.hosts.clone(),
-        reason,
-    };
-    let keys: Vec<String> = match inner.hosts.keys().await {
-        Ok(keys) => keys
-            .try_collect()
-            .await
-            .map_err(|e| failed(e.to_string()))?,
-        Err(e) => return Err(failed(e.to_string())),
-    };
-    for key in keys {
-        if let Some(entry) = inner
-            .hosts
-            .entry(key)
-            .await
-            .map_err(|e| failed(e.to_string()))?
-        {
-            if entry.operation == kv::Operation::Put {
-                if let Ok(record) = serde_json::from_slice::<HostRecord>(&entry.value) {
-                    inner.note_host(record, entry.revision);
-                }
+    read_all(&inner.hosts, &inner.names.hosts, |entry| {
+        if entry.operation == kv::Operation::Put {
+            if let Ok(record) = serde_json::from_slice::<HostRecord>(&entry.value) {
+                inner.note_host(record, entry.revision);
             }
         }
-    }
-    Ok(())
+    })
+    .await
 }
 
 /// Reads the whole owners bucket into the view.
 pub(crate) async fn load_owners(inner: &ClusterInner) -> Result<(), ClusterError> {
+    read_all(&inner.owners, &inner.names.owners, |entry| {
+        ownership::apply(inner, entry)
+    })
+    .await
+}
+
+/// Hands every entry of bucket `store` (named `bucket`) to `each`: its keys,
+/// then each key's latest entry, one round trip per key.
+async fn read_all(
+    store: &kv::Store,
+    bucket: &str,
+    mut each: impl FnMut(&kv::Entry),
+) -> Result<(), ClusterError> {
     use futures::TryStreamExt;
     let failed = |reason: String| ClusterError::Bucket {
-        bucket: inner.names.owners.clone(),
+        bucket: bucket.to_owned(),
         reason,
     };
-    let keys: Vec<String> = match inner.owners.keys().await {
+    let keys: Vec<String> = match store.keys().await {
         Ok(keys) => keys
             .try_collect()
             .await
@@ -711,13 +705,8 @@ pub(crate) async fn load_owners(inner: &ClusterInner) -> Result<(), ClusterError
         Err(e) => return Err(failed(e.to_string())),
     };
     for key in keys {
-        if let Some(entry) = inner
-            .owners
-            .entry(key)
-            .await
-            .map_err(|e| failed(e.to_string()))?
-        {
-            ownership::apply(inner, &entry);
+        if let Some(entry) = store.entry(key).await.map_err(|e| failed(e.to_string()))? {
+            each(&entry);
         }
     }
     Ok(())

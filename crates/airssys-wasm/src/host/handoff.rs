@@ -127,14 +127,7 @@ impl ComponentHost {
         timeout: Duration,
     ) -> Result<Option<Bytes>, HostError> {
         let entry = self.entry(id)?;
-        if message.payload.len() > entry.max_message_bytes {
-            return Err(HostError::MessageTooLarge {
-                component: id.into(),
-                size: message.payload.len(),
-                limit: entry.max_message_bytes,
-                payload: message.payload,
-            });
-        }
+        let message = within_limit(id, entry.max_message_bytes, message)?;
         match ask(
             id,
             &entry.actor,
@@ -162,39 +155,35 @@ impl ComponentHost {
         message: GuestMessage,
         timeout: Duration,
     ) -> Result<Option<Bytes>, HostError> {
+        if message.correlation_id.is_some() {
+            return self.deliver_and_wait(id, message, timeout).await;
+        }
         let entry = self.entry(id)?;
-        if message.payload.len() > entry.max_message_bytes {
-            return Err(HostError::MessageTooLarge {
+        let message = within_limit(id, entry.max_message_bytes, message)?;
+        entry
+            .actor
+            .tell(ComponentMessage::Deliver(message))
+            .await
+            .map(|()| None)
+            .map_err(|e| HostError::ComponentStopped {
                 component: id.into(),
-                size: message.payload.len(),
-                limit: entry.max_message_bytes,
-                payload: message.payload,
-            });
-        }
-        if message.correlation_id.is_none() {
-            return entry
-                .actor
-                .tell(ComponentMessage::Deliver(message))
-                .await
-                .map(|()| None)
-                .map_err(|e| HostError::ComponentStopped {
-                    component: id.into(),
-                    payload: match e.message {
-                        ComponentMessage::Deliver(m) => Some(m.payload),
-                        _ => None,
-                    },
-                });
-        }
-        match ask(
-            id,
-            &entry.actor,
-            ComponentMessage::Deliver(message),
-            timeout,
-        )
-        .await?
-        {
-            ComponentReply::Delivered(reply) => Ok(reply),
-            other => Err(unexpected(id, other)),
-        }
+                payload: match e.message {
+                    ComponentMessage::Deliver(m) => Some(m.payload),
+                    _ => None,
+                },
+            })
     }
+}
+
+/// `message`, if its payload is within component `id`'s limit.
+fn within_limit(id: &str, limit: usize, message: GuestMessage) -> Result<GuestMessage, HostError> {
+    if message.payload.len() > limit {
+        return Err(HostError::MessageTooLarge {
+            component: id.into(),
+            size: message.payload.len(),
+            limit,
+            payload: message.payload,
+        });
+    }
+    Ok(message)
 }
