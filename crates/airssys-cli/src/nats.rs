@@ -71,6 +71,10 @@ impl SecurityFlags {
     }
 }
 
+/// The NATS queue group component subjects are subscribed in, on every
+/// cluster host: while a unit moves, each message reaches one host.
+pub const QUEUE_GROUP: &str = "airssys";
+
 /// Connects a host's broker to the server at `url` under `prefix`, with
 /// the TLS and credentials of `security`.
 ///
@@ -91,7 +95,7 @@ pub async fn connect(
 
 /// As [`connect`], for a cluster host: component subjects
 /// (`component.<id>`) are subscribed in the queue group
-/// [`QUEUE_GROUP`](crate::cluster::QUEUE_GROUP), so that while a component
+/// [`QUEUE_GROUP`], so that while a component
 /// moves between hosts each message reaches one of them.
 ///
 /// # Errors
@@ -103,10 +107,7 @@ pub async fn connect_cluster_host(
     security: &ConnectSecurity,
 ) -> Result<NatsBroker<TopicMessage>, NatsError> {
     builder(url, prefix, dead_letter_subject, security)
-        .queue_group(
-            airssys_wasm::host::COMPONENT_SUBJECT_PREFIX,
-            crate::cluster::QUEUE_GROUP,
-        )
+        .queue_group(airssys_wasm::host::COMPONENT_SUBJECT_PREFIX, QUEUE_GROUP)
         .connect()
         .await
 }

@@ -611,7 +611,8 @@ impl Agent {
         }
         for m in unit.members.iter().filter(|m| !stopped.contains(&m.id)) {
             let def = &self.manifest.components[m.component];
-            let mut spec = crate::run::component_spec(def, &m.id, Arc::clone(&def.bytes));
+            let mut spec =
+                crate::manifest::spec::component_spec(def, &m.id, Arc::clone(&def.bytes));
             if def.snapshot.is_some() {
                 // Its state where its last host left it.
                 match self.cluster.snapshot(&m.id).await {
@@ -794,7 +795,7 @@ fn builder(name: &str, settings: Supervision) -> airssys_rt::supervisor::Supervi
         b = b.intensity(n, within);
     }
     if let Some(bo) = settings.backoff {
-        b = b.backoff(crate::run::backoff(bo));
+        b = b.backoff(crate::manifest::spec::backoff(bo));
     }
     b
 }

@@ -35,9 +35,7 @@ use operate::ClusterHandle;
 
 use crate::manifest::{ClusterSettings, Manifest};
 
-/// The NATS queue group component subjects are subscribed in, on every
-/// cluster host: while a unit moves, each message reaches one host.
-pub const QUEUE_GROUP: &str = "airssys";
+pub use crate::nats::QUEUE_GROUP;
 
 /// This host's id when none is given: the machine's host name and the
 /// process id, with anything a key cannot hold replaced by `-`.

@@ -312,7 +312,7 @@ fn unknown_spec(name: &str) -> Answer {
 }
 
 async fn spawn(c: &Controller, spec: &SpecState, id: &str) -> Result<(), HostError> {
-    let component = crate::run::component_spec(&spec.def, id, Arc::clone(&spec.bytes));
+    let component = crate::manifest::spec::component_spec(&spec.def, id, Arc::clone(&spec.bytes));
     match &spec.group {
         Some(group) => c.host.spawn_in(group, component).await.map(|_| ()),
         None => c.host.spawn(component).await.map(|_| ()),

@@ -55,6 +55,7 @@
 mod broker;
 mod error;
 mod raw;
+pub(crate) mod spec;
 pub mod units;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

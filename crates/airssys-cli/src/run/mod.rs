@@ -22,14 +22,13 @@ use std::time::{Duration, Instant};
 
 use airssys_rt::broker::MessageBroker;
 use airssys_rt::supervisor::{
-    BackoffPolicy, ChildSpec, HealthConfig, RestartPolicy, RestartStrategy, ShutdownPolicy,
-    SupervisorExit, SupervisorNode, SupervisorRef,
+    ChildSpec, RestartStrategy, ShutdownPolicy, SupervisorExit, SupervisorNode, SupervisorRef,
 };
-use airssys_wasm::host::{ComponentHost, ComponentInfo, ComponentSpec, HostError};
-use airssys_wasm::{EngineConfig, Permissions, SubjectPattern, TopicMessage};
+use airssys_wasm::host::{ComponentHost, ComponentInfo, HostError};
+use airssys_wasm::{EngineConfig, SubjectPattern, TopicMessage};
 
 use crate::control::{self, ControlConfig, Controller};
-use crate::manifest::{BackoffDef, ComponentDef, Manifest, Restart, Strategy};
+use crate::manifest::{Manifest, Strategy};
 pub use summary::Summary;
 
 /// Options of `airssys run`.
@@ -117,66 +116,7 @@ pub enum RunError {
     },
 }
 
-/// The backoff policy of a manifest `backoff = {...}`.
-pub(crate) fn backoff(b: BackoffDef) -> BackoffPolicy {
-    if b.initial.is_zero() {
-        return BackoffPolicy::none();
-    }
-    let mut p = BackoffPolicy::exponential(b.initial, b.max);
-    if let Some(m) = b.multiplier {
-        p = p.multiplier(m);
-    }
-    if let Some(j) = b.jitter {
-        p = p.jitter(j);
-    }
-    p
-}
-
-/// The allow-lists of a `[[component]]`.
-pub(crate) fn permissions(c: &ComponentDef) -> Permissions {
-    let mut permissions = Permissions::deny_all();
-    for t in &c.send {
-        permissions = permissions.allow_target(t.clone());
-    }
-    for p in &c.publish {
-        // Validated when the manifest was loaded.
-        if let Ok(p) = SubjectPattern::new(p) {
-            permissions = permissions.allow_subject(p);
-        }
-    }
-    permissions
-}
-
-/// The spec of instance `id` of a `[[component]]`, running `bytes`.
-pub(crate) fn component_spec(c: &ComponentDef, id: &str, bytes: Arc<[u8]>) -> ComponentSpec {
-    let mut spec = ComponentSpec::new(id, bytes)
-        .limits(c.limits.clone())
-        .permissions(permissions(c))
-        .restart(match c.restart {
-            Restart::Permanent => RestartPolicy::Permanent,
-            Restart::Transient => RestartPolicy::Transient,
-            Restart::Temporary => RestartPolicy::Temporary,
-        });
-    if let Some(m) = c.mailbox {
-        spec = spec.mailbox_capacity(m);
-    }
-    for s in &c.subscribe {
-        spec = spec.subscribe(s.clone());
-    }
-    if let Some(hc) = c.health {
-        spec = spec.health(HealthConfig::new(hc.interval, hc.timeout, hc.threshold));
-    }
-    if let Some(t) = c.stop_timeout {
-        spec = spec.stop_timeout(t);
-    }
-    for (k, v) in &c.config {
-        spec = spec.config(k.clone(), v.clone());
-    }
-    if !c.wasi.is_none() {
-        spec = spec.wasi(c.wasi.clone());
-    }
-    spec
-}
+pub(crate) use crate::manifest::spec::{backoff, component_spec};
 
 /// Builds the host and spawns everything the manifest declares.
 ///
