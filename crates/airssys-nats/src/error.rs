@@ -1,9 +1,8 @@
 //! [`NatsError`]: what can go wrong building or syncing a [`NatsBroker`](crate::NatsBroker).
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
-
-use crate::security::SecurityFile;
 
 /// An error of the NATS broker outside the [`MessageBroker`](airssys_rt::broker::MessageBroker)
 /// operations (those return `BrokerError`).
@@ -73,4 +72,39 @@ pub enum NatsError {
         /// What failed.
         reason: String,
     },
+}
+
+/// Which file of a [`ConnectSecurity`](crate::ConnectSecurity) could not
+/// be used ([`NatsError::SecurityFile`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecurityFile {
+    /// [`ConnectSecurity::tls_ca`](crate::ConnectSecurity::tls_ca).
+    TlsCa,
+    /// [`ClientCert::cert`](crate::ClientCert::cert).
+    ClientCert,
+    /// [`ClientCert::key`](crate::ClientCert::key).
+    ClientKey,
+    /// [`Auth::CredentialsFile`](crate::Auth::CredentialsFile).
+    Credentials,
+    /// [`Auth::NkeySeedFile`](crate::Auth::NkeySeedFile).
+    NkeySeed,
+    /// [`Auth::TokenFile`](crate::Auth::TokenFile).
+    Token,
+    /// [`Auth::UserPassword`](crate::Auth::UserPassword)'s password file.
+    Password,
+}
+
+impl fmt::Display for SecurityFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SecurityFile::TlsCa => "TLS CA certificate",
+            SecurityFile::ClientCert => "TLS client certificate",
+            SecurityFile::ClientKey => "TLS client key",
+            SecurityFile::Credentials => "credentials",
+            SecurityFile::NkeySeed => "NKey seed",
+            SecurityFile::Token => "token",
+            SecurityFile::Password => "password",
+        })
+    }
 }

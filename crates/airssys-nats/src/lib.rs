@@ -56,5 +56,5 @@ pub use broker::{
 };
 pub use codec::{headers, BytesCodec, CodecError, WireCodec};
 pub use connection::{ConnectionState, ConnectionStatus};
-pub use error::NatsError;
-pub use security::{Auth, ClientCert, ConnectSecurity, SecurityFile};
+pub use error::{NatsError, SecurityFile};
+pub use security::{Auth, ClientCert, ConnectSecurity};

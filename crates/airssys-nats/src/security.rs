@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use async_nats::rustls;
 use async_nats::{ConnectError, ConnectErrorKind, ConnectOptions};
 
-use crate::error::NatsError;
+use crate::error::{NatsError, SecurityFile};
 
 /// A client certificate and its private key (PEM files), presented to a
 /// server that verifies clients (mutual TLS).
@@ -258,41 +258,6 @@ impl ConnectSecurity {
                 },
             },
         }
-    }
-}
-
-/// Which file of a [`ConnectSecurity`] could not be used
-/// ([`NatsError::SecurityFile`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SecurityFile {
-    /// [`ConnectSecurity::tls_ca`].
-    TlsCa,
-    /// [`ClientCert::cert`].
-    ClientCert,
-    /// [`ClientCert::key`].
-    ClientKey,
-    /// [`Auth::CredentialsFile`].
-    Credentials,
-    /// [`Auth::NkeySeedFile`].
-    NkeySeed,
-    /// [`Auth::TokenFile`].
-    Token,
-    /// [`Auth::UserPassword`]'s password file.
-    Password,
-}
-
-impl fmt::Display for SecurityFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SecurityFile::TlsCa => "TLS CA certificate",
-            SecurityFile::ClientCert => "TLS client certificate",
-            SecurityFile::ClientKey => "TLS client key",
-            SecurityFile::Credentials => "credentials",
-            SecurityFile::NkeySeed => "NKey seed",
-            SecurityFile::Token => "token",
-            SecurityFile::Password => "password",
-        })
     }
 }
 

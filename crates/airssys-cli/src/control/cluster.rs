@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::routes::{error, Answer};
+use super::answer::{error, Answer};
 use super::Controller;
 use crate::cluster::operate::{ClusterHandle, OperateError};
 use crate::cluster::peer::PeerComponent;

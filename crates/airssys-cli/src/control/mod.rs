@@ -29,6 +29,7 @@
 //! token is set every request must carry it. Every mutating call is logged
 //! with the peer, the action and the target.
 
+mod answer;
 pub mod auth;
 mod cluster;
 pub mod http;

@@ -10,6 +10,7 @@ use airssys_wasm::host::{ComponentInfo, HostError, UpgradeReport};
 use airssys_wasm::ComponentId;
 use serde_json::{json, Value};
 
+pub(super) use super::answer::{error, error_body, Answer};
 use super::{Controller, SpecState};
 
 /// Default `timeout_ms` of a request: 5000.
@@ -25,17 +26,6 @@ pub(super) struct Request<'a> {
     pub(super) segments: &'a [String],
     pub(super) query: &'a HashMap<String, String>,
     pub(super) body: Vec<u8>,
-}
-
-pub(super) type Answer = (u16, Value);
-
-/// `{"error": message, "component": component}`.
-pub(super) fn error_body(message: &str, component: Option<&str>) -> Value {
-    json!({ "error": message, "component": component })
-}
-
-pub(super) fn error(code: u16, message: impl Into<String>, component: Option<&str>) -> Answer {
-    (code, error_body(&message.into(), component))
 }
 
 /// The status a host error maps to.
