@@ -1,7 +1,8 @@
 //! Connecting to a production-like NATS server: TLS with a private CA,
-//! mutual TLS, users limited to the application's subjects, tokens and
-//! NKeys read from files; and each refusal as its own typed error, in
-//! words an operator understands.
+//! mutual TLS, users limited to the application's subjects, tokens, NKeys
+//! and credentials files (JWTs signed here, for a server in operator mode)
+//! read from files; and each refusal as its own typed error, in words an
+//! operator understands.
 
 mod support;
 
@@ -13,6 +14,8 @@ use airssys_nats::{BytesCodec, NatsBroker, NatsBrokerBuilder, NatsError, Securit
 use airssys_rt::broker::MessageBroker;
 use airssys_testkit::TestPki;
 use bytes::Bytes;
+use futures::StreamExt;
+use support::jwt::{Account, Operator};
 use support::{within, NatsServer};
 use tempfile::TempDir;
 
@@ -227,6 +230,103 @@ async fn an_nkey_seed_from_a_file_works_and_an_unknown_key_is_refused() {
     let e = refused(builder(&server, "shop").nkey_seed_file(&other)).await;
     assert!(matches!(e, NatsError::Unauthorized { .. }), "{e:?}");
     assert!(e.to_string().contains("the NKey seed in"), "{e}");
+}
+
+/// A server in operator mode trusting `operator`, knowing only `accounts`.
+fn operator_server(
+    dir: &TempDir,
+    operator: &Operator,
+    accounts: &[&Account],
+) -> Option<NatsServer> {
+    server(dir, &operator.server_config(accounts))
+}
+
+#[tokio::test]
+async fn a_credentials_file_of_a_trusted_account_admits_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let operator = Operator::new("airssys-test");
+    let shop = operator.account("shop");
+    let Some(server) = operator_server(&dir, &operator, &[&shop]) else {
+        return;
+    };
+    let creds = secret(&dir, "host.creds", &shop.user("host").creds());
+    let connect = || builder(&server, "shop").credentials_file(&creds).connect();
+    let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+    talk(&a, &b).await;
+}
+
+#[tokio::test]
+async fn a_credentials_file_the_server_does_not_trust_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let operator = Operator::new("airssys-test");
+    let shop = operator.account("shop");
+    let Some(server) = operator_server(&dir, &operator, &[&shop]) else {
+        return;
+    };
+
+    // An account the server was never told about (a valid chain otherwise).
+    let unknown = operator.account("unknown");
+    let stranger = secret(&dir, "stranger.creds", &unknown.user("host").creds());
+    let e = refused(builder(&server, "shop").credentials_file(&stranger)).await;
+    assert!(matches!(e, NatsError::Unauthorized { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("authorization violation"), "{text}");
+    assert!(text.contains("the credentials file"), "{text}");
+    assert!(text.contains(&stranger.display().to_string()), "{text}");
+
+    // A user of the known account, signed by a key the account does not list.
+    let forger = nkeys::KeyPair::new_account();
+    let forged = secret(
+        &dir,
+        "forged.creds",
+        &shop.user_signed_by(&forger, "host").creds(),
+    );
+    let e = refused(builder(&server, "shop").credentials_file(&forged)).await;
+    assert!(matches!(e, NatsError::Unauthorized { .. }), "{e:?}");
+    assert!(e.to_string().contains(&forged.display().to_string()), "{e}");
+}
+
+#[tokio::test]
+async fn a_jwt_user_limited_to_the_prefix_and_inboxes_can_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let operator = Operator::new("airssys-test");
+    let shop = operator.account("shop");
+    let Some(server) = operator_server(&dir, &operator, &[&shop]) else {
+        return;
+    };
+    let user = shop.user_limited_to("host", &["shop.>", "_INBOX.>"]);
+    let creds = secret(&dir, "host.creds", &user.creds());
+
+    // The JWT's limits hold: a publish outside them is dropped, one inside
+    // arrives (after the dropped one, had it gone through: one connection's
+    // messages keep their order).
+    let observer = async_nats::ConnectOptions::with_credentials(&shop.user("observer").creds())
+        .unwrap()
+        .connect(server.url())
+        .await
+        .unwrap();
+    let mut everything = observer.subscribe(">").await.unwrap();
+    observer.flush().await.unwrap();
+    let limited = async_nats::ConnectOptions::with_credentials_file(&creds)
+        .await
+        .unwrap()
+        .connect(server.url())
+        .await
+        .unwrap();
+    limited.publish("elsewhere", "denied".into()).await.unwrap();
+    limited
+        .publish("shop.inside", "allowed".into())
+        .await
+        .unwrap();
+    limited.flush().await.unwrap();
+    let first = within("the allowed message", everything.next())
+        .await
+        .unwrap();
+    assert_eq!(first.subject.as_str(), "shop.inside");
+
+    let connect = || builder(&server, "shop").credentials_file(&creds).connect();
+    let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+    talk(&a, &b).await;
 }
 
 /// The `SecurityFile` error of connecting with `builder` (no server needed:

@@ -1,6 +1,8 @@
-//! What the NATS tests share: a real `nats-server` (from airssys-testkit)
-//! and a bounded wait.
+//! What the NATS tests share: a real `nats-server` (from airssys-testkit),
+//! a bounded wait, and JWTs for a server in operator mode ([`jwt`]).
 #![allow(dead_code)]
+
+pub mod jwt;
 
 use std::time::Duration;
 
