@@ -31,6 +31,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod actor;
+mod actor_id;
 pub mod broker;
 pub mod dead_letter;
 pub mod lease;
@@ -43,8 +44,8 @@ mod system;
 mod testing;
 
 pub use actor::{
-    Actor, ActorContext, ActorId, ActorRef, ActorStats, AskError, ErrorAction, SendError,
-    SpawnBuilder, SpawnError, TrySendError,
+    Actor, ActorContext, ActorId, ActorRef, ActorStats, AskError, Down, ErrorAction, LinkError,
+    LinkExit, Monitor, MonitorRef, SendError, SpawnBuilder, SpawnError, TrySendError,
 };
 pub use dead_letter::{DeadLetter, DeadLetterCounts, DeadLetterHandler, DeadLetterReason};
 pub use lease::Lease;

@@ -197,13 +197,30 @@ impl<T> Mailbox<T> {
 
     /// Enqueues without waiting, and wakes the receiver if it waits.
     pub(crate) fn try_push(&self, value: T) -> Result<(), TryPushError<T>> {
+        self.enqueue(value, self.capacity)
+    }
+
+    /// Enqueues even when the mailbox is full; fails (handing the value
+    /// back) only when it is closed. For control signals whose number is
+    /// bounded elsewhere (one per monitor or link): the length may then
+    /// exceed the capacity by that many, and senders wait until it is back
+    /// under.
+    pub(crate) fn push_past_capacity(&self, value: T) -> Result<(), T> {
+        self.enqueue(value, None).map_err(|e| match e {
+            TryPushError::Closed(value) | TryPushError::Full(value) => value,
+        })
+    }
+
+    /// Enqueues if fewer than `capacity` values wait (any number when
+    /// `None`), and wakes the receiver if it waits.
+    fn enqueue(&self, value: T, capacity: Option<usize>) -> Result<(), TryPushError<T>> {
         let waiting = {
             let mut queue = self.queue.lock();
             if self.closed.load(Ordering::Relaxed) {
                 return Err(TryPushError::Closed(value));
             }
             let pushed = self.pushed.load(Ordering::Relaxed);
-            if let Some(capacity) = self.capacity {
+            if let Some(capacity) = capacity {
                 if pushed.wrapping_sub(queue.taken_seen) >= capacity {
                     // A waiting sender's announcement fence orders this
                     // load against the receiver's: see `take`.

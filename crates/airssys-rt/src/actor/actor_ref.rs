@@ -8,7 +8,9 @@ use tokio::sync::oneshot;
 
 use super::envelope::{Envelope, HandlerFailure};
 use super::error::{AskError, SendError, TrySendError};
+use super::monitor::{self, Down, Monitor, MonitorRef};
 use super::shared::{ActorCell, ActorId, ActorShared, ActorStats, LiveActor};
+use super::watch::Recipient;
 use super::Actor;
 use crate::mailbox::{Mailbox, PushError, TryPushError};
 
@@ -231,6 +233,66 @@ impl<A: Actor> ActorRef<A> {
         self.shared().stats()
     }
 
+    /// Monitors the actor from anywhere: the returned [`Monitor`] resolves
+    /// with a [`Down`] once its current incarnation ends (or, between two
+    /// incarnations, the next one), with the reason; at once with
+    /// [`ExitReason::NoProc`](crate::supervisor::ExitReason::NoProc) if it is
+    /// gone for good already. Dropping the `Monitor` demonitors.
+    ///
+    /// A restarted actor keeps this handle: monitor again to watch the
+    /// next incarnation. Costs a oneshot channel and a slot in the actor's
+    /// monitor list; for many monitors prefer
+    /// [`monitor_with`](Self::monitor_with).
+    ///
+    /// ```
+    /// # use airssys_rt::{Actor, ActorContext, ActorSystem};
+    /// # use airssys_rt::supervisor::ExitReason;
+    /// # struct Idle;
+    /// # impl Actor for Idle {
+    /// #     type Message = ();
+    /// #     type Reply = ();
+    /// #     type Error = std::convert::Infallible;
+    /// #     async fn handle_message(&mut self, _: (), _: &mut ActorContext<Self>) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let system = ActorSystem::new();
+    /// let idle = system.spawn(|| Idle).await.unwrap();
+    /// let monitor = idle.monitor();
+    /// idle.stop();
+    /// let down = monitor.await;
+    /// assert_eq!((down.actor, down.reason), (idle.id(), ExitReason::Shutdown));
+    /// // Gone for good now: a new monitor fires at once.
+    /// assert_eq!(idle.monitor().await.reason, ExitReason::NoProc);
+    /// # }
+    /// ```
+    pub fn monitor(&self) -> Monitor {
+        monitor::monitor_future(&self.cell)
+    }
+
+    /// Monitors the actor from anywhere, calling `notify` once with the
+    /// [`Down`], as [`monitor`](Self::monitor) resolves. The cheapest
+    /// monitor: one slot in the actor's monitor list and the boxed closure
+    /// (no allocation for a closure that captures nothing); made for
+    /// layers that keep many (see `docs/supervision.md` for the bytes).
+    ///
+    /// `notify` runs in the task that ends the incarnation (or, for
+    /// `NoProc`, in this call), after its monitors are taken out and with
+    /// no lock held: keep it short and non-blocking (send on a channel).
+    /// A panic in it is caught and logged. The monitor stays armed until
+    /// its down or [`demonitor`](Self::demonitor); dropping the returned
+    /// reference does not remove it.
+    pub fn monitor_with(&self, notify: impl FnOnce(Down) + Send + 'static) -> MonitorRef {
+        monitor::monitor_from_outside(self.cell.as_ref(), Recipient::Callback(Box::new(notify)))
+    }
+
+    /// Removes a monitor made with [`monitor_with`](Self::monitor_with) on
+    /// this actor. `true`: it was armed, and its callback will never run.
+    /// `false`: its callback has run, or is running now, or the reference
+    /// is not one of this actor's monitors made from outside. O(1).
+    pub fn demonitor(&self, monitor: MonitorRef) -> bool {
+        monitor::demonitor_from_outside(self.cell.as_ref(), monitor)
+    }
+
     /// Waits until the actor is gone for good.
     ///
     /// # Cancel safety
@@ -248,7 +310,7 @@ fn into_message<A: Actor>(envelope: Envelope<A>) -> A::Message {
         Envelope::Ask(request) => request.0,
         // The send paths above only push Tell/Ask; Stop is pushed by `stop`,
         // which ignores the error and never calls this.
-        Envelope::Stop | Envelope::Health(_) => {
+        Envelope::Stop | Envelope::Health(_) | Envelope::Signal(_) => {
             unreachable!("stop envelopes are never handed back to a sender")
         }
     }

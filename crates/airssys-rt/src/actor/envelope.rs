@@ -31,6 +31,9 @@ pub(crate) enum Envelope<A: Actor> {
     Ask(Box<AskRequest<A>>),
     /// A health check from the supervisor, answered between messages.
     Health(oneshot::Sender<ChildHealth>),
+    /// A down or a trapped link exit, for the actor's hooks. Boxed: rare,
+    /// and it keeps every mailbox slot as small as a message.
+    Signal(Box<super::signal::Signal>),
     /// Wakes an idle loop so it sees its stop flag. Ignored when the flag is
     /// not set (a leftover from an earlier incarnation).
     Stop,

@@ -21,17 +21,13 @@ pub(crate) struct Incarnation<A: Actor, M, R> {
 
 impl<A: Actor, M, R> Incarnation<A, M, R> {
     /// Why the loop must stop before taking another message, if it must: a
-    /// stop was requested from outside (shutdown), or the actor stopped
-    /// itself (normal).
+    /// linked actor ended abnormally (linked), a stop was requested from
+    /// outside (shutdown), or the actor stopped itself (normal).
     pub(crate) fn stop_reason(&self) -> Option<ExitReason> {
-        if self
-            .ctx
-            .myself()
-            .shared()
-            .stop_requested
-            .load(Ordering::Acquire)
-        {
-            Some(ExitReason::Shutdown)
+        let shared = self.ctx.myself().shared();
+        if shared.stop_requested.load(Ordering::Acquire) {
+            let linked = shared.watch_if_any().and_then(|w| w.take_pending_exit());
+            Some(linked.unwrap_or(ExitReason::Shutdown))
         } else if self.ctx.stop_self {
             Some(ExitReason::Normal)
         } else {

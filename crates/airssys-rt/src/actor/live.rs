@@ -5,7 +5,9 @@ use std::future::Future;
 use super::inbox::Inbox;
 use super::incarnation::{InPlace, Incarnation};
 use super::runner;
+use super::watch;
 use super::Actor;
+use crate::supervisor::ExitReason;
 
 /// Where an unsupervised actor is in its life, for what its end must report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +61,7 @@ where
             let reason = runner::run(&mut self.incarnation).await;
             self.phase = Phase::Ended;
             let shared = self.incarnation.ctx.myself().shared();
+            watch::end_incarnation(shared, &reason);
             if reason.is_abnormal() {
                 tracing::warn!(actor = %shared.label(), %reason, "actor stopped");
             } else {
@@ -73,6 +76,16 @@ impl<A: Actor, F> Drop for UnsupervisedActor<A, F> {
         let Incarnation { ctx, mailbox, .. } = &mut self.incarnation;
         let system = ctx.system();
         let cell = &ctx.myself().cell;
+        if self.phase == Phase::Running {
+            // Its monitors fire before the mailbox closes, with what ended
+            // it: a panic outside a handler, or shutdown's abort.
+            let reason = if std::thread::panicking() {
+                ExitReason::Failed("panicked outside a handler".to_owned())
+            } else {
+                ExitReason::Shutdown
+            };
+            watch::end_incarnation(&cell.shared, &reason);
+        }
         runner::close_and_drain(mailbox, cell, system);
         match self.phase {
             Phase::Running => tracing::warn!(actor = %cell.shared.label(), "actor aborted"),

@@ -7,15 +7,21 @@ mod envelope;
 mod error;
 mod inbox;
 mod incarnation;
+mod link;
 mod live;
+mod monitor;
 mod runner;
 mod shared;
+mod signal;
 mod spawn;
 mod supervised;
+mod watch;
 
 pub use actor_ref::ActorRef;
 pub use context::ActorContext;
 pub use error::{AskError, SendError, SpawnError, TrySendError};
+pub use link::{LinkError, LinkExit};
+pub use monitor::{Down, Monitor, MonitorRef};
 pub use shared::{ActorId, ActorStats};
 pub use spawn::SpawnBuilder;
 
@@ -120,6 +126,34 @@ pub trait Actor: Send + Sized + 'static {
     ) -> impl Future<Output = ChildHealth> + Send {
         let _ = ctx;
         async { ChildHealth::Healthy }
+    }
+
+    /// Handles the [`Down`] of a monitor this actor made with
+    /// [`ActorContext::monitor`], between messages, in mailbox order. Called
+    /// once per monitor, never after [`ActorContext::demonitor`] returned,
+    /// never in a later incarnation than the one that made the monitor. An
+    /// error is handled as a failed message's (`on_error`). Default: ignore.
+    fn handle_down(
+        &mut self,
+        down: Down,
+        ctx: &mut ActorContext<Self>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (down, ctx);
+        async { Ok(()) }
+    }
+
+    /// Handles the end of a linked actor while this one traps exits
+    /// ([`ActorContext::set_trap_exits`]): every end, normal or not, arrives
+    /// here instead of stopping this actor. Not called after
+    /// [`ActorContext::unlink`] returned. An error is handled as a failed
+    /// message's (`on_error`). Default: ignore.
+    fn handle_link_exit(
+        &mut self,
+        exit: LinkExit,
+        ctx: &mut ActorContext<Self>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = (exit, ctx);
+        async { Ok(()) }
     }
 
     /// Decides what happens after `handle_message` failed with `error`.

@@ -12,7 +12,8 @@ use super::envelope::{Envelope, HandlerFailure, ReplyResult};
 use super::inbox::{HoldsInbox, Inbox};
 use super::incarnation::{Incarnation, Restart};
 use super::shared::ActorCell;
-use super::{Actor, ActorContext, ErrorAction};
+use super::signal::Signal;
+use super::{link, monitor, watch, Actor, ActorContext, ErrorAction};
 use crate::dead_letter::{DeadLetter, DeadLetterReason};
 use crate::supervisor::ExitReason;
 
@@ -68,7 +69,10 @@ where
             let outcome = AssertUnwindSafe(actor.handle_message(message, ctx))
                 .catch_unwind()
                 .await;
-            let recovery = match settle(incarnation, reply, outcome) {
+            let settled = settle(incarnation, outcome, |ctx, result| {
+                answer::<A>(ctx, reply, result)
+            });
+            let recovery = match settled {
                 Some(failure) => Box::pin(recover(incarnation, failure)),
                 None => continue,
             };
@@ -94,53 +98,55 @@ where
     Some(Box::pin(stop_with(incarnation, reason)))
 }
 
-/// What a handler's call ended in.
-type Outcome<A> = Result<
-    Result<<A as Actor>::Reply, <A as Actor>::Error>,
-    Box<dyn std::any::Any + Send + 'static>,
->;
+/// What a handler's call ended in: its result (`T` is the reply of a
+/// message, `()` for a down or exit hook), or a panic.
+type Outcome<A, T> =
+    Result<Result<T, <A as Actor>::Error>, Box<dyn std::any::Any + Send + 'static>>;
 
-/// Counts the outcome of one message and answers its asker. Returns the
-/// failure the loop must recover from, or `None` to take the next message
-/// (success, or a failure the actor resumes from).
-fn settle<A, M, R>(
+/// Counts the outcome of one handler call and hands its result to
+/// `deliver` (the asker of a message; nobody for a hook). Returns the
+/// failure the loop must recover from, or `None` to go on (success, or a
+/// failure the actor resumes from).
+fn settle<A, M, R, T>(
     incarnation: &mut Incarnation<A, M, R>,
-    reply: Option<tokio::sync::oneshot::Sender<ReplyResult<A>>>,
-    outcome: Outcome<A>,
+    outcome: Outcome<A, T>,
+    deliver: impl FnOnce(&ActorContext<A>, Result<T, HandlerFailure<A::Error>>),
 ) -> Option<Failure>
 where
     A: Actor,
-    M: HoldsInbox<A>,
-    R: Restart<A>,
+    M: Send,
+    R: Send,
 {
     let Incarnation { actor, ctx, .. } = incarnation;
     let shared = ctx.myself().shared();
     let failure = match outcome {
         Ok(Ok(value)) => {
             shared.handled.fetch_add(1, Ordering::Relaxed);
-            answer::<A>(ctx, reply, Ok(value));
+            deliver(ctx, Ok(value));
             return None;
         }
         Ok(Err(error)) => {
             shared.failed.fetch_add(1, Ordering::Relaxed);
             let reason = error.to_string();
             let action = actor.on_error(&error, ctx);
-            answer::<A>(ctx, reply, Err(HandlerFailure::Failed(error)));
+            deliver(ctx, Err(HandlerFailure::Failed(error)));
             Failure {
                 reason,
                 action,
                 panicked: false,
+                dead_letter: true,
             }
         }
         Err(panic) => {
             shared.failed.fetch_add(1, Ordering::Relaxed);
             let reason = format!("panicked: {}", panic_message(&*panic));
-            answer::<A>(ctx, reply, Err(HandlerFailure::Panicked(reason.clone())));
+            deliver(ctx, Err(HandlerFailure::Panicked(reason.clone())));
             // A panic may have left the state half-updated: never resume it.
             Failure {
                 reason,
                 action: ErrorAction::Restart,
                 panicked: true,
+                dead_letter: true,
             }
         }
     };
@@ -152,9 +158,10 @@ where
 }
 
 /// Whatever the mailbox gave that is not a message: a health check from
-/// the supervisor (answered between messages), a stop wake-up (the flag
-/// decides, at the top of the loop), or the end of a closed mailbox (the
-/// loop stops: `Some`).
+/// the supervisor (answered between messages), a down or a trapped link
+/// exit (handed to the actor's hook), a stop wake-up (the flag decides, at
+/// the top of the loop), or the end of a closed mailbox (the loop stops:
+/// `Some`).
 async fn aside<A, M, R>(
     incarnation: &mut Incarnation<A, M, R>,
     envelope: Option<Envelope<A>>,
@@ -162,9 +169,38 @@ async fn aside<A, M, R>(
 where
     A: Actor,
     M: Send,
-    R: Send,
+    R: Restart<A>,
 {
     match envelope {
+        Some(Envelope::Signal(signal)) => {
+            let Incarnation { actor, ctx, .. } = &mut *incarnation;
+            let own = ctx.myself().cell.as_ref();
+            let outcome = match *signal {
+                Signal::Down(down) => {
+                    if !monitor::accept_down(own, &down) {
+                        return None;
+                    }
+                    AssertUnwindSafe(actor.handle_down(down, ctx))
+                        .catch_unwind()
+                        .await
+                }
+                Signal::Exit(exit) => {
+                    if !link::accept_exit(own, &exit) {
+                        return None;
+                    }
+                    AssertUnwindSafe(actor.handle_link_exit(exit, ctx))
+                        .catch_unwind()
+                        .await
+                }
+            };
+            let failure = settle(incarnation, outcome, |_, _| {})?;
+            // A hook's failure is the actor's, but no message was lost.
+            let failure = Failure {
+                dead_letter: false,
+                ..failure
+            };
+            recover(incarnation, failure).await
+        }
         Some(Envelope::Health(answer)) => {
             let health = incarnation.actor.health_check(&mut incarnation.ctx).await;
             let _ = answer.send(health);
@@ -214,14 +250,16 @@ where
         ..
     } = incarnation;
     let shared = ctx.myself().shared();
-    ctx.system()
-        .dead_letters_office()
-        .post(DeadLetter::new::<A::Message>(
-            shared.id,
-            shared.name.clone(),
-            DeadLetterReason::HandlerFailed(failure.reason.clone()),
-            None,
-        ));
+    if failure.dead_letter {
+        ctx.system()
+            .dead_letters_office()
+            .post(DeadLetter::new::<A::Message>(
+                shared.id,
+                shared.name.clone(),
+                DeadLetterReason::HandlerFailed(failure.reason.clone()),
+                None,
+            ));
+    }
     if !failure.panicked {
         actor.post_stop(ctx).await;
     }
@@ -235,6 +273,9 @@ where
         return Some(ExitReason::Failed(failure.reason));
     };
     let shared = ctx.myself().shared();
+    // The failed incarnation ends here: its monitors fire, its links carry
+    // the failure, and the fresh instance starts with neither.
+    watch::end_incarnation(shared, &ExitReason::Failed(failure.reason.clone()));
     tracing::info!(actor = %shared.label(), error = %failure.reason, "restarting actor in place");
     *actor = fresh;
     shared.restarts.fetch_add(1, Ordering::Relaxed);
@@ -250,6 +291,8 @@ struct Failure {
     reason: String,
     action: ErrorAction,
     panicked: bool,
+    /// Whether a message was lost with the failure (not for a hook's).
+    dead_letter: bool,
 }
 
 /// Sends the outcome to an asker, counting a reply nobody waits for.
@@ -286,11 +329,13 @@ pub(crate) fn close_and_drain<A: Actor>(
 ) {
     cell.mailbox.close();
     let shared = &cell.shared;
+    watch::gone_for_good(shared);
     while let Some(envelope) = inbox.try_recv(cell) {
         let message = match envelope {
             Envelope::Tell(message) => message,
             Envelope::Ask(request) => request.0,
-            Envelope::Stop | Envelope::Health(_) => continue,
+            // Signals are not messages: a down for a gone actor goes nowhere.
+            Envelope::Stop | Envelope::Health(_) | Envelope::Signal(_) => continue,
         };
         system.dead_letters_office().post(DeadLetter::new(
             shared.id,

@@ -1,29 +1,13 @@
 //! State shared between an actor's handles and its running loop.
 
-use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::envelope::Envelope;
+use super::watch::Watch;
 use super::Actor;
+pub use crate::actor_id::ActorId;
 use crate::mailbox::Mailbox;
-
-/// A process-unique actor identifier. Cheap to copy and compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ActorId(pub(crate) u64);
-
-impl ActorId {
-    /// The numeric value, unique within the process.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for ActorId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "actor#{}", self.0)
-    }
-}
 
 /// A snapshot of one actor's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,11 +70,16 @@ pub(crate) struct ActorShared {
     pub(crate) restarts: AtomicU64,
     /// Set when a stop was requested; the loop checks it between messages.
     pub(crate) stop_requested: AtomicBool,
+    /// Whether a linked peer's exit arrives as a message (`true`) or stops
+    /// this actor when abnormal (`false`). Kept across restarts.
+    pub(crate) trap_exits: AtomicBool,
     pub(crate) id: ActorId,
     pub(crate) name: Option<Arc<str>>,
     /// The actor's slot in the system's live registry, while it holds one
     /// (unsupervised actors only); `NO_SLOT` otherwise.
     pub(crate) live_slot: AtomicUsize,
+    /// Monitors and links, made on first use (see `watch`).
+    watch: OnceLock<Arc<Watch>>,
 }
 
 impl ActorShared {
@@ -99,11 +88,29 @@ impl ActorShared {
             id,
             name,
             stop_requested: AtomicBool::new(false),
+            trap_exits: AtomicBool::new(false),
             handled: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
             live_slot: AtomicUsize::new(crate::live_registry::NO_SLOT),
+            watch: OnceLock::new(),
         }
+    }
+
+    /// The actor's monitors and links, made on first use (one allocation
+    /// per actor that ever takes part).
+    pub(crate) fn watch(&self) -> &Arc<Watch> {
+        self.watch.get_or_init(|| Arc::new(Watch::new(self.id)))
+    }
+
+    /// The actor's monitors and links if it ever had any.
+    pub(crate) fn watch_if_any(&self) -> Option<&Arc<Watch>> {
+        self.watch.get()
+    }
+
+    /// Whether a linked peer's exit arrives as a message.
+    pub(crate) fn traps_exits(&self) -> bool {
+        self.trap_exits.load(Ordering::Acquire)
     }
 
     /// A label for errors and logs: the name if there is one, else the id.

@@ -10,9 +10,10 @@ use super::incarnation::{InPlace, Incarnation};
 use super::live::UnsupervisedActor;
 use super::shared::{ActorShared, LiveActor};
 use super::supervised::ActorChild;
+use super::watch;
 use super::{Actor, ActorContext, ActorRef, SpawnError};
 use crate::mailbox::{Mailbox, MailboxConfig};
-use crate::supervisor::{Child, ChildSpec, SupervisorRef};
+use crate::supervisor::{Child, ChildSpec, ExitReason, SupervisorRef};
 use crate::system::ActorSystem;
 
 /// Configures and spawns one actor; created by
@@ -32,6 +33,7 @@ pub struct SpawnBuilder<A, F> {
     pub(crate) name: Option<Arc<str>>,
     pub(crate) mailbox: MailboxConfig,
     pub(crate) supervision: Option<(SupervisorRef, ChildSpec)>,
+    pub(crate) trap_exits: bool,
     pub(crate) _actor: PhantomData<fn() -> A>,
 }
 
@@ -41,6 +43,7 @@ impl<A, F> std::fmt::Debug for SpawnBuilder<A, F> {
             .field("name", &self.name)
             .field("mailbox", &self.mailbox)
             .field("supervised", &self.supervision.is_some())
+            .field("trap_exits", &self.trap_exits)
             .finish_non_exhaustive()
     }
 }
@@ -57,6 +60,7 @@ where
             name: None,
             mailbox: MailboxConfig::default(),
             supervision: None,
+            trap_exits: false,
             _actor: PhantomData,
         }
     }
@@ -78,6 +82,16 @@ where
     /// Any mailbox shape, bounded or unbounded.
     pub fn mailbox(mut self, config: MailboxConfig) -> Self {
         self.mailbox = config;
+        self
+    }
+
+    /// Whether the actor traps exits from the start: a linked actor's end
+    /// then arrives as a [`LinkExit`](crate::LinkExit) at
+    /// [`Actor::handle_link_exit`] instead of stopping this actor when
+    /// abnormal. Kept across restarts; changed later with
+    /// [`ActorContext::set_trap_exits`]. Default: `false`.
+    pub fn trap_exits(mut self, trap: bool) -> Self {
+        self.trap_exits = trap;
         self
     }
 
@@ -158,6 +172,12 @@ where
             Mailbox::new(self.mailbox),
         );
         let inbox = Inbox::new();
+        if self.trap_exits {
+            actor_ref
+                .shared()
+                .trap_exits
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         if let Some(name) = &self.name {
             self.system.register_name(name, &actor_ref)?;
         }
@@ -237,6 +257,11 @@ where
         } = &mut actor.incarnation;
         if let Err(error) = state.pre_start(ctx).await {
             let label = actor_ref.shared().label();
+            // Monitors or links made in pre_start end with it.
+            watch::end_incarnation(
+                actor_ref.shared(),
+                &ExitReason::Failed(format!("pre_start failed: {error}")),
+            );
             // Dropping it closes the mailbox, dead-letters what pre_start
             // may have queued, and frees the name.
             actor.start_failed();

@@ -21,6 +21,8 @@ use super::envelope::Envelope;
 use super::inbox::Inbox;
 use super::incarnation::{BySupervisor, Incarnation};
 use super::runner;
+use super::shared::ActorCell;
+use super::watch;
 use super::{Actor, ActorContext, ActorRef};
 use crate::mailbox::TryPushError;
 use crate::supervisor::{Child, ChildError, ChildHealth, ExitReason, ExitSignal, RestartPolicy};
@@ -81,7 +83,12 @@ where
         let mailbox = Arc::clone(&self.mailbox).lock_owned().await;
         self.running = None;
         let shared = self.actor_ref.shared();
-        shared.stop_requested.store(false, Ordering::Release);
+        // A stale stop request is dropped; a linked exit left for this
+        // actor between incarnations stops the new one at once.
+        let linked = shared
+            .watch_if_any()
+            .is_some_and(|w| w.lock().pending_exit.is_some());
+        shared.stop_requested.store(linked, Ordering::Release);
         if self.started_once {
             shared.restarts.fetch_add(1, Ordering::Relaxed);
         }
@@ -98,6 +105,8 @@ where
             Err(panic) => Some(format!("panicked: {}", runner::panic_message(&*panic))),
         };
         if let Some(reason) = start_error {
+            // Monitors or links made in pre_start end with it.
+            watch::end_incarnation(shared, &ExitReason::Failed(reason.clone()));
             return Err(ChildError::StartFailed {
                 child: self.label(),
                 reason,
@@ -108,6 +117,7 @@ where
         self.stopped_by_supervisor = Arc::clone(&stopped_by_supervisor);
         let restart = self.restart;
         let system = self.system.clone();
+        let ending = IncarnationEnd(Some(Arc::clone(&self.actor_ref.cell)));
         let mut incarnation = Incarnation {
             actor,
             ctx,
@@ -122,6 +132,9 @@ where
                     ExitReason::Failed(format!("panicked: {}", runner::panic_message(&*panic)))
                 }
             };
+            // Monitors fire and links carry the exit before anything else
+            // (a final exit's closing then finds them done).
+            ending.end(&reason);
             // An exit its supervisor will not restart is final: close the
             // mailbox and dead-letter the rest rather than let it fill.
             if !stopped_by_supervisor.load(Ordering::Acquire) && !restart.restarts_after(&reason) {
@@ -193,6 +206,7 @@ impl<A: Actor, F> Drop for ActorChild<A, F> {
         self.system.unregister_name(self.actor_ref.shared());
         // Refuse new messages at once, whoever holds the inbox now.
         self.actor_ref.mailbox().close();
+        watch::gone_for_good(self.actor_ref.shared());
         let system = self.system.clone();
         let cell = Arc::clone(&self.actor_ref.cell);
         match Arc::clone(&self.mailbox).try_lock_owned() {
@@ -207,6 +221,27 @@ impl<A: Actor, F> Drop for ActorChild<A, F> {
                     });
                 }
             }
+        }
+    }
+}
+
+/// Ends a supervised incarnation for its monitors and links exactly once:
+/// with its exit reason when its task finishes, or as `Shutdown` when the
+/// task is aborted (a kill, or a graceful stop that overran).
+struct IncarnationEnd<A: Actor>(Option<Arc<ActorCell<A>>>);
+
+impl<A: Actor> IncarnationEnd<A> {
+    fn end(mut self, reason: &ExitReason) {
+        if let Some(cell) = self.0.take() {
+            watch::end_incarnation(&cell.shared, reason);
+        }
+    }
+}
+
+impl<A: Actor> Drop for IncarnationEnd<A> {
+    fn drop(&mut self) {
+        if let Some(cell) = self.0.take() {
+            watch::end_incarnation(&cell.shared, &ExitReason::Shutdown);
         }
     }
 }

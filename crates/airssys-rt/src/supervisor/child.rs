@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::actor_id::ActorId;
+
 /// The result of a [`Child::health_check`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -33,13 +35,41 @@ pub enum ExitReason {
     Failed(String),
     /// The child asked its supervisor to fail too (`ErrorAction::Escalate`).
     Escalated(String),
+    /// An actor linked with this one (`ActorContext::link`) ended
+    /// abnormally, and this one does not trap exits, so it stopped too.
+    /// Abnormal: it travels on over this actor's own links.
+    Linked {
+        /// The linked actor that ended first.
+        peer: ActorId,
+        /// Why it ended (itself `Linked` along a chain of links).
+        reason: Box<ExitReason>,
+    },
+    /// Only in a down notification or a trapped link exit, never from a
+    /// child: no incarnation of the actor ran after the monitor or link was
+    /// made (it was gone for good already, or it was between incarnations
+    /// and its supervisor let go of it). Erlang's `noproc`.
+    NoProc,
 }
 
 impl ExitReason {
-    /// `true` for exits a `Transient` child is restarted after
-    /// (everything but [`ExitReason::Normal`] and [`ExitReason::Shutdown`]).
+    /// `true` for exits a `Transient` child is restarted after, and that
+    /// travel over links: everything but [`ExitReason::Normal`] and
+    /// [`ExitReason::Shutdown`].
     pub fn is_abnormal(&self) -> bool {
-        matches!(self, ExitReason::Failed(_) | ExitReason::Escalated(_))
+        !matches!(self, ExitReason::Normal | ExitReason::Shutdown)
+    }
+
+    /// A stable label for metrics and wire formats: `normal`, `shutdown`,
+    /// `failed`, `escalated`, `linked`, `noproc`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ExitReason::Normal => "normal",
+            ExitReason::Shutdown => "shutdown",
+            ExitReason::Failed(_) => "failed",
+            ExitReason::Escalated(_) => "escalated",
+            ExitReason::Linked { .. } => "linked",
+            ExitReason::NoProc => "noproc",
+        }
     }
 }
 
@@ -50,6 +80,8 @@ impl fmt::Display for ExitReason {
             ExitReason::Shutdown => f.write_str("shut down"),
             ExitReason::Failed(why) => write!(f, "failed: {why}"),
             ExitReason::Escalated(why) => write!(f, "escalated: {why}"),
+            ExitReason::Linked { peer, reason } => write!(f, "linked {peer} exited: {reason}"),
+            ExitReason::NoProc => f.write_str("no such actor"),
         }
     }
 }

@@ -1,0 +1,132 @@
+//! Links: two actors that go down together, as Erlang processes do.
+//!
+//! A link joins the running incarnations of two actors, both ways. When one
+//! incarnation ends, the link breaks and carries the end to the other side:
+//!
+//! - an abnormal end ([`ExitReason::is_abnormal`]: `Failed`, `Escalated`,
+//!   `Linked`, `NoProc`) stops the other actor after its current message,
+//!   with [`ExitReason::Linked`] (abnormal too, so it travels on over that
+//!   actor's own links, and its supervisor restarts it per its policy);
+//! - a normal end (`Normal`, `Shutdown`) just breaks the link;
+//! - an actor that traps exits ([`ActorContext::set_trap_exits`](super::ActorContext::set_trap_exits),
+//!   [`SpawnBuilder::trap_exits`](super::SpawnBuilder::trap_exits)) is not
+//!   stopped: every end of a linked peer, normal or not, arrives as a
+//!   [`LinkExit`] handled by [`Actor::handle_link_exit`](super::Actor::handle_link_exit).
+//!
+//! Links are made and broken from inside an actor
+//! ([`ActorContext::link`](super::ActorContext::link), [`unlink`](super::ActorContext::unlink)),
+//! since one side of a link is always the caller.
+
+use std::sync::{Arc, Weak};
+
+use super::shared::ActorCell;
+use super::watch::{self, lock_pair, next_id, Link, Signalled};
+use super::Actor;
+use crate::actor_id::ActorId;
+use crate::supervisor::ExitReason;
+
+/// A linked actor's incarnation ended, delivered as a message to an actor
+/// that traps exits (Erlang's `{'EXIT', From, Reason}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinkExit {
+    /// The link that broke, to tell a late exit from a newer link.
+    pub(crate) link: u64,
+    /// The linked actor that ended.
+    pub peer: ActorId,
+    /// Why it ended (`NoProc` when it was linked between incarnations and
+    /// no incarnation came).
+    pub reason: ExitReason,
+}
+
+/// [`ActorContext::link`](super::ActorContext::link) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The actor to link with was already gone for good (Erlang's `noproc`).
+    #[error("cannot link with {peer}: it is gone for good")]
+    NoProc {
+        /// The actor asked for.
+        peer: ActorId,
+    },
+}
+
+/// Links the actor `me` with `peer`. Idempotent; linking with oneself does
+/// nothing.
+pub(crate) fn link<A: Actor, B: Actor>(
+    me: &Arc<ActorCell<A>>,
+    peer: &Arc<ActorCell<B>>,
+) -> Result<(), LinkError> {
+    let (my_id, peer_id) = (me.shared.id, peer.shared.id);
+    if my_id == peer_id {
+        return Ok(());
+    }
+    let own = watch::attach(me.as_ref());
+    let theirs = watch::attach(peer.as_ref());
+    let (mut mine, mut state) = lock_pair(own, theirs);
+    if state.gone || peer.is_gone() {
+        return Err(LinkError::NoProc { peer: peer_id });
+    }
+    if mine.links.iter().any(|l| l.peer_id == peer_id && !l.fired) {
+        return Ok(());
+    }
+    let id = next_id();
+    mine.links.push(Link {
+        id,
+        peer_id,
+        peer: Arc::downgrade(peer) as Weak<dyn Signalled>,
+        fired: false,
+    });
+    state.links.push(Link {
+        id,
+        peer_id: my_id,
+        peer: Arc::downgrade(me) as Weak<dyn Signalled>,
+        fired: false,
+    });
+    Ok(())
+}
+
+/// Breaks the links between `me` and `peer`, including one whose exit is
+/// queued for `me` and not handled yet (it is dropped on receipt). `true`
+/// if there was one.
+pub(crate) fn unlink(me: &dyn Signalled, peer: &dyn Signalled) -> bool {
+    let (my, theirs) = (me.shared(), peer.shared());
+    if my.id == theirs.id {
+        return false;
+    }
+    let (Some(own), Some(other)) = (my.watch_if_any(), theirs.watch_if_any()) else {
+        return false;
+    };
+    let (mut mine, mut state) = lock_pair(own, other);
+    let mut removed = Vec::new();
+    mine.links.retain(|l| {
+        let ours = l.peer_id == theirs.id;
+        if ours {
+            removed.push(l.id);
+        }
+        !ours
+    });
+    state.links.retain(|l| !removed.contains(&l.id));
+    !removed.is_empty()
+}
+
+/// A link exit taken from the mailbox: `true` if the link is still there
+/// (its record is removed now), `false` if it was unlinked meanwhile or
+/// belongs to an earlier incarnation (the exit is dropped).
+pub(crate) fn accept_exit(own: &dyn Signalled, exit: &LinkExit) -> bool {
+    let Some(watch) = own.shared().watch_if_any() else {
+        return false;
+    };
+    let mut state = watch.lock();
+    match state
+        .links
+        .iter()
+        .position(|l| l.id == exit.link && l.fired)
+    {
+        Some(i) => {
+            state.links.swap_remove(i);
+            true
+        }
+        None => false,
+    }
+}
