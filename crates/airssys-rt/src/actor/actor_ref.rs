@@ -293,6 +293,14 @@ impl<A: Actor> ActorRef<A> {
         monitor::demonitor_from_outside(self.cell.as_ref(), monitor)
     }
 
+    /// Monitors of this actor armed now: made, not fired, not removed.
+    /// O(1) under one short lock; for metrics and leak checks.
+    pub fn monitor_count(&self) -> usize {
+        self.shared()
+            .watch_if_any()
+            .map_or(0, |watch| watch.lock().watchers.len())
+    }
+
     /// Waits until the actor is gone for good.
     ///
     /// # Cancel safety
