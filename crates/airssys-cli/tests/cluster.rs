@@ -949,6 +949,183 @@ async fn durable_sends_survive_a_kill_9_of_their_host_with_none_lost() {
     }
 }
 
+/// Six single-instance recorders `worker-<i>` (each publishing what it
+/// handled on its own subject `sw0<i>`), all subscribed to `jobs.*`, a
+/// durable topic.
+fn setup_durable_topic() -> Option<(NatsServer, tempfile::TempDir)> {
+    let (server, dir) = setup()?;
+    let recorder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recorder.wat");
+    let text = std::fs::read_to_string(recorder).unwrap();
+    let mut manifest = format!(
+        r#"
+[host]
+max_components = 16
+shutdown_timeout = "3s"
+
+[broker]
+prefix = "{PREFIX}"
+
+[cluster]
+topic_retention = "10m"
+
+[[topic]]
+subject = "jobs.>"
+durable = true
+"#
+    );
+    for i in 0..WORKERS {
+        // Same length as `seen`: the guest's publish passes 4 bytes.
+        let wat = text.replace("\"seen\"", &format!("\"sw0{i}\""));
+        std::fs::write(dir.path().join(format!("recorder-{i}.wat")), wat).unwrap();
+        manifest.push_str(&format!(
+            r#"
+[[component]]
+name = "worker-{i}"
+path = "recorder-{i}.wat"
+subscribe = ["jobs.*"]
+publish = ["sw0{i}"]
+"#
+        ));
+    }
+    std::fs::write(dir.path().join("app.toml"), manifest).unwrap();
+    Some((server, dir))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_topic_publishes_reach_every_subscriber_across_a_kill_9() {
+    let _serial = SERIAL.lock().await;
+    let Some((server, dir)) = setup_durable_topic() else {
+        return;
+    };
+    let _logs = ShowLogs(dir.path());
+    let url = server.url();
+    let names = ["h1", "h2", "h3"];
+    let mut hosts: HashMap<&str, Child> = names
+        .iter()
+        .map(|n| (*n, host(dir.path(), &url, n)))
+        .collect();
+    let client = async_nats::connect(&url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let placement = placed(&client, &names).await;
+    // What each worker handled, by payload.
+    let seen: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
+    let mut watchers = Vec::new();
+    for id in worker_ids() {
+        let i = id.trim_start_matches("worker-").to_owned();
+        let mut sub = client.subscribe(format!("{PREFIX}.sw0{i}")).await.unwrap();
+        let recorded = Arc::clone(&seen);
+        watchers.push(tokio::spawn(async move {
+            use futures::StreamExt;
+            while let Some(m) = sub.next().await {
+                recorded
+                    .lock()
+                    .entry(id.clone())
+                    .or_default()
+                    .push(String::from_utf8_lossy(&m.payload).into_owned());
+            }
+        }));
+    }
+    client.flush().await.unwrap();
+
+    // Publishes stored by the stream one by one, a kill -9 of the busiest
+    // host a third of the way in; then some through a surviving host's
+    // control API (the host's own durable publish).
+    const PUBLISHES: usize = 150;
+    let victim = *names
+        .iter()
+        .max_by_key(|n| placement.values().filter(|h| h == n).count())
+        .unwrap();
+    let survivor = *names.iter().find(|n| **n != victim).unwrap();
+    let addr = announced(dir.path(), survivor, "serving the control API on http://");
+    let mut expected = Vec::new();
+    for n in 0..PUBLISHES {
+        if n == PUBLISHES / 3 {
+            let mut child = hosts.remove(victim).unwrap();
+            child.kill().unwrap();
+            child.wait().unwrap();
+            reaped(child.id());
+        }
+        let payload = format!("p{n}");
+        js.publish(
+            format!("{PREFIX}.durable.topic.jobs.{n}"),
+            payload.clone().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+        expected.push(payload);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for n in 0..5 {
+        let payload = format!("c{n}");
+        let answer = ctl_json(&addr, &["publish", "jobs.ctl", &payload]);
+        assert_eq!(answer["matched"], WORKERS, "{answer}");
+        expected.push(payload);
+    }
+    // Every worker handles every publish at least once, wherever it runs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let missing = loop {
+        let handled = seen.lock().clone();
+        let missing: Vec<(String, usize)> = worker_ids()
+            .into_iter()
+            .map(|id| {
+                let got: std::collections::HashSet<&str> = handled
+                    .get(&id)
+                    .map(|v| v.iter().map(|s| s.trim_start_matches('R')).collect())
+                    .unwrap_or_default();
+                let lost = expected
+                    .iter()
+                    .filter(|p| !got.contains(p.as_str()))
+                    .count();
+                (id, lost)
+            })
+            .filter(|(_, lost)| *lost > 0)
+            .collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let handled = seen.lock().clone();
+    let total: usize = handled.values().map(Vec::len).sum();
+    let redelivered: usize = handled
+        .values()
+        .flatten()
+        .filter(|s| s.starts_with('R'))
+        .count();
+    eprintln!(
+        "durable topic: {} publishes x {WORKERS} subscribers, {total} handled ({redelivered} flagged redelivered), victim {victim} ran {:?}",
+        expected.len(),
+        placement.iter().filter(|(_, h)| *h == victim).map(|(id, _)| id).collect::<Vec<_>>()
+    );
+    assert!(
+        missing.is_empty(),
+        "not handled (worker, how many): {missing:?}"
+    );
+    // A worker handling a publish twice saw it flagged the second time.
+    for (id, got) in &handled {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for s in got {
+            *counts.entry(s.trim_start_matches('R')).or_default() += 1;
+        }
+        for (payload, times) in counts {
+            if times > 1 {
+                assert!(
+                    got.iter().any(|s| s == &format!("R{payload}")),
+                    "{id} handled {payload} {times} times, never flagged as a redelivery"
+                );
+            }
+        }
+    }
+    for w in watchers {
+        w.abort();
+    }
+    for (_, child) in hosts {
+        terminate(child);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_nats_client_request_to_an_id_no_host_runs_fails_at_once() {
     let _serial = SERIAL.lock().await;

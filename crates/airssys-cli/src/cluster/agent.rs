@@ -36,7 +36,7 @@ use airssys_wasm::TopicMessage;
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::durable::{KeepState, Pump};
+use super::durable::{mailboxes, KeepState, Pump};
 use super::hold::Hold;
 use super::peer::{self, Incoming, PeerComponent, PeerReply, PeerRequest};
 use super::units::{Supervision, Unit};
@@ -487,25 +487,31 @@ impl Agent {
                 );
                 tracing::info!(unit = %unit.key, components = unit.members.len(), "unit running here");
                 if let Some(store) = &self.durable {
+                    let topics = self.manifest.durable_topics();
                     // Members an operator stopped were not started: no pump.
                     for m in unit
                         .members
                         .iter()
                         .filter(|m| self.host.component(&m.id).is_some())
                     {
-                        if self.manifest.components[m.component].durable {
-                            let keep =
-                                self.manifest.components[m.component]
-                                    .snapshot
-                                    .map(|policy| KeepState {
-                                        cluster: self.cluster.clone(),
-                                        policy,
-                                    });
-                            let pump =
-                                Pump::start(store.clone(), self.host.clone(), m.id.clone(), keep);
-                            if let Some(old) = self.pumps.insert(m.id.clone(), pump) {
-                                old.abort();
-                            }
+                        let def = &self.manifest.components[m.component];
+                        let mailboxes = mailboxes(def, &m.id, &topics);
+                        if mailboxes.is_empty() {
+                            continue;
+                        }
+                        let keep = def.snapshot.map(|policy| KeepState {
+                            cluster: self.cluster.clone(),
+                            policy,
+                        });
+                        let pump = Pump::start(
+                            store.clone(),
+                            self.host.clone(),
+                            m.id.clone(),
+                            mailboxes,
+                            keep,
+                        );
+                        if let Some(old) = self.pumps.insert(m.id.clone(), pump) {
+                            old.abort();
                         }
                     }
                 }
@@ -515,9 +521,9 @@ impl Agent {
                     .filter(|m| self.host.component(&m.id).is_some())
                 {
                     let def = &self.manifest.components[m.component];
-                    // A durable one's pump keeps its state, in step with
-                    // its acknowledgements.
-                    if def.durable && self.durable.is_some() {
+                    // One with a pump keeps its state through the pump, in
+                    // step with its acknowledgements.
+                    if self.pumps.contains_key(&m.id) {
                         continue;
                     }
                     if let Some(policy) = def.snapshot {

@@ -1,7 +1,9 @@
-//! Durable components on a cluster host: sends to them go to JetStream
-//! ([`DurableStore`]) from whichever host sends, and the host that owns one
-//! takes its stored messages with a pump that hands each to the component
-//! and acknowledges it once the handler returned.
+//! Durable components and topics on a cluster host: sends to durable
+//! components and publishes on durable topics go to JetStream
+//! ([`DurableStore`]) from whichever host sends, and the host that owns a
+//! component takes its stored messages (its mailbox, and its part of each
+//! durable topic it subscribed to) with one pump that hands each to the
+//! component and acknowledges it once the handler returned.
 //!
 //! What is at-least-once, what is not, and where order holds is stated in
 //! `docs/distribution.md` ("Durable delivery").
@@ -10,12 +12,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airssys_nats::cluster::durable::{DurableMessage, DurableStore};
+use airssys_nats::cluster::durable::{
+    DurableMessage, DurableStore, Mailbox, DEFAULT_TOPIC_RETENTION,
+};
+use airssys_nats::cluster::topics;
+use airssys_nats::cluster::ClusterError;
 use airssys_rt::broker::{DeadLetterReason, MessageBroker};
 use airssys_wasm::guest::host_imports::BoxFuture;
 use airssys_wasm::guest::GuestMessage;
 use airssys_wasm::host::{ComponentHost, DurableError, DurableSends, HostError};
-use airssys_wasm::{ComponentId, TopicMessage};
+use airssys_wasm::{ComponentId, SubjectPattern, TopicMessage};
 use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
@@ -31,31 +37,156 @@ pub const DURABLE_IN_FLIGHT: usize = 64;
 /// on it (it is then delivered again).
 const HANDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A guest's send on its way to the stream.
+/// A guest's send, or a publish on a durable topic, on its way to the
+/// stream.
 struct Pending {
     from: Option<ComponentId>,
-    to: String,
+    to: Target,
     payload: bytes::Bytes,
 }
 
-/// The host's [`DurableSends`]: which ids are durable, and the stream.
+/// Where a pending message goes.
+enum Target {
+    /// A durable component's mailbox.
+    Component(String),
+    /// A durable topic's subject.
+    Topic(String),
+}
+
+impl Target {
+    fn name(&self) -> &str {
+        match self {
+            Self::Component(s) | Self::Topic(s) => s,
+        }
+    }
+}
+
+/// The durable mailboxes of component instance `id` of `def`: its own
+/// when it is durable, and one per part of the durable topics `durable`
+/// that its subscriptions take (see [`topics::filters`]).
+pub(crate) fn mailboxes(
+    def: &crate::manifest::ComponentDef,
+    id: &str,
+    durable: &[&str],
+) -> Vec<Mailbox> {
+    let own = def.durable.then(|| Mailbox::Component(id.to_owned()));
+    let parts = topics::filters(def.subscribe.iter().map(String::as_str), durable)
+        .into_iter()
+        .map(|filter| Mailbox::Topic {
+            component: id.to_owned(),
+            filter,
+        });
+    own.into_iter().chain(parts).collect()
+}
+
+/// The durable store of a cluster host running `manifest` on `broker`,
+/// and the [`DurableSends`] its component host routes through; `(None,
+/// None)` when nothing in the manifest is durable. Makes the streams that
+/// are missing and every subscriber's consumer of the durable topics, so
+/// that nothing this host publishes precedes them.
+///
+/// # Errors
+/// The store's, when JetStream refuses a stream or a consumer.
+pub(crate) async fn open(
+    manifest: &crate::manifest::Manifest,
+    broker: &airssys_nats::NatsBroker<TopicMessage>,
+) -> Result<(Option<DurableStore>, Option<Arc<dyn DurableSends>>), ClusterError> {
+    let ids: HashSet<String> = manifest
+        .components
+        .iter()
+        .filter(|c| c.durable)
+        .flat_map(|c| c.instance_ids())
+        .collect();
+    let topics = manifest.durable_topics();
+    if ids.is_empty() && topics.is_empty() {
+        return Ok((None, None));
+    }
+    let store = DurableStore::new(broker.client().clone(), broker.prefix(), false);
+    if !ids.is_empty() {
+        store.ensure_mailboxes().await?;
+    }
+    let mut consumers = Vec::new();
+    if !topics.is_empty() {
+        let retention = manifest
+            .host
+            .cluster
+            .as_ref()
+            .map_or(DEFAULT_TOPIC_RETENTION, |c| c.topic_retention);
+        store.ensure_topics(retention).await?;
+        let parts: Vec<(String, String)> = manifest
+            .components
+            .iter()
+            .flat_map(|def| {
+                def.instance_ids()
+                    .into_iter()
+                    .flat_map(|id| mailboxes(def, &id, &topics))
+            })
+            .filter_map(|m| match m {
+                Mailbox::Topic { component, filter } => Some((component, filter)),
+                Mailbox::Component(_) => None,
+            })
+            .collect();
+        futures::stream::iter(parts.iter())
+            .map(|(id, filter)| store.ensure_topic_consumer(id, filter))
+            .buffer_unordered(32)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()?;
+        consumers = parts
+            .iter()
+            .filter_map(|(_, filter)| SubjectPattern::new(filter).ok())
+            .collect();
+    }
+    let topics = topics
+        .iter()
+        .filter_map(|t| SubjectPattern::new(t).ok())
+        .collect();
+    let (sends, _task) = ClusterDurable::start(
+        ids,
+        topics,
+        consumers,
+        store.clone(),
+        Arc::new(broker.clone()),
+    );
+    Ok((Some(store), Some(sends as Arc<dyn DurableSends>)))
+}
+
+/// The host's [`DurableSends`]: which ids and topics are durable, and the
+/// stream.
 pub(crate) struct ClusterDurable {
     ids: HashSet<String>,
+    /// The durable topics' patterns.
+    topics: Vec<SubjectPattern>,
+    /// The filter of every subscriber's consumer of the durable topics:
+    /// a publish is stored once and taken by each consumer it matches.
+    consumers: Vec<SubjectPattern>,
     store: DurableStore,
     queue: mpsc::Sender<Pending>,
 }
 
 impl ClusterDurable {
-    /// Sends to `ids` go to `store`; guests' sends wait in a queue drained
-    /// by one task, whose failures are dead-lettered on `broker`.
+    /// Sends to `ids` and publishes on durable topics `topics` (taken by
+    /// the consumers filtering `consumers`) go to `store`; guests' sends
+    /// and all publishes wait in a queue drained by one task, whose
+    /// failures are dead-lettered on `broker`.
     pub(crate) fn start(
         ids: HashSet<String>,
+        topics: Vec<SubjectPattern>,
+        consumers: Vec<SubjectPattern>,
         store: DurableStore,
         broker: Arc<dyn MessageBroker<TopicMessage>>,
     ) -> (Arc<Self>, JoinHandle<()>) {
         let (queue, pending) = mpsc::channel(PENDING_SENDS);
         let task = tokio::spawn(publish_queued(store.clone(), pending, broker));
-        (Arc::new(Self { ids, store, queue }), task)
+        let durable = Self {
+            ids,
+            topics,
+            consumers,
+            store,
+            queue,
+        };
+        (Arc::new(durable), task)
     }
 }
 
@@ -73,10 +204,32 @@ impl DurableSends for ClusterDurable {
         self.queue
             .try_send(Pending {
                 from: from.cloned(),
-                to: to.to_owned(),
+                to: Target::Component(to.to_owned()),
                 payload,
             })
             .map_err(|_| DurableError::new(to, "the queue of sends to the stream is full"))
+    }
+
+    fn is_durable_topic(&self, subject: &str) -> bool {
+        self.topics.iter().any(|t| t.matches(subject))
+    }
+
+    fn publish(
+        &self,
+        from: Option<&ComponentId>,
+        subject: &str,
+        payload: bytes::Bytes,
+    ) -> Result<usize, DurableError> {
+        self.queue
+            .try_send(Pending {
+                from: from.cloned(),
+                to: Target::Topic(subject.to_owned()),
+                payload,
+            })
+            .map_err(|_| {
+                DurableError::new(subject, "the queue of publishes to the stream is full")
+            })?;
+        Ok(self.consumers.iter().filter(|c| c.matches(subject)).count())
     }
 
     fn send_stored(
@@ -113,7 +266,10 @@ async fn publish_queued(
                 let store = store.clone();
                 in_flight.push(async move {
                     let sender = p.from.as_ref().map(|f| f.to_string());
-                    let result = store.publish(&p.to, sender.as_deref(), p.payload.clone()).await;
+                    let result = match &p.to {
+                        Target::Component(to) => store.publish(to, sender.as_deref(), p.payload.clone()).await,
+                        Target::Topic(subject) => store.publish_topic(subject, sender.as_deref(), p.payload.clone()).await,
+                    };
                     (p, result)
                 });
             }
@@ -132,14 +288,22 @@ async fn publish_queued(
 }
 
 fn dead_letter(broker: &dyn MessageBroker<TopicMessage>, p: Pending, reason: &str) {
-    tracing::warn!(component = %p.to, %reason, "a durable send was not stored; dead-lettered");
-    let original = Arc::from(format!("durable.component.{}", p.to));
+    let original: Arc<str> = match &p.to {
+        Target::Component(to) => {
+            tracing::warn!(component = %to, %reason, "a durable send was not stored; dead-lettered");
+            Arc::from(format!("durable.component.{to}"))
+        }
+        Target::Topic(subject) => {
+            tracing::warn!(%subject, %reason, "a durable publish was not stored; dead-lettered");
+            Arc::from(format!("durable.topic.{subject}"))
+        }
+    };
     let letter = TopicMessage {
         sender: p.from,
         payload: p.payload,
     };
     let why = DeadLetterReason::Undeliverable {
-        target: Arc::from(p.to.as_str()),
+        target: Arc::from(p.to.name()),
         reason: Arc::from(format!("not stored: {reason}")),
     };
     if let Err(error) = broker.publish_dead_letter(original, letter, why) {
@@ -159,23 +323,25 @@ pub(crate) struct KeepState {
     pub(crate) policy: crate::manifest::SnapshotPolicy,
 }
 
-/// The task that empties one component's durable mailbox into it.
+/// The task that empties one component's durable mailboxes into it.
 pub(crate) struct Pump {
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
 
 impl Pump {
-    /// Takes component `id`'s mailbox and starts handing its messages over
-    /// (with `keep`, acknowledging them only once a later snapshot is kept).
+    /// Takes `mailboxes` (all of one component, `id`) and starts handing
+    /// their messages over (with `keep`, acknowledging them only once a
+    /// later snapshot is kept).
     pub(crate) fn start(
         store: DurableStore,
         host: ComponentHost,
         id: String,
+        mailboxes: Vec<Mailbox>,
         keep: Option<KeepState>,
     ) -> Self {
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(pump(store, host, id, keep, stopped));
+        let task = tokio::spawn(pump(store, host, id, mailboxes, keep, stopped));
         Self { stop, task }
     }
 
@@ -205,6 +371,7 @@ async fn pump(
     store: DurableStore,
     host: ComponentHost,
     id: String,
+    mailboxes: Vec<Mailbox>,
     keep: Option<KeepState>,
     mut stopped: oneshot::Receiver<()>,
 ) {
@@ -215,18 +382,28 @@ async fn pump(
         .and_then(|k| k.policy.every)
         .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
     let window = DURABLE_IN_FLIGHT.saturating_add(every);
-    let mut consumer = loop {
-        match store.take(&id, window).await {
-            Ok(consumer) => break consumer,
-            Err(error) => {
-                tracing::warn!(component = %id, %error, "cannot take the durable mailbox; retrying");
-                tokio::select! {
-                    _ = &mut stopped => return,
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+    let mut taken = Vec::with_capacity(mailboxes.len());
+    for mailbox in &mailboxes {
+        let consumer = loop {
+            match store.take(mailbox, window).await {
+                Ok(consumer) => break consumer,
+                Err(error) => {
+                    tracing::warn!(component = %id, ?mailbox, %error, "cannot take the durable mailbox; retrying");
+                    tokio::select! {
+                        _ = &mut stopped => return,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
                 }
             }
-        }
-    };
+        };
+        taken.push(Box::pin(futures::stream::unfold(
+            consumer,
+            |mut c| async move { c.next().await.map(|m| (m, c)) },
+        )));
+    }
+    // One stream of all of them: the component takes one message at a
+    // time whichever mailbox it came from.
+    let mut consumer = futures::stream::select_all(taken);
     let mut in_flight = FuturesOrdered::new();
     let mut unacked = Unacked {
         messages: Vec::new(),
@@ -263,7 +440,7 @@ async fn pump(
                 let Some(message) = next else { break };
                 let guest = GuestMessage {
                     sender: message.sender.as_deref().map(ComponentId::new),
-                    subject: None,
+                    subject: message.subject.as_deref().map(Arc::from),
                     correlation_id: None,
                     redelivered: message.redelivered,
                     payload: message.payload.clone(),

@@ -45,6 +45,12 @@
 //! heartbeat = "200ms"                    # lease = "1s", host_ttl = "1.5s", handover_timeout = "5s"
 //! intensity = { max_restarts = 3, within = "60s" }   # a unit failing on 3 hosts runs nowhere
 //!
+//! topic_retention = "24h"               # how long durable topics' messages are kept
+//!
+//! [[topic]]                              # cluster: publishes on it stored in JetStream,
+//! subject = "orders.>"                   #   each subscriber acknowledges after handling
+//! durable = true
+//!
 //! [[drive]]                              # host-side traffic source
 //! publish = "orders.new.eu"              # or send = "component", request = "component"
 //! every = "10ms"
@@ -96,6 +102,19 @@ pub struct Manifest {
     pub components: Vec<ComponentDef>,
     /// Host-side traffic sources.
     pub drives: Vec<DriveDef>,
+    /// `[[topic]]` declarations.
+    pub topics: Vec<TopicDef>,
+}
+
+/// `[[topic]]`: delivery settings of the subjects a pattern matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDef {
+    /// The pattern (`orders.>`).
+    pub subject: String,
+    /// On a cluster, publishes on it are stored in JetStream and each
+    /// subscribing component acknowledges them after handling
+    /// (at-least-once; see `docs/distribution.md`). Ignored outside one.
+    pub durable: bool,
 }
 
 /// `[host]`.
@@ -160,6 +179,9 @@ pub struct ClusterSettings {
     pub intensity: (u32, Duration),
     /// How long a graceful hand-over of one unit may take (default 5 s).
     pub handover_timeout: Duration,
+    /// How long the durable topics' stream keeps a message (default 24 h):
+    /// a subscriber down for longer misses the oldest.
+    pub topic_retention: Duration,
 }
 
 impl Default for ClusterSettings {
@@ -172,6 +194,7 @@ impl Default for ClusterSettings {
             host_ttl: airssys_nats::cluster::DEFAULT_HOST_TTL,
             intensity: DEFAULT_CLUSTER_INTENSITY,
             handover_timeout: DEFAULT_HANDOVER_TIMEOUT,
+            topic_retention: airssys_nats::cluster::durable::DEFAULT_TOPIC_RETENTION,
         }
     }
 }
@@ -282,6 +305,17 @@ pub struct ComponentDef {
     /// What it may reach through WASI (components only; default nothing).
     /// Directories are resolved against the manifest's folder.
     pub wasi: WasiGrants,
+}
+
+impl Manifest {
+    /// The patterns of the topics marked durable.
+    pub fn durable_topics(&self) -> Vec<&str> {
+        self.topics
+            .iter()
+            .filter(|t| t.durable)
+            .map(|t| t.subject.as_str())
+            .collect()
+    }
 }
 
 impl ComponentDef {
@@ -731,6 +765,29 @@ impl Validator<'_> {
             });
         }
 
+        // Topics.
+        let mut topics: Vec<TopicDef> = Vec::with_capacity(raw.topics.len());
+        for t in &raw.topics {
+            let t: &raw::RawTopic = t.get_ref();
+            let subject = t.subject.get_ref();
+            if SubjectPattern::new(subject).is_err() {
+                return Err(self.err(
+                    span(&t.subject),
+                    format!("topic: invalid subject pattern `{subject}`"),
+                ));
+            }
+            if topics.iter().any(|d| &d.subject == subject) {
+                return Err(self.err(
+                    span(&t.subject),
+                    format!("topic `{subject}` is declared twice"),
+                ));
+            }
+            topics.push(TopicDef {
+                subject: subject.clone(),
+                durable: t.durable,
+            });
+        }
+
         Ok(Manifest {
             path: self.path.to_path_buf(),
             host: HostSettings {
@@ -750,6 +807,7 @@ impl Validator<'_> {
             groups,
             components,
             drives,
+            topics,
         })
     }
 
@@ -818,7 +876,11 @@ impl Validator<'_> {
             host_ttl: c.host_ttl.map_or(d.host_ttl, |t| t.0),
             intensity: c.intensity.map_or(d.intensity, intensity),
             handover_timeout: c.handover_timeout.map_or(d.handover_timeout, |t| t.0),
+            topic_retention: c.topic_retention.map_or(d.topic_retention, |t| t.0),
         };
+        if settings.topic_retention < Duration::from_secs(1) {
+            return Err(self.err(at, "cluster: topic_retention must be at least 1s"));
+        }
         if let Some(h) = &c.host_id {
             if !valid_name(h.get_ref()) {
                 return Err(self.err(
@@ -921,6 +983,24 @@ mod tests {
         assert_eq!(m.drives[0].payload(4), "x4");
         assert_eq!(m.drives[0].payload(5), "y");
         assert_eq!(m.host.max_components, DEFAULT_MAX_COMPONENTS);
+    }
+
+    #[test]
+    fn durable_topics_are_declared_once_with_valid_patterns() {
+        let m = parse(
+            "[cluster]\ntopic_retention = \"1h\"\n\n\
+             [[topic]]\nsubject = \"orders.>\"\ndurable = true\n\n\
+             [[topic]]\nsubject = \"audit\"\n",
+        )
+        .unwrap();
+        assert_eq!(m.durable_topics(), ["orders.>"]);
+        assert_eq!(m.topics.len(), 2);
+        let cluster = m.host.cluster.as_ref().unwrap();
+        assert_eq!(cluster.topic_retention, Duration::from_secs(3600));
+        let e = parse("[[topic]]\nsubject = \"a.>.b\"\ndurable = true\n").unwrap_err();
+        assert!(e.to_string().contains("invalid subject pattern `a.>.b`"), "{e}");
+        let e = parse("[[topic]]\nsubject = \"a\"\n[[topic]]\nsubject = \"a\"\n").unwrap_err();
+        assert!(e.to_string().contains("declared twice"), "{e}");
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub(crate) struct RawManifest {
     pub(crate) components: Vec<RawComponent>,
     #[serde(default, rename = "drive")]
     pub(crate) drives: Vec<Spanned<RawDrive>>,
+    #[serde(default, rename = "topic")]
+    pub(crate) topics: Vec<Spanned<RawTopic>>,
     pub(crate) broker: Option<RawBroker>,
     pub(crate) cluster: Option<Spanned<RawCluster>>,
 }
@@ -38,6 +40,16 @@ pub(crate) struct RawCluster {
     pub(crate) host_ttl: Option<HumanDuration>,
     pub(crate) intensity: Option<RawIntensity>,
     pub(crate) handover_timeout: Option<HumanDuration>,
+    pub(crate) topic_retention: Option<HumanDuration>,
+}
+
+/// `[[topic]]`: a topic pattern with delivery settings.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTopic {
+    pub(crate) subject: Spanned<String>,
+    #[serde(default)]
+    pub(crate) durable: bool,
 }
 
 #[derive(Deserialize, Default)]

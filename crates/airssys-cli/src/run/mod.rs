@@ -336,34 +336,14 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         }
         _ => None,
     };
-    // Durable components (cluster only): their mailboxes in JetStream.
-    let durable_ids: std::collections::HashSet<String> = manifest
-        .components
-        .iter()
-        .filter(|c| c.durable)
-        .flat_map(|c| c.instance_ids())
-        .collect();
+    // Durable components and topics (cluster only): in JetStream.
     let (durable_store, durable_sends) = match (&cluster, &nats) {
-        (Some(_), Some(broker)) if !durable_ids.is_empty() => {
-            let store = airssys_nats::cluster::durable::DurableStore::open(
-                broker.client().clone(),
-                broker.prefix(),
-                false,
-            )
+        (Some(_), Some(broker)) => crate::cluster::durable::open(&manifest, broker)
             .await
-            .map_err(|e| RunError::Broker(e.to_string()))?;
-            let (sends, _task) = crate::cluster::durable::ClusterDurable::start(
-                durable_ids,
-                store.clone(),
-                Arc::new(broker.clone()),
-            );
-            (
-                Some(store),
-                Some(sends as Arc<dyn airssys_wasm::host::DurableSends>),
-            )
-        }
+            .map_err(|e| RunError::Broker(e.to_string()))?,
         _ => (None, None),
     };
+    let durable = durable_store.is_some();
     let (host, groups) = start_with_groups(
         &manifest,
         nats.clone()
@@ -579,7 +559,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
     }
     crate::telemetry::record(&components, &report.dead_letters);
 
-    Ok(Summary::new(
+    let summary = Summary::new(
         &manifest,
         started.elapsed(),
         end,
@@ -587,7 +567,12 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         report,
         tally,
         drive_stats,
-    ))
+    );
+    Ok(if durable {
+        summary.durable(&manifest)
+    } else {
+        summary
+    })
 }
 
 /// `now` with the counts of components that ran here earlier (a cluster

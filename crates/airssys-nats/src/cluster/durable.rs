@@ -12,6 +12,14 @@
 //!   takes the component over deletes and recreates it: everything not yet
 //!   acknowledged is delivered again at once (not after the ack wait), and
 //!   those the old consumer had already delivered are marked redelivered.
+//! - Durable topics: the stream `<p>_topics` keeps
+//!   `<prefix>.durable.topic.>` for a stated time (limits retention: a
+//!   message stays for every subscriber, whether or not one already
+//!   acknowledged it). Each subscribing component takes its part through
+//!   consumer `t-<id>-<hash>` (see [`topics`](super::topics)), made when a
+//!   host joins (delivering what is published from then on) and
+//!   recreated by each new owner from the old consumer's acknowledgement
+//!   floor, so that what was not acknowledged comes at once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -21,7 +29,7 @@ use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::ClusterError;
+use super::{topics, ClusterError};
 
 /// Header carrying the sending component's id (as on core NATS).
 const SENDER: &str = "Airssys-Sender";
@@ -35,6 +43,8 @@ pub const DURABLE_ACK_WAIT: Duration = Duration::from_secs(30);
 pub struct DurableStore {
     js: jetstream::Context,
     stream: String,
+    topics: String,
+    memory: bool,
     prefix: String,
     /// This host's publish ids: `<host token>-<n>`.
     host: String,
@@ -46,6 +56,34 @@ fn consumer_name(component: &str) -> String {
     format!("c-{}", component.replace('.', "_"))
 }
 
+/// Default time a durable topic's messages are kept: 24 hours. A
+/// subscriber that stays down longer misses the oldest.
+pub const DEFAULT_TOPIC_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// A durable source of one component's messages.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Mailbox {
+    /// Sends to the component (marked durable).
+    Component(String),
+    /// What the component subscribed to of the durable topics: the
+    /// subjects matching `filter` (see [`topics::filters`]).
+    Topic {
+        /// The subscribing component.
+        component: String,
+        /// The subjects it takes (no prefix).
+        filter: String,
+    },
+}
+
+impl Mailbox {
+    /// The component whose messages these are.
+    pub fn component(&self) -> &str {
+        match self {
+            Self::Component(id) | Self::Topic { component: id, .. } => id,
+        }
+    }
+}
+
 impl DurableStore {
     /// Opens (or makes) the stream of application `prefix`'s durable
     /// mailboxes.
@@ -53,25 +91,79 @@ impl DurableStore {
     /// # Errors
     /// [`ClusterError::Bucket`] when JetStream is off or refuses the stream.
     pub async fn open(client: Client, prefix: &str, memory: bool) -> Result<Self, ClusterError> {
-        let js = jetstream::new(client);
-        let name = format!("{}_durable", prefix.replace('.', "_"));
-        let config = stream::Config {
-            name: name.clone(),
-            subjects: vec![format!("{prefix}.durable.component.>")],
+        let store = Self::new(client, prefix, memory);
+        store.ensure_mailboxes().await?;
+        Ok(store)
+    }
+
+    /// The store of application `prefix` (with `memory`, its streams are
+    /// kept in memory, not on disk), making nothing yet: see
+    /// [`ensure_mailboxes`](Self::ensure_mailboxes) and
+    /// [`ensure_topics`](Self::ensure_topics).
+    pub fn new(client: Client, prefix: &str, memory: bool) -> Self {
+        let p = prefix.replace('.', "_");
+        Self {
+            js: jetstream::new(client),
+            stream: format!("{p}_durable"),
+            topics: format!("{p}_topics"),
+            memory,
+            prefix: prefix.to_owned(),
+            host: nuid::next().to_string(),
+            next: std::sync::Arc::default(),
+        }
+    }
+
+    /// Makes the stream of durable components' mailboxes if it is missing.
+    ///
+    /// # Errors
+    /// [`ClusterError::Bucket`] when JetStream is off or refuses the stream.
+    pub async fn ensure_mailboxes(&self) -> Result<(), ClusterError> {
+        self.ensure_stream(stream::Config {
+            name: self.stream.clone(),
+            subjects: vec![format!("{}.durable.component.>", self.prefix)],
             retention: stream::RetentionPolicy::WorkQueue,
-            storage: if memory {
+            duplicate_window: Duration::from_secs(120),
+            ..self.stream_defaults()
+        })
+        .await
+    }
+
+    /// Makes the stream of durable topics if it is missing, keeping each
+    /// message for `retention`.
+    ///
+    /// # Errors
+    /// [`ClusterError::Bucket`] when JetStream is off or refuses the stream.
+    pub async fn ensure_topics(&self, retention: Duration) -> Result<(), ClusterError> {
+        self.ensure_stream(stream::Config {
+            name: self.topics.clone(),
+            subjects: vec![format!("{}.durable.topic.>", self.prefix)],
+            retention: stream::RetentionPolicy::Limits,
+            max_age: retention,
+            duplicate_window: Duration::from_secs(120).min(retention),
+            ..self.stream_defaults()
+        })
+        .await
+    }
+
+    fn stream_defaults(&self) -> stream::Config {
+        stream::Config {
+            storage: if self.memory {
                 stream::StorageType::Memory
             } else {
                 stream::StorageType::File
             },
-            duplicate_window: Duration::from_secs(120),
             num_replicas: 1,
             ..Default::default()
-        };
-        if js.get_stream(&name).await.is_err() {
-            if let Err(error) = js.create_stream(config).await {
+        }
+    }
+
+    async fn ensure_stream(&self, config: stream::Config) -> Result<(), ClusterError> {
+        let name = config.name.clone();
+        if self.js.get_stream(&name).await.is_err() {
+            if let Err(error) = self.js.create_stream(config).await {
                 // Another host may have made it meanwhile.
-                js.get_stream(&name)
+                self.js
+                    .get_stream(&name)
                     .await
                     .map_err(|e| ClusterError::Bucket {
                         bucket: name.clone(),
@@ -79,13 +171,68 @@ impl DurableStore {
                     })?;
             }
         }
-        Ok(Self {
-            js,
-            stream: name,
-            prefix: prefix.to_owned(),
-            host: nuid::next().to_string(),
-            next: std::sync::Arc::default(),
-        })
+        Ok(())
+    }
+
+    /// Makes component `component`'s consumer of the durable topics'
+    /// subjects `filter` if it has none yet; a new one takes what is
+    /// published from now on. Every host does this for every subscriber
+    /// before it starts anything, so that nothing published by the
+    /// application precedes its subscribers' consumers.
+    ///
+    /// # Errors
+    /// [`ClusterError::Bucket`] when the stream or consumer cannot be had.
+    pub async fn ensure_topic_consumer(
+        &self,
+        component: &str,
+        filter: &str,
+    ) -> Result<(), ClusterError> {
+        let failed = |reason: String| ClusterError::Bucket {
+            bucket: self.topics.clone(),
+            reason,
+        };
+        let stream = self
+            .js
+            .get_stream(&self.topics)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let name = topics::consumer_name(component, filter);
+        if stream.consumer_info(&name).await.is_ok() {
+            return Ok(());
+        }
+        let config = self.topic_consumer(&name, filter, consumer::DeliverPolicy::New, 1);
+        if let Err(error) = stream.create_consumer(config).await {
+            // Made by another host meanwhile, or refused.
+            stream
+                .consumer_info(&name)
+                .await
+                .map_err(|e| failed(format!("{error}; then: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn topic_consumer(
+        &self,
+        name: &str,
+        filter: &str,
+        deliver_policy: consumer::DeliverPolicy,
+        in_flight: usize,
+    ) -> consumer::pull::Config {
+        consumer::pull::Config {
+            durable_name: Some(name.to_owned()),
+            filter_subject: self.topic_subject(filter),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: DURABLE_ACK_WAIT,
+            deliver_policy,
+            max_ack_pending: i64::try_from(in_flight.max(1)).unwrap_or(1024),
+            ..Default::default()
+        }
+    }
+
+    /// `<prefix>.durable.topic.<subject>`: where publishes on a durable
+    /// topic's `subject` are stored.
+    pub fn topic_subject(&self, subject: &str) -> String {
+        format!("{}.durable.topic.{subject}", self.prefix)
     }
 
     /// The stream's name.
@@ -111,6 +258,17 @@ impl DurableStore {
         sender: Option<&str>,
         payload: Bytes,
     ) -> Result<u64, String> {
+        self.store(self.subject(component), sender, payload).await
+    }
+
+    /// Publishes `payload` on `subject` with a fresh `Nats-Msg-Id` and
+    /// waits for the stream's confirmation.
+    async fn store(
+        &self,
+        subject: String,
+        sender: Option<&str>,
+        payload: Bytes,
+    ) -> Result<u64, String> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", format!("{}-{n}", self.host).as_str());
@@ -119,59 +277,96 @@ impl DurableStore {
         }
         let ack = self
             .js
-            .publish_with_headers(self.subject(component), headers, payload)
+            .publish_with_headers(subject, headers, payload)
             .await
             .map_err(|e| e.to_string())?;
         ack.await.map(|a| a.sequence).map_err(|e| e.to_string())
     }
 
-    /// Takes component `component`'s durable mailbox: (re)creates its
-    /// consumer so that everything not acknowledged yet is delivered now,
-    /// with at most `in_flight` unacknowledged at a time.
+    /// Stores a publish on durable topic subject `subject` (no prefix) and
+    /// resolves once the stream confirmed it.
+    ///
+    /// # Errors
+    /// As [`publish`](Self::publish).
+    pub async fn publish_topic(
+        &self,
+        subject: &str,
+        sender: Option<&str>,
+        payload: Bytes,
+    ) -> Result<u64, String> {
+        self.store(self.topic_subject(subject), sender, payload)
+            .await
+    }
+
+    /// Takes durable mailbox `mailbox`: (re)creates its consumer so that
+    /// everything not acknowledged yet is delivered now, with at most
+    /// `in_flight` unacknowledged at a time.
     ///
     /// # Errors
     /// [`ClusterError::Bucket`] when the stream or consumer cannot be had.
     pub async fn take(
         &self,
-        component: &str,
+        mailbox: &Mailbox,
         in_flight: usize,
     ) -> Result<DurableConsumer, ClusterError> {
+        let (stream_name, name) = match mailbox {
+            Mailbox::Component(id) => (&self.stream, consumer_name(id)),
+            Mailbox::Topic { component, filter } => {
+                (&self.topics, topics::consumer_name(component, filter))
+            }
+        };
         let failed = |reason: String| ClusterError::Bucket {
-            bucket: self.stream.clone(),
+            bucket: stream_name.clone(),
             reason,
         };
         let stream = self
             .js
-            .get_stream(&self.stream)
+            .get_stream(stream_name)
             .await
             .map_err(|e| failed(e.to_string()))?;
-        let name = consumer_name(component);
-        // What the last owner's consumer handed out: at or below this,
-        // a message may have been handled before.
-        let delivered_before = match stream.consumer_info(&name).await {
-            Ok(info) => {
-                let up_to = info.delivered.stream_sequence;
+        // What the last owner's consumer handed out (at or below it, a
+        // message may have been handled before) and, for a topic, where
+        // its acknowledgements end.
+        let previous = stream.consumer_info(&name).await.ok();
+        let delivered_before = previous.as_ref().map_or(0, |i| i.delivered.stream_sequence);
+        let config = match mailbox {
+            Mailbox::Component(id) => consumer::pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: self.subject(id),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: DURABLE_ACK_WAIT,
+                // A work queue keeps only what is not acknowledged.
+                deliver_policy: consumer::DeliverPolicy::All,
+                max_ack_pending: i64::try_from(in_flight.max(1)).unwrap_or(1024),
+                ..Default::default()
+            },
+            Mailbox::Topic { filter, .. } => {
+                let policy = match &previous {
+                    Some(info) => consumer::DeliverPolicy::ByStartSequence {
+                        start_sequence: info.ack_floor.stream_sequence + 1,
+                    },
+                    None => consumer::DeliverPolicy::New,
+                };
+                self.topic_consumer(&name, filter, policy, in_flight)
+            }
+        };
+        // Another host's first `ensure_topic_consumer` may make one in
+        // between: it is replaced, from the floor read above.
+        let mut attempts = 0;
+        let consumer = loop {
+            attempts += 1;
+            if stream.consumer_info(&name).await.is_ok() {
                 stream
                     .delete_consumer(&name)
                     .await
                     .map_err(|e| failed(e.to_string()))?;
-                up_to
             }
-            Err(_) => 0,
+            match stream.create_consumer(config.clone()).await {
+                Ok(consumer) => break consumer,
+                Err(error) if attempts >= 3 => return Err(failed(error.to_string())),
+                Err(_) => {}
+            }
         };
-        let config = consumer::pull::Config {
-            durable_name: Some(name.clone()),
-            filter_subject: self.subject(component),
-            ack_policy: consumer::AckPolicy::Explicit,
-            ack_wait: DURABLE_ACK_WAIT,
-            deliver_policy: consumer::DeliverPolicy::All,
-            max_ack_pending: i64::try_from(in_flight.max(1)).unwrap_or(1024),
-            ..Default::default()
-        };
-        let consumer = stream
-            .create_consumer(config)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
         let messages = consumer
             .messages()
             .await
@@ -179,6 +374,7 @@ impl DurableStore {
         Ok(DurableConsumer {
             messages,
             delivered_before,
+            topic_prefix: format!("{}.durable.topic.", self.prefix),
         })
     }
 }
@@ -187,6 +383,8 @@ impl DurableStore {
 pub struct DurableConsumer {
     messages: consumer::pull::Stream,
     delivered_before: u64,
+    /// `<prefix>.durable.topic.`: stripped from a topic message's subject.
+    topic_prefix: String,
 }
 
 impl std::fmt::Debug for DurableConsumer {
@@ -217,8 +415,13 @@ impl DurableConsumer {
                         .as_ref()
                         .and_then(|h| h.get(SENDER))
                         .map(|v| v.as_str().to_owned());
+                    let subject = message
+                        .subject
+                        .strip_prefix(self.topic_prefix.as_str())
+                        .map(str::to_owned);
                     return Some(DurableMessage {
                         sender,
+                        subject,
                         payload: message.payload.clone(),
                         redelivered,
                         sequence,
@@ -238,6 +441,9 @@ impl DurableConsumer {
 pub struct DurableMessage {
     /// The sending component, if any.
     pub sender: Option<String>,
+    /// The topic subject it was published on (no prefix); `None` for a
+    /// send to a durable component.
+    pub subject: Option<String>,
     /// The payload.
     pub payload: Bytes,
     /// It may have been handled before (delivered again).

@@ -23,6 +23,7 @@ pub mod durable;
 pub mod membership;
 pub mod ownership;
 pub mod placement;
+pub mod topics;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! [`DurableSends`]: sends to components whose messages must outlive a host
-//! (marked durable), handed to a store (JetStream, in a cluster) instead of
-//! a mailbox. The store's consumer on the component's host delivers them
+//! (marked durable), and publishes on topics marked durable, handed to a
+//! store (JetStream, in a cluster) instead of a mailbox or the broker. The store's consumer on the component's host delivers them
 //! with [`ComponentHost::deliver_and_wait`](super::ComponentHost::deliver_and_wait)
 //! and acknowledges each once its handler returned.
 
@@ -11,10 +11,10 @@ use crate::id::ComponentId;
 
 /// Why a durable send was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("durable send to {component} not stored: {reason}")]
+#[error("durable message to {component} not stored: {reason}")]
 #[non_exhaustive]
 pub struct DurableError {
-    /// The target component.
+    /// The target component (for a topic: its subject).
     pub component: ComponentId,
     /// Why, in words.
     pub reason: String,
@@ -61,4 +61,29 @@ pub trait DurableSends: Send + Sync + 'static {
         to: &str,
         payload: Bytes,
     ) -> BoxFuture<Result<(), DurableError>>;
+
+    /// Whether publishes on `subject` are durable. Called on every
+    /// publish; a store with no durable topics keeps the default (`false`).
+    fn is_durable_topic(&self, subject: &str) -> bool {
+        let _ = subject;
+        false
+    }
+
+    /// A publish on a durable topic (the host's or a guest's): hands it to
+    /// the store without waiting and says how many subscribing components
+    /// will each receive it (at least once). One the store later fails to
+    /// keep is dead-lettered with the reason.
+    ///
+    /// # Errors
+    /// [`DurableError`] when it cannot even be queued (or the store has no
+    /// durable topics).
+    fn publish(
+        &self,
+        from: Option<&ComponentId>,
+        subject: &str,
+        payload: Bytes,
+    ) -> Result<usize, DurableError> {
+        let _ = (from, payload);
+        Err(DurableError::new(subject, "no durable topics here"))
+    }
 }

@@ -82,6 +82,15 @@ pub enum HostError {
         /// Why, in the store's words.
         reason: String,
     },
+    /// A publish on a durable topic could not be handed to the store (the
+    /// message was not accepted).
+    #[error("publish on durable topic {subject} not stored: {reason}")]
+    PublishNotStored {
+        /// The subject.
+        subject: String,
+        /// Why, in the store's words.
+        reason: String,
+    },
     /// The binary could not be loaded, compiled or instantiated
     /// (invalid, missing exports, pool full: [`WasmError::Capacity`]).
     #[error(transparent)]

@@ -477,14 +477,33 @@ impl ComponentHost {
     /// Publishes `payload` on `subject`; every component subscribed to a
     /// matching pattern receives it.
     ///
+    /// On a durable topic (see [`DurableSends`](super::DurableSends)) it is
+    /// handed to the store instead, without waiting; the report counts the
+    /// subscribing components that will each receive it.
+    ///
     /// # Errors
     /// [`HostError::InvalidSubject`]; [`HostError::Broker`] when the
-    /// broker's transport failed.
+    /// broker's transport failed; [`HostError::PublishNotStored`] when the
+    /// durable store cannot take it.
     pub fn publish(
         &self,
         subject: &str,
         payload: impl Into<Bytes>,
     ) -> Result<PublishReport, HostError> {
+        if let Some(durable) = self
+            .inner
+            .durable
+            .as_ref()
+            .filter(|d| d.is_durable_topic(subject))
+        {
+            return durable
+                .publish(None, subject, payload.into())
+                .map(|n| PublishReport::new(n, n, 0))
+                .map_err(|e| HostError::PublishNotStored {
+                    subject: subject.to_owned(),
+                    reason: e.reason,
+                });
+        }
         self.inner
             .broker
             .publish(subject, TopicMessage::new(payload))

@@ -74,6 +74,16 @@ impl HostServices for Router {
         subject: &str,
         payload: Bytes,
     ) -> Result<(), HostCallError> {
+        if let Some(durable) = self
+            .durable
+            .as_ref()
+            .filter(|d| d.is_durable_topic(subject))
+        {
+            return durable
+                .publish(Some(from), subject, payload)
+                .map(|_| ())
+                .map_err(|e| HostCallError::Unavailable(e.to_string()));
+        }
         let message = TopicMessage {
             sender: Some(from.clone()),
             payload,

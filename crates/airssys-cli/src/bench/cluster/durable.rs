@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airssys_nats::async_nats::{self, jetstream};
-use airssys_nats::cluster::durable::DurableStore;
+use airssys_nats::cluster::durable::{DurableStore, Mailbox};
 use airssys_nats::NatsBroker;
 use airssys_wasm::host::ComponentHost;
 use airssys_wasm::TopicMessage;
@@ -80,7 +80,13 @@ async fn airssys_side(url: &str, n: usize) -> Result<Duration, BenchError> {
     let store = DurableStore::open(broker.client().clone(), &prefix, true)
         .await
         .map_err(nats_err(S))?;
-    let pump = Pump::start(store.clone(), host.clone(), "sink".to_owned(), None);
+    let pump = Pump::start(
+        store.clone(),
+        host.clone(),
+        "sink".to_owned(),
+        vec![Mailbox::Component("sink".to_owned())],
+        None,
+    );
     let started = Instant::now();
     let mut in_flight = FuturesUnordered::new();
     for i in 0..n {
