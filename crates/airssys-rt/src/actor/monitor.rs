@@ -255,7 +255,11 @@ pub(crate) fn demonitor_from_actor(own: &dyn Signalled, monitor: MonitorRef) -> 
     let record = {
         let mut state = watch.lock();
         match state.watching.get(monitor.record) {
-            Some(record) if record.id == monitor.id => state.watching.remove(monitor.record),
+            Some(record) if record.id == monitor.id => {
+                let record = state.watching.remove(monitor.record);
+                watch::release_if_empty(&mut state.watching);
+                record
+            }
             _ => return false,
         }
     };
@@ -274,6 +278,7 @@ pub(crate) fn accept_down(own: &dyn Signalled, down: &Down) -> bool {
     match state.watching.get(down.monitor.record) {
         Some(record) if record.id == down.monitor.id => {
             state.watching.remove(down.monitor.record);
+            watch::release_if_empty(&mut state.watching);
             true
         }
         _ => false,

@@ -38,6 +38,9 @@ use crate::supervisor::ExitReason;
 /// reference never matches a newer monitor that took the same slab slot.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Slots an emptied monitor list keeps (see [`release_if_empty`]).
+const KEPT_SLOTS: usize = 16;
+
 pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
@@ -171,7 +174,11 @@ impl Watch {
         }
         let mut state = self.lock();
         match state.watchers.get(entry) {
-            Some(watcher) if watcher.id == id => Some(state.watchers.remove(entry)),
+            Some(watcher) if watcher.id == id => {
+                let watcher = state.watchers.remove(entry);
+                release_if_empty(&mut state.watchers);
+                Some(watcher)
+            }
             _ => None,
         }
     }
@@ -226,6 +233,18 @@ impl Watch {
     /// The exit a linked peer left for this actor, if any; taken.
     pub(crate) fn take_pending_exit(&self) -> Option<ExitReason> {
         self.lock().pending_exit.take()
+    }
+}
+
+/// A list that emptied gives its memory back once it grew past
+/// [`KEPT_SLOTS`], so a burst of monitors that were demonitored does not
+/// pin it for the actor's life (a small one is kept, so one monitor made
+/// and removed over and over does not allocate each time). A list that is
+/// not empty keeps its peak size; freed slots are reused by the next
+/// monitors.
+pub(crate) fn release_if_empty<T>(list: &mut Slab<T>) {
+    if list.is_empty() && list.capacity() > KEPT_SLOTS {
+        *list = Slab::new();
     }
 }
 
@@ -348,4 +367,17 @@ pub(crate) fn attach(actor: &dyn Signalled) -> &Arc<Watch> {
     // Pairs with the fence in `gone_for_good`.
     fence(Ordering::SeqCst);
     watch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Watch;
+
+    #[test]
+    fn a_watch_is_one_small_allocation() {
+        // `docs/supervision.md` quotes this: what the first monitor or link
+        // of an actor allocates, with the `Arc`'s two counts.
+        let size = std::mem::size_of::<Watch>() + 16;
+        assert!(size <= 176, "a watch takes {size} bytes");
+    }
 }
