@@ -371,13 +371,16 @@ pub(crate) fn attach(actor: &dyn Signalled) -> &Arc<Watch> {
 
 #[cfg(test)]
 mod tests {
-    use super::Watch;
+    use super::{Link, Watch};
 
     #[test]
-    fn a_watch_is_one_small_allocation() {
-        // `docs/supervision.md` quotes this: what the first monitor or link
-        // of an actor allocates, with the `Arc`'s two counts.
+    fn a_watch_is_one_small_allocation_and_a_link_a_small_record() {
+        // `docs/supervision.md` quotes these: what the first monitor or
+        // link of an actor allocates, with the `Arc`'s two counts, and a
+        // link's record on each side.
         let size = std::mem::size_of::<Watch>() + 16;
         assert!(size <= 176, "a watch takes {size} bytes");
+        let size = std::mem::size_of::<Link>();
+        assert!(size <= 40, "a link record takes {size} bytes");
     }
 }
