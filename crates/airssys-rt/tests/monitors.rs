@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_rt::supervisor::{
-    BackoffPolicy, ChildSpec, ExitReason, SupervisionEvent, SupervisorNode,
+    BackoffPolicy, ChildSpec, ExitReason, ShutdownPolicy, SupervisionEvent, SupervisorNode,
 };
 use airssys_rt::{ActorSystem, Down, ErrorAction, LinkError, LinkExit, Monitor, MonitorRef};
 use probe::{
@@ -387,5 +387,31 @@ async fn a_failing_down_hook_fails_the_actor_like_a_message() {
     );
     assert_eq!(system.stats().dead_letters.total(), 0);
     let _ = next(&mut events).await;
+    system.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_killed_supervised_incarnation_is_a_shutdown_down_not_noproc() {
+    let system = ActorSystem::new();
+    let (tx, _events) = mpsc::unbounded_channel();
+    let root = system.start_supervisor(SupervisorNode::builder("root"));
+    let spec = ChildSpec::new("target").shutdown(ShutdownPolicy::Immediate);
+    let target = system
+        .spawn(probe(&tx, ErrorAction::Stop))
+        .supervisor(&root, spec)
+        .await
+        .unwrap();
+    let down = target.monitor();
+    // The supervisor kills the running incarnation and lets go of the slot
+    // at once: the down names the kill, not the closed slot.
+    root.terminate_child("target").await.unwrap();
+    assert_eq!(
+        timeout(WAIT, down).await.unwrap().reason,
+        ExitReason::Shutdown
+    );
+    assert_eq!(
+        timeout(WAIT, target.monitor()).await.unwrap().reason,
+        ExitReason::NoProc
+    );
     system.shutdown(WAIT).await;
 }

@@ -35,6 +35,8 @@ pub(crate) struct ActorChild<A: Actor, F> {
     factory: F,
     mailbox: Arc<Mutex<Inbox<A>>>,
     running: Option<JoinHandle<()>>,
+    /// The running incarnation's end, for the monitors and links.
+    ending: Option<Arc<IncarnationEnd<A>>>,
     started_once: bool,
     /// The child's restart policy, to know when an exit is final.
     restart: RestartPolicy,
@@ -61,6 +63,7 @@ where
             factory,
             mailbox: Arc::new(Mutex::new(mailbox)),
             running: None,
+            ending: None,
             started_once: false,
             restart,
             stopped_by_supervisor: Arc::new(AtomicBool::new(false)),
@@ -69,6 +72,16 @@ where
 
     fn label(&self) -> String {
         self.actor_ref.shared().label()
+    }
+}
+
+impl<A: Actor, F> ActorChild<A, F> {
+    /// The running incarnation was aborted: it ends as `Shutdown` now
+    /// (unless its task ended it first).
+    fn end_aborted(&mut self) {
+        if let Some(ending) = self.ending.take() {
+            ending.end(&ExitReason::Shutdown);
+        }
     }
 }
 
@@ -117,7 +130,12 @@ where
         self.stopped_by_supervisor = Arc::clone(&stopped_by_supervisor);
         let restart = self.restart;
         let system = self.system.clone();
-        let ending = IncarnationEnd(Some(Arc::clone(&self.actor_ref.cell)));
+        let ending = Arc::new(IncarnationEnd {
+            cell: Arc::clone(&self.actor_ref.cell),
+            done: AtomicBool::new(false),
+        });
+        self.ending = Some(Arc::clone(&ending));
+        let ending = EndOnDrop(ending);
         let mut incarnation = Incarnation {
             actor,
             ctx,
@@ -134,7 +152,7 @@ where
             };
             // Monitors fire and links carry the exit before anything else
             // (a final exit's closing then finds them done).
-            ending.end(&reason);
+            ending.0.end(&reason);
             // An exit its supervisor will not restart is final: close the
             // mailbox and dead-letter the rest rather than let it fill.
             if !stopped_by_supervisor.load(Ordering::Acquire) && !restart.restarts_after(&reason) {
@@ -158,6 +176,7 @@ where
             Ok(_) => Ok(()),
             Err(_) => {
                 task.abort();
+                self.end_aborted();
                 let _ = task.await;
                 Err(ChildError::StopTimedOut {
                     child: self.label(),
@@ -172,6 +191,7 @@ where
         if let Some(task) = self.running.take() {
             task.abort();
         }
+        self.end_aborted();
     }
 
     /// Not running → failed. Running → the actor's own
@@ -203,6 +223,7 @@ impl<A: Actor, F> Drop for ActorChild<A, F> {
         if let Some(task) = self.running.take() {
             task.abort();
         }
+        self.end_aborted();
         self.system.unregister_name(self.actor_ref.shared());
         // Refuse new messages at once, whoever holds the inbox now.
         self.actor_ref.mailbox().close();
@@ -225,23 +246,31 @@ impl<A: Actor, F> Drop for ActorChild<A, F> {
     }
 }
 
-/// Ends a supervised incarnation for its monitors and links exactly once:
-/// with its exit reason when its task finishes, or as `Shutdown` when the
-/// task is aborted (a kill, or a graceful stop that overran).
-struct IncarnationEnd<A: Actor>(Option<Arc<ActorCell<A>>>);
+/// Ends one supervised incarnation for its monitors and links exactly once,
+/// whoever comes first: its task with its exit reason when it finishes, or
+/// the slot with `Shutdown` when it aborts the task (a kill, a graceful stop
+/// that overran, the slot dropped) — at once, so the downs say `Shutdown`
+/// before the slot, if it is dropped, closes the mailbox and fires `NoProc`
+/// for what is left.
+struct IncarnationEnd<A: Actor> {
+    cell: Arc<ActorCell<A>>,
+    done: AtomicBool,
+}
 
 impl<A: Actor> IncarnationEnd<A> {
-    fn end(mut self, reason: &ExitReason) {
-        if let Some(cell) = self.0.take() {
-            watch::end_incarnation(&cell.shared, reason);
+    fn end(&self, reason: &ExitReason) {
+        if !self.done.swap(true, Ordering::AcqRel) {
+            watch::end_incarnation(&self.cell.shared, reason);
         }
     }
 }
 
-impl<A: Actor> Drop for IncarnationEnd<A> {
+/// Held by the incarnation's task: a task dropped before it ended the
+/// incarnation (aborted) ends it as `Shutdown`.
+struct EndOnDrop<A: Actor>(Arc<IncarnationEnd<A>>);
+
+impl<A: Actor> Drop for EndOnDrop<A> {
     fn drop(&mut self) {
-        if let Some(cell) = self.0.take() {
-            watch::end_incarnation(&cell.shared, &ExitReason::Shutdown);
-        }
+        self.0.end(&ExitReason::Shutdown);
     }
 }
