@@ -32,7 +32,7 @@ const PENDING_SENDS: usize = 8192;
 /// Publishes in flight to the stream at once.
 const PUBLISHES_IN_FLIGHT: usize = 256;
 /// Messages of one component handed to it and not yet acknowledged.
-pub const DURABLE_IN_FLIGHT: usize = 64;
+pub const DURABLE_IN_FLIGHT: usize = 256;
 /// How long a durable message's handler may take before the pump gives up
 /// on it (it is then delivered again).
 const HANDLE_TIMEOUT: Duration = Duration::from_secs(60);

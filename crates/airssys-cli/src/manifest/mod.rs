@@ -998,7 +998,10 @@ mod tests {
         let cluster = m.host.cluster.as_ref().unwrap();
         assert_eq!(cluster.topic_retention, Duration::from_secs(3600));
         let e = parse("[[topic]]\nsubject = \"a.>.b\"\ndurable = true\n").unwrap_err();
-        assert!(e.to_string().contains("invalid subject pattern `a.>.b`"), "{e}");
+        assert!(
+            e.to_string().contains("invalid subject pattern `a.>.b`"),
+            "{e}"
+        );
         let e = parse("[[topic]]\nsubject = \"a\"\n[[topic]]\nsubject = \"a\"\n").unwrap_err();
         assert!(e.to_string().contains("declared twice"), "{e}");
     }

@@ -7,7 +7,7 @@
 //!   work queue: a message stays stored until acknowledged, whether or not
 //!   a consumer exists yet. Each publish carries a `Nats-Msg-Id` (unique per
 //!   sending host and message), so a publish repeated after a lost answer
-//!   is stored once (the stream's duplicate window: 2 minutes).
+//!   is stored once (the stream's duplicate window: [`DUPLICATE_WINDOW`]).
 //! - The consumer `c-<id>` filters its component's subject. A host that
 //!   takes the component over deletes and recreates it: everything not yet
 //!   acknowledged is delivered again at once (not after the ack wait), and
@@ -55,6 +55,11 @@ pub struct DurableStore {
 fn consumer_name(component: &str) -> String {
     format!("c-{}", component.replace('.', "_"))
 }
+
+/// How long the server remembers a publish's `Nats-Msg-Id` to store a
+/// repeat of it once: 30 s, well past a publish's own timeout (5 s), while
+/// bounding what the server keeps (the ids of 30 s of publishes).
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(30);
 
 /// Default time a durable topic's messages are kept: 24 hours. A
 /// subscriber that stays down longer misses the oldest.
@@ -122,7 +127,7 @@ impl DurableStore {
             name: self.stream.clone(),
             subjects: vec![format!("{}.durable.component.>", self.prefix)],
             retention: stream::RetentionPolicy::WorkQueue,
-            duplicate_window: Duration::from_secs(120),
+            duplicate_window: DUPLICATE_WINDOW,
             ..self.stream_defaults()
         })
         .await
@@ -139,7 +144,7 @@ impl DurableStore {
             subjects: vec![format!("{}.durable.topic.>", self.prefix)],
             retention: stream::RetentionPolicy::Limits,
             max_age: retention,
-            duplicate_window: Duration::from_secs(120).min(retention),
+            duplicate_window: DUPLICATE_WINDOW.min(retention),
             ..self.stream_defaults()
         })
         .await
