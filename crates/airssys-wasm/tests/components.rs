@@ -48,6 +48,36 @@ async fn a_component_echoes_a_request_with_its_sender_subject_and_correlation() 
 }
 
 #[tokio::test]
+async fn a_component_sees_whether_the_message_it_handles_is_a_redelivery() {
+    let engine = engine();
+    let mut guest = spawn_component(
+        &engine,
+        "redelivery",
+        "r",
+        FakeHost::new(),
+        limits(),
+        Permissions::deny_all(),
+    )
+    .await;
+    let fresh = GuestMessage::new(&b"x"[..]);
+    let mut again = fresh.clone();
+    again.redelivered = true;
+    assert_eq!(
+        guest.handle_message(&fresh).await.unwrap().as_deref(),
+        Some(&b"N"[..])
+    );
+    assert_eq!(
+        guest.handle_message(&again).await.unwrap().as_deref(),
+        Some(&b"R"[..])
+    );
+    // The flag is the handled message's, not left over from the last one.
+    assert_eq!(
+        guest.handle_message(&fresh).await.unwrap().as_deref(),
+        Some(&b"N"[..])
+    );
+}
+
+#[tokio::test]
 async fn a_component_keeps_state_between_messages_and_instances_do_not_share_it() {
     let engine = engine();
     let host = FakeHost::new();

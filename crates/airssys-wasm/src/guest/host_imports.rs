@@ -466,6 +466,7 @@ mod tests {
             memory: None,
             reply_open: false,
             reply_kept: true,
+            redelivered: false,
             reply: None,
             max_message_bytes: 1024,
             max_request_timeout: std::time::Duration::from_secs(1),

@@ -46,6 +46,10 @@ pub(crate) struct StoreData {
     /// dropped unread.
     pub(crate) reply_kept: bool,
     pub(crate) reply: Option<Vec<u8>>,
+    /// Whether the message being handled may have been handled before
+    /// (the `redelivered` import of the Component Model form; the core
+    /// form reads it in the message header's flags).
+    pub(crate) redelivered: bool,
     pub(crate) max_message_bytes: usize,
     pub(crate) max_request_timeout: Duration,
     pub(crate) stats: Arc<HostCallStats>,
@@ -127,6 +131,7 @@ pub(crate) fn prepare(
         memory: None,
         reply_open: false,
         reply_kept: true,
+        redelivered: false,
         reply: None,
         max_message_bytes: limits.get_max_message_bytes(),
         max_request_timeout: limits.get_max_request_timeout(),

@@ -185,6 +185,19 @@ async fn pump(
     }
 }
 
+/// Subjects that carry messages addressed to one component, not topic
+/// publishes: `component.<id>` (a send or request between hosts) and
+/// `durable.…` (a durable send or publish on its way into JetStream, which
+/// its consumers deliver). A pattern as wide as `>` matches them on a
+/// shared server; handing them to its subscribers would show them other
+/// components' messages (and a durable one twice).
+const ADDRESSED: [&str; 2] = [super::remote::COMPONENT_SUBJECT_PREFIX, "durable."];
+
+/// Whether `subject` carries a message addressed elsewhere ([`ADDRESSED`]).
+fn addressed(subject: &str) -> bool {
+    ADDRESSED.iter().any(|p| subject.starts_with(p))
+}
+
 /// One copy per subscriber, without waiting; what a mailbox cannot take is
 /// dead-lettered with the reason.
 fn fan_out(
@@ -192,6 +205,9 @@ fn fan_out(
     subscribers: &Subscribers,
     dead_letters: &DeadLetterSink,
 ) {
+    if addressed(&published.subject) {
+        return;
+    }
     let message = GuestMessage {
         sender: published.payload.sender,
         subject: Some(published.subject),
@@ -207,5 +223,20 @@ fn fan_out(
             };
             dead_letters.post(id, message.clone(), reason);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::addressed;
+
+    #[test]
+    fn addressed_subjects_are_not_topic_traffic() {
+        assert!(addressed("component.pricing"));
+        assert!(addressed("durable.component.pricing"));
+        assert!(addressed("durable.topic.orders.eu"));
+        assert!(!addressed("orders.eu"));
+        assert!(!addressed("_airssys.deadletter"));
+        assert!(!addressed("components.x"));
     }
 }

@@ -70,6 +70,10 @@ impl messaging::Host for ComponentData {
     fn reply(&mut self, payload: Vec<u8>) -> Result<(), HostError> {
         self.base.accept_reply(&payload).map_err(host_error)
     }
+
+    fn redelivered(&mut self) -> bool {
+        self.base.redelivered
+    }
 }
 
 impl logging::Host for ComponentData {

@@ -358,7 +358,9 @@ impl ComponentInstance {
         };
         self.begin_call()?;
         self.store.data_mut().base.open_reply();
+        self.store.data_mut().base.redelivered = msg.redelivered;
         let result = handle.call_async(&mut self.store, (record,)).await;
+        self.store.data_mut().base.redelivered = false;
         let replied = self.store.data_mut().base.take_reply();
         let (result,) = result.map_err(|e| self.fail(e))?;
         self.failed = false;
