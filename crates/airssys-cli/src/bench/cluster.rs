@@ -74,7 +74,7 @@ pub(super) async fn run(
         "heartbeat_cost" => heartbeat_cost(&url, if quick { 1_000 } else { OWNED }).await?,
         "replacement" => replacement(&url, if quick { 400 } else { REPLACED }).await?,
         "durable_tell" => {
-            vec![durable::durable_tell(&url, if quick { 2_000 } else { 50_000 }).await?]
+            vec![durable::durable_tell(&url, if quick { 2_100 } else { 70_000 }).await?]
         }
         _ => Vec::new(),
     };

@@ -32,7 +32,7 @@ const STALL: Duration = Duration::from_secs(120);
 
 /// Rounds of each side, interleaved: one round's rate swings with what
 /// else the machine and the server do; each side's figure is its median.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 
 /// `durable_tell` with `n` messages a side, in [`ROUNDS`] interleaved rounds.
 pub(super) async fn durable_tell(url: &str, n: usize) -> Result<Scenario, BenchError> {
@@ -87,6 +87,13 @@ async fn airssys_side(url: &str, n: usize) -> Result<Duration, BenchError> {
         vec![Mailbox::Component("sink".to_owned())],
         None,
     );
+    // One message through before the clock starts: the pump has taken
+    // its consumer (as the raw side's exists before its clock starts).
+    store
+        .publish("sink", None, bytes::Bytes::from_static(b"warm-up"))
+        .await
+        .map_err(nats_err(S))?;
+    wait_handled(&component, 1).await?;
     let started = Instant::now();
     let mut in_flight = FuturesUnordered::new();
     for i in 0..n {
@@ -107,16 +114,7 @@ async fn airssys_side(url: &str, n: usize) -> Result<Duration, BenchError> {
         let r: Result<_, String> = r;
         r.map_err(nats_err(S))?;
     }
-    let deadline = Instant::now() + STALL;
-    while component.stats().handled < n as u64 {
-        if Instant::now() > deadline {
-            return Err(BenchError::Stalled {
-                scenario: S,
-                timeout: STALL,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    wait_handled(&component, n as u64 + 1).await?;
     // Handled is counted when the handler returns; the acknowledgement
     // follows at once: let the last ones go out before the clock stops.
     pump.finish().await;
@@ -153,6 +151,24 @@ async fn raw_side(url: &str, n: usize) -> Result<Duration, BenchError> {
         .await
         .map_err(nats_err(S))?;
     let mut messages = consumer.messages().await.map_err(nats_err(S))?;
+    // One message through before the clock starts, as on our side.
+    js.publish(subject.clone(), bytes::Bytes::from_static(b"warm-up"))
+        .await
+        .map_err(nats_err(S))?
+        .await
+        .map_err(nats_err(S))?;
+    match messages.next().await {
+        Some(Ok(m)) => m.ack().await.map_err(nats_err(S))?,
+        other => {
+            return Err(BenchError::Nats {
+                scenario: S,
+                reason: format!(
+                    "the raw consumer's warm-up: {:?}",
+                    other.map(|r| r.map(|_| ()))
+                ),
+            })
+        }
+    }
     let started = Instant::now();
     let consume = tokio::spawn(async move {
         let mut acked = 0usize;
@@ -208,6 +224,24 @@ async fn raw_side(url: &str, n: usize) -> Result<Duration, BenchError> {
     }
     let _ = js.delete_stream(&stream_name).await;
     Ok(took)
+}
+
+/// Waits until `component` handled `n` messages.
+async fn wait_handled(
+    component: &airssys_wasm::host::ComponentRef,
+    n: u64,
+) -> Result<(), BenchError> {
+    let deadline = Instant::now() + STALL;
+    while component.stats().handled < n {
+        if Instant::now() > deadline {
+            return Err(BenchError::Stalled {
+                scenario: S,
+                timeout: STALL,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
 }
 
 /// Deletes a run's stream, so benches leave nothing on a shared server.
