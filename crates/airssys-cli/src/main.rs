@@ -82,6 +82,11 @@ enum Command {
         /// Do not run the manifest's drives (another host drives).
         #[arg(long)]
         no_drives: bool,
+        /// End the run once every `[[drive]]` has sent its `count` and the
+        /// mailboxes are empty. Without it a run serves until Ctrl-C,
+        /// SIGTERM or `--duration`, whatever its drives do.
+        #[arg(long)]
+        until_drives_done: bool,
         /// Run as one host of a cluster on the NATS server (JetStream):
         /// every host runs the same manifest and the hosts divide the
         /// components among themselves, taking over those of a host that
@@ -324,6 +329,7 @@ async fn run_command() -> ExitCode {
             nats_token_file,
             only,
             no_drives,
+            until_drives_done,
             cluster,
             host_id,
             labels,
@@ -371,6 +377,7 @@ async fn run_command() -> ExitCode {
                 },
                 only,
                 no_drives,
+                until_drives_done,
                 cluster,
                 host_id,
                 labels,

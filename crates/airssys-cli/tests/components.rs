@@ -154,6 +154,7 @@ fn a_manifest_runs_components_beside_core_modules_and_accounts_for_every_message
         "--duration",
         "30s",
         "--quiet",
+        "--until-drives-done",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -209,13 +209,49 @@ fn ctl_request_prints_the_reply() {
 fn ctl_publish_reaches_the_subscribers() {
     let host = start();
     let out = host.ok(&["publish", "orders.eu.new", "{}"]);
-    // (The run's own ledger subscribes to `>` as well.)
-    assert!(out.starts_with("published on orders.eu.new: "), "{out}");
+    // Components, not the run's own observers.
+    assert!(
+        out.starts_with("published on orders.eu.new: 1 subscriber(s) matched"),
+        "{out}"
+    );
     host.wait_for("audit", "handled the publication", |r| r["handled"] == 1);
 
     let out = host.ctl(&["publish", "orders.*", "{}"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("400"));
+}
+
+#[test]
+fn what_enters_through_the_control_api_is_in_the_run_ledger() {
+    let mut host = start_manifest(
+        MANIFEST,
+        &["--control-addr", "127.0.0.1:0"],
+        None,
+        Stdio::piped(),
+    );
+    host.ok(&["send", "worker-0", "a"]);
+    host.ok(&["request", "worker-1", "b"]);
+    host.ok(&["request", "echo", "c"]);
+    host.ok(&["publish", "orders.eu", "d"]);
+    host.wait_for("audit", "handled the publication", |r| r["handled"] == 1);
+    // A graceful stop: the summary follows.
+    let pid = host.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut host.child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(host.child.wait().unwrap().success(), "{stdout}");
+    assert!(
+        stdout.contains("control API: 3 sends and requests, 1 publishes"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("accounted: handled 4 + dead-lettered 0 = 4 of 4 delivered: ok"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -303,7 +339,7 @@ fn ctl_upgrade_under_a_drive_keeps_the_run_ledger_exact() {
         format!("{MANIFEST}\n[[drive]]\nsend = \"worker\"\nevery = \"1ms\"\ncount = 600\n");
     let mut host = start_manifest(
         &manifest,
-        &["--control-addr", "127.0.0.1:0"],
+        &["--control-addr", "127.0.0.1:0", "--until-drives-done"],
         None,
         Stdio::piped(),
     );

@@ -489,6 +489,7 @@ fn the_sensors_example_runs_to_the_end_of_its_drives_with_the_stated_outcome() {
             "--duration",
             "60s",
             "--quiet",
+            "--until-drives-done",
         ])
         // The guests' own log lines, their stdout, and errors.
         .env(

@@ -221,6 +221,32 @@ const ECHO: &str = r#"(module
     i32.const 0))"#;
 
 #[test]
+fn a_run_whose_drives_are_done_keeps_serving_until_told_to_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_app(
+        dir.path(),
+        "[[component]]\nname = \"echo\"\npath = \"guest.wat\"\n\n\
+         [[drive]]\nsend = \"echo\"\nevery = \"1ms\"\ncount = 5\n",
+        ECHO,
+    );
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &manifest, "--duration", "2s", "--quiet"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    // Its 5 sends went out in milliseconds; the run still took its 2 s.
+    assert!(stdout.contains("ended: duration elapsed"), "{stdout}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    assert!(
+        stdout.contains("drive send echo: injected 5 (5 deliveries, 0 refused)"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn send_and_request_drives_reach_every_instance_and_end_when_counted() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_app(
@@ -231,7 +257,14 @@ fn send_and_request_drives_reach_every_instance_and_end_when_counted() {
         ECHO,
     );
     let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args(["run", &manifest, "--duration", "30s", "--quiet"])
+        .args([
+            "run",
+            &manifest,
+            "--duration",
+            "30s",
+            "--quiet",
+            "--until-drives-done",
+        ])
         .env("RUST_LOG", "error")
         .output()
         .unwrap();

@@ -34,6 +34,9 @@ pub mod auth;
 mod cluster;
 pub mod http;
 mod routes;
+mod traffic;
+
+pub use self::traffic::ControlTraffic;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -162,6 +165,8 @@ pub struct Controller {
     token: Option<Token>,
     /// A cluster host's cluster (filled once it runs); `None` off a cluster.
     cluster: Option<ClusterSlot>,
+    /// What it handed to components, for the run's ledger.
+    traffic: Arc<ControlTraffic>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -199,7 +204,14 @@ impl Controller {
             specs: Arc::new(tokio::sync::Mutex::new(specs)),
             token: None,
             cluster: None,
+            traffic: Arc::default(),
         }
+    }
+
+    /// What this controller hands to components (sends, requests,
+    /// publishes), counted for the run's summary.
+    pub fn traffic(&self) -> Arc<ControlTraffic> {
+        Arc::clone(&self.traffic)
     }
 
     /// This controller's host is one of a cluster, found in `slot` once it

@@ -106,7 +106,10 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
         ("POST", ["v1", "components", id, "send"]) => {
             audit(&req, "send", id);
             match c.host.send(id, req.body).await {
-                Ok(()) => (202, json!({ "component": id, "accepted": true })),
+                Ok(()) => {
+                    c.traffic.delivered(id);
+                    (202, json!({ "component": id, "accepted": true }))
+                }
                 Err(e) => host_error(&e, Some(*id)),
             }
         }
@@ -125,7 +128,15 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
                 },
             };
             audit(&req, "request", id);
-            match c.host.request(id, req.body, timeout).await {
+            let answer = c.host.request(id, req.body, timeout).await;
+            if matches!(
+                answer,
+                Ok(_) | Err(HostError::HandlerFailed { .. } | HostError::Timeout { .. })
+            ) {
+                // It reached the component: handled, or dead-lettered there.
+                c.traffic.delivered(id);
+            }
+            match answer {
                 Ok(reply) => (
                     200,
                     json!({
@@ -140,10 +151,21 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
         ("POST", ["v1", "publish", subject]) => {
             audit(&req, "publish", subject);
             match c.host.publish(subject, req.body) {
-                Ok(report) => (
-                    200,
-                    json!({ "subject": subject, "matched": report.matched, "delivered": report.delivered, "dropped": report.dropped }),
-                ),
+                Ok(report) => {
+                    c.traffic.published();
+                    // Components, not subscriptions (the host's own
+                    // observers among them): here, or for a durable topic
+                    // every subscriber's consumer.
+                    let matched = if c.host.is_durable_topic(subject) {
+                        report.matched
+                    } else {
+                        c.host.subscribers_of(subject)
+                    };
+                    (
+                        200,
+                        json!({ "subject": subject, "matched": matched, "delivered": matched.saturating_sub(report.dropped), "dropped": report.dropped }),
+                    )
+                }
                 Err(e) => host_error(&e, None),
             }
         }

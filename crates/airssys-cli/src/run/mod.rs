@@ -52,6 +52,10 @@ pub struct RunOptions {
     pub only: Vec<String>,
     /// Do not start the manifest's drives (another host drives).
     pub no_drives: bool,
+    /// End the run when every drive has sent its count and the mailboxes
+    /// are empty (`--until-drives-done`). Otherwise a run serves until it
+    /// is told to stop (a signal, `--duration`), as a service does.
+    pub until_drives_done: bool,
     /// Run as one host of a cluster (also when the manifest has a
     /// `[cluster]` section): the hosts divide the components among
     /// themselves. Needs a NATS URL with JetStream.
@@ -396,10 +400,12 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         None => None,
     };
 
+    let mut control_traffic = None;
     let control = match opts.control {
         Some(config) => {
             let addr = config.addr();
             let mut controller = Controller::new(host.clone(), &manifest, groups);
+            control_traffic = Some(controller.traffic());
             if let Some(slot) = &cluster_slot {
                 controller = controller.with_cluster(slot.clone());
             }
@@ -452,6 +458,12 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
     } else {
         drive::start(&host, &manifest.drives, Arc::clone(&stopping))
     };
+    if opts.until_drives_done && (drives.is_empty() || drives.iter().any(|d| d.def.count.is_none()))
+    {
+        eprintln!(
+            "--until-drives-done: not every drive here has a `count`; the run ends on Ctrl-C, SIGTERM or --duration"
+        );
+    }
 
     let tty = std::io::stdout().is_terminal() && !opts.quiet;
     let mut view = summary::View::new(tty);
@@ -476,7 +488,9 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
                 if !opts.quiet {
                     view.show(started.elapsed(), &list, &host.dead_letter_stats(), &drives);
                 }
-                if !drives.is_empty() && drives.iter().all(|d| d.is_finished())
+                if opts.until_drives_done
+                    && !drives.is_empty()
+                    && drives.iter().all(|d| d.is_finished())
                     && list.iter().all(|c| c.mailbox_len == 0)
                 {
                     break EndReason::DrivesDone;
@@ -559,7 +573,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
     }
     crate::telemetry::record(&components, &report.dead_letters);
 
-    let summary = Summary::new(
+    let mut summary = Summary::new(
         &manifest,
         started.elapsed(),
         end,
@@ -568,11 +582,16 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         tally,
         drive_stats,
     );
-    Ok(if durable {
-        summary.durable(&manifest)
-    } else {
-        summary
-    })
+    if durable {
+        summary = summary.durable(&manifest);
+    }
+    if let Some(traffic) = &control_traffic {
+        summary = summary.control(traffic);
+    }
+    if nats.is_some() {
+        summary = summary.unenforced();
+    }
+    Ok(summary)
 }
 
 /// `now` with the counts of components that ran here earlier (a cluster

@@ -134,6 +134,13 @@ pub struct Summary {
     pub guest_publishes: (u64, u64),
     /// Components the shutdown had to abort.
     pub aborted: Vec<String>,
+    /// Sends and requests, and publishes, that came in through the
+    /// control API (when it was served).
+    pub control: Option<(u64, u64)>,
+    /// Whether a mismatch fails the run (exit code 2): not on NATS, where
+    /// other hosts and plain clients reach components on their subjects
+    /// past this host's ledger.
+    pub enforced: bool,
 }
 
 impl Summary {
@@ -193,7 +200,31 @@ impl Summary {
                 .collect(),
             guest_publishes: (tally.guest_publishes, tally.guest_deliveries),
             aborted: report.aborted,
+            control: None,
+            enforced: true,
         }
+    }
+
+    /// Adds what came in through the control API to the deliveries it
+    /// checks, like drive traffic.
+    pub(crate) fn control(mut self, traffic: &crate::control::ControlTraffic) -> Summary {
+        let per_target = traffic.per_target();
+        for c in &mut self.components {
+            if let (Some(delivered), Some(n)) =
+                (c.delivered.as_mut(), per_target.get(c.info.id.as_str()))
+            {
+                *delivered += n;
+            }
+        }
+        self.control = Some((per_target.values().sum(), traffic.publishes()));
+        self
+    }
+
+    /// Prints the check but does not fail the run on a mismatch (a host
+    /// on NATS: see [`enforced`](Self::enforced)).
+    pub(crate) fn unenforced(mut self) -> Summary {
+        self.enforced = false;
+        self
     }
 
     /// Leaves out of the check the components that take durable messages
@@ -244,10 +275,12 @@ impl Summary {
         h + d == e
     }
 
-    /// The process exit code: 1 when the root supervisor gave up.
+    /// The process exit code: 1 when the root supervisor gave up, 2 when
+    /// the ledger does not add up (a message unaccounted for), 0 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self.end {
             EndReason::RootFailed(_) => 1,
+            _ if self.enforced && !self.balanced() => 2,
             _ => 0,
         }
     }
@@ -293,6 +326,12 @@ impl fmt::Display for Summary {
             writeln!(
                 f,
                 "drive {label}: injected {accepted} ({deliveries} deliveries, {refused} refused)"
+            )?;
+        }
+        if let Some((messages, publishes)) = self.control {
+            writeln!(
+                f,
+                "control API: {messages} sends and requests, {publishes} publishes"
             )?;
         }
         let injected: u64 = self.drives.iter().map(|d| d.1).sum();

@@ -510,6 +510,21 @@ impl ComponentHost {
             .map_err(|e| HostError::from_broker(subject, e))
     }
 
+    /// How many of this host's components receive a publish on `subject`
+    /// (one per matching subscription); other hosts' are not counted.
+    pub fn subscribers_of(&self, subject: &str) -> usize {
+        self.inner.topics.subscribers_of(subject)
+    }
+
+    /// Whether publishes on `subject` go to the durable store (a durable
+    /// topic on a cluster host) rather than the broker.
+    pub fn is_durable_topic(&self, subject: &str) -> bool {
+        self.inner
+            .durable
+            .as_ref()
+            .is_some_and(|d| d.is_durable_topic(subject))
+    }
+
     /// Calls export `export` of component `id` with typed arguments.
     ///
     /// # Errors

@@ -99,6 +99,18 @@ impl TopicRouter {
         Ok(())
     }
 
+    /// How many subscriptions of this host's components match `subject`
+    /// (a component subscribed with two matching patterns counts twice,
+    /// as it receives the message twice).
+    pub(crate) fn subscribers_of(&self, subject: &str) -> usize {
+        self.topics
+            .lock()
+            .iter()
+            .filter(|(pattern, _)| airssys_rt::broker::subject::matches(pattern, subject))
+            .map(|(_, topic)| topic.subscribers.read().len())
+            .sum()
+    }
+
     /// Removes `component` from every topic; a topic left without
     /// subscribers drops its broker subscription once what was queued on it
     /// is delivered or dead-lettered.
