@@ -117,6 +117,40 @@ fn host(dir: &Path, url: &str, id: &str) -> Child {
     child
 }
 
+/// The three hosts most tests run.
+const NAMES: [&str; 3] = ["h1", "h2", "h3"];
+
+/// Starts hosts [`NAMES`] on the server at `url` (see [`host`]).
+fn three_hosts(dir: &Path, url: &str) -> HashMap<&'static str, Child> {
+    NAMES.iter().map(|n| (*n, host(dir, url, n))).collect()
+}
+
+/// `kill -9` of host `id`, taken out of `hosts`.
+fn kill_9(hosts: &mut HashMap<&str, Child>, id: &str) {
+    let mut child = hosts.remove(id).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reaped(child.id());
+}
+
+/// Every payload `who` handled more than once (as recorded by
+/// `tests/fixtures/recorder.wat`: led by `R` when flagged as a
+/// redelivery) was flagged at least once.
+fn assert_repeats_flagged(who: &str, handled: &[String]) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for s in handled {
+        *counts.entry(s.trim_start_matches('R')).or_default() += 1;
+    }
+    for (payload, times) in counts {
+        if times > 1 {
+            assert!(
+                handled.iter().any(|s| s == &format!("R{payload}")),
+                "{who} handled {payload} {times} times, never flagged as a redelivery"
+            );
+        }
+    }
+}
+
 /// The address host `id` (started by [`host`]) announced after `prefix`
 /// in its log: `"serving the control API on http://"` or `"serving
 /// /metrics and /health on http://"`.
@@ -354,11 +388,8 @@ async fn three_hosts_divide_the_components_and_survive_a_kill_9() {
     };
     let _logs = ShowLogs(dir.path());
     let url = server.url();
-    let names = ["h1", "h2", "h3"];
-    let mut hosts: HashMap<&str, Child> = names
-        .iter()
-        .map(|n| (*n, host(dir.path(), &url, n)))
-        .collect();
+    let names = NAMES;
+    let mut hosts = three_hosts(dir.path(), &url);
     let client = async_nats::connect(&url).await.unwrap();
     let js = async_nats::jetstream::new(client.clone());
     let placement = placed(&client, &names).await;
@@ -458,11 +489,8 @@ async fn a_host_leaving_on_sigterm_hands_its_components_over_without_losing_a_re
     };
     let _logs = ShowLogs(dir.path());
     let url = server.url();
-    let names = ["h1", "h2", "h3"];
-    let mut hosts: HashMap<&str, Child> = names
-        .iter()
-        .map(|n| (*n, host(dir.path(), &url, n)))
-        .collect();
+    let names = NAMES;
+    let mut hosts = three_hosts(dir.path(), &url);
     let client = async_nats::connect(&url).await.unwrap();
     let placement = placed(&client, &names).await;
     let traffic = Traffic::start(client.clone(), Duration::from_secs(2));
@@ -717,11 +745,8 @@ async fn ctl_stop_on_one_host_stops_a_component_another_runs_until_ctl_restart()
     };
     let _logs = ShowLogs(dir.path());
     let url = server.url();
-    let names = ["h1", "h2", "h3"];
-    let mut hosts: HashMap<&str, Child> = names
-        .iter()
-        .map(|n| (*n, host(dir.path(), &url, n)))
-        .collect();
+    let names = NAMES;
+    let mut hosts = three_hosts(dir.path(), &url);
     let client = async_nats::connect(&url).await.unwrap();
     let js = async_nats::jetstream::new(client.clone());
     let placement = placed(&client, &names).await;
@@ -856,11 +881,8 @@ async fn durable_sends_survive_a_kill_9_of_their_host_with_none_lost() {
     };
     let _logs = ShowLogs(dir.path());
     let url = server.url();
-    let names = ["h1", "h2", "h3"];
-    let mut hosts: HashMap<&str, Child> = names
-        .iter()
-        .map(|n| (*n, host(dir.path(), &url, n)))
-        .collect();
+    let names = NAMES;
+    let mut hosts = three_hosts(dir.path(), &url);
     let client = async_nats::connect(&url).await.unwrap();
     let js = async_nats::jetstream::new(client.clone());
     let placement = placed(&client, &names).await;
@@ -886,10 +908,7 @@ async fn durable_sends_survive_a_kill_9_of_their_host_with_none_lost() {
         .unwrap();
     for n in 0..SENDS {
         if n == SENDS / 3 {
-            let mut child = hosts.remove(victim).unwrap();
-            child.kill().unwrap();
-            child.wait().unwrap();
-            reaped(child.id());
+            kill_9(&mut hosts, victim);
         }
         let id = format!("worker-{}", n % WORKERS);
         js.publish(
@@ -929,20 +948,7 @@ async fn durable_sends_survive_a_kill_9_of_their_host_with_none_lost() {
     assert!(missing.is_empty(), "lost: {missing:?}");
     // A message handled twice was handed out before the kill: the second
     // time it is flagged.
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for s in &all {
-        *counts
-            .entry(s.trim_start_matches('R').to_owned())
-            .or_default() += 1;
-    }
-    for (payload, times) in counts {
-        if times > 1 {
-            assert!(
-                all.iter().any(|s| s == &format!("R{payload}")),
-                "{payload} handled {times} times, never flagged as a redelivery"
-            );
-        }
-    }
+    assert_repeats_flagged("the workers", &all);
     watcher.abort();
     for (_, child) in hosts {
         terminate(child);
@@ -999,11 +1005,8 @@ async fn durable_topic_publishes_reach_every_subscriber_across_a_kill_9() {
     };
     let _logs = ShowLogs(dir.path());
     let url = server.url();
-    let names = ["h1", "h2", "h3"];
-    let mut hosts: HashMap<&str, Child> = names
-        .iter()
-        .map(|n| (*n, host(dir.path(), &url, n)))
-        .collect();
+    let names = NAMES;
+    let mut hosts = three_hosts(dir.path(), &url);
     let client = async_nats::connect(&url).await.unwrap();
     let js = async_nats::jetstream::new(client.clone());
     let placement = placed(&client, &names).await;
@@ -1040,10 +1043,7 @@ async fn durable_topic_publishes_reach_every_subscriber_across_a_kill_9() {
     let mut expected = Vec::new();
     for n in 0..PUBLISHES {
         if n == PUBLISHES / 3 {
-            let mut child = hosts.remove(victim).unwrap();
-            child.kill().unwrap();
-            child.wait().unwrap();
-            reaped(child.id());
+            kill_9(&mut hosts, victim);
         }
         let payload = format!("p{n}");
         js.publish(
@@ -1105,18 +1105,7 @@ async fn durable_topic_publishes_reach_every_subscriber_across_a_kill_9() {
     );
     // A worker handling a publish twice saw it flagged the second time.
     for (id, got) in &handled {
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        for s in got {
-            *counts.entry(s.trim_start_matches('R')).or_default() += 1;
-        }
-        for (payload, times) in counts {
-            if times > 1 {
-                assert!(
-                    got.iter().any(|s| s == &format!("R{payload}")),
-                    "{id} handled {payload} {times} times, never flagged as a redelivery"
-                );
-            }
-        }
+        assert_repeats_flagged(id, got);
     }
     for w in watchers {
         w.abort();
@@ -1239,10 +1228,7 @@ snapshot_every = {EVERY}
     send(205).await;
     assert_eq!(wait_for(205).await, 205);
     let owner = owners(&js).await["c.tally"].host.clone();
-    let mut child = hosts.remove(owner.as_str()).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    reaped(child.id());
+    kill_9(&mut hosts, owner.as_str());
     send(100).await;
     // Restored from the last snapshot (200), the 5 handled after it
     // delivered again (unacknowledged until a snapshot covered them), then
