@@ -52,6 +52,7 @@ pub use error::{GuestError, WasmError, WasmType};
 pub use guest::component::wasi::{DirGrant, HostPattern, InvalidHostPattern, WasiGrants};
 pub use guest::host_imports::{codes, BoxFuture, HostCallError, HostServices, NoHostServices};
 pub use guest::loader::{detect_form, BinaryForm};
+pub use guest::monitors::{DownNotice, GuestMonitor, DOWN_SUBJECT};
 pub use guest::permissions::{InvalidSubjectPattern, Permissions, SubjectPattern};
 pub use guest::{
     ComponentValue, ConfigValues, GuestHealth, GuestInstance, GuestMessage, GuestModule,

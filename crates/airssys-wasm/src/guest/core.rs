@@ -264,6 +264,10 @@ impl CoreInstance {
         &self.store.data().stats
     }
 
+    pub(crate) fn store_data(&mut self) -> &mut StoreData {
+        self.store.data_mut()
+    }
+
     pub(crate) fn is_failed(&self) -> bool {
         self.failed
     }

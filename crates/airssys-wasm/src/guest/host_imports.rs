@@ -15,6 +15,7 @@ use bytes::Bytes;
 use wasmtime::{Caller, Engine, Linker};
 
 use crate::guest::core_abi::IMPORT_MODULE;
+use crate::guest::monitors::{GuestMonitor, RESERVED_SUBJECT_PREFIX};
 use crate::guest::permissions::is_valid_subject;
 use crate::guest::store::StoreData;
 use crate::id::ComponentId;
@@ -114,6 +115,24 @@ pub trait HostServices: Send + Sync + 'static {
         payload: Bytes,
         timeout: Duration,
     ) -> BoxFuture<Result<Bytes, HostCallError>>;
+
+    /// Monitors component `target` for `from`: when `target`'s current
+    /// incarnation ends, a down notification (subject
+    /// [`DOWN_SUBJECT`](crate::DOWN_SUBJECT), a
+    /// [`DownNotice`](crate::DownNotice) payload) reaches `from`'s mailbox;
+    /// for an id no component has, one with reason `noproc` is queued at
+    /// once. Must not block.
+    ///
+    /// The default refuses with `Unavailable` (a host without monitors).
+    ///
+    /// # Errors
+    /// [`HostCallError::Unavailable`] when the host cannot monitor `target`.
+    fn monitor(&self, from: &ComponentId, target: &str) -> Result<GuestMonitor, HostCallError> {
+        let _ = (from, target);
+        Err(HostCallError::Unavailable(
+            "monitors are not supported".into(),
+        ))
+    }
 }
 
 /// A `HostServices` that refuses everything with `Unavailable` (guests that
@@ -187,13 +206,14 @@ impl StoreData {
             .map_err(|e| e.code())
     }
 
-    /// `publish`: a concrete subject, allow-list, size limit, then the
+    /// `publish`: a concrete subject, allow-list (never a reserved
+    /// `_airssys.` subject: those are the host's), size limit, then the
     /// broker.
     pub(crate) fn publish(&self, subject: &str, payload: Bytes) -> Result<(), i32> {
         if !is_valid_subject(subject) {
             return Err(codes::INVALID_ARGUMENT);
         }
-        if !self.permissions.may_publish(subject) {
+        if subject.starts_with(RESERVED_SUBJECT_PREFIX) || !self.permissions.may_publish(subject) {
             return Err(self.deny("publish", subject));
         }
         if payload.len() > self.max_message_bytes {
@@ -232,6 +252,28 @@ impl StoreData {
                 Err(_elapsed) => Err(codes::TIMEOUT),
             }
         })
+    }
+
+    /// `monitor`: the `send` allow-list (a component may watch what it may
+    /// address), then the host. The monitor is held by this instance until
+    /// its down is handed over, it is demonitored, or the instance ends.
+    pub(crate) fn monitor(&mut self, target: &str) -> Result<u64, i32> {
+        if !self.permissions.may_send(target) {
+            return Err(self.deny("monitor", target));
+        }
+        let monitor = self
+            .host
+            .monitor(&self.component, target)
+            .map_err(|e| e.code())?;
+        let id = monitor.id();
+        self.monitors.insert(monitor);
+        Ok(id)
+    }
+
+    /// `demonitor`: `true` if this instance held monitor `id`; no down
+    /// for it reaches the guest afterwards, even one already queued.
+    pub(crate) fn demonitor(&mut self, id: u64) -> bool {
+        self.monitors.demonitor(id)
     }
 
     /// `reply`: accepted once, during a call that may reply, within the
@@ -366,6 +408,35 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
 
     linker.func_wrap(
         IMPORT_MODULE,
+        "monitor",
+        |mut caller: Caller<'_, StoreData>, tp: i32, tl: i32| -> i64 {
+            let Some(memory) = caller.data().memory else {
+                return i64::from(codes::UNAVAILABLE);
+            };
+            let (mem, data) = memory.data_and_store_mut(&mut caller);
+            let Some(target) = str_at(mem, tp, tl) else {
+                return i64::from(codes::INVALID_ARGUMENT);
+            };
+            match data.monitor(target) {
+                Ok(id) => i64::try_from(id).unwrap_or(i64::MAX),
+                Err(code) => i64::from(code),
+            }
+        },
+    )?;
+
+    linker.func_wrap(
+        IMPORT_MODULE,
+        "demonitor",
+        |mut caller: Caller<'_, StoreData>, id: i64| -> i32 {
+            let Ok(id) = u64::try_from(id) else {
+                return 0;
+            };
+            i32::from(caller.data_mut().demonitor(id))
+        },
+    )?;
+
+    linker.func_wrap(
+        IMPORT_MODULE,
         "log",
         |mut caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32| {
             let Some(memory) = caller.data().memory else {
@@ -474,6 +545,7 @@ mod tests {
             config: Arc::default(),
             ticks_left: 1,
             clock_origin: tokio::time::Instant::now(),
+            monitors: Default::default(),
         };
         let mut store = Store::new(&engine, data);
         let defined: Vec<(String, String, Extern)> = linker

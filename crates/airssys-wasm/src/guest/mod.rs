@@ -12,6 +12,7 @@ pub mod core;
 pub mod core_abi;
 pub mod host_imports;
 pub mod loader;
+pub mod monitors;
 pub mod permissions;
 pub(crate) mod store;
 
@@ -351,6 +352,34 @@ impl GuestInstance {
         match self {
             GuestInstance::Core(i) => i.stats().denied.load(Ordering::Relaxed),
             GuestInstance::Component(i) => i.stats().denied.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A down notification for monitor `id` arrived: `true` if this
+    /// instance still holds the monitor (it is forgotten now, and the down
+    /// is for the guest), `false` if the guest demonitored it or an
+    /// earlier instance made it (the down is dropped). O(1).
+    pub(crate) fn accept_down(&mut self, id: u64) -> bool {
+        self.store_data().monitors.accept_down(id)
+    }
+
+    /// Monitors the guest holds now (made with the `monitor` import, not
+    /// fired, not demonitored).
+    pub fn monitor_count(&mut self) -> usize {
+        self.store_data().monitors.len()
+    }
+
+    /// Hands the monitors of `old` to this instance (a live upgrade: the
+    /// component goes on, so do its monitors).
+    pub(crate) fn adopt_monitors(&mut self, old: &mut GuestInstance) {
+        let monitors = std::mem::take(&mut old.store_data().monitors);
+        self.store_data().monitors = monitors;
+    }
+
+    fn store_data(&mut self) -> &mut store::StoreData {
+        match self {
+            GuestInstance::Core(i) => i.store_data(),
+            GuestInstance::Component(i) => i.store_data(),
         }
     }
 

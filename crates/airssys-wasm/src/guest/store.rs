@@ -9,6 +9,7 @@ use wasmtime::{Memory, Store, UpdateDeadline};
 
 use crate::error::WasmError;
 use crate::guest::host_imports::HostServices;
+use crate::guest::monitors::MonitorTable;
 use crate::guest::permissions::Permissions;
 use crate::guest::InstanceConfig;
 use crate::id::ComponentId;
@@ -18,7 +19,8 @@ use crate::runtime::limits::{ComponentLimits, MemoryLimiter};
 /// Counters of one instance's host calls, readable by the host at any time.
 #[derive(Debug, Default)]
 pub struct HostCallStats {
-    /// Host calls refused by the allow-lists (`send`, `request`, `publish`).
+    /// Host calls refused by the allow-lists (`send`, `request`,
+    /// `publish`, `monitor`).
     pub denied: AtomicU64,
 }
 
@@ -58,6 +60,9 @@ pub(crate) struct StoreData {
     /// Epoch ticks the current call may still run before it is interrupted.
     pub(crate) ticks_left: u64,
     pub(crate) clock_origin: tokio::time::Instant,
+    /// The monitors this instance made (`monitor` import); dropped with
+    /// the store, which removes them from their targets.
+    pub(crate) monitors: MonitorTable,
 }
 
 impl StoreData {
@@ -139,6 +144,7 @@ pub(crate) fn prepare(
         config,
         ticks_left: timeout_ticks,
         clock_origin: settings.clock_origin,
+        monitors: MonitorTable::default(),
     };
     Ok(PreparedStore {
         data,

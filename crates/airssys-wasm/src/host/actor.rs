@@ -15,6 +15,7 @@ use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
 use super::message::{ComponentMessage, ComponentReply, UpgradeOutcome};
 use crate::error::GuestError;
+use crate::guest::monitors::DOWN_SUBJECT;
 use crate::guest::{GuestHealth, GuestInstance, GuestMessage, GuestModule, InstanceConfig};
 use crate::id::ComponentId;
 
@@ -147,6 +148,8 @@ impl ComponentActor {
         } else {
             None
         };
+        // The component goes on under a new version: so do its monitors.
+        new.adopt_monitors(old);
         if let Some(old) = self.instance.replace(new) {
             template.retire(old).await;
         }
@@ -286,6 +289,28 @@ impl ComponentActor {
                 self.injected_unhealthy = Some(reason);
                 Ok(ComponentReply::FaultInjected)
             }
+            ComponentMessage::Down(down) => {
+                let held = self
+                    .instance
+                    .as_mut()
+                    .is_some_and(|instance| instance.accept_down(down.monitor));
+                if !held {
+                    // Demonitored, or made by an earlier instance: not a
+                    // message for the guest, so not counted as one.
+                    self.template
+                        .control_handled
+                        .fetch_add(1, Ordering::Relaxed);
+                    return Ok(ComponentReply::Delivered(None));
+                }
+                let message = GuestMessage {
+                    sender: None,
+                    subject: Some(down_subject()),
+                    correlation_id: None,
+                    redelivered: false,
+                    payload: down.payload(),
+                };
+                Box::pin(self.deliver(message)).await
+            }
         }
     }
 
@@ -297,6 +322,13 @@ impl ComponentActor {
             })
         })
     }
+}
+
+/// The down subject, one `Arc` shared by every down delivered.
+fn down_subject() -> Arc<str> {
+    static SUBJECT: std::sync::LazyLock<Arc<str>> =
+        std::sync::LazyLock::new(|| Arc::from(DOWN_SUBJECT));
+    Arc::clone(&SUBJECT)
 }
 
 impl Actor for ComponentActor {

@@ -16,6 +16,7 @@ use super::error::{ComponentFailure, HostError};
 use super::fault::Fault;
 use super::lifecycle::LifecycleState;
 use super::message::{ComponentMessage, ComponentReply, TopicMessage};
+use super::monitor::ComponentMonitor;
 use super::registry::{ComponentInfo, ComponentRegistry, RegistryEntry};
 use super::remote::RemoteRoutes;
 use super::router::{next_correlation_id, Router};
@@ -667,6 +668,26 @@ impl ComponentHost {
         }
     }
 
+    /// Monitors component `id` from the host side: the returned future
+    /// resolves once, with the [`ComponentDown`](super::ComponentDown) of the incarnation running
+    /// now (reason `shutdown` for a stop, `failed` with the cause for a
+    /// crash or a restart). A restart is a down and ends the monitor:
+    /// monitor again to watch the next incarnation. An id no component has
+    /// on this host resolves at once with [`ExitReason::NoProc`](airssys_rt::supervisor::ExitReason::NoProc).
+    /// Dropping the future removes the monitor. Never waits; costs one
+    /// oneshot channel and one slot in the component's monitor list.
+    ///
+    /// ```no_run
+    /// # async fn demo(host: airssys_wasm::ComponentHost) {
+    /// let down = host.monitor("worker-1").await;
+    /// println!("{} went down: {}", down.component, down.reason.label());
+    /// # }
+    /// ```
+    pub fn monitor(&self, id: &str) -> ComponentMonitor {
+        let actor = self.inner.registry.route(id).map(|route| route.actor);
+        ComponentMonitor::new(ComponentId::new(id), actor.as_ref())
+    }
+
     /// Every component: id, state, restarts, handled/failed, mailbox length.
     pub fn list(&self) -> Vec<ComponentInfo> {
         self.inner.registry.list()
@@ -841,6 +862,13 @@ impl ComponentRef {
     /// Messages waiting in its mailbox.
     pub fn mailbox_len(&self) -> usize {
         self.actor.mailbox_len()
+    }
+
+    /// Monitors of this component armed now (made by guests' `monitor`
+    /// import or [`ComponentHost::monitor`], not fired, not removed). O(1);
+    /// for metrics and leak checks.
+    pub fn monitor_count(&self) -> usize {
+        self.actor.monitor_count()
     }
 
     /// Restarts, handled and failed counts.

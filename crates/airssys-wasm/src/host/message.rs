@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::fault::Fault;
+use super::monitor::ComponentDown;
 use crate::guest::{ComponentValue, GuestHealth, GuestMessage, GuestModule, WasmValue};
 use crate::id::ComponentId;
 
@@ -60,6 +61,12 @@ pub enum ComponentMessage {
     /// Injects a [`Fault`] into the incarnation that handles it (see
     /// [`ComponentHost::inject_fault`](super::ComponentHost::inject_fault)).
     Inject(Fault),
+    /// A component this one's guest monitors went down. Handed to the
+    /// guest's `handle-message` (subject [`DOWN_SUBJECT`](crate::DOWN_SUBJECT),
+    /// payload [`DownNotice`](crate::DownNotice)) if its instance still
+    /// holds the monitor; dropped if the guest demonitored it or an
+    /// earlier instance made it. Queued by the host only.
+    Down(ComponentDown),
 }
 
 /// The answer to a [`ComponentMessage`] sent with `ask`.

@@ -10,9 +10,11 @@ use bytes::Bytes;
 
 use super::durable::DurableSends;
 use super::message::{ComponentMessage, ComponentReply, TopicMessage};
+use super::monitor::monitor_for_guest;
 use super::registry::ComponentRegistry;
 use super::remote::RemoteRoutes;
 use crate::guest::host_imports::{BoxFuture, HostCallError, HostServices};
+use crate::guest::monitors::GuestMonitor;
 use crate::guest::GuestMessage;
 use crate::id::ComponentId;
 
@@ -139,6 +141,11 @@ impl HostServices for Router {
                 Err(other) => Err(HostCallError::Unavailable(other.to_string())),
             }
         })
+    }
+
+    /// Never waits; an id no component has gets a `noproc` down at once.
+    fn monitor(&self, from: &ComponentId, target: &str) -> Result<GuestMonitor, HostCallError> {
+        monitor_for_guest(&self.registry, from, target, self.remote.is_some())
     }
 }
 

@@ -74,6 +74,14 @@ impl messaging::Host for ComponentData {
     fn redelivered(&mut self) -> bool {
         self.base.redelivered
     }
+
+    fn monitor(&mut self, target: String) -> Result<u64, HostError> {
+        self.base.monitor(&target).map_err(host_error)
+    }
+
+    fn demonitor(&mut self, id: u64) -> bool {
+        self.base.demonitor(id)
+    }
 }
 
 impl logging::Host for ComponentData {

@@ -253,6 +253,10 @@ impl ComponentInstance {
         &self.store.data().base.stats
     }
 
+    pub(crate) fn store_data(&mut self) -> &mut StoreData {
+        &mut self.store.data_mut().base
+    }
+
     pub(crate) fn is_failed(&self) -> bool {
         self.failed
     }
