@@ -228,6 +228,9 @@ pub fn render(verb: &Verb, answer: &Value) -> String {
                 if let Some(why) = c["last_failure"].as_str() {
                     let _ = write!(out, "  ({why})");
                 }
+                if let Some(pending) = c["restart"]["text"].as_str() {
+                    let _ = write!(out, "  ({pending})");
+                }
                 out.push('\n');
             }
             for u in answer["unreachable"].as_array().into_iter().flatten() {

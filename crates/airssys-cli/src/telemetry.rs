@@ -61,7 +61,15 @@ pub fn record(list: &[ComponentInfo], dead: &DeadLetterStats) {
         metrics::counter!("airssys_restarts_total", "component" => id.clone()).absolute(c.restarts);
         metrics::gauge!("airssys_mailbox_len", "component" => id.clone()).set(c.mailbox_len as f64);
         let ready = c.state == LifecycleState::Ready;
-        metrics::gauge!("airssys_component_ready", "component" => id).set(if ready {
+        metrics::gauge!("airssys_component_ready", "component" => id.clone()).set(if ready {
+            1.0
+        } else {
+            0.0
+        });
+        // Waiting out a restart's backoff (1) apart from given up on
+        // (`airssys_component_ready` 0 and this 0).
+        let restarting = c.state == LifecycleState::Restarting;
+        metrics::gauge!("airssys_component_restarting", "component" => id).set(if restarting {
             1.0
         } else {
             0.0

@@ -57,6 +57,7 @@ fn start_with(extra: &[&str], token: Option<&str>) -> Host {
 fn start_manifest(text: &str, extra: &[&str], token: Option<&str>, stdout: Stdio) -> Host {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("echo.wat"), ECHO).unwrap();
+    std::fs::write(dir.path().join("trapper.wat"), TRAPPER).unwrap();
     let manifest = dir.path().join("airssys.toml");
     std::fs::write(&manifest, text).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_airssys"));
@@ -137,6 +138,45 @@ impl Host {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Traps on every message.
+const TRAPPER: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle-message") (param i32 i32) (result i32) unreachable))"#;
+
+#[test]
+fn a_component_waiting_out_its_backoff_is_restarting_not_failed() {
+    let manifest = "[host]\nbackoff = { initial = \"4s\", max = \"4s\", jitter = 0.0 }\n\n\
+        [[component]]\nname = \"flaky\"\npath = \"trapper.wat\"\n\n\
+        [[component]]\nname = \"once\"\npath = \"trapper.wat\"\nrestart = \"temporary\"\n";
+    let host = start_manifest(
+        manifest,
+        &["--control-addr", "127.0.0.1:0"],
+        None,
+        Stdio::null(),
+    );
+    host.ok(&["send", "flaky", "x"]);
+    host.wait_for("flaky", "restarting", |r| r["state"] == "restarting");
+    let row = host.row("flaky").unwrap();
+    assert_eq!(row["restart"]["attempt"], 1, "{row}");
+    assert_eq!(row["restart"]["backoff_ms"], 4000, "{row}");
+    let table = host.ok(&["list"]);
+    let line = table.lines().find(|l| l.starts_with("flaky")).unwrap();
+    assert!(
+        line.contains("restarting") && line.contains("(backoff 4s, 1st in a row)"),
+        "{line}"
+    );
+    // Nobody restarts a temporary component: failed means given up.
+    host.ok(&["send", "once", "x"]);
+    host.wait_for("once", "failed or gone", |r| {
+        r.is_null() || r["state"] == "failed"
+    });
+    // Once the backoff is over, a fresh incarnation.
+    host.wait_for("flaky", "ready again", |r| {
+        r["state"] == "ready" && r["restarts"] == 1
+    });
 }
 
 #[test]

@@ -215,6 +215,12 @@ fn supervision(event: &SupervisionEvent) -> String {
         SupervisionEvent::ChildFailed { child, reason, .. } => {
             format!("{child} failed ({reason:?})")
         }
+        SupervisionEvent::ChildRestarting {
+            child,
+            attempt,
+            delay,
+            ..
+        } => format!("{child} restarting (attempt {attempt}, in {delay:?})"),
         SupervisionEvent::ChildRestarted {
             child,
             attempt,

@@ -62,7 +62,7 @@ pub use host::{
     ComponentActor, ComponentFailure, ComponentHealth, ComponentHost, ComponentHostBuilder,
     ComponentInfo, ComponentMessage, ComponentRef, ComponentRegistry, ComponentReply,
     ComponentSpec, DeadLetterStats, Fault, HostError, HostShutdownReport, LifecycleState,
-    TopicMessage, UndeliveredReason, UpgradeOutcome, UpgradeReport, SPAWN_BATCH,
+    RestartPending, TopicMessage, UndeliveredReason, UpgradeOutcome, UpgradeReport, SPAWN_BATCH,
 };
 pub use id::ComponentId;
 pub use runtime::engine::{

@@ -49,7 +49,7 @@ fn host_error(error: &HostError, component: Option<&str>) -> Answer {
 }
 
 fn info_json(c: &ComponentInfo) -> Value {
-    json!({
+    let mut row = json!({
         "id": c.id.as_str(),
         "state": c.state.label(),
         "restarts": c.restarts,
@@ -58,7 +58,15 @@ fn info_json(c: &ComponentInfo) -> Value {
         "mailbox": c.mailbox_len,
         "denied": c.denied,
         "upgrades": c.upgrades,
-    })
+    });
+    if let Some(pending) = c.restart {
+        row["restart"] = json!({
+            "attempt": pending.attempt,
+            "backoff_ms": u64::try_from(pending.backoff.as_millis()).unwrap_or(u64::MAX),
+            "text": pending.to_string(),
+        });
+    }
+    row
 }
 
 fn upgraded_json(reports: &[UpgradeReport]) -> Value {

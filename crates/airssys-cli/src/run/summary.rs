@@ -70,20 +70,24 @@ impl View {
                 dead.total()
             ),
             format!(
-                "{:<20} {:<9} {:>10} {:>8} {:>9} {:>8}",
+                "{:<20} {:<10} {:>10} {:>8} {:>9} {:>8}",
                 "component", "state", "handled", "failed", "restarts", "mailbox"
             ),
         ];
         for c in list {
-            lines.push(format!(
-                "{:<20} {:<9} {:>10} {:>8} {:>9} {:>8}",
+            let mut line = format!(
+                "{:<20} {:<10} {:>10} {:>8} {:>9} {:>8}",
                 c.id.as_str(),
                 c.state.label(),
                 c.handled,
                 c.failed,
                 c.restarts,
                 c.mailbox_len
-            ));
+            );
+            if let Some(pending) = c.restart {
+                line.push_str(&format!("  ({pending})"));
+            }
+            lines.push(line);
         }
         let d: Vec<String> = drives
             .iter()

@@ -39,6 +39,19 @@ pub enum SupervisionEvent {
         /// Why it failed.
         reason: ExitReason,
     },
+    /// A failed child will be restarted after `delay` (its backoff): sent
+    /// when the restart is scheduled, so that an observer can tell a child
+    /// waiting to come back from one its supervisor gave up on.
+    ChildRestarting {
+        /// Supervisor name.
+        supervisor: String,
+        /// Child name.
+        child: String,
+        /// The consecutive-restart count k of this restart (1-based).
+        attempt: u32,
+        /// The backoff before the restart.
+        delay: Duration,
+    },
     /// A child was restarted after waiting `delay`.
     ChildRestarted {
         /// Supervisor name.
@@ -106,6 +119,7 @@ impl SupervisionEvent {
             SupervisionEvent::ChildStarted { supervisor, .. }
             | SupervisionEvent::ChildExited { supervisor, .. }
             | SupervisionEvent::ChildFailed { supervisor, .. }
+            | SupervisionEvent::ChildRestarting { supervisor, .. }
             | SupervisionEvent::ChildRestarted { supervisor, .. }
             | SupervisionEvent::HealthCheckFailed { supervisor, .. }
             | SupervisionEvent::ChildStopped { supervisor, .. }
@@ -121,6 +135,7 @@ impl SupervisionEvent {
             SupervisionEvent::ChildStarted { child, .. }
             | SupervisionEvent::ChildExited { child, .. }
             | SupervisionEvent::ChildFailed { child, .. }
+            | SupervisionEvent::ChildRestarting { child, .. }
             | SupervisionEvent::ChildRestarted { child, .. }
             | SupervisionEvent::HealthCheckFailed { child, .. }
             | SupervisionEvent::ChildStopped { child, .. }

@@ -175,6 +175,7 @@ impl ComponentHostBuilder {
                 .backoff(self.backoff),
         );
         let registry = Arc::new(ComponentRegistry::default());
+        super::restarts::follow(&root, Arc::clone(&registry));
         let dead_letters = DeadLetterSink::new(Arc::clone(&broker));
         let remote = if broker.is_distributed() {
             Some(Arc::new(RemoteRoutes::new(

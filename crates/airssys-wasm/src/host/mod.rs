@@ -19,6 +19,7 @@ mod message;
 mod monitor;
 mod registry;
 mod remote;
+mod restarts;
 mod router;
 mod spawn;
 mod spec;
@@ -34,7 +35,7 @@ pub use facade::{
 };
 pub use fault::Fault;
 pub use handoff::HandOff;
-pub use lifecycle::LifecycleState;
+pub use lifecycle::{LifecycleState, RestartPending};
 pub use message::{ComponentMessage, ComponentReply, TopicMessage, UpgradeOutcome};
 pub use monitor::{ComponentDown, ComponentMonitor};
 pub use registry::{ComponentInfo, ComponentRegistry};

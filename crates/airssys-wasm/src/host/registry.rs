@@ -38,6 +38,9 @@ pub struct ComponentInfo {
     pub id: ComponentId,
     /// Its lifecycle state.
     pub state: LifecycleState,
+    /// The restart its supervisor scheduled, while it is
+    /// [`Restarting`](LifecycleState::Restarting).
+    pub restart: Option<super::lifecycle::RestartPending>,
     /// Times its supervisor restarted it.
     pub restarts: u64,
     /// Messages it handled successfully (operator upgrades and restarts
@@ -136,6 +139,7 @@ impl ComponentRegistry {
                 ComponentInfo {
                     id: e.key().clone(),
                     state: e.template.lifecycle.get(),
+                    restart: e.template.lifecycle.pending(),
                     restarts: stats.restarts,
                     handled: stats.handled.saturating_sub(
                         e.template

@@ -219,6 +219,12 @@ impl SupervisorNode {
                     delay,
                 };
                 self.wakes.push(due, id);
+                self.emit(SupervisionEvent::ChildRestarting {
+                    supervisor: self.name().to_owned(),
+                    child: self.children[j].spec.name().to_owned(),
+                    attempt,
+                    delay,
+                });
             }
         }
     }
