@@ -5,7 +5,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use airssys_wasm::{ComponentHealth, ComponentInfo, GuestHealth, SubjectPattern};
+use airssys_wasm::{
+    ComponentDown, ComponentHealth, ComponentInfo, ComponentMonitor, GuestHealth, SubjectPattern,
+};
 use bytes::Bytes;
 
 use crate::error::{Error, ExpectationFailed, Result};
@@ -206,6 +208,50 @@ impl TestHost {
             })
             .await
             .ok_or_else(|| self.failed(format!("a restart of {id}"), self.none_within()))
+    }
+
+    /// Monitors component `id` (see [`ComponentHost::monitor`](airssys_wasm::ComponentHost::monitor)):
+    /// hand the monitor to [`expect_down`](Self::expect_down) after making
+    /// the component go down. An id no component has gives a `noproc`
+    /// down.
+    pub fn monitor(&self, id: &str) -> ComponentMonitor {
+        self.host().monitor(id)
+    }
+
+    /// Waits for the down of `monitor` and checks its reason's label
+    /// (`shutdown`, `failed`, `normal`, `escalated`, `linked`, `noproc`);
+    /// returns the down.
+    ///
+    /// ```no_run
+    /// # async fn demo(th: airssys_testkit::TestHost) -> airssys_testkit::Result {
+    /// let monitor = th.monitor("worker");
+    /// th.crash("worker").await?;
+    /// th.expect_down(monitor, "failed").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Expectation`] with the recorded traffic if no down comes in
+    /// time, or it has another reason.
+    pub async fn expect_down(
+        &self,
+        monitor: ComponentMonitor,
+        reason: &str,
+    ) -> Result<ComponentDown> {
+        let id = monitor.component().clone();
+        let expected = format!("{id} to go down with reason {reason}");
+        match tokio::time::timeout(self.timeout, monitor).await {
+            Ok(down) if down.reason.label() == reason => Ok(down),
+            Ok(down) => Err(self.failed(
+                expected,
+                format!(
+                    "it went down with {} ({})",
+                    down.reason.label(),
+                    down.reason
+                ),
+            )),
+            Err(_) => Err(self.failed(expected, self.none_within())),
+        }
     }
 
     /// Asks component `id` for its health until its guest answers

@@ -355,3 +355,24 @@ async fn a_component_spawned_in_a_group_is_in_the_ledger() -> airssys_testkit::R
     assert_eq!((row.delivered, row.handled), (Some(3), 3));
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_is_a_down_with_reason_failed_and_a_wrong_reason_says_what_came() {
+    let t = impatient();
+    t.spawn(fixture("counter", "crashing_counter"))
+        .await
+        .unwrap();
+    let monitor = t.monitor("counter");
+    t.crash("counter").await.unwrap();
+    let down = t.expect_down(monitor, "failed").await.unwrap();
+    assert_eq!(down.component.as_str(), "counter");
+    // A restart ended that monitor; the next incarnation's stop is a shutdown.
+    let monitor = t.monitor("counter");
+    t.stop("counter").await.unwrap();
+    let text = failure(t.expect_down(monitor, "failed").await);
+    assert!(
+        text.contains("counter to go down with reason failed") && text.contains("shutdown"),
+        "{text}"
+    );
+    t.expect_down(t.monitor("counter"), "noproc").await.unwrap();
+}

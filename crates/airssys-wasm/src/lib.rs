@@ -59,10 +59,11 @@ pub use guest::{
     HostCallStats, InstanceConfig, WasmValue,
 };
 pub use host::{
-    ComponentActor, ComponentFailure, ComponentHealth, ComponentHost, ComponentHostBuilder,
-    ComponentInfo, ComponentMessage, ComponentRef, ComponentRegistry, ComponentReply,
-    ComponentSpec, DeadLetterStats, Fault, HostError, HostShutdownReport, LifecycleState,
-    RestartPending, TopicMessage, UndeliveredReason, UpgradeOutcome, UpgradeReport, SPAWN_BATCH,
+    ComponentActor, ComponentDown, ComponentFailure, ComponentHealth, ComponentHost,
+    ComponentHostBuilder, ComponentInfo, ComponentMessage, ComponentMonitor, ComponentRef,
+    ComponentRegistry, ComponentReply, ComponentSpec, DeadLetterStats, Fault, HostError,
+    HostShutdownReport, LifecycleState, RestartPending, TopicMessage, UndeliveredReason,
+    UpgradeOutcome, UpgradeReport, SPAWN_BATCH,
 };
 pub use id::ComponentId;
 pub use runtime::engine::{
