@@ -209,6 +209,68 @@ fn ctrl_c_shuts_down_gracefully_with_a_summary() {
     assert!(rest.contains("delivered: ok"), "{rest}");
 }
 
+/// Spends tens of milliseconds on every message.
+const SLOW: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle-message") (param i32 i32) (result i32)
+    (local $i i32)
+    (local.set $i (i32.const 30000000))
+    (loop $spin
+      (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+      (br_if $spin (local.get $i)))
+    i32.const 0))"#;
+
+fn signal(child: &std::process::Child, name: &str) {
+    assert!(Command::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+#[test]
+fn a_second_signal_stops_at_once_and_says_what_it_abandons() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_app(
+        dir.path(),
+        "[host]\nshutdown_timeout = \"60s\"\n\n\
+         [[component]]\nname = \"slow\"\npath = \"guest.wat\"\nmailbox = 10000\n\n\
+         [[drive]]\nsend = \"slow\"\nevery = \"1ms\"\n",
+        SLOW,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["run", &manifest, "--duration", "60s", "--quiet"])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ready: ") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no ready line");
+    }
+    // A backlog builds up; the first signal starts a drain that would take
+    // long, the second cuts it short.
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, "-INT");
+    std::thread::sleep(Duration::from_millis(500));
+    let second = Instant::now();
+    signal(&child, "-TERM");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(second.elapsed() < Duration::from_secs(5), "{rest}");
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(
+        rest.contains("second signal: stopping now; abandoned "),
+        "{rest}"
+    );
+    assert!(rest.contains(" in slow ("), "{rest}");
+}
+
 const ECHO: &str = r#"(module
   (import "airssys" "reply" (func $reply (param i32 i32) (result i32)))
   (memory (export "memory") 1)

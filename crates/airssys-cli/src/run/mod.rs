@@ -401,7 +401,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
     };
 
     let mut control_traffic = None;
-    let control = match opts.control {
+    let mut control = match opts.control {
         Some(config) => {
             let addr = config.addr();
             let mut controller = Controller::new(host.clone(), &manifest, groups);
@@ -514,6 +514,12 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
     };
     view.finish();
     tracing::info!(reason = ?end, "stopping");
+    // From here a second Ctrl-C or SIGTERM stops at once, saying what it
+    // leaves behind; the control API takes no new work.
+    let force = tokio::spawn(stop_now_on_second_signal(host.clone()));
+    if let Some(task) = control.take() {
+        task.abort();
+    }
 
     // Graceful shutdown: stop the sources, hand the cluster's units over,
     // let the mailboxes drain, stop the host.
@@ -568,9 +574,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
     if let Some(task) = endpoint {
         task.abort();
     }
-    if let Some(task) = control {
-        task.abort();
-    }
+    force.abort();
     crate::telemetry::record(&components, &report.dead_letters);
 
     let mut summary = Summary::new(
@@ -616,6 +620,33 @@ fn with_retired(now: Vec<ComponentInfo>, retired: Vec<ComponentInfo>) -> Vec<Com
 
 /// Resolves on `SIGTERM` (what service managers send to stop a process);
 /// never where there is no such signal.
+/// Waits for another Ctrl-C or SIGTERM during the graceful stop, then
+/// says what a stop now abandons (messages still queued, components not
+/// cleaned up) and exits with 130 at once.
+async fn stop_now_on_second_signal(host: ComponentHost) {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminated() => {}
+    }
+    let list = host.list();
+    let queued: Vec<String> = list
+        .iter()
+        .filter(|c| c.mailbox_len > 0)
+        .map(|c| format!("{} ({})", c.id, c.mailbox_len))
+        .collect();
+    let running = list
+        .iter()
+        .filter(|c| c.state != airssys_wasm::LifecycleState::Stopped)
+        .count();
+    eprintln!(
+        "second signal: stopping now; abandoned {} queued message(s){}{}, {running} component(s) not cleaned up",
+        list.iter().map(|c| c.mailbox_len).sum::<usize>(),
+        if queued.is_empty() { "" } else { " in " },
+        queued.join(", ")
+    );
+    std::process::exit(130);
+}
+
 async fn terminated() {
     #[cfg(unix)]
     {
