@@ -94,6 +94,14 @@ pub enum CtlError {
         /// The whole JSON answer.
         body: Value,
     },
+    /// The TLS setup of `https://` could not be made (a CA file).
+    #[error("cannot set up TLS for {addr}: {source}")]
+    Tls {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: crate::control::tls::TlsError,
+    },
     /// The answer was not JSON.
     #[error("the control API answered {status} with something that is not JSON")]
     NotJson {
@@ -155,9 +163,26 @@ impl Verb {
 /// # Errors
 /// [`CtlError`]: unreachable, an error status (with the API's message), or
 /// a non-JSON answer.
-pub async fn call(addr: &str, token: Option<&str>, verb: &Verb) -> Result<Value, CtlError> {
+pub async fn call(
+    addr: &str,
+    token: Option<&str>,
+    ca: Option<&std::path::Path>,
+    verb: &Verb,
+) -> Result<Value, CtlError> {
     let (method, path, body) = verb.request();
-    let response = http::call(addr, method, &path, token, body)
+    // `https://…`: the server's certificate checked against `ca`, or the
+    // system's roots.
+    let tls = if addr.starts_with("https://") {
+        Some(
+            crate::control::tls::connector(ca).map_err(|source| CtlError::Tls {
+                addr: addr.to_owned(),
+                source,
+            })?,
+        )
+    } else {
+        None
+    };
+    let response = http::call(addr, tls.as_ref(), method, &path, token, body)
         .await
         .map_err(|source| CtlError::Connect {
             addr: addr.to_owned(),

@@ -51,6 +51,13 @@ enum Command {
         /// AIRSSYS_CONTROL_TOKEN variable; none = loopback only, no token).
         #[arg(long)]
         control_token_file: Option<PathBuf>,
+        /// PEM certificate chain of the control API: serves it over TLS
+        /// (needed off loopback, with `--control-tls-key`).
+        #[arg(long, value_name = "FILE", requires = "control_tls_key")]
+        control_tls_cert: Option<PathBuf>,
+        /// PEM private key of `--control-tls-cert`.
+        #[arg(long, value_name = "FILE", requires = "control_tls_cert")]
+        control_tls_key: Option<PathBuf>,
         /// Join the NATS server at this URL as one host of a distributed
         /// application (overrides the manifest's `[broker] url`).
         #[arg(long)]
@@ -110,6 +117,10 @@ enum Command {
         /// File holding the bearer token (default: the AIRSSYS_CONTROL_TOKEN variable).
         #[arg(long, global = true)]
         token_file: Option<PathBuf>,
+        /// PEM CA file that signed the control API's certificate, for an
+        /// `https://` address (default: the system's roots).
+        #[arg(long, global = true, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
         #[command(subcommand)]
         verb: CtlVerb,
     },
@@ -320,6 +331,8 @@ async fn run_command() -> ExitCode {
             metrics_addr,
             control_addr,
             control_token_file,
+            control_tls_cert,
+            control_tls_key,
             nats,
             nats_ca,
             nats_cert,
@@ -345,7 +358,8 @@ async fn run_command() -> ExitCode {
                             return ExitCode::from(2);
                         }
                     };
-                    match ControlConfig::new(addr, token) {
+                    let tls = control_tls_cert.as_deref().zip(control_tls_key.as_deref());
+                    match ControlConfig::new(addr, token, tls) {
                         Ok(c) => Some(c),
                         Err(e) => {
                             eprintln!("error: {e}");
@@ -425,8 +439,9 @@ async fn run_command() -> ExitCode {
             addr,
             json,
             token_file,
+            ca_file,
             verb,
-        } => ctl_command(&addr, json, token_file, verb).await,
+        } => ctl_command(&addr, json, token_file, ca_file, verb).await,
         Command::Chaos {
             components,
             messages,
@@ -573,6 +588,7 @@ async fn ctl_command(
     addr: &str,
     json: bool,
     token_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
     verb: CtlVerb,
 ) -> ExitCode {
     let token = match Token::load(token_file.as_deref()) {
@@ -611,7 +627,14 @@ async fn ctl_command(
             Err(code) => return code,
         },
     };
-    match ctl::call(addr, token.as_ref().map(Token::as_str), &verb).await {
+    match ctl::call(
+        addr,
+        token.as_ref().map(Token::as_str),
+        ca_file.as_deref(),
+        &verb,
+    )
+    .await
+    {
         Ok(answer) => {
             if json {
                 println!("{answer:#}");

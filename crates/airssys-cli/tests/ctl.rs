@@ -454,3 +454,81 @@ fn a_non_loopback_control_address_needs_a_token() {
         "{stderr}"
     );
 }
+
+/// `airssys run` with its control API on every interface, `token` in the
+/// environment, and `extra` arguments.
+fn run_off_loopback(dir: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    std::fs::write(dir.join("echo.wat"), ECHO).unwrap();
+    let manifest = dir.join("airssys.toml");
+    std::fs::write(&manifest, MANIFEST).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args([
+            "run",
+            manifest.to_str().unwrap(),
+            "--duration",
+            "20s",
+            "--quiet",
+        ])
+        .args(["--control-addr", "0.0.0.0:0"])
+        .args(extra)
+        .env("AIRSSYS_CONTROL_TOKEN", "s3cret")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn off_loopback_the_control_api_is_served_over_tls_and_ctl_checks_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    // A token alone is not enough: it would cross the network in clear.
+    let out = run_off_loopback(dir.path(), &[])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("clear text") && stderr.contains("--control-tls-cert"),
+        "{stderr}"
+    );
+
+    let pki = airssys_testkit::TestPki::generate(dir.path()).unwrap();
+    let (cert, key) = (
+        pki.server_cert.to_str().unwrap(),
+        pki.server_key.to_str().unwrap(),
+    );
+    let mut child = run_off_loopback(
+        dir.path(),
+        &["--control-tls-cert", cert, "--control-tls-key", key],
+    );
+    let bound = common::announced(&mut child, "serving the control API on https://");
+    let port = bound.rsplit_once(':').unwrap().1;
+    let https = format!("https://127.0.0.1:{port}");
+    let ctl = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_airssys"))
+            .arg("ctl")
+            .args(args)
+            .env("AIRSSYS_CONTROL_TOKEN", "s3cret")
+            .output()
+            .unwrap()
+    };
+    let ca = pki.ca.to_str().unwrap();
+    let out = ctl(&[&https, "list", "--ca-file", ca]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("echo"));
+    // A server certificate nobody vouches for is refused, saying so.
+    let out = ctl(&[&https, "list"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("certificate"), "{stderr}");
+    // Plain HTTP to it gets no answer.
+    let out = ctl(&[&format!("http://127.0.0.1:{port}"), "list"]);
+    assert!(!out.status.success());
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -242,30 +242,56 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// Sends one request to `addr` and reads the whole response (the server
-/// closes the connection after it).
+/// Sends one request to `addr` (`host:port`, `http://host:port`, or
+/// `https://host:port` through `tls`) and reads the whole response (the
+/// server closes the connection after it).
 ///
 /// # Errors
-/// Connection or protocol errors, as `std::io::Error`.
+/// Connection, TLS or protocol errors, as `std::io::Error` (a refused
+/// server certificate says why).
 pub async fn call(
     addr: &str,
+    tls: Option<&tokio_rustls::TlsConnector>,
     method: &str,
     path: &str,
     token: Option<&str>,
     body: &[u8],
 ) -> std::io::Result<Response> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let (secure, host_port) = match addr.split_once("://") {
+        Some(("https", rest)) => (true, rest),
+        Some(("http", rest)) => (false, rest),
+        Some((scheme, _)) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("unknown scheme `{scheme}`: use http:// or https://"),
+            ))
+        }
+        None => (false, addr),
+    };
+    let host_port = host_port.trim_end_matches('/');
+    let stream = tokio::net::TcpStream::connect(host_port).await?;
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host_port}\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
+    let raw = if secure {
+        let connector = tls.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "https:// without a TLS setup",
+            )
+        })?;
+        let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+        let name = super::tls::server_name(host)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let stream = connector.connect(name, stream).await?;
+        exchange(stream, head.as_bytes(), body).await?
+    } else {
+        exchange(stream, head.as_bytes(), body).await?
+    };
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     let end = raw
         .windows(4)
@@ -280,6 +306,25 @@ pub async fn call(
         status,
         body: raw[end + 4..].to_vec(),
     })
+}
+
+/// Writes `head` and `body`, reads until the server closes.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    head: &[u8],
+    body: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    stream.write_all(head).await?;
+    stream.write_all(body).await?;
+    stream.flush().await?;
+    let mut raw = Vec::new();
+    match stream.read_to_end(&mut raw).await {
+        Ok(_) => Ok(raw),
+        // A TLS server that closes without close_notify after a complete
+        // answer: what was read is the answer.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => Ok(raw),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

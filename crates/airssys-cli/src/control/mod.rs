@@ -34,6 +34,7 @@ pub mod auth;
 mod cluster;
 pub mod http;
 mod routes;
+pub mod tls;
 mod traffic;
 
 pub use self::traffic::ControlTraffic;
@@ -45,7 +46,7 @@ use std::time::Duration;
 
 use airssys_rt::supervisor::SupervisorRef;
 use airssys_wasm::host::ComponentHost;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::cluster::operate::ClusterSlot;
@@ -63,10 +64,21 @@ pub const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:7070";
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where and how the control API is served.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ControlConfig {
     addr: SocketAddr,
     token: Option<Token>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for ControlConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlConfig")
+            .field("addr", &self.addr)
+            .field("token", &self.token.is_some())
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 /// Why the control API may not be served as configured.
@@ -83,19 +95,56 @@ pub enum ControlError {
         /// The address asked for.
         addr: SocketAddr,
     },
+    /// A non-loopback address without TLS: its token would cross the
+    /// network in clear text.
+    #[error(
+        "the control API on {addr} would send its bearer token over the network in clear text: \
+         give it a certificate and key with --control-tls-cert and --control-tls-key \
+         (or bind a loopback address)"
+    )]
+    TlsRequired {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The certificate or key could not be used.
+    #[error("control API TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 impl ControlConfig {
-    /// The control API on `addr`, guarded by `token` if given.
+    /// The control API on `addr`, guarded by `token` if given, over TLS
+    /// with the certificate and key files `tls` if given.
     ///
     /// # Errors
-    /// [`ControlError::TokenRequired`] for a non-loopback `addr` without a
-    /// token.
-    pub fn new(addr: SocketAddr, token: Option<Token>) -> Result<Self, ControlError> {
-        if token.is_none() && !auth::is_loopback(&addr) {
-            return Err(ControlError::TokenRequired { addr });
+    /// [`ControlError::TokenRequired`] and [`ControlError::TlsRequired`]
+    /// for a non-loopback `addr` without a token or without TLS;
+    /// [`ControlError::Tls`] when the files cannot be used.
+    pub fn new(
+        addr: SocketAddr,
+        token: Option<Token>,
+        tls: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> Result<Self, ControlError> {
+        if !auth::is_loopback(&addr) {
+            if token.is_none() {
+                return Err(ControlError::TokenRequired { addr });
+            }
+            if tls.is_none() {
+                return Err(ControlError::TlsRequired { addr });
+            }
         }
-        Ok(Self { addr, token })
+        let tls = tls
+            .map(|(cert, key)| tls::acceptor(cert, key))
+            .transpose()?;
+        Ok(Self { addr, token, tls })
+    }
+
+    /// `https` when served over TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// The address to bind.
@@ -236,13 +285,30 @@ pub async fn serve(
     let listener = TcpListener::bind(config.addr).await?;
     let local = listener.local_addr()?;
     controller.token = config.token;
+    let tls = config.tls;
     let task = tokio::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
                     let controller = controller.clone();
+                    let tls = tls.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = connection(stream, peer, &controller).await {
+                        let served = match tls {
+                            None => connection(stream, peer, &controller).await,
+                            Some(tls) => {
+                                match tokio::time::timeout(READ_TIMEOUT, tls.accept(stream)).await {
+                                    Ok(Ok(stream)) => connection(stream, peer, &controller).await,
+                                    Ok(Err(e)) => {
+                                        tracing::warn!(%peer, error = %e, "control connection refused: TLS handshake failed");
+                                        Ok(())
+                                    }
+                                    Err(_) => {
+                                        Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
+                                    }
+                                }
+                            }
+                        };
+                        if let Err(e) = served {
                             tracing::debug!(%peer, error = %e, "control connection failed");
                         }
                     });
@@ -257,11 +323,14 @@ pub async fn serve(
     Ok((local, task))
 }
 
-async fn connection(
-    mut stream: TcpStream,
+async fn connection<S>(
+    mut stream: S,
     peer: SocketAddr,
     controller: &Controller,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let read_by = tokio::time::Instant::now() + READ_TIMEOUT;
     let timed_out = || {
         tracing::warn!(%peer, "control request not received in time");

@@ -404,6 +404,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
     let mut control = match opts.control {
         Some(config) => {
             let addr = config.addr();
+            let scheme = config.scheme();
             let mut controller = Controller::new(host.clone(), &manifest, groups);
             control_traffic = Some(controller.traffic());
             if let Some(slot) = &cluster_slot {
@@ -417,7 +418,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
                 // the others learn it with the next heartbeat.
                 cluster.update_me(|r| r.control = Some(local.to_string()));
             }
-            eprintln!("serving the control API on http://{local}");
+            eprintln!("serving the control API on {scheme}://{local}");
             Some(task)
         }
         None => None,
