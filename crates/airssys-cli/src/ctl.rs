@@ -16,6 +16,8 @@ pub enum Verb {
     /// List components (on a cluster host: every component of the
     /// application, with the host it runs on).
     List,
+    /// This host's components by supervision group.
+    Tree,
     /// A cluster's live hosts.
     Hosts,
     /// Send a payload to a component.
@@ -115,6 +117,7 @@ impl Verb {
         let c = |id: &str| percent_encode(id);
         match self {
             Verb::List => ("GET", "/v1/components".into(), &[]),
+            Verb::Tree => ("GET", "/v1/tree".into(), &[]),
             Verb::Hosts => ("GET", "/v1/hosts".into(), &[]),
             Verb::Send { component, payload } => (
                 "POST",
@@ -210,6 +213,7 @@ pub fn render(verb: &Verb, answer: &Value) -> String {
         other => other.to_string(),
     };
     match verb {
+        Verb::Tree => render_tree(answer),
         Verb::List => {
             let rows: Vec<&Value> = answer["components"]
                 .as_array()
@@ -361,4 +365,44 @@ pub fn render(verb: &Verb, answer: &Value) -> String {
             out.trim_end().to_owned()
         }
     }
+}
+
+/// `list --tree`: each group indented under its parent, its components
+/// under it.
+fn render_tree(answer: &Value) -> String {
+    let groups: Vec<&Value> = answer["groups"].as_array().into_iter().flatten().collect();
+    let mut out = String::new();
+    fn walk(groups: &[&Value], parent: Option<&str>, depth: usize, out: &mut String) {
+        for g in groups.iter().filter(|g| g["parent"].as_str() == parent) {
+            let name = g["name"].as_str().unwrap_or("?");
+            let i = &g["intensity"];
+            let _ = writeln!(
+                out,
+                "{:indent$}{name}  {}  restarts {}/{} in {}ms",
+                "",
+                g["strategy"].as_str().unwrap_or("?"),
+                i["used"],
+                i["max"],
+                i["within_ms"],
+                indent = depth * 2
+            );
+            for c in g["components"].as_array().into_iter().flatten() {
+                let _ = write!(
+                    out,
+                    "{:indent$}{:<24} {}",
+                    "",
+                    c["id"].as_str().unwrap_or("?"),
+                    c["state"].as_str().unwrap_or("?"),
+                    indent = depth * 2 + 2
+                );
+                if let Some(pending) = c["restart"]["text"].as_str() {
+                    let _ = write!(out, "  ({pending})");
+                }
+                out.push('\n');
+            }
+            walk(groups, Some(name), depth + 1, out);
+        }
+    }
+    walk(&groups, None, 0, &mut out);
+    out.trim_end().to_owned()
 }

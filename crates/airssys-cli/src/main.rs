@@ -232,7 +232,12 @@ enum Command {
 enum CtlVerb {
     /// Every component: state, restarts, counters, mailbox length, upgrades
     /// (on a cluster host: every component of the application, with its host).
-    List,
+    List {
+        /// Grouped by supervision tree (this host's): each group with its
+        /// strategy and the restart intensity it used of what it may.
+        #[arg(long)]
+        tree: bool,
+    },
     /// A cluster's live hosts: session, capacity, labels, version, control
     /// address, components, state, the units each owns.
     Hosts,
@@ -599,7 +604,8 @@ async fn ctl_command(
         }
     };
     let verb = match verb {
-        CtlVerb::List => Verb::List,
+        CtlVerb::List { tree: false } => Verb::List,
+        CtlVerb::List { tree: true } => Verb::Tree,
         CtlVerb::Hosts => Verb::Hosts,
         CtlVerb::Send { component, payload } => Verb::Send {
             component,

@@ -180,6 +180,35 @@ fn a_component_waiting_out_its_backoff_is_restarting_not_failed() {
 }
 
 #[test]
+fn ctl_list_tree_shows_groups_with_strategy_intensity_and_components() {
+    let manifest = "[host]\nintensity = { max_restarts = 4, within = \"10s\" }\n\n\
+        [[group]]\nname = \"pipeline\"\nstrategy = \"rest_for_one\"\nintensity = { max_restarts = 2, within = \"5s\" }\n\n\
+        [[component]]\nname = \"edge\"\npath = \"echo.wat\"\n\n\
+        [[component]]\nname = \"stage\"\npath = \"trapper.wat\"\ngroup = \"pipeline\"\n";
+    let host = start_manifest(
+        manifest,
+        &["--control-addr", "127.0.0.1:0"],
+        None,
+        Stdio::null(),
+    );
+    // One restart inside the group.
+    host.ok(&["send", "stage", "x"]);
+    host.wait_for("stage", "restarted", |r| r["restarts"] == 1);
+    let tree = host.ok(&["list", "--tree"]);
+    let lines: Vec<&str> = tree.lines().collect();
+    assert!(
+        lines[0].starts_with("components  one_for_one  restarts 0/4 in 10000ms"),
+        "{tree}"
+    );
+    assert!(lines[1].trim_start().starts_with("edge"), "{tree}");
+    assert!(
+        lines[2].starts_with("  pipeline  rest_for_one  restarts 1/2 in 5000ms"),
+        "{tree}"
+    );
+    assert!(lines[3].trim_start().starts_with("stage"), "{tree}");
+}
+
+#[test]
 fn ctl_list_prints_a_table_and_json() {
     let host = start();
     let table = host.ok(&["list"]);

@@ -80,6 +80,29 @@ async fn restarts_spread_wider_than_the_window_do_not_exceed_the_intensity() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn intensity_says_how_many_restarts_the_window_holds_now() {
+    let log = Log::default();
+    let sup = SupervisorNode::builder("root")
+        .intensity(3, Duration::from_secs(5))
+        .backoff(BackoffPolicy::none())
+        .start();
+    let mut events = sup.events();
+    let (a, a_ctl) = probe("a", &log);
+    sup.add_child(ChildSpec::new("a"), a).await.unwrap();
+    let fresh = sup.intensity().await.unwrap();
+    assert_eq!((fresh.used, fresh.limit.max_restarts), (0, 3));
+    assert_eq!(fresh.limit.within, Duration::from_secs(5));
+    for _ in 0..2 {
+        a_ctl.crash();
+        restarted(&mut events, "root", "a").await;
+    }
+    assert_eq!(sup.intensity().await.unwrap().used, 2);
+    // Out of the window, they no longer count.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert_eq!(sup.intensity().await.unwrap().used, 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_escalated_exit_stops_the_siblings_and_fails_the_supervisor() {
     let log = Log::default();
     let sup = SupervisorNode::builder("root")

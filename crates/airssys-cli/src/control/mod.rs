@@ -6,6 +6,7 @@
 //! | GET | `/v1/components` | — | every component: state, restarts, counters, mailbox length, upgrades; on a cluster host every component of the application with its `host` (and those that run nowhere, with why) |
 //! | GET | `/v1/hosts` | — | a cluster's live hosts: id, session, capacity, labels, version, control address, components, leaving/ready, the units each owns (409 on a host not in a cluster) |
 //! | GET | `/v1/specs` | — | the manifest's `[[component]]` specs and their running instances |
+//! | GET | `/v1/tree` | — | this host's supervision groups (root first), each with its parent, strategy, restart intensity `{used, max, within_ms}` and components |
 //! | POST | `/v1/components/{id}/send` | payload | fire-and-forget send (202) |
 //! | POST | `/v1/components/{id}/request?timeout_ms=N` | payload | request/reply (default 5000 ms) |
 //! | POST | `/v1/publish/{subject}` | payload | publish on a subject |
@@ -25,8 +26,9 @@
 //!
 //! Security: the API binds to loopback unless told otherwise; a non-loopback
 //! address requires a bearer token ([`auth::Token`], from a file or the
-//! `AIRSSYS_CONTROL_TOKEN` variable, never the command line), and when a
-//! token is set every request must carry it. Every mutating call is logged
+//! `AIRSSYS_CONTROL_TOKEN` variable, never the command line) and TLS
+//! ([`tls`]: a certificate and key), and when a token is set every request
+//! must carry it. Every mutating call is logged
 //! with the peer, the action and the target.
 
 mod answer;
@@ -216,6 +218,17 @@ pub struct Controller {
     cluster: Option<ClusterSlot>,
     /// What it handed to components, for the run's ledger.
     traffic: Arc<ControlTraffic>,
+    /// The supervision groups, root first, parents before children.
+    tree: Arc<Vec<GroupNode>>,
+}
+
+/// A supervision group as `list --tree` shows it.
+#[derive(Debug, Clone)]
+struct GroupNode {
+    name: String,
+    parent: Option<String>,
+    strategy: &'static str,
+    supervisor: SupervisorRef,
 }
 
 impl std::fmt::Debug for Controller {
@@ -248,12 +261,35 @@ impl Controller {
                 )
             })
             .collect();
+        let root = host.supervisor().clone();
+        let mut tree = vec![GroupNode {
+            name: root.name().to_owned(),
+            parent: None,
+            strategy: "one_for_one",
+            supervisor: root,
+        }];
+        for g in &manifest.groups {
+            let Some(supervisor) = groups.get(&g.name) else {
+                continue;
+            };
+            tree.push(GroupNode {
+                name: g.name.clone(),
+                parent: Some(g.parent.clone().unwrap_or_else(|| tree[0].name.clone())),
+                strategy: match g.strategy {
+                    crate::manifest::Strategy::OneForOne => "one_for_one",
+                    crate::manifest::Strategy::OneForAll => "one_for_all",
+                    crate::manifest::Strategy::RestForOne => "rest_for_one",
+                },
+                supervisor: supervisor.clone(),
+            });
+        }
         Self {
             host,
             specs: Arc::new(tokio::sync::Mutex::new(specs)),
             token: None,
             cluster: None,
             traffic: Arc::default(),
+            tree: Arc::new(tree),
         }
     }
 

@@ -99,6 +99,7 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
             (200, json!({ "components": rows }))
         }
         ("GET", ["v1", "hosts"]) => super::cluster::hosts(c),
+        ("GET", ["v1", "tree"]) => tree(c).await,
         ("GET", ["v1", "specs"]) => {
             let specs = c.specs.lock().await;
             let rows: Vec<Value> = specs
@@ -292,7 +293,7 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
                 }
             }
         }
-        (_, ["v1", "components"] | ["v1", "specs"] | ["v1", "hosts"]) => {
+        (_, ["v1", "components"] | ["v1", "specs"] | ["v1", "hosts"] | ["v1", "tree"]) => {
             error(405, "use GET", None)
         }
         (
@@ -376,4 +377,39 @@ async fn scale(c: &Controller, spec: &SpecState, n: u32) -> Answer {
         200,
         json!({ "spec": name, "instances": instances, "started": started, "stopped": stopped }),
     )
+}
+
+/// `GET /v1/tree`: this host's supervision groups (root first, parents
+/// before children), each with its strategy, the restart intensity it used
+/// of what it may, and its components.
+async fn tree(c: &Controller) -> (u16, Value) {
+    let list = c.host.list();
+    let specs = c.specs.lock().await;
+    let root = c.tree.first().map(|g| g.name.clone()).unwrap_or_default();
+    let mut rows = Vec::with_capacity(c.tree.len());
+    for g in c.tree.iter() {
+        let intensity = match g.supervisor.intensity().await {
+            Ok(i) => json!({
+                "used": i.used,
+                "max": i.limit.max_restarts,
+                "within_ms": u64::try_from(i.limit.within.as_millis()).unwrap_or(u64::MAX),
+            }),
+            Err(e) => json!({ "error": e.to_string() }),
+        };
+        let members: Vec<Value> = specs
+            .values()
+            .filter(|s| s.def.group.as_deref().unwrap_or(root.as_str()) == g.name)
+            .flat_map(|s| s.running(&c.host))
+            .filter_map(|(_, id)| list.iter().find(|i| i.id.as_str() == id))
+            .map(info_json)
+            .collect();
+        rows.push(json!({
+            "name": g.name,
+            "parent": g.parent,
+            "strategy": g.strategy,
+            "intensity": intensity,
+            "components": members,
+        }));
+    }
+    (200, json!({ "groups": rows }))
 }

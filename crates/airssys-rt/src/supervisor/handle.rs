@@ -36,6 +36,9 @@ pub(crate) enum Command {
     Children {
         reply: oneshot::Sender<Vec<ChildInfo>>,
     },
+    Intensity {
+        reply: oneshot::Sender<super::intensity::IntensityUse>,
+    },
     Shutdown {
         timeout: Duration,
         reply: Option<oneshot::Sender<ShutdownReport>>,
@@ -437,6 +440,15 @@ impl SupervisorRef {
     /// [`SupervisorError::NotRunning`] after shutdown.
     pub async fn children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
         self.request(|reply| Command::Children { reply }).await
+    }
+
+    /// How many restarts this supervisor made within its intensity
+    /// window, and the limit: how close it is to giving up.
+    ///
+    /// # Errors
+    /// [`SupervisorError::NotRunning`] after shutdown.
+    pub async fn intensity(&self) -> Result<super::intensity::IntensityUse, SupervisorError> {
+        self.request(|reply| Command::Intensity { reply }).await
     }
 
     /// Subscribes to the event stream of this supervisor's tree. Only events

@@ -72,6 +72,14 @@ impl IntensityTracker {
         (count > self.limit.max_restarts as usize).then_some(count)
     }
 
+    /// Restarts within the window ending `now`.
+    pub(crate) fn used(&self, now: Instant) -> usize {
+        self.restarts
+            .iter()
+            .filter(|&&at| now.saturating_duration_since(at) < self.limit.within)
+            .count()
+    }
+
     /// Forgets every recorded restart (a supervisor's fresh incarnation).
     pub(crate) fn reset(&mut self) {
         self.restarts.clear();
@@ -103,4 +111,15 @@ mod tests {
         assert_eq!(t.record(start + Duration::from_secs(5)), None);
         assert_eq!(t.record(start + Duration::from_secs(6)), Some(2));
     }
+}
+
+/// How much of its restart intensity a supervisor has used, from
+/// [`SupervisorRef::intensity`](super::SupervisorRef::intensity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IntensityUse {
+    /// Restarts within the window ending now.
+    pub used: usize,
+    /// The limit and its window.
+    pub limit: RestartIntensity,
 }

@@ -73,7 +73,7 @@ pub use error::SupervisorError;
 pub use event::{SupervisionEvent, SupervisorExit};
 pub use handle::{ShutdownReport, SupervisorBuilder, SupervisorChild, SupervisorRef};
 pub use health::HealthConfig;
-pub use intensity::RestartIntensity;
+pub use intensity::{IntensityUse, RestartIntensity};
 pub use node::SupervisorNode;
 pub use spec::{ChildId, ChildInfo, ChildSpec, ChildState};
 pub use strategy::{RestartPolicy, RestartStrategy, ShutdownPolicy};

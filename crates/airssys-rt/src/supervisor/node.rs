@@ -283,6 +283,12 @@ impl SupervisorNode {
             Command::Children { reply } => {
                 let _ = reply.send(self.snapshot());
             }
+            Command::Intensity { reply } => {
+                let _ = reply.send(super::intensity::IntensityUse {
+                    used: self.intensity.used(Instant::now()),
+                    limit: self.intensity.limit(),
+                });
+            }
             Command::Shutdown { timeout, reply } => {
                 let report = self.stop_all(Some(Instant::now() + timeout)).await;
                 // The task ends: its children go for good, before anyone
