@@ -65,6 +65,14 @@ pub enum Verb {
         /// How many.
         instances: u32,
     },
+    /// Wait for a component's next down (one long poll; `airssys ctl
+    /// monitor` repeats it to print downs as they happen).
+    Down {
+        /// The component id.
+        component: String,
+        /// How long the API waits before answering 504.
+        wait: Duration,
+    },
     /// Live-upgrade a spec's instances (or one component) to a binary.
     Upgrade {
         /// A `[[component]]` name or a component id.
@@ -157,6 +165,15 @@ impl Verb {
             Verb::Upgrade { target, binary } => {
                 ("POST", format!("/v1/upgrade/{}", c(target)), binary)
             }
+            Verb::Down { component, wait } => (
+                "GET",
+                format!(
+                    "/v1/components/{}/down?timeout_ms={}",
+                    c(component),
+                    wait.as_millis().max(1)
+                ),
+                &[],
+            ),
         }
     }
 }
@@ -203,6 +220,43 @@ pub async fn call(
         });
     }
     Ok(json)
+}
+
+/// `airssys ctl monitor`: prints each down of `component` as it happens,
+/// one line each (or its JSON with `json`), monitoring again after every
+/// restart, until the component is gone for good (a `noproc` or
+/// `shutdown` down ends it). Each poll monitors the incarnation running
+/// when it reaches the host: a restart between two polls (while a line is
+/// printed) is not printed.
+///
+/// # Errors
+/// As [`call`]; a 504 (no down within the poll's wait) just polls again.
+pub async fn monitor(
+    addr: &str,
+    token: Option<&str>,
+    ca: Option<&std::path::Path>,
+    component: &str,
+    json: bool,
+) -> Result<(), CtlError> {
+    let verb = Verb::Down {
+        component: component.to_owned(),
+        wait: Duration::from_secs(60),
+    };
+    loop {
+        let answer = match call(addr, token, ca, &verb).await {
+            Ok(answer) => answer,
+            Err(CtlError::Api { status: 504, .. }) => continue,
+            Err(other) => return Err(other),
+        };
+        if json {
+            println!("{answer}");
+        } else {
+            println!("{}", render(&verb, &answer));
+        }
+        if matches!(answer["reason"].as_str(), Some("noproc" | "shutdown")) {
+            return Ok(());
+        }
+    }
 }
 
 /// The human-readable form of a successful answer to `verb`.
@@ -330,6 +384,13 @@ pub fn render(verb: &Verb, answer: &Value) -> String {
             s(&answer["delivered"])
         ),
         Verb::Stop { component } => format!("stopped {component}"),
+        Verb::Down { .. } => {
+            let mut line = format!("{} down: {}", s(&answer["component"]), s(&answer["reason"]));
+            if let Some(detail) = answer["detail"].as_str().filter(|d| !d.is_empty()) {
+                let _ = write!(line, " ({detail})");
+            }
+            line
+        }
         Verb::Restart { component } => format!("restarted {component}"),
         Verb::Spawn { spec } => format!("spawned {} from {spec}", s(&answer["component"])),
         Verb::Scale { spec, .. } => {

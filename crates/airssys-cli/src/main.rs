@@ -287,6 +287,12 @@ enum CtlVerb {
         /// How many instances.
         instances: u32,
     },
+    /// Print a component's downs as they happen (stop, crash, restart,
+    /// with the reason), until it is gone for good.
+    Monitor {
+        /// The component id.
+        component: String,
+    },
     /// Replace the binary of a `[[component]]`'s instances (or of one
     /// component) while they run, without losing a message.
     Upgrade {
@@ -604,6 +610,17 @@ async fn ctl_command(
         }
     };
     let verb = match verb {
+        CtlVerb::Monitor { component } => {
+            let token = token.as_ref().map(Token::as_str);
+            let ca = ca_file.as_deref();
+            return match ctl::monitor(addr, token, ca, &component, json).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         CtlVerb::List { tree: false } => Verb::List,
         CtlVerb::List { tree: true } => Verb::Tree,
         CtlVerb::Hosts => Verb::Hosts,

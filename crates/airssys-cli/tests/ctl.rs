@@ -561,3 +561,53 @@ fn off_loopback_the_control_api_is_served_over_tls_and_ctl_checks_the_server() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn ctl_monitor_prints_downs_as_they_happen_until_the_component_is_gone() {
+    let host = start();
+    // No such component: one noproc line at once, and done.
+    assert_eq!(host.ok(&["monitor", "ghost"]).trim(), "ghost down: noproc");
+
+    let mut monitor = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["ctl", &host.addr, "monitor", "echo"])
+        .env_remove("AIRSSYS_CONTROL_TOKEN")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = monitor.stdout.take().unwrap();
+    let (lines, printed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    // Each restart is a down; restart until the monitor (made when its
+    // request reaches the host) has seen one.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let first = loop {
+        host.ok(&["restart", "echo"]);
+        if let Ok(line) = printed.recv_timeout(Duration::from_millis(300)) {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "ctl monitor printed nothing");
+    };
+    assert_eq!(first, "echo down: failed (restart requested)");
+    host.ok(&["stop", "echo"]);
+    // Then the stop (or, if it came before the next poll, noproc), and
+    // the command ends.
+    let mut last = first;
+    while let Ok(line) = printed.recv_timeout(Duration::from_secs(15)) {
+        last = line;
+        if !last.contains("failed") {
+            break;
+        }
+    }
+    assert!(
+        last == "echo down: shutdown" || last == "echo down: noproc",
+        "{last}"
+    );
+    assert!(monitor.wait().unwrap().success());
+}

@@ -19,6 +19,30 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// queued before it: 30 s.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Default wait of `GET /v1/components/{id}/down`: 60 s.
+const DEFAULT_DOWN_WAIT: Duration = Duration::from_secs(60);
+
+/// The next down of component `id` on this host, within `wait`: 200 with
+/// `{"component", "monitor", "reason", "detail"}` (reason `noproc` at
+/// once for an id not running here), 504 when none comes in time.
+async fn down(c: &Controller, id: &str, wait: Duration) -> Answer {
+    match tokio::time::timeout(wait, c.host.monitor(id)).await {
+        Ok(down) => {
+            let notice = down.notice();
+            (
+                200,
+                json!({
+                    "component": notice.component,
+                    "monitor": notice.monitor,
+                    "reason": notice.reason,
+                    "detail": notice.detail,
+                }),
+            )
+        }
+        Err(_) => error(504, format!("no down within {wait:?}"), Some(id)),
+    }
+}
+
 /// One parsed request.
 pub(super) struct Request<'a> {
     pub(super) peer: SocketAddr,
@@ -177,6 +201,16 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
                 }
                 Err(e) => host_error(&e, None),
             }
+        }
+        ("GET", ["v1", "components", id, "down"]) => {
+            let wait = match req.query.get("timeout_ms") {
+                None => DEFAULT_DOWN_WAIT,
+                Some(ms) => match ms.parse::<u64>() {
+                    Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                    _ => return error(400, "timeout_ms must be a positive integer", Some(id)),
+                },
+            };
+            down(c, id, wait).await
         }
         ("POST", ["v1", "components", id, "stop"]) => {
             audit(&req, "stop", id);
