@@ -10,6 +10,7 @@
 //! | `memory_per_component` | RSS growth per spawned component | RSS growth per bare wasmtime instance | KiB |
 //! | `restart` | poison message → trap → restart → next request answered | fresh `InstancePre::instantiate_async` | µs (p50/p99) |
 //! | `broker_fanout` | publish to 8 subscribed components until all handled | tokio mpsc fan-out to 8 tasks | deliveries/s |
+//! | `monitor_down` | a monitored component stopped → the monitoring component's guest has the `_airssys.down` message | a tokio task told to stop reports its end on a oneshot | µs (p50/p99) |
 //! | `request_guest` | a guest's `request` to another component, timed in the guest | the same guest on bare wasmtime, its `request` over tokio mpsc + oneshot to a bare echo task | µs (p50/p99) |
 //!
 //!
@@ -49,7 +50,7 @@ pub const ECHO: &str = r#"(module
     i32.const 0))"#;
 
 /// Names of the scenarios, in run order.
-pub const SCENARIOS: [&str; 11] = [
+pub const SCENARIOS: [&str; 12] = [
     "spawn",
     "tell_throughput",
     "request_rtt",
@@ -61,6 +62,7 @@ pub const SCENARIOS: [&str; 11] = [
     "request_component",
     "memory_component",
     "request_guest",
+    "monitor_down",
 ];
 
 /// Names of the scenarios run only with a NATS server (`--nats <url>`),
@@ -71,6 +73,7 @@ mod cluster;
 pub mod compare;
 mod component;
 mod guest_request;
+mod monitor_down;
 mod nats;
 mod scale;
 
@@ -418,6 +421,7 @@ pub async fn run_all(
             "request_component" => Box::pin(component::request(sizes.requests)),
             "memory_component" => Box::pin(component::memory(sizes.memory_components)),
             "request_guest" => Box::pin(guest_request::run(sizes.requests)),
+            "monitor_down" => Box::pin(monitor_down::run(sizes.restarts * 5)),
             "nats_tell" | "nats_request" => {
                 let Some(url) = plan.nats else { continue };
                 let url = url.to_owned();
