@@ -84,6 +84,22 @@ int32_t airssys_self_id(char *buf, int32_t cap);
 AIRSSYS_IMPORT("config_get")
 int32_t airssys_config_get(const char *key, int32_t key_len, char *buf, int32_t cap);
 
+/* Monitors component `target` (ABI revision 2; allowed by the `send`
+ * allow-list): returns the monitor id (> 0) or an error code. When the
+ * target's incarnation ends, a message with subject AIRSSYS_DOWN_SUBJECT
+ * arrives, its payload multicodec JSON (0x80 0x04, then
+ * {"monitor":id,"component":"...","reason":"...","detail":"..."}). */
+AIRSSYS_IMPORT("monitor")
+int64_t airssys_monitor(const char *target, int32_t target_len);
+
+/* Removes monitor `id`: 1 if this instance held it (no down follows), 0
+ * otherwise. */
+AIRSSYS_IMPORT("demonitor")
+int32_t airssys_demonitor(int64_t id);
+
+/* The subject of a down notification (docs/core-abi.md, "Monitors"). */
+#define AIRSSYS_DOWN_SUBJECT "_airssys.down"
+
 /* Monotonic milliseconds / nanoseconds since the host's engine started. */
 AIRSSYS_IMPORT("now_ms")
 int64_t airssys_now_ms(void);
