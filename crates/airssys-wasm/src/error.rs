@@ -45,6 +45,72 @@ impl std::fmt::Display for WasmType {
     }
 }
 
+/// A per-component resource of the engine's instance pool, as named by
+/// [`WasmError::PoolTooSmall`]; each has an
+/// [`EngineConfig`](crate::EngineConfig) setting and a manifest `[host]` key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PoolResource {
+    /// Core module instances per component.
+    CoreInstances,
+    /// Linear memories the component's modules define.
+    Memories,
+    /// Tables the component's modules define.
+    Tables,
+    /// Initial size of one linear memory, in bytes (the pool's slot size).
+    MemoryBytes,
+    /// Initial size of one table, in elements.
+    TableElements,
+}
+
+impl PoolResource {
+    /// The [`EngineConfig`](crate::EngineConfig) method that raises it.
+    pub fn api_setting(self) -> &'static str {
+        match self {
+            PoolResource::CoreInstances => "EngineConfig::max_core_instances_per_component",
+            PoolResource::Memories => "EngineConfig::max_memories_per_component",
+            PoolResource::Tables => "EngineConfig::max_tables_per_component",
+            PoolResource::MemoryBytes => "EngineConfig::max_memory_per_component",
+            PoolResource::TableElements => "EngineConfig::max_table_elements",
+        }
+    }
+
+    /// The `airssys.toml` `[host]` key that raises it.
+    pub fn manifest_key(self) -> &'static str {
+        match self {
+            PoolResource::CoreInstances => "max_core_instances_per_component",
+            PoolResource::Memories => "max_memories_per_component",
+            PoolResource::Tables => "max_tables_per_component",
+            PoolResource::MemoryBytes => "max_memory_per_component",
+            PoolResource::TableElements => "max_table_elements",
+        }
+    }
+
+    /// A stable label: `core_instances`, `memories`, `tables`,
+    /// `memory_bytes`, `table_elements`.
+    pub fn label(self) -> &'static str {
+        match self {
+            PoolResource::CoreInstances => "core_instances",
+            PoolResource::Memories => "memories",
+            PoolResource::Tables => "tables",
+            PoolResource::MemoryBytes => "memory_bytes",
+            PoolResource::TableElements => "table_elements",
+        }
+    }
+}
+
+impl std::fmt::Display for PoolResource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PoolResource::CoreInstances => "core instances per component",
+            PoolResource::Memories => "linear memories per component",
+            PoolResource::Tables => "tables per component",
+            PoolResource::MemoryBytes => "bytes of initial linear memory",
+            PoolResource::TableElements => "initial table elements",
+        })
+    }
+}
+
 /// Failure to load, compile, link or instantiate a guest.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -117,6 +183,27 @@ pub enum WasmError {
         /// The limit.
         max: u64,
     },
+    /// The guest needs more of the instance pool than the engine holds per
+    /// component: more core instances, memories or tables, or a memory or
+    /// table larger at start than a pool slot. Read from the binary before
+    /// compilation (see [`PoolNeeds`](crate::runtime::pool::PoolNeeds)):
+    /// nothing was compiled. The message names the setting to raise.
+    #[error(
+        "component {component} needs {needed} {resource} but the pool allows {allowed}: \
+         raise {} (manifest: [host] {})",
+        resource.api_setting(),
+        resource.manifest_key()
+    )]
+    PoolTooSmall {
+        /// The component being loaded.
+        component: ComponentId,
+        /// What the pool has too little of.
+        resource: PoolResource,
+        /// What the guest needs.
+        needed: u64,
+        /// What the pool allows per component.
+        allowed: u64,
+    },
     /// The configuration is inconsistent (e.g. a fuel limit on an engine
     /// built without fuel).
     #[error("component {component}: invalid configuration: {reason}")]
@@ -149,6 +236,7 @@ impl WasmError {
             | WasmError::UnresolvedImport { component, .. }
             | WasmError::Capacity { component, .. }
             | WasmError::LimitExceeded { component, .. }
+            | WasmError::PoolTooSmall { component, .. }
             | WasmError::InvalidConfig { component, .. } => Some(component),
             WasmError::Guest(e) => Some(e.component()),
             WasmError::Engine { .. } => None,

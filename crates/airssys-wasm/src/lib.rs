@@ -48,7 +48,7 @@ mod id;
 pub mod runtime;
 pub mod wit;
 
-pub use error::{GuestError, WasmError, WasmType};
+pub use error::{GuestError, PoolResource, WasmError, WasmType};
 pub use guest::component::wasi::{DirGrant, HostPattern, InvalidHostPattern, WasiGrants};
 pub use guest::host_imports::{codes, BoxFuture, HostCallError, HostServices, NoHostServices};
 pub use guest::loader::{detect_form, BinaryForm};

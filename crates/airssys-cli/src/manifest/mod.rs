@@ -6,6 +6,12 @@
 //! ```toml
 //! [host]
 //! max_components = 32                    # pool size (default 64)
+//! # Each component's share of the pool (checked per binary at load):
+//! max_core_instances_per_component = 32  # default 32
+//! max_memories_per_component = 1         # default 1
+//! max_tables_per_component = 4           # default 4
+//! max_table_elements = 100000            # default 100 000
+//! max_memory_per_component = "64MiB"     # pool slot, default 64 MiB
 //! dead_letter_subject = "_airssys.deadletter"
 //! metrics_addr = "127.0.0.1:9100"        # optional: /metrics and /health
 //! shutdown_timeout = "5s"
@@ -72,7 +78,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_wasm::guest::permissions::is_valid_subject;
-use airssys_wasm::{ComponentLimits, InvalidHostPattern, SubjectPattern, WasiGrants};
+use airssys_wasm::{ComponentLimits, EngineConfig, InvalidHostPattern, SubjectPattern, WasiGrants};
 use toml::Spanned;
 
 pub use self::broker::BrokerSettings;
@@ -117,11 +123,53 @@ pub struct TopicDef {
     pub durable: bool,
 }
 
+/// `[host]` keys sizing each component's share of the engine's instance
+/// pool (see [`EngineConfig`]); `None` keeps the engine's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// `max_core_instances_per_component` (default 32).
+    pub max_core_instances_per_component: Option<u32>,
+    /// `max_memories_per_component` (default 1).
+    pub max_memories_per_component: Option<u32>,
+    /// `max_tables_per_component` (default 4).
+    pub max_tables_per_component: Option<u32>,
+    /// `max_table_elements` (default 100 000).
+    pub max_table_elements: Option<usize>,
+    /// `max_memory_per_component` (default 64 MiB).
+    pub max_memory_per_component: Option<usize>,
+}
+
+impl PoolSettings {
+    /// `config` with every setting given here applied.
+    #[must_use]
+    pub fn apply(&self, mut config: EngineConfig) -> EngineConfig {
+        if let Some(n) = self.max_core_instances_per_component {
+            config = config.max_core_instances_per_component(n);
+        }
+        if let Some(n) = self.max_memories_per_component {
+            config = config.max_memories_per_component(n);
+        }
+        if let Some(n) = self.max_tables_per_component {
+            config = config.max_tables_per_component(n);
+        }
+        if let Some(n) = self.max_table_elements {
+            config = config.max_table_elements(n);
+        }
+        if let Some(n) = self.max_memory_per_component {
+            config = config.max_memory_per_component(n);
+        }
+        config
+    }
+}
+
 /// `[host]`.
 #[derive(Debug, Clone)]
 pub struct HostSettings {
     /// Pool size of the engine (default [`DEFAULT_MAX_COMPONENTS`]).
     pub max_components: u32,
+    /// Each component's share of the engine's pool; `None` keeps
+    /// [`EngineConfig`]'s default.
+    pub pool: PoolSettings,
     /// Default limits of every component.
     pub default_limits: ComponentLimits,
     /// Where dead letters are published.
@@ -792,6 +840,16 @@ impl Validator<'_> {
             path: self.path.to_path_buf(),
             host: HostSettings {
                 max_components,
+                pool: PoolSettings {
+                    max_core_instances_per_component: raw.host.max_core_instances_per_component,
+                    max_memories_per_component: raw.host.max_memories_per_component,
+                    max_tables_per_component: raw.host.max_tables_per_component,
+                    max_table_elements: raw.host.max_table_elements,
+                    max_memory_per_component: raw
+                        .host
+                        .max_memory_per_component
+                        .map(|b| usize::try_from(b.0).unwrap_or(usize::MAX)),
+                },
                 default_limits,
                 dead_letter_subject,
                 metrics_addr,
@@ -1004,6 +1062,28 @@ mod tests {
         );
         let e = parse("[[topic]]\nsubject = \"a\"\n[[topic]]\nsubject = \"a\"\n").unwrap_err();
         assert!(e.to_string().contains("declared twice"), "{e}");
+    }
+
+    #[test]
+    fn host_pool_keys_size_the_engine_and_absent_ones_keep_its_defaults() {
+        let m = parse(
+            "[host]\nmax_core_instances_per_component = 64\nmax_table_elements = 200000\n\
+             max_memory_per_component = \"128MiB\"\n",
+        )
+        .unwrap();
+        let config = m.host.pool.apply(EngineConfig::default());
+        assert_eq!(config.get_max_core_instances_per_component(), 64);
+        assert_eq!(config.get_max_table_elements(), 200_000);
+        assert_eq!(config.get_max_memory_per_component(), 128 << 20);
+        let defaults = EngineConfig::default();
+        assert_eq!(
+            config.get_max_memories_per_component(),
+            defaults.get_max_memories_per_component()
+        );
+        assert_eq!(
+            config.get_max_tables_per_component(),
+            defaults.get_max_tables_per_component()
+        );
     }
 
     #[test]

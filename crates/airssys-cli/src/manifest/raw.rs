@@ -72,6 +72,11 @@ pub(crate) struct RawBroker {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHost {
     pub(crate) max_components: Option<Spanned<u32>>,
+    pub(crate) max_core_instances_per_component: Option<u32>,
+    pub(crate) max_memories_per_component: Option<u32>,
+    pub(crate) max_tables_per_component: Option<u32>,
+    pub(crate) max_table_elements: Option<usize>,
+    pub(crate) max_memory_per_component: Option<ByteSize>,
     pub(crate) dead_letter_subject: Option<Spanned<String>>,
     pub(crate) metrics_addr: Option<Spanned<String>>,
     pub(crate) shutdown_timeout: Option<HumanDuration>,

@@ -150,7 +150,10 @@ pub async fn start_with_groups(
 ) -> Result<(ComponentHost, HashMap<String, SupervisorRef>), RunError> {
     let h = &manifest.host;
     let mut builder = ComponentHost::builder()
-        .engine(EngineConfig::default().max_components(h.max_components))
+        .engine(
+            h.pool
+                .apply(EngineConfig::default().max_components(h.max_components)),
+        )
         .dead_letter_subject(h.dead_letter_subject.clone());
     if let Some((n, within)) = h.intensity {
         builder = builder.intensity(n, within);

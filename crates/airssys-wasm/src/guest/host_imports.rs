@@ -533,6 +533,7 @@ mod tests {
             limiter: MemoryLimiter {
                 component,
                 limit: 1 << 16,
+                instances: 1,
             },
             memory: None,
             reply_open: false,

@@ -14,6 +14,7 @@ use crate::guest::store::StoreData;
 use crate::guest::{core_abi, host_imports, GuestModule};
 use crate::id::ComponentId;
 use crate::runtime::engine::{CompileLimits, RuntimeSettings};
+use crate::runtime::pool::PoolNeeds;
 
 /// The binary form of a guest, detected from its preamble.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +107,7 @@ pub(crate) fn compile(
         Some(BinaryForm::CoreModule) => {}
         Some(BinaryForm::Component) => {
             check_compile_limits(component, &binary, limits)?;
+            settings.pool.check(component, &PoolNeeds::of(&binary))?;
             return compile_component(engine, linkers, settings, component, &binary);
         }
         None => {
@@ -116,6 +118,7 @@ pub(crate) fn compile(
         }
     }
     check_compile_limits(component, &binary, limits)?;
+    settings.pool.check(component, &PoolNeeds::of(&binary))?;
     let module = Module::new(engine, &binary).map_err(|e| invalid(format!("{e:#}")))?;
     let exports = core_abi::check_exports(component, &module)?;
     let pre = linkers

@@ -132,6 +132,7 @@ pub(crate) fn prepare(
             limit: limits
                 .get_max_memory_bytes()
                 .min(settings.max_memory_per_component),
+            instances: settings.pool.core_instances as usize,
         },
         memory: None,
         reply_open: false,

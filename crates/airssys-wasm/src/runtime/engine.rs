@@ -12,19 +12,35 @@ use crate::guest::loader::Linkers;
 use crate::guest::GuestModule;
 use crate::id::ComponentId;
 use crate::runtime::cache::ModuleCache;
+use crate::runtime::pool::PoolLimits;
 
 /// Default number of component instances the pool holds: 1000.
 pub const DEFAULT_MAX_COMPONENTS: u32 = 1000;
 /// Default pool slot size for one component's linear memory: 64 MiB.
 pub const DEFAULT_MAX_MEMORY_PER_COMPONENT: usize = 64 * 1024 * 1024;
-/// Core instances one component may hold: its module plus the adapter,
-/// shim and fix-up instances that `wit-component` generates.
-pub(crate) const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
-
-/// Default tables per component: 1.
-pub const DEFAULT_MAX_TABLES_PER_COMPONENT: u32 = 1;
-/// Default elements per table: 10 000.
-pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 10_000;
+/// Default core module instances one component may hold: 32. A core
+/// module is 1; a component made by `wit-component` is its module plus the
+/// adapter, shim and fix-up instances (3 to 5); a `componentize-py`
+/// component about 10 (`libc`, `libpython`, ... are each one). A core
+/// instance slot is only counted, it reserves no memory.
+pub const DEFAULT_MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+/// Default linear memories one component's modules may define: 1 (every
+/// toolchain's component has one; its other modules import it). Each costs
+/// a pool memory slot of address space (see [`EngineConfig::memory_slot_bytes`]).
+pub const DEFAULT_MAX_MEMORIES_PER_COMPONENT: u32 = 1;
+/// Default tables one component's modules may define: 4 (the module's own
+/// and the `wit-component` shim's, with room to spare). Each costs
+/// `max_table_elements` × 8 bytes of address space per pooled component.
+pub const DEFAULT_MAX_TABLES_PER_COMPONENT: u32 = 4;
+/// Default initial elements of one table: 100 000 (a `componentize-py`
+/// component's function table has about 12 000).
+pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 100_000;
+/// Bound on the host-side bookkeeping (`VMContext`) of one core instance
+/// and of one whole component instance. It grows with a module's imports,
+/// functions and globals, and wasmtime only checks it (nothing is reserved),
+/// so it is set past what any module that fits the compile budget needs.
+const MAX_CORE_INSTANCE_SIZE: usize = 16 << 20;
+const MAX_COMPONENT_INSTANCE_SIZE: usize = 64 << 20;
 /// Default epoch tick: 1 ms. It is the resolution of execution timeouts and
 /// the longest a busy guest runs before yielding to the tokio scheduler.
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -60,8 +76,10 @@ const WASM_PAGE: u64 = 64 * 1024;
 /// |---|---|
 /// | `max_components` | 1000 ([`DEFAULT_MAX_COMPONENTS`]) |
 /// | `max_memory_per_component` | 64 MiB ([`DEFAULT_MAX_MEMORY_PER_COMPONENT`]) |
-/// | `max_tables_per_component` | 1 ([`DEFAULT_MAX_TABLES_PER_COMPONENT`]) |
-/// | `max_table_elements` | 10 000 ([`DEFAULT_MAX_TABLE_ELEMENTS`]) |
+/// | `max_core_instances_per_component` | 32 ([`DEFAULT_MAX_CORE_INSTANCES_PER_COMPONENT`]) |
+/// | `max_memories_per_component` | 1 ([`DEFAULT_MAX_MEMORIES_PER_COMPONENT`]) |
+/// | `max_tables_per_component` | 4 ([`DEFAULT_MAX_TABLES_PER_COMPONENT`]) |
+/// | `max_table_elements` | 100 000 ([`DEFAULT_MAX_TABLE_ELEMENTS`]) |
 /// | `epoch_tick` | 1 ms ([`DEFAULT_EPOCH_TICK`]) |
 /// | `fuel` | off |
 /// | `pooling` | on |
@@ -77,6 +95,14 @@ const WASM_PAGE: u64 = 64 * 1024;
 /// module of millions of functions or one enormous body) cannot take the
 /// host's CPU and memory.
 ///
+/// **Pool per component.** `max_core_instances_per_component`,
+/// `max_memories_per_component`, `max_tables_per_component`,
+/// `max_table_elements` and `max_memory_per_component` size each
+/// component's share of the pool. What a guest needs of each is read from
+/// its binary when it is loaded, before compilation; a guest that cannot
+/// fit is refused with [`WasmError::PoolTooSmall`], which names the setting
+/// to raise.
+///
 /// **Address space.** A pooled memory slot is normally what wasmtime
 /// reserves on its own: 4 GiB plus guard regions, so compiled code needs
 /// no bounds checks. That is 4 TiB for the default 1000 components; past
@@ -87,6 +113,8 @@ const WASM_PAGE: u64 = 64 * 1024;
 pub struct EngineConfig {
     max_components: u32,
     max_memory_per_component: usize,
+    max_core_instances_per_component: u32,
+    max_memories_per_component: u32,
     max_tables_per_component: u32,
     max_table_elements: usize,
     epoch_tick: Duration,
@@ -111,6 +139,8 @@ impl Default for EngineConfig {
         EngineConfig {
             max_components: DEFAULT_MAX_COMPONENTS,
             max_memory_per_component: DEFAULT_MAX_MEMORY_PER_COMPONENT,
+            max_core_instances_per_component: DEFAULT_MAX_CORE_INSTANCES_PER_COMPONENT,
+            max_memories_per_component: DEFAULT_MAX_MEMORIES_PER_COMPONENT,
             max_tables_per_component: DEFAULT_MAX_TABLES_PER_COMPONENT,
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
             epoch_tick: DEFAULT_EPOCH_TICK,
@@ -142,13 +172,33 @@ impl EngineConfig {
         self.max_memory_per_component = bytes;
         self
     }
-    /// Tables per component (default 1).
+    /// Core module instances one component may hold (default 32). Costs
+    /// no memory: the pool only counts them. A guest needing more is
+    /// refused at load with [`WasmError::PoolTooSmall`].
+    #[must_use]
+    pub fn max_core_instances_per_component(mut self, n: u32) -> Self {
+        self.max_core_instances_per_component = n;
+        self
+    }
+    /// Linear memories one component's modules may define (default 1).
+    /// Each is a pool memory slot per component: 2 doubles the pool's
+    /// address space. A guest needing more is refused at load with
+    /// [`WasmError::PoolTooSmall`].
+    #[must_use]
+    pub fn max_memories_per_component(mut self, n: u32) -> Self {
+        self.max_memories_per_component = n;
+        self
+    }
+    /// Tables one component's modules may define (default 4). A guest
+    /// needing more is refused at load with [`WasmError::PoolTooSmall`].
     #[must_use]
     pub fn max_tables_per_component(mut self, n: u32) -> Self {
         self.max_tables_per_component = n;
         self
     }
-    /// Elements per table (default 10 000).
+    /// Initial elements of one table (default 100 000); a table may not
+    /// grow past it either. A guest whose table starts larger is refused at
+    /// load with [`WasmError::PoolTooSmall`].
     #[must_use]
     pub fn max_table_elements(mut self, n: usize) -> Self {
         self.max_table_elements = n;
@@ -234,6 +284,22 @@ impl EngineConfig {
     pub fn get_epoch_tick(&self) -> Duration {
         self.epoch_tick
     }
+    /// The configured core instances per component.
+    pub fn get_max_core_instances_per_component(&self) -> u32 {
+        self.max_core_instances_per_component
+    }
+    /// The configured memories per component.
+    pub fn get_max_memories_per_component(&self) -> u32 {
+        self.max_memories_per_component
+    }
+    /// The configured tables per component.
+    pub fn get_max_tables_per_component(&self) -> u32 {
+        self.max_tables_per_component
+    }
+    /// The configured initial elements per table.
+    pub fn get_max_table_elements(&self) -> usize {
+        self.max_table_elements
+    }
     /// The configured component count.
     pub fn get_max_components(&self) -> u32 {
         self.max_components
@@ -250,12 +316,24 @@ impl EngineConfig {
     /// plus guards while the whole pool stays within 32 TiB, else exactly
     /// `max_memory_per_component` (rounded up to whole 64 KiB pages).
     pub fn memory_slot_bytes(&self) -> u64 {
-        if u64::from(self.max_components).saturating_mul(GUARD_PAGE_SLOT_BYTES)
-            <= GUARD_PAGE_POOL_BUDGET
-        {
+        let slots = u64::from(self.max_components)
+            .saturating_mul(u64::from(self.max_memories_per_component.max(1)));
+        if slots.saturating_mul(GUARD_PAGE_SLOT_BYTES) <= GUARD_PAGE_POOL_BUDGET {
             GUARD_PAGE_SLOT_BYTES
         } else {
             (self.max_memory_per_component as u64).div_ceil(WASM_PAGE) * WASM_PAGE
+        }
+    }
+
+    /// What the pool holds per component, for the load-time check.
+    fn pool_limits(&self, pooling: bool) -> PoolLimits {
+        PoolLimits {
+            core_instances: self.max_core_instances_per_component,
+            memories: self.max_memories_per_component,
+            tables: self.max_tables_per_component,
+            memory_bytes: self.max_memory_per_component,
+            table_elements: self.max_table_elements,
+            pooling,
         }
     }
 
@@ -268,26 +346,24 @@ impl EngineConfig {
             .max_wasm_stack(self.max_wasm_stack);
         if pooling {
             let mut pool = PoolingAllocationConfig::new();
-            // A component is several core instances (its module, and the
-            // shim and fix-up instances that lower imports taking strings
-            // or lists), and one more table (the shim's). Core instances
-            // are only counted by the pool; tables take address space
-            // only.
-            pool.total_core_instances(
-                self.max_components
-                    .saturating_mul(CORE_INSTANCES_PER_COMPONENT),
-            )
-            .total_memories(self.max_components)
-            .total_tables(
-                self.max_components
-                    .saturating_mul(self.max_tables_per_component.saturating_add(1)),
-            )
-            .total_stacks(self.max_components)
-            .total_component_instances(self.max_components)
-            .max_memories_per_module(1)
-            .max_tables_per_module(self.max_tables_per_component)
-            .table_elements(self.max_table_elements)
-            .max_memory_size(self.max_memory_per_component);
+            // Every component gets its share of each pool: core instances
+            // are only counted, memories and tables take address space.
+            // One module may use all of its component's share.
+            let per = |n: u32| self.max_components.saturating_mul(n);
+            pool.total_core_instances(per(self.max_core_instances_per_component))
+                .total_memories(per(self.max_memories_per_component))
+                .total_tables(per(self.max_tables_per_component))
+                .total_stacks(self.max_components)
+                .total_component_instances(self.max_components)
+                .max_core_instances_per_component(self.max_core_instances_per_component)
+                .max_memories_per_component(self.max_memories_per_component)
+                .max_tables_per_component(self.max_tables_per_component)
+                .max_memories_per_module(self.max_memories_per_component)
+                .max_tables_per_module(self.max_tables_per_component)
+                .table_elements(self.max_table_elements)
+                .max_memory_size(self.max_memory_per_component)
+                .max_core_instance_size(MAX_CORE_INSTANCE_SIZE)
+                .max_component_instance_size(MAX_COMPONENT_INSTANCE_SIZE);
             let slot = self.memory_slot_bytes();
             if slot != GUARD_PAGE_SLOT_BYTES {
                 // Slots of exactly the largest memory, no guards: bounds
@@ -366,6 +442,7 @@ pub(crate) struct RuntimeSettings {
     pub(crate) max_memory_per_component: usize,
     pub(crate) clock_origin: tokio::time::Instant,
     pub(crate) compile_limits: CompileLimits,
+    pub(crate) pool: PoolLimits,
     /// Held so the ticker runs while any module or instance lives.
     pub(crate) _ticker: Arc<EpochTicker>,
 }
@@ -446,6 +523,7 @@ impl WasmEngine {
             max_memory_per_component: config.max_memory_per_component,
             clock_origin: tokio::time::Instant::now(),
             compile_limits: config.compile_limits,
+            pool: config.pool_limits(!matches!(allocator, AllocatorKind::OnDemand { .. })),
             _ticker: ticker,
         };
         let linker = Linkers::new(&engine).map_err(|e| WasmError::Engine {

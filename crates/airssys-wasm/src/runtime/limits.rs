@@ -132,6 +132,9 @@ pub(crate) struct MemoryLimitHit {
 pub(crate) struct MemoryLimiter {
     pub(crate) component: ComponentId,
     pub(crate) limit: usize,
+    /// Core instances the store may create: the engine's
+    /// `max_core_instances_per_component`.
+    pub(crate) instances: usize,
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
@@ -161,9 +164,10 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(maximum.is_none_or(|m| desired <= m))
     }
 
-    /// One core instance for a core module; a component's module plus
-    /// the adapter, shim and fix-up instances `wit-component` generates.
+    /// One core instance for a core module; a component's modules plus
+    /// the adapter, shim and fix-up instances `wit-component` generates,
+    /// up to the engine's per-component limit (checked at load).
     fn instances(&self) -> usize {
-        crate::runtime::engine::CORE_INSTANCES_PER_COMPONENT as usize
+        self.instances
     }
 }
