@@ -70,6 +70,15 @@ pub struct Inspection {
     pub airssys_world: Option<bool>,
 }
 
+impl Inspection {
+    /// Whether the host can run the guest: a component that targets the
+    /// `airssys:component` world, or a core module that satisfies the core
+    /// ABI. `airssys inspect` exits 3 when it is `false`.
+    pub fn satisfied(&self) -> bool {
+        self.airssys_world.unwrap_or(self.core_abi)
+    }
+}
+
 /// Turns WAT text into a binary; a binary is returned as is.
 ///
 /// # Errors

@@ -26,4 +26,5 @@ pub mod invoke;
 pub mod manifest;
 pub mod nats;
 pub mod run;
+pub mod signals;
 pub mod telemetry;

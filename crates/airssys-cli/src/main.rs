@@ -191,6 +191,8 @@ enum Command {
     },
     /// Show a guest's form, imports, exports and core-ABI conformance; for
     /// a component, its WIT world and whether it targets airssys:component.
+    /// Exits 3 when the guest does not satisfy the core ABI or the world
+    /// (so it can gate a build), 1 when the file cannot be read or parsed.
     Inspect {
         /// A .wasm binary or .wat text.
         file: PathBuf,
@@ -317,11 +319,18 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, ExitCode> {
 fn main() -> ExitCode {
     // Before any thread exists, so that every thread shares the arenas.
     airssys_cli::allocator::limit_malloc_arenas();
+    let cli = Cli::parse();
+    // A closed pipe on stdout ends a printing command quietly instead of
+    // panicking in `println!`; a host (`run`) keeps running and writes its
+    // summary without panicking (see `print_summary`).
+    if !matches!(cli.command, Command::Run { .. }) {
+        airssys_cli::signals::restore_default_sigpipe();
+    }
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(run_command()),
+        Ok(runtime) => runtime.block_on(run_command(cli)),
         Err(e) => {
             eprintln!("error: cannot start the tokio runtime: {e}");
             ExitCode::from(1)
@@ -329,8 +338,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run_command() -> ExitCode {
-    let cli = Cli::parse();
+async fn run_command(cli: Cli) -> ExitCode {
     if !matches!(cli.command, Command::Run { .. }) {
         telemetry::init_logging("warn");
     }
@@ -409,7 +417,9 @@ async fn run_command() -> ExitCode {
             };
             match run::run(m, opts).await {
                 Ok(summary) => {
-                    println!("{summary}");
+                    use std::io::Write;
+                    // A closed stdout loses the summary, not the exit code.
+                    let _ = writeln!(std::io::stdout(), "{summary}");
                     ExitCode::from(summary.exit_code())
                 }
                 Err(e) => {
@@ -520,7 +530,11 @@ async fn run_command() -> ExitCode {
                     } else {
                         println!("{report}");
                     }
-                    ExitCode::SUCCESS
+                    if report.satisfied() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(3)
+                    }
                 }
                 Err(e) => {
                     eprintln!("error: {}: {e}", file.display());

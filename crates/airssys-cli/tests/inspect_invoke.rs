@@ -53,7 +53,7 @@ fn inspect_reports_a_core_abi_guest_with_signatures() {
 fn inspect_lists_what_is_missing_for_the_core_abi() {
     let (_dir, path) = fixture("add.wat", ADD);
     let out = airssys(&["inspect", "--json", &path]);
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(3), "not satisfied exits 3");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["form"], "core_module");
     assert_eq!(v["core_abi"], false);
@@ -89,7 +89,9 @@ fn inspect_flags_foreign_imports_and_recognises_components() {
     );
 
     let (_c, component) = fixture("c.wat", "(component)");
-    let text = String::from_utf8(airssys(&["inspect", &component]).stdout).unwrap();
+    let out = airssys(&["inspect", &component]);
+    assert_eq!(out.status.code(), Some(3), "outside the world exits 3");
+    let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.contains("form:    component (Component Model)"),
         "{text}"
@@ -164,4 +166,24 @@ fn invoke_errors_are_typed_with_a_non_zero_exit() {
     let out = airssys(&["invoke", &trap, "boom"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unreachable"));
+}
+
+#[test]
+fn inspect_into_a_closed_pipe_ends_quietly_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    // The reading end is closed before the command starts, so its first
+    // write meets a broken pipe (what `airssys inspect x | head -1` does
+    // once head has its line).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["inspect", &example("validator.wat")])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
 }
