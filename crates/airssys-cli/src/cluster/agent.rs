@@ -73,9 +73,9 @@ pub struct LeaveReport {
 /// Where each unit runs, for the control API and `/health`.
 #[derive(Debug, Default, Clone)]
 pub struct Placement {
-    /// Unit key → owner record, as this host sees it.
+    /// Unit key → owner record, as this host sees it (read when asked).
     pub owners: Vec<(String, Owned)>,
-    /// The live hosts.
+    /// The live hosts (read when asked).
     pub hosts: Vec<HostRecord>,
     /// Units running here.
     pub running: Vec<String>,
@@ -101,6 +101,8 @@ pub(crate) struct Agent {
     pub(crate) holds: HashMap<String, Hold>,
     leaving: bool,
     pub(crate) placement: Arc<Mutex<Placement>>,
+    /// `running` changed since the placement was last shared.
+    pub(crate) running_changed: bool,
     /// The last counts of components that stopped or moved away from
     /// here, for the run's summary.
     pub(crate) retired: Arc<Mutex<Vec<ComponentInfo>>>,
@@ -137,6 +139,7 @@ impl Agent {
             holds: HashMap::new(),
             leaving: false,
             placement: Arc::default(),
+            running_changed: false,
             retired: Arc::default(),
             durable,
             pumps: HashMap::new(),
@@ -360,13 +363,18 @@ impl Agent {
         }
     }
 
-    fn publish_placement(&self, lease_holds: bool) {
+    /// Shares what runs here and whether the lease holds. Cheap when
+    /// nothing started or stopped: it runs on every pass, and the owners
+    /// and hosts (one entry per unit) are read from the cluster only when
+    /// someone asks ([`ClusterRun::placement`](super::ClusterRun::placement)).
+    fn publish_placement(&mut self, lease_holds: bool) {
         let mut p = self.placement.lock();
-        p.owners = self.cluster.owners();
-        p.hosts = self.cluster.live_hosts();
-        p.running = self.running.keys().cloned().collect();
-        p.running.sort();
         p.lease_holds = lease_holds;
+        if self.running_changed {
+            p.running = self.running.keys().cloned().collect();
+            p.running.sort();
+            self.running_changed = false;
+        }
     }
 
     /// Another live host that ranks first for unit `i`, if this host runs
@@ -478,6 +486,7 @@ impl Agent {
         let unit = self.units[i].clone();
         match self.spawn_unit(&unit).await {
             Ok(supervisor) => {
+                self.running_changed = true;
                 self.running.insert(
                     unit.key.clone(),
                     Running {
@@ -687,6 +696,7 @@ impl Agent {
         let Some(running) = self.running.remove(key) else {
             return;
         };
+        self.running_changed = true;
         self.retire(key);
         if let Some(unit) = self.units.iter().find(|u| u.key == key) {
             for m in unit.members.iter().rev() {

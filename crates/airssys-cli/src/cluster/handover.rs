@@ -96,6 +96,7 @@ impl Agent {
             }
         }
         if let Some(running) = self.running.remove(key) {
+            self.running_changed = true;
             let name = running.supervisor.name().to_owned();
             let _ = self.host.supervisor().terminate_child(&name).await;
         }

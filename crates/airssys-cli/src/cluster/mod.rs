@@ -175,7 +175,10 @@ impl ClusterRun {
 
     /// Where each unit runs, as this host last saw it.
     pub fn placement(&self) -> Placement {
-        self.handle.placement.lock().clone()
+        let mut placement = self.handle.placement.lock().clone();
+        placement.owners = self.cluster.owners();
+        placement.hosts = self.cluster.live_hosts();
+        placement
     }
 
     /// The live hosts.
