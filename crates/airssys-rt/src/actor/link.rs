@@ -20,24 +20,10 @@
 use std::sync::{Arc, Weak};
 
 use super::shared::ActorCell;
+pub use super::signal::LinkExit;
 use super::watch::{self, lock_pair, next_id, Link, Signalled};
 use super::Actor;
 use crate::actor_id::ActorId;
-use crate::supervisor::ExitReason;
-
-/// A linked actor's incarnation ended, delivered as a message to an actor
-/// that traps exits (Erlang's `{'EXIT', From, Reason}`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct LinkExit {
-    /// The link that broke, to tell a late exit from a newer link.
-    pub(crate) link: u64,
-    /// The linked actor that ended.
-    pub peer: ActorId,
-    /// Why it ended (`NoProc` when it was linked between incarnations and
-    /// no incarnation came).
-    pub reason: ExitReason,
-}
 
 /// [`ActorContext::link`](super::ActorContext::link) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

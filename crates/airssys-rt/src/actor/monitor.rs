@@ -29,64 +29,11 @@ use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 
 use super::shared::ActorCell;
-use super::signal::Signal;
+pub use super::signal::{Down, MonitorRef};
+use super::signal::{Signal, NO_KEY};
 use super::watch::{self, lock_pair, next_id, Recipient, Signalled, Watch, Watcher, Watching};
 use super::Actor;
-use crate::actor_id::ActorId;
 use crate::supervisor::ExitReason;
-
-/// A slab key meaning "not registered there".
-pub(crate) const NO_KEY: usize = usize::MAX;
-
-/// Names one monitor: returned when it is made, carried by its [`Down`],
-/// given back to demonitor it. A plain value (copy it, compare it, use it
-/// as a map key); it holds nothing alive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MonitorRef {
-    id: u64,
-    target: ActorId,
-    /// Key in the target's monitors.
-    entry: usize,
-    /// Key in the watching actor's records; `NO_KEY` for a monitor made
-    /// from outside an actor.
-    record: usize,
-}
-
-impl MonitorRef {
-    pub(crate) fn new(id: u64, target: ActorId, entry: usize, record: usize) -> Self {
-        Self {
-            id,
-            target,
-            entry,
-            record,
-        }
-    }
-
-    /// The monitored actor.
-    pub fn target(&self) -> ActorId {
-        self.target
-    }
-
-    /// A number unique to this monitor in the process.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-}
-
-/// A monitored actor's incarnation ended (or there was none to watch).
-/// Exactly one per monitor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Down {
-    /// The monitor that fired.
-    pub monitor: MonitorRef,
-    /// The monitored actor.
-    pub actor: ActorId,
-    /// Why its incarnation ended: `Normal`, `Shutdown`, `Failed`,
-    /// `Escalated`, `Linked`, or `NoProc` when no incarnation ran after the
-    /// monitor was made.
-    pub reason: ExitReason,
-}
 
 /// The down of a monitor made with [`ActorRef::monitor`](super::ActorRef::monitor):
 /// a future that resolves once, with the [`Down`].

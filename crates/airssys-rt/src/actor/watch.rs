@@ -26,10 +26,9 @@ use parking_lot::{Mutex, MutexGuard};
 use slab::Slab;
 use tokio::sync::oneshot;
 
-use super::link::LinkExit;
-use super::monitor::{Down, MonitorRef, NO_KEY};
 use super::shared::{ActorCell, ActorShared};
 use super::signal::Signal;
+use super::signal::{Down, LinkExit, MonitorRef, NO_KEY};
 use super::Actor;
 use crate::actor_id::ActorId;
 use crate::supervisor::ExitReason;

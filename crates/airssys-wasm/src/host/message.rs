@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
+use super::down::ComponentDown;
 use super::fault::Fault;
-use super::monitor::ComponentDown;
 use crate::guest::{ComponentValue, GuestHealth, GuestMessage, GuestModule, WasmValue};
 use crate::id::ComponentId;
 

@@ -9,6 +9,7 @@
 
 mod actor;
 mod dead_letters;
+mod down;
 mod durable;
 mod error;
 mod facade;

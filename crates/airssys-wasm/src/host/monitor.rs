@@ -16,63 +16,14 @@ use std::task::{Context, Poll};
 
 use airssys_rt::supervisor::ExitReason;
 use airssys_rt::{ActorRef, Monitor, TrySendError};
-use bytes::Bytes;
 
 use super::actor::ComponentActor;
+pub use super::down::ComponentDown;
 use super::message::ComponentMessage;
 use super::registry::ComponentRegistry;
-use crate::codec;
 use crate::guest::host_imports::HostCallError;
-use crate::guest::monitors::{DownNotice, GuestMonitor};
+use crate::guest::monitors::GuestMonitor;
 use crate::id::ComponentId;
-
-/// A monitored component's incarnation ended (or there was no such
-/// component): what [`ComponentMonitor`] resolves with, and what a
-/// monitoring component's guest receives, encoded as a
-/// [`DownNotice`] under subject [`DOWN_SUBJECT`](crate::DOWN_SUBJECT).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ComponentDown {
-    /// The monitor's id (the one the guest's `monitor` returned; unique in
-    /// the process).
-    pub monitor: u64,
-    /// The monitored component.
-    pub component: ComponentId,
-    /// Why its incarnation ended; [`ExitReason::NoProc`] when no such
-    /// component ran when the monitor was made.
-    pub reason: ExitReason,
-}
-
-impl ComponentDown {
-    /// The guest-facing form: the reason's stable label and its text.
-    pub fn notice(&self) -> DownNotice {
-        let detail = match &self.reason {
-            ExitReason::Failed(why) | ExitReason::Escalated(why) => why.clone(),
-            ExitReason::Linked { reason, .. } => reason.to_string(),
-            _ => String::new(),
-        };
-        DownNotice {
-            monitor: self.monitor,
-            component: self.component.as_str().to_owned(),
-            reason: self.reason.label().to_owned(),
-            detail,
-        }
-    }
-
-    /// The notice as multicodec JSON (the payload a guest receives).
-    /// Allocates once.
-    pub fn payload(&self) -> Bytes {
-        match codec::encode_json(&self.notice()) {
-            Ok(bytes) => Bytes::from(bytes),
-            // A struct of strings and a number always serializes; logged
-            // rather than unwrapped all the same.
-            Err(error) => {
-                tracing::error!(component = %self.component, %error, "down notice not encoded");
-                Bytes::new()
-            }
-        }
-    }
-}
 
 /// A process-unique, positive monitor id.
 fn next_monitor_id() -> u64 {
