@@ -89,6 +89,11 @@ enum Command {
         /// Do not run the manifest's drives (another host drives).
         #[arg(long)]
         no_drives: bool,
+        /// Compile every guest afresh instead of loading compiled code kept
+        /// by an earlier run (`[host] cache_dir`, default
+        /// `~/.cache/airssys/compiled`).
+        #[arg(long)]
+        no_cache: bool,
         /// End the run once every `[[drive]]` has sent its `count` and the
         /// mailboxes are empty. Without it a run serves until Ctrl-C,
         /// SIGTERM or `--duration`, whatever its drives do.
@@ -123,6 +128,15 @@ enum Command {
         ca_file: Option<PathBuf>,
         #[command(subcommand)]
         verb: CtlVerb,
+    },
+    /// Compile the components of manifests into the compilation cache
+    /// (`[host] cache_dir`, default `~/.cache/airssys/compiled`) ahead of a
+    /// deployment, with the engine `run` builds for each, so that `run`
+    /// starts without compiling.
+    Precompile {
+        /// Manifests whose components to compile.
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
     },
     /// Measure the host against the raw layers beneath it (wasmtime, tokio).
     Bench {
@@ -361,6 +375,7 @@ async fn run_command(cli: Cli) -> ExitCode {
             nats_token_file,
             only,
             no_drives,
+            no_cache,
             until_drives_done,
             cluster,
             host_id,
@@ -410,6 +425,7 @@ async fn run_command(cli: Cli) -> ExitCode {
                 },
                 only,
                 no_drives,
+                no_cache,
                 until_drives_done,
                 cluster,
                 host_id,
@@ -456,6 +472,7 @@ async fn run_command(cli: Cli) -> ExitCode {
             let compare = compare.map(|path| (path, tolerance / 100.0));
             bench(json, &plan, compare).await
         }
+        Command::Precompile { manifests } => precompile(&manifests),
         Command::Ctl {
             addr,
             json,
@@ -772,6 +789,46 @@ async fn bench(
         if changes.iter().any(|c| c.regressed) {
             return ExitCode::from(3);
         }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `airssys precompile`: each manifest's components compiled into its
+/// compilation cache.
+fn precompile(manifests: &[PathBuf]) -> ExitCode {
+    for path in manifests {
+        let m = match Manifest::load(path) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let Some(dir) = m.host.cache_dir.clone() else {
+            eprintln!(
+                "error: {}: no compilation cache (set [host] cache_dir, or HOME)",
+                path.display()
+            );
+            return ExitCode::from(2);
+        };
+        let engine = match airssys_wasm::WasmEngine::new(run::engine_config(&m.host)) {
+            Ok(engine) => engine,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        if let Err(e) = run::compile_all(&m, &engine) {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+        let (hits, misses) = engine.compile_cache_stats().unwrap_or_default();
+        println!(
+            "{}: {} component(s) in {} ({misses} compiled, {hits} already there)",
+            path.display(),
+            m.components.len(),
+            dir.display()
+        );
     }
     ExitCode::SUCCESS
 }

@@ -36,8 +36,11 @@ fn unknown_key_is_refused_with_its_position() {
     assert_refused(
         "[host]\nmax_componentz = 3\n",
         "2:1",
-        "unknown field `max_componentz`, expected one of `max_components`, `dead_letter_subject`, \
-         `metrics_addr`, `shutdown_timeout`, `limits`, `intensity`, `backoff`",
+        "unknown field `max_componentz`, expected one of `max_components`, \
+         `max_core_instances_per_component`, `max_memories_per_component`, \
+         `max_tables_per_component`, `max_table_elements`, `max_memory_per_component`, \
+         `dead_letter_subject`, `metrics_addr`, `shutdown_timeout`, `cache_dir`, `limits`, \
+         `intensity`, `backoff`",
     );
 }
 

@@ -209,6 +209,53 @@ fn ctrl_c_shuts_down_gracefully_with_a_summary() {
     assert!(rest.contains("delivered: ok"), "{rest}");
 }
 
+#[test]
+fn precompile_fills_the_compilation_cache_that_run_then_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("xdg");
+    let manifest = write_app(
+        dir.path(),
+        "[[component]]\nname = \"echo\"\npath = \"guest.wat\"\n",
+        ECHO,
+    );
+    let precompile = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+            .args(["precompile", &manifest])
+            .env("XDG_CACHE_HOME", &cache)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = precompile();
+    assert!(first.contains("(1 compiled, 0 already there)"), "{first}");
+    assert!(
+        first.contains(&cache.join("airssys").join("compiled").display().to_string()),
+        "{first}"
+    );
+    let second = precompile();
+    assert!(second.contains("(0 compiled, 1 already there)"), "{second}");
+    // A run with the cache, and one without it, both run.
+    for extra in [None, Some("--no-cache")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+            .args(["run", &manifest, "--duration", "200ms", "--quiet"])
+            .args(extra)
+            .env("XDG_CACHE_HOME", &cache)
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Spends tens of milliseconds on every message.
 const SLOW: &str = r#"(module
   (memory (export "memory") 1)

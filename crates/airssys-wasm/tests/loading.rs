@@ -126,6 +126,67 @@ fn unknown_imports_such_as_wasi_are_rejected() {
     }
 }
 
+#[tokio::test]
+async fn a_guest_compiled_once_loads_from_the_disk_cache_in_a_later_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        EngineConfig::default()
+            .max_components(4)
+            .compile_cache(dir.path())
+    };
+    // Two engines, as two processes would have: the second finds the
+    // first's compiled code on disk.
+    let first = WasmEngine::new(config()).unwrap();
+    first
+        .load(&id("echo"), fixture_binary("echo").as_slice())
+        .unwrap();
+    assert_eq!(first.compile_cache_stats(), Some((0, 1)));
+    let second = WasmEngine::new(config()).unwrap();
+    let module = second
+        .load(&id("echo"), fixture_binary("echo").as_slice())
+        .unwrap();
+    assert_eq!(second.compile_cache_stats(), Some((1, 0)));
+    let mut guest = module
+        .instantiate(InstanceConfig::new("echo", Arc::new(NoHostServices)))
+        .await
+        .unwrap();
+    let reply = guest
+        .handle_message(&GuestMessage::new(&b"ping"[..]))
+        .await
+        .unwrap();
+    assert_eq!(reply.as_deref(), Some(&b"ping"[..]));
+    // Another engine setting is another key: compiled again, not reused.
+    let fuel = WasmEngine::new(config().fuel(true)).unwrap();
+    fuel.load(&id("echo"), fixture_binary("echo").as_slice())
+        .unwrap();
+    assert_eq!(fuel.compile_cache_stats(), Some((0, 1)));
+    // Corrupt entries are compiled again, never loaded.
+    for entry in walk(dir.path()) {
+        std::fs::write(&entry, b"not compiled code").unwrap();
+    }
+    let third = WasmEngine::new(config()).unwrap();
+    third
+        .load(&id("echo"), fixture_binary("echo").as_slice())
+        .unwrap();
+    assert_eq!(third.compile_cache_stats(), Some((0, 1)));
+    // Without a cache, nothing is counted.
+    assert_eq!(engine().compile_cache_stats(), None);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 #[test]
 fn failed_loads_are_not_cached() {
     let engine = engine();

@@ -15,6 +15,7 @@
 //! dead_letter_subject = "_airssys.deadletter"
 //! metrics_addr = "127.0.0.1:9100"        # optional: /metrics and /health
 //! shutdown_timeout = "5s"
+//! cache_dir = ".airssys-cache"          # compiled code kept between runs (default: ~/.cache/airssys/compiled)
 //! intensity = { max_restarts = 10, within = "10s" }   # root supervisor
 //! backoff = { initial = "10ms", max = "1s" }
 //! [host.limits]                          # defaults for every component
@@ -187,6 +188,24 @@ pub struct HostSettings {
     pub broker: Option<BrokerSettings>,
     /// `[cluster]`: run as one host of a cluster (needs a broker URL).
     pub cluster: Option<ClusterSettings>,
+    /// Where compiled code is kept between runs (`cache_dir`, relative to
+    /// the manifest; default: the user's cache directory, see
+    /// [`default_cache_dir`]); `None` compiles every run.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The default compilation cache: `$XDG_CACHE_HOME/airssys/compiled`, or
+/// `$HOME/.cache/airssys/compiled`; `None` when neither is set.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })?;
+    Some(base.join("airssys").join("compiled"))
 }
 
 /// When a cluster keeps a component's state: after every `every` messages
@@ -859,6 +878,10 @@ impl Validator<'_> {
                     .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
                 intensity: raw.host.intensity.map(intensity),
                 backoff: raw.host.backoff.map(backoff),
+                cache_dir: match &raw.host.cache_dir {
+                    Some(dir) => Some(base.join(dir)),
+                    None => default_cache_dir(),
+                },
                 broker,
                 cluster,
             },

@@ -80,6 +80,7 @@ pub(crate) struct RawHost {
     pub(crate) dead_letter_subject: Option<Spanned<String>>,
     pub(crate) metrics_addr: Option<Spanned<String>>,
     pub(crate) shutdown_timeout: Option<HumanDuration>,
+    pub(crate) cache_dir: Option<String>,
     pub(crate) limits: Option<RawLimits>,
     pub(crate) intensity: Option<RawIntensity>,
     pub(crate) backoff: Option<RawBackoff>,

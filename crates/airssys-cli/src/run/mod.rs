@@ -31,6 +31,9 @@ use crate::control::{self, ControlConfig, Controller};
 use crate::manifest::{Manifest, Strategy};
 pub use summary::Summary;
 
+/// Guests at least this big are announced while they compile: 1 MB.
+const BIG_GUEST_BYTES: usize = 1_000_000;
+
 /// Options of `airssys run`.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -52,6 +55,8 @@ pub struct RunOptions {
     pub only: Vec<String>,
     /// Do not start the manifest's drives (another host drives).
     pub no_drives: bool,
+    /// Compile every guest afresh: no compilation cache (`--no-cache`).
+    pub no_cache: bool,
     /// End the run when every drive has sent its count and the mailboxes
     /// are empty (`--until-drives-done`). Otherwise a run serves until it
     /// is told to stop (a signal, `--duration`), as a service does.
@@ -150,10 +155,7 @@ pub async fn start_with_groups(
 ) -> Result<(ComponentHost, HashMap<String, SupervisorRef>), RunError> {
     let h = &manifest.host;
     let mut builder = ComponentHost::builder()
-        .engine(
-            h.pool
-                .apply(EngineConfig::default().max_components(h.max_components)),
-        )
+        .engine(engine_config(h))
         .dead_letter_subject(h.dead_letter_subject.clone());
     if let Some((n, within)) = h.intensity {
         builder = builder.intensity(n, within);
@@ -174,19 +176,84 @@ pub async fn start_with_groups(
 
     // Compile every binary before anything starts (cached by content hash,
     // so the spawns below do not compile again).
-    for c in &manifest.components {
-        host.engine()
-            .load(&c.name.as_str().into(), &c.bytes)
-            .map_err(|source| RunError::Binary {
-                component: c.name.clone(),
-                path: c.path.display().to_string(),
-                source,
-            })?;
-    }
+    compile_all(manifest, host.engine()).map_err(|e| *e)?;
 
     if !spawn {
         return Ok((host, HashMap::new()));
     }
+    start_groups(manifest, host).await
+}
+
+/// The engine `run` builds for `[host]` settings `h` (its pool, and the
+/// compilation cache in `h.cache_dir`). `airssys precompile` uses the same,
+/// so that what it compiles is what a run finds in the cache.
+pub fn engine_config(h: &crate::manifest::HostSettings) -> EngineConfig {
+    let mut engine = h
+        .pool
+        .apply(EngineConfig::default().max_components(h.max_components));
+    if let Some(dir) = &h.cache_dir {
+        engine = engine.compile_cache(dir);
+    }
+    engine
+}
+
+/// Compiles every binary of `manifest` on `engine` (kept by content hash,
+/// so spawns do not compile again; from the compilation cache when an
+/// earlier run or `airssys precompile` compiled it).
+///
+/// # Errors
+/// [`RunError::Binary`] for the first binary refused.
+pub fn compile_all(
+    manifest: &Manifest,
+    engine: &airssys_wasm::WasmEngine,
+) -> Result<(), Box<RunError>> {
+    for c in &manifest.components {
+        // A big guest (a JavaScript or Python one: megabytes) takes seconds
+        // to compile the first time: say so, and what the cache did.
+        let big = c.bytes.len() >= BIG_GUEST_BYTES;
+        let started = Instant::now();
+        let before = engine.compile_cache_stats();
+        if big {
+            eprintln!(
+                "compiling {} ({:.1} MB)…",
+                c.name,
+                c.bytes.len() as f64 / 1e6
+            );
+        }
+        engine
+            .load(&c.name.as_str().into(), &c.bytes)
+            .map_err(|source| {
+                Box::new(RunError::Binary {
+                    component: c.name.clone(),
+                    path: c.path.display().to_string(),
+                    source,
+                })
+            })?;
+        if big {
+            let from_cache = matches!(
+                (before, engine.compile_cache_stats()),
+                (Some((hits, _)), Some((now, _))) if now > hits
+            );
+            eprintln!(
+                "{} ready in {:.1} s ({})",
+                c.name,
+                started.elapsed().as_secs_f64(),
+                if from_cache {
+                    "from the compilation cache"
+                } else {
+                    "compiled"
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Starts `manifest`'s supervision groups and components on `host`.
+async fn start_groups(
+    manifest: &Manifest,
+    host: ComponentHost,
+) -> Result<(ComponentHost, HashMap<String, SupervisorRef>), RunError> {
     let mut groups: HashMap<&str, SupervisorRef> = HashMap::new();
     for g in &manifest.groups {
         let parent = match &g.parent {
@@ -257,6 +324,9 @@ pub enum EndReason {
 /// # Errors
 /// [`RunError`] if it could not start.
 pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, RunError> {
+    if opts.no_cache {
+        manifest.host.cache_dir = None;
+    }
     let started = Instant::now();
     if !opts.only.is_empty() {
         for g in &opts.only {

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use crate::error::WasmError;
 use crate::guest::loader::Linkers;
@@ -124,6 +126,7 @@ pub struct EngineConfig {
     max_wasm_stack: usize,
     compile_limits: CompileLimits,
     module_cache_capacity: usize,
+    compile_cache: Option<std::path::PathBuf>,
 }
 
 /// The compile budget of an engine (see [`EngineConfig`]); checked by the
@@ -154,6 +157,7 @@ impl Default for EngineConfig {
                 max_function_body_bytes: DEFAULT_MAX_FUNCTION_BODY_BYTES,
             },
             module_cache_capacity: DEFAULT_MODULE_CACHE_CAPACITY,
+            compile_cache: None,
         }
     }
 }
@@ -265,6 +269,24 @@ impl EngineConfig {
         self.module_cache_capacity = n;
         self
     }
+    /// Keeps compiled code on disk in `dir`, so that a guest compiled once
+    /// (by this process or an earlier one) loads without compiling again.
+    /// wasmtime's own compilation cache: entries are keyed by the binary,
+    /// the wasmtime version and the engine's settings, so another version or
+    /// setting never loads a stale one; an unreadable or corrupt entry is
+    /// compiled again. Off by default; a directory that cannot be used is
+    /// logged and the engine compiles as without it.
+    #[must_use]
+    pub fn compile_cache(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.compile_cache = Some(dir.into());
+        self
+    }
+
+    /// The compilation cache's directory, if set.
+    pub fn get_compile_cache(&self) -> Option<&std::path::Path> {
+        self.compile_cache.as_deref()
+    }
+
     /// The configured module cache capacity.
     pub fn get_module_cache_capacity(&self) -> usize {
         self.module_cache_capacity
@@ -338,8 +360,23 @@ impl EngineConfig {
         }
     }
 
-    fn wasmtime_config(&self, pooling: bool) -> Config {
+    /// wasmtime's compilation cache in the configured directory, if any.
+    fn disk_cache(&self) -> Option<Cache> {
+        let dir = self.compile_cache.as_ref()?;
+        let mut cache = CacheConfig::new();
+        cache.with_directory(dir);
+        match Cache::new(cache) {
+            Ok(cache) => Some(cache),
+            Err(error) => {
+                tracing::warn!(dir = %dir.display(), error = %format!("{error:#}"), "compilation cache unusable; compiling without it");
+                None
+            }
+        }
+    }
+
+    fn wasmtime_config(&self, pooling: bool, cache: Option<Cache>) -> Config {
         let mut config = Config::new();
+        config.cache(cache);
         config
             .epoch_interruption(true)
             .consume_fuel(self.fuel)
@@ -468,6 +505,7 @@ struct EngineInner {
     config: EngineConfig,
     cache: ModuleCache,
     settings: RuntimeSettings,
+    disk_cache: Option<Cache>,
 }
 
 impl std::fmt::Debug for WasmEngine {
@@ -490,8 +528,9 @@ impl WasmEngine {
     /// # Errors
     /// [`WasmError::Engine`] if even the on-demand engine cannot be built.
     pub fn new(config: EngineConfig) -> Result<Self, WasmError> {
+        let disk_cache = config.disk_cache();
         let (engine, allocator) = if config.pooling {
-            match Engine::new(&config.wasmtime_config(true)) {
+            match Engine::new(&config.wasmtime_config(true, disk_cache.clone())) {
                 Ok(engine) => (engine, AllocatorKind::Pooling),
                 Err(err) => {
                     let reason = match mapping_shortfall(config.max_components) {
@@ -505,7 +544,7 @@ impl WasmEngine {
                         "cannot reserve the pooling allocator; falling back to on-demand allocation"
                     );
                     (
-                        Self::on_demand_engine(&config)?,
+                        Self::on_demand_engine(&config, disk_cache.clone())?,
                         AllocatorKind::OnDemand { reason },
                     )
                 }
@@ -513,7 +552,7 @@ impl WasmEngine {
         } else {
             let reason = "pooling disabled by configuration".to_string();
             (
-                Self::on_demand_engine(&config)?,
+                Self::on_demand_engine(&config, disk_cache.clone())?,
                 AllocatorKind::OnDemand { reason },
             )
         };
@@ -537,12 +576,22 @@ impl WasmEngine {
                 allocator,
                 config,
                 settings,
+                disk_cache,
             }),
         })
     }
 
-    fn on_demand_engine(config: &EngineConfig) -> Result<Engine, WasmError> {
-        Engine::new(&config.wasmtime_config(false)).map_err(|e| WasmError::Engine {
+    /// The compilation cache's hits and misses so far (`None` without
+    /// one): a hit is a guest loaded from disk without compiling.
+    pub fn compile_cache_stats(&self) -> Option<(usize, usize)> {
+        self.inner
+            .disk_cache
+            .as_ref()
+            .map(|c| (c.cache_hits(), c.cache_misses()))
+    }
+
+    fn on_demand_engine(config: &EngineConfig, cache: Option<Cache>) -> Result<Engine, WasmError> {
+        Engine::new(&config.wasmtime_config(false, cache)).map_err(|e| WasmError::Engine {
             reason: format!("{e:#}"),
         })
     }
