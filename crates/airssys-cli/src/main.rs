@@ -796,6 +796,7 @@ async fn bench(
 /// `airssys precompile`: each manifest's components compiled into its
 /// compilation cache.
 fn precompile(manifests: &[PathBuf]) -> ExitCode {
+    telemetry::init_logging("warn");
     for path in manifests {
         let m = match Manifest::load(path) {
             Ok(m) => m,

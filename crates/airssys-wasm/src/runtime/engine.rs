@@ -363,8 +363,11 @@ impl EngineConfig {
     /// wasmtime's compilation cache in the configured directory, if any.
     fn disk_cache(&self) -> Option<Cache> {
         let dir = self.compile_cache.as_ref()?;
+        // wasmtime wants an absolute directory; a relative one is taken
+        // from the current directory.
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
         let mut cache = CacheConfig::new();
-        cache.with_directory(dir);
+        cache.with_directory(&dir);
         match Cache::new(cache) {
             Ok(cache) => Some(cache),
             Err(error) => {
