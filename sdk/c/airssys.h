@@ -97,6 +97,17 @@ int64_t airssys_monitor(const char *target, int32_t target_len);
 AIRSSYS_IMPORT("demonitor")
 int32_t airssys_demonitor(int64_t id);
 
+/* Subscribes this component to topic `pattern` (ABI revision 4; allowed
+ * inside its subscribe grants, AIRSSYS_DENIED otherwise): 0 or an error
+ * code. The subscription is the component's: it survives restarts. */
+AIRSSYS_IMPORT("subscribe")
+int32_t airssys_subscribe(const char *pattern, int32_t pattern_len);
+
+/* Ends the subscription to exactly `pattern`: 1 if it had it, 0 if not,
+ * or an error code. Nothing published after the call arrives. */
+AIRSSYS_IMPORT("unsubscribe")
+int32_t airssys_unsubscribe(const char *pattern, int32_t pattern_len);
+
 /* The subject of a down notification (docs/core-abi.md, "Monitors"). */
 #define AIRSSYS_DOWN_SUBJECT "_airssys.down"
 

@@ -125,6 +125,38 @@ pub fn matches(pattern: &str, subject: &str) -> bool {
     }
 }
 
+/// `true` if every subject the (valid) pattern `inner` matches is also
+/// matched by the (valid) pattern `outer`: `inner` lies inside `outer`.
+/// What an allow-list of patterns means for a pattern asked for (a
+/// subscription within a grant). O(len), no allocation.
+///
+/// ```
+/// use airssys_rt::broker::subject::covers;
+/// assert!(covers("orders.>", "orders.*.created"));
+/// assert!(covers("orders.*", "orders.eu"));
+/// assert!(covers("orders.*", "orders.*"));
+/// assert!(!covers("orders.*", "orders.>"));
+/// assert!(!covers("orders.eu", "orders.*"));
+/// assert!(!covers("*.>", ">"));
+/// ```
+pub fn covers(outer: &str, inner: &str) -> bool {
+    let mut outer_tokens = outer.split(SEPARATOR);
+    let mut inner_tokens = inner.split(SEPARATOR);
+    loop {
+        match (outer_tokens.next(), inner_tokens.next()) {
+            (None, None) => return true,
+            // `>` takes one or more tokens, whatever they are.
+            (Some(FULL_WILDCARD), Some(_)) => return true,
+            // Only `>` covers a tail of any length.
+            (Some(_), Some(FULL_WILDCARD)) => return false,
+            // `*` covers one token, literal or `*`.
+            (Some(SINGLE_WILDCARD), Some(_)) => {}
+            (Some(o), Some(i)) if o == i => {}
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +191,40 @@ mod tests {
                 wildcard: '*'
             })
         );
+    }
+
+    /// `covers` against its definition, over every pattern of up to three
+    /// tokens from `a`, `b`, `*`, `>` and every subject of up to four
+    /// tokens from `a`, `b`, `c`: `outer` covers `inner` exactly when each
+    /// subject `inner` matches is one `outer` matches.
+    #[test]
+    fn covering_is_inclusion_of_the_matched_subjects() {
+        fn all(tokens: &[&str], max: usize) -> Vec<String> {
+            let mut out: Vec<String> = tokens.iter().map(|t| (*t).to_owned()).collect();
+            let mut last = out.clone();
+            for _ in 1..max {
+                let next: Vec<String> = last
+                    .iter()
+                    .flat_map(|p| tokens.iter().map(move |t| format!("{p}.{t}")))
+                    .collect();
+                out.extend(next.iter().cloned());
+                last = next;
+            }
+            out
+        }
+        let patterns: Vec<String> = all(&["a", "b", "*", ">"], 3)
+            .into_iter()
+            .filter(|p| validate_pattern(p).is_ok())
+            .collect();
+        let subjects = all(&["a", "b", "c"], 4);
+        for outer in &patterns {
+            for inner in &patterns {
+                let included = subjects
+                    .iter()
+                    .filter(|s| matches(inner, s))
+                    .all(|s| matches(outer, s));
+                assert_eq!(covers(outer, inner), included, "{outer} covers {inner}");
+            }
+        }
     }
 }

@@ -193,6 +193,8 @@ pub const HOST_IMPORTS: &[(&str, AbiSignature)] = &[
     ("reply", AbiSignature::new(&[I32, I32], &[I32])),
     ("monitor", AbiSignature::new(&[I32, I32], &[I64])),
     ("demonitor", AbiSignature::new(&[I64], &[I32])),
+    ("subscribe", AbiSignature::new(&[I32, I32], &[I32])),
+    ("unsubscribe", AbiSignature::new(&[I32, I32], &[I32])),
     ("log", AbiSignature::new(&[I32, I32, I32], &[])),
     ("self_id", AbiSignature::new(&[I32, I32], &[I32])),
     ("now_ms", AbiSignature::new(&[], &[I64])),

@@ -133,6 +133,42 @@ pub trait HostServices: Send + Sync + 'static {
             "monitors are not supported".into(),
         ))
     }
+
+    /// Subscribes component `from` to topic pattern `pattern` (valid, and
+    /// inside one of its grants: checked before this is called) for the
+    /// rest of the component's life, across restarts of its instances:
+    /// messages published on matching subjects reach its mailbox. A
+    /// pattern it has already is a no-op. Must not block.
+    ///
+    /// The default refuses with `Unavailable` (a host without topics).
+    ///
+    /// # Errors
+    /// [`HostCallError::Unavailable`] when the host cannot subscribe it.
+    fn subscribe(&self, from: &ComponentId, pattern: &str) -> Result<(), HostCallError> {
+        let _ = (from, pattern);
+        Err(HostCallError::Unavailable(
+            "subscriptions are not supported".into(),
+        ))
+    }
+
+    /// Ends component `from`'s subscription to exactly `pattern`; resolves
+    /// with whether it had one, once the topic has let go of it: what was
+    /// published before is in its mailbox (or dead-lettered), nothing
+    /// published after reaches it.
+    ///
+    /// The default refuses with `Unavailable` (a host without topics).
+    fn unsubscribe(
+        &self,
+        from: &ComponentId,
+        pattern: &str,
+    ) -> BoxFuture<Result<bool, HostCallError>> {
+        let _ = (from, pattern);
+        Box::pin(async {
+            Err(HostCallError::Unavailable(
+                "subscriptions are not supported".into(),
+            ))
+        })
+    }
 }
 
 /// A `HostServices` that refuses everything with `Unavailable` (guests that
@@ -187,7 +223,7 @@ fn write_truncated(mem: &mut [u8], ptr: i32, cap: i32, src: &[u8]) -> i32 {
 /// the core imports (codes) and the Component Model interfaces (WIT
 /// variants, mapped from the same codes). Errors are [`codes`].
 impl StoreData {
-    fn deny(&self, what: &str, target: &str) -> i32 {
+    pub(crate) fn deny(&self, what: &str, target: &str) -> i32 {
         self.stats.denied.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(component = %self.component, call = what, target, "host call denied by allow-list");
         codes::DENIED
@@ -504,6 +540,8 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
             i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX)
         },
     )?;
+
+    crate::guest::subscriptions::add_to_linker(&mut linker)?;
 
     Ok(linker)
 }

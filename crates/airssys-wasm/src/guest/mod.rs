@@ -15,6 +15,7 @@ pub mod loader;
 pub mod monitors;
 pub mod permissions;
 pub(crate) mod store;
+pub(crate) mod subscriptions;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

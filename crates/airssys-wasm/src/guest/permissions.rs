@@ -72,23 +72,28 @@ pub fn is_valid_subject(subject: &str) -> bool {
 }
 
 /// What a component may reach: the component ids it may `send`/`request`
-/// to, and the subjects it may `publish` to. Default: nothing.
+/// to, the subjects it may `publish` to, and the patterns it may
+/// `subscribe` to at run time. Default: nothing.
 ///
 /// ```
 /// use airssys_wasm::{Permissions, SubjectPattern};
 ///
 /// let perms = Permissions::deny_all()
 ///     .allow_target("billing")
-///     .allow_subject(SubjectPattern::new("orders.>").unwrap());
+///     .allow_subject(SubjectPattern::new("orders.>").unwrap())
+///     .allow_subscribe(SubjectPattern::new("prices.*").unwrap());
 /// assert!(perms.may_send("billing"));
 /// assert!(!perms.may_send("admin"));
 /// assert!(perms.may_publish("orders.eu.created"));
+/// assert!(perms.may_subscribe("prices.eu"));
+/// assert!(!perms.may_subscribe("prices.>"));
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Permissions {
     any_target: bool,
     targets: HashSet<String>,
     subjects: Vec<SubjectPattern>,
+    subscribe: Vec<SubjectPattern>,
 }
 
 impl Permissions {
@@ -112,15 +117,20 @@ impl Permissions {
 
     /// Whether nothing is allowed.
     pub fn is_deny_all(&self) -> bool {
-        !self.any_target && self.targets.is_empty() && self.subjects.is_empty()
+        !self.any_target
+            && self.targets.is_empty()
+            && self.subjects.is_empty()
+            && self.subscribe.is_empty()
     }
 
-    /// Every target and every subject (tests, trusted guests).
+    /// Every target and every subject, to publish on and to subscribe to
+    /// (tests, trusted guests).
     pub fn allow_all() -> Self {
         Permissions {
             any_target: true,
             targets: HashSet::new(),
             subjects: vec![SubjectPattern { raw: ">".into() }],
+            subscribe: vec![SubjectPattern { raw: ">".into() }],
         }
     }
 
@@ -141,6 +151,34 @@ impl Permissions {
     pub fn allow_subject(mut self, pattern: SubjectPattern) -> Self {
         self.subjects.push(pattern);
         self
+    }
+
+    /// Allows subscribing at run time (the `subscribe` host call,
+    /// [`ComponentHost::subscribe`](crate::ComponentHost::subscribe)) to any
+    /// pattern that lies inside `pattern`: `orders.>` grants `orders.eu`,
+    /// `orders.*` and `orders.eu.>`, not `>` or `orders`.
+    #[must_use]
+    pub fn allow_subscribe(mut self, pattern: SubjectPattern) -> Self {
+        if !self.subscribe.contains(&pattern) {
+            self.subscribe.push(pattern);
+        }
+        self
+    }
+
+    /// The patterns granted by [`allow_subscribe`](Self::allow_subscribe).
+    pub fn subscribe_grants(&self) -> &[SubjectPattern] {
+        &self.subscribe
+    }
+
+    /// Whether subscribing to `pattern` at run time is allowed: it is a
+    /// valid pattern and every subject it matches is matched by a granted
+    /// one. O(grants × tokens), no allocation.
+    pub fn may_subscribe(&self, pattern: &str) -> bool {
+        subject::validate_pattern(pattern).is_ok()
+            && self
+                .subscribe
+                .iter()
+                .any(|grant| subject::covers(grant.as_str(), pattern))
     }
 
     /// Whether `send`/`request` to `target` is allowed. O(1).
@@ -167,5 +205,24 @@ mod tests {
         let shared = billing.to_shared();
         assert!(!Arc::ptr_eq(&shared, &a.to_shared()));
         assert!(shared.may_send("billing"));
+        let subscriber =
+            Permissions::deny_all().allow_subscribe(SubjectPattern::new("a.>").unwrap());
+        assert!(!subscriber.is_deny_all());
+    }
+
+    #[test]
+    fn a_subscription_is_allowed_inside_a_granted_pattern_only() {
+        let perms = Permissions::deny_all()
+            .allow_subscribe(SubjectPattern::new("orders.>").unwrap())
+            .allow_subscribe(SubjectPattern::new("prices.*").unwrap());
+        for allowed in ["orders.eu", "orders.*", "orders.>", "orders.*.x", "prices.eu", "prices.*"] {
+            assert!(perms.may_subscribe(allowed), "{allowed}");
+        }
+        for denied in [">", "orders", "*.eu", "prices.>", "prices.eu.x", "audit.x"] {
+            assert!(!perms.may_subscribe(denied), "{denied}");
+        }
+        assert!(!perms.may_subscribe("orders..x"), "malformed");
+        assert!(!Permissions::deny_all().may_subscribe("orders.eu"));
+        assert!(Permissions::allow_all().may_subscribe(">"));
     }
 }

@@ -20,7 +20,7 @@ use crate::runtime::limits::{ComponentLimits, MemoryLimiter};
 #[derive(Debug, Default)]
 pub struct HostCallStats {
     /// Host calls refused by the allow-lists (`send`, `request`,
-    /// `publish`, `monitor`).
+    /// `publish`, `monitor`, `subscribe`).
     pub denied: AtomicU64,
 }
 

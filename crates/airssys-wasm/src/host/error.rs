@@ -239,6 +239,27 @@ pub enum HostError {
     /// The host is shutting down and takes no new work.
     #[error("the component host is shutting down")]
     ShuttingDown,
+    /// A run-time subscription's pattern is not well formed (an empty
+    /// token, whitespace, a wildcard inside a token, `>` not last).
+    #[error("component {component}: invalid subscription pattern `{pattern}`: {reason}")]
+    InvalidSubscription {
+        /// The component to subscribe.
+        component: ComponentId,
+        /// The pattern given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A run-time subscription outside the component's subscribe grants
+    /// ([`Permissions::allow_subscribe`](crate::Permissions::allow_subscribe)
+    /// and its spec's own `subscribe` patterns).
+    #[error("component {component} may not subscribe to `{pattern}`: it lies inside none of its subscribe grants")]
+    SubscriptionDenied {
+        /// The component to subscribe.
+        component: ComponentId,
+        /// The pattern refused.
+        pattern: String,
+    },
 }
 
 impl HostError {

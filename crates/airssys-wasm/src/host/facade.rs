@@ -185,13 +185,17 @@ impl ComponentHostBuilder {
         } else {
             None
         };
+        let topics = Arc::new(TopicRouter::new(
+            Arc::clone(&broker),
+            dead_letters.clone(),
+        ));
         let router = Arc::new(Router {
             registry: Arc::clone(&registry),
             broker: Arc::clone(&broker),
             remote: remote.clone(),
             durable: self.durable.clone(),
+            topics: Arc::clone(&topics),
         });
-        let topics = TopicRouter::new(Arc::clone(&broker), dead_letters.clone());
         forward_stopped_mailboxes(&system, dead_letters.clone());
         Ok(ComponentHost {
             inner: Arc::new(HostInner {
@@ -236,7 +240,7 @@ pub(super) struct HostInner {
     broker: Arc<dyn MessageBroker<TopicMessage>>,
     pub(super) registry: Arc<ComponentRegistry>,
     pub(super) router: Arc<Router>,
-    pub(super) topics: TopicRouter,
+    pub(super) topics: Arc<TopicRouter>,
     /// Location transparency, when the broker is distributed.
     pub(super) remote: Option<Arc<RemoteRoutes>>,
     pub(super) dead_letters: DeadLetterSink,

@@ -24,6 +24,7 @@ mod restarts;
 mod router;
 mod spawn;
 mod spec;
+mod subscriptions;
 mod topics;
 mod upgrade;
 

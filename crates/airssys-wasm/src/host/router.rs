@@ -13,6 +13,7 @@ use super::message::{ComponentMessage, ComponentReply, TopicMessage};
 use super::monitor::monitor_for_guest;
 use super::registry::ComponentRegistry;
 use super::remote::RemoteRoutes;
+use super::topics::TopicRouter;
 use crate::guest::host_imports::{BoxFuture, HostCallError, HostServices};
 use crate::guest::monitors::GuestMonitor;
 use crate::guest::GuestMessage;
@@ -28,6 +29,8 @@ pub(crate) struct Router {
     pub(crate) remote: Option<Arc<RemoteRoutes>>,
     /// Where sends to durable components go, if anywhere.
     pub(crate) durable: Option<Arc<dyn DurableSends>>,
+    /// The host's topic table, which guests' run-time subscriptions change.
+    pub(crate) topics: Arc<TopicRouter>,
 }
 
 impl HostServices for Router {
@@ -146,6 +149,20 @@ impl HostServices for Router {
     /// Never waits; an id no component has gets a `noproc` down at once.
     fn monitor(&self, from: &ComponentId, target: &str) -> Result<GuestMonitor, HostCallError> {
         monitor_for_guest(&self.registry, from, target, self.remote.is_some())
+    }
+
+    /// Never waits (a pattern new to this host subscribes the host to the
+    /// broker, which queues it).
+    fn subscribe(&self, from: &ComponentId, pattern: &str) -> Result<(), HostCallError> {
+        super::subscriptions::guest_subscribe(&self.registry, &self.topics, from, pattern)
+    }
+
+    fn unsubscribe(
+        &self,
+        from: &ComponentId,
+        pattern: &str,
+    ) -> BoxFuture<Result<bool, HostCallError>> {
+        super::subscriptions::guest_unsubscribe(&self.topics, from, pattern)
     }
 }
 

@@ -238,10 +238,12 @@ impl ComponentHost {
     async fn make(&self, spec: ComponentSpec, module: GuestModule) -> Result<Made, HostError> {
         let inner = &self.inner;
         let id = spec.id.clone();
+        // What an earlier, failed spawn of this id kept from its `init`.
+        inner.topics.take_pending(id.as_str());
         let lifecycle = Arc::new(SharedLifecycle::new());
         let config = InstanceConfig::new(id.clone(), Arc::clone(&inner.router) as _)
             .limits(spec.limits.clone())
-            .permissions(spec.permissions.to_shared())
+            .permissions(spec.granted())
             .shared_stats(Arc::new(HostCallStats::default()))
             .config_values(config_values(&spec.config))
             .wasi(&spec.wasi);
@@ -370,6 +372,16 @@ impl ComponentHost {
             if subscribed.is_err() {
                 break;
             }
+        }
+        // What its first instance's `init` subscribed to at run time.
+        for pattern in inner.topics.take_pending(id.as_str()) {
+            if subscribed.is_err() {
+                break;
+            }
+            subscribed = inner
+                .topics
+                .add(&pattern, id.clone(), actor.clone())
+                .map(|_| ());
         }
         if let (Ok(()), Some(remote)) = (&subscribed, &inner.remote) {
             subscribed = remote.serve(id.clone(), actor.clone(), max_message_bytes);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use airssys_rt::supervisor::{HealthConfig, RestartPolicy};
 
 use crate::guest::component::wasi::WasiGrants;
-use crate::guest::permissions::Permissions;
+use crate::guest::permissions::{Permissions, SubjectPattern};
 use crate::id::ComponentId;
 use crate::runtime::limits::ComponentLimits;
 
@@ -151,6 +151,26 @@ impl ComponentSpec {
     pub fn restore_state(mut self, state: bytes::Bytes) -> Self {
         self.restore = Some(state);
         self
+    }
+
+    /// The permissions its instances run with: its own, plus each of its
+    /// `subscribe` patterns as a subscribe grant (a component may always
+    /// subscribe again, at run time, to what its spec subscribed it to, or
+    /// to a part of it). Shares the deny-all `Arc` when it has neither.
+    pub(crate) fn granted(&self) -> Arc<Permissions> {
+        let missing: Vec<SubjectPattern> = self
+            .subscriptions
+            .iter()
+            .filter(|p| !self.permissions.may_subscribe(p))
+            .filter_map(|p| SubjectPattern::new(p).ok())
+            .collect();
+        if missing.is_empty() {
+            return self.permissions.to_shared();
+        }
+        let granted = missing
+            .into_iter()
+            .fold(self.permissions.clone(), Permissions::allow_subscribe);
+        Arc::new(granted)
     }
 
     /// Its WASI grants.

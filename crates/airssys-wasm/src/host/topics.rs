@@ -9,7 +9,7 @@ use std::time::Duration;
 use airssys_rt::broker::{BrokerMessage, MessageBroker, Subscription};
 use airssys_rt::{ActorRef, TrySendError};
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::actor::ComponentActor;
@@ -21,13 +21,14 @@ use crate::id::ComponentId;
 
 type Subscribers = Arc<RwLock<Vec<(ComponentId, ActorRef<ComponentActor>)>>>;
 
-/// What a topic's pump is told besides the broker's messages.
+/// What a topic's pump is told besides the broker's messages. The sender
+/// in each, if any, is told once the order is carried out.
 enum Control {
     /// A component leaves the topic.
-    Leave(ComponentId),
+    Leave(ComponentId, Option<oneshot::Sender<()>>),
     /// The topic has no subscribers left (or the host is shutting down):
     /// the pump ends.
-    Close,
+    Close(Option<oneshot::Sender<()>>),
 }
 
 struct Topic {
@@ -49,6 +50,10 @@ pub(crate) struct TopicRouter {
     broker: Arc<dyn MessageBroker<TopicMessage>>,
     dead_letters: DeadLetterSink,
     topics: Mutex<HashMap<String, Topic>>,
+    /// Patterns components subscribed to at run time before they were
+    /// registered (from the `init` of their first instance), taken when
+    /// they are ([`take_pending`](Self::take_pending)).
+    pending: Mutex<HashMap<ComponentId, Vec<String>>>,
 }
 
 impl TopicRouter {
@@ -60,6 +65,7 @@ impl TopicRouter {
             broker,
             dead_letters,
             topics: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
         }
     }
 
@@ -76,6 +82,18 @@ impl TopicRouter {
             topic.subscribers.write().push((component, actor));
             return Ok(());
         }
+        self.open(&mut topics, pattern, component, actor)
+    }
+
+    /// Opens topic `pattern` (the host's broker subscription and its pump)
+    /// with `component` its first subscriber.
+    fn open(
+        &self,
+        topics: &mut HashMap<String, Topic>,
+        pattern: &str,
+        component: ComponentId,
+        actor: ActorRef<ComponentActor>,
+    ) -> Result<(), HostError> {
         let subscription = self
             .broker
             .subscribe(pattern)
@@ -126,13 +144,123 @@ impl TopicRouter {
             // The pump removes it after delivering what is queued; a pump
             // that is gone already has nothing queued to deliver.
             let order = if last {
-                Control::Close
+                Control::Close(None)
             } else {
-                Control::Leave(ComponentId::new(component))
+                Control::Leave(ComponentId::new(component), None)
             };
             let _ = topic.control.send(order);
             !last
         });
+    }
+
+    /// Adds `component` to the subscribers of `pattern` unless it is one
+    /// already (`false` then: nothing changed). For run-time subscriptions,
+    /// which are a set; a spec that lists a pattern twice
+    /// ([`subscribe`](Self::subscribe)) receives it twice, as always.
+    ///
+    /// A component leaves a topic when its pump carries the order out, so
+    /// an add racing with a pending unsubscribe of the same pattern (one
+    /// whose answer nobody awaited) may be undone by it; callers that await
+    /// [`unsubscribe`](Self::unsubscribe) never see that.
+    pub(crate) fn add(
+        &self,
+        pattern: &str,
+        component: ComponentId,
+        actor: ActorRef<ComponentActor>,
+    ) -> Result<bool, HostError> {
+        let mut topics = self.topics.lock();
+        if let Some(topic) = topics.get(pattern) {
+            let mut subscribers = topic.subscribers.write();
+            if subscribers.iter().any(|(id, _)| *id == component) {
+                return Ok(false);
+            }
+            subscribers.push((component, actor));
+            return Ok(true);
+        }
+        self.open(&mut topics, pattern, component, actor)?;
+        Ok(true)
+    }
+
+    /// Ends `component`'s subscription to exactly `pattern`. `None` when it
+    /// had none; else a receiver told once the topic's pump has carried the
+    /// order out: every message the topic had taken by then went to the
+    /// component (or was dead-lettered), and none after reaches it. The
+    /// last subscriber of a pattern takes the host's broker subscription
+    /// with it.
+    pub(crate) fn unsubscribe(
+        &self,
+        pattern: &str,
+        component: &str,
+    ) -> Option<oneshot::Receiver<()>> {
+        let mut topics = self.topics.lock();
+        let topic = topics.get(pattern)?;
+        let subscribers = topic.subscribers.read();
+        if !subscribers.iter().any(|(id, _)| id.as_str() == component) {
+            return None;
+        }
+        let last = subscribers.iter().all(|(id, _)| id.as_str() == component);
+        drop(subscribers);
+        let (done, left) = oneshot::channel();
+        let order = if last {
+            Control::Close(Some(done))
+        } else {
+            Control::Leave(ComponentId::new(component), Some(done))
+        };
+        // A pump that is gone has nothing queued: the dropped sender
+        // resolves the receiver at once.
+        let _ = topic.control.send(order);
+        if last {
+            topics.remove(pattern);
+        }
+        Some(left)
+    }
+
+    /// The patterns `component` is subscribed to here, sorted (each once).
+    /// O(topics).
+    pub(crate) fn patterns_of(&self, component: &str) -> Vec<String> {
+        let mut patterns: Vec<String> = self
+            .topics
+            .lock()
+            .iter()
+            .filter(|(_, topic)| {
+                topic
+                    .subscribers
+                    .read()
+                    .iter()
+                    .any(|(id, _)| id.as_str() == component)
+            })
+            .map(|(pattern, _)| pattern.clone())
+            .collect();
+        patterns.sort_unstable();
+        patterns
+    }
+
+    /// Keeps `pattern` for `component`, not registered yet (its first
+    /// instance's `init` is running), until it is. A pattern kept already
+    /// is not kept twice.
+    pub(crate) fn keep_pending(&self, component: &ComponentId, pattern: &str) {
+        let mut pending = self.pending.lock();
+        let kept = pending.entry(component.clone()).or_default();
+        if !kept.iter().any(|p| p == pattern) {
+            kept.push(pattern.to_owned());
+        }
+    }
+
+    /// Removes `pattern` from what is kept for `component`; `true` if it was.
+    pub(crate) fn drop_pending(&self, component: &str, pattern: &str) -> bool {
+        let mut pending = self.pending.lock();
+        let Some(kept) = pending.get_mut(component) else {
+            return false;
+        };
+        let before = kept.len();
+        kept.retain(|p| p != pattern);
+        before != kept.len()
+    }
+
+    /// Takes what was kept for `component` (at its registration, or before
+    /// a new spawn of its id so that a failed one leaves nothing behind).
+    pub(crate) fn take_pending(&self, component: &str) -> Vec<String> {
+        self.pending.lock().remove(component).unwrap_or_default()
     }
 
     /// Ends every pump (at host shutdown) after it has delivered or
@@ -143,7 +271,7 @@ impl TopicRouter {
             .lock()
             .drain()
             .map(|(_, topic)| {
-                let _ = topic.control.send(Control::Close);
+                let _ = topic.control.send(Control::Close(None));
                 topic.pump
             })
             .collect();
@@ -171,13 +299,16 @@ async fn pump(
         tokio::select! {
             biased;
             order = orders.recv() => match order {
-                Some(Control::Leave(component)) => {
+                Some(Control::Leave(component, done)) => {
                     while let Some(published) = subscription.try_recv() {
                         fan_out(published, &subscribers, &dead_letters);
                     }
                     subscribers.write().retain(|(id, _)| *id != component);
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
                 }
-                Some(Control::Close) | None => {
+                closing => {
                     // Unsubscribe first, then drain: a publish racing with
                     // the close either lands in the queue (and is fanned
                     // out below) or finds the subscription gone (and the
@@ -185,6 +316,9 @@ async fn pump(
                     subscription.close();
                     while let Some(published) = subscription.recv().await {
                         fan_out(published, &subscribers, &dead_letters);
+                    }
+                    if let Some(Control::Close(Some(done))) = closing {
+                        let _ = done.send(());
                     }
                     return;
                 }

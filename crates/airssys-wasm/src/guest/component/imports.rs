@@ -16,12 +16,15 @@ pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "airssys:component/component",
-        imports: { "airssys:component/messaging.request": async },
+        imports: {
+            "airssys:component/messaging.request": async,
+            "airssys:component/topics.unsubscribe": async,
+        },
     });
 }
 
 use bindings::airssys::component::types::{HostError, LogLevel};
-use bindings::airssys::component::{clock, identity, logging, messaging, types};
+use bindings::airssys::component::{clock, identity, logging, messaging, topics, types};
 
 /// The WIT error for a core-ABI return code.
 fn host_error(code: i32) -> HostError {
@@ -81,6 +84,18 @@ impl messaging::Host for ComponentData {
 
     fn demonitor(&mut self, id: u64) -> bool {
         self.base.demonitor(id)
+    }
+}
+
+impl topics::Host for ComponentData {
+    fn subscribe(&mut self, pattern: String) -> Result<(), HostError> {
+        self.base.subscribe(&pattern).map_err(host_error)
+    }
+
+    async fn unsubscribe(&mut self, pattern: String) -> Result<bool, HostError> {
+        let left = self.base.unsubscribe(&pattern).map_err(host_error)?;
+        // The guest is suspended until the topic has let go of it.
+        left.await.map_err(host_error)
     }
 }
 
