@@ -73,6 +73,26 @@ pub enum Verb {
         /// How long the API waits before answering 504.
         wait: Duration,
     },
+    /// Subscribe a component to a topic pattern at run time (within its
+    /// grants; kept across its restarts).
+    Subscribe {
+        /// The component id.
+        component: String,
+        /// The subject pattern.
+        pattern: String,
+    },
+    /// End a component's subscription to exactly a pattern.
+    Unsubscribe {
+        /// The component id.
+        component: String,
+        /// The subject pattern.
+        pattern: String,
+    },
+    /// The topic patterns a component is subscribed to.
+    Subscriptions {
+        /// The component id.
+        component: String,
+    },
     /// Live-upgrade a spec's instances (or one component) to a binary.
     Upgrade {
         /// A `[[component]]` name or a component id.
@@ -165,6 +185,25 @@ impl Verb {
             Verb::Upgrade { target, binary } => {
                 ("POST", format!("/v1/upgrade/{}", c(target)), binary)
             }
+            Verb::Subscribe { component, pattern } => (
+                "POST",
+                format!("/v1/components/{}/subscribe/{}", c(component), c(pattern)),
+                &[],
+            ),
+            Verb::Unsubscribe { component, pattern } => (
+                "POST",
+                format!(
+                    "/v1/components/{}/unsubscribe/{}",
+                    c(component),
+                    c(pattern)
+                ),
+                &[],
+            ),
+            Verb::Subscriptions { component } => (
+                "GET",
+                format!("/v1/components/{}/subscriptions", c(component)),
+                &[],
+            ),
             Verb::Down { component, wait } => (
                 "GET",
                 format!(
@@ -384,6 +423,31 @@ pub fn render(verb: &Verb, answer: &Value) -> String {
             s(&answer["delivered"])
         ),
         Verb::Stop { component } => format!("stopped {component}"),
+        Verb::Subscribe { component, pattern } => {
+            let already = if answer["added"] == false {
+                " (already)"
+            } else {
+                ""
+            };
+            format!(
+                "{component} subscribed to {pattern}{already}; subscriptions: {}",
+                patterns(&answer["subscriptions"])
+            )
+        }
+        Verb::Unsubscribe { component, pattern } => {
+            let what = if answer["removed"] == true {
+                "unsubscribed from"
+            } else {
+                "was not subscribed to"
+            };
+            format!(
+                "{component} {what} {pattern}; subscriptions: {}",
+                patterns(&answer["subscriptions"])
+            )
+        }
+        Verb::Subscriptions { component } => {
+            format!("{component}: {}", patterns(&answer["subscriptions"]))
+        }
         Verb::Down { .. } => {
             let mut line = format!("{} down: {}", s(&answer["component"]), s(&answer["reason"]));
             if let Some(detail) = answer["detail"].as_str().filter(|d| !d.is_empty()) {
@@ -425,6 +489,21 @@ pub fn render(verb: &Verb, answer: &Value) -> String {
             }
             out.trim_end().to_owned()
         }
+    }
+}
+
+/// A JSON list of patterns as `a, b`, or `none`.
+fn patterns(list: &Value) -> String {
+    let all: Vec<&str> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if all.is_empty() {
+        "none".into()
+    } else {
+        all.join(", ")
     }
 }
 

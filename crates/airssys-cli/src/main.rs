@@ -309,6 +309,29 @@ enum CtlVerb {
         /// The component id.
         component: String,
     },
+    /// Subscribe a component to a topic pattern while it runs (`*` one
+    /// token, a final `>` the rest). Allowed inside the component's
+    /// `allow_subscribe` and `subscribe` patterns; kept across its restarts
+    /// until it stops.
+    Subscribe {
+        /// The component id.
+        component: String,
+        /// The subject pattern.
+        pattern: String,
+    },
+    /// End a component's subscription to exactly this pattern (one of its
+    /// manifest `subscribe` patterns included).
+    Unsubscribe {
+        /// The component id.
+        component: String,
+        /// The subject pattern, as subscribed.
+        pattern: String,
+    },
+    /// The topic patterns a component is subscribed to now.
+    Subscriptions {
+        /// The component id.
+        component: String,
+    },
     /// Replace the binary of a `[[component]]`'s instances (or of one
     /// component) while they run, without losing a message.
     Upgrade {
@@ -676,6 +699,9 @@ async fn ctl_command(
         CtlVerb::Restart { component } => Verb::Restart { component },
         CtlVerb::Spawn { spec } => Verb::Spawn { spec },
         CtlVerb::Scale { spec, instances } => Verb::Scale { spec, instances },
+        CtlVerb::Subscribe { component, pattern } => Verb::Subscribe { component, pattern },
+        CtlVerb::Unsubscribe { component, pattern } => Verb::Unsubscribe { component, pattern },
+        CtlVerb::Subscriptions { component } => Verb::Subscriptions { component },
         CtlVerb::Upgrade { target, file } => match read(&file) {
             Ok(binary) => Verb::Upgrade { target, binary },
             Err(code) => return code,

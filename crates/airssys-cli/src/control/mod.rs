@@ -11,6 +11,9 @@
 //! | POST | `/v1/components/{id}/send` | payload | fire-and-forget send (202) |
 //! | POST | `/v1/components/{id}/request?timeout_ms=N` | payload | request/reply (default 5000 ms) |
 //! | POST | `/v1/publish/{subject}` | payload | publish on a subject |
+//! | GET | `/v1/components/{id}/subscriptions` | — | the topic patterns it is subscribed to (`{component, subscriptions}`) |
+//! | POST | `/v1/components/{id}/subscribe/{pattern}` | — | subscribes it at run time, within its subscribe grants (403 outside them); kept across its restarts until it stops |
+//! | POST | `/v1/components/{id}/unsubscribe/{pattern}` | — | ends its subscription to exactly that pattern; answers once nothing published afterwards reaches it |
 //! | POST | `/v1/components/{id}/stop` | — | stop for good (in a cluster: on whichever host runs it, and no host starts it again until restarted) |
 //! | POST | `/v1/components/{id}/restart` | — | restart after the queued messages (same mailbox); in a cluster on whichever host runs it, or a stopped or failed component placed again |
 //! | POST | `/v1/specs/{name}/spawn` | — | start the spec's next instance (201) |
@@ -18,7 +21,8 @@
 //! | POST | `/v1/upgrade/{target}` | binary | live-upgrade a spec's instances (or one component) |
 //!
 //! Errors are JSON `{"error": "...", "component": ...}` with 400 (malformed
-//! request), 401 (token missing or wrong), 404 (no such component, spec or
+//! request), 401 (token missing or wrong), 403 (a subscription outside the
+//! component's grants), 404 (no such component, spec or
 //! route), 405, 409 (already exists, stopped, shutting down), 411 (no
 //! Content-Length), 413 (too large), 422 (binary refused, upgrade failed),
 //! 502 (the guest failed the request), 504 (timeout). A failed call changes nothing: a scale that cannot
@@ -37,6 +41,7 @@ pub mod auth;
 mod cluster;
 pub mod http;
 mod routes;
+mod subscriptions;
 pub mod tls;
 mod traffic;
 

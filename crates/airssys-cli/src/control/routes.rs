@@ -53,14 +53,15 @@ pub(super) struct Request<'a> {
 }
 
 /// The status a host error maps to.
-fn host_error(error: &HostError, component: Option<&str>) -> Answer {
+pub(super) fn host_error(error: &HostError, component: Option<&str>) -> Answer {
     let code = match error {
         HostError::UnknownComponent { .. } => 404,
         HostError::AlreadyExists { .. }
         | HostError::ComponentStopped { .. }
         | HostError::ShuttingDown => 409,
         HostError::MessageTooLarge { .. } => 413,
-        HostError::InvalidSubject { .. } => 400,
+        HostError::InvalidSubject { .. } | HostError::InvalidSubscription { .. } => 400,
+        HostError::SubscriptionDenied { .. } => 403,
         HostError::Wasm(_) | HostError::UpgradeFailed { .. } | HostError::Guest(_) => 422,
         HostError::Timeout { .. } => 504,
         _ => 502,
@@ -108,7 +109,7 @@ fn upgraded_json(reports: &[UpgradeReport]) -> Value {
 }
 
 /// Logs a mutating call: who, what, on what.
-fn audit(req: &Request<'_>, action: &str, target: &str) {
+pub(super) fn audit(req: &Request<'_>, action: &str, target: &str) {
     tracing::info!(peer = %req.peer, action, component = target, "control");
 }
 
@@ -201,6 +202,13 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
                 }
                 Err(e) => host_error(&e, None),
             }
+        }
+        ("GET", ["v1", "components", id, "subscriptions"]) => super::subscriptions::list(c, id),
+        ("POST", ["v1", "components", id, "subscribe", pattern]) => {
+            super::subscriptions::subscribe(c, &req, id, pattern)
+        }
+        ("POST", ["v1", "components", id, "unsubscribe", pattern]) => {
+            super::subscriptions::unsubscribe(c, &req, id, pattern).await
         }
         ("GET", ["v1", "components", id, "down"]) => {
             let wait = match req.query.get("timeout_ms") {
@@ -333,6 +341,7 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
         (
             _,
             ["v1", "components", _, "send" | "request" | "stop" | "restart"]
+            | ["v1", "components", _, "subscribe" | "unsubscribe", _]
             | ["v1", "publish", _]
             | ["v1", "specs", _, "spawn" | "scale"]
             | ["v1", "upgrade", _],

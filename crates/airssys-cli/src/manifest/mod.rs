@@ -35,6 +35,8 @@
 //! subscribe = ["orders.new.*"]
 //! send = ["pricing"]                     # components it may send/request to
 //! publish = ["orders.valid.>"]           # subjects it may publish on
+//! allow_subscribe = ["prices.>"]         # it may subscribe at run time inside these
+//!                                        #   (and inside its `subscribe` patterns)
 //! restart = "permanent"                  # transient, temporary
 //! health = { interval = "1s", timeout = "500ms", threshold = 3 }
 //! config = { currency = "EUR" }
@@ -353,6 +355,9 @@ pub struct ComponentDef {
     pub send: Vec<String>,
     /// Subject patterns it may publish on.
     pub publish: Vec<String>,
+    /// Patterns it may subscribe to at run time, and any pattern inside
+    /// one (`allow_subscribe`; its `subscribe` patterns are granted too).
+    pub allow_subscribe: Vec<String>,
     /// Restart policy.
     pub restart: Restart,
     /// Health checks, if set.
@@ -677,6 +682,7 @@ impl Validator<'_> {
             };
             let subscribe = patterns(&c.subscribe, "subscribe")?;
             let publish = patterns(&c.publish, "publish")?;
+            let allow_subscribe = patterns(&c.allow_subscribe, "allow_subscribe")?;
             let mut send = Vec::new();
             for t in &c.send {
                 send.extend(resolve_targets(
@@ -733,6 +739,7 @@ impl Validator<'_> {
                 subscribe,
                 send,
                 publish,
+                allow_subscribe,
                 restart: match c.restart {
                     raw::RawRestart::Permanent => Restart::Permanent,
                     raw::RawRestart::Transient => Restart::Transient,

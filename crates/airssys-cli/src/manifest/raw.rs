@@ -158,6 +158,9 @@ pub(crate) struct RawComponent {
     pub(crate) send: Vec<Spanned<String>>,
     #[serde(default)]
     pub(crate) publish: Vec<Spanned<String>>,
+    /// Patterns it may subscribe to at run time (within them).
+    #[serde(default)]
+    pub(crate) allow_subscribe: Vec<Spanned<String>>,
     #[serde(default)]
     pub(crate) restart: RawRestart,
     pub(crate) health: Option<RawHealth>,

@@ -37,6 +37,12 @@ fn permissions(c: &ComponentDef) -> Permissions {
             permissions = permissions.allow_subject(p);
         }
     }
+    for p in &c.allow_subscribe {
+        // Validated when the manifest was loaded.
+        if let Ok(p) = SubjectPattern::new(p) {
+            permissions = permissions.allow_subscribe(p);
+        }
+    }
     permissions
 }
 
