@@ -192,11 +192,7 @@ impl Verb {
             ),
             Verb::Unsubscribe { component, pattern } => (
                 "POST",
-                format!(
-                    "/v1/components/{}/unsubscribe/{}",
-                    c(component),
-                    c(pattern)
-                ),
+                format!("/v1/components/{}/unsubscribe/{}", c(component), c(pattern)),
                 &[],
             ),
             Verb::Subscriptions { component } => (

@@ -11,7 +11,9 @@ use std::time::Duration;
 use airssys_nats::NatsBroker;
 use airssys_rt::broker::{MessageBroker, Subscription};
 use airssys_testkit::NatsServer;
-use airssys_wasm::{codes, ComponentHost, ComponentRef, ComponentSpec, Permissions, SubjectPattern, TopicMessage};
+use airssys_wasm::{
+    codes, ComponentHost, ComponentRef, ComponentSpec, Permissions, SubjectPattern, TopicMessage,
+};
 use nats_host::nats_host;
 
 const WAIT: Duration = Duration::from_secs(10);

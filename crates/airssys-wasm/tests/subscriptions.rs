@@ -37,7 +37,10 @@ fn core_spec(id: &str, permissions: Permissions) -> ComponentSpec {
 
 /// Spawns `spec` and subscribes the test to `seen`, where the guest
 /// republishes each topic message it handles.
-async fn spawn(host: &ComponentHost, spec: ComponentSpec) -> (ComponentRef, Subscription<TopicMessage>) {
+async fn spawn(
+    host: &ComponentHost,
+    spec: ComponentSpec,
+) -> (ComponentRef, Subscription<TopicMessage>) {
     let seen = host.broker().subscribe("seen").unwrap();
     (host.spawn(spec).await.unwrap(), seen)
 }
@@ -93,8 +96,14 @@ async fn a_subscription_outside_the_grants_is_denied_and_counted() {
     assert_eq!(call(&guest, 's', "audit.eu").await, codes::DENIED);
     assert_eq!(denied(&host, "sub"), 2);
     // Malformed: an invalid argument, not a denial.
-    assert_eq!(call(&guest, 's', "orders..eu").await, codes::INVALID_ARGUMENT);
-    assert_eq!(call(&guest, 's', "orders.>.eu").await, codes::INVALID_ARGUMENT);
+    assert_eq!(
+        call(&guest, 's', "orders..eu").await,
+        codes::INVALID_ARGUMENT
+    );
+    assert_eq!(
+        call(&guest, 's', "orders.>.eu").await,
+        codes::INVALID_ARGUMENT
+    );
     assert_eq!(call(&guest, 'u', "").await, codes::INVALID_ARGUMENT);
     assert_eq!(denied(&host, "sub"), 2);
     assert!(host.subscriptions("sub").unwrap().is_empty());
@@ -147,7 +156,10 @@ async fn unsubscribe_stops_delivery_once_it_returns() {
 async fn a_component_leaving_a_shared_topic_leaves_the_others_on_it() {
     let host = host(8);
     let (a, mut seen) = spawn(&host, core_spec("a", grants(&["orders.>"]))).await;
-    let b = host.spawn(core_spec("b", grants(&["orders.>"]))).await.unwrap();
+    let b = host
+        .spawn(core_spec("b", grants(&["orders.>"])))
+        .await
+        .unwrap();
     assert_eq!(call(&a, 's', "orders.*").await, codes::OK);
     assert_eq!(call(&b, 's', "orders.*").await, codes::OK);
     assert_eq!(host.subscribers_of("orders.eu"), 2);
@@ -229,7 +241,10 @@ async fn the_host_api_subscribes_within_the_same_grants_and_names_what_it_refuse
     match host.subscribe("sub", "orders.>.x") {
         Err(HostError::InvalidSubscription {
             component, pattern, ..
-        }) => assert_eq!((component.as_str(), pattern.as_str()), ("sub", "orders.>.x")),
+        }) => assert_eq!(
+            (component.as_str(), pattern.as_str()),
+            ("sub", "orders.>.x")
+        ),
         other => panic!("expected InvalidSubscription, got {other:?}"),
     }
     assert!(matches!(
@@ -241,7 +256,10 @@ async fn the_host_api_subscribes_within_the_same_grants_and_names_what_it_refuse
         Err(HostError::UnknownComponent { .. })
     ));
     let error = host.subscribe("sub", "audit.>").unwrap_err().to_string();
-    assert!(error.contains("sub") && error.contains("audit.>"), "{error}");
+    assert!(
+        error.contains("sub") && error.contains("audit.>"),
+        "{error}"
+    );
     assert!(host.unsubscribe("sub", "orders.*").await.unwrap());
     assert!(!host.unsubscribe("sub", "orders.*").await.unwrap());
     assert_eq!(host.publish("orders.eu", &b"gone"[..]).unwrap().matched, 0);
@@ -262,7 +280,12 @@ async fn a_component_model_guest_subscribes_through_the_wit_import() {
     let ask = |op: &'static str, p: &'static str| {
         let guest = guest.clone();
         async move {
-            result(guest.request(format!("{op}{p}").into_bytes(), WAIT).await.unwrap())
+            result(
+                guest
+                    .request(format!("{op}{p}").into_bytes(), WAIT)
+                    .await
+                    .unwrap(),
+            )
         }
     };
     assert_eq!(ask("s", "audit.x").await, (1, 4), "denied");

@@ -215,7 +215,14 @@ mod tests {
         let perms = Permissions::deny_all()
             .allow_subscribe(SubjectPattern::new("orders.>").unwrap())
             .allow_subscribe(SubjectPattern::new("prices.*").unwrap());
-        for allowed in ["orders.eu", "orders.*", "orders.>", "orders.*.x", "prices.eu", "prices.*"] {
+        for allowed in [
+            "orders.eu",
+            "orders.*",
+            "orders.>",
+            "orders.*.x",
+            "prices.eu",
+            "prices.*",
+        ] {
             assert!(perms.may_subscribe(allowed), "{allowed}");
         }
         for denied in [">", "orders", "*.eu", "prices.>", "prices.eu.x", "audit.x"] {

@@ -185,10 +185,7 @@ impl ComponentHostBuilder {
         } else {
             None
         };
-        let topics = Arc::new(TopicRouter::new(
-            Arc::clone(&broker),
-            dead_letters.clone(),
-        ));
+        let topics = Arc::new(TopicRouter::new(Arc::clone(&broker), dead_letters.clone()));
         let router = Arc::new(Router {
             registry: Arc::clone(&registry),
             broker: Arc::clone(&broker),

@@ -238,8 +238,9 @@ impl ComponentHost {
     async fn make(&self, spec: ComponentSpec, module: GuestModule) -> Result<Made, HostError> {
         let inner = &self.inner;
         let id = spec.id.clone();
-        // What an earlier, failed spawn of this id kept from its `init`.
-        inner.topics.take_pending(id.as_str());
+        // Where its first `init`'s run-time subscriptions wait until it is
+        // registered.
+        inner.topics.expect(&id);
         let lifecycle = Arc::new(SharedLifecycle::new());
         let config = InstanceConfig::new(id.clone(), Arc::clone(&inner.router) as _)
             .limits(spec.limits.clone())

@@ -95,15 +95,19 @@ impl ComponentSpec {
         self
     }
 
-    /// Which components it may send to / request from, and which subjects it
-    /// may publish on (default: nothing).
+    /// Which components it may send to / request from, which subjects it
+    /// may publish on, and which patterns it may subscribe to at run time
+    /// (default: nothing).
     pub fn permissions(mut self, permissions: Permissions) -> Self {
         self.permissions = permissions;
         self
     }
 
     /// Subscribes the component to a subject pattern (`*` one token, `>` the
-    /// rest); messages published on matching subjects reach its mailbox.
+    /// rest) from its start; messages published on matching subjects reach
+    /// its mailbox. The pattern is a subscribe grant too: the component may
+    /// unsubscribe from it and subscribe to it, or to a pattern inside it,
+    /// again at run time ([`ComponentHost::subscribe`](super::ComponentHost::subscribe)).
     pub fn subscribe(mut self, pattern: impl Into<String>) -> Self {
         self.subscriptions.push(pattern.into());
         self
@@ -183,7 +187,7 @@ impl ComponentSpec {
         &self.permissions
     }
 
-    /// The subject patterns it subscribes to.
+    /// The subject patterns it subscribes to from its start.
     pub fn subscriptions(&self) -> &[String] {
         &self.subscriptions
     }

@@ -144,7 +144,9 @@ async fn leave(topics: &TopicRouter, id: &str, pattern: &str) -> bool {
 
 /// A guest's `subscribe`, its pattern valid and granted (checked by the
 /// import layer). A component whose first instance is still in its `init`
-/// is not registered yet: the pattern is kept and applied when it is.
+/// is not registered yet: the pattern is kept and applied when it is. One
+/// out of the registry otherwise (stopping, handed to another host) is
+/// `Unavailable`.
 pub(super) fn guest_subscribe(
     registry: &ComponentRegistry,
     topics: &TopicRouter,
@@ -152,8 +154,12 @@ pub(super) fn guest_subscribe(
     pattern: &str,
 ) -> Result<(), HostCallError> {
     let Some(route) = registry.route(from.as_str()) else {
-        topics.keep_pending(from, pattern);
-        return Ok(());
+        if topics.keep_pending(from, pattern) {
+            return Ok(());
+        }
+        return Err(HostCallError::Unavailable(format!(
+            "component {from} is not running on this host any more: not subscribed to `{pattern}`"
+        )));
     };
     topics
         .add(pattern, from.clone(), route.actor)

@@ -235,15 +235,27 @@ impl TopicRouter {
         patterns
     }
 
-    /// Keeps `pattern` for `component`, not registered yet (its first
-    /// instance's `init` is running), until it is. A pattern kept already
-    /// is not kept twice.
-    pub(crate) fn keep_pending(&self, component: &ComponentId, pattern: &str) {
+    /// Opens the record of what `component`'s first instance subscribes to
+    /// from its `init`, before it is registered (emptying what an earlier,
+    /// failed spawn of the id left: such a record outlives no instance that
+    /// could add to it, so it only waits here for the id's next spawn).
+    pub(crate) fn expect(&self, component: &ComponentId) {
+        self.pending.lock().insert(component.clone(), Vec::new());
+    }
+
+    /// Keeps `pattern` for `component`, being spawned and not registered
+    /// yet, until it is. `false` when no spawn of it is under way (the
+    /// component is stopping or gone). A pattern kept already is not kept
+    /// twice.
+    pub(crate) fn keep_pending(&self, component: &ComponentId, pattern: &str) -> bool {
         let mut pending = self.pending.lock();
-        let kept = pending.entry(component.clone()).or_default();
+        let Some(kept) = pending.get_mut(component) else {
+            return false;
+        };
         if !kept.iter().any(|p| p == pattern) {
             kept.push(pattern.to_owned());
         }
+        true
     }
 
     /// Removes `pattern` from what is kept for `component`; `true` if it was.
@@ -257,8 +269,8 @@ impl TopicRouter {
         before != kept.len()
     }
 
-    /// Takes what was kept for `component` (at its registration, or before
-    /// a new spawn of its id so that a failed one leaves nothing behind).
+    /// Takes what was kept for `component` and closes its record (at its
+    /// registration).
     pub(crate) fn take_pending(&self, component: &str) -> Vec<String> {
         self.pending.lock().remove(component).unwrap_or_default()
     }
