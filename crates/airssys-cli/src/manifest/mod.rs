@@ -195,17 +195,10 @@ pub struct HostSettings {
 }
 
 /// The default compilation cache: `$XDG_CACHE_HOME/airssys/compiled`, or
-/// `$HOME/.cache/airssys/compiled`; `None` when neither is set.
+/// `$HOME/.cache/airssys/compiled` ([`EngineConfig::user_compile_cache_dir`],
+/// shared with the testkit); `None` when neither is set.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".cache"))
-        })?;
-    Some(base.join("airssys").join("compiled"))
+    airssys_wasm::EngineConfig::user_compile_cache_dir()
 }
 
 /// When a cluster keeps a component's state: after every `every` messages
@@ -424,6 +417,10 @@ pub struct DriveDef {
     pub count: Option<u64>,
     /// Timeout of each request.
     pub timeout: Duration,
+    /// Print each reply of a request drive on standard output (its
+    /// payload decoded as [`airssys_wasm::codec::display`] shows it);
+    /// replies are logged at `info` level either way.
+    pub show_replies: bool,
 }
 
 impl DriveDef {
@@ -823,12 +820,22 @@ impl Validator<'_> {
             if d.every.0.is_zero() {
                 return Err(self.err(at, "drive: `every` must be longer than 0"));
             }
+            let show_replies = d.show_replies.as_ref();
+            if let Some(show) = show_replies.filter(|s| *s.get_ref()) {
+                if !matches!(target, DriveTarget::Request(_)) {
+                    return Err(self.err(
+                        span(show),
+                        "drive: `show_replies` needs a `request` drive (sends and publishes have no replies)",
+                    ));
+                }
+            }
             drives.push(DriveDef {
                 target,
                 every: d.every.0,
                 payloads,
                 count: d.count,
                 timeout: d.timeout.map_or(DEFAULT_DRIVE_REQUEST_TIMEOUT, |t| t.0),
+                show_replies: show_replies.is_some_and(|s| *s.get_ref()),
             });
         }
 

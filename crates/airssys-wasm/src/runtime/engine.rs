@@ -282,6 +282,21 @@ impl EngineConfig {
         self
     }
 
+    /// The user's compilation cache, shared by `airssys run`, `airssys
+    /// precompile` and the testkit: `$XDG_CACHE_HOME/airssys/compiled`, or
+    /// `$HOME/.cache/airssys/compiled`; `None` when neither is set.
+    pub fn user_compile_cache_dir() -> Option<std::path::PathBuf> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| std::path::PathBuf::from(h).join(".cache"))
+            })?;
+        Some(base.join("airssys").join("compiled"))
+    }
+
     /// The compilation cache's directory, if set.
     pub fn get_compile_cache(&self) -> Option<&std::path::Path> {
         self.compile_cache.as_deref()
