@@ -2,6 +2,7 @@
 //!
 //! [`Manifest::load`] parses and validates the whole file before anything
 //! starts; every refusal is a [`ManifestError`] with `file:line:column`.
+//! Every key, its default and what refuses it: `docs/manifest.md`.
 //!
 //! ```toml
 //! [host]
