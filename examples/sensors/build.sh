@@ -2,6 +2,9 @@
 # Builds the sensors example's guests from source into examples/sensors/build/:
 #   aggregator.wasm, converter.wasm   Rust core modules, with sdk/rust/airssys-guest
 #   limits.wasm                       a C core module, with sdk/c/airssys.h
+#   template_kv.wasm,                 the guests of docs/guests.md's "from an
+#   template_counter.wasm             empty directory" (sdk/rust/template,
+#                                     sdk/c/template/counter.c)
 #   recorder.component.wasm           a C component of wit/airssys-component.wit
 #                                     (wit-bindgen's C bindings, wasi-libc)
 #   wasi_probe.component.wasm         the same kind, for crates/airssys-cli/tests/wasi.rs
@@ -156,6 +159,17 @@ done
 "$cc" --target=wasm32-unknown-unknown -std=c11 -O2 -Wall -Wextra -Werror \
   -nostdlib -I "$root/sdk/c" -Wl,--no-entry -Wl,--strip-all \
   "$here/limits.c" -o "$out/limits.wasm"
+
+# The guests docs/guests.md starts from an empty directory with, built here
+# so that they keep compiling: sdk/rust/template (cargo builds it outside
+# this script) and sdk/c/template/counter.c.
+"$rustc" --edition 2021 --crate-type cdylib --crate-name kv \
+  --target wasm32-unknown-unknown -C opt-level=s -C lto -C strip=symbols -D warnings \
+  --extern airssys_guest="$out/libairssys_guest.rlib" -L "$out" \
+  "$root/sdk/rust/template/src/lib.rs" -o "$out/template_kv.wasm"
+"$cc" --target=wasm32-unknown-unknown -std=c11 -O2 -Wall -Wextra -Werror \
+  -nostdlib -I "$root/sdk/c" -Wl,--no-entry -Wl,--strip-all \
+  "$root/sdk/c/template/counter.c" -o "$out/template_counter.wasm"
 
 # The C components: bindings for the world, regenerated from wit/ on every
 # build; each guest is a wasi-libc reactor (no main), linked with the
