@@ -193,6 +193,9 @@ pub struct HostSettings {
     /// the manifest; default: the user's cache directory, see
     /// [`default_cache_dir`]); `None` compiles every run.
     pub cache_dir: Option<PathBuf>,
+    /// Whether the engine meters fuel: on when any component's limits (its
+    /// own or `[host.limits]`) set `fuel_per_call`, which needs it.
+    pub fuel: bool,
 }
 
 /// The default compilation cache: `$XDG_CACHE_HOME/airssys/compiled`, or
@@ -892,6 +895,9 @@ impl Validator<'_> {
                 },
                 broker,
                 cluster,
+                fuel: components
+                    .iter()
+                    .any(|c| c.limits.get_fuel_per_call().is_some()),
             },
             groups,
             components,
