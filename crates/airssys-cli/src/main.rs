@@ -138,6 +138,18 @@ enum Command {
         #[arg(required = true)]
         manifests: Vec<PathBuf>,
     },
+    /// Run declarative test cases against a manifest's components, each
+    /// case on a fresh in-process host: send, request, publish, crash, and
+    /// expect replies, publishes, dead letters and restarts (docs/testing.md).
+    /// Exits 1 when a case failed, 2 when a cases file cannot be run.
+    Test {
+        /// Cases files (TOML: `manifest = "..."` and `[[case]]`s).
+        #[arg(required = true)]
+        cases: Vec<PathBuf>,
+        /// Run only the cases whose name contains this text.
+        #[arg(long, value_name = "TEXT")]
+        case: Option<String>,
+    },
     /// Measure the host against the raw layers beneath it (wasmtime, tokio).
     Bench {
         /// Also write the results as JSON to this file.
@@ -473,6 +485,7 @@ async fn run_command(cli: Cli) -> ExitCode {
             bench(json, &plan, compare).await
         }
         Command::Precompile { manifests } => precompile(&manifests),
+        Command::Test { cases, case } => test_cases(&cases, case.as_deref()).await,
         Command::Ctl {
             addr,
             json,
@@ -791,6 +804,23 @@ async fn bench(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `airssys test`: the cases of each file, on fresh in-process hosts.
+async fn test_cases(files: &[PathBuf], filter: Option<&str>) -> ExitCode {
+    telemetry::init_logging("error");
+    match airssys_cli::cases::run_files(files, filter).await {
+        Ok(tally) if tally.failed == 0 && tally.passed > 0 => ExitCode::SUCCESS,
+        Ok(tally) if tally.failed == 0 => {
+            eprintln!("error: no case ran (the filter matched none)");
+            ExitCode::from(1)
+        }
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `airssys precompile`: each manifest's components compiled into its

@@ -100,7 +100,16 @@ async fn the_javascript_notifier_asks_the_python_advisor_and_publishes_a_json_no
         json!({"room": "porch", "level": "low", "celsius": -6, "advice": "the porch pipes may freeze"})
     );
     assert_eq!(&t.expect_reply("notifier", "count").await?[..], b"1");
-    // The advisor counted the notice it was sent through the topic.
+    // The advisor counted the notice it was sent through the topic (after
+    // the notifier's request: two messages handled).
+    t.expect_counters(
+        "advisor",
+        Counters {
+            handled: 2,
+            ..Counters::default()
+        },
+    )
+    .await?;
     let report = t.expect_reply("advisor", "report").await?;
     assert_eq!(json_of(&report), json!({"porch": 1}));
     t.expect_ledger_balanced().await?;
@@ -117,6 +126,14 @@ async fn a_python_err_handler_error_is_dead_lettered_and_keeps_the_instance(
         "notices.kitchen",
         codec::encode_json(&json!({"room": "kitchen"})).unwrap(),
     )?;
+    t.expect_counters(
+        "advisor",
+        Counters {
+            handled: 1,
+            ..Counters::default()
+        },
+    )
+    .await?;
     let refused = t.request("advisor", "kitchen high warm").await.unwrap_err();
     assert!(refused.to_string().contains("code 1"), "{refused}");
     let dead = t.expect_dead_letter("rejected").await?;
@@ -180,4 +197,20 @@ async fn a_javascript_thrown_handler_error_is_dead_lettered_and_a_thrown_error_r
     t.expect_restart("notifier").await?;
     assert_eq!(&t.expect_reply("notifier", "count").await?[..], b"0");
     Ok(())
+}
+
+#[test]
+fn the_example_cases_of_the_python_and_javascript_components_pass() {
+    let Some(_) = guests() else { return };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args([
+            "test",
+            common::sensors().join("cases.toml").to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
 }
