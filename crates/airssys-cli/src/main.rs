@@ -182,6 +182,12 @@ enum Command {
         /// wasmtime instances. Alone, runs only these scenarios.
         #[arg(long, value_name = "N")]
         scale: Option<usize>,
+        /// Where `spawn_python`, `memory_python`, `spawn_js` and `memory_js`
+        /// find the example's Python and JavaScript components (default
+        /// `examples/sensors/build`, from `examples/sensors/build.sh`);
+        /// skipped when they are not there.
+        #[arg(long, value_name = "DIR")]
+        guests: Option<PathBuf>,
         /// How much worse a ratio may be, in percent, before `--compare`
         /// calls it a regression.
         #[arg(long, default_value_t = airssys_cli::bench::compare::DEFAULT_TOLERANCE * 100.0)]
@@ -464,6 +470,7 @@ async fn run_command(cli: Cli) -> ExitCode {
             scenarios,
             tolerance,
             scale,
+            guests,
             respond_once,
         } => {
             if let (Some(subject), Some(url)) = (respond_once, nats.as_deref()) {
@@ -480,6 +487,7 @@ async fn run_command(cli: Cli) -> ExitCode {
                 nats: nats.as_deref(),
                 only: &scenarios,
                 scale,
+                guests: guests.as_deref(),
             };
             let compare = compare.map(|path| (path, tolerance / 100.0));
             bench(json, &plan, compare).await
