@@ -11,8 +11,9 @@
  */
 #include "airssys.h"
 
-/* Messages up to 4 KiB (the manifest's max_message_bytes is lower). */
-AIRSSYS_STATIC_ALLOC(4096)
+/* Room for any message under max_message_bytes (default 1 MiB; build with
+ * -DAIRSSYS_MAX_MESSAGE_BYTES=... for a component run under another limit). */
+AIRSSYS_STATIC_ALLOC(AIRSSYS_MESSAGE_BUFFER_SIZE)
 
 /* Handler codes. */
 #define NOT_A_CHECK 1

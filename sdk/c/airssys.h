@@ -180,11 +180,39 @@ static inline int32_t airssys_reply_str(const char *text) {
     return airssys_reply(text, airssys_strlen(text));
 }
 
+/* Sizing the message buffer.
+ *
+ * The host writes each message as AIRSSYS_HEADER_LEN bytes of header, the
+ * sender's id, the subject and the payload, and refuses a payload over the
+ * component's `max_message_bytes` before the guest sees it. A buffer of
+ * AIRSSYS_MESSAGE_BUFFER_SIZE bytes holds any message the component can
+ * be given under that limit:
+ *
+ *   AIRSSYS_MAX_MESSAGE_BYTES   the limit the component runs under; default
+ *                               1 MiB, the host's default `max_message_bytes`.
+ *                               Build with -DAIRSSYS_MAX_MESSAGE_BYTES=1024
+ *                               when the manifest sets a lower limit
+ *                               (`limits = { max_message_bytes = "1KiB" }`).
+ *   AIRSSYS_ENVELOPE_BYTES      header + sender id + subject: 1024 (a sender
+ *                               id and subject of up to 1000 bytes together).
+ *
+ * The buffer is zero-initialised memory: it adds nothing to the .wasm file,
+ * and pages the host never writes to cost address space, not RAM. It does
+ * count against `max_memory` (default 16 MiB). */
+#ifndef AIRSSYS_MAX_MESSAGE_BYTES
+#define AIRSSYS_MAX_MESSAGE_BYTES (1024 * 1024)
+#endif
+#ifndef AIRSSYS_ENVELOPE_BYTES
+#define AIRSSYS_ENVELOPE_BYTES 1024
+#endif
+#define AIRSSYS_MESSAGE_BUFFER_SIZE (AIRSSYS_MAX_MESSAGE_BYTES + AIRSSYS_ENVELOPE_BYTES)
+
 /* Defines the `alloc` export over one static buffer of `size` bytes. The
  * host keeps the buffer `alloc` gives it and reuses it for every message
- * that fits, so a guest whose messages never exceed `size - 24` bytes (set
- * `max_message_bytes` below that) needs no heap. A larger message gets 0,
- * which fails the instance (an ABI violation): size it with care. */
+ * that fits, so a guest needs no heap for its messages. A larger message
+ * gets 0, which fails the instance (an ABI violation, and a restart): use
+ * AIRSSYS_STATIC_ALLOC(AIRSSYS_MESSAGE_BUFFER_SIZE), sized from the limit
+ * above, rather than a number of your own. */
 #define AIRSSYS_STATIC_ALLOC(size)                                                                 \
     static uint8_t airssys_message_buffer[(size)] __attribute__((aligned(8)));                     \
     AIRSSYS_EXPORT("alloc") int32_t airssys_alloc(int32_t len) {                                   \

@@ -17,6 +17,7 @@
 
 pub mod allocator;
 pub mod bench;
+pub mod cases;
 pub mod chaos;
 pub mod cluster;
 pub mod control;

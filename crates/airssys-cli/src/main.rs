@@ -138,6 +138,18 @@ enum Command {
         #[arg(required = true)]
         manifests: Vec<PathBuf>,
     },
+    /// Run declarative test cases against a manifest's components, each
+    /// case on a fresh in-process host: send, request, publish, crash, and
+    /// expect replies, publishes, dead letters and restarts (docs/testing.md).
+    /// Exits 1 when a case failed, 2 when a cases file cannot be run.
+    Test {
+        /// Cases files (TOML: `manifest = "..."` and `[[case]]`s).
+        #[arg(required = true)]
+        cases: Vec<PathBuf>,
+        /// Run only the cases whose name contains this text.
+        #[arg(long, value_name = "TEXT")]
+        case: Option<String>,
+    },
     /// Measure the host against the raw layers beneath it (wasmtime, tokio).
     Bench {
         /// Also write the results as JSON to this file.
@@ -170,6 +182,12 @@ enum Command {
         /// wasmtime instances. Alone, runs only these scenarios.
         #[arg(long, value_name = "N")]
         scale: Option<usize>,
+        /// Where `spawn_python`, `memory_python`, `spawn_js` and `memory_js`
+        /// find the example's Python and JavaScript components (default
+        /// `examples/sensors/build`, from `examples/sensors/build.sh`);
+        /// skipped when they are not there.
+        #[arg(long, value_name = "DIR")]
+        guests: Option<PathBuf>,
         /// How much worse a ratio may be, in percent, before `--compare`
         /// calls it a regression.
         #[arg(long, default_value_t = airssys_cli::bench::compare::DEFAULT_TOLERANCE * 100.0)]
@@ -475,6 +493,7 @@ async fn run_command(cli: Cli) -> ExitCode {
             scenarios,
             tolerance,
             scale,
+            guests,
             respond_once,
         } => {
             if let (Some(subject), Some(url)) = (respond_once, nats.as_deref()) {
@@ -491,11 +510,13 @@ async fn run_command(cli: Cli) -> ExitCode {
                 nats: nats.as_deref(),
                 only: &scenarios,
                 scale,
+                guests: guests.as_deref(),
             };
             let compare = compare.map(|path| (path, tolerance / 100.0));
             bench(json, &plan, compare).await
         }
         Command::Precompile { manifests } => precompile(&manifests),
+        Command::Test { cases, case } => test_cases(&cases, case.as_deref()).await,
         Command::Ctl {
             addr,
             json,
@@ -817,6 +838,23 @@ async fn bench(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `airssys test`: the cases of each file, on fresh in-process hosts.
+async fn test_cases(files: &[PathBuf], filter: Option<&str>) -> ExitCode {
+    telemetry::init_logging("error");
+    match airssys_cli::cases::run_files(files, filter).await {
+        Ok(tally) if tally.failed == 0 && tally.passed > 0 => ExitCode::SUCCESS,
+        Ok(tally) if tally.failed == 0 => {
+            eprintln!("error: no case ran (the filter matched none)");
+            ExitCode::from(1)
+        }
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `airssys precompile`: each manifest's components compiled into its

@@ -2,7 +2,8 @@
 //! for core modules; wit-bindgen's C bindings and wasi-libc for the
 //! `recorder` component), built from source by `examples/sensors/build.sh`
 //! and run in the real host: each guest alone under the testkit, then the
-//! whole example with `airssys run`.
+//! whole example (with its Python and JavaScript components, tested alone in
+//! `py_js_guests.rs`) with `airssys run`.
 //!
 //! The build needs Debian's `rustc` with the wasm32 standard library,
 //! `clang`/`wasm-ld`, wasi-libc and wit-bindgen (docs/guests.md). Without
@@ -517,6 +518,28 @@ fn the_sensors_example_runs_to_the_end_of_its_drives_with_the_stated_outcome() {
     assert_eq!(row(&stdout, "limits")[1..], ["direct", "36", "0", "0", "-"]);
     assert_eq!(row(&stdout, "pager")[1..], ["9", "9", "0", "0", "ok"]);
     assert_eq!(row(&stdout, "recorder")[1..], ["9", "9", "0", "0", "ok"]);
+    // The JavaScript notifier asked the Python advisor about each alert and
+    // published a notice; the advisor counted the 9 notices and answered 2
+    // reports.
+    assert_eq!(row(&stdout, "notifier")[1..], ["9", "9", "0", "0", "ok"]);
+    assert_eq!(
+        row(&stdout, "advisor")[1..],
+        ["direct", "20", "0", "0", "-"]
+    );
+    // `show_replies`: the first report at the start, the second after the
+    // alerts, decoded from multicodec JSON.
+    assert!(
+        stdout.contains(r#"reply from advisor to "report": json {}"#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"reply from advisor to "report": json {"kitchen":4,"porch":5}"#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("drive request advisor: injected 2 (2 deliveries, 0 refused)"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("drive request aggregator: injected 4 (4 deliveries, 0 refused)"),
         "{stdout}"
@@ -524,7 +547,7 @@ fn the_sensors_example_runs_to_the_end_of_its_drives_with_the_stated_outcome() {
     assert!(stdout.contains("dead letters: 8 ("), "{stdout}");
     assert!(stdout.contains(" rejected=8 "), "{stdout}");
     assert!(
-        stdout.contains("published by components: 9 messages, 18 deliveries"),
+        stdout.contains("published by components: 18 messages, 36 deliveries"),
         "{stdout}"
     );
     assert!(stdout.contains("restarts: 0"), "{stdout}");

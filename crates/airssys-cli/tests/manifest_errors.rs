@@ -196,3 +196,13 @@ fn broker_secret_file_that_does_not_exist_is_refused_with_its_resolved_path() {
         )
     );
 }
+
+#[test]
+fn show_replies_on_a_drive_without_replies_is_refused() {
+    assert_refused(
+        "[[component]]\nname = \"a\"\npath = \"a.wat\"\n\n\
+         [[drive]]\nsend = \"a\"\nevery = \"1s\"\nshow_replies = true\n",
+        "8:16",
+        "drive: `show_replies` needs a `request` drive (sends and publishes have no replies)",
+    );
+}

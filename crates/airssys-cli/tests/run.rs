@@ -126,6 +126,57 @@ const CRASHER: &str = r#"(module
   (func (export "alloc") (param i32) (result i32) i32.const 1024)
   (func (export "handle-message") (param i32 i32) (result i32) unreachable))"#;
 
+/// Handles a message of at most one byte of payload at once (its length is
+/// at offset 12 of the message, docs/core-abi.md); a longer one spins until
+/// its fuel runs out.
+const SPINNER: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle-message") (param i32 i32) (result i32)
+    (if (i32.le_u (i32.load (i32.const 1036)) (i32.const 1)) (then (return (i32.const 0))))
+    (loop $spin (br $spin))
+    i32.const 0))"#;
+
+#[test]
+fn a_component_with_fuel_per_call_runs_and_traps_when_its_fuel_is_spent() {
+    let dir = tempfile::tempdir().unwrap();
+    // execution_timeout is long: the spin ends by fuel, not by the clock.
+    let manifest = write_app(
+        dir.path(),
+        "[[component]]\nname = \"spinner\"\npath = \"guest.wat\"\n\
+         limits = { fuel_per_call = 1000000, execution_timeout = \"60s\" }\n\n\
+         [[drive]]\nsend = \"spinner\"\nevery = \"20ms\"\ncount = 4\n\
+         payloads = [\"a\", \"spin\"]\n",
+        SPINNER,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args([
+            "run",
+            &manifest,
+            "--duration",
+            "30s",
+            "--quiet",
+            "--until-drives-done",
+        ])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    //                     delivered  handled  dead  restarts  balance
+    let row: Vec<&str> = stdout
+        .lines()
+        .find(|l| l.starts_with("spinner "))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[1..], ["4", "2", "2", "2", "ok"], "{stdout}");
+}
+
 #[test]
 fn exit_code_is_non_zero_when_the_root_supervisor_gives_up() {
     let dir = tempfile::tempdir().unwrap();

@@ -41,7 +41,7 @@ pub struct TestHostBuilder {
 impl Default for TestHostBuilder {
     fn default() -> Self {
         Self {
-            engine: EngineConfig::default().max_components(DEFAULT_MAX_COMPONENTS),
+            engine: default_engine(),
             timeout: DEFAULT_TIMEOUT,
             intensity: None,
             backoff: None,
@@ -49,9 +49,22 @@ impl Default for TestHostBuilder {
     }
 }
 
+/// [`EngineConfig::default`] with a pool of [`DEFAULT_MAX_COMPONENTS`], and
+/// the user's compilation cache (as `airssys run` uses it), so a big guest
+/// (a Python or JavaScript component) is compiled once, not in every test.
+fn default_engine() -> EngineConfig {
+    let engine = EngineConfig::default().max_components(DEFAULT_MAX_COMPONENTS);
+    match EngineConfig::user_compile_cache_dir() {
+        Some(dir) => engine.compile_cache(dir),
+        None => engine,
+    }
+}
+
 impl TestHostBuilder {
     /// Engine settings. Default: [`EngineConfig::default`] with a pool of
-    /// [`DEFAULT_MAX_COMPONENTS`].
+    /// [`DEFAULT_MAX_COMPONENTS`] and the user's compilation cache
+    /// ([`EngineConfig::user_compile_cache_dir`]); pass an
+    /// `EngineConfig` without `compile_cache` to compile every time.
     pub fn engine(mut self, config: EngineConfig) -> Self {
         self.engine = config;
         self

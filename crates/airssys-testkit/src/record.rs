@@ -249,20 +249,13 @@ fn supervision(event: &SupervisionEvent) -> String {
 pub(crate) struct Payload<'a>(pub(crate) &'a [u8]);
 
 impl fmt::Display for Payload<'_> {
+    /// Text quoted, multicodec JSON and CBOR decoded, other bytes in hex
+    /// ([`airssys_wasm::codec::display`]), cut at 120 characters.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const SHOWN: usize = 64;
-        let bytes = &self.0[..self.0.len().min(SHOWN)];
-        match std::str::from_utf8(bytes) {
-            Ok(text) if !text.chars().any(char::is_control) => write!(f, "{text:?}")?,
-            _ => {
-                f.write_str("0x")?;
-                for b in bytes {
-                    write!(f, "{b:02x}")?;
-                }
-            }
-        }
-        if self.0.len() > SHOWN {
-            write!(f, "... ({} bytes)", self.0.len())?;
+        const SHOWN_CHARS: usize = 120;
+        f.write_str(&airssys_wasm::codec::display(self.0, SHOWN_CHARS))?;
+        if self.0.len() > SHOWN_CHARS {
+            write!(f, " ({} bytes)", self.0.len())?;
         }
         Ok(())
     }

@@ -236,9 +236,75 @@ pub fn decode_borsh<T: borsh::BorshDeserialize>(bytes: &[u8]) -> Result<T, Codec
     })
 }
 
+/// A payload as an operator should read it in a log, a report or a
+/// terminal, at most `max_chars` characters (then `…`):
+/// - multicodec JSON: `json {"room":"kitchen"}`;
+/// - multicodec CBOR: `cbor ` and the value written as JSON;
+/// - other UTF-8 text: quoted and escaped, `"kitchen 31.5"`;
+/// - anything else: `hex 01 02 …`.
+///
+/// A payload whose prefix names a codec but whose body does not decode is
+/// shown as text or hex: the prefix may be a coincidence (`Q` is CBOR's).
+///
+/// ```
+/// use airssys_wasm::codec;
+///
+/// let json = codec::encode_json(&[1, 2]).unwrap();
+/// assert_eq!(codec::display(&json, 80), "json [1,2]");
+/// assert_eq!(codec::display(b"kitchen 31.5", 80), "\"kitchen 31.5\"");
+/// assert_eq!(codec::display(&[0xff, 0x00], 80), "hex ff 00");
+/// ```
+pub fn display(bytes: &[u8], max_chars: usize) -> String {
+    let shown = decoded_for_display(bytes)
+        .or_else(|| {
+            std::str::from_utf8(bytes)
+                .ok()
+                .filter(|t| !t.chars().any(|c| c.is_control() && c != '\n' && c != '\t'))
+                .map(|t| format!("{t:?}"))
+        })
+        .unwrap_or_else(|| {
+            let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            format!("hex {}", hex.join(" "))
+        });
+    match shown.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &shown[..cut]),
+        None => shown,
+    }
+}
+
+fn decoded_for_display(bytes: &[u8]) -> Option<String> {
+    match detect(bytes).ok()? {
+        (Codec::Json, body) => serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .map(|v| format!("json {v}")),
+        (Codec::Cbor, body) => {
+            let mut rest = body;
+            let value: ciborium::Value = ciborium::from_reader(&mut rest).ok()?;
+            if !rest.is_empty() {
+                return None;
+            }
+            serde_json::to_string(&value)
+                .ok()
+                .map(|v| format!("cbor {v}"))
+        }
+        (Codec::Borsh, body) => Some(format!("borsh ({} bytes)", body.len())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_decodes_what_the_prefix_names_and_falls_back_to_text_or_hex() {
+        let cbor = encode_cbor(&serde_json::json!({"room": "porch", "n": 5})).unwrap();
+        assert_eq!(display(&cbor, 80), r#"cbor {"n":5,"room":"porch"}"#);
+        // "Q" is CBOR's prefix, but "Queue" is text.
+        assert_eq!(display(b"Queue", 80), r#""Queue""#);
+        assert_eq!(display(b"a\x01", 80), "hex 61 01");
+        assert_eq!(display(b"abcdef", 3), "\"ab…");
+        assert_eq!(display(&[0x80, 0x04, b'{'], 80), "hex 80 04 7b");
+    }
 
     #[test]
     fn prefixes_are_the_varints_of_the_codes() {

@@ -43,23 +43,23 @@ pub const ECHO_COMPONENT_CORE: &str = r#"(module
 /// The world's `message` record, as the baseline lowers it.
 #[derive(ComponentType, Lower)]
 #[component(record)]
-struct Message<'a> {
-    sender: Option<&'a str>,
-    subject: Option<&'a str>,
+pub(super) struct Message<'a> {
+    pub(super) sender: Option<&'a str>,
+    pub(super) subject: Option<&'a str>,
     #[component(name = "correlation-id")]
-    correlation_id: Option<u64>,
-    payload: &'a [u8],
+    pub(super) correlation_id: Option<u64>,
+    pub(super) payload: &'a [u8],
 }
 
 /// The world's `handler-error` record.
 #[derive(ComponentType, Lift)]
 #[component(record)]
-struct HandlerError {
-    code: i32,
-    reason: String,
+pub(super) struct HandlerError {
+    pub(super) code: i32,
+    pub(super) reason: String,
 }
 
-type Handle = TypedFunc<(Message<'static>,), (Result<Option<Vec<u8>>, HandlerError>,)>;
+pub(super) type Handle = TypedFunc<(Message<'static>,), (Result<Option<Vec<u8>>, HandlerError>,)>;
 
 /// The 64-byte payload the tell and request scenarios send.
 static PAYLOAD: [u8; 64] = [0xab; 64];

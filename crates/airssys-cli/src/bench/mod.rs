@@ -49,8 +49,9 @@ pub const ECHO: &str = r#"(module
     (drop (call $reply (local.get $payload) (local.get $n)))
     i32.const 0))"#;
 
-/// Names of the scenarios, in run order.
-pub const SCENARIOS: [&str; 12] = [
+/// Names of the scenarios, in run order (the last four need the example's
+/// Python and JavaScript components, see [`Plan::guests`]).
+pub const SCENARIOS: [&str; 16] = [
     "spawn",
     "tell_throughput",
     "request_rtt",
@@ -63,12 +64,17 @@ pub const SCENARIOS: [&str; 12] = [
     "memory_component",
     "request_guest",
     "monitor_down",
+    "spawn_python",
+    "memory_python",
+    "spawn_js",
+    "memory_js",
 ];
 
 /// Names of the scenarios run only with a NATS server (`--nats <url>`),
 /// after [`SCENARIOS`].
 pub const NATS_SCENARIOS: [&str; 2] = ["nats_tell", "nats_request"];
 
+mod big_guest;
 mod cluster;
 pub mod compare;
 mod component;
@@ -77,6 +83,7 @@ mod monitor_down;
 mod nats;
 mod scale;
 
+pub use big_guest::{BIG_GUEST_SCENARIOS, DEFAULT_GUEST_DIR};
 pub use cluster::{respond_once, CLUSTER_SCENARIOS};
 pub use scale::{IN_FLIGHT, SCALE_SCENARIOS};
 
@@ -313,6 +320,9 @@ pub struct Sizes {
     pub restarts: usize,
     /// Messages published in `broker_fanout` (each to 8 subscribers).
     pub publishes: usize,
+    /// Live instances of a Python or JavaScript component
+    /// (`spawn_python`, `memory_js`, ...).
+    pub big_instances: usize,
 }
 
 impl Sizes {
@@ -324,6 +334,7 @@ impl Sizes {
         memory_components: 100,
         restarts: 50,
         publishes: 5_000,
+        big_instances: 10,
     };
     /// The default.
     pub const FULL: Sizes = Sizes {
@@ -333,6 +344,7 @@ impl Sizes {
         memory_components: 500,
         restarts: 200,
         publishes: 20_000,
+        big_instances: 40,
     };
 }
 
@@ -352,6 +364,10 @@ pub struct Plan<'a> {
     /// `--scale N`: the [`SCALE_SCENARIOS`] with N components. Without
     /// `--scenario`, only they run.
     pub scale: Option<usize>,
+    /// `--guests DIR`: where the [`BIG_GUEST_SCENARIOS`] find the Python
+    /// and JavaScript components (default [`DEFAULT_GUEST_DIR`]); they are
+    /// skipped, with the reason, when the components are not there.
+    pub guests: Option<&'a std::path::Path>,
 }
 
 impl Plan<'_> {
@@ -406,6 +422,15 @@ pub async fn run_all(
             match on_worker(name, cluster::run(name, url.to_owned(), plan.quick)).await? {
                 cluster::Outcome::Measured(rows) => scenarios.extend(rows),
                 cluster::Outcome::Skipped(reason) => skipped.push(Skipped { name, reason }),
+            }
+            continue;
+        }
+        if BIG_GUEST_SCENARIOS.contains(&name) {
+            let dir = big_guest::guest_dir(plan.guests);
+            let n = sizes.big_instances;
+            match on_worker(name, async move { big_guest::run(name, &dir, n).await }).await? {
+                big_guest::Outcome::Measured(row) => scenarios.push(row),
+                big_guest::Outcome::Skipped(reason) => skipped.push(Skipped { name, reason }),
             }
             continue;
         }

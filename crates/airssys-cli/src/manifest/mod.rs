@@ -2,6 +2,7 @@
 //!
 //! [`Manifest::load`] parses and validates the whole file before anything
 //! starts; every refusal is a [`ManifestError`] with `file:line:column`.
+//! Every key, its default and what refuses it: `docs/manifest.md`.
 //!
 //! ```toml
 //! [host]
@@ -194,20 +195,16 @@ pub struct HostSettings {
     /// the manifest; default: the user's cache directory, see
     /// [`default_cache_dir`]); `None` compiles every run.
     pub cache_dir: Option<PathBuf>,
+    /// Whether the engine meters fuel: on when any component's limits (its
+    /// own or `[host.limits]`) set `fuel_per_call`, which needs it.
+    pub fuel: bool,
 }
 
 /// The default compilation cache: `$XDG_CACHE_HOME/airssys/compiled`, or
-/// `$HOME/.cache/airssys/compiled`; `None` when neither is set.
+/// `$HOME/.cache/airssys/compiled` ([`EngineConfig::user_compile_cache_dir`],
+/// shared with the testkit); `None` when neither is set.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".cache"))
-        })?;
-    Some(base.join("airssys").join("compiled"))
+    airssys_wasm::EngineConfig::user_compile_cache_dir()
 }
 
 /// When a cluster keeps a component's state: after every `every` messages
@@ -429,6 +426,10 @@ pub struct DriveDef {
     pub count: Option<u64>,
     /// Timeout of each request.
     pub timeout: Duration,
+    /// Print each reply of a request drive on standard output (its
+    /// payload decoded as [`airssys_wasm::codec::display`] shows it);
+    /// replies are logged at `info` level either way.
+    pub show_replies: bool,
 }
 
 impl DriveDef {
@@ -830,12 +831,22 @@ impl Validator<'_> {
             if d.every.0.is_zero() {
                 return Err(self.err(at, "drive: `every` must be longer than 0"));
             }
+            let show_replies = d.show_replies.as_ref();
+            if let Some(show) = show_replies.filter(|s| *s.get_ref()) {
+                if !matches!(target, DriveTarget::Request(_)) {
+                    return Err(self.err(
+                        span(show),
+                        "drive: `show_replies` needs a `request` drive (sends and publishes have no replies)",
+                    ));
+                }
+            }
             drives.push(DriveDef {
                 target,
                 every: d.every.0,
                 payloads,
                 count: d.count,
                 timeout: d.timeout.map_or(DEFAULT_DRIVE_REQUEST_TIMEOUT, |t| t.0),
+                show_replies: show_replies.is_some_and(|s| *s.get_ref()),
             });
         }
 
@@ -891,6 +902,9 @@ impl Validator<'_> {
                 },
                 broker,
                 cluster,
+                fuel: components
+                    .iter()
+                    .any(|c| c.limits.get_fuel_per_call().is_some()),
             },
             groups,
             components,

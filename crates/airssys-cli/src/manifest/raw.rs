@@ -222,6 +222,7 @@ pub(crate) struct RawDrive {
     pub(crate) payloads: Option<Spanned<Vec<String>>>,
     pub(crate) count: Option<u64>,
     pub(crate) timeout: Option<HumanDuration>,
+    pub(crate) show_replies: Option<Spanned<bool>>,
 }
 
 /// A `[component.config]` value: a string, integer, float or boolean,

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use airssys_wasm::codec;
 use airssys_wasm::host::{ComponentHost, HostError};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -100,6 +101,9 @@ pub fn start(host: &ComponentHost, defs: &[DriveDef], stopping: Arc<AtomicBool>)
         .collect()
 }
 
+/// How much of a reply a request drive logs or prints.
+const REPLY_SHOWN_CHARS: usize = 200;
+
 async fn drive(
     host: ComponentHost,
     def: DriveDef,
@@ -146,10 +150,21 @@ async fn drive(
                 // failure here or on the host that runs it (the message is
                 // dead-lettered there) and a timeout (it is still queued)
                 // all count as delivered.
-                match host.request(to, payload.into_bytes(), def.timeout).await {
-                    Ok(_) => {
+                match host
+                    .request(to, payload.clone().into_bytes(), def.timeout)
+                    .await
+                {
+                    Ok(reply) => {
                         stats.accept(i);
                         stats.replies.fetch_add(1, Ordering::Relaxed);
+                        let shown = reply.as_deref().map_or_else(
+                            || "(no reply payload)".to_owned(),
+                            |r| codec::display(r, REPLY_SHOWN_CHARS),
+                        );
+                        tracing::info!(component = %to, request = %payload, reply = %shown, "drive: reply");
+                        if def.show_replies {
+                            println!("reply from {to} to {payload:?}: {shown}");
+                        }
                     }
                     Err(
                         e @ (HostError::HandlerFailed { .. }
@@ -158,6 +173,9 @@ async fn drive(
                     ) => {
                         stats.accept(i);
                         tracing::debug!(component = %to, error = %e, "drive: request failed");
+                        if def.show_replies {
+                            println!("no reply from {to} to {payload:?}: {e}");
+                        }
                     }
                     Err(e) => {
                         stats.refused.fetch_add(1, Ordering::Relaxed);

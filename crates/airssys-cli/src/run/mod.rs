@@ -184,13 +184,16 @@ pub async fn start_with_groups(
     start_groups(manifest, host).await
 }
 
-/// The engine `run` builds for `[host]` settings `h` (its pool, and the
-/// compilation cache in `h.cache_dir`). `airssys precompile` uses the same,
-/// so that what it compiles is what a run finds in the cache.
+/// The engine `run` builds for `[host]` settings `h` (its pool, fuel
+/// metering when a component sets `fuel_per_call`, and the compilation
+/// cache in `h.cache_dir`). `airssys precompile` uses the same, so that what
+/// it compiles is what a run finds in the cache.
 pub fn engine_config(h: &crate::manifest::HostSettings) -> EngineConfig {
-    let mut engine = h
-        .pool
-        .apply(EngineConfig::default().max_components(h.max_components));
+    let mut engine = h.pool.apply(
+        EngineConfig::default()
+            .max_components(h.max_components)
+            .fuel(h.fuel),
+    );
     if let Some(dir) = &h.cache_dir {
         engine = engine.compile_cache(dir);
     }

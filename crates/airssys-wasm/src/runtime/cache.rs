@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -36,7 +37,13 @@ pub(crate) struct ModuleCache {
     capacity: usize,
     compiles: AtomicU64,
     evictions: AtomicU64,
+    /// The hashes of the binaries recently looked up by their shared
+    /// allocation (see [`hash_shared`](Self::hash_shared)).
+    hashed: Mutex<VecDeque<(Weak<[u8]>, blake3::Hash)>>,
 }
+
+/// How many binaries' hashes [`ModuleCache::hash_shared`] remembers.
+const HASHES_REMEMBERED: usize = 32;
 
 impl ModuleCache {
     pub(crate) fn new(linkers: Linkers, capacity: usize) -> Self {
@@ -47,12 +54,41 @@ impl ModuleCache {
             capacity,
             compiles: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
+            hashed: Mutex::new(VecDeque::new()),
         }
     }
 
-    /// Returns the cached module for these bytes, if any. O(len) for the hash.
-    pub(crate) fn get(&self, bytes: &[u8]) -> Option<GuestModule> {
-        self.modules.get(&blake3::hash(bytes)).map(|m| m.clone())
+    /// The blake3 hash of `bytes`, remembered for the allocation: a fleet
+    /// spawned from one spec and every restart share the binary's `Arc`,
+    /// and a Python or JavaScript component's 12-18 MB would otherwise be
+    /// hashed again on each spawn (milliseconds). Remembers the last
+    /// [`HASHES_REMEMBERED`] allocations; an entry whose binary is gone is
+    /// dropped at the next call (its `Weak` kept the allocation until then).
+    pub(crate) fn hash_shared(&self, bytes: &Arc<[u8]>) -> blake3::Hash {
+        {
+            let mut hashed = self.hashed.lock();
+            hashed.retain(|(weak, _)| weak.strong_count() > 0);
+            let known = hashed.iter().find_map(|(weak, hash)| {
+                weak.upgrade()
+                    .filter(|alive| Arc::ptr_eq(alive, bytes))
+                    .map(|_| *hash)
+            });
+            if let Some(hash) = known {
+                return hash;
+            }
+        }
+        let hash = blake3::hash(bytes);
+        let mut hashed = self.hashed.lock();
+        if hashed.len() >= HASHES_REMEMBERED {
+            hashed.pop_front();
+        }
+        hashed.push_back((Arc::downgrade(bytes), hash));
+        hash
+    }
+
+    /// The cached module of the binary with this hash, if any.
+    pub(crate) fn get_hashed(&self, hash: &blake3::Hash) -> Option<GuestModule> {
+        self.modules.get(hash).map(|m| m.clone())
     }
 
     /// Returns the cached module for these bytes, compiling on a miss.
@@ -64,7 +100,19 @@ impl ModuleCache {
         component: &ComponentId,
         bytes: &[u8],
     ) -> Result<GuestModule, WasmError> {
-        let hash = blake3::hash(bytes);
+        self.get_or_compile_hashed(engine, settings, component, bytes, blake3::hash(bytes))
+    }
+
+    /// [`get_or_compile`](Self::get_or_compile) with the bytes' hash
+    /// already known.
+    pub(crate) fn get_or_compile_hashed(
+        &self,
+        engine: &Engine,
+        settings: &RuntimeSettings,
+        component: &ComponentId,
+        bytes: &[u8],
+        hash: blake3::Hash,
+    ) -> Result<GuestModule, WasmError> {
         if let Some(module) = self.modules.get(&hash) {
             return Ok(module.clone());
         }
@@ -115,5 +163,48 @@ impl ModuleCache {
 
     pub(crate) fn len(&self) -> usize {
         self.modules.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> ModuleCache {
+        let engine = Engine::default();
+        ModuleCache::new(Linkers::new(&engine).unwrap(), 4)
+    }
+
+    #[test]
+    fn a_shared_binary_is_hashed_once_and_forgotten_when_dropped() {
+        let cache = cache();
+        let binary: Arc<[u8]> = Arc::from(&b"(module)"[..]);
+        let hash = cache.hash_shared(&binary);
+        assert_eq!(hash, blake3::hash(&binary));
+        assert_eq!(cache.hashed.lock().len(), 1);
+        // The same allocation again: found, not added.
+        assert_eq!(cache.hash_shared(&Arc::clone(&binary)), hash);
+        assert_eq!(cache.hashed.lock().len(), 1);
+        // Equal bytes in another allocation: hashed, to the same value.
+        let copy: Arc<[u8]> = Arc::from(&binary[..]);
+        assert_eq!(cache.hash_shared(&copy), hash);
+        assert_eq!(cache.hashed.lock().len(), 2);
+        drop(binary);
+        let other: Arc<[u8]> = Arc::from(&b"(module $b)"[..]);
+        cache.hash_shared(&other);
+        // The dropped binary's entry went at the next call.
+        assert_eq!(cache.hashed.lock().len(), 2);
+    }
+
+    #[test]
+    fn at_most_the_remembered_number_of_hashes_is_kept() {
+        let cache = cache();
+        let binaries: Vec<Arc<[u8]>> = (0..HASHES_REMEMBERED + 5)
+            .map(|i| Arc::from(format!("binary {i}").into_bytes()))
+            .collect();
+        for b in &binaries {
+            cache.hash_shared(b);
+        }
+        assert_eq!(cache.hashed.lock().len(), HASHES_REMEMBERED);
     }
 }

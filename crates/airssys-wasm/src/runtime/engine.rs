@@ -282,6 +282,21 @@ impl EngineConfig {
         self
     }
 
+    /// The user's compilation cache, shared by `airssys run`, `airssys
+    /// precompile` and the testkit: `$XDG_CACHE_HOME/airssys/compiled`, or
+    /// `$HOME/.cache/airssys/compiled`; `None` when neither is set.
+    pub fn user_compile_cache_dir() -> Option<std::path::PathBuf> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| std::path::PathBuf::from(h).join(".cache"))
+            })?;
+        Some(base.join("airssys").join("compiled"))
+    }
+
     /// The compilation cache's directory, if set.
     pub fn get_compile_cache(&self) -> Option<&std::path::Path> {
         self.compile_cache.as_deref()
@@ -634,7 +649,8 @@ impl WasmEngine {
 
     /// Like [`load`](Self::load), but compiles on tokio's blocking pool so a
     /// cache miss does not stall an async worker. A cache hit returns without
-    /// leaving the task.
+    /// leaving the task, and without hashing the bytes again when they are
+    /// an `Arc` loaded recently (the spawns of one spec, restarts).
     ///
     /// # Errors
     /// As [`load`](Self::load); [`WasmError::Engine`] if the blocking task
@@ -649,15 +665,25 @@ impl WasmEngine {
         bytes: impl Into<Arc<[u8]>>,
     ) -> Result<GuestModule, WasmError> {
         let bytes = bytes.into();
-        if let Some(module) = self.inner.cache.get(&bytes) {
+        // Spawns of one spec share its bytes: hashed once, not per spawn.
+        let hash = self.inner.cache.hash_shared(&bytes);
+        if let Some(module) = self.inner.cache.get_hashed(&hash) {
             return Ok(module);
         }
         let engine = self.clone();
-        tokio::task::spawn_blocking(move || engine.load(&component, &bytes))
-            .await
-            .map_err(|e| WasmError::Engine {
-                reason: format!("compilation task failed: {e}"),
-            })?
+        tokio::task::spawn_blocking(move || {
+            engine.inner.cache.get_or_compile_hashed(
+                &engine.inner.engine,
+                &engine.inner.settings,
+                &component,
+                &bytes,
+                hash,
+            )
+        })
+        .await
+        .map_err(|e| WasmError::Engine {
+            reason: format!("compilation task failed: {e}"),
+        })?
     }
 
     /// Number of compilations performed so far (cache misses).

@@ -27,7 +27,19 @@
 //! export_component!(Shout);
 //! ```
 //!
-//! (Examples that build and run in CI: `examples/sensors/*.rs`.)
+//! (Examples that build and run in CI: `examples/sensors/*.rs` and the
+//! guest crate `sdk/rust/template`.)
+//!
+//! A guest crate depends on it with cargo and builds with
+//! `cargo build --release --target wasm32-unknown-unknown`:
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! airssys-guest = { git = "https://github.com/airssys/airssys" }
+//! ```
 //!
 //! The SDK compiles with Rust 1.63 and later, with `std` (which
 //! `wasm32-unknown-unknown` has; its allocator grows the linear memory).
