@@ -180,6 +180,51 @@ static inline int32_t airssys_reply_str(const char *text) {
     return airssys_reply(text, airssys_strlen(text));
 }
 
+/* Multicodec payloads: a payload may start with a prefix naming how its
+ * body is encoded (the host's airssys_wasm::codec, `airssys ctl --encode`,
+ * the Rust, Python and JavaScript SDK helpers):
+ *   JSON  code 0x0200  prefix 80 04
+ *   CBOR  code 0x51    prefix 51
+ * The header does not serialise: write the JSON text (or CBOR bytes) after
+ * the prefix airssys_payload_prefix writes, and find the body of a received
+ * payload with airssys_payload_body. */
+#define AIRSSYS_CODEC_NONE 0
+#define AIRSSYS_CODEC_JSON 1
+#define AIRSSYS_CODEC_CBOR 2
+
+/* Writes `codec`'s prefix at `out` (room for 2 bytes); returns its length
+ * (0 for AIRSSYS_CODEC_NONE or an unknown codec). */
+static inline int32_t airssys_payload_prefix(int32_t codec, uint8_t *out) {
+    if (codec == AIRSSYS_CODEC_JSON) {
+        out[0] = 0x80;
+        out[1] = 0x04;
+        return 2;
+    }
+    if (codec == AIRSSYS_CODEC_CBOR) {
+        out[0] = 0x51;
+        return 1;
+    }
+    return 0;
+}
+
+/* The codec `payload`'s prefix names (AIRSSYS_CODEC_NONE: plain text or
+ * bytes); *body and *body_len are set to what follows the prefix (the whole
+ * payload when there is none). */
+static inline int32_t airssys_payload_body(const uint8_t *payload, int32_t len,
+                                           const uint8_t **body, int32_t *body_len) {
+    int32_t codec = AIRSSYS_CODEC_NONE, skip = 0;
+    if (len >= 2 && payload[0] == 0x80 && payload[1] == 0x04) {
+        codec = AIRSSYS_CODEC_JSON;
+        skip = 2;
+    } else if (len >= 1 && payload[0] == 0x51) {
+        codec = AIRSSYS_CODEC_CBOR;
+        skip = 1;
+    }
+    *body = payload + skip;
+    *body_len = len - skip;
+    return codec;
+}
+
 /* Sizing the message buffer.
  *
  * The host writes each message as AIRSSYS_HEADER_LEN bytes of header, the

@@ -409,9 +409,12 @@ pub fn render(verb: &Verb, answer: &Value) -> String {
             out.trim_end().to_owned()
         }
         Verb::Send { component, .. } => format!("sent to {component}"),
-        Verb::Request { .. } => match &answer["reply"] {
-            Value::Null => "(no reply)".into(),
-            reply => s(reply),
+        // Decoded when the reply says how (multicodec JSON or CBOR); the
+        // text otherwise.
+        Verb::Request { .. } => match (&answer["reply_decoded"], &answer["reply"]) {
+            (_, Value::Null) => "(no reply)".into(),
+            (Value::String(shown), _) => shown.clone(),
+            (_, reply) => s(reply),
         },
         Verb::Publish { subject, .. } => format!(
             "published on {subject}: {} subscriber(s) matched, {} delivered",

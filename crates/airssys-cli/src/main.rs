@@ -279,25 +279,36 @@ enum CtlVerb {
     Send {
         /// The component id.
         component: String,
-        /// The payload (UTF-8 text).
+        /// The payload (UTF-8 text, or JSON with --encode).
         payload: String,
+        /// Parse the payload as JSON and send it multicodec-encoded (json:
+        /// prefix 80 04 then the JSON; cbor: prefix 51 then CBOR).
+        #[arg(long, value_enum, value_name = "CODEC")]
+        encode: Option<PayloadCodec>,
     },
-    /// Send a request and print the reply.
+    /// Send a request and print the reply (a multicodec JSON or CBOR reply
+    /// decoded).
     Request {
         /// The component id.
         component: String,
-        /// The payload (UTF-8 text).
+        /// The payload (UTF-8 text, or JSON with --encode).
         payload: String,
         /// How long to wait for the reply.
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
         timeout: std::time::Duration,
+        /// Parse the payload as JSON and send it multicodec-encoded.
+        #[arg(long, value_enum, value_name = "CODEC")]
+        encode: Option<PayloadCodec>,
     },
     /// Publish a payload on a subject.
     Publish {
         /// The subject.
         subject: String,
-        /// The payload (UTF-8 text).
+        /// The payload (UTF-8 text, or JSON with --encode).
         payload: String,
+        /// Parse the payload as JSON and publish it multicodec-encoded.
+        #[arg(long, value_enum, value_name = "CODEC")]
+        encode: Option<PayloadCodec>,
     },
     /// Stop a component for good.
     Stop {
@@ -699,22 +710,34 @@ async fn ctl_command(
         CtlVerb::List { tree: false } => Verb::List,
         CtlVerb::List { tree: true } => Verb::Tree,
         CtlVerb::Hosts => Verb::Hosts,
-        CtlVerb::Send { component, payload } => Verb::Send {
+        CtlVerb::Send {
             component,
-            payload: payload.into_bytes(),
+            payload,
+            encode,
+        } => match encoded(payload, encode) {
+            Ok(payload) => Verb::Send { component, payload },
+            Err(code) => return code,
         },
         CtlVerb::Request {
             component,
             payload,
             timeout,
-        } => Verb::Request {
-            component,
-            payload: payload.into_bytes(),
-            timeout,
+            encode,
+        } => match encoded(payload, encode) {
+            Ok(payload) => Verb::Request {
+                component,
+                payload,
+                timeout,
+            },
+            Err(code) => return code,
         },
-        CtlVerb::Publish { subject, payload } => Verb::Publish {
+        CtlVerb::Publish {
             subject,
-            payload: payload.into_bytes(),
+            payload,
+            encode,
+        } => match encoded(payload, encode) {
+            Ok(payload) => Verb::Publish { subject, payload },
+            Err(code) => return code,
         },
         CtlVerb::Stop { component } => Verb::Stop { component },
         CtlVerb::Restart { component } => Verb::Restart { component },
@@ -838,6 +861,35 @@ async fn bench(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// A payload codec `ctl --encode` can apply.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PayloadCodec {
+    /// Multicodec JSON (prefix 80 04).
+    Json,
+    /// Multicodec CBOR (prefix 51).
+    Cbor,
+}
+
+/// The payload `ctl` sends: the text as given, or (with `--encode`) the
+/// text parsed as JSON and encoded; a text that is not JSON exits 2.
+fn encoded(text: String, codec: Option<PayloadCodec>) -> Result<Vec<u8>, ExitCode> {
+    let Some(codec) = codec else {
+        return Ok(text.into_bytes());
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        eprintln!("error: --encode: the payload is not JSON: {e}");
+        ExitCode::from(2)
+    })?;
+    match codec {
+        PayloadCodec::Json => airssys_wasm::codec::encode_json(&value),
+        PayloadCodec::Cbor => airssys_wasm::codec::encode_cbor(&value),
+    }
+    .map_err(|e| {
+        eprintln!("error: --encode: {e}");
+        ExitCode::from(2)
+    })
 }
 
 /// `airssys test`: the cases of each file, on fresh in-process hosts.

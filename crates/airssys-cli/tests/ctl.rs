@@ -275,6 +275,33 @@ fn ctl_request_prints_the_reply() {
 }
 
 #[test]
+fn ctl_encodes_json_payloads_and_decodes_a_prefixed_reply() {
+    let host = start();
+    // echo replies with what it got: the multicodec JSON comes back and is
+    // shown decoded.
+    let out = host.ok(&[
+        "request",
+        "echo",
+        r#"{"room": "porch", "n": [1, 2]}"#,
+        "--encode",
+        "json",
+    ]);
+    assert_eq!(out.trim(), r#"json {"n":[1,2],"room":"porch"}"#);
+    let out = host.ok(&["request", "echo", r#"{"n": 5}"#, "--encode", "cbor"]);
+    assert_eq!(out.trim(), r#"cbor {"n":5}"#);
+    let json: serde_json::Value = serde_json::from_str(
+        &host.ok(&["request", "echo", "[true]", "--encode", "json", "--json"]),
+    )
+    .unwrap();
+    assert_eq!(json["reply_json"], serde_json::json!([true]));
+    // Plain text stays plain.
+    assert_eq!(host.ok(&["request", "echo", "ping"]).trim(), "ping");
+    let refused = host.ctl(&["send", "echo", "{not json", "--encode", "json"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("the payload is not JSON"));
+}
+
+#[test]
 fn ctl_publish_reaches_the_subscribers() {
     let host = start();
     let out = host.ok(&["publish", "orders.eu.new", "{}"]);

@@ -255,7 +255,7 @@ pub fn decode_borsh<T: borsh::BorshDeserialize>(bytes: &[u8]) -> Result<T, Codec
 /// assert_eq!(codec::display(&[0xff, 0x00], 80), "hex ff 00");
 /// ```
 pub fn display(bytes: &[u8], max_chars: usize) -> String {
-    let shown = decoded_for_display(bytes)
+    let shown = decoded_display(bytes)
         .or_else(|| {
             std::str::from_utf8(bytes)
                 .ok()
@@ -272,7 +272,10 @@ pub fn display(bytes: &[u8], max_chars: usize) -> String {
     }
 }
 
-fn decoded_for_display(bytes: &[u8]) -> Option<String> {
+/// A multicodec payload decoded for people (`json {...}`, `cbor {...}`,
+/// `borsh (N bytes)`), or `None` when it has no known prefix or its body
+/// does not decode: then it is text or bytes, and [`display`] says which.
+pub fn decoded_display(bytes: &[u8]) -> Option<String> {
     match detect(bytes).ok()? {
         (Codec::Json, body) => serde_json::from_slice::<serde_json::Value>(body)
             .ok()

@@ -15,6 +15,7 @@ use super::{Controller, SpecState};
 
 /// Default `timeout_ms` of a request: 5000.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Time a restart or one instance's upgrade may wait for the messages
 /// queued before it: 30 s.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -177,6 +178,11 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
                         "component": id,
                         "reply": reply.as_ref().map(|r| String::from_utf8_lossy(r).into_owned()),
                         "reply_bytes": reply.as_ref().map(|r| r.len()),
+                        // For people, when the reply is multicodec JSON or
+                        // CBOR: decoded (`json {...}`).
+                        "reply_decoded": reply.as_ref().and_then(|r| airssys_wasm::codec::decoded_display(r)),
+                        // A multicodec JSON reply's value, for programs.
+                        "reply_json": reply.as_ref().and_then(|r| airssys_wasm::codec::decode_json::<serde_json::Value>(r).ok()),
                     }),
                 ),
                 Err(e) => host_error(&e, Some(*id)),

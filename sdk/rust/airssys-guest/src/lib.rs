@@ -53,6 +53,7 @@
 
 mod error;
 mod message;
+pub mod payload;
 
 #[cfg(target_arch = "wasm32")]
 mod host;
