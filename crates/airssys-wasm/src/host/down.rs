@@ -30,16 +30,11 @@ pub struct ComponentDown {
 impl ComponentDown {
     /// The guest-facing form: the reason's stable label and its text.
     pub fn notice(&self) -> DownNotice {
-        let detail = match &self.reason {
-            ExitReason::Failed(why) | ExitReason::Escalated(why) => why.clone(),
-            ExitReason::Linked { reason, .. } => reason.to_string(),
-            _ => String::new(),
-        };
         DownNotice {
             monitor: self.monitor,
             component: self.component.as_str().to_owned(),
             reason: self.reason.label().to_owned(),
-            detail,
+            detail: detail(&self.reason),
         }
     }
 
@@ -55,5 +50,16 @@ impl ComponentDown {
                 Bytes::new()
             }
         }
+    }
+}
+
+/// The text of an exit reason a guest sees beside its label (a down's or
+/// a linked exit's `detail`): the cause of a failure, what a linked peer
+/// ended with; empty otherwise.
+pub(crate) fn detail(reason: &ExitReason) -> String {
+    match reason {
+        ExitReason::Failed(why) | ExitReason::Escalated(why) => why.clone(),
+        ExitReason::Linked { reason, .. } => reason.to_string(),
+        _ => String::new(),
     }
 }

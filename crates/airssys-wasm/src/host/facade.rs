@@ -690,6 +690,37 @@ impl ComponentHost {
         ComponentMonitor::new(ComponentId::new(id), actor.as_ref())
     }
 
+    /// Links components `a` and `b` of this host, both ways, as a guest's
+    /// `link` import does: when either incarnation ends abnormally (a
+    /// trap, a failure, a restart), the other's ends too, with reason
+    /// `linked`, and its supervisor restarts it per its policy, unless it
+    /// traps exits ([`ComponentSpec::trap_exits`](super::ComponentSpec::trap_exits)):
+    /// then it gets an `_airssys.exit` message. A normal end (a stop) just
+    /// breaks the link, and so does a restart of either: the link belongs
+    /// to the two incarnations running now. Idempotent. No allow-list is
+    /// checked: the host may link any two of its components.
+    ///
+    /// # Errors
+    /// [`HostError::UnknownComponent`] naming whichever of the two does not
+    /// run here (links do not cross hosts) or is gone for good.
+    pub fn link(&self, a: &str, b: &str) -> Result<(), HostError> {
+        let unknown = |id: &str| HostError::UnknownComponent {
+            component: id.into(),
+            payload: None,
+        };
+        if !self.inner.registry.contains(a) {
+            return Err(unknown(a));
+        }
+        super::link::link(&self.inner.registry, a, b, false).map_err(|_| unknown(b))
+    }
+
+    /// Breaks the link between components `a` and `b`: `true` if there was
+    /// one. Once it returns, no exit of either reaches the other over it,
+    /// even one already queued.
+    pub fn unlink(&self, a: &str, b: &str) -> bool {
+        super::link::unlink(&self.inner.registry, a, b)
+    }
+
     /// Every component: id, state, restarts, handled/failed, mailbox length.
     pub fn list(&self) -> Vec<ComponentInfo> {
         self.inner.registry.list()

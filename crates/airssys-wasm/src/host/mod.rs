@@ -16,6 +16,7 @@ mod facade;
 mod fault;
 mod handoff;
 mod lifecycle;
+mod link;
 mod message;
 mod monitor;
 mod registry;
