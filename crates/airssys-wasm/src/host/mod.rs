@@ -21,6 +21,7 @@ mod message;
 mod monitor;
 mod registry;
 mod remote;
+mod remote_monitor;
 mod restarts;
 mod router;
 mod spawn;
@@ -43,6 +44,7 @@ pub use message::{ComponentMessage, ComponentReply, TopicMessage, UpgradeOutcome
 pub use monitor::{ComponentDown, ComponentMonitor};
 pub use registry::{ComponentInfo, ComponentRegistry};
 pub use remote::{COMPONENT_SUBJECT_PREFIX, SEND_INBOX, SEND_LEASE};
+pub use remote_monitor::{Membership, ARM_WAIT, DEMONITOR_INBOX, MONITOR_INBOX};
 pub use spawn::BATCH as SPAWN_BATCH;
 pub use spec::{ComponentSpec, DEFAULT_COMPONENT_MAILBOX, DEFAULT_STOP_TIMEOUT};
 pub use upgrade::UpgradeReport;

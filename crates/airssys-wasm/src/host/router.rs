@@ -155,9 +155,10 @@ impl HostServices for Router {
         Ok(super::link::unlink(&self.registry, from.as_str(), target))
     }
 
-    /// Never waits; an id no component has gets a `noproc` down at once.
+    /// Never waits; an id no component has gets a `noproc` down at once
+    /// (with a distributed broker: when no host answers for it).
     fn monitor(&self, from: &ComponentId, target: &str) -> Result<GuestMonitor, HostCallError> {
-        monitor_for_guest(&self.registry, from, target, self.remote.is_some())
+        monitor_for_guest(&self.registry, from, target, self.remote.as_ref())
     }
 
     /// Never waits (a pattern new to this host subscribes the host to the
