@@ -11,6 +11,7 @@
 //! | `restart` | poison message → trap → restart → next request answered | fresh `InstancePre::instantiate_async` | µs (p50/p99) |
 //! | `broker_fanout` | publish to 8 subscribed components until all handled | tokio mpsc fan-out to 8 tasks | deliveries/s |
 //! | `monitor_down` | a monitored component stopped → the monitoring component's guest has the `_airssys.down` message | a tokio task told to stop reports its end on a oneshot | µs (p50/p99) |
+//! | `monitor_memory` | RSS growth per idle monitor a guest holds on another component (`monitor` import) | RSS growth per idle tokio oneshot channel | B |
 //! | `request_guest` | a guest's `request` to another component, timed in the guest | the same guest on bare wasmtime, its `request` over tokio mpsc + oneshot to a bare echo task | µs (p50/p99) |
 //!
 //!
@@ -50,7 +51,7 @@ pub const ECHO: &str = r#"(module
     i32.const 0))"#;
 
 /// Names of the scenarios, in run order.
-pub const SCENARIOS: [&str; 12] = [
+pub const SCENARIOS: [&str; 13] = [
     "spawn",
     "tell_throughput",
     "request_rtt",
@@ -63,6 +64,7 @@ pub const SCENARIOS: [&str; 12] = [
     "memory_component",
     "request_guest",
     "monitor_down",
+    "monitor_memory",
 ];
 
 /// Names of the scenarios run only with a NATS server (`--nats <url>`),
@@ -74,6 +76,7 @@ pub mod compare;
 mod component;
 mod guest_request;
 mod monitor_down;
+mod monitor_memory;
 mod nats;
 mod scale;
 
@@ -148,7 +151,7 @@ pub struct Baseline {
 pub struct Scenario {
     /// Scenario name (one of [`SCENARIOS`]).
     pub name: &'static str,
-    /// `us`, `msg/s` or `KiB`.
+    /// `us`, `msg/s`, `KiB` or `B`.
     pub unit: &'static str,
     /// How many operations were measured.
     pub samples: u64,
@@ -422,6 +425,7 @@ pub async fn run_all(
             "memory_component" => Box::pin(component::memory(sizes.memory_components)),
             "request_guest" => Box::pin(guest_request::run(sizes.requests)),
             "monitor_down" => Box::pin(monitor_down::run(sizes.restarts * 5)),
+            "monitor_memory" => Box::pin(monitor_memory::run(sizes.publishes * 10)),
             "nats_tell" | "nats_request" => {
                 let Some(url) = plan.nats else { continue };
                 let url = url.to_owned();
