@@ -150,7 +150,8 @@ pub trait HostServices: Send + Sync + 'static {
     /// [`DOWN_SUBJECT`](crate::DOWN_SUBJECT), a
     /// [`DownNotice`](crate::DownNotice) payload) reaches `from`'s mailbox;
     /// for an id no component has, one with reason `noproc` is queued at
-    /// once. Must not block.
+    /// once (with a distributed broker, a target another host runs is
+    /// monitored there). Must not block.
     ///
     /// The default refuses with `Unavailable` (a host without monitors).
     ///
