@@ -231,7 +231,8 @@ fn slice(mem: &[u8], ptr: i32, len: i32) -> Option<&[u8]> {
     mem.get(start..start.checked_add(len)?)
 }
 
-fn str_at(mem: &[u8], ptr: i32, len: i32) -> Option<&str> {
+/// Reads the UTF-8 string of `len` bytes at `ptr` from the guest's memory.
+pub(crate) fn str_at(mem: &[u8], ptr: i32, len: i32) -> Option<&str> {
     std::str::from_utf8(slice(mem, ptr, len)?).ok()
 }
 

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use wasmtime::{Caller, Linker};
 
 use crate::guest::core_abi::IMPORT_MODULE;
-use crate::guest::host_imports::codes;
+use crate::guest::host_imports::{codes, str_at};
 use crate::guest::store::StoreData;
 
 /// The subject of an exit notification
@@ -81,13 +81,6 @@ impl StoreData {
             .unlink(&self.component, target)
             .map_err(|e| e.code())
     }
-}
-
-/// Reads the UTF-8 string at `ptr..ptr+len` of the guest's memory.
-fn str_at(mem: &[u8], ptr: i32, len: i32) -> Option<&str> {
-    let start = usize::try_from(ptr).ok()?;
-    let len = usize::try_from(len).ok()?;
-    std::str::from_utf8(mem.get(start..start.checked_add(len)?)?).ok()
 }
 
 /// Adds the core imports `link(target_ptr, target_len) -> i32` (`0` or an

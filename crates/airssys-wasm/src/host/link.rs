@@ -19,7 +19,6 @@ use super::registry::ComponentRegistry;
 use crate::codec;
 use crate::guest::host_imports::HostCallError;
 use crate::guest::links::ExitNotice;
-use crate::id::ComponentId;
 
 /// Links components `from` and `target` of this host.
 ///
@@ -82,7 +81,7 @@ pub(crate) fn exit_payload(exit: &LinkExit) -> Bytes {
         // A struct of strings always serializes; logged rather than
         // unwrapped all the same.
         Err(error) => {
-            tracing::error!(component = %ComponentId::new(notice.component.as_str()), %error, "exit notice not encoded");
+            tracing::error!(component = %notice.component, %error, "exit notice not encoded");
             Bytes::new()
         }
     }

@@ -348,7 +348,9 @@ pub(crate) struct Watched {
     component: ComponentId,
     actor: ActorRef<ComponentActor>,
     broker: Arc<dyn MessageBroker<TopicMessage>>,
-    me: String,
+    /// Who this host is, asked when a monitor is armed (it may rejoin its
+    /// cluster under a new name).
+    membership: Option<Arc<dyn Membership>>,
     /// `None` while it is being armed.
     armed: Mutex<HashMap<Box<str>, Option<MonitorRef>>>,
 }
@@ -364,7 +366,7 @@ impl Watched {
             component,
             actor,
             broker,
-            me: membership.map(|m| m.me()).unwrap_or_default(),
+            membership: membership.cloned(),
             armed: Mutex::default(),
         })
     }
@@ -399,7 +401,7 @@ impl Watched {
             payload: encode(answer),
         };
         let armed = answer(&Answer::Armed {
-            host: self.me.clone(),
+            host: self.membership.as_ref().map(|m| m.me()).unwrap_or_default(),
         });
         // Said before arming: a down that fires at once (the component is
         // gone) must come after it.
