@@ -436,7 +436,7 @@ impl Actor for ComponentActor {
             subject: Some(exit_subject()),
             correlation_id: None,
             redelivered: false,
-            payload: super::link::exit_payload(&exit),
+            payload: super::down::exit_payload(&exit),
         };
         Box::pin(self.deliver(message)).await.map(|_| ())
     }

@@ -1,12 +1,15 @@
-//! [`ComponentDown`]: what a monitor of a component reports, apart from
-//! the monitors themselves (`monitor.rs`), so that the messages a
-//! component's actor takes can carry one without importing the machinery
-//! that makes them.
+//! [`ComponentDown`]: what a monitor of a component reports, and the
+//! exit a component that traps exits receives from a linked one, apart
+//! from the monitors and links themselves (`monitor.rs`, `link.rs`), so
+//! that the messages a component's actor takes can carry them without
+//! importing the machinery that makes them.
 
 use airssys_rt::supervisor::ExitReason;
+use airssys_rt::LinkExit;
 use bytes::Bytes;
 
 use crate::codec;
+use crate::guest::links::ExitNotice;
 use crate::guest::monitors::DownNotice;
 use crate::id::ComponentId;
 
@@ -61,5 +64,30 @@ pub(crate) fn detail(reason: &ExitReason) -> String {
         ExitReason::Failed(why) | ExitReason::Escalated(why) => why.clone(),
         ExitReason::Linked { reason, .. } => reason.to_string(),
         _ => String::new(),
+    }
+}
+
+/// The guest-facing form of a linked component's end: the peer by its
+/// component id (the name its actor was spawned with), the reason's
+/// stable label and its text, as multicodec JSON. Allocates the notice
+/// and its encoding once.
+pub(crate) fn exit_payload(exit: &LinkExit) -> Bytes {
+    let component = exit
+        .peer_name
+        .as_deref()
+        .map_or_else(|| exit.peer.to_string(), str::to_owned);
+    let notice = ExitNotice {
+        component,
+        reason: exit.reason.label().to_owned(),
+        detail: detail(&exit.reason),
+    };
+    match codec::encode_json(&notice) {
+        Ok(bytes) => Bytes::from(bytes),
+        // A struct of strings always serializes; logged rather than
+        // unwrapped all the same.
+        Err(error) => {
+            tracing::error!(component = %notice.component, %error, "exit notice not encoded");
+            Bytes::new()
+        }
     }
 }

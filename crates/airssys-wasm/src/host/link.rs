@@ -1,7 +1,8 @@
 //! Links between components: the one path that makes and breaks them (for
 //! a guest's `link`/`unlink` imports and for
-//! [`ComponentHost::link`](super::ComponentHost::link)), and the exit a
-//! component that traps exits receives.
+//! [`ComponentHost::link`](super::ComponentHost::link)). The exit a
+//! component that traps exits receives is made in `down.rs`, beside the
+//! down, so that the component's actor does not import this module.
 //!
 //! Built on airssys-rt's links between the two components' actors
 //! ([`ActorRef::link`](airssys_rt::ActorRef::link)), so the semantics are
@@ -11,14 +12,10 @@
 //! exits; a normal end just breaks the link; the link ends with either
 //! incarnation.
 
-use airssys_rt::{LinkError, LinkExit};
-use bytes::Bytes;
+use airssys_rt::LinkError;
 
-use super::down::detail;
 use super::registry::ComponentRegistry;
-use crate::codec;
 use crate::guest::host_imports::HostCallError;
-use crate::guest::links::ExitNotice;
 
 /// Links components `from` and `target` of this host.
 ///
@@ -59,30 +56,5 @@ pub(crate) fn unlink(registry: &ComponentRegistry, from: &str, target: &str) -> 
     match (registry.route(from), registry.route(target)) {
         (Some(me), Some(peer)) => me.actor.unlink(&peer.actor),
         _ => false,
-    }
-}
-
-/// The guest-facing form of a linked component's end: the peer by its
-/// component id (the name its actor was spawned with), the reason's
-/// stable label and its text, as multicodec JSON. Allocates the notice
-/// and its encoding once.
-pub(crate) fn exit_payload(exit: &LinkExit) -> Bytes {
-    let component = exit
-        .peer_name
-        .as_deref()
-        .map_or_else(|| exit.peer.to_string(), str::to_owned);
-    let notice = ExitNotice {
-        component,
-        reason: exit.reason.label().to_owned(),
-        detail: detail(&exit.reason),
-    };
-    match codec::encode_json(&notice) {
-        Ok(bytes) => Bytes::from(bytes),
-        // A struct of strings always serializes; logged rather than
-        // unwrapped all the same.
-        Err(error) => {
-            tracing::error!(component = %notice.component, %error, "exit notice not encoded");
-            Bytes::new()
-        }
     }
 }

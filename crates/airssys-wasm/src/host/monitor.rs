@@ -91,7 +91,7 @@ pub(crate) fn monitor_for_guest(
                     },
                 );
             });
-            monitors
+            remote
                 .monitor(id, Some(from), target, notify)
                 .map_err(|e| HostCallError::Unavailable(e.to_string()))?;
             return Ok(GuestMonitor::new(id, move || {
@@ -190,9 +190,11 @@ impl ComponentMonitor {
                     // The receiver dropped means the caller let go.
                     let _ = tx.send(reason);
                 });
-                let monitors = Arc::clone(remote.monitors());
-                match monitors.monitor(id, None, component.as_str(), notify) {
-                    Ok(()) => Watching::There { down, monitors },
+                match remote.monitor(id, None, component.as_str(), notify) {
+                    Ok(()) => Watching::There {
+                        down,
+                        monitors: Arc::clone(remote.monitors()),
+                    },
                     Err(error) => {
                         tracing::warn!(%component, %error, "could not monitor a component of another host");
                         Watching::Unreachable

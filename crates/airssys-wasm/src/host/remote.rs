@@ -187,6 +187,22 @@ impl RemoteRoutes {
         &self.monitors
     }
 
+    /// Monitors component `to`, which this host does not run, on the host
+    /// that does (see [`RemoteMonitors::monitor`]).
+    ///
+    /// # Errors
+    /// The broker's, when the request cannot be sent.
+    pub(crate) fn monitor(
+        &self,
+        id: u64,
+        from: Option<&ComponentId>,
+        to: &str,
+        notify: super::remote_monitor::Notify,
+    ) -> Result<(), BrokerError> {
+        self.monitors
+            .monitor(id, from, to, component_subject(to), notify)
+    }
+
     /// Takes `published`, a message for component `id` that came to this
     /// host some other way than `id`'s own subscription (held during a
     /// hand-over), if it is another host's monitor or demonitor request;

@@ -133,6 +133,8 @@ pub(crate) type Notify = Box<dyn FnOnce(ExitReason) + Send>;
 /// One monitor this host holds on a component of another host.
 struct Watch {
     target: ComponentId,
+    /// The target's subject, where a demonitor goes.
+    subject: String,
     /// The host that armed it, once it said so.
     host: Option<String>,
     /// When the request was sent (for [`ARM_WAIT`]).
@@ -206,10 +208,10 @@ impl RemoteMonitors {
         Ok(monitors)
     }
 
-    /// Monitors component `target` of another host as monitor `id` (from
-    /// component `from`, if a guest asked): `notify` is called once, with
-    /// the reason its current incarnation ended, `noproc` if no host runs
-    /// it, `noconnection` if its host is lost.
+    /// Monitors component `target` of another host, reached on `subject`,
+    /// as monitor `id` (from component `from`, if a guest asked): `notify`
+    /// is called once, with the reason its current incarnation ended,
+    /// `noproc` if no host runs it, `noconnection` if its host is lost.
     ///
     /// # Errors
     /// The broker's, when the request cannot be published (`target` makes
@@ -219,12 +221,14 @@ impl RemoteMonitors {
         id: u64,
         from: Option<&ComponentId>,
         target: &str,
+        subject: String,
         notify: Notify,
     ) -> Result<(), airssys_rt::broker::BrokerError> {
         self.watches.lock().insert(
             id,
             Watch {
                 target: ComponentId::new(target),
+                subject: subject.clone(),
                 host: None,
                 sent: tokio::time::Instant::now(),
                 notify,
@@ -235,7 +239,6 @@ impl RemoteMonitors {
             payload: Bytes::new(),
         };
         let reply = format!("{}.{id}", self.inbox);
-        let subject = super::remote::component_subject(target);
         if let Err(error) = self.broker.publish_with_reply(&subject, &reply, request) {
             self.watches.lock().remove(&id);
             return Err(error);
@@ -249,13 +252,15 @@ impl RemoteMonitors {
         let Some(watch) = self.watches.lock().remove(&id) else {
             return false;
         };
-        let subject = super::remote::component_subject(watch.target.as_str());
         let reply = format!("{}.{id}", self.demonitor_inbox);
         let request = TopicMessage {
             sender: None,
             payload: Bytes::new(),
         };
-        if let Err(error) = self.broker.publish_with_reply(&subject, &reply, request) {
+        if let Err(error) = self
+            .broker
+            .publish_with_reply(&watch.subject, &reply, request)
+        {
             // The target's host keeps it until the incarnation ends, then
             // answers into an inbox that drops it.
             tracing::debug!(target = %watch.target, %error, "could not tell a host to drop a monitor");
