@@ -8,6 +8,8 @@
 #   recorder.component.wasm           a C component of wit/airssys-component.wit
 #                                     (wit-bindgen's C bindings, wasi-libc)
 #   wasi_probe.component.wasm         the same kind, for crates/airssys-cli/tests/wasi.rs
+#   down_watcher.component.wasm       the same kind, monitoring through the world's
+#                                     `monitor` import, for crates/airssys-cli/tests/guests.rs
 #   advisor.component.wasm            a Python component (componentize-py)
 #   notifier.component.wasm           a JavaScript component (componentize-js)
 # runs the Rust, Python and JavaScript SDKs' unit tests natively, fills the
@@ -176,7 +178,8 @@ done
 # bindings and their component-type object, then adapted from WASI
 # preview 1 to preview 2 and wrapped as a component by `componentize --wasi`.
 "$wit_bindgen" c "$root/wit" --world component --out-dir "$out/wit-c"
-for guest in "$here/recorder.c" "$root/crates/airssys-cli/tests/guests/wasi_probe.c"; do
+for guest in "$here/recorder.c" "$root/crates/airssys-cli/tests/guests/wasi_probe.c" \
+  "$root/crates/airssys-cli/tests/guests/down_watcher.c"; do
   name="$(basename "$guest" .c)"
   "$cc" --target=wasm32-wasi -mexec-model=reactor -std=c11 -O2 -Wall -Wextra -Werror \
     -I "$out/wit-c" -Wl,--strip-all \

@@ -97,6 +97,21 @@ int64_t airssys_monitor(const char *target, int32_t target_len);
 AIRSSYS_IMPORT("demonitor")
 int32_t airssys_demonitor(int64_t id);
 
+/* Links this component with component `target`, both ways (ABI revision 3;
+ * allowed by the `send` allow-list): 0 or an error code (AIRSSYS_DENIED,
+ * AIRSSYS_NO_SUCH_TARGET, AIRSSYS_UNAVAILABLE for one on another host).
+ * An abnormal end of either incarnation ends the other's, unless it traps
+ * exits (spec `trap_exits = true`): then a message with subject
+ * AIRSSYS_EXIT_SUBJECT arrives, its payload multicodec JSON (0x80 0x04,
+ * then {"component":"...","reason":"...","detail":"..."}). */
+AIRSSYS_IMPORT("link")
+int32_t airssys_link(const char *target, int32_t target_len);
+
+/* Breaks the link with `target`: 1 if there was one (no exit of it
+ * follows), 0 if not, or an error code. */
+AIRSSYS_IMPORT("unlink")
+int32_t airssys_unlink(const char *target, int32_t target_len);
+
 /* Subscribes this component to topic `pattern` (ABI revision 4; allowed
  * inside its subscribe grants, AIRSSYS_DENIED otherwise): 0 or an error
  * code. The subscription is the component's: it survives restarts. */
@@ -110,6 +125,8 @@ int32_t airssys_unsubscribe(const char *pattern, int32_t pattern_len);
 
 /* The subject of a down notification (docs/core-abi.md, "Monitors"). */
 #define AIRSSYS_DOWN_SUBJECT "_airssys.down"
+/* The subject of a linked component's end, for one that traps exits. */
+#define AIRSSYS_EXIT_SUBJECT "_airssys.exit"
 
 /* Monotonic milliseconds / nanoseconds since the host's engine started. */
 AIRSSYS_IMPORT("now_ms")

@@ -52,7 +52,7 @@ fn quick_bench_writes_json_with_every_scenario_and_its_baseline() {
                 let ratio = s["ratio_p50"].as_f64().unwrap();
                 assert!((ratio - p50 / b50).abs() < 1e-9, "{s}");
             }
-            "msg/s" | "KiB" => {
+            "msg/s" | "KiB" | "B" => {
                 let (v, b) = (
                     s["value"].as_f64().unwrap(),
                     s["baseline"]["value"].as_f64().unwrap(),

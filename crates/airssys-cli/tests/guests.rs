@@ -1,6 +1,7 @@
 //! Guests written in Rust (`sdk/rust/airssys-guest`) and C (`sdk/c/airssys.h`
 //! for core modules; wit-bindgen's C bindings and wasi-libc for the
-//! `recorder` component), built from source by `examples/sensors/build.sh`
+//! `recorder` component, and for `tests/guests/down_watcher.c`, which
+//! monitors through the world's `monitor` import), built from source by `examples/sensors/build.sh`
 //! and run in the real host: each guest alone under the testkit, then the
 //! whole example (with its Python and JavaScript components, tested alone in
 //! `py_js_guests.rs`) with `airssys run`.
@@ -402,6 +403,57 @@ async fn a_c_recorder_given_a_read_only_directory_rejects_each_alert_and_reports
     Ok(())
 }
 
+/// A core-module worker for the C watcher to monitor: answers "ok".
+const WORKER: &str = r#"(module
+  (import "airssys" "reply" (func $reply (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "ok")
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle-message") (param i32 i32) (result i32)
+    (drop (call $reply (i32.const 0) (i32.const 2)))
+    i32.const 0))"#;
+
+#[tokio::test(start_paused = true)]
+async fn a_c_component_monitors_another_through_the_wit_import_and_reacts_to_its_downs(
+) -> airssys_testkit::Result {
+    let Some(dir) = guests() else { return Ok(()) };
+    let t = TestHost::new()?;
+    t.spawn(ComponentSpec::new("worker", WORKER.as_bytes().to_vec()))
+        .await?;
+    t.spawn(
+        spec_from_file("watcher", dir.join("down_watcher.component.wasm"))?.permissions(
+            Permissions::deny_all()
+                .allow_target("worker")
+                .allow_subject(SubjectPattern::new("watch.>").unwrap()),
+        ),
+    )
+    .await?;
+    // Outside its allow-list: the WIT error `denied` (case 4), counted.
+    assert_eq!(
+        &t.expect_reply("watcher", "watch billing").await?[..],
+        b"err 4"
+    );
+    let reply = t.expect_reply("watcher", "watch worker").await?;
+    assert!(reply.starts_with(b"ok "), "{reply:?}");
+
+    // A crash of the worker: the guest reads the down's JSON, publishes
+    // it, and monitors the restarted worker again.
+    t.crash("worker").await?;
+    let down = t.expect_published("watch.down").await?;
+    assert_eq!(&down.payload[..], b"worker failed");
+    t.expect_restart("worker").await?;
+    // The stop reaches it through the monitor it made in reaction.
+    t.stop("worker").await?;
+    let down = t.expect_published("watch.down").await?;
+    assert_eq!(&down.payload[..], b"worker shutdown");
+    assert_eq!(
+        &t.expect_reply("watcher", "downs").await?[..],
+        b"worker failed;worker shutdown"
+    );
+    assert_eq!(t.info("watcher").unwrap().denied, 1);
+    Ok(())
+}
+
 #[test]
 fn every_built_guest_imports_only_the_airssys_module() {
     let Some(dir) = guests() else { return };
@@ -431,7 +483,7 @@ fn every_built_guest_imports_only_the_airssys_module() {
 #[test]
 fn the_c_components_import_only_the_world_and_wasi_without_sockets() {
     let Some(dir) = guests() else { return };
-    for guest in ["recorder", "wasi_probe"] {
+    for guest in ["recorder", "wasi_probe", "down_watcher"] {
         let path = dir.join(format!("{guest}.component.wasm"));
         let out = common::airssys_ok(["inspect", "--json", path.to_str().unwrap()]);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -235,3 +235,71 @@ async fn a_supervised_actor_stopped_by_a_link_is_restarted_as_failed() {
     ask(&worker, Cmd::Ping).await;
     system.shutdown(WAIT).await;
 }
+
+#[tokio::test]
+async fn a_link_made_from_the_handles_behaves_as_one_made_inside() {
+    let system = ActorSystem::new();
+    let (tx, mut events) = mpsc::unbounded_channel();
+    // Made by a layer that runs both (as the component host does): an
+    // abnormal end stops the other side.
+    let failing = system
+        .spawn(probe(&tx, ErrorAction::Escalate))
+        .await
+        .unwrap();
+    let linked = system.spawn(probe(&tx, ErrorAction::Stop)).await.unwrap();
+    failing.link(&linked).unwrap();
+    let down = linked.monitor();
+    let _ = failing.ask(Cmd::Fail, WAIT).await;
+    assert!(matches!(
+        timeout(WAIT, down).await.unwrap().reason,
+        ExitReason::Linked { .. }
+    ));
+
+    // A trapping side gets the exit as a message, naming the peer by the
+    // name it was spawned with.
+    let trapper = system
+        .spawn(probe(&tx, ErrorAction::Stop))
+        .trap_exits(true)
+        .await
+        .unwrap();
+    let named = system
+        .spawn(probe(&tx, ErrorAction::Escalate))
+        .name("worker-7")
+        .await
+        .unwrap();
+    named.link(&trapper).unwrap();
+    let _ = named.ask(Cmd::Fail, WAIT).await;
+    let Event::Exit(at, exit) = next_signal(&mut events).await else {
+        panic!("expected a trapped exit")
+    };
+    assert_eq!((at, exit.peer), (trapper.id(), named.id()));
+    assert_eq!(exit.peer_name.as_deref(), Some("worker-7"));
+
+    // Unlinked from the handle: nothing travels any more.
+    let other = system
+        .spawn(probe(&tx, ErrorAction::Escalate))
+        .await
+        .unwrap();
+    other.link(&trapper).unwrap();
+    assert!(trapper.unlink(&other));
+    assert!(!trapper.unlink(&other));
+    let _ = other.ask(Cmd::Fail, WAIT).await;
+    other.wait_for_stop().await;
+    // Anything queued for the trapper is handled before this answer.
+    ask(&trapper, Cmd::Ping).await;
+    no_signal(&mut events);
+
+    // Either side gone for good: noproc, naming it.
+    let gone = system.spawn(probe(&tx, ErrorAction::Stop)).await.unwrap();
+    gone.stop();
+    gone.wait_for_stop().await;
+    assert_eq!(
+        gone.link(&trapper),
+        Err(LinkError::NoProc { peer: gone.id() })
+    );
+    assert_eq!(
+        trapper.link(&gone),
+        Err(LinkError::NoProc { peer: gone.id() })
+    );
+    system.shutdown(WAIT).await;
+}

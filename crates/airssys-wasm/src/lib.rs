@@ -51,6 +51,7 @@ pub mod wit;
 pub use error::{GuestError, PoolResource, WasmError, WasmType};
 pub use guest::component::wasi::{DirGrant, HostPattern, InvalidHostPattern, WasiGrants};
 pub use guest::host_imports::{codes, BoxFuture, HostCallError, HostServices, NoHostServices};
+pub use guest::links::{ExitNotice, EXIT_SUBJECT};
 pub use guest::loader::{detect_form, BinaryForm};
 pub use guest::monitors::{DownNotice, GuestMonitor, DOWN_SUBJECT};
 pub use guest::permissions::{InvalidSubjectPattern, Permissions, SubjectPattern};

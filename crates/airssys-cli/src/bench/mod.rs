@@ -11,6 +11,7 @@
 //! | `restart` | poison message → trap → restart → next request answered | fresh `InstancePre::instantiate_async` | µs (p50/p99) |
 //! | `broker_fanout` | publish to 8 subscribed components until all handled | tokio mpsc fan-out to 8 tasks | deliveries/s |
 //! | `monitor_down` | a monitored component stopped → the monitoring component's guest has the `_airssys.down` message | a tokio task told to stop reports its end on a oneshot | µs (p50/p99) |
+//! | `monitor_memory` | RSS growth per idle monitor a guest holds on another component (`monitor` import) | RSS growth per idle tokio oneshot channel | B |
 //! | `request_guest` | a guest's `request` to another component, timed in the guest | the same guest on bare wasmtime, its `request` over tokio mpsc + oneshot to a bare echo task | µs (p50/p99) |
 //!
 //!
@@ -51,7 +52,7 @@ pub const ECHO: &str = r#"(module
 
 /// Names of the scenarios, in run order (the last four need the example's
 /// Python and JavaScript components, see [`Plan::guests`]).
-pub const SCENARIOS: [&str; 16] = [
+pub const SCENARIOS: [&str; 17] = [
     "spawn",
     "tell_throughput",
     "request_rtt",
@@ -64,6 +65,7 @@ pub const SCENARIOS: [&str; 16] = [
     "memory_component",
     "request_guest",
     "monitor_down",
+    "monitor_memory",
     "spawn_python",
     "memory_python",
     "spawn_js",
@@ -80,6 +82,7 @@ pub mod compare;
 mod component;
 mod guest_request;
 mod monitor_down;
+mod monitor_memory;
 mod nats;
 mod scale;
 
@@ -155,7 +158,7 @@ pub struct Baseline {
 pub struct Scenario {
     /// Scenario name (one of [`SCENARIOS`]).
     pub name: &'static str,
-    /// `us`, `msg/s` or `KiB`.
+    /// `us`, `msg/s`, `KiB` or `B`.
     pub unit: &'static str,
     /// How many operations were measured.
     pub samples: u64,
@@ -447,6 +450,7 @@ pub async fn run_all(
             "memory_component" => Box::pin(component::memory(sizes.memory_components)),
             "request_guest" => Box::pin(guest_request::run(sizes.requests)),
             "monitor_down" => Box::pin(monitor_down::run(sizes.restarts * 5)),
+            "monitor_memory" => Box::pin(monitor_memory::run(sizes.publishes * 10)),
             "nats_tell" | "nats_request" => {
                 let Some(url) = plan.nats else { continue };
                 let url = url.to_owned();

@@ -181,6 +181,10 @@ async fn forward(
     id: &str,
     message: BrokerMessage<TopicMessage>,
 ) {
+    // Another host's monitor of the component, not a message for it.
+    if host.take_monitor_request(id, &message) {
+        return;
+    }
     let request = message
         .reply_to
         .as_ref()

@@ -14,6 +14,7 @@ mod agent;
 pub(crate) mod durable;
 mod handover;
 pub mod hold;
+pub mod membership;
 pub mod operate;
 pub mod peer;
 pub mod units;

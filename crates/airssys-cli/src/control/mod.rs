@@ -7,7 +7,7 @@
 //! | GET | `/v1/hosts` | — | a cluster's live hosts: id, session, capacity, labels, version, control address, components, leaving/ready, the units each owns (409 on a host not in a cluster) |
 //! | GET | `/v1/specs` | — | the manifest's `[[component]]` specs and their running instances |
 //! | GET | `/v1/tree` | — | this host's supervision groups (root first), each with its parent, strategy, restart intensity `{used, max, within_ms}` and components |
-//! | GET | `/v1/components/{id}/down?timeout_ms=N` | — | waits for the component's next down on this host (its current incarnation ends: stop, crash, restart) and answers `{component, monitor, reason, detail}`; `noproc` at once for an id not running here; 504 after N ms (default 60000) |
+//! | GET | `/v1/components/{id}/down?timeout_ms=N` | — | waits for the component's next down (its current incarnation ends: stop, crash, restart) and answers `{component, monitor, reason, detail}`; `noproc` at once for an id not running here (with `--nats`: on no host); on another host the monitor is armed there, and `noconnection` comes when that host is lost (a cluster host); 504 after N ms (default 60000) |
 //! | POST | `/v1/components/{id}/send` | payload | fire-and-forget send (202) |
 //! | POST | `/v1/components/{id}/request?timeout_ms=N` | payload | request/reply (default 5000 ms) |
 //! | POST | `/v1/publish/{subject}` | payload | publish on a subject |

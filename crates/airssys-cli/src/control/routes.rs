@@ -23,9 +23,10 @@ const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default wait of `GET /v1/components/{id}/down`: 60 s.
 const DEFAULT_DOWN_WAIT: Duration = Duration::from_secs(60);
 
-/// The next down of component `id` on this host, within `wait`: 200 with
+/// The next down of component `id`, within `wait`: 200 with
 /// `{"component", "monitor", "reason", "detail"}` (reason `noproc` at
-/// once for an id not running here), 504 when none comes in time.
+/// once for an id no host runs; `noconnection` when the other host that
+/// runs it is lost), 504 when none comes in time.
 async fn down(c: &Controller, id: &str, wait: Duration) -> Answer {
     match tokio::time::timeout(wait, c.host.monitor(id)).await {
         Ok(down) => {

@@ -41,6 +41,7 @@
 //! restart = "permanent"                  # transient, temporary
 //! health = { interval = "1s", timeout = "500ms", threshold = 3 }
 //! config = { currency = "EUR" }
+//! trap_exits = true                     # a linked component's end arrives as a message (default false)
 //! # Component Model guests only; absent = WASI grants nothing:
 //! wasi = { dirs = [{ host = "static", guest = "/static" }], env = { MODE = "prod" }, hosts = ["127.0.0.1:8080"], wall_clock = true }
 //!
@@ -367,6 +368,11 @@ pub struct ComponentDef {
     /// and acknowledged only once handled (at-least-once; see
     /// `docs/distribution.md`). Ignored outside a cluster.
     pub durable: bool,
+    /// `trap_exits = true`: the end of a component linked with it (the
+    /// `link` import) arrives as an `_airssys.exit` message instead of
+    /// ending its incarnation when abnormal (default `false`;
+    /// `docs/supervision.md`, "Monitors and links").
+    pub trap_exits: bool,
     /// `snapshot_every` / `snapshot_interval`: on a cluster, its state (its
     /// `snapshot` export) is kept in JetStream and restored into its next
     /// instance on another host.
@@ -755,6 +761,7 @@ impl Validator<'_> {
                 wasi,
                 requires: c.requires.iter().map(|r| r.get_ref().clone()).collect(),
                 durable: c.durable,
+                trap_exits: c.trap_exits,
                 snapshot: match (&c.snapshot_every, c.snapshot_interval) {
                     (None, None) => None,
                     (every, interval) => {
@@ -1106,6 +1113,25 @@ mod tests {
         );
         let e = parse("[[topic]]\nsubject = \"a\"\n[[topic]]\nsubject = \"a\"\n").unwrap_err();
         assert!(e.to_string().contains("declared twice"), "{e}");
+    }
+
+    #[test]
+    fn trap_exits_is_a_component_setting_off_by_default() {
+        let m = parse(
+            "[[component]]\nname = \"session\"\npath = \"a.wat\"\ntrap_exits = true\n\n\
+             [[component]]\nname = \"worker\"\npath = \"b.wat\"\n",
+        )
+        .unwrap();
+        assert!(m.components[0].trap_exits);
+        assert!(!m.components[1].trap_exits);
+        let spec = spec::component_spec(&m.components[0], "session", Arc::from(&b"(module)"[..]));
+        assert!(spec.traps_exits());
+        let e = parse("[[component]]\nname = \"s\"\npath = \"a.wat\"\ntrap_exits = \"yes\"\n")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains(":4:") && e.to_string().contains("expected a boolean"),
+            "{e}"
+        );
     }
 
     #[test]

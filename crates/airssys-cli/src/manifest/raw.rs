@@ -172,6 +172,9 @@ pub(crate) struct RawComponent {
     /// Sends to it are stored in JetStream until handled (cluster only).
     #[serde(default)]
     pub(crate) durable: bool,
+    /// The end of a component linked with it arrives as a message.
+    #[serde(default)]
+    pub(crate) trap_exits: bool,
     /// Keep its state (its `snapshot` export) after every N messages.
     pub(crate) snapshot_every: Option<Spanned<u64>>,
     /// Keep its state every so often.

@@ -68,6 +68,9 @@ pub(crate) fn component_spec(c: &ComponentDef, id: &str, bytes: Arc<[u8]>) -> Co
     if let Some(t) = c.stop_timeout {
         spec = spec.stop_timeout(t);
     }
+    if c.trap_exits {
+        spec = spec.trap_exits(true);
+    }
     for (k, v) in &c.config {
         spec = spec.config(k.clone(), v.clone());
     }

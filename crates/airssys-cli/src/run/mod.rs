@@ -139,8 +139,9 @@ pub async fn start(manifest: &Manifest) -> Result<ComponentHost, RunError> {
 
 /// As [`start`], on the given broker (e.g. a NATS one) instead of the
 /// embedded in-memory broker, also returning the supervision groups by name
-/// (what the control API spawns into). With a `lease` (a cluster host's),
-/// components hand messages to their guests only while it holds. Without
+/// (what the control API spawns into). On a `cluster` host, components
+/// hand messages to their guests only while its lease holds, and monitors
+/// of components on other hosts learn of their host's loss. Without
 /// `spawn`, only compiles the binaries (a cluster host's agent starts the
 /// components it owns).
 ///
@@ -149,7 +150,7 @@ pub async fn start(manifest: &Manifest) -> Result<ComponentHost, RunError> {
 pub async fn start_with_groups(
     manifest: &Manifest,
     broker: Option<Arc<dyn MessageBroker<TopicMessage>>>,
-    lease: Option<airssys_rt::Lease>,
+    cluster: Option<&airssys_nats::cluster::Cluster>,
     durable: Option<Arc<dyn airssys_wasm::host::DurableSends>>,
     spawn: bool,
 ) -> Result<(ComponentHost, HashMap<String, SupervisorRef>), RunError> {
@@ -166,8 +167,10 @@ pub async fn start_with_groups(
     if let Some(broker) = broker {
         builder = builder.broker(broker);
     }
-    if let Some(lease) = lease {
-        builder = builder.lease(lease);
+    if let Some(cluster) = cluster {
+        builder = builder.lease(cluster.lease()).membership(Arc::new(
+            crate::cluster::membership::ClusterMembership::new(cluster.clone()),
+        ));
     }
     if let Some(durable) = durable {
         builder = builder.durable(durable);
@@ -428,7 +431,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         &manifest,
         nats.clone()
             .map(|b| Arc::new(b) as Arc<dyn MessageBroker<TopicMessage>>),
-        cluster.as_ref().map(|c| c.lease()),
+        cluster.as_ref(),
         durable_sends,
         cluster.is_none(),
     )

@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 
 use super::envelope::{Envelope, HandlerFailure};
 use super::error::{AskError, SendError, TrySendError};
+use super::link::{self, LinkError};
 use super::monitor::{self, Down, Monitor, MonitorRef};
 use super::shared::{ActorCell, ActorId, ActorShared, ActorStats, LiveActor};
 use super::watch::Recipient;
@@ -291,6 +292,32 @@ impl<A: Actor> ActorRef<A> {
     /// is not one of this actor's monitors made from outside. O(1).
     pub fn demonitor(&self, monitor: MonitorRef) -> bool {
         monitor::demonitor_from_outside(self.cell.as_ref(), monitor)
+    }
+
+    /// Links this actor with `peer`, both ways, on their behalf: what
+    /// [`ActorContext::link`](super::ActorContext::link) does from inside
+    /// one of them, for a layer that runs actors for others (the component
+    /// host links two components when a guest asks). The link joins the
+    /// two running incarnations (one between incarnations: its next), with
+    /// the same semantics: an abnormal end of either stops the other with
+    /// [`ExitReason::Linked`](crate::supervisor::ExitReason::Linked) unless
+    /// it traps exits, a normal end just breaks it, and it ends with either
+    /// incarnation. Idempotent; linking an actor with itself does nothing.
+    /// Two lock acquisitions, one allocation per first monitor or link on
+    /// either side.
+    ///
+    /// # Errors
+    /// [`LinkError::NoProc`] naming whichever of the two is gone for good.
+    pub fn link<B: Actor>(&self, peer: &ActorRef<B>) -> Result<(), LinkError> {
+        link::link(&self.cell, &peer.cell)
+    }
+
+    /// Breaks the link between this actor and `peer`, as
+    /// [`ActorContext::unlink`](super::ActorContext::unlink) does from
+    /// inside: once it returns, no exit of either reaches the other over
+    /// it, even one already queued. `true` if there was a link.
+    pub fn unlink<B: Actor>(&self, peer: &ActorRef<B>) -> bool {
+        link::unlink(self.cell.as_ref(), peer.cell.as_ref())
     }
 
     /// Monitors of this actor armed now: made, not fired, not removed.

@@ -15,7 +15,9 @@
 //!
 //! Links are made and broken from inside an actor
 //! ([`ActorContext::link`](super::ActorContext::link), [`unlink`](super::ActorContext::unlink)),
-//! since one side of a link is always the caller.
+//! where one side is the caller, or on an actor's behalf by a layer that
+//! runs it ([`ActorRef::link`](super::ActorRef::link), [`ActorRef::unlink`](super::ActorRef::unlink):
+//! the component host links two components for their guests).
 
 use std::sync::{Arc, Weak};
 
@@ -29,7 +31,8 @@ use crate::actor_id::ActorId;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LinkError {
-    /// The actor to link with was already gone for good (Erlang's `noproc`).
+    /// The actor to link with was already gone for good (Erlang's `noproc`);
+    /// from [`ActorRef::link`](super::ActorRef::link), either of the two.
     #[error("cannot link with {peer}: it is gone for good")]
     NoProc {
         /// The actor asked for.
@@ -52,6 +55,10 @@ pub(crate) fn link<A: Actor, B: Actor>(
     let (mut mine, mut state) = lock_pair(own, theirs);
     if state.gone || peer.is_gone() {
         return Err(LinkError::NoProc { peer: peer_id });
+    }
+    // Never true from inside the actor; from its handle, it may be gone.
+    if mine.gone || me.is_gone() {
+        return Err(LinkError::NoProc { peer: my_id });
     }
     if mine.links.iter().any(|l| l.peer_id == peer_id && !l.fired) {
         return Ok(());

@@ -86,6 +86,9 @@ pub struct LinkExit {
     pub(crate) link: u64,
     /// The linked actor that ended.
     pub peer: ActorId,
+    /// The name it was spawned with, if any (a layer that names its actors,
+    /// as the component host does with component ids, tells the peer by it).
+    pub peer_name: Option<std::sync::Arc<str>>,
     /// Why it ended (`NoProc` when it was linked between incarnations and
     /// no incarnation came).
     pub reason: ExitReason,

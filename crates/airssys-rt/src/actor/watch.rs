@@ -185,18 +185,18 @@ impl Watch {
     /// An incarnation of this actor ended with `reason`: every monitor of
     /// it fires, every monitor it held is removed, every link is broken,
     /// carrying the exit to the peer.
-    pub(crate) fn ended(&self, reason: &ExitReason) {
+    pub(crate) fn ended(&self, name: Option<&Arc<str>>, reason: &ExitReason) {
         let taken = {
             let mut state = self.lock();
             take(&mut state)
         };
-        self.release(taken, reason);
+        self.release(taken, name, reason);
     }
 
     /// The actor is gone for good (its mailbox is closed): what was made
     /// since its last incarnation ended fires with `NoProc`, and nothing
     /// attaches any more. Idempotent.
-    pub(crate) fn gone(&self) {
+    pub(crate) fn gone(&self, name: Option<&Arc<str>>) {
         let taken = {
             let mut state = self.lock();
             if state.gone {
@@ -206,12 +206,13 @@ impl Watch {
             state.pending_exit = None;
             take(&mut state)
         };
-        self.release(taken, &ExitReason::NoProc);
+        self.release(taken, name, &ExitReason::NoProc);
     }
 
     /// Fires, removes and breaks what an ending incarnation took, with no
-    /// lock of this watch held.
-    fn release(&self, taken: Taken, reason: &ExitReason) {
+    /// lock of this watch held. `name` is the actor's, for the exits its
+    /// links carry.
+    fn release(&self, taken: Taken, name: Option<&Arc<str>>, reason: &ExitReason) {
         for (_, watching) in taken.watching {
             watching.target.remove_watcher(watching.entry, watching.id);
         }
@@ -221,7 +222,7 @@ impl Watch {
                 continue;
             }
             if let Some(peer) = link.peer.upgrade() {
-                exit_over_link(self.id, peer.as_ref(), link.id, reason);
+                exit_over_link(self.id, name, peer.as_ref(), link.id, reason);
             }
         }
         for (entry, watcher) in taken.watchers {
@@ -305,7 +306,13 @@ pub(crate) fn deliver(watcher: Watcher, entry: usize, target: ActorId, reason: E
 /// Carries the end of `from` (with `reason`) over link `link` to `peer`:
 /// a message if the peer traps exits; else, for an abnormal reason, the
 /// peer stops with `ExitReason::Linked`; a normal end just breaks the link.
-fn exit_over_link(from: ActorId, peer: &dyn Signalled, link: u64, reason: &ExitReason) {
+fn exit_over_link(
+    from: ActorId,
+    name: Option<&Arc<str>>,
+    peer: &dyn Signalled,
+    link: u64,
+    reason: &ExitReason,
+) {
     let shared = peer.shared();
     let Some(watch) = shared.watch_if_any() else {
         return;
@@ -322,6 +329,7 @@ fn exit_over_link(from: ActorId, peer: &dyn Signalled, link: u64, reason: &ExitR
         peer.signal(Signal::Exit(LinkExit {
             link,
             peer: from,
+            peer_name: name.cloned(),
             reason: reason.clone(),
         }));
         return;
@@ -345,7 +353,7 @@ fn exit_over_link(from: ActorId, peer: &dyn Signalled, link: u64, reason: &ExitR
 /// that never took part in a monitor or a link.
 pub(crate) fn end_incarnation(shared: &ActorShared, reason: &ExitReason) {
     if let Some(watch) = shared.watch_if_any() {
-        watch.ended(reason);
+        watch.ended(shared.name.as_ref(), reason);
     }
 }
 
@@ -355,7 +363,7 @@ pub(crate) fn gone_for_good(shared: &ActorShared) {
     // new monitor made, or that monitor sees the closed mailbox.
     fence(Ordering::SeqCst);
     if let Some(watch) = shared.watch_if_any() {
-        watch.gone();
+        watch.gone(shared.name.as_ref());
     }
 }
 

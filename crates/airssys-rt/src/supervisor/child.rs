@@ -49,6 +49,12 @@ pub enum ExitReason {
     /// made (it was gone for good already, or it was between incarnations
     /// and its supervisor let go of it). Erlang's `noproc`.
     NoProc,
+    /// Only in a down notification, never from a child: the monitored
+    /// actor ran in another process (a component on another host of a
+    /// cluster) and that process was lost, so how its incarnation ended is
+    /// not known. Erlang's `noconnection`. This runtime never makes it; a
+    /// layer that monitors across processes does (airssys-wasm).
+    NoConnection,
 }
 
 impl ExitReason {
@@ -60,7 +66,7 @@ impl ExitReason {
     }
 
     /// A stable label for metrics and wire formats: `normal`, `shutdown`,
-    /// `failed`, `escalated`, `linked`, `noproc`.
+    /// `failed`, `escalated`, `linked`, `noproc`, `noconnection`.
     pub fn label(&self) -> &'static str {
         match self {
             ExitReason::Normal => "normal",
@@ -69,6 +75,7 @@ impl ExitReason {
             ExitReason::Escalated(_) => "escalated",
             ExitReason::Linked { .. } => "linked",
             ExitReason::NoProc => "noproc",
+            ExitReason::NoConnection => "noconnection",
         }
     }
 }
@@ -82,6 +89,7 @@ impl fmt::Display for ExitReason {
             ExitReason::Escalated(why) => write!(f, "escalated: {why}"),
             ExitReason::Linked { peer, reason } => write!(f, "linked {peer} exited: {reason}"),
             ExitReason::NoProc => f.write_str("no such actor"),
+            ExitReason::NoConnection => f.write_str("the connection to its host was lost"),
         }
     }
 }

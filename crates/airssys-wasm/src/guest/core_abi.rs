@@ -203,6 +203,8 @@ pub const HOST_IMPORTS: &[(&str, AbiSignature)] = &[
         "config_get",
         AbiSignature::new(&[I32, I32, I32, I32], &[I32]),
     ),
+    ("link", AbiSignature::new(&[I32, I32], &[I32])),
+    ("unlink", AbiSignature::new(&[I32, I32], &[I32])),
 ];
 
 /// Signature of an `init`/`cleanup` export.

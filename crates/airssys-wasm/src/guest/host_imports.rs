@@ -116,12 +116,42 @@ pub trait HostServices: Send + Sync + 'static {
         timeout: Duration,
     ) -> BoxFuture<Result<Bytes, HostCallError>>;
 
+    /// Links component `from` with component `target`, both ways (the
+    /// allow-list passed): an abnormal end of either incarnation ends the
+    /// other's, unless it traps exits (then it gets an
+    /// [`EXIT_SUBJECT`](crate::EXIT_SUBJECT) message). Idempotent. Must not
+    /// block.
+    ///
+    /// The default refuses with `Unavailable` (a host without links).
+    ///
+    /// # Errors
+    /// [`HostCallError::NoSuchTarget`] when no component `target` runs;
+    /// [`HostCallError::Unavailable`] when the host cannot link them.
+    fn link(&self, from: &ComponentId, target: &str) -> Result<(), HostCallError> {
+        let _ = (from, target);
+        Err(HostCallError::Unavailable("links are not supported".into()))
+    }
+
+    /// Breaks the link between `from` and `target`: `true` if there was
+    /// one. Once it returns no exit of either reaches the other over it,
+    /// even one already queued. Must not block.
+    ///
+    /// The default answers `false` (a host without links has none).
+    ///
+    /// # Errors
+    /// Never for the component host; a fake may refuse.
+    fn unlink(&self, from: &ComponentId, target: &str) -> Result<bool, HostCallError> {
+        let _ = (from, target);
+        Ok(false)
+    }
+
     /// Monitors component `target` for `from`: when `target`'s current
     /// incarnation ends, a down notification (subject
     /// [`DOWN_SUBJECT`](crate::DOWN_SUBJECT), a
     /// [`DownNotice`](crate::DownNotice) payload) reaches `from`'s mailbox;
     /// for an id no component has, one with reason `noproc` is queued at
-    /// once. Must not block.
+    /// once (with a distributed broker, a target another host runs is
+    /// monitored there). Must not block.
     ///
     /// The default refuses with `Unavailable` (a host without monitors).
     ///
@@ -201,7 +231,8 @@ fn slice(mem: &[u8], ptr: i32, len: i32) -> Option<&[u8]> {
     mem.get(start..start.checked_add(len)?)
 }
 
-fn str_at(mem: &[u8], ptr: i32, len: i32) -> Option<&str> {
+/// Reads the UTF-8 string of `len` bytes at `ptr` from the guest's memory.
+pub(crate) fn str_at(mem: &[u8], ptr: i32, len: i32) -> Option<&str> {
     std::str::from_utf8(slice(mem, ptr, len)?).ok()
 }
 
@@ -355,6 +386,7 @@ impl StoreData {
 /// Builds the linker with every `airssys` import. Done once per engine.
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     let mut linker = Linker::<StoreData>::new(engine);
+    crate::guest::links::add_to_linker(&mut linker)?;
 
     linker.func_wrap(
         IMPORT_MODULE,

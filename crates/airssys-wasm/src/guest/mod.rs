@@ -11,6 +11,7 @@ pub mod component;
 pub mod core;
 pub mod core_abi;
 pub mod host_imports;
+pub mod links;
 pub mod loader;
 pub mod monitors;
 pub mod permissions;

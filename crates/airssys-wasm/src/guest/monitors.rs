@@ -53,8 +53,9 @@ pub struct DownNotice {
     pub component: String,
     /// Why its incarnation ended, a stable label: `normal`, `shutdown`,
     /// `failed` (a trap, a timeout, a memory cap, a restart asked for),
-    /// `escalated`, `linked`, or `noproc` (no such component when the
-    /// monitor was made, or it was gone for good by then).
+    /// `escalated`, `linked`, `noproc` (no such component when the
+    /// monitor was made, or it was gone for good by then), or
+    /// `noconnection` (it ran on another host, and that host was lost).
     pub reason: String,
     /// Text for people (the failure's cause); empty when there is none.
     /// Never parse it: match on `reason`.

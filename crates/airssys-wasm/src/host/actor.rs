@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use airssys_rt::supervisor::ChildHealth;
-use airssys_rt::{Actor, ActorContext, ErrorAction};
+use airssys_rt::{Actor, ActorContext, ErrorAction, LinkExit};
 use futures::future::Either;
 use parking_lot::RwLock;
 
@@ -15,6 +15,7 @@ use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
 use super::message::{ComponentMessage, ComponentReply, UpgradeOutcome};
 use crate::error::GuestError;
+use crate::guest::links::EXIT_SUBJECT;
 use crate::guest::monitors::DOWN_SUBJECT;
 use crate::guest::{GuestHealth, GuestInstance, GuestMessage, GuestModule, InstanceConfig};
 use crate::id::ComponentId;
@@ -331,6 +332,13 @@ fn down_subject() -> Arc<str> {
     Arc::clone(&SUBJECT)
 }
 
+/// The exit subject, one `Arc` shared by every trapped exit delivered.
+fn exit_subject() -> Arc<str> {
+    static SUBJECT: std::sync::LazyLock<Arc<str>> =
+        std::sync::LazyLock::new(|| Arc::from(EXIT_SUBJECT));
+    Arc::clone(&SUBJECT)
+}
+
 impl Actor for ComponentActor {
     type Message = ComponentMessage;
     type Reply = ComponentReply;
@@ -410,6 +418,27 @@ impl Actor for ComponentActor {
                 GuestHealth::Unhealthy(reason) => ChildHealth::Failed(reason),
             },
         }
+    }
+
+    /// A component linked with this one ended, and this one traps exits
+    /// (its spec's `trap_exits`): the guest gets it as a message with
+    /// subject [`EXIT_SUBJECT`] and an [`ExitNotice`](crate::ExitNotice)
+    /// payload, in mailbox order, handled (and counted) as a message. The
+    /// runtime drops it before this is called if the guest unlinked
+    /// meanwhile, or if an earlier incarnation made the link.
+    async fn handle_link_exit(
+        &mut self,
+        exit: LinkExit,
+        _: &mut ActorContext<Self>,
+    ) -> Result<(), ComponentFailure> {
+        let message = GuestMessage {
+            sender: None,
+            subject: Some(exit_subject()),
+            correlation_id: None,
+            redelivered: false,
+            payload: super::down::exit_payload(&exit),
+        };
+        Box::pin(self.deliver(message)).await.map(|_| ())
     }
 
     fn on_error(&mut self, error: &ComponentFailure, _: &mut ActorContext<Self>) -> ErrorAction {

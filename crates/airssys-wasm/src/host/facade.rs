@@ -19,6 +19,7 @@ use super::message::{ComponentMessage, ComponentReply, TopicMessage};
 use super::monitor::ComponentMonitor;
 use super::registry::{ComponentInfo, ComponentRegistry, RegistryEntry};
 use super::remote::RemoteRoutes;
+use super::remote_monitor::Membership;
 use super::router::{next_correlation_id, Router};
 use super::topics::TopicRouter;
 use crate::guest::{ComponentValue, GuestHealth, GuestMessage, WasmValue};
@@ -40,6 +41,7 @@ pub struct ComponentHostBuilder {
     system: Option<ActorSystem>,
     lease: Option<Lease>,
     durable: Option<Arc<dyn DurableSends>>,
+    membership: Option<Arc<dyn Membership>>,
 }
 
 impl std::fmt::Debug for ComponentHostBuilder {
@@ -123,6 +125,17 @@ impl ComponentHostBuilder {
         self
     }
 
+    /// Who is live in the host's cluster: with it, a monitor of a
+    /// component on another host fires `noconnection` when that host is
+    /// lost, within the cluster's detection time (see [`Membership`]).
+    /// Default: none (outside a cluster the loss of another host is not
+    /// detected; its components' stops and failures still are). Used only
+    /// with a distributed broker.
+    pub fn membership(mut self, membership: Arc<dyn Membership>) -> Self {
+        self.membership = Some(membership);
+        self
+    }
+
     /// Creates the engine, the broker (unless given) and the root
     /// supervisor. Must be called inside a tokio runtime.
     ///
@@ -181,6 +194,7 @@ impl ComponentHostBuilder {
             Some(Arc::new(RemoteRoutes::new(
                 Arc::clone(&broker),
                 dead_letters.clone(),
+                self.membership.clone(),
             )?))
         } else {
             None
@@ -327,6 +341,7 @@ impl ComponentHost {
             system: None,
             lease: None,
             durable: None,
+            membership: None,
         }
     }
 
@@ -679,6 +694,12 @@ impl ComponentHost {
     /// Dropping the future removes the monitor. Never waits; costs one
     /// oneshot channel and one slot in the component's monitor list.
     ///
+    /// With a distributed broker, an id this host does not run is
+    /// monitored on the host that runs it (one request over the broker):
+    /// `noproc` when no host does, and, with a [`Membership`] (a cluster
+    /// host), [`ExitReason::NoConnection`](airssys_rt::supervisor::ExitReason::NoConnection)
+    /// when that host is lost (see `docs/distribution.md`).
+    ///
     /// ```no_run
     /// # async fn demo(host: airssys_wasm::ComponentHost) {
     /// let down = host.monitor("worker-1").await;
@@ -687,7 +708,68 @@ impl ComponentHost {
     /// ```
     pub fn monitor(&self, id: &str) -> ComponentMonitor {
         let actor = self.inner.registry.route(id).map(|route| route.actor);
-        ComponentMonitor::new(ComponentId::new(id), actor.as_ref())
+        let remote = self.inner.remote.as_ref().filter(|_| actor.is_none());
+        ComponentMonitor::new(ComponentId::new(id), actor.as_ref(), remote)
+    }
+
+    /// Monitors this host holds on components of other hosts now (made by
+    /// guests or by [`monitor`](Self::monitor), not fired, not removed);
+    /// for metrics and leak checks.
+    pub fn remote_monitor_count(&self) -> usize {
+        self.inner
+            .remote
+            .as_ref()
+            .map_or(0, |remote| remote.monitors().len())
+    }
+
+    /// Takes `message`, a message for component `id` that reached this
+    /// host some other way than `id`'s own subject (a cluster host held it
+    /// while `id` was handed over to it), if it is another host's monitor
+    /// or demonitor request (its reply subject starts with
+    /// [`MONITOR_INBOX`](super::MONITOR_INBOX) or
+    /// [`DEMONITOR_INBOX`](super::DEMONITOR_INBOX)): it is carried out as
+    /// if it had come on the subject, and `true` is returned. `false` for
+    /// anything else (deliver it as usual), or when `id` is not served here.
+    pub fn take_monitor_request(
+        &self,
+        id: &str,
+        message: &airssys_rt::broker::BrokerMessage<TopicMessage>,
+    ) -> bool {
+        self.inner
+            .remote
+            .as_ref()
+            .is_some_and(|remote| remote.take_monitor_request(id, message))
+    }
+
+    /// Links components `a` and `b` of this host, both ways, as a guest's
+    /// `link` import does: when either incarnation ends abnormally (a
+    /// trap, a failure, a restart), the other's ends too, with reason
+    /// `linked`, and its supervisor restarts it per its policy, unless it
+    /// traps exits ([`ComponentSpec::trap_exits`](super::ComponentSpec::trap_exits)):
+    /// then it gets an `_airssys.exit` message. A normal end (a stop) just
+    /// breaks the link, and so does a restart of either: the link belongs
+    /// to the two incarnations running now. Idempotent. No allow-list is
+    /// checked: the host may link any two of its components.
+    ///
+    /// # Errors
+    /// [`HostError::UnknownComponent`] naming whichever of the two does not
+    /// run here (links do not cross hosts) or is gone for good.
+    pub fn link(&self, a: &str, b: &str) -> Result<(), HostError> {
+        let unknown = |id: &str| HostError::UnknownComponent {
+            component: id.into(),
+            payload: None,
+        };
+        if !self.inner.registry.contains(a) {
+            return Err(unknown(a));
+        }
+        super::link::link(&self.inner.registry, a, b, false).map_err(|_| unknown(b))
+    }
+
+    /// Breaks the link between components `a` and `b`: `true` if there was
+    /// one. Once it returns, no exit of either reaches the other over it,
+    /// even one already queued.
+    pub fn unlink(&self, a: &str, b: &str) -> bool {
+        super::link::unlink(&self.inner.registry, a, b)
     }
 
     /// Every component: id, state, restarts, handled/failed, mailbox length.

@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use airssys_rt::supervisor::ExitReason;
@@ -21,9 +22,12 @@ use super::actor::ComponentActor;
 pub use super::down::ComponentDown;
 use super::message::ComponentMessage;
 use super::registry::ComponentRegistry;
+use super::remote::RemoteRoutes;
+use super::remote_monitor::RemoteMonitors;
 use crate::guest::host_imports::HostCallError;
 use crate::guest::monitors::GuestMonitor;
 use crate::id::ComponentId;
+use tokio::sync::oneshot;
 
 /// A process-unique, positive monitor id.
 fn next_monitor_id() -> u64 {
@@ -56,16 +60,17 @@ fn deliver(watcher: &ActorRef<ComponentActor>, down: ComponentDown) {
 /// Monitors `target` for component `from`; its down goes to `from`'s
 /// mailbox as [`ComponentMessage::Down`]. An id not in the registry gets a
 /// `noproc` down at once, unless ids may live on other hosts (`remote`):
-/// monitors across hosts are not there yet, so that is refused.
+/// then the host that runs it is asked over the broker (a `noproc` down
+/// comes when none does; `noconnection` when its host is lost).
 ///
 /// # Errors
-/// [`HostCallError::Unavailable`]: `from` is not a registered component, or
-/// `target` is not on this host of a cluster.
+/// [`HostCallError::Unavailable`]: `from` is not a registered component,
+/// or the request to another host could not be sent.
 pub(crate) fn monitor_for_guest(
     registry: &ComponentRegistry,
     from: &ComponentId,
     target: &str,
-    remote: bool,
+    remote: Option<&Arc<RemoteRoutes>>,
 ) -> Result<GuestMonitor, HostCallError> {
     let watcher = registry
         .route(from.as_str())
@@ -74,10 +79,24 @@ pub(crate) fn monitor_for_guest(
     let id = next_monitor_id();
     let component = ComponentId::new(target);
     let Some(route) = registry.route(target) else {
-        if remote {
-            return Err(HostCallError::Unavailable(format!(
-                "component {target} is not on this host; monitors across hosts are not supported yet"
-            )));
+        if let Some(remote) = remote {
+            let monitors = Arc::clone(remote.monitors());
+            let notify = Box::new(move |reason| {
+                deliver(
+                    &watcher,
+                    ComponentDown {
+                        monitor: id,
+                        component,
+                        reason,
+                    },
+                );
+            });
+            remote
+                .monitor(id, Some(from), target, notify)
+                .map_err(|e| HostCallError::Unavailable(e.to_string()))?;
+            return Ok(GuestMonitor::new(id, move || {
+                monitors.demonitor(id);
+            }));
         }
         deliver(
             &watcher,
@@ -121,17 +140,72 @@ pub(crate) fn monitor_for_guest(
 pub struct ComponentMonitor {
     id: u64,
     component: ComponentId,
-    state: Option<Monitor>,
+    state: Watching,
+}
+
+/// What a [`ComponentMonitor`] waits on.
+enum Watching {
+    /// No such component: resolves at once with `noproc`.
+    Nothing,
+    /// A component of this host.
+    Here(Monitor),
+    /// A component of another host, until its answer (or its host's loss).
+    There {
+        down: oneshot::Receiver<ExitReason>,
+        monitors: Arc<RemoteMonitors>,
+    },
+    /// It could not be monitored on another host (the request could not
+    /// be sent): resolves at once with `noconnection`.
+    Unreachable,
+}
+
+impl std::fmt::Debug for Watching {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Watching::Nothing => "Nothing",
+            Watching::Here(_) => "Here",
+            Watching::There { .. } => "There",
+            Watching::Unreachable => "Unreachable",
+        })
+    }
 }
 
 impl ComponentMonitor {
-    /// A monitor of `component`'s actor, or (`None`) of an id no component
-    /// has: that one resolves at once with `noproc`.
-    pub(crate) fn new(component: ComponentId, actor: Option<&ActorRef<ComponentActor>>) -> Self {
+    /// A monitor of `component`'s actor on this host, or (`None`) of an id
+    /// no component has here: that one resolves at once with `noproc`,
+    /// unless `remote` is given (other hosts may run it), when the host
+    /// that runs it is asked.
+    pub(crate) fn new(
+        component: ComponentId,
+        actor: Option<&ActorRef<ComponentActor>>,
+        remote: Option<&Arc<RemoteRoutes>>,
+    ) -> Self {
+        let id = next_monitor_id();
+        let state = match (actor, remote) {
+            (Some(actor), _) => Watching::Here(actor.monitor()),
+            (None, None) => Watching::Nothing,
+            (None, Some(remote)) => {
+                let (tx, down) = oneshot::channel();
+                let notify = Box::new(move |reason| {
+                    // The receiver dropped means the caller let go.
+                    let _ = tx.send(reason);
+                });
+                match remote.monitor(id, None, component.as_str(), notify) {
+                    Ok(()) => Watching::There {
+                        down,
+                        monitors: Arc::clone(remote.monitors()),
+                    },
+                    Err(error) => {
+                        tracing::warn!(%component, %error, "could not monitor a component of another host");
+                        Watching::Unreachable
+                    }
+                }
+            }
+        };
         Self {
-            id: next_monitor_id(),
+            id,
             component,
-            state: actor.map(ActorRef::monitor),
+            state,
         }
     }
 
@@ -150,10 +224,17 @@ impl Future for ComponentMonitor {
     type Output = ComponentDown;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ComponentDown> {
-        let reason = match self.state.as_mut() {
-            None => ExitReason::NoProc,
-            Some(monitor) => match Pin::new(monitor).poll(cx) {
+        let reason = match &mut self.state {
+            Watching::Nothing => ExitReason::NoProc,
+            Watching::Unreachable => ExitReason::NoConnection,
+            Watching::Here(monitor) => match Pin::new(monitor).poll(cx) {
                 Poll::Ready(down) => down.reason,
+                Poll::Pending => return Poll::Pending,
+            },
+            Watching::There { down, .. } => match Pin::new(down).poll(cx) {
+                Poll::Ready(Ok(reason)) => reason,
+                // The sender went with the host's monitors (it shut down).
+                Poll::Ready(Err(_)) => ExitReason::NoConnection,
                 Poll::Pending => return Poll::Pending,
             },
         };
@@ -162,5 +243,13 @@ impl Future for ComponentMonitor {
             component: self.component.clone(),
             reason,
         })
+    }
+}
+
+impl Drop for ComponentMonitor {
+    fn drop(&mut self) {
+        if let Watching::There { monitors, .. } = &self.state {
+            monitors.demonitor(self.id);
+        }
     }
 }

@@ -60,6 +60,7 @@ use super::actor::ComponentActor;
 use super::dead_letters::{DeadLetterSink, UndeliveredReason};
 use super::error::HostError;
 use super::message::{ComponentMessage, ComponentReply, TopicMessage};
+use super::remote_monitor::{Membership, RemoteMonitors, Watched};
 use super::router::next_correlation_id;
 use crate::guest::host_imports::BoxFuture;
 use crate::guest::GuestMessage;
@@ -114,6 +115,11 @@ pub(crate) struct RemoteRoutes {
     /// sender's lease may need it.
     draining: Mutex<HashMap<ComponentId, JoinHandle<()>>>,
     nacks: JoinHandle<()>,
+    /// Monitors this host holds on components of other hosts.
+    monitors: Arc<RemoteMonitors>,
+    /// Who this host is in its cluster, and who is live (none outside a
+    /// cluster).
+    membership: Option<Arc<dyn Membership>>,
 }
 
 impl RemoteRoutes {
@@ -123,8 +129,10 @@ impl RemoteRoutes {
     pub(crate) fn new(
         broker: Arc<dyn MessageBroker<TopicMessage>>,
         dead_letters: DeadLetterSink,
+        membership: Option<Arc<dyn Membership>>,
     ) -> Result<Self, HostError> {
         let host = host_token();
+        let monitors = RemoteMonitors::start(Arc::clone(&broker), &host, membership.clone())?;
         let send_inbox = format!("{SEND_INBOX}{host}");
         let pattern = format!("{send_inbox}.>");
         let mut answers = broker
@@ -169,7 +177,47 @@ impl RemoteRoutes {
             endpoints: Mutex::new(HashMap::new()),
             draining: Mutex::new(HashMap::new()),
             nacks,
+            monitors,
+            membership,
         })
+    }
+
+    /// The monitors this host holds on components of other hosts.
+    pub(crate) fn monitors(&self) -> &Arc<RemoteMonitors> {
+        &self.monitors
+    }
+
+    /// Monitors component `to`, which this host does not run, on the host
+    /// that does (see [`RemoteMonitors::monitor`]).
+    ///
+    /// # Errors
+    /// The broker's, when the request cannot be sent.
+    pub(crate) fn monitor(
+        &self,
+        id: u64,
+        from: Option<&ComponentId>,
+        to: &str,
+        notify: super::remote_monitor::Notify,
+    ) -> Result<(), BrokerError> {
+        self.monitors
+            .monitor(id, from, to, component_subject(to), notify)
+    }
+
+    /// Takes `published`, a message for component `id` that came to this
+    /// host some other way than `id`'s own subscription (held during a
+    /// hand-over), if it is another host's monitor or demonitor request;
+    /// `false` otherwise, or when `id` is not served here.
+    pub(crate) fn take_monitor_request(
+        &self,
+        id: &str,
+        published: &BrokerMessage<TopicMessage>,
+    ) -> bool {
+        let watched = self
+            .endpoints
+            .lock()
+            .get(id)
+            .map(|task| Arc::clone(&task.watched));
+        watched.is_some_and(|watched| watched.take(published))
     }
 
     /// The publisher of sends to `to`: on `component.<to>`, with the reply
@@ -293,8 +341,15 @@ impl RemoteRoutes {
                 direct_sends(actor.clone(), max_message_bytes, acks.clone()),
             )
             .map_err(|e| HostError::from_broker(&subject, e))?;
+        let watched = Watched::new(
+            id.clone(),
+            actor.clone(),
+            Arc::clone(&self.broker),
+            self.membership.as_ref(),
+        );
         let endpoint = Endpoint {
             id: id.clone(),
+            watched: Arc::clone(&watched),
             actor,
             max_message_bytes,
             broker: Arc::clone(&self.broker),
@@ -313,6 +368,7 @@ impl RemoteRoutes {
                 stop,
                 pump,
                 serving,
+                watched,
             },
         ) {
             old.pump.abort();
@@ -371,6 +427,7 @@ impl RemoteRoutes {
             }
         }
         self.nacks.abort();
+        self.monitors.close();
     }
 }
 
@@ -531,11 +588,16 @@ struct EndpointTask {
     stop: oneshot::Sender<Stop>,
     pump: JoinHandle<()>,
     serving: Arc<AtomicBool>,
+    /// Other hosts' monitors of the component.
+    watched: Arc<Watched>,
 }
 
 /// One component's end of its subject.
 struct Endpoint {
     id: ComponentId,
+    /// Other hosts' monitors of the component: their requests come on its
+    /// subject and never reach the guest.
+    watched: Arc<Watched>,
     actor: ActorRef<ComponentActor>,
     max_message_bytes: usize,
     broker: Arc<dyn MessageBroker<TopicMessage>>,
@@ -606,6 +668,9 @@ impl Endpoint {
         // Those that came past the direct path were acknowledged there;
         // a second acknowledgement is rate-limited, and harmless.
         self.acks.arrived(&published);
+        if self.watched.take(&published) {
+            return;
+        }
         let reply_to = published.reply_to.clone().filter(|r| !is_send_inbox(r));
         let message = GuestMessage {
             sender: published.payload.sender.clone(),

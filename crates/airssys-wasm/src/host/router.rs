@@ -146,9 +146,19 @@ impl HostServices for Router {
         })
     }
 
-    /// Never waits; an id no component has gets a `noproc` down at once.
+    /// Never waits. Between components of this host only.
+    fn link(&self, from: &ComponentId, target: &str) -> Result<(), HostCallError> {
+        super::link::link(&self.registry, from.as_str(), target, self.remote.is_some())
+    }
+
+    fn unlink(&self, from: &ComponentId, target: &str) -> Result<bool, HostCallError> {
+        Ok(super::link::unlink(&self.registry, from.as_str(), target))
+    }
+
+    /// Never waits; an id no component has gets a `noproc` down at once
+    /// (with a distributed broker: when no host answers for it).
     fn monitor(&self, from: &ComponentId, target: &str) -> Result<GuestMonitor, HostCallError> {
-        monitor_for_guest(&self.registry, from, target, self.remote.is_some())
+        monitor_for_guest(&self.registry, from, target, self.remote.as_ref())
     }
 
     /// Never waits (a pattern new to this host subscribes the host to the

@@ -294,6 +294,7 @@ impl ComponentHost {
             .spawn(factory)
             .name(id.as_str())
             .mailbox_capacity(spec.mailbox_capacity)
+            .trap_exits(spec.trap_exits)
             .into_child(&child_spec)
             .map_err(|e| match e {
                 SpawnError::NameTaken { .. } => HostError::AlreadyExists {

@@ -45,6 +45,7 @@ pub struct ComponentSpec {
     pub(crate) config: BTreeMap<String, String>,
     pub(crate) wasi: WasiGrants,
     pub(crate) restore: Option<bytes::Bytes>,
+    pub(crate) trap_exits: bool,
 }
 
 impl ComponentSpec {
@@ -66,6 +67,7 @@ impl ComponentSpec {
             config: BTreeMap::new(),
             wasi: WasiGrants::none(),
             restore: None,
+            trap_exits: false,
         }
     }
 
@@ -175,6 +177,24 @@ impl ComponentSpec {
             .into_iter()
             .fold(self.permissions.clone(), Permissions::allow_subscribe);
         Arc::new(granted)
+    }
+
+    /// Whether the end of a component linked with this one (its guest's
+    /// `link` import, or [`ComponentHost::link`](super::ComponentHost::link))
+    /// arrives as a message (`true`: subject [`EXIT_SUBJECT`](crate::EXIT_SUBJECT),
+    /// an [`ExitNotice`](crate::ExitNotice) payload, for every end of the
+    /// peer, normal or not) instead of ending this component's incarnation
+    /// when it is abnormal (`false`, the default: its supervisor restarts
+    /// it per its restart policy). Erlang's `trap_exit`; manifest
+    /// `trap_exits = true`. Kept across restarts.
+    pub fn trap_exits(mut self, trap: bool) -> Self {
+        self.trap_exits = trap;
+        self
+    }
+
+    /// Whether it traps exits ([`trap_exits`](Self::trap_exits)).
+    pub fn traps_exits(&self) -> bool {
+        self.trap_exits
     }
 
     /// Its WASI grants.

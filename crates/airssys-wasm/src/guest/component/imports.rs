@@ -78,6 +78,14 @@ impl messaging::Host for ComponentData {
         self.base.redelivered
     }
 
+    fn link(&mut self, target: String) -> Result<(), HostError> {
+        self.base.link(&target).map_err(host_error)
+    }
+
+    fn unlink(&mut self, target: String) -> Result<bool, HostError> {
+        self.base.unlink(&target).map_err(host_error)
+    }
+
     fn monitor(&mut self, target: String) -> Result<u64, HostError> {
         self.base.monitor(&target).map_err(host_error)
     }
