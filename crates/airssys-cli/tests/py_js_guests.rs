@@ -214,3 +214,37 @@ fn the_example_cases_of_the_python_and_javascript_components_pass() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
 }
+
+#[test]
+fn the_python_and_javascript_bench_scenarios_run_beside_bare_wasmtime() {
+    let Some(dir) = guests() else { return };
+    let json = tempfile::tempdir().unwrap();
+    let path = json.path().join("bench.json");
+    let mut args = vec!["bench", "--quick", "--guests", dir.to_str().unwrap()];
+    args.extend(["--json", path.to_str().unwrap()]);
+    for s in ["spawn_python", "memory_python", "spawn_js", "memory_js"] {
+        args.extend(["--scenario", s]);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(&args)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let rows = report["scenarios"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{report}");
+    for row in rows {
+        let baseline = row["baseline"]["name"].as_str().unwrap();
+        assert!(
+            baseline.contains("Python") || baseline.contains("JavaScript"),
+            "{row}"
+        );
+        let ratio = row["ratio_p50"].as_f64().or(row["ratio"].as_f64()).unwrap();
+        assert!(ratio > 0.0, "{row}");
+    }
+}

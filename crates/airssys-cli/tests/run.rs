@@ -177,6 +177,50 @@ fn a_component_with_fuel_per_call_runs_and_traps_when_its_fuel_is_spent() {
     assert_eq!(row[1..], ["4", "2", "2", "2", "ok"], "{stdout}");
 }
 
+/// Sends "x" to the component named "pricing" on every message, and
+/// fails the message with code 7 when that is refused.
+const SENDER: &str = r#"(module
+  (import "airssys" "send" (func $send (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "pricingx")
+  (func (export "alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "handle-message") (param i32 i32) (result i32)
+    (if (i32.lt_s (call $send (i32.const 0) (i32.const 7) (i32.const 7) (i32.const 1)) (i32.const 0))
+      (then (return (i32.const 7))))
+    i32.const 0))"#;
+
+#[test]
+fn a_denied_host_call_is_logged_with_the_grant_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_app(
+        dir.path(),
+        "[[component]]\nname = \"sender\"\npath = \"guest.wat\"\n\n\
+         [[component]]\nname = \"pricing\"\npath = \"guest.wat\"\nsend = [\"sender\"]\n\n\
+         [[drive]]\nsend = \"sender\"\nevery = \"10ms\"\ncount = 3\n",
+        SENDER,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args([
+            "run",
+            &manifest,
+            "--duration",
+            "30s",
+            "--quiet",
+            "--until-drives-done",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(r#"host call denied: send "pricing" needs send = ["pricing"]"#),
+        "{stderr}"
+    );
+    // The 1st and 2nd refusals at warn; the 3rd only at debug.
+    assert_eq!(stderr.matches("host call denied").count(), 2, "{stderr}");
+}
+
 #[test]
 fn exit_code_is_non_zero_when_the_root_supervisor_gives_up() {
     let dir = tempfile::tempdir().unwrap();

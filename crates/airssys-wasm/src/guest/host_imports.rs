@@ -250,13 +250,34 @@ fn write_truncated(mem: &mut [u8], ptr: i32, cap: i32, src: &[u8]) -> i32 {
     i32::try_from(src.len()).unwrap_or(i32::MAX)
 }
 
+/// The manifest grant a refused host call lacks: `send = ["x"]` covers
+/// send, request, monitor and link; `publish` and `allow_subscribe` are
+/// subject patterns.
+fn missing_grant(what: &str, target: &str) -> String {
+    match what {
+        "publish" => format!("publish = [\"{target}\"]"),
+        "subscribe" => format!("allow_subscribe = [\"{target}\"]"),
+        _ => format!("send = [\"{target}\"]"),
+    }
+}
+
 /// The checks and effects of the host calls, shared by both guest forms:
 /// the core imports (codes) and the Component Model interfaces (WIT
 /// variants, mapped from the same codes). Errors are [`codes`].
 impl StoreData {
+    /// Refuses host call `what` on `target`: counted in `denied`, and
+    /// logged with the grant that is missing, so the author sees more than
+    /// the handler's error code. At `warn` for the 1st, 2nd, 4th, 8th, ...
+    /// refusal of this component (a guest denied in a loop cannot flood
+    /// the log), at `debug` otherwise.
     pub(crate) fn deny(&self, what: &str, target: &str) -> i32 {
-        self.stats.denied.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(component = %self.component, call = what, target, "host call denied by allow-list");
+        let n = self.stats.denied.fetch_add(1, Ordering::Relaxed) + 1;
+        let grant = missing_grant(what, target);
+        if n.is_power_of_two() {
+            tracing::warn!(component = %self.component, call = what, target, denied = n, "host call denied: {what} {target:?} needs {grant} in the component's manifest entry (or its Permissions)");
+        } else {
+            tracing::debug!(component = %self.component, call = what, target, denied = n, "host call denied: needs {grant}");
+        }
         codes::DENIED
     }
 
