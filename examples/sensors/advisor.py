@@ -7,6 +7,9 @@
 - Subscribed to notices.>, it counts the notices `notifier` published per
   room; a request "report" answers the counts as multicodec JSON, e.g.
   {"kitchen": 4, "porch": 5}.
+- A message (not a request) "escalate <room>", which `notifier` sends for
+  a severe advice, is counted per room; a request "escalations" answers
+  those counts as multicodec JSON.
 - Anything else is a handler error (code 1): the message is dead-lettered
   as `rejected` and the instance keeps its state.
 - A request "crash" raises an exception the bindings do not map (only
@@ -25,6 +28,7 @@ from wit_world.imports import logging, types
 limits = {"low": 0.0, "high": 30.0}
 severe = 5.0
 notices = {}
+escalations = {}
 
 
 def reject(reason: str):
@@ -62,9 +66,16 @@ class WitWorld(wit_world.WitWorld):
             return None
         text = message.payload.decode(errors="replace")
         if message.correlation_id is None:
-            raise reject(f"advisor answers requests; got a message {text!r}")
+            if text.startswith("escalate "):
+                room = text[len("escalate "):]
+                escalations[room] = escalations.get(room, 0) + 1
+                logging.log(types.LogLevel.WARN, f"escalated: {room}")
+                return None
+            raise reject(f"advisor takes requests and escalations; got a message {text!r}")
         if text == "report":
             return airssys_payload.encode_json(notices)
+        if text == "escalations":
+            return airssys_payload.encode_json(escalations)
         if text == "crash":
             raise RuntimeError("advisor: asked to crash")
         parts = text.split()

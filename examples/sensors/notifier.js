@@ -5,11 +5,13 @@
 // alerts.kitchen) it asks `advisor` (Python, configuration `advisor`) what to
 // do, then publishes a notice on notices.<room>, multicodec JSON
 // {room, level, celsius, advice}. A request "count" is answered with the
-// number of notices published, as text. When the advisor cannot answer, the
+// number of notices published, as text. A severe advice (the advisor says
+// "evacuate" or "may freeze") is also escalated: `send` "escalate <room>"
+// to the advisor, fire and forget. When the advisor cannot answer, the
 // alert is a handler error (code 2): dead-lettered, the instance kept. A
 // request "crash" throws an Error instead of a {code, reason} object: the
 // bindings cannot map it, the instance traps and is restarted afresh.
-import { publish, request } from "airssys:component/messaging@0.1.0";
+import { publish, request, send } from "airssys:component/messaging@0.1.0";
 import { log } from "airssys:component/logging@0.1.0";
 import { encodeJson } from "../../sdk/js/airssys-payload.js";
 
@@ -52,6 +54,13 @@ export function handleMessage(message) {
     publish(`notices.${room}`, encodeJson({ room, level, celsius: Number.parseFloat(value), advice }));
     published += 1;
     log("info", `notice ${published}: ${room} ${level} ${value}: ${advice}`);
+    if (advice.startsWith("evacuate") || advice.endsWith("may freeze")) {
+      try {
+        send(advisor, encoder.encode(`escalate ${room}`));
+      } catch (e) {
+        throw reject(3, `could not escalate to ${advisor}: ${JSON.stringify(e.payload ?? String(e))}`);
+      }
+    }
     return undefined;
   }
   if (message.correlationId !== undefined && text === "count") {
