@@ -7,7 +7,7 @@
 //   JSON   0x0200  80 04
 //   CBOR   0x51    51
 //
-// `airssys ctl send/request/publish --json` encodes this way, and the
+// `airssys ctl send/request/publish --encode json` encodes this way, and the
 // host's live view and dead-letter reports decode it. Plain bytes without a
 // prefix are fine too: use these helpers only where a payload is structured.
 //
