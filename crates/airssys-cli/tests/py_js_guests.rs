@@ -54,6 +54,27 @@ fn notifier(dir: &Path) -> ComponentSpec {
         .limits(big_limits())
 }
 
+/// A host running the advisor, which has counted one notice for the
+/// kitchen (handled: a topic message travels through the broker, so a
+/// request made right after the publish could overtake it).
+async fn advisor_with_a_notice(dir: &Path) -> airssys_testkit::Result<TestHost> {
+    let t = TestHost::new()?;
+    t.spawn(advisor(dir)).await?;
+    t.publish(
+        "notices.kitchen",
+        codec::encode_json(&json!({"room": "kitchen"})).unwrap(),
+    )?;
+    t.expect_counters(
+        "advisor",
+        Counters {
+            handled: 1,
+            ..Counters::default()
+        },
+    )
+    .await?;
+    Ok(t)
+}
+
 fn json_of(payload: &[u8]) -> Value {
     codec::decode_json(payload).unwrap_or_else(|e| panic!("{e}: {payload:?}"))
 }
@@ -120,20 +141,7 @@ async fn the_javascript_notifier_asks_the_python_advisor_and_publishes_a_json_no
 async fn a_python_err_handler_error_is_dead_lettered_and_keeps_the_instance(
 ) -> airssys_testkit::Result {
     let Some(dir) = guests() else { return Ok(()) };
-    let t = TestHost::new()?;
-    t.spawn(advisor(&dir)).await?;
-    t.publish(
-        "notices.kitchen",
-        codec::encode_json(&json!({"room": "kitchen"})).unwrap(),
-    )?;
-    t.expect_counters(
-        "advisor",
-        Counters {
-            handled: 1,
-            ..Counters::default()
-        },
-    )
-    .await?;
+    let t = advisor_with_a_notice(&dir).await?;
     let refused = t.request("advisor", "kitchen high warm").await.unwrap_err();
     assert!(refused.to_string().contains("code 1"), "{refused}");
     let dead = t.expect_dead_letter("rejected").await?;
@@ -152,20 +160,7 @@ async fn a_python_err_handler_error_is_dead_lettered_and_keeps_the_instance(
 async fn an_uncaught_python_exception_traps_and_restarts_with_fresh_state(
 ) -> airssys_testkit::Result {
     let Some(dir) = guests() else { return Ok(()) };
-    let t = TestHost::new()?;
-    t.spawn(advisor(&dir)).await?;
-    t.publish(
-        "notices.kitchen",
-        codec::encode_json(&json!({"room": "kitchen"})).unwrap(),
-    )?;
-    t.expect_counters(
-        "advisor",
-        Counters {
-            handled: 1,
-            ..Counters::default()
-        },
-    )
-    .await?;
+    let t = advisor_with_a_notice(&dir).await?;
     assert!(t.request("advisor", "crash").await.is_err());
     t.expect_restart("advisor").await?;
     let report = t.expect_reply("advisor", "report").await?;

@@ -101,11 +101,35 @@ fn engine_config(n: usize) -> EngineConfig {
     }
 }
 
-fn host(name: &'static str, n: usize) -> Result<airssys_wasm::ComponentHost, BenchError> {
-    airssys_wasm::ComponentHost::builder()
+/// A host with room for `n` instances that has spawned one of `binary`
+/// (loaded, and its first instance's pages touched) before anything is
+/// timed.
+async fn warm_host(
+    name: &'static str,
+    n: usize,
+    binary: &Arc<[u8]>,
+) -> Result<airssys_wasm::ComponentHost, BenchError> {
+    let host = airssys_wasm::ComponentHost::builder()
         .engine(engine_config(n))
         .build()
-        .map_err(host_err(name))
+        .map_err(host_err(name))?;
+    host.spawn(spec("warm".into(), binary))
+        .await
+        .map_err(host_err(name))?;
+    Ok(host)
+}
+
+/// Bare wasmtime's side, warmed the same way: the engine, the component's
+/// `InstancePre`, and one instance made and dropped.
+async fn warm_raw(
+    name: &'static str,
+    n: usize,
+    binary: &[u8],
+) -> Result<(WasmEngine, InstancePre<RawData>), BenchError> {
+    let engine = WasmEngine::new(engine_config(n)).map_err(wasm_err(name))?;
+    let pre = raw_pre(&engine, binary, name)?;
+    drop(raw_instance(&engine, &pre, name).await?);
+    Ok((engine, pre))
 }
 
 /// The spec of instance `id`: every instance shares the binary's `Arc`, as
@@ -124,10 +148,7 @@ async fn spawn(
     binary: &Arc<[u8]>,
     n: usize,
 ) -> Result<Scenario, BenchError> {
-    let host = host(name, n)?;
-    host.spawn(spec("warm".into(), binary))
-        .await
-        .map_err(host_err(name))?;
+    let host = warm_host(name, n, binary).await?;
     let mut ours = Vec::with_capacity(n);
     for i in 0..n {
         let t = Instant::now();
@@ -138,9 +159,7 @@ async fn spawn(
     }
     host.shutdown(Duration::from_secs(30)).await;
 
-    let engine = WasmEngine::new(engine_config(n)).map_err(wasm_err(name))?;
-    let pre = raw_pre(&engine, binary, name)?;
-    drop(raw_instance(&engine, &pre, name).await?);
+    let (engine, pre) = warm_raw(name, n, binary).await?;
     let mut base = super::timed_kept(n, || raw_instance(&engine, &pre, name)).await?;
     Ok(Scenario::latency(
         name,
@@ -161,10 +180,7 @@ async fn memory(
     binary: &Arc<[u8]>,
     n: usize,
 ) -> Result<Scenario, BenchError> {
-    let host = host(name, n)?;
-    host.spawn(spec("warm".into(), binary))
-        .await
-        .map_err(host_err(name))?;
+    let host = warm_host(name, n, binary).await?;
     let before = rss_bytes();
     for i in 0..n {
         host.spawn(spec(format!("m{i}"), binary))
@@ -177,9 +193,7 @@ async fn memory(
     let ours = rss_bytes().saturating_sub(before) as f64 / n as f64 / 1024.0;
     host.shutdown(Duration::from_secs(30)).await;
 
-    let engine = WasmEngine::new(engine_config(n)).map_err(wasm_err(name))?;
-    let pre = raw_pre(&engine, binary, name)?;
-    drop(raw_instance(&engine, &pre, name).await?);
+    let (engine, pre) = warm_raw(name, n, binary).await?;
     let before = rss_bytes();
     let mut keep = Vec::with_capacity(n);
     for _ in 0..n {
