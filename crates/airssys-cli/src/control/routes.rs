@@ -1,8 +1,6 @@
 //! The control API's routes: parse, authorise (done by the caller), act on
 //! the host, answer JSON. See the table in the module above.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +8,7 @@ use airssys_wasm::host::{ComponentInfo, HostError, UpgradeReport};
 use airssys_wasm::ComponentId;
 use serde_json::{json, Value};
 
-pub(super) use super::answer::{error, error_body, Answer};
+pub(super) use super::answer::{audit, error, error_body, host_error, Answer, Request};
 use super::{Controller, SpecState};
 
 /// Default `timeout_ms` of a request: 5000.
@@ -43,36 +41,6 @@ async fn down(c: &Controller, id: &str, wait: Duration) -> Answer {
         }
         Err(_) => error(504, format!("no down within {wait:?}"), Some(id)),
     }
-}
-
-/// One parsed request.
-pub(super) struct Request<'a> {
-    pub(super) peer: SocketAddr,
-    pub(super) method: &'a str,
-    pub(super) segments: &'a [String],
-    pub(super) query: &'a HashMap<String, String>,
-    pub(super) body: Vec<u8>,
-}
-
-/// The status a host error maps to.
-pub(super) fn host_error(error: &HostError, component: Option<&str>) -> Answer {
-    let code = match error {
-        HostError::UnknownComponent { .. } => 404,
-        HostError::AlreadyExists { .. }
-        | HostError::ComponentStopped { .. }
-        | HostError::ShuttingDown => 409,
-        HostError::MessageTooLarge { .. } => 413,
-        HostError::InvalidSubject { .. } | HostError::InvalidSubscription { .. } => 400,
-        HostError::SubscriptionDenied { .. } => 403,
-        HostError::Wasm(_) | HostError::UpgradeFailed { .. } | HostError::Guest(_) => 422,
-        HostError::Timeout { .. } => 504,
-        _ => 502,
-    };
-    let mut body = error_body(&error.to_string(), component);
-    if let HostError::UpgradeFailed { rolled_back, .. } = error {
-        body["rolled_back"] = rolled_back.iter().map(|c| c.as_str()).collect();
-    }
-    (code, body)
 }
 
 fn info_json(c: &ComponentInfo) -> Value {
@@ -108,11 +76,6 @@ fn upgraded_json(reports: &[UpgradeReport]) -> Value {
         })
         .collect();
     json!({ "upgraded": rows })
-}
-
-/// Logs a mutating call: who, what, on what.
-pub(super) fn audit(req: &Request<'_>, action: &str, target: &str) {
-    tracing::info!(peer = %req.peer, action, component = target, "control");
 }
 
 pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {

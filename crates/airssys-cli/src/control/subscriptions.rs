@@ -14,7 +14,7 @@
 
 use serde_json::json;
 
-use super::routes::{host_error, Answer, Request};
+use super::answer::{audit, host_error, Answer, Request};
 use super::Controller;
 
 /// `GET /v1/components/{id}/subscriptions`.
@@ -27,7 +27,7 @@ pub(super) fn list(c: &Controller, id: &str) -> Answer {
 
 /// `POST /v1/components/{id}/subscribe/{pattern}`.
 pub(super) fn subscribe(c: &Controller, req: &Request<'_>, id: &str, pattern: &str) -> Answer {
-    super::routes::audit(req, &format!("subscribe {pattern}"), id);
+    audit(req, &format!("subscribe {pattern}"), id);
     match c.host.subscribe(id, pattern) {
         Ok(added) => (
             200,
@@ -50,7 +50,7 @@ pub(super) async fn unsubscribe(
     id: &str,
     pattern: &str,
 ) -> Answer {
-    super::routes::audit(req, &format!("unsubscribe {pattern}"), id);
+    audit(req, &format!("unsubscribe {pattern}"), id);
     match c.host.unsubscribe(id, pattern).await {
         Ok(removed) => (
             200,
