@@ -243,3 +243,153 @@ fn the_python_and_javascript_bench_scenarios_run_beside_bare_wasmtime() {
         assert!(ratio > 0.0, "{row}");
     }
 }
+
+/// The files a walk-through of docs/guests.md writes, as the page shows
+/// them: each code block right after a `<!-- doc-file: DIR/NAME -->` line,
+/// by DIR (`python`, `js`).
+fn doc_files(dir: &str) -> Vec<(String, String)> {
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/guests.md"))
+            .unwrap();
+    let mut files = Vec::new();
+    let mut lines = page.lines();
+    while let Some(line) = lines.next() {
+        let Some(name) = line
+            .strip_prefix("<!-- doc-file: ")
+            .and_then(|rest| rest.strip_suffix(" -->"))
+        else {
+            continue;
+        };
+        let fence = lines.next().unwrap_or_default();
+        assert!(
+            fence.starts_with("```"),
+            "{name}: no code block after its marker"
+        );
+        let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        if let Some(file) = name.strip_prefix(&format!("{dir}/")) {
+            files.push((file.to_owned(), body.join("\n") + "\n"));
+        }
+    }
+    files
+}
+
+/// A toolchain `build.sh` installed: `$var`, or the newest match of
+/// `~/.cache/airssys/<prefix>*/<tail>`.
+fn installed_tool(var: &str, prefix: &str, tail: &str) -> std::path::PathBuf {
+    if let Some(given) = std::env::var_os(var) {
+        return given.into();
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap()).join(".cache"))
+        .join("airssys");
+    std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .map(|e| e.path().join(tail))
+        .filter(|p| p.exists())
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| panic!("no {prefix}* with {tail} in {}", cache.display()))
+}
+
+/// Writes the walk-through's files into a fresh folder with the WIT file
+/// and the payload helper, builds the component with `build`, and runs the
+/// page's `cases.toml` with `airssys test`.
+fn walk_through(dir: &str, helper: &str, build: &mut std::process::Command) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let files = doc_files(dir);
+    let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+    assert!(
+        names.contains(&"cases.toml") && names.contains(&"airssys.toml"),
+        "{names:?}"
+    );
+    let work = tempfile::tempdir().unwrap();
+    for (name, body) in &files {
+        std::fs::write(work.path().join(name), body).unwrap();
+    }
+    std::fs::create_dir(work.path().join("wit")).unwrap();
+    std::fs::create_dir(work.path().join("data")).unwrap();
+    std::fs::copy(
+        root.join("wit/airssys-component.wit"),
+        work.path().join("wit/airssys-component.wit"),
+    )
+    .unwrap();
+    let helper_name = Path::new(helper).file_name().unwrap();
+    std::fs::copy(root.join(helper), work.path().join(helper_name)).unwrap();
+    let built = build.current_dir(work.path()).output().unwrap();
+    assert!(
+        built.status.success(),
+        "{dir}: build failed:\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .arg("test")
+        .arg(work.path().join("cases.toml"))
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{dir}:\n{stdout}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}
+
+#[test]
+fn the_python_walk_through_of_docs_guests_md_builds_and_passes_its_cases() {
+    let Some(_) = guests() else { return };
+    let componentize_py = installed_tool(
+        "AIRSSYS_COMPONENTIZE_PY",
+        "componentize-py-",
+        "bin/componentize-py",
+    );
+    walk_through(
+        "python",
+        "sdk/python/airssys_payload.py",
+        std::process::Command::new(componentize_py).args([
+            "-d",
+            "wit",
+            "-w",
+            "component",
+            "componentize",
+            "app",
+            "-o",
+            "kv.wasm",
+        ]),
+    );
+}
+
+#[test]
+fn the_javascript_walk_through_of_docs_guests_md_builds_and_passes_its_cases() {
+    let Some(_) = guests() else { return };
+    let componentize_js = installed_tool(
+        "AIRSSYS_COMPONENTIZE_JS",
+        "componentize-js-",
+        "node_modules/.bin/componentize-js",
+    );
+    // What the page's `npm run build` runs.
+    let package = doc_files("js")
+        .into_iter()
+        .find(|f| f.0 == "package.json")
+        .expect("the page's package.json");
+    let package: Value = serde_json::from_str(&package.1).unwrap();
+    assert_eq!(
+        package["scripts"]["build"],
+        "componentize-js app.js --wit wit --world-name component --disable http fetch-event -o counter.wasm"
+    );
+    walk_through(
+        "js",
+        "sdk/js/airssys-payload.js",
+        std::process::Command::new(componentize_js).args([
+            "app.js",
+            "--wit",
+            "wit",
+            "--world-name",
+            "component",
+            "--disable",
+            "http",
+            "fetch-event",
+            "-o",
+            "counter.wasm",
+        ]),
+    );
+}
