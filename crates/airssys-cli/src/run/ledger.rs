@@ -65,7 +65,27 @@ pub struct Tally {
     /// Dead letters for components this host does not run (another host's,
     /// seen over NATS; counted by that host).
     pub remote_dead: u64,
+    /// The latest dead letter of a component this host runs, for the live
+    /// view.
+    pub last_dead: Option<LastDeadLetter>,
 }
+
+/// A dead letter as the live view shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastDeadLetter {
+    /// Which one it was, counting from 1 (a new one has a new number).
+    pub number: u64,
+    /// The component it was for.
+    pub target: String,
+    /// The reason's label (`rejected`, `component_failed`, ...).
+    pub label: &'static str,
+    /// Its payload, decoded where the multicodec prefix says how
+    /// ([`airssys_wasm::codec::display`]).
+    pub payload: String,
+}
+
+/// How much of a dead letter's payload the live view shows.
+const DEAD_PAYLOAD_SHOWN: usize = 80;
 
 /// The running observer.
 pub struct Ledger {
@@ -157,6 +177,12 @@ impl Ledger {
         Ok(Ledger { tally, stop, task })
     }
 
+    /// The latest dead letter of a component this host runs, if any (what
+    /// the live view shows; cheaper than a [`snapshot`](Self::snapshot)).
+    pub fn last_dead_letter(&self) -> Option<LastDeadLetter> {
+        self.tally.lock().last_dead.clone()
+    }
+
     /// A copy of the counts now.
     pub fn snapshot(&self) -> Tally {
         self.tally.lock().clone()
@@ -204,11 +230,15 @@ fn record(t: &mut Tally, o: &Observed, i: usize, msg: &BrokerMessage<TopicMessag
                 t.remote_dead += 1;
             }
             Some(DeadLetterReason::Undeliverable { target, reason }) => {
+                let label = reason_label(reason);
                 let entry = t.components.entry(target.to_string()).or_default();
-                *entry
-                    .dead
-                    .entry(reason_label(reason).to_owned())
-                    .or_default() += 1;
+                *entry.dead.entry(label.to_owned()).or_default() += 1;
+                t.last_dead = Some(LastDeadLetter {
+                    number: t.last_dead.as_ref().map_or(1, |d| d.number + 1),
+                    target: target.to_string(),
+                    label,
+                    payload: airssys_wasm::codec::display(&msg.payload.payload, DEAD_PAYLOAD_SHOWN),
+                });
             }
             Some(_) => t.broker_dead += 1,
             None => {}
@@ -298,6 +328,56 @@ mod tests {
         let tally = ledger.stop().await;
         assert_eq!(tally.host_publishes, 1_000);
         assert_eq!(tally.components["watcher"].topic, 1_000);
+        host.shutdown(Duration::from_secs(5)).await;
+    }
+
+    /// Refuses every message with code 1.
+    const REFUSER: &str = r#"(module
+      (memory (export "memory") 1)
+      (func (export "alloc") (param i32) (result i32) i32.const 1024)
+      (func (export "handle-message") (param i32 i32) (result i32) i32.const 1))"#;
+
+    #[tokio::test]
+    async fn the_latest_dead_letter_is_kept_with_its_payload_decoded() {
+        let host = ComponentHost::builder()
+            .engine(EngineConfig::default().max_components(2))
+            .dead_letter_subject("_airssys.deadletter")
+            .build()
+            .unwrap();
+        host.spawn(airssys_wasm::host::ComponentSpec::new(
+            "refuser",
+            REFUSER.as_bytes(),
+        ))
+        .await
+        .unwrap();
+        // Every component the run spawned is listed, with its patterns.
+        let ledger = Ledger::start(&host, vec![("refuser".into(), Vec::new())], false).unwrap();
+        assert_eq!(ledger.last_dead_letter(), None);
+        let wait_for = |n: u64| {
+            let ledger = &ledger;
+            async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                loop {
+                    match ledger.last_dead_letter() {
+                        Some(d) if d.number == n => return d,
+                        _ if tokio::time::Instant::now() > deadline => {
+                            panic!("no dead letter {n} within 10 s")
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(2)).await,
+                    }
+                }
+            }
+        };
+        let json = airssys_wasm::codec::encode_json(&serde_json::json!({"room": "porch"})).unwrap();
+        host.send("refuser", json).await.unwrap();
+        let first = wait_for(1).await;
+        assert_eq!(
+            (first.target.as_str(), first.label, first.payload.as_str()),
+            ("refuser", "rejected", r#"json {"room":"porch"}"#)
+        );
+        host.send("refuser", &b"plain"[..]).await.unwrap();
+        assert_eq!(wait_for(2).await.payload, "\"plain\"");
+        ledger.stop().await;
         host.shutdown(Duration::from_secs(5)).await;
     }
 }

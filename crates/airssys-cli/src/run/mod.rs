@@ -566,7 +566,14 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
                     last_metrics = Instant::now();
                 }
                 if !opts.quiet {
-                    view.show(started.elapsed(), &list, &host.dead_letter_stats(), &drives);
+                    let last_dead = ledger.last_dead_letter();
+                    view.show(
+                        started.elapsed(),
+                        &list,
+                        &host.dead_letter_stats(),
+                        &drives,
+                        last_dead.as_ref(),
+                    );
                 }
                 if opts.until_drives_done
                     && !drives.is_empty()

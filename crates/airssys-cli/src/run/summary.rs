@@ -9,7 +9,7 @@ use std::time::Duration;
 use airssys_wasm::host::{ComponentInfo, DeadLetterStats, HostShutdownReport};
 
 use super::drive::{Drive, DriveStats};
-use super::ledger::Tally;
+use super::ledger::{LastDeadLetter, Tally};
 use super::{write_lines, EndReason};
 use crate::manifest::{DriveTarget, Manifest};
 
@@ -20,6 +20,9 @@ pub(crate) struct View {
     drawn: usize,
     last: Option<(Duration, u64)>,
     rate: f64,
+    /// The number of the last dead letter printed (plain output prints
+    /// each new latest one once).
+    dead_shown: u64,
 }
 
 impl View {
@@ -29,6 +32,7 @@ impl View {
             drawn: 0,
             last: None,
             rate: 0.0,
+            dead_shown: 0,
         }
     }
 
@@ -38,7 +42,14 @@ impl View {
         list: &[ComponentInfo],
         dead: &DeadLetterStats,
         drives: &[Drive],
+        last_dead: Option<&LastDeadLetter>,
     ) {
+        let last_dead_line = last_dead.map(|d| {
+            format!(
+                "last dead letter: {} ({}): {}",
+                d.target, d.label, d.payload
+            )
+        });
         let handled: u64 = list.iter().map(|c| c.handled).sum();
         let restarts: u64 = list.iter().map(|c| c.restarts).sum();
         let queued: usize = list.iter().map(|c| c.mailbox_len).sum();
@@ -61,6 +72,12 @@ impl View {
                 self.rate,
                 dead.total()
             )]);
+            if let (Some(d), Some(line)) = (last_dead, &last_dead_line) {
+                if d.number != self.dead_shown {
+                    self.dead_shown = d.number;
+                    write_lines(std::slice::from_ref(line));
+                }
+            }
             return;
         }
         let mut lines = vec![
@@ -96,6 +113,7 @@ impl View {
         if !d.is_empty() {
             lines.push(format!("drives: {}", d.join(" | ")));
         }
+        lines.extend(last_dead_line);
         // Move up over the previous frame and clear it.
         if self.drawn > 0 {
             print!("\x1b[{}A\x1b[J", self.drawn);
