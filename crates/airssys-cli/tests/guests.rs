@@ -22,7 +22,7 @@ use airssys_wasm::{
     ComponentSpec, GuestHealth, Permissions, SubjectPattern, WasiGrants, WasmValue,
 };
 
-use common::{guests, sensors};
+use common::{doc_files, guests, sensors};
 
 fn converter(dir: &Path) -> ComponentSpec {
     spec_from_file("converter", dir.join("converter.wasm")).unwrap()
@@ -630,4 +630,28 @@ fn the_sensors_example_runs_to_the_end_of_its_drives_with_the_stated_outcome() {
         stderr.contains("recorder: stopping; /data/alerts.log holds 9 line(s)"),
         "{stderr}"
     );
+}
+
+/// The Rust and C guests docs/guests.md writes from an empty directory are
+/// the templates `build.sh` compiles with `-D warnings` / `-Werror` (the
+/// Rust one after the template's header comment): the page cannot show
+/// code that no longer builds.
+#[test]
+fn the_rust_and_c_walk_throughs_of_docs_guests_md_are_the_compiled_templates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+    let rust = doc_files("rust");
+    let (_, lib) = rust
+        .iter()
+        .find(|f| f.0 == "src/lib.rs")
+        .expect("rust/src/lib.rs");
+    assert!(
+        read("sdk/rust/template/src/lib.rs")
+            .trim_end()
+            .ends_with(lib.trim_end()),
+        "docs/guests.md's src/lib.rs is not sdk/rust/template/src/lib.rs"
+    );
+    let c = doc_files("c");
+    let (_, counter) = c.iter().find(|f| f.0 == "counter.c").expect("c/counter.c");
+    assert_eq!(counter, &read("sdk/c/template/counter.c"));
 }

@@ -23,7 +23,7 @@ use airssys_testkit::{spec_from_file, Counters, TestHost};
 use airssys_wasm::{codec, ComponentLimits, ComponentSpec, Permissions, SubjectPattern};
 use serde_json::{json, Value};
 
-use common::guests;
+use common::{doc_files, guests};
 
 /// Each instance carries a language runtime with tens of MB of memory.
 fn big_limits() -> ComponentLimits {
@@ -242,35 +242,6 @@ fn the_python_and_javascript_bench_scenarios_run_beside_bare_wasmtime() {
         let ratio = row["ratio_p50"].as_f64().or(row["ratio"].as_f64()).unwrap();
         assert!(ratio > 0.0, "{row}");
     }
-}
-
-/// The files a walk-through of docs/guests.md writes, as the page shows
-/// them: each code block right after a `<!-- doc-file: DIR/NAME -->` line,
-/// by DIR (`python`, `js`).
-fn doc_files(dir: &str) -> Vec<(String, String)> {
-    let page =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/guests.md"))
-            .unwrap();
-    let mut files = Vec::new();
-    let mut lines = page.lines();
-    while let Some(line) = lines.next() {
-        let Some(name) = line
-            .strip_prefix("<!-- doc-file: ")
-            .and_then(|rest| rest.strip_suffix(" -->"))
-        else {
-            continue;
-        };
-        let fence = lines.next().unwrap_or_default();
-        assert!(
-            fence.starts_with("```"),
-            "{name}: no code block after its marker"
-        );
-        let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
-        if let Some(file) = name.strip_prefix(&format!("{dir}/")) {
-            files.push((file.to_owned(), body.join("\n") + "\n"));
-        }
-    }
-    files
 }
 
 /// A toolchain `build.sh` installed: `$var`, or the newest match of

@@ -166,3 +166,33 @@ pub fn guests() -> Option<PathBuf> {
         }
     }
 }
+
+/// The files a walk-through of docs/guests.md writes, as the page shows
+/// them: each code block right after a `<!-- doc-file: DIR/NAME -->` line,
+/// by DIR (`python`, `js`, `rust`, `c`).
+#[allow(dead_code)]
+pub fn doc_files(dir: &str) -> Vec<(String, String)> {
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/guests.md"))
+            .unwrap();
+    let mut files = Vec::new();
+    let mut lines = page.lines();
+    while let Some(line) = lines.next() {
+        let Some(name) = line
+            .strip_prefix("<!-- doc-file: ")
+            .and_then(|rest| rest.strip_suffix(" -->"))
+        else {
+            continue;
+        };
+        let fence = lines.next().unwrap_or_default();
+        assert!(
+            fence.starts_with("```"),
+            "{name}: no code block after its marker"
+        );
+        let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        if let Some(file) = name.strip_prefix(&format!("{dir}/")) {
+            files.push((file.to_owned(), body.join("\n") + "\n"));
+        }
+    }
+    files
+}
