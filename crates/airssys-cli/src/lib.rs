@@ -29,3 +29,4 @@ pub mod nats;
 pub mod run;
 pub mod signals;
 pub mod telemetry;
+pub mod tree;

@@ -225,16 +225,7 @@ pub struct Controller {
     /// What it handed to components, for the run's ledger.
     traffic: Arc<ControlTraffic>,
     /// The supervision groups, root first, parents before children.
-    tree: Arc<Vec<GroupNode>>,
-}
-
-/// A supervision group as `list --tree` shows it.
-#[derive(Debug, Clone)]
-struct GroupNode {
-    name: String,
-    parent: Option<String>,
-    strategy: &'static str,
-    supervisor: SupervisorRef,
+    tree: Arc<Vec<crate::tree::GroupNode>>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -267,28 +258,7 @@ impl Controller {
                 )
             })
             .collect();
-        let root = host.supervisor().clone();
-        let mut tree = vec![GroupNode {
-            name: root.name().to_owned(),
-            parent: None,
-            strategy: "one_for_one",
-            supervisor: root,
-        }];
-        for g in &manifest.groups {
-            let Some(supervisor) = groups.get(&g.name) else {
-                continue;
-            };
-            tree.push(GroupNode {
-                name: g.name.clone(),
-                parent: Some(g.parent.clone().unwrap_or_else(|| tree[0].name.clone())),
-                strategy: match g.strategy {
-                    crate::manifest::Strategy::OneForOne => "one_for_one",
-                    crate::manifest::Strategy::OneForAll => "one_for_all",
-                    crate::manifest::Strategy::RestForOne => "rest_for_one",
-                },
-                supervisor: supervisor.clone(),
-            });
-        }
+        let tree = crate::tree::group_nodes(&host, manifest, &groups);
         Self {
             host,
             specs: Arc::new(tokio::sync::Mutex::new(specs)),

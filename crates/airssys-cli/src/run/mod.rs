@@ -437,6 +437,9 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
     )
     .await?;
     let root = host.supervisor().clone();
+    // The live view groups components by supervision group.
+    let tree_nodes = crate::tree::group_nodes(&host, &manifest, &groups);
+    let member_of = crate::tree::members(&manifest, root.name());
 
     let subscriptions = manifest
         .components
@@ -567,12 +570,19 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
                 }
                 if !opts.quiet {
                     let last_dead = ledger.last_dead_letter();
+                    let mut headings = Vec::new();
+                    if tty {
+                        for node in &tree_nodes {
+                            headings.push((node.name.clone(), crate::tree::heading(node).await));
+                        }
+                    }
                     view.show(
                         started.elapsed(),
                         &list,
                         &host.dead_letter_stats(),
                         &drives,
                         last_dead.as_ref(),
+                        (&headings, &member_of),
                     );
                 }
                 if opts.until_drives_done

@@ -1,6 +1,6 @@
 //! The live status view and the final summary of `airssys run`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -43,6 +43,7 @@ impl View {
         dead: &DeadLetterStats,
         drives: &[Drive],
         last_dead: Option<&LastDeadLetter>,
+        (headings, member_of): (&[(String, String)], &HashMap<String, String>),
     ) {
         let last_dead_line = last_dead.map(|d| {
             format!(
@@ -87,11 +88,11 @@ impl View {
                 dead.total()
             ),
             format!(
-                "{:<20} {:<10} {:>10} {:>8} {:>9} {:>8}",
+                "  {:<20} {:<10} {:>10} {:>8} {:>9} {:>8}",
                 "component", "state", "handled", "failed", "restarts", "mailbox"
             ),
         ];
-        for c in list {
+        let row = |c: &ComponentInfo| {
             let mut line = format!(
                 "{:<20} {:<10} {:>10} {:>8} {:>9} {:>8}",
                 c.id.as_str(),
@@ -104,8 +105,17 @@ impl View {
             if let Some(pending) = c.restart {
                 line.push_str(&format!("  ({pending})"));
             }
-            lines.push(line);
-        }
+            line
+        };
+        // By supervision group, with each group's strategy and restart
+        // intensity used of allowed.
+        lines.extend(crate::tree::grouped_rows(
+            list,
+            |c| c.id.as_str(),
+            headings,
+            member_of,
+            row,
+        ));
         let d: Vec<String> = drives
             .iter()
             .map(|d| format!("{} {}", d.label(), d.stats.accepted.load(Ordering::Relaxed)))
