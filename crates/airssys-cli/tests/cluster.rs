@@ -295,7 +295,8 @@ async fn placed(client: &async_nats::Client, hosts: &[&str]) -> HashMap<String, 
 /// counted failed. Per worker: the instants of its answers and the number
 /// of requests that failed.
 struct Traffic {
-    answered: Arc<Mutex<HashMap<String, Vec<Instant>>>>,
+    /// Per worker, each answered request: when it was asked, when answered.
+    answered: Arc<Mutex<HashMap<String, Vec<(Instant, Instant)>>>>,
     failed: Arc<Mutex<HashMap<String, u64>>>,
     running: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<u64>>,
@@ -303,7 +304,7 @@ struct Traffic {
 
 impl Traffic {
     fn start(client: async_nats::Client, timeout: Duration) -> Self {
-        let answered: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
+        let answered: Arc<Mutex<HashMap<String, Vec<(Instant, Instant)>>>> = Arc::default();
         let failed: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
         let running = Arc::new(AtomicBool::new(true));
         let tasks = worker_ids()
@@ -319,6 +320,7 @@ impl Traffic {
                     let mut n = 0u64;
                     while r.load(Ordering::Relaxed) {
                         let payload = format!("m{n}");
+                        let asked_at = Instant::now();
                         let asked = client
                             .request(format!("{PREFIX}.component.{id}"), payload.clone().into());
                         let ok = match tokio::time::timeout(timeout, asked).await {
@@ -333,7 +335,10 @@ impl Traffic {
                             _ => false,
                         };
                         if ok {
-                            a.lock().entry(id.clone()).or_default().push(Instant::now());
+                            a.lock()
+                                .entry(id.clone())
+                                .or_default()
+                                .push((asked_at, Instant::now()));
                         } else {
                             *f.lock().entry(id.clone()).or_default() += 1;
                         }
@@ -356,12 +361,15 @@ impl Traffic {
         self.failed.lock().values().sum()
     }
 
-    /// When `id` first answered after `since`.
+    /// When `id` first answered a request asked after `since` (a reply in
+    /// flight from before, e.g. from a host killed at `since`, does not
+    /// count: it would make a failover look instant).
     fn first_answer_after(&self, id: &str, since: Instant) -> Option<Instant> {
-        self.answered
-            .lock()
-            .get(id)
-            .and_then(|v| v.iter().find(|t| **t > since).copied())
+        self.answered.lock().get(id).and_then(|v| {
+            v.iter()
+                .find(|(asked, _)| *asked > since)
+                .map(|(_, at)| *at)
+        })
     }
 
     /// Stops and returns how many requests were sent.
