@@ -290,13 +290,15 @@ async fn placed(client: &async_nats::Client, hosts: &[&str]) -> HashMap<String, 
     }
 }
 
+/// Per worker, each answered request: when it was asked, when answered.
+type Answers = Arc<Mutex<HashMap<String, Vec<(Instant, Instant)>>>>;
+
 /// Requests to every worker from a plain NATS client: one task per
 /// worker, one request at a time, each answered within `timeout` or
 /// counted failed. Per worker: the instants of its answers and the number
 /// of requests that failed.
 struct Traffic {
-    /// Per worker, each answered request: when it was asked, when answered.
-    answered: Arc<Mutex<HashMap<String, Vec<(Instant, Instant)>>>>,
+    answered: Answers,
     failed: Arc<Mutex<HashMap<String, u64>>>,
     running: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<u64>>,
@@ -304,7 +306,7 @@ struct Traffic {
 
 impl Traffic {
     fn start(client: async_nats::Client, timeout: Duration) -> Self {
-        let answered: Arc<Mutex<HashMap<String, Vec<(Instant, Instant)>>>> = Arc::default();
+        let answered: Answers = Arc::default();
         let failed: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
         let running = Arc::new(AtomicBool::new(true));
         let tasks = worker_ids()
