@@ -183,7 +183,8 @@ struct ShowLogs<'a>(&'a Path);
 
 impl Drop for ShowLogs<'_> {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
+        // `AIRSSYS_SHOW_LOGS=1` shows the hosts' logs of passing tests too.
+        if !std::thread::panicking() && std::env::var_os("AIRSSYS_SHOW_LOGS").is_none() {
             return;
         }
         for pid in RUNNING.lock().drain(..) {
@@ -568,6 +569,14 @@ async fn a_host_paused_past_its_lease_handles_nothing_it_no_longer_owns() {
     assert!(after.values().all(|h| h == "h2"));
     signal(&child, "-CONT");
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // One lapse, one new session, renewed from there: not a new session on
+    // every heartbeat (each one lapsed before the host accepted it).
+    let log = std::fs::read_to_string(dir.path().join("h1.log")).unwrap();
+    assert_eq!(
+        log.matches("cluster lease lapsed").count(),
+        1,
+        "h1 rejoined more than once after one pause:\n{log}"
+    );
     // h1 woke up with them, past its lease: none was handled there, each
     // was dead-lettered (`not_owner` if its component saw it first,
     // `component_stopped` if h1 had stopped it already).

@@ -166,3 +166,53 @@ async fn a_leaving_host_is_gone_at_once() {
     );
     assert!(!b.lease().holds());
 }
+
+/// A host that joins while an owner record is being rewritten sees the
+/// last write: its first read of the owners bucket and its watch after it
+/// leave no gap (a unit released in that moment must not stay "running
+/// there" in the new host's view), and the first read does not stall on
+/// a key overwritten while it is listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_joining_during_owner_writes_sees_the_last_one() {
+    let Some((server, _dir)) = jetstream_server() else {
+        return;
+    };
+    let url = server.url();
+    let (a, _ca) = host(&url, "a").await;
+    let mut record = OwnerRecord::running("a", a.me().session);
+    let mut revision = a.write_owner("u", None, &record).await.unwrap();
+    let writer = tokio::spawn(async move {
+        for n in 0..300u32 {
+            record.failures = n;
+            revision = a
+                .write_owner("u", revision, &record)
+                .await
+                .unwrap()
+                .or(revision);
+        }
+        (a, revision)
+    });
+    let mut joined = Vec::new();
+    for i in 0..8 {
+        let started = Instant::now();
+        let (b, cb) = host(&url, &format!("b{i}")).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "joining took {:?}",
+            started.elapsed()
+        );
+        joined.push((b, cb));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (_a, last) = writer.await.unwrap();
+    let last = last.unwrap();
+    for (b, _) in &joined {
+        within("the last owner write in every view", async {
+            while b.owner("u").map(|o| o.revision) != Some(last) {
+                b.changed(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert_eq!(b.owner("u").unwrap().record.failures, 299);
+    }
+}

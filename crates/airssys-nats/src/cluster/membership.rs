@@ -105,10 +105,14 @@ pub(crate) async fn heartbeat(inner: Arc<ClusterInner>) {
             return;
         }
         // A lapsed lease: whatever this host owned may be someone else's by
-        // now. It comes back under a new session.
+        // now. It comes back under a new session, once: until that session
+        // is accepted and renewed, the lease has not held under it, and a
+        // new session on every beat would never be renewed at all.
         if !inner.lease.holds() && inner.lease.remaining().is_some() {
             let mut me = inner.me.write();
-            if me.session == *inner.accepted_session.read() {
+            if me.session == *inner.accepted_session.read()
+                && me.session == *inner.leased_session.read()
+            {
                 let old = std::mem::replace(&mut me.session, new_session());
                 tracing::warn!(host = %me.id, old_session = %old, session = %me.session,
                     "cluster lease lapsed: this host stopped acting on its components and rejoins under a new session");
@@ -129,6 +133,7 @@ pub(crate) async fn heartbeat(inner: Arc<ClusterInner>) {
                 inner.note_host(record.clone(), revision);
                 if *inner.accepted_session.read() == record.session {
                     inner.lease.renew_until(sent + inner.config.lease);
+                    inner.leased_session.write().clone_from(&record.session);
                     inner
                         .renewals
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -144,18 +149,13 @@ pub(crate) async fn heartbeat(inner: Arc<ClusterInner>) {
     }
 }
 
-/// Follows the hosts bucket: new and updated records join the view, deleted
-/// ones leave it. Records that expire make no event: [`sweep`] finds them.
-pub(crate) async fn watch_hosts(inner: Arc<ClusterInner>) {
+/// Follows the hosts bucket from `watch` (made where the first read of the
+/// bucket ended): new and updated records join the view, deleted ones leave
+/// it. Records that expire make no event: [`sweep`] finds them. A watch that
+/// fails is made again from each host's latest record, so nothing written
+/// while it was down is missed.
+pub(crate) async fn watch_hosts(inner: Arc<ClusterInner>, mut watch: kv::Watch) {
     loop {
-        let mut watch = match inner.hosts.watch_all().await {
-            Ok(watch) => watch,
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch the cluster's hosts; retrying");
-                tokio::time::sleep(inner.config.heartbeat).await;
-                continue;
-            }
-        };
         while let Some(entry) = watch.next().await {
             let entry = match entry {
                 Ok(entry) => entry,
@@ -166,28 +166,42 @@ pub(crate) async fn watch_hosts(inner: Arc<ClusterInner>) {
             };
             // A heartbeat that changes nothing wakes nobody: whoever acts
             // on the view looks again at least once a heartbeat anyway.
-            let news = match entry.operation {
-                kv::Operation::Put => match serde_json::from_slice::<HostRecord>(&entry.value) {
-                    Ok(record) => inner.note_host(record, entry.revision),
-                    Err(error) => {
-                        tracing::warn!(key = %entry.key, %error, "unreadable host record ignored");
-                        false
-                    }
-                },
-                kv::Operation::Delete | kv::Operation::Purge => {
-                    let gone = inner.view.write().remove(&entry.key).is_some();
-                    if gone {
-                        tracing::info!(host = %entry.key, "host left the cluster");
-                    }
-                    gone
-                }
-            };
-            if news {
+            if apply_host(&inner, &entry) {
                 inner.changed.notify_waiters();
             }
         }
         if inner.leaving_done() {
             return;
+        }
+        watch = loop {
+            match inner.hosts.watch_with_history(">").await {
+                Ok(watch) => break watch,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch the cluster's hosts; retrying");
+                    tokio::time::sleep(inner.config.heartbeat).await;
+                }
+            }
+        };
+    }
+}
+
+/// Applies one entry of the hosts bucket to the view; whether the view
+/// changed beyond a heartbeat's rewrite.
+pub(crate) fn apply_host(inner: &ClusterInner, entry: &kv::Entry) -> bool {
+    match entry.operation {
+        kv::Operation::Put => match serde_json::from_slice::<HostRecord>(&entry.value) {
+            Ok(record) => inner.note_host(record, entry.revision),
+            Err(error) => {
+                tracing::warn!(key = %entry.key, %error, "unreadable host record ignored");
+                false
+            }
+        },
+        kv::Operation::Delete | kv::Operation::Purge => {
+            let gone = inner.view.write().remove(&entry.key).is_some();
+            if gone {
+                tracing::info!(host = %entry.key, "host left the cluster");
+            }
+            gone
         }
     }
 }

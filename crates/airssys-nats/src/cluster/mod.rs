@@ -20,6 +20,7 @@
 //! module keeps the shared records and the views of them.
 
 pub mod durable;
+mod follow;
 pub mod membership;
 pub mod ownership;
 pub mod placement;
@@ -193,6 +194,10 @@ pub(crate) struct ClusterInner {
     /// The session the owner of this host has accepted (stopped what ran
     /// under any earlier one): the lease is renewed only under it.
     pub(crate) accepted_session: RwLock<String>,
+    /// The session the lease was last renewed under. A lapse ends that
+    /// session; a newer one that has not held the lease yet has nothing
+    /// to lapse (it is waiting to be accepted and renewed).
+    pub(crate) leased_session: RwLock<String>,
     pub(crate) lease: Lease,
     pub(crate) view: RwLock<HostView>,
     pub(crate) owners_view: RwLock<OwnerView>,
@@ -344,6 +349,7 @@ impl Cluster {
             owners,
             snapshots,
             accepted_session: RwLock::new(me.session.clone()),
+            leased_session: RwLock::new(me.session.clone()),
             me: RwLock::new(me.clone()),
             lease,
             view: RwLock::default(),
@@ -374,14 +380,16 @@ impl Cluster {
         inner.note_host(me, revision);
         // Every host already there, before anything is placed: a unit
         // whose owner is not in the view looks orphaned.
-        load_hosts(&inner).await?;
+        // Each watch goes on from where its read ended: no write falls
+        // between them.
+        let hosts_watch = load_hosts(&inner).await?;
         // Everything already in the owners bucket, before anything is placed.
-        load_owners(&inner).await?;
+        let owners_watch = load_owners(&inner).await?;
         let tasks = vec![
             tokio::spawn(membership::heartbeat(Arc::clone(&inner))),
-            tokio::spawn(membership::watch_hosts(Arc::clone(&inner))),
+            tokio::spawn(membership::watch_hosts(Arc::clone(&inner), hosts_watch)),
             tokio::spawn(membership::sweep(Arc::clone(&inner))),
-            tokio::spawn(ownership::watch_owners(Arc::clone(&inner))),
+            tokio::spawn(ownership::watch_owners(Arc::clone(&inner), owners_watch)),
         ];
         *inner.tasks.lock() = tasks;
         Ok(Cluster { inner })
@@ -666,49 +674,20 @@ impl Cluster {
     }
 }
 
-/// Reads the whole hosts bucket into the view.
-pub(crate) async fn load_hosts(inner: &ClusterInner) -> Result<(), ClusterError> {
-    read_all(&inner.hosts, &inner.names.hosts, |entry| {
-        if entry.operation == kv::Operation::Put {
-            if let Ok(record) = serde_json::from_slice::<HostRecord>(&entry.value) {
-                inner.note_host(record, entry.revision);
-            }
-        }
+/// Reads the whole hosts bucket into the view; returns the watch that
+/// follows it from there.
+pub(crate) async fn load_hosts(inner: &ClusterInner) -> Result<kv::Watch, ClusterError> {
+    follow::follow(&inner.hosts, &inner.names.hosts, |entry| {
+        membership::apply_host(inner, entry);
     })
     .await
 }
 
-/// Reads the whole owners bucket into the view.
-pub(crate) async fn load_owners(inner: &ClusterInner) -> Result<(), ClusterError> {
-    read_all(&inner.owners, &inner.names.owners, |entry| {
+/// Reads the whole owners bucket into the view; returns the watch that
+/// follows it from there.
+pub(crate) async fn load_owners(inner: &ClusterInner) -> Result<kv::Watch, ClusterError> {
+    follow::follow(&inner.owners, &inner.names.owners, |entry| {
         ownership::apply(inner, entry)
     })
     .await
-}
-
-/// Hands every entry of bucket `store` (named `bucket`) to `each`: its keys,
-/// then each key's latest entry, one round trip per key.
-async fn read_all(
-    store: &kv::Store,
-    bucket: &str,
-    mut each: impl FnMut(&kv::Entry),
-) -> Result<(), ClusterError> {
-    use futures::TryStreamExt;
-    let failed = |reason: String| ClusterError::Bucket {
-        bucket: bucket.to_owned(),
-        reason,
-    };
-    let keys: Vec<String> = match store.keys().await {
-        Ok(keys) => keys
-            .try_collect()
-            .await
-            .map_err(|e| failed(e.to_string()))?,
-        Err(e) => return Err(failed(e.to_string())),
-    };
-    for key in keys {
-        if let Some(entry) = store.entry(key).await.map_err(|e| failed(e.to_string()))? {
-            each(&entry);
-        }
-    }
-    Ok(())
 }

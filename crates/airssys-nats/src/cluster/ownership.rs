@@ -104,16 +104,8 @@ pub struct Owned {
 pub(crate) type OwnerView = HashMap<String, Owned>;
 
 /// Follows the owners bucket into the view.
-pub(crate) async fn watch_owners(inner: Arc<ClusterInner>) {
+pub(crate) async fn watch_owners(inner: Arc<ClusterInner>, mut watch: kv::Watch) {
     loop {
-        let mut watch = match inner.owners.watch_all().await {
-            Ok(watch) => watch,
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch the cluster's owners; retrying");
-                tokio::time::sleep(inner.config.heartbeat).await;
-                continue;
-            }
-        };
         while let Some(entry) = watch.next().await {
             let entry = match entry {
                 Ok(entry) => entry,
@@ -128,6 +120,17 @@ pub(crate) async fn watch_owners(inner: Arc<ClusterInner>) {
         if inner.leaving_done() {
             return;
         }
+        // Again from each unit's latest record: whatever was written while
+        // the watch was down is in it ([`apply`] skips what is older).
+        watch = loop {
+            match inner.owners.watch_with_history(">").await {
+                Ok(watch) => break watch,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch the cluster's owners; retrying");
+                    tokio::time::sleep(inner.config.heartbeat).await;
+                }
+            }
+        };
     }
 }
 
