@@ -192,6 +192,11 @@ enum Command {
         /// calls it a regression.
         #[arg(long, default_value_t = airssys_cli::bench::compare::DEFAULT_TOLERANCE * 100.0)]
         tolerance: f64,
+        /// Run the scenarios N times; print each run, then keep, save and
+        /// compare each scenario's best ratio of the N (steady on a shared
+        /// machine, where one run in a few is slowed by a neighbour).
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        runs: u32,
     },
     /// Chaos run: many components, messages across send, request and
     /// publish, random traps and restarts; prints the ledger. Exits 1 if a
@@ -506,6 +511,7 @@ async fn run_command(cli: Cli) -> ExitCode {
             scale,
             guests,
             respond_once,
+            runs,
         } => {
             if let (Some(subject), Some(url)) = (respond_once, nats.as_deref()) {
                 return match airssys_cli::bench::respond_once(url, &subject).await {
@@ -524,7 +530,7 @@ async fn run_command(cli: Cli) -> ExitCode {
                 guests: guests.as_deref(),
             };
             let compare = compare.map(|path| (path, tolerance / 100.0));
-            bench(json, &plan, compare).await
+            bench(json, &plan, compare, runs).await
         }
         Command::Precompile { manifests } => precompile(&manifests),
         Command::Test { cases, case } => test_cases(&cases, case.as_deref()).await,
@@ -781,6 +787,7 @@ async fn bench(
     json: Option<PathBuf>,
     plan: &airssys_cli::bench::Plan<'_>,
     compare: Option<(PathBuf, f64)>,
+    runs: u32,
 ) -> ExitCode {
     use airssys_cli::bench::{self, CLUSTER_SCENARIOS, NATS_SCENARIOS, SCALE_SCENARIOS, SCENARIOS};
     use indicatif::{ProgressBar, ProgressStyle};
@@ -815,28 +822,43 @@ async fn bench(
         },
         None => None,
     };
-    let bar = ProgressBar::new(plan.scenarios().len() as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    let mut started = 0u64;
-    let result = bench::run_all(plan, |name| {
-        bar.set_position(started);
-        bar.set_message(name.to_owned());
-        started += 1;
-    })
-    .await;
-    bar.finish_and_clear();
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: bench {e}");
-            return ExitCode::from(1);
+    let mut reports = Vec::new();
+    for run in 1..=runs {
+        let bar = ProgressBar::new(plan.scenarios().len() as u64);
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+        {
+            bar.set_style(style.progress_chars("=> "));
         }
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        let mut started = 0u64;
+        let result = bench::run_all(plan, |name| {
+            bar.set_position(started);
+            bar.set_message(name.to_owned());
+            started += 1;
+        })
+        .await;
+        bar.finish_and_clear();
+        match result {
+            Ok(r) => {
+                if runs > 1 {
+                    println!("run {run} of {runs}:");
+                    println!("{}", bench::table(&r));
+                }
+                reports.push(r);
+            }
+            Err(e) => {
+                eprintln!("error: bench {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let Some(report) = bench::compare::best_of(reports) else {
+        return ExitCode::from(1);
     };
+    if runs > 1 {
+        println!("each scenario's best of {runs} runs:");
+    }
     print!("{}", bench::table(&report));
     if let Some(path) = json {
         let text = match serde_json::to_string_pretty(&report) {

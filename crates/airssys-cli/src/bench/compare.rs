@@ -137,6 +137,42 @@ pub fn compare(saved: &[SavedRatio], report: &Report, tolerance: f64) -> Vec<Cha
         .collect()
 }
 
+/// One report of `runs` (each a whole run of the same scenarios): per
+/// scenario, the run whose ratio was best (lowest for latencies, sizes and
+/// costs, highest for throughputs). What `bench --runs N` prints, saves
+/// and compares: on a shared 2-core machine one run in a few is slowed by
+/// a neighbour, and the best of three is steady where one run is not,
+/// while a real regression slows all three. `None` when `runs` is empty.
+pub fn best_of(runs: Vec<Report>) -> Option<Report> {
+    let mut runs = runs.into_iter();
+    let mut best = runs.next()?;
+    for run in runs {
+        for scenario in run.scenarios {
+            match best.scenarios.iter_mut().find(|b| b.name == scenario.name) {
+                Some(kept) => {
+                    if let (Some(now), Some(was)) = (ratio(&scenario), ratio(kept)) {
+                        let better = if larger_is_worse(scenario.unit) {
+                            now < was
+                        } else {
+                            now > was
+                        };
+                        if better {
+                            *kept = scenario;
+                        }
+                    }
+                }
+                None => best.scenarios.push(scenario),
+            }
+        }
+        for skipped in run.skipped {
+            if !best.skipped.iter().any(|s| s.name == skipped.name) {
+                best.skipped.push(skipped);
+            }
+        }
+    }
+    Some(best)
+}
+
 fn ratio(scenario: &Scenario) -> Option<f64> {
     scenario.ratio_p50.or(scenario.ratio)
 }
@@ -255,5 +291,28 @@ mod tests {
         assert!(error.to_string().contains("not-a-report.json"), "{error}");
         let missing = load(&dir.join("missing.json")).unwrap_err();
         assert!(matches!(missing, CompareError::Read { .. }), "{missing}");
+    }
+
+    #[test]
+    fn the_best_of_several_runs_keeps_each_scenarios_best_ratio() {
+        let run = |spawn: f64, tell: f64| Report {
+            machine: crate::bench::Machine::detect(true),
+            scenarios: vec![
+                scenario("spawn", "us", spawn),
+                scenario("tell_throughput", "msg/s", tell),
+            ],
+            skipped: Vec::new(),
+        };
+        let best = best_of(vec![run(3.0, 0.7), run(2.0, 0.6), run(4.0, 0.9)]).unwrap();
+        let ratio_of =
+            |n: &str| ratio(best.scenarios.iter().find(|s| s.name == n).unwrap()).unwrap();
+        assert_eq!(ratio_of("spawn"), 2.0, "a latency's best is its lowest");
+        assert_eq!(
+            ratio_of("tell_throughput"),
+            0.9,
+            "a throughput's best is its highest"
+        );
+        assert_eq!(best.scenarios.len(), 2);
+        assert!(best_of(Vec::new()).is_none());
     }
 }
