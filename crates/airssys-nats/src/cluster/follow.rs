@@ -71,3 +71,19 @@ pub(crate) async fn follow(
         .map_err(|_| failed(format!("its entries did not arrive in {HISTORY_TIMEOUT:?}")))??;
     Ok(watch)
 }
+
+/// A new watch of every key of `store` from each key's latest entry, asked
+/// again every `retry` until the server takes it: after a watch failed,
+/// what was written while it was down is in the new one. `what` names the
+/// bucket in the warning (`hosts`, `owners`).
+pub(crate) async fn rewatch(store: &kv::Store, what: &str, retry: Duration) -> kv::Watch {
+    loop {
+        match store.watch_with_history(">").await {
+            Ok(watch) => return watch,
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch the cluster's {what}; retrying");
+                tokio::time::sleep(retry).await;
+            }
+        }
+    }
+}

@@ -173,15 +173,7 @@ pub(crate) async fn watch_hosts(inner: Arc<ClusterInner>, mut watch: kv::Watch) 
         if inner.leaving_done() {
             return;
         }
-        watch = loop {
-            match inner.hosts.watch_with_history(">").await {
-                Ok(watch) => break watch,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot watch the cluster's hosts; retrying");
-                    tokio::time::sleep(inner.config.heartbeat).await;
-                }
-            }
-        };
+        watch = super::follow::rewatch(&inner.hosts, "hosts", inner.config.heartbeat).await;
     }
 }
 

@@ -122,15 +122,7 @@ pub(crate) async fn watch_owners(inner: Arc<ClusterInner>, mut watch: kv::Watch)
         }
         // Again from each unit's latest record: whatever was written while
         // the watch was down is in it ([`apply`] skips what is older).
-        watch = loop {
-            match inner.owners.watch_with_history(">").await {
-                Ok(watch) => break watch,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot watch the cluster's owners; retrying");
-                    tokio::time::sleep(inner.config.heartbeat).await;
-                }
-            }
-        };
+        watch = super::follow::rewatch(&inner.owners, "owners", inner.config.heartbeat).await;
     }
 }
 
