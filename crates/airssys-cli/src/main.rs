@@ -854,7 +854,8 @@ async fn bench(
         }
     }
     let Some(report) = bench::compare::best_of(reports) else {
-        return ExitCode::from(1);
+        eprintln!("error: bench made no run (--runs must be at least 1)");
+        return ExitCode::from(2);
     };
     if runs > 1 {
         println!("each scenario's best of {runs} runs:");
