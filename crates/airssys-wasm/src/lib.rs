@@ -45,6 +45,8 @@ pub mod error;
 pub mod guest;
 pub mod host;
 mod id;
+pub mod metrics;
+pub mod trace;
 pub mod runtime;
 pub mod wit;
 
@@ -68,6 +70,7 @@ pub use host::{
 };
 pub use id::ComponentId;
 pub use runtime::engine::{
-    max_map_count, pool_mappings_needed, AllocatorKind, EngineConfig, WasmEngine,
+    max_map_count, pool_mappings_needed, AllocatorKind, EngineConfig, ModuleCacheStats, PoolUsage,
+    WasmEngine,
 };
 pub use runtime::limits::ComponentLimits;
