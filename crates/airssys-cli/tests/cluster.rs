@@ -875,10 +875,18 @@ async fn ctl_subscribe_on_one_host_subscribes_a_component_another_runs() {
     let answer = ctl_json(&addr, &["subscribe", &victim, "jobs.eu"]);
     assert_eq!(answer["host"], "h2", "{answer}");
     assert_eq!(answer["added"], true, "{answer}");
-    assert_eq!(answer["subscriptions"], serde_json::json!(["jobs.eu"]), "{answer}");
+    assert_eq!(
+        answer["subscriptions"],
+        serde_json::json!(["jobs.eu"]),
+        "{answer}"
+    );
     let h2 = announced(dir.path(), "h2", CONTROL);
     let there = ctl_json(&h2, &["subscriptions", &victim]);
-    assert_eq!(there["subscriptions"], serde_json::json!(["jobs.eu"]), "{there}");
+    assert_eq!(
+        there["subscriptions"],
+        serde_json::json!(["jobs.eu"]),
+        "{there}"
+    );
     // A publish from h1 reaches it on h2.
     let handled = |listed: &serde_json::Value| {
         listed["components"]
@@ -892,7 +900,10 @@ async fn ctl_subscribe_on_one_host_subscribes_a_component_another_runs() {
     ctl_json(&addr, &["publish", "jobs.eu", "x"]);
     let deadline = Instant::now() + Duration::from_secs(5);
     while handled(&ctl_json(&addr, &["list"])) != Some(before + 1) {
-        assert!(Instant::now() < deadline, "{victim} did not get the publish");
+        assert!(
+            Instant::now() < deadline,
+            "{victim} did not get the publish"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -907,7 +918,11 @@ async fn ctl_subscribe_on_one_host_subscribes_a_component_another_runs() {
     assert!(err.contains("403") && err.contains(&victim), "{err}");
 
     let answer = ctl_json(&addr, &["unsubscribe", &victim, "jobs.eu"]);
-    assert_eq!((answer["removed"].clone(), answer["host"].clone()), (true.into(), "h2".into()), "{answer}");
+    assert_eq!(
+        (answer["removed"].clone(), answer["host"].clone()),
+        (true.into(), "h2".into()),
+        "{answer}"
+    );
     for child in hosts {
         terminate(child);
     }

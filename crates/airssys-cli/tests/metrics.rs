@@ -54,27 +54,44 @@ fn value(text: &str, series: &str) -> f64 {
 async fn below_the_limit_each_component_has_its_own_series() {
     let host = host(8);
     for id in ["w-0", "w-1", "audit"] {
-        host.spawn(ComponentSpec::new(id, ECHO.as_bytes())).await.unwrap();
+        host.spawn(ComponentSpec::new(id, ECHO.as_bytes()))
+            .await
+            .unwrap();
     }
     host.request("w-1", &b"x"[..], WAIT).await.unwrap();
     let text = render(&host, 3);
-    assert!(text.contains("airssys_metrics_components_aggregated 0\n"), "{text}");
+    assert!(
+        text.contains("airssys_metrics_components_aggregated 0\n"),
+        "{text}"
+    );
     assert_eq!(
         label_values(&text, "airssys_messages_handled_total", "component"),
         ["audit", "w-0", "w-1"]
     );
     assert_eq!(
-        value(&text, "airssys_component_handle_duration_seconds_count{component=\"w-1\"}"),
+        value(
+            &text,
+            "airssys_component_handle_duration_seconds_count{component=\"w-1\"}"
+        ),
         1.0
     );
-    assert_eq!(value(&text, "airssys_component_memory_bytes{component=\"w-0\"}"), 65536.0);
     assert_eq!(
-        value(&text, "airssys_component_traps_total{component=\"audit\",kind=\"trap\"}"),
+        value(&text, "airssys_component_memory_bytes{component=\"w-0\"}"),
+        65536.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "airssys_component_traps_total{component=\"audit\",kind=\"trap\"}"
+        ),
         0.0
     );
     assert_eq!(value(&text, "airssys_spawn_duration_seconds_count"), 3.0);
     assert_eq!(value(&text, "airssys_module_cache_misses_total"), 1.0);
-    assert_eq!(value(&text, "airssys_pool_slots_in_use{resource=\"memory\"}"), 3.0);
+    assert_eq!(
+        value(&text, "airssys_pool_slots_in_use{resource=\"memory\"}"),
+        3.0
+    );
     host.shutdown(WAIT).await;
 }
 
@@ -83,7 +100,9 @@ async fn above_the_limit_components_add_up_by_name_and_extra_names_go_to_other()
     let host = host(16);
     let ids = ["w-0", "w-1", "w-2", "x-0", "x-1", "audit", "billing", "crm"];
     for id in ids {
-        host.spawn(ComponentSpec::new(id, ECHO.as_bytes())).await.unwrap();
+        host.spawn(ComponentSpec::new(id, ECHO.as_bytes()))
+            .await
+            .unwrap();
     }
     for id in ["w-0", "w-2", "x-1", "crm"] {
         host.request(id, &b"x"[..], WAIT).await.unwrap();
@@ -91,19 +110,32 @@ async fn above_the_limit_components_add_up_by_name_and_extra_names_go_to_other()
     // 8 components over a limit of 3: three names of their own, the rest
     // in `_other`.
     let text = render(&host, 3);
-    assert!(text.contains("airssys_metrics_components_aggregated 1\n"), "{text}");
+    assert!(
+        text.contains("airssys_metrics_components_aggregated 1\n"),
+        "{text}"
+    );
     assert!(!text.contains("{component=\""), "no per-id series: {text}");
     let names = label_values(&text, "airssys_messages_handled_total", "component_name");
     assert_eq!(names.len(), 4, "{names:?}");
     assert!(names.iter().any(|n| n == "_other"), "{names:?}");
     let handled: f64 = names
         .iter()
-        .map(|n| value(&text, &format!("airssys_messages_handled_total{{component_name=\"{n}\"}}")))
+        .map(|n| {
+            value(
+                &text,
+                &format!("airssys_messages_handled_total{{component_name=\"{n}\"}}"),
+            )
+        })
         .sum();
     assert_eq!(handled, 4.0, "every message counted once: {text}");
     let ready: f64 = names
         .iter()
-        .map(|n| value(&text, &format!("airssys_component_ready{{component_name=\"{n}\"}}")))
+        .map(|n| {
+            value(
+                &text,
+                &format!("airssys_component_ready{{component_name=\"{n}\"}}"),
+            )
+        })
         .sum();
     assert_eq!(ready, 8.0);
 
@@ -113,14 +145,29 @@ async fn above_the_limit_components_add_up_by_name_and_extra_names_go_to_other()
         label_values(&text, "airssys_messages_handled_total", "component_name"),
         ["audit", "billing", "crm", "w", "x"]
     );
-    assert_eq!(value(&text, "airssys_messages_handled_total{component_name=\"w\"}"), 2.0);
-    assert_eq!(value(&text, "airssys_component_ready{component_name=\"w\"}"), 3.0);
     assert_eq!(
-        value(&text, "airssys_component_handle_duration_seconds_count{component_name=\"w\"}"),
+        value(
+            &text,
+            "airssys_messages_handled_total{component_name=\"w\"}"
+        ),
         2.0
     );
     assert_eq!(
-        value(&text, "airssys_component_memory_bytes{component_name=\"x\"}"),
+        value(&text, "airssys_component_ready{component_name=\"w\"}"),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "airssys_component_handle_duration_seconds_count{component_name=\"w\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "airssys_component_memory_bytes{component_name=\"x\"}"
+        ),
         2.0 * 65536.0
     );
     host.shutdown(WAIT).await;
@@ -156,7 +203,15 @@ async fn a_scrape_of_a_thousand_distinct_components_stays_bounded() {
 #[test]
 fn a_running_host_serves_the_new_families() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
-        .args(["run", &example(), "--duration", "10s", "--quiet", "--metrics-addr", "127.0.0.1:0"])
+        .args([
+            "run",
+            &example(),
+            "--duration",
+            "10s",
+            "--quiet",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -176,7 +231,10 @@ fn a_running_host_serves_the_new_families() {
         {
             break body;
         }
-        assert!(Instant::now() < deadline, "audit never handled a message:\n{body}");
+        assert!(
+            Instant::now() < deadline,
+            "audit never handled a message:\n{body}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let _ = child.kill();

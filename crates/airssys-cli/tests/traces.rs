@@ -175,7 +175,8 @@ fn serve(stream: TcpStream, spans: &Mutex<Vec<Received>>) {
                 });
             }
         }
-        let answer = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
+        let answer =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
         if writer.write_all(answer.as_bytes()).is_err() {
             return;
         }
@@ -217,16 +218,31 @@ fn one_request_through_three_components_on_two_hosts_is_one_trace() {
     let (otlp, spans) = receiver();
 
     // Host two first, so that it serves `back` before host one sends.
-    let mut two = run(&manifest, &otlp, &["--nats", &url, "--only", "two", "--no-drives", "--quiet"]);
+    let mut two = run(
+        &manifest,
+        &otlp,
+        &["--nats", &url, "--only", "two", "--no-drives", "--quiet"],
+    );
     let said = announcements(&mut two, &["ready: "]);
     assert_eq!(said[0], "1 components running");
     let one = run(
         &manifest,
         &otlp,
-        &["--nats", &url, "--only", "one", "--until-drives-done", "--quiet"],
+        &[
+            "--nats",
+            &url,
+            "--only",
+            "one",
+            "--until-drives-done",
+            "--quiet",
+        ],
     );
     let out = one.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Five spans: three handlings, the request, the send.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -238,7 +254,9 @@ fn one_request_through_three_components_on_two_hosts_is_one_trace() {
         assert!(Instant::now() < deadline, "spans received: {got:#?}");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let _ = Command::new("kill").args(["-INT", &two.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &two.id().to_string()])
+        .status();
     let _ = two.wait();
 
     let find = |name: &str, component: &str| -> Received {
@@ -257,7 +275,10 @@ fn one_request_through_three_components_on_two_hosts_is_one_trace() {
     for span in &got {
         assert_eq!(span.trace_id, front.trace_id, "one trace: {got:#?}");
     }
-    assert!(front.parent.is_empty(), "the drive's request starts the trace");
+    assert!(
+        front.parent.is_empty(),
+        "the drive's request starts the trace"
+    );
     let parents: HashMap<&str, (&Vec<u8>, &Vec<u8>)> = [
         ("request", (&request.parent, &front.span_id)),
         ("middle", (&middle.parent, &request.span_id)),

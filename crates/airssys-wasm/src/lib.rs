@@ -46,8 +46,8 @@ pub mod guest;
 pub mod host;
 mod id;
 pub mod metrics;
-pub mod trace;
 pub mod runtime;
+pub mod trace;
 pub mod wit;
 
 pub use error::{GuestError, PoolResource, WasmError, WasmType};

@@ -84,7 +84,8 @@ impl TraceContext {
         if version == "00" && parts.next().is_some() {
             return Err(invalid("more than four fields in version 00"));
         }
-        let trace_id: [u8; 16] = hex(trace).ok_or_else(|| invalid("trace id is not 32 hex digits"))?;
+        let trace_id: [u8; 16] =
+            hex(trace).ok_or_else(|| invalid("trace id is not 32 hex digits"))?;
         let span_id: [u8; 8] = hex(span).ok_or_else(|| invalid("span id is not 16 hex digits"))?;
         let [flags]: [u8; 1] = hex(flags).ok_or_else(|| invalid("flags are not 2 hex digits"))?;
         if trace_id == [0; 16] || span_id == [0; 8] {
@@ -204,7 +205,9 @@ impl std::fmt::Debug for ActiveSpan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ActiveSpan::Unsampled(c) => f.debug_tuple("Unsampled").field(c).finish(),
-            ActiveSpan::Recording(span) => f.debug_tuple("Recording").field(&span.context()).finish(),
+            ActiveSpan::Recording(span) => {
+                f.debug_tuple("Recording").field(&span.context()).finish()
+            }
         }
     }
 }
@@ -327,7 +330,10 @@ mod tests {
         let value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let context = TraceContext::parse(value, Some("congo=t61rcWkgMzE")).unwrap();
         assert!(context.sampled);
-        assert_eq!(context.span_id, [0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]);
+        assert_eq!(
+            context.span_id,
+            [0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]
+        );
         assert_eq!(context.traceparent(), value);
         assert_eq!(context.state.as_deref(), Some("congo=t61rcWkgMzE"));
     }

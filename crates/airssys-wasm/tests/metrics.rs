@@ -58,8 +58,14 @@ fn seen(host: &ComponentHost, id: &str) -> Seen {
                 memory: stats.memory_bytes(),
                 peak: stats.memory_peak_bytes(),
                 fuel: stats.fuel_consumed(),
-                denied: DeniedKind::ALL.iter().map(|k| (*k, stats.denied_of(*k))).collect(),
-                traps: TrapKind::ALL.iter().map(|k| (*k, stats.traps_of(*k))).collect(),
+                denied: DeniedKind::ALL
+                    .iter()
+                    .map(|k| (*k, stats.denied_of(*k)))
+                    .collect(),
+                traps: TrapKind::ALL
+                    .iter()
+                    .map(|k| (*k, stats.traps_of(*k)))
+                    .collect(),
             });
         }
     });
@@ -67,23 +73,38 @@ fn seen(host: &ComponentHost, id: &str) -> Seen {
 }
 
 fn denied(seen: &Seen, kind: DeniedKind) -> u64 {
-    seen.denied.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n)
+    seen.denied
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(0, |(_, n)| *n)
 }
 
 fn traps(seen: &Seen, kind: TrapKind) -> u64 {
-    seen.traps.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n)
+    seen.traps
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(0, |(_, n)| *n)
 }
 
 /// Observations at or below `seconds`.
 fn at_most(h: &HistogramSnapshot, seconds: f64) -> u64 {
-    h.cumulative().take_while(|(le, _)| *le <= seconds).last().map_or(0, |(_, n)| n)
+    h.cumulative()
+        .take_while(|(le, _)| *le <= seconds)
+        .last()
+        .map_or(0, |(_, n)| n)
 }
 
 #[tokio::test]
 async fn a_slow_guest_raises_its_handle_duration_histogram() {
     let host = host(8);
-    let fast = host.spawn(ComponentSpec::new("fast", fixture("echo").into_bytes())).await.unwrap();
-    let slow = host.spawn(ComponentSpec::new("slow", SLOW.as_bytes().to_vec())).await.unwrap();
+    let fast = host
+        .spawn(ComponentSpec::new("fast", fixture("echo").into_bytes()))
+        .await
+        .unwrap();
+    let slow = host
+        .spawn(ComponentSpec::new("slow", SLOW.as_bytes().to_vec()))
+        .await
+        .unwrap();
     fast.request(&b"x"[..], WAIT).await.unwrap();
     slow.request(&b"x"[..], WAIT).await.unwrap();
 
@@ -91,14 +112,20 @@ async fn a_slow_guest_raises_its_handle_duration_histogram() {
     assert_eq!((fast.handle.count(), slow.handle.count()), (1, 1));
     // The spin takes milliseconds; an echo takes microseconds.
     assert_eq!(at_most(&slow.handle, 0.001), 0, "{:?}", slow.handle);
-    assert!(slow.handle.sum_seconds() > 10.0 * fast.handle.sum_seconds(), "{slow:?} {fast:?}");
+    assert!(
+        slow.handle.sum_seconds() > 10.0 * fast.handle.sum_seconds(),
+        "{slow:?} {fast:?}"
+    );
     host.shutdown(WAIT).await;
 }
 
 #[tokio::test]
 async fn messages_queued_behind_a_slow_one_show_their_wait() {
     let host = host(8);
-    let slow = host.spawn(ComponentSpec::new("slow", SLOW.as_bytes().to_vec())).await.unwrap();
+    let slow = host
+        .spawn(ComponentSpec::new("slow", SLOW.as_bytes().to_vec()))
+        .await
+        .unwrap();
     for _ in 0..3 {
         slow.send(&b"x"[..]).await.unwrap();
     }
@@ -116,7 +143,10 @@ async fn messages_queued_behind_a_slow_one_show_their_wait() {
 #[tokio::test]
 async fn a_memory_growing_guest_raises_its_memory_gauge() {
     let host = host(8);
-    let grower = host.spawn(ComponentSpec::new("grower", GROWER.as_bytes().to_vec())).await.unwrap();
+    let grower = host
+        .spawn(ComponentSpec::new("grower", GROWER.as_bytes().to_vec()))
+        .await
+        .unwrap();
     let before = seen(&host, "grower");
     assert_eq!(before.memory, 1 << 16, "{before:?}");
     grower.request(&b"x"[..], WAIT).await.unwrap();
@@ -129,16 +159,25 @@ async fn a_memory_growing_guest_raises_its_memory_gauge() {
     host.restart("grower", WAIT).await.unwrap();
     grower.request(&b"x"[..], WAIT).await.unwrap();
     let restarted = seen(&host, "grower");
-    assert_eq!((restarted.memory, restarted.peak), (5 << 16, 9 << 16), "{restarted:?}");
+    assert_eq!(
+        (restarted.memory, restarted.peak),
+        (5 << 16, 9 << 16),
+        "{restarted:?}"
+    );
     host.shutdown(WAIT).await;
 }
 
 #[tokio::test]
 async fn a_refused_host_call_counts_under_its_kind() {
     let host = host(8);
-    host.spawn(ComponentSpec::new("sink", fixture("echo").into_bytes())).await.unwrap();
+    host.spawn(ComponentSpec::new("sink", fixture("echo").into_bytes()))
+        .await
+        .unwrap();
     let forwarder = host
-        .spawn(ComponentSpec::new("forwarder", fixture("forwarder").into_bytes()))
+        .spawn(ComponentSpec::new(
+            "forwarder",
+            fixture("forwarder").into_bytes(),
+        ))
         .await
         .unwrap();
     forwarder.request(&b"s-hello"[..], WAIT).await.unwrap();
@@ -153,7 +192,10 @@ async fn a_refused_host_call_counts_under_its_kind() {
 async fn a_trap_and_a_timeout_count_under_their_kinds() {
     let host = host(8);
     let crasher = host
-        .spawn(ComponentSpec::new("crasher", fixture("crasher").into_bytes()))
+        .spawn(ComponentSpec::new(
+            "crasher",
+            fixture("crasher").into_bytes(),
+        ))
         .await
         .unwrap();
     assert!(crasher.request(&b"crash"[..], WAIT).await.is_err());
@@ -180,7 +222,12 @@ async fn a_trap_and_a_timeout_count_under_their_kinds() {
 #[tokio::test]
 async fn a_requester_times_its_round_trips() {
     let host = host(8);
-    host.spawn(ComponentSpec::new("responder", fixture("echo").into_bytes())).await.unwrap();
+    host.spawn(ComponentSpec::new(
+        "responder",
+        fixture("echo").into_bytes(),
+    ))
+    .await
+    .unwrap();
     let requester = host
         .spawn(
             ComponentSpec::new("requester", fixture("requester").into_bytes())
@@ -198,7 +245,12 @@ async fn a_requester_times_its_round_trips() {
 #[tokio::test]
 async fn fuel_consumed_is_counted_when_fuel_is_on() {
     let host = ComponentHost::builder()
-        .engine(EngineConfig::default().max_components(4).max_memory_per_component(1 << 20).fuel(true))
+        .engine(
+            EngineConfig::default()
+                .max_components(4)
+                .max_memory_per_component(1 << 20)
+                .fuel(true),
+        )
         .build()
         .unwrap();
     let slow = host
@@ -222,7 +274,9 @@ async fn the_host_counts_spawns_pool_slots_and_module_cache_hits() {
     let host = host(8);
     let echo = fixture("echo").into_bytes();
     for id in ["a", "b", "c"] {
-        host.spawn(ComponentSpec::new(id, echo.clone())).await.unwrap();
+        host.spawn(ComponentSpec::new(id, echo.clone()))
+            .await
+            .unwrap();
     }
     assert_eq!(host.metrics().spawn_seconds.snapshot().count(), 3);
     let cache = host.engine().module_cache_stats();

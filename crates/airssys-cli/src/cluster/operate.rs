@@ -354,7 +354,10 @@ impl ClusterHandle {
             .ok_or_else(|| not_placed("no host has claimed its unit yet".into()))?;
         let record = owned.record;
         if !matches!(record.state, UnitState::Running | UnitState::HandingOver) {
-            return Err(not_placed(format!("its unit is {:?}, not running", record.state)));
+            return Err(not_placed(format!(
+                "its unit is {:?}, not running",
+                record.state
+            )));
         }
         if !self.cluster.is_live(&record.host, &record.session) {
             return Err(not_placed(format!(

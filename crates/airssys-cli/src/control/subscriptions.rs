@@ -80,7 +80,11 @@ pub(super) async fn forward(
     pattern: &str,
     subscribe: bool,
 ) -> Answer {
-    let verb = if subscribe { "subscribe" } else { "unsubscribe" };
+    let verb = if subscribe {
+        "subscribe"
+    } else {
+        "unsubscribe"
+    };
     audit(req, &format!("{verb} {pattern}"), id);
     let h = match super::cluster::handle(c) {
         Ok(h) => h,

@@ -476,17 +476,16 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         Some(addr) => {
             let handle = crate::telemetry::prometheus();
             let status = nats.as_ref().map(|b| b.connection_status());
-            let (local, task) =
-                endpoint::serve(
-                    addr,
-                    host.clone(),
-                    handle,
-                    status,
-                    cluster_slot.clone(),
-                    opts.metrics_component_limit,
-                )
-                .await
-                    .map_err(|source| RunError::Endpoint { addr, source })?;
+            let (local, task) = endpoint::serve(
+                addr,
+                host.clone(),
+                handle,
+                status,
+                cluster_slot.clone(),
+                opts.metrics_component_limit,
+            )
+            .await
+            .map_err(|source| RunError::Endpoint { addr, source })?;
             eprintln!("serving /metrics and /health on http://{local}");
             Some(task)
         }

@@ -67,7 +67,11 @@ impl Row {
 /// `-<digits>` (`shipping-1` → `shipping`, `audit` → `audit`).
 pub fn component_name(id: &str) -> &str {
     match id.rsplit_once('-') {
-        Some((name, n)) if !name.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => name,
+        Some((name, n))
+            if !name.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            name
+        }
         _ => id,
     }
 }
@@ -106,7 +110,11 @@ pub fn render(host: &ComponentHost, limit: usize) -> String {
         rows.entry(key).or_default().add_stats(stats);
     });
 
-    let label = if aggregated { "component_name" } else { "component" };
+    let label = if aggregated {
+        "component_name"
+    } else {
+        "component"
+    };
     let mut e = Exposition::default();
     e.family(
         "airssys_metrics_components_aggregated",
@@ -119,9 +127,21 @@ pub fn render(host: &ComponentHost, limit: usize) -> String {
         if aggregated { 1.0 } else { 0.0 },
     );
     let counters: [(&str, &str, fn(&Row) -> u64); 3] = [
-        ("airssys_messages_handled_total", "Messages the component handled.", |r| r.handled),
-        ("airssys_messages_failed_total", "Messages whose handling failed (trap, error code).", |r| r.failed),
-        ("airssys_restarts_total", "Times its supervisor restarted the component.", |r| r.restarts),
+        (
+            "airssys_messages_handled_total",
+            "Messages the component handled.",
+            |r| r.handled,
+        ),
+        (
+            "airssys_messages_failed_total",
+            "Messages whose handling failed (trap, error code).",
+            |r| r.failed,
+        ),
+        (
+            "airssys_restarts_total",
+            "Times its supervisor restarted the component.",
+            |r| r.restarts,
+        ),
     ];
     for (name, help, value) in counters {
         e.family(name, Kind::Counter, help);
@@ -130,11 +150,31 @@ pub fn render(host: &ComponentHost, limit: usize) -> String {
         }
     }
     let gauges: [(&str, &str, fn(&Row) -> u64); 5] = [
-        ("airssys_mailbox_len", "Messages waiting in the mailbox now.", |r| r.mailbox_len),
-        ("airssys_component_ready", "1 while the component is ready (aggregated: how many are).", |r| r.ready),
-        ("airssys_component_restarting", "1 while it waits out a restart's backoff (aggregated: how many do).", |r| r.restarting),
-        ("airssys_component_memory_bytes", "Linear memory of the current instance, bytes.", |r| r.memory_bytes),
-        ("airssys_component_memory_peak_bytes", "Largest linear memory any instance had, bytes.", |r| r.memory_peak_bytes),
+        (
+            "airssys_mailbox_len",
+            "Messages waiting in the mailbox now.",
+            |r| r.mailbox_len,
+        ),
+        (
+            "airssys_component_ready",
+            "1 while the component is ready (aggregated: how many are).",
+            |r| r.ready,
+        ),
+        (
+            "airssys_component_restarting",
+            "1 while it waits out a restart's backoff (aggregated: how many do).",
+            |r| r.restarting,
+        ),
+        (
+            "airssys_component_memory_bytes",
+            "Linear memory of the current instance, bytes.",
+            |r| r.memory_bytes,
+        ),
+        (
+            "airssys_component_memory_peak_bytes",
+            "Largest linear memory any instance had, bytes.",
+            |r| r.memory_peak_bytes,
+        ),
     ];
     for (name, help, value) in gauges {
         e.family(name, Kind::Gauge, help);
@@ -148,7 +188,11 @@ pub fn render(host: &ComponentHost, limit: usize) -> String {
         "Fuel units handle-message consumed (0 without fuel).",
     );
     for (key, row) in &rows {
-        e.sample("airssys_component_fuel_consumed_total", &[(label, key)], row.fuel as f64);
+        e.sample(
+            "airssys_component_fuel_consumed_total",
+            &[(label, key)],
+            row.fuel as f64,
+        );
     }
     e.family(
         "airssys_component_host_calls_refused_total",
@@ -179,9 +223,21 @@ pub fn render(host: &ComponentHost, limit: usize) -> String {
         }
     }
     let histograms: [(&str, &str, fn(&Row) -> &HistogramSnapshot); 3] = [
-        ("airssys_component_handle_duration_seconds", "handle-message calls, guest call start to end.", |r| &r.handle),
-        ("airssys_component_mailbox_wait_seconds", "Time messages waited in the mailbox, enqueue to handler start.", |r| &r.wait),
-        ("airssys_component_request_duration_seconds", "The component's own requests, call to answer.", |r| &r.request),
+        (
+            "airssys_component_handle_duration_seconds",
+            "handle-message calls, guest call start to end.",
+            |r| &r.handle,
+        ),
+        (
+            "airssys_component_mailbox_wait_seconds",
+            "Time messages waited in the mailbox, enqueue to handler start.",
+            |r| &r.wait,
+        ),
+        (
+            "airssys_component_request_duration_seconds",
+            "The component's own requests, call to answer.",
+            |r| &r.request,
+        ),
     ];
     for (name, help, value) in histograms {
         e.family(name, Kind::Histogram, help);
@@ -210,7 +266,11 @@ fn render_host(host: &ComponentHost, e: &mut Exposition) {
     if let Some(pool) = engine.pool_usage() {
         let slots = [
             ("memory", pool.memories_in_use, pool.memories_total),
-            ("core_instance", pool.core_instances_in_use, pool.core_instances_total),
+            (
+                "core_instance",
+                pool.core_instances_in_use,
+                pool.core_instances_total,
+            ),
         ];
         e.family(
             "airssys_pool_slots_in_use",
@@ -218,7 +278,11 @@ fn render_host(host: &ComponentHost, e: &mut Exposition) {
             "Pooling-allocator slots in use, by resource.",
         );
         for (resource, used, _) in slots {
-            e.sample("airssys_pool_slots_in_use", &[("resource", resource)], used as f64);
+            e.sample(
+                "airssys_pool_slots_in_use",
+                &[("resource", resource)],
+                used as f64,
+            );
         }
         e.family(
             "airssys_pool_slots_free",
@@ -235,9 +299,21 @@ fn render_host(host: &ComponentHost, e: &mut Exposition) {
     }
     let cache = engine.module_cache_stats();
     let counters = [
-        ("airssys_module_cache_hits_total", "Loads that found the guest compiled.", cache.hits),
-        ("airssys_module_cache_misses_total", "Loads that compiled the guest.", cache.misses),
-        ("airssys_module_cache_evictions_total", "Unused guests dropped from the module cache.", cache.evictions),
+        (
+            "airssys_module_cache_hits_total",
+            "Loads that found the guest compiled.",
+            cache.hits,
+        ),
+        (
+            "airssys_module_cache_misses_total",
+            "Loads that compiled the guest.",
+            cache.misses,
+        ),
+        (
+            "airssys_module_cache_evictions_total",
+            "Unused guests dropped from the module cache.",
+            cache.evictions,
+        ),
     ];
     for (name, help, value) in counters {
         e.family(name, Kind::Counter, help);
@@ -254,7 +330,11 @@ fn render_host(host: &ComponentHost, e: &mut Exposition) {
         Kind::Histogram,
         "Compiling a guest (a module cache miss).",
     );
-    e.histogram("airssys_module_compile_duration_seconds", &[], &cache.compile_seconds);
+    e.histogram(
+        "airssys_module_compile_duration_seconds",
+        &[],
+        &cache.compile_seconds,
+    );
 }
 
 #[cfg(test)]

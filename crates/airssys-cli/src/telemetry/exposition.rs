@@ -132,7 +132,13 @@ mod tests {
             text.contains("x_seconds_bucket{component=\"a\\\"b\",le=\"+Inf\"} 1\n"),
             "{text}"
         );
-        assert!(text.contains("x_seconds_count{component=\"a\\\"b\"} 1\n"), "{text}");
-        assert!(text.contains("x_seconds_sum{component=\"a\\\"b\"} 0.002\n"), "{text}");
+        assert!(
+            text.contains("x_seconds_count{component=\"a\\\"b\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("x_seconds_sum{component=\"a\\\"b\"} 0.002\n"),
+            "{text}"
+        );
     }
 }

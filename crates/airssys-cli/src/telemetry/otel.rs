@@ -63,7 +63,10 @@ pub fn traces_endpoint(flag: Option<&str>) -> Option<String> {
     if let Some(flag) = flag.filter(|f| !f.is_empty()) {
         return Some(signal(flag));
     }
-    if let Some(full) = std::env::var(OTLP_TRACES_ENDPOINT_ENV).ok().filter(|v| !v.is_empty()) {
+    if let Some(full) = std::env::var(OTLP_TRACES_ENDPOINT_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
         return Some(full);
     }
     std::env::var(OTLP_ENDPOINT_ENV)
@@ -94,13 +97,23 @@ impl TracingGuard {
 /// # Errors
 /// [`TracingError`] for a ratio out of range, an exporter that cannot be
 /// built, or a second installation.
-pub fn install(endpoint: Option<&str>, ratio: f64, service: &str) -> Result<TracingGuard, TracingError> {
+pub fn install(
+    endpoint: Option<&str>,
+    ratio: f64,
+    service: &str,
+) -> Result<TracingGuard, TracingError> {
     if !(0.0..=1.0).contains(&ratio) {
         return Err(TracingError::Ratio(ratio));
     }
     let mut builder = SdkTracerProvider::builder()
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio))))
-        .with_resource(Resource::builder().with_service_name(service.to_owned()).build());
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            ratio,
+        ))))
+        .with_resource(
+            Resource::builder()
+                .with_service_name(service.to_owned())
+                .build(),
+        );
     if let Some(endpoint) = endpoint {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
@@ -165,7 +178,10 @@ impl Tracer for OtelTracer {
             _ => OtelKind::Producer,
         };
         let mut attributes = Vec::with_capacity(2);
-        attributes.push(KeyValue::new("airssys.component", component.as_str().to_owned()));
+        attributes.push(KeyValue::new(
+            "airssys.component",
+            component.as_str().to_owned(),
+        ));
         if let Some(target) = target {
             attributes.push(KeyValue::new("airssys.target", target.to_owned()));
         }

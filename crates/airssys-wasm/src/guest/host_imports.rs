@@ -363,7 +363,12 @@ impl StoreData {
         let stats = started.map(|_| Arc::clone(&self.stats));
         // The span lasts until the answer; the request carries its context.
         let parent = self.handling.as_ref().map(|s| s.context());
-        let mut span = trace::start(SpanKind::Request, &self.component, Some(target), parent.as_ref());
+        let mut span = trace::start(
+            SpanKind::Request,
+            &self.component,
+            Some(target),
+            parent.as_ref(),
+        );
         let pending = trace::with_outgoing(span.as_ref().map(|s| s.context()), || {
             self.host.request(&self.component, target, payload, timeout)
         });

@@ -245,7 +245,11 @@ impl ComponentHost {
     }
 
     /// [`make`](Self::make), untimed.
-    async fn make_timed(&self, spec: ComponentSpec, module: GuestModule) -> Result<Made, HostError> {
+    async fn make_timed(
+        &self,
+        spec: ComponentSpec,
+        module: GuestModule,
+    ) -> Result<Made, HostError> {
         let inner = &self.inner;
         let id = spec.id.clone();
         // Where its first `init`'s run-time subscriptions wait until it is
