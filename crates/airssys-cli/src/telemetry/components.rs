@@ -27,6 +27,12 @@ pub const DEFAULT_COMPONENT_LIMIT: usize = 256;
 /// The label value of names past the limit, in aggregated mode.
 pub const OTHER: &str = "_other";
 
+/// A family rendered from each row: name, help, the row's value.
+type Figure = (&'static str, &'static str, fn(&Row) -> u64);
+
+/// A histogram family rendered from each row: name, help, the row's counts.
+type HistogramFigure = (&'static str, &'static str, fn(&Row) -> &HistogramSnapshot);
+
 /// One series' worth of a component (or of a name's components).
 #[derive(Debug, Default)]
 struct Row {
@@ -126,7 +132,7 @@ pub fn render(host: &ComponentHost, limit: usize) -> String {
         &[],
         if aggregated { 1.0 } else { 0.0 },
     );
-    let counters: [(&str, &str, fn(&Row) -> u64); 3] = [
+    let counters: [Figure; 3] = [
         (
             "airssys_messages_handled_total",
             "Messages the component handled.",
@@ -149,7 +155,7 @@ pub fn render(host: &ComponentHost, limit: usize) -> String {
             e.sample(name, &[(label, key)], value(row) as f64);
         }
     }
-    let gauges: [(&str, &str, fn(&Row) -> u64); 5] = [
+    let gauges: [Figure; 5] = [
         (
             "airssys_mailbox_len",
             "Messages waiting in the mailbox now.",
@@ -222,7 +228,7 @@ pub fn render(host: &ComponentHost, limit: usize) -> String {
             );
         }
     }
-    let histograms: [(&str, &str, fn(&Row) -> &HistogramSnapshot); 3] = [
+    let histograms: [HistogramFigure; 3] = [
         (
             "airssys_component_handle_duration_seconds",
             "handle-message calls, guest call start to end.",
