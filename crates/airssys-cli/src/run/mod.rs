@@ -572,7 +572,6 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
             _ = poll.tick() => {
                 let list = host.list();
                 if last_metrics.elapsed() >= Duration::from_secs(1) {
-                    crate::telemetry::record(&list, &host.dead_letter_stats());
                     if let Some(nats) = &nats {
                         crate::telemetry::record_broker(nats);
                     }
@@ -682,7 +681,6 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         task.abort();
     }
     force.abort();
-    crate::telemetry::record(&components, &report.dead_letters);
 
     let mut summary = Summary::new(
         &manifest,

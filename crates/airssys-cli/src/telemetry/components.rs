@@ -251,13 +251,35 @@ pub fn render(host: &ComponentHost, limit: usize) -> String {
             e.histogram(name, &[(label, key)], value(row));
         }
     }
-    render_host(host, &mut e);
+    let live = list
+        .iter()
+        .filter(|c| c.state != LifecycleState::Stopped)
+        .count();
+    render_host(host, live, &mut e);
     e.finish()
 }
 
-/// The host's and the engine's families: spawn latency, pool slots,
-/// module cache.
-fn render_host(host: &ComponentHost, e: &mut Exposition) {
+/// The host's and the engine's families: live components, dead letters,
+/// spawn latency, pool slots, module cache.
+fn render_host(host: &ComponentHost, live: usize, e: &mut Exposition) {
+    e.family(
+        "airssys_live_components",
+        Kind::Gauge,
+        "Components not stopped.",
+    );
+    e.sample("airssys_live_components", &[], live as f64);
+    e.family(
+        "airssys_dead_letters_total",
+        Kind::Counter,
+        "Dead letters, by reason.",
+    );
+    for (reason, n) in host.dead_letter_stats().by_reason() {
+        e.sample(
+            "airssys_dead_letters_total",
+            &[("reason", reason)],
+            n as f64,
+        );
+    }
     e.family(
         "airssys_spawn_duration_seconds",
         Kind::Histogram,

@@ -28,7 +28,6 @@ pub fn init_logging(default: &str) {
 
 use std::sync::OnceLock;
 
-use airssys_wasm::host::{ComponentInfo, DeadLetterStats, LifecycleState};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -46,21 +45,6 @@ pub fn prometheus() -> PrometheusHandle {
             handle
         })
         .clone()
-}
-
-/// Records one poll of the host in the `metrics` facade (a no-op without a
-/// recorder): `airssys_dead_letters_total{reason}` (counter) and
-/// `airssys_live_components` (gauge). Per-component series are rendered
-/// at scrape time by [`components::render`], under its cardinality rule.
-pub fn record(list: &[ComponentInfo], dead: &DeadLetterStats) {
-    let live = list
-        .iter()
-        .filter(|c| !matches!(c.state, LifecycleState::Stopped))
-        .count();
-    for (reason, n) in dead.by_reason() {
-        metrics::counter!("airssys_dead_letters_total", "reason" => reason).absolute(n);
-    }
-    metrics::gauge!("airssys_live_components").set(live as f64);
 }
 
 /// Records the NATS connection: `airssys_broker_connected` (1/0),
