@@ -43,6 +43,22 @@ enum Command {
         /// Serve Prometheus /metrics and /health on this address (e.g. 127.0.0.1:9100).
         #[arg(long)]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// Above this many components, /metrics adds per-component series
+        /// up by component name (`component_name` label) instead of one
+        /// series per component id, so the scrape stays small.
+        #[arg(long, value_name = "N", default_value_t = airssys_cli::telemetry::DEFAULT_COMPONENT_LIMIT)]
+        metrics_component_limit: usize,
+        /// Export traces (a span per handle-message and per send, request
+        /// and publish, W3C trace context carried across components and
+        /// hosts) over OTLP/HTTP to this collector URL (`/v1/traces` is
+        /// appended). Default: the OTEL_EXPORTER_OTLP_ENDPOINT variable; none
+        /// = no tracing at all.
+        #[arg(long, value_name = "URL")]
+        otlp_endpoint: Option<String>,
+        /// Share of new traces recorded (0 to 1; parent-based: a message
+        /// whose sender's trace is sampled is always recorded).
+        #[arg(long, value_name = "RATIO", default_value_t = 1.0)]
+        trace_sample_ratio: f64,
         /// Serve the control API (`airssys ctl`) on this address; alone,
         /// on 127.0.0.1:7070 (port 0 picks one). A non-loopback address needs a token.
         #[arg(long, num_args = 0..=1, default_missing_value = airssys_cli::control::DEFAULT_CONTROL_ADDR)]
@@ -397,7 +413,28 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Run { .. }) {
         airssys_cli::signals::restore_default_sigpipe();
     }
-    match tokio::runtime::Builder::new_multi_thread()
+    // Before the runtime: the exporter's blocking HTTP client must not be
+    // made (or dropped) inside it.
+    let traces = match &cli.command {
+        Command::Run {
+            otlp_endpoint,
+            trace_sample_ratio,
+            ..
+        } => match telemetry::otel::traces_endpoint(otlp_endpoint.as_deref()) {
+            None => None,
+            Some(endpoint) => {
+                match telemetry::otel::install(Some(&endpoint), *trace_sample_ratio, "airssys") {
+                    Ok(guard) => Some(guard),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+        },
+        _ => None,
+    };
+    let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
@@ -406,7 +443,11 @@ fn main() -> ExitCode {
             eprintln!("error: cannot start the tokio runtime: {e}");
             ExitCode::from(1)
         }
+    };
+    if let Some(traces) = traces {
+        traces.shutdown();
     }
+    code
 }
 
 async fn run_command(cli: Cli) -> ExitCode {
@@ -419,6 +460,9 @@ async fn run_command(cli: Cli) -> ExitCode {
             duration,
             quiet,
             metrics_addr,
+            metrics_component_limit,
+            otlp_endpoint: _,
+            trace_sample_ratio: _,
             control_addr,
             control_token_file,
             control_tls_cert,
@@ -470,6 +514,7 @@ async fn run_command(cli: Cli) -> ExitCode {
                 duration,
                 quiet,
                 metrics_addr,
+                metrics_component_limit,
                 control,
                 nats,
                 nats_security: airssys_cli::nats::SecurityFlags {

@@ -31,6 +31,11 @@ pub mod headers {
     /// On a dead letter: the reason in words (or a queue capacity for
     /// `subscriber_full`).
     pub const DEAD_LETTER_DETAIL: &str = "Airssys-Dead-Letter-Detail";
+    /// The W3C trace context of the span that sent the message
+    /// (`00-<trace id>-<span id>-<flags>`), when it was traced.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// The W3C vendor trace state that came with [`TRACEPARENT`].
+    pub const TRACESTATE: &str = "tracestate";
 }
 
 /// A payload that could not be encoded or decoded.

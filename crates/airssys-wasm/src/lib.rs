@@ -45,7 +45,9 @@ pub mod error;
 pub mod guest;
 pub mod host;
 mod id;
+pub mod metrics;
 pub mod runtime;
+pub mod trace;
 pub mod wit;
 
 pub use error::{GuestError, PoolResource, WasmError, WasmType};
@@ -68,6 +70,7 @@ pub use host::{
 };
 pub use id::ComponentId;
 pub use runtime::engine::{
-    max_map_count, pool_mappings_needed, AllocatorKind, EngineConfig, WasmEngine,
+    max_map_count, pool_mappings_needed, AllocatorKind, EngineConfig, ModuleCacheStats, PoolUsage,
+    WasmEngine,
 };
 pub use runtime::limits::ComponentLimits;

@@ -13,6 +13,7 @@
 //! | `monitor_down` | a monitored component stopped → the monitoring component's guest has the `_airssys.down` message | a tokio task told to stop reports its end on a oneshot | µs (p50/p99) |
 //! | `monitor_memory` | RSS growth per idle monitor a guest holds on another component (`monitor` import) | RSS growth per idle tokio oneshot channel | B |
 //! | `request_guest` | a guest's `request` to another component, timed in the guest | the same guest on bare wasmtime, its `request` over tokio mpsc + oneshot to a bare echo task | µs (p50/p99) |
+//! | `telemetry` | `request_guest`'s path with telemetry on (histogram clock reads, spans and trace context, sampling 0, no exporter) | the same path with telemetry off, alternating message by message | µs (p50/p99) |
 //!
 //!
 //! With `--nats <url>`, [`NATS_SCENARIOS`] run too: see the `nats` module.
@@ -52,7 +53,7 @@ pub const ECHO: &str = r#"(module
 
 /// Names of the scenarios, in run order (the last four need the example's
 /// Python and JavaScript components, see [`Plan::guests`]).
-pub const SCENARIOS: [&str; 17] = [
+pub const SCENARIOS: [&str; 18] = [
     "spawn",
     "tell_throughput",
     "request_rtt",
@@ -64,6 +65,7 @@ pub const SCENARIOS: [&str; 17] = [
     "request_component",
     "memory_component",
     "request_guest",
+    "telemetry",
     "monitor_down",
     "monitor_memory",
     "spawn_python",
@@ -85,6 +87,7 @@ mod monitor_down;
 mod monitor_memory;
 mod nats;
 mod scale;
+mod telemetry;
 
 pub use big_guest::{BIG_GUEST_SCENARIOS, DEFAULT_GUEST_DIR};
 pub use cluster::{respond_once, CLUSTER_SCENARIOS};
@@ -449,6 +452,7 @@ pub async fn run_all(
             "request_component" => Box::pin(component::request(sizes.requests)),
             "memory_component" => Box::pin(component::memory(sizes.memory_components)),
             "request_guest" => Box::pin(guest_request::run(sizes.requests)),
+            "telemetry" => Box::pin(telemetry::run(sizes.requests * 5)),
             "monitor_down" => Box::pin(monitor_down::run(sizes.restarts * 5)),
             "monitor_memory" => Box::pin(monitor_memory::run(sizes.publishes * 10)),
             "nats_tell" | "nats_request" => {

@@ -301,6 +301,7 @@ fn dead_letter(broker: &dyn MessageBroker<TopicMessage>, p: Pending, reason: &st
     let letter = TopicMessage {
         sender: p.from,
         payload: p.payload,
+        trace: None,
     };
     let why = DeadLetterReason::Undeliverable {
         target: Arc::from(p.to.name()),
@@ -444,6 +445,8 @@ async fn pump(
                     correlation_id: None,
                     redelivered: message.redelivered,
                     payload: message.payload.clone(),
+                    enqueued: airssys_wasm::metrics::Enqueued::now(),
+                    trace: None,
                 };
                 let host = host.clone();
                 let target = id.clone();

@@ -174,6 +174,13 @@ pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
             }
         }
         ("GET", ["v1", "components", id, "subscriptions"]) => super::subscriptions::list(c, id),
+        // A component of the cluster that another host runs: done there.
+        ("POST", ["v1", "components", id, verb @ ("subscribe" | "unsubscribe"), pattern])
+            if !c.host.registry().contains(id) && cluster_of(c, id).is_some() =>
+        {
+            let subscribe = *verb == "subscribe";
+            super::subscriptions::forward(c, &req, id, pattern, subscribe).await
+        }
         ("POST", ["v1", "components", id, "subscribe", pattern]) => {
             super::subscriptions::subscribe(c, &req, id, pattern)
         }

@@ -43,6 +43,10 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Serve `/metrics` and `/health` here (overrides the manifest).
     pub metrics_addr: Option<SocketAddr>,
+    /// Components above which `/metrics` adds per-component series up by
+    /// component name (`--metrics-component-limit`, default
+    /// [`DEFAULT_COMPONENT_LIMIT`](crate::telemetry::DEFAULT_COMPONENT_LIMIT)).
+    pub metrics_component_limit: usize,
     /// Serve the control API (see [`control`]).
     pub control: Option<ControlConfig>,
     /// Join the NATS server at this URL (overrides `[broker] url`).
@@ -472,10 +476,16 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         Some(addr) => {
             let handle = crate::telemetry::prometheus();
             let status = nats.as_ref().map(|b| b.connection_status());
-            let (local, task) =
-                endpoint::serve(addr, host.clone(), handle, status, cluster_slot.clone())
-                    .await
-                    .map_err(|source| RunError::Endpoint { addr, source })?;
+            let (local, task) = endpoint::serve(
+                addr,
+                host.clone(),
+                handle,
+                status,
+                cluster_slot.clone(),
+                opts.metrics_component_limit,
+            )
+            .await
+            .map_err(|source| RunError::Endpoint { addr, source })?;
             eprintln!("serving /metrics and /health on http://{local}");
             Some(task)
         }
@@ -562,7 +572,6 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
             _ = poll.tick() => {
                 let list = host.list();
                 if last_metrics.elapsed() >= Duration::from_secs(1) {
-                    crate::telemetry::record(&list, &host.dead_letter_stats());
                     if let Some(nats) = &nats {
                         crate::telemetry::record_broker(nats);
                     }
@@ -672,7 +681,6 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         task.abort();
     }
     force.abort();
-    crate::telemetry::record(&components, &report.dead_letters);
 
     let mut summary = Summary::new(
         &manifest,

@@ -155,6 +155,7 @@ impl DeadLetterSink {
         let letter = TopicMessage {
             sender: message.sender,
             payload: message.payload,
+            trace: message.trace,
         };
         let reason = DeadLetterReason::Undeliverable {
             target: Arc::from(target.as_str()),

@@ -272,6 +272,7 @@ impl RemoteRoutes {
         let message = TopicMessage {
             sender: None,
             payload,
+            trace: None,
         };
         names
             .publisher
@@ -294,6 +295,7 @@ impl RemoteRoutes {
         let message = TopicMessage {
             sender: Some(from.clone()),
             payload,
+            trace: crate::trace::outgoing(),
         };
         let names = self.send_names(to)?;
         names
@@ -317,6 +319,7 @@ impl RemoteRoutes {
         let message = TopicMessage {
             sender: from.cloned(),
             payload,
+            trace: crate::trace::outgoing(),
         };
         Box::pin(async move {
             let reply = broker.request(&subject, message, timeout).await?;
@@ -556,6 +559,7 @@ impl Acks {
         let ack = TopicMessage {
             sender: Some(self.id.clone()),
             payload: Bytes::new(),
+            trace: None,
         };
         if let Err(error) = self.broker.publish(reply, ack) {
             tracing::debug!(component = %self.id, %error, "could not acknowledge a send");
@@ -678,6 +682,8 @@ impl Endpoint {
             correlation_id: reply_to.as_ref().map(|_| next_correlation_id()),
             redelivered: false,
             payload: published.payload.payload.clone(),
+            enqueued: crate::metrics::Enqueued::now(),
+            trace: published.payload.trace.clone(),
         };
         if message.payload.len() > self.max_message_bytes {
             let why = format!(
@@ -727,6 +733,7 @@ impl Endpoint {
         let answer = TopicMessage {
             sender: Some(self.id.clone()),
             payload: reply,
+            trace: None,
         };
         if let Err(error) = self.broker.reply(&published, answer) {
             tracing::warn!(component = %self.id, %error, "could not publish the reply to a remote request");
@@ -784,12 +791,15 @@ fn direct_sends(
             correlation_id: None,
             redelivered: false,
             payload: std::mem::take(&mut published.payload.payload),
+            enqueued: crate::metrics::Enqueued::now(),
+            trace: published.payload.trace.take(),
         };
         let give_back = |mut published: BrokerMessage<TopicMessage>, refused: ComponentMessage| {
             if let ComponentMessage::Deliver(message) = refused {
                 published.payload = TopicMessage {
                     sender: message.sender,
                     payload: message.payload,
+                    trace: message.trace,
                 };
             }
             published

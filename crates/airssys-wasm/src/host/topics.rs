@@ -372,6 +372,8 @@ fn fan_out(
         correlation_id: None,
         redelivered: false,
         payload: published.payload.payload,
+        enqueued: crate::metrics::Enqueued::now(),
+        trace: published.payload.trace,
     };
     for (id, actor) in subscribers.read().iter() {
         if let Err(error) = actor.try_tell(ComponentMessage::Deliver(message.clone())) {
