@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_rt::broker::{
-    subject, Backlog, BrokerError, BrokerMessage, DeadLetterReason, DirectDelivery, MessageBroker,
-    PublishReport, PublishWaiting, SubjectPublisher, Subscription, DEFAULT_DEAD_LETTER_SUBJECT,
+    subject, Backlog, BrokerError, BrokerMessage, DirectDelivery, MessageBroker, PublishReport,
+    PublishWaiting, SubjectPublisher, Subscription, Undelivered, DEFAULT_DEAD_LETTER_SUBJECT,
     DEFAULT_SUBSCRIPTION_CAPACITY,
 };
 use async_nats::{Client, HeaderMap, Subject};
@@ -636,7 +636,7 @@ impl<M: Clone + Send + 'static> NatsBroker<M> {
         subject: &str,
         reply: Option<&str>,
         msg: M,
-        dead_letter: Option<(&str, &DeadLetterReason)>,
+        dead_letter: Option<(&str, &Undelivered)>,
     ) -> Result<Publish, BrokerError> {
         let (mut headers, payload) = self.encode(subject, msg)?;
         if let Some((original, reason)) = dead_letter {
@@ -886,27 +886,19 @@ fn invalid_subject(subject: &str, reason: airssys_rt::broker::SubjectError) -> B
     }
 }
 
-fn put_dead_letter(headers: &mut HeaderMap, original: &str, reason: &DeadLetterReason) {
-    let (kind, target, detail) = match reason {
-        DeadLetterReason::SubscriberFull { pattern, capacity } => {
-            ("subscriber_full", pattern.to_string(), capacity.to_string())
-        }
-        DeadLetterReason::SubscriberClosed { pattern } => {
-            ("subscriber_closed", pattern.to_string(), String::new())
-        }
-        DeadLetterReason::Undeliverable { target, reason } => {
-            ("undeliverable", target.to_string(), reason.to_string())
-        }
-        other => ("undeliverable", String::new(), other.to_string()),
-    };
-    headers.insert(headers::DEAD_LETTER, kind);
+/// Writes a dead letter's headers: its reason's stable label, what the
+/// reason carries (one line), its target and the original subject.
+fn put_dead_letter(headers: &mut HeaderMap, original: &str, undelivered: &Undelivered) {
+    headers.insert(headers::DEAD_LETTER, undelivered.reason.label());
     headers.insert(headers::DEAD_LETTER_SUBJECT, original);
-    headers.insert(headers::DEAD_LETTER_TARGET, target.as_str());
-    // Header values are one line.
-    headers.insert(
-        headers::DEAD_LETTER_DETAIL,
-        detail.replace(['\r', '\n'], " "),
-    );
+    headers.insert(headers::DEAD_LETTER_TARGET, &*undelivered.target);
+    if let Some(detail) = undelivered.reason.detail() {
+        // Header values are one line.
+        headers.insert(
+            headers::DEAD_LETTER_DETAIL,
+            detail.replace(['\r', '\n'], " "),
+        );
+    }
 }
 
 impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
@@ -1109,10 +1101,10 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
         &self,
         original_subject: Arc<str>,
         msg: M,
-        reason: DeadLetterReason,
+        undelivered: Undelivered,
     ) -> Result<(), BrokerError> {
         let subject = self.inner.dead_letter_subject.as_str();
-        let publish = self.prepare(subject, None, msg, Some((&original_subject, &reason)))?;
+        let publish = self.prepare(subject, None, msg, Some((&original_subject, &undelivered)))?;
         self.enqueue(subject, publish)?;
         self.inner
             .counters
@@ -1134,6 +1126,7 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
 mod tests {
     use super::*;
     use crate::inbound::dead_letter_of;
+    use airssys_rt::broker::DeadLetterReason;
 
     #[test]
     fn subjects_are_prefixed_except_inboxes() {
@@ -1146,20 +1139,31 @@ mod tests {
 
     #[test]
     fn dead_letter_headers_round_trip() {
-        let reason = DeadLetterReason::Undeliverable {
-            target: Arc::from("pricing"),
-            reason: Arc::from("mailbox_full\nsecond line"),
-        };
+        let undelivered = Undelivered::new(
+            "pricing",
+            DeadLetterReason::HandlerFailed("trapped\nsecond line".into()),
+        );
         let mut headers = HeaderMap::new();
-        put_dead_letter(&mut headers, "orders.new.eu", &reason);
+        put_dead_letter(&mut headers, "orders.new.eu", &undelivered);
+        assert_eq!(
+            headers
+                .get(crate::codec::headers::DEAD_LETTER)
+                .map(|v| v.as_str()),
+            Some("handler_failed"),
+            "the wire carries the reason's label"
+        );
         let (back, original) = dead_letter_of(&headers).unwrap();
         assert_eq!(original.as_deref(), Some("orders.new.eu"));
         assert_eq!(
             back,
-            DeadLetterReason::Undeliverable {
-                target: Arc::from("pricing"),
-                reason: Arc::from("mailbox_full second line"),
-            }
+            Undelivered::new(
+                "pricing",
+                DeadLetterReason::HandlerFailed("trapped second line".into())
+            )
         );
+        let full = Undelivered::new("jobs.*", DeadLetterReason::SubscriberFull { capacity: 8 });
+        let mut headers = HeaderMap::new();
+        put_dead_letter(&mut headers, "jobs.a", &full);
+        assert_eq!(dead_letter_of(&headers).unwrap().0, full);
     }
 }

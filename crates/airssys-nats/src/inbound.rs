@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use airssys_rt::broker::{
-    subject, Backlog, BrokerMessage, DeadLetterReason, DirectDelivery, DirectOutcome, MessageBroker,
+    subject, Backlog, BrokerMessage, DeadLetterReason, DirectDelivery, DirectOutcome,
+    MessageBroker, Undelivered,
 };
 use async_nats::HeaderMap;
 use futures::StreamExt;
@@ -119,10 +120,12 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
                     tracing::warn!(subject = %message.subject, pattern = %route.pattern, "dead letter lost: subscription queue full");
                     continue;
                 }
-                let reason = DeadLetterReason::SubscriberFull {
-                    pattern: Arc::clone(&route.pattern),
-                    capacity: route.queue.max_capacity(),
-                };
+                let reason = Undelivered::new(
+                    Arc::clone(&route.pattern),
+                    DeadLetterReason::SubscriberFull {
+                        capacity: route.queue.max_capacity(),
+                    },
+                );
                 if let Err(error) =
                     broker.publish_dead_letter(message.subject, message.payload, reason)
                 {
@@ -134,9 +137,10 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
                 // nothing after it) is dead-lettered as for any
                 // subscriber that is gone.
                 route.backlog.not_queued();
-                let reason = DeadLetterReason::SubscriberClosed {
-                    pattern: Arc::clone(&route.pattern),
-                };
+                let reason = Undelivered::new(
+                    Arc::clone(&route.pattern),
+                    DeadLetterReason::SubscriberClosed,
+                );
                 if !message.is_dead_letter() {
                     if let Err(error) =
                         broker.publish_dead_letter(message.subject, message.payload, reason)
@@ -192,10 +196,7 @@ fn decode<M: Clone + Send + 'static>(
         // Published with this subscription as reply subject, and nobody
         // took it: surfaced as a dead letter, not dropped.
         dead_letter = Some((
-            DeadLetterReason::Undeliverable {
-                target: Arc::clone(&subject),
-                reason: Arc::from("no responders"),
-            },
+            Undelivered::new(Arc::clone(&subject), DeadLetterReason::NoSuchTarget),
             None,
         ));
     }
@@ -220,32 +221,26 @@ fn decode<M: Clone + Send + 'static>(
     Some(delivered)
 }
 
-/// Reads the dead-letter headers back into a reason and the original subject.
-pub(crate) fn dead_letter_of(headers: &HeaderMap) -> Option<(DeadLetterReason, Option<String>)> {
-    let kind = headers.get(headers::DEAD_LETTER)?.as_str();
+/// Reads the dead-letter headers back into the target and reason (by the
+/// reason's stable label) and the original subject. A label this version
+/// does not know (a newer host's) is read as a handler failure, the label
+/// kept in its text.
+pub(crate) fn dead_letter_of(headers: &HeaderMap) -> Option<(Undelivered, Option<String>)> {
+    let label = headers.get(headers::DEAD_LETTER)?.as_str();
     let get = |name| {
         headers
             .get(name)
             .map(|v: &async_nats::HeaderValue| v.as_str().to_owned())
-            .unwrap_or_default()
     };
-    let target: Arc<str> = Arc::from(get(headers::DEAD_LETTER_TARGET));
     let detail = get(headers::DEAD_LETTER_DETAIL);
-    let reason = match kind {
-        "subscriber_full" => DeadLetterReason::SubscriberFull {
-            pattern: target,
-            capacity: detail.parse().unwrap_or(0),
-        },
-        "subscriber_closed" => DeadLetterReason::SubscriberClosed { pattern: target },
-        _ => DeadLetterReason::Undeliverable {
-            target,
-            reason: Arc::from(detail),
-        },
-    };
-    let original = headers
-        .get(headers::DEAD_LETTER_SUBJECT)
-        .map(|v| v.as_str().to_owned());
-    Some((reason, original))
+    let reason = DeadLetterReason::from_label(label, detail.as_deref()).unwrap_or_else(|| {
+        DeadLetterReason::HandlerFailed(format!("{label}: {}", detail.unwrap_or_default()))
+    });
+    let target = get(headers::DEAD_LETTER_TARGET).unwrap_or_default();
+    Some((
+        Undelivered::new(target, reason),
+        get(headers::DEAD_LETTER_SUBJECT),
+    ))
 }
 
 #[cfg(test)]

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use airssys_rt::broker::MessageBroker;
 use airssys_rt::supervisor::{
-    ChildSpec, RestartStrategy, ShutdownPolicy, SupervisorExit, SupervisorNode, SupervisorRef,
+    ChildSpec, FailureCause, RestartStrategy, ShutdownPolicy, SupervisorExit, SupervisorNode,
+    SupervisorRef,
 };
 use airssys_wasm::host::{ComponentHost, ComponentInfo, HostError};
 use airssys_wasm::{EngineConfig, SubjectPattern, TopicMessage};
@@ -321,8 +322,8 @@ pub enum EndReason {
     Terminated,
     /// Every drive sent its `count` and the mailboxes drained.
     DrivesDone,
-    /// The root supervisor gave up.
-    RootFailed(String),
+    /// The root supervisor gave up, and why.
+    RootFailed(FailureCause),
 }
 
 /// Runs the manifest to the end and returns the summary.
@@ -604,7 +605,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
             exit = root.wait() => {
                 break match exit {
                     SupervisorExit::Failed(why) => EndReason::RootFailed(why),
-                    other => EndReason::RootFailed(format!("{other:?}")),
+                    other => EndReason::RootFailed(FailureCause::Other(format!("{other:?}"))),
                 };
             }
         }

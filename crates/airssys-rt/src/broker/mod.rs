@@ -57,6 +57,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+pub use crate::dead_letter::DeadLetterReason;
 pub use error::{BrokerError, SubjectError};
 pub use in_memory::{
     BrokerStats, InMemoryBrokerBuilder, InMemoryMessageBroker, DEFAULT_DEAD_LETTER_SUBJECT,
@@ -131,7 +132,7 @@ pub struct BrokerMessage<M> {
     pub payload: M,
     /// `Some` if this is a dead letter: a message that could not be delivered
     /// to some subscriber, received on the dead-letter subject; says why.
-    pub dead_letter: Option<DeadLetterReason>,
+    pub dead_letter: Option<Undelivered>,
 }
 
 impl<M> BrokerMessage<M> {
@@ -156,8 +157,8 @@ impl<M> BrokerMessage<M> {
     /// Marks the message as a dead letter, with the reason. For broker
     /// implementations.
     #[must_use]
-    pub fn with_dead_letter(mut self, reason: DeadLetterReason) -> Self {
-        self.dead_letter = Some(reason);
+    pub fn with_dead_letter(mut self, undelivered: Undelivered) -> Self {
+        self.dead_letter = Some(undelivered);
         self
     }
 
@@ -167,46 +168,33 @@ impl<M> BrokerMessage<M> {
     }
 }
 
-/// Why a message was dead-lettered.
+/// Why a message on the dead-letter subject is there, and for whom: what a
+/// broker carries with a dead letter ([`BrokerMessage::dead_letter`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum DeadLetterReason {
-    /// The subscriber's bounded queue was full (a slow subscriber).
-    SubscriberFull {
-        /// The pattern of the subscription that could not take the message.
-        pattern: Arc<str>,
-        /// That subscription's queue capacity.
-        capacity: usize,
-    },
-    /// The subscriber was dropped between routing and delivery.
-    SubscriberClosed {
-        /// The pattern of the subscription that was gone.
-        pattern: Arc<str>,
-    },
-    /// A layer above the broker accepted the message for `target` but could
-    /// not deliver or handle it (see [`MessageBroker::publish_dead_letter`]).
-    Undeliverable {
-        /// Who the message was for (e.g. a component id).
-        target: Arc<str>,
-        /// Why it was not delivered or handled.
-        reason: Arc<str>,
-    },
+pub struct Undelivered {
+    /// Who the message was for: a subscription's pattern (for
+    /// [`SubscriberFull`](DeadLetterReason::SubscriberFull) and
+    /// [`SubscriberClosed`](DeadLetterReason::SubscriberClosed)), or the
+    /// target a layer above named (e.g. a component id).
+    pub target: Arc<str>,
+    /// Why it was not delivered or handled.
+    pub reason: DeadLetterReason,
 }
 
-impl fmt::Display for DeadLetterReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeadLetterReason::SubscriberFull { pattern, capacity } => write!(
-                f,
-                "queue of subscription {pattern:?} is full (capacity {capacity})"
-            ),
-            DeadLetterReason::SubscriberClosed { pattern } => {
-                write!(f, "subscription {pattern:?} was closed")
-            }
-            DeadLetterReason::Undeliverable { target, reason } => {
-                write!(f, "not delivered to {target}: {reason}")
-            }
+impl Undelivered {
+    /// `target` did not get or handle the message because of `reason`.
+    pub fn new(target: impl Into<Arc<str>>, reason: DeadLetterReason) -> Self {
+        Self {
+            target: target.into(),
+            reason,
         }
+    }
+}
+
+impl fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not delivered to {}: {}", self.target, self.reason)
     }
 }
 
@@ -406,7 +394,7 @@ where
     /// Posts `msg`, which a layer above the broker accepted but could not
     /// deliver or handle (a component mailbox that was full or stopped, a
     /// handler that failed), to the [dead-letter subject](Self::dead_letter_subject),
-    /// marked with `reason` and keeping `original_subject`. Never blocks.
+    /// marked with `undelivered` (target and reason) and keeping `original_subject`. Never blocks.
     ///
     /// A dead letter is never dead-lettered again: one that no subscriber
     /// can take is counted as lost by the broker (in-memory), not looped.
@@ -420,7 +408,7 @@ where
         &self,
         original_subject: Arc<str>,
         msg: M,
-        reason: DeadLetterReason,
+        undelivered: Undelivered,
     ) -> Result<(), BrokerError>;
 
     /// The subject dead letters are published on (the in-memory broker's

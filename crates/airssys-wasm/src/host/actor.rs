@@ -9,7 +9,7 @@ use airssys_rt::{Actor, ActorContext, ErrorAction, LinkExit};
 use futures::future::Either;
 use parking_lot::RwLock;
 
-use super::dead_letters::{DeadLetterSink, UndeliveredReason};
+use super::dead_letters::DeadLetterSink;
 use super::error::ComponentFailure;
 use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
@@ -19,6 +19,7 @@ use crate::guest::links::EXIT_SUBJECT;
 use crate::guest::monitors::DOWN_SUBJECT;
 use crate::guest::{GuestHealth, GuestInstance, GuestMessage, GuestModule, InstanceConfig};
 use crate::id::ComponentId;
+use airssys_rt::DeadLetterReason;
 
 /// What every incarnation of one component shares: how to build it and
 /// where to report.
@@ -183,7 +184,7 @@ impl ComponentActor {
                     self.template.dead_letters.post(
                         &self.template.id,
                         message,
-                        UndeliveredReason::NotOwner,
+                        DeadLetterReason::NotOwner,
                     );
                     return Err(failure);
                 }
@@ -198,9 +199,9 @@ impl ComponentActor {
                 Ok(reply) => Ok(ComponentReply::Delivered(reply)),
                 Err(error) => {
                     let reason = if error.is_fatal() {
-                        UndeliveredReason::ComponentFailed(error.to_string())
+                        DeadLetterReason::HandlerFailed(error.to_string())
                     } else {
-                        UndeliveredReason::Rejected(error.to_string())
+                        DeadLetterReason::Rejected(error.to_string())
                     };
                     self.template
                         .dead_letters
@@ -343,6 +344,11 @@ impl Actor for ComponentActor {
     type Message = ComponentMessage;
     type Reply = ComponentReply;
     type Error = ComponentFailure;
+
+    /// `deliver` dead-letters a message whose handling failed, with the
+    /// message and the typed failure; the runtime's copy (without either)
+    /// would count the failure twice.
+    const DEAD_LETTERS_FAILURES: bool = false;
 
     async fn pre_start(&mut self, _: &mut ActorContext<Self>) -> Result<(), ComponentFailure> {
         let template = &self.template;
