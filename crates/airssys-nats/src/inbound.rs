@@ -1,4 +1,4 @@
-//! The inbound side of a [`NatsBroker`]: one task per NATS subscription
+//! The inbound side of a [`NatsBroker`](crate::NatsBroker): one task per NATS subscription
 //! decodes what the server delivers and hands it on, directly to its
 //! consumer when the subscription has a direct path (waiting, boundedly,
 //! when the direct path asks it to), or through the airssys
@@ -11,12 +11,25 @@ use airssys_rt::broker::{
     subject, Backlog, BrokerMessage, DeadLetterReason, DirectDelivery, DirectOutcome,
     MessageBroker, Undelivered,
 };
-use async_nats::HeaderMap;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::broker::{local, NatsBroker};
-use crate::codec::headers;
+use crate::codec::WireCodec;
+use crate::dead_letter_wire::dead_letter_of;
+use crate::stats::Counters;
+use crate::subjects::local;
+
+/// What a receiving task needs of its broker: the codec and prefix to read
+/// messages with, the counters to count them in, and the broker itself
+/// (type-erased: this side knows only the airssys trait) to dead-letter
+/// what a subscription cannot take. Holding it keeps the connection open
+/// while the subscription lives.
+pub(crate) struct Inbound<M> {
+    pub(crate) codec: Arc<dyn WireCodec<M>>,
+    pub(crate) prefix: Arc<str>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) broker: Arc<dyn MessageBroker<M>>,
+}
 
 /// Where one subscription's messages go.
 pub(crate) struct Route<M> {
@@ -41,7 +54,7 @@ pub(crate) struct Route<M> {
 /// once the consumer drains it, until the server has confirmed the
 /// unsubscribe and everything it sent before is handed on.
 pub(crate) async fn pump<M: Clone + Send + 'static>(
-    broker: NatsBroker<M>,
+    broker: Inbound<M>,
     mut nats: async_nats::Subscriber,
     mut route: Route<M>,
 ) {
@@ -85,7 +98,7 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
         let Some(mut delivered) = decode(&broker, message, &mut names) else {
             continue;
         };
-        let counters = &broker.inner.counters;
+        let counters = &broker.counters;
         if let Some(direct) = &route.direct {
             // Only while nothing queued is waiting for the consumer (order),
             // and while there is a consumer at all.
@@ -127,7 +140,9 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
                     },
                 );
                 if let Err(error) =
-                    broker.publish_dead_letter(message.subject, message.payload, reason)
+                    broker
+                        .broker
+                        .publish_dead_letter(message.subject, message.payload, reason)
                 {
                     tracing::warn!(pattern = %route.pattern, %error, "could not dead-letter a message for a full subscription");
                 }
@@ -143,7 +158,9 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
                 );
                 if !message.is_dead_letter() {
                     if let Err(error) =
-                        broker.publish_dead_letter(message.subject, message.payload, reason)
+                        broker
+                            .broker
+                            .publish_dead_letter(message.subject, message.payload, reason)
                     {
                         tracing::warn!(pattern = %route.pattern, %error, "could not dead-letter a message for a closed subscription");
                     }
@@ -178,11 +195,10 @@ fn interned(cache: &mut Option<Arc<str>>, name: &str) -> Arc<str> {
 /// and "no responders" read back); `None`, counted and logged, if the
 /// codec refuses it.
 fn decode<M: Clone + Send + 'static>(
-    broker: &NatsBroker<M>,
+    inner: &Inbound<M>,
     message: async_nats::Message,
     names: &mut Names,
 ) -> Option<BrokerMessage<M>> {
-    let inner = &broker.inner;
     let subject = match &names.literal {
         Some(literal) => Arc::clone(literal),
         None => interned(&mut names.subject, local(&inner.prefix, &message.subject)),
@@ -219,28 +235,6 @@ fn decode<M: Clone + Send + 'static>(
         delivered = delivered.with_dead_letter(reason);
     }
     Some(delivered)
-}
-
-/// Reads the dead-letter headers back into the target and reason (by the
-/// reason's stable label) and the original subject. A label this version
-/// does not know (a newer host's) is read as a handler failure, the label
-/// kept in its text.
-pub(crate) fn dead_letter_of(headers: &HeaderMap) -> Option<(Undelivered, Option<String>)> {
-    let label = headers.get(headers::DEAD_LETTER)?.as_str();
-    let get = |name| {
-        headers
-            .get(name)
-            .map(|v: &async_nats::HeaderValue| v.as_str().to_owned())
-    };
-    let detail = get(headers::DEAD_LETTER_DETAIL);
-    let reason = DeadLetterReason::from_label(label, detail.as_deref()).unwrap_or_else(|| {
-        DeadLetterReason::HandlerFailed(format!("{label}: {}", detail.unwrap_or_default()))
-    });
-    let target = get(headers::DEAD_LETTER_TARGET).unwrap_or_default();
-    Some((
-        Undelivered::new(target, reason),
-        get(headers::DEAD_LETTER_SUBJECT),
-    ))
 }
 
 #[cfg(test)]
