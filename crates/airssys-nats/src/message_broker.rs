@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_rt::broker::{
-    subject, BrokerError, BrokerMessage, DirectDelivery, MessageBroker, PublishReport,
+    subject, BrokerError, DistributedBroker, BrokerMessage, DirectDelivery, MessageBroker, PublishReport,
     PublishWaiting, SubjectPublisher, Subscription, Undelivered,
 };
 use async_nats::{HeaderMap, Subject};
@@ -223,29 +223,6 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
         })
     }
 
-    /// Publishes an empty message on the request's reply subject with the
-    /// `Airssys-Failure` header carrying `reason`; the requesting broker's
-    /// `request` reads it back as [`BrokerError::Failed`].
-    ///
-    /// # Errors
-    /// [`BrokerError::NoReplyTo`]; [`BrokerError::Transport`] as
-    /// [`publish`](Self::publish).
-    fn reply_failure(&self, request: &BrokerMessage<M>, reason: &str) -> Result<(), BrokerError> {
-        let Some(reply_to) = &request.reply_to else {
-            return Err(BrokerError::NoReplyTo {
-                subject: request.subject.to_string(),
-            });
-        };
-        let mut headers = HeaderMap::new();
-        // A header value is one line: a multi-line reason is folded.
-        let one_line: String = reason
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        headers.insert(headers::FAILURE, one_line.as_str());
-        let publish = self.prepare_encoded(reply_to, None, headers, Bytes::new())?;
-        self.enqueue(reply_to, publish)
-    }
 
     /// Publishes `msg` on `<prefix>.<dead-letter subject>` with the
     /// `Airssys-Dead-Letter*` headers naming the reason, target and
@@ -273,7 +250,33 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for NatsBroker<M> {
         &self.inner.dead_letter_subject
     }
 
-    fn is_distributed(&self) -> bool {
-        true
+    fn distributed(&self) -> Option<&dyn DistributedBroker<M>> {
+        Some(self)
+    }
+}
+
+impl<M: Clone + Send + 'static> DistributedBroker<M> for NatsBroker<M> {
+    /// Publishes an empty message on the request's reply subject with the
+    /// `Airssys-Failure` header carrying `reason`; the requesting broker's
+    /// `request` reads it back as [`BrokerError::Failed`].
+    ///
+    /// # Errors
+    /// [`BrokerError::NoReplyTo`]; [`BrokerError::Transport`] as
+    /// [`publish`](MessageBroker::publish).
+    fn reply_failure(&self, request: &BrokerMessage<M>, reason: &str) -> Result<(), BrokerError> {
+        let Some(reply_to) = &request.reply_to else {
+            return Err(BrokerError::NoReplyTo {
+                subject: request.subject.to_string(),
+            });
+        };
+        let mut headers = HeaderMap::new();
+        // A header value is one line: a multi-line reason is folded.
+        let one_line: String = reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        headers.insert(headers::FAILURE, one_line.as_str());
+        let publish = self.prepare_encoded(reply_to, None, headers, Bytes::new())?;
+        self.enqueue(reply_to, publish)
     }
 }

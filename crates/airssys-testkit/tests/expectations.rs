@@ -156,7 +156,7 @@ async fn expect_dead_letter_matches_a_label_or_the_reason_text() {
         "{text}"
     );
     assert!(
-        text.contains("dead letter   for counter (component failed: "),
+        text.contains("dead letter   for counter (handler failed: "),
         "{text}"
     );
 }

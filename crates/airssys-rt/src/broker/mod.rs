@@ -42,6 +42,7 @@
 //! # }
 //! ```
 
+mod distributed;
 mod error;
 mod in_memory;
 mod publish_waiting;
@@ -58,6 +59,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 pub use crate::dead_letter::DeadLetterReason;
+pub use distributed::DistributedBroker;
 pub use error::{BrokerError, SubjectError};
 pub use in_memory::{
     BrokerStats, InMemoryBrokerBuilder, InMemoryMessageBroker, DEFAULT_DEAD_LETTER_SUBJECT,
@@ -233,7 +235,9 @@ impl PublishReport {
 }
 
 /// A topic broker: publish/subscribe with NATS-style subjects, and
-/// request/reply.
+/// request/reply: the core every broker implements. A broker that reaches
+/// other processes adds [`DistributedBroker`] and returns itself from
+/// [`distributed`](Self::distributed).
 ///
 /// `M` is the payload type; it is `Clone` because a message fans out to every
 /// matching subscriber. The trait is dyn-compatible: share a broker as
@@ -415,12 +419,19 @@ where
     /// default is [`DEFAULT_DEAD_LETTER_SUBJECT`]).
     fn dead_letter_subject(&self) -> &str;
 
-    /// `true` if the broker reaches other processes (a server-backed broker
-    /// such as airssys-nats's): a layer above then routes what it cannot
-    /// deliver locally (e.g. a send to a component it does not run) through
-    /// the broker. Default `false`: everything the broker reaches is local.
+    /// The extension of a broker that reaches other processes (a
+    /// server-backed broker such as airssys-nats's), if this is one.
+    /// Default `None`: everything the broker reaches is local.
+    fn distributed(&self) -> Option<&dyn DistributedBroker<M>> {
+        None
+    }
+
+    /// `true` if the broker reaches other processes
+    /// ([`distributed`](Self::distributed) is `Some`): a layer above then
+    /// routes what it cannot deliver locally (e.g. a send to a component
+    /// it does not run) through the broker.
     fn is_distributed(&self) -> bool {
-        false
+        self.distributed().is_some()
     }
 
     /// Answers `request` by publishing `payload` on its `reply_to` subject.
@@ -432,32 +443,6 @@ where
     fn reply(&self, request: &BrokerMessage<M>, payload: M) -> Result<PublishReport, BrokerError> {
         match &request.reply_to {
             Some(reply_to) => self.publish(reply_to, payload),
-            None => Err(BrokerError::NoReplyTo {
-                subject: request.subject.to_string(),
-            }),
-        }
-    }
-
-    /// Answers `request` with a failure instead of a reply: the requester's
-    /// [`request`](Self::request) returns [`BrokerError::Failed`] with
-    /// `reason` as soon as it arrives, instead of waiting out its timeout.
-    /// For a responder that took a request and could not handle it (on
-    /// another host, a component that trapped).
-    ///
-    /// The default cannot carry a failure (a reply is a payload `M` and
-    /// nothing else): it refuses with [`BrokerError::Transport`], and the
-    /// requester sees its timeout. A broker with headers on its wire
-    /// (airssys-nats) implements it.
-    ///
-    /// # Errors
-    /// [`BrokerError::NoReplyTo`] if `request` has no reply subject;
-    /// [`BrokerError::Transport`] if the broker cannot send it.
-    fn reply_failure(&self, request: &BrokerMessage<M>, reason: &str) -> Result<(), BrokerError> {
-        match &request.reply_to {
-            Some(reply_to) => Err(BrokerError::Transport {
-                subject: reply_to.to_string(),
-                reason: format!("this broker cannot carry a failed reply ({reason})"),
-            }),
             None => Err(BrokerError::NoReplyTo {
                 subject: request.subject.to_string(),
             }),

@@ -737,10 +737,14 @@ impl Endpoint {
 
 impl Endpoint {
     /// Tells the requester of `request` that it failed here, and why
-    /// ([`MessageBroker::reply_failure`]); a broker that cannot carry it
-    /// leaves the requester to its timeout.
+    /// ([`DistributedBroker::reply_failure`](airssys_rt::broker::DistributedBroker::reply_failure));
+    /// a broker that cannot carry it leaves the requester to its timeout.
     fn answer_failure(&self, request: &BrokerMessage<TopicMessage>, why: &str) {
-        if let Err(error) = self.broker.reply_failure(request, why) {
+        let Some(broker) = self.broker.distributed() else {
+            tracing::debug!(component = %self.id, "a local broker carries no failed reply");
+            return;
+        };
+        if let Err(error) = broker.reply_failure(request, why) {
             tracing::warn!(component = %self.id, %error, "could not tell a remote requester that its request failed");
         }
     }
