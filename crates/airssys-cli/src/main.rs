@@ -25,93 +25,97 @@ struct Cli {
     command: Command,
 }
 
+/// `airssys run`'s arguments.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The manifest (airssys.toml).
+    manifest: PathBuf,
+    /// Stop after this long ("5s", "2m").
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// No live status, only the final summary.
+    #[arg(long)]
+    quiet: bool,
+    /// Serve Prometheus /metrics and /health on this address (e.g. 127.0.0.1:9100).
+    #[arg(long)]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve the control API (`airssys ctl`) on this address; alone,
+    /// on 127.0.0.1:7070 (port 0 picks one). A non-loopback address needs a token.
+    #[arg(long, num_args = 0..=1, default_missing_value = airssys_cli::control::DEFAULT_CONTROL_ADDR)]
+    control_addr: Option<std::net::SocketAddr>,
+    /// File holding the control API's bearer token (default: the
+    /// AIRSSYS_CONTROL_TOKEN variable; none = loopback only, no token).
+    #[arg(long)]
+    control_token_file: Option<PathBuf>,
+    /// PEM certificate chain of the control API: serves it over TLS
+    /// (needed off loopback, with `--control-tls-key`).
+    #[arg(long, value_name = "FILE", requires = "control_tls_key")]
+    control_tls_cert: Option<PathBuf>,
+    /// PEM private key of `--control-tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "control_tls_cert")]
+    control_tls_key: Option<PathBuf>,
+    /// Join the NATS server at this URL as one host of a distributed
+    /// application (overrides the manifest's `[broker] url`).
+    #[arg(long)]
+    nats: Option<String>,
+    /// CA certificate (PEM) the NATS server's certificate must chain to;
+    /// TLS is then required (overrides `[broker] tls_ca`).
+    #[arg(long, value_name = "FILE")]
+    nats_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a NATS server that verifies its
+    /// clients (mutual TLS); with --nats-key (overrides `[broker] tls_cert`).
+    #[arg(long, value_name = "FILE", requires = "nats_key")]
+    nats_cert: Option<PathBuf>,
+    /// Private key (PEM) of --nats-cert (overrides `[broker] tls_key`).
+    #[arg(long, value_name = "FILE", requires = "nats_cert")]
+    nats_key: Option<PathBuf>,
+    /// NATS credentials file (user JWT + NKey seed, as `nsc` writes it)
+    /// (overrides the manifest's credentials).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["nats_nkey_file", "nats_token_file"])]
+    nats_creds: Option<PathBuf>,
+    /// File holding an NKey user seed (`SU…`) (overrides the manifest's credentials).
+    #[arg(long, value_name = "FILE", conflicts_with = "nats_token_file")]
+    nats_nkey_file: Option<PathBuf>,
+    /// File holding the NATS token (overrides the manifest's credentials).
+    #[arg(long, value_name = "FILE")]
+    nats_token_file: Option<PathBuf>,
+    /// Run only the components of these supervision groups (repeatable).
+    #[arg(long, num_args = 1..)]
+    only: Vec<String>,
+    /// Do not run the manifest's drives (another host drives).
+    #[arg(long)]
+    no_drives: bool,
+    /// Compile every guest afresh instead of loading compiled code kept
+    /// by an earlier run (`[host] cache_dir`, default
+    /// `~/.cache/airssys/compiled`).
+    #[arg(long)]
+    no_cache: bool,
+    /// End the run once every `[[drive]]` has sent its `count` and the
+    /// mailboxes are empty. Without it a run serves until Ctrl-C,
+    /// SIGTERM or `--duration`, whatever its drives do.
+    #[arg(long)]
+    until_drives_done: bool,
+    /// Run as one host of a cluster on the NATS server (JetStream):
+    /// every host runs the same manifest and the hosts divide the
+    /// components among themselves, taking over those of a host that
+    /// dies (also on with a `[cluster]` section).
+    #[arg(long)]
+    cluster: bool,
+    /// This host's id in the cluster (default: host name and pid).
+    #[arg(long, requires = "cluster")]
+    host_id: Option<String>,
+    /// A label of this host that components may require (repeatable).
+    #[arg(long = "label", value_name = "LABEL", requires = "cluster")]
+    labels: Vec<String>,
+}
+
 #[derive(Subcommand)]
 // Parsed once per process and matched at once: the size of `Run` (its
 // flags) costs nothing worth boxing for.
 #[allow(clippy::large_enum_variant)]
 enum Command {
     /// Start a host from a manifest and run it until Ctrl-C or --duration.
-    Run {
-        /// The manifest (airssys.toml).
-        manifest: PathBuf,
-        /// Stop after this long ("5s", "2m").
-        #[arg(long, value_parser = parse_duration)]
-        duration: Option<std::time::Duration>,
-        /// No live status, only the final summary.
-        #[arg(long)]
-        quiet: bool,
-        /// Serve Prometheus /metrics and /health on this address (e.g. 127.0.0.1:9100).
-        #[arg(long)]
-        metrics_addr: Option<std::net::SocketAddr>,
-        /// Serve the control API (`airssys ctl`) on this address; alone,
-        /// on 127.0.0.1:7070 (port 0 picks one). A non-loopback address needs a token.
-        #[arg(long, num_args = 0..=1, default_missing_value = airssys_cli::control::DEFAULT_CONTROL_ADDR)]
-        control_addr: Option<std::net::SocketAddr>,
-        /// File holding the control API's bearer token (default: the
-        /// AIRSSYS_CONTROL_TOKEN variable; none = loopback only, no token).
-        #[arg(long)]
-        control_token_file: Option<PathBuf>,
-        /// PEM certificate chain of the control API: serves it over TLS
-        /// (needed off loopback, with `--control-tls-key`).
-        #[arg(long, value_name = "FILE", requires = "control_tls_key")]
-        control_tls_cert: Option<PathBuf>,
-        /// PEM private key of `--control-tls-cert`.
-        #[arg(long, value_name = "FILE", requires = "control_tls_cert")]
-        control_tls_key: Option<PathBuf>,
-        /// Join the NATS server at this URL as one host of a distributed
-        /// application (overrides the manifest's `[broker] url`).
-        #[arg(long)]
-        nats: Option<String>,
-        /// CA certificate (PEM) the NATS server's certificate must chain to;
-        /// TLS is then required (overrides `[broker] tls_ca`).
-        #[arg(long, value_name = "FILE")]
-        nats_ca: Option<PathBuf>,
-        /// Client certificate (PEM) for a NATS server that verifies its
-        /// clients (mutual TLS); with --nats-key (overrides `[broker] tls_cert`).
-        #[arg(long, value_name = "FILE", requires = "nats_key")]
-        nats_cert: Option<PathBuf>,
-        /// Private key (PEM) of --nats-cert (overrides `[broker] tls_key`).
-        #[arg(long, value_name = "FILE", requires = "nats_cert")]
-        nats_key: Option<PathBuf>,
-        /// NATS credentials file (user JWT + NKey seed, as `nsc` writes it)
-        /// (overrides the manifest's credentials).
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["nats_nkey_file", "nats_token_file"])]
-        nats_creds: Option<PathBuf>,
-        /// File holding an NKey user seed (`SU…`) (overrides the manifest's credentials).
-        #[arg(long, value_name = "FILE", conflicts_with = "nats_token_file")]
-        nats_nkey_file: Option<PathBuf>,
-        /// File holding the NATS token (overrides the manifest's credentials).
-        #[arg(long, value_name = "FILE")]
-        nats_token_file: Option<PathBuf>,
-        /// Run only the components of these supervision groups (repeatable).
-        #[arg(long, num_args = 1..)]
-        only: Vec<String>,
-        /// Do not run the manifest's drives (another host drives).
-        #[arg(long)]
-        no_drives: bool,
-        /// Compile every guest afresh instead of loading compiled code kept
-        /// by an earlier run (`[host] cache_dir`, default
-        /// `~/.cache/airssys/compiled`).
-        #[arg(long)]
-        no_cache: bool,
-        /// End the run once every `[[drive]]` has sent its `count` and the
-        /// mailboxes are empty. Without it a run serves until Ctrl-C,
-        /// SIGTERM or `--duration`, whatever its drives do.
-        #[arg(long)]
-        until_drives_done: bool,
-        /// Run as one host of a cluster on the NATS server (JetStream):
-        /// every host runs the same manifest and the hosts divide the
-        /// components among themselves, taking over those of a host that
-        /// dies (also on with a `[cluster]` section).
-        #[arg(long)]
-        cluster: bool,
-        /// This host's id in the cluster (default: host name and pid).
-        #[arg(long, requires = "cluster")]
-        host_id: Option<String>,
-        /// A label of this host that components may require (repeatable).
-        #[arg(long = "label", value_name = "LABEL", requires = "cluster")]
-        labels: Vec<String>,
-    },
+    Run(RunArgs),
     /// Drive a running host through its control API (see `run --control-addr`).
     Ctl {
         /// The control API's address (host:port).
@@ -389,7 +393,7 @@ fn main() -> ExitCode {
     // A closed pipe on stdout ends a printing command quietly instead of
     // panicking in `println!`; a host (`run`) keeps running and writes its
     // summary without panicking (see `print_summary`).
-    if !matches!(cli.command, Command::Run { .. }) {
+    if !matches!(cli.command, Command::Run(_)) {
         airssys_cli::signals::restore_default_sigpipe();
     }
     match tokio::runtime::Builder::new_multi_thread()
@@ -405,97 +409,11 @@ fn main() -> ExitCode {
 }
 
 async fn run_command(cli: Cli) -> ExitCode {
-    if !matches!(cli.command, Command::Run { .. }) {
+    if !matches!(cli.command, Command::Run(_)) {
         telemetry::init_logging("warn");
     }
     match cli.command {
-        Command::Run {
-            manifest,
-            duration,
-            quiet,
-            metrics_addr,
-            control_addr,
-            control_token_file,
-            control_tls_cert,
-            control_tls_key,
-            nats,
-            nats_ca,
-            nats_cert,
-            nats_key,
-            nats_creds,
-            nats_nkey_file,
-            nats_token_file,
-            only,
-            no_drives,
-            no_cache,
-            until_drives_done,
-            cluster,
-            host_id,
-            labels,
-        } => {
-            telemetry::init_logging("info");
-            let control = match control_addr {
-                None => None,
-                Some(addr) => {
-                    let token = match Token::load(control_token_file.as_deref()) {
-                        Ok(t) => t,
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            return ExitCode::from(2);
-                        }
-                    };
-                    let tls = control_tls_cert.as_deref().zip(control_tls_key.as_deref());
-                    match ControlConfig::new(addr, token, tls) {
-                        Ok(c) => Some(c),
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            return ExitCode::from(2);
-                        }
-                    }
-                }
-            };
-            let m = match Manifest::load(&manifest) {
-                Ok(m) => m,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let opts = RunOptions {
-                duration,
-                quiet,
-                metrics_addr,
-                control,
-                nats,
-                nats_security: airssys_cli::nats::SecurityFlags {
-                    ca: nats_ca,
-                    client_cert: nats_cert.zip(nats_key),
-                    auth: nats_creds
-                        .map(Auth::CredentialsFile)
-                        .or(nats_nkey_file.map(Auth::NkeySeedFile))
-                        .or(nats_token_file.map(Auth::TokenFile)),
-                },
-                only,
-                no_drives,
-                no_cache,
-                until_drives_done,
-                cluster,
-                host_id,
-                labels,
-            };
-            match run::run(m, opts).await {
-                Ok(summary) => {
-                    use std::io::Write;
-                    // A closed stdout loses the summary, not the exit code.
-                    let _ = writeln!(std::io::stdout(), "{summary}");
-                    ExitCode::from(summary.exit_code())
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
-            }
-        }
+        Command::Run(args) => run_manifest(args).await,
         Command::Bench {
             json,
             quick,
@@ -677,6 +595,97 @@ async fn run_command(cli: Cli) -> ExitCode {
                     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
                 }
             }
+        }
+    }
+}
+
+/// `airssys run`: the control API's settings, the manifest, and the run
+/// to its end; the exit code is the summary's.
+async fn run_manifest(args: RunArgs) -> ExitCode {
+    let RunArgs {
+        manifest,
+        duration,
+        quiet,
+        metrics_addr,
+        control_addr,
+        control_token_file,
+        control_tls_cert,
+        control_tls_key,
+        nats,
+        nats_ca,
+        nats_cert,
+        nats_key,
+        nats_creds,
+        nats_nkey_file,
+        nats_token_file,
+        only,
+        no_drives,
+        no_cache,
+        until_drives_done,
+        cluster,
+        host_id,
+        labels,
+    } = args;
+    telemetry::init_logging("info");
+    let control = match control_addr {
+        None => None,
+        Some(addr) => {
+            let token = match Token::load(control_token_file.as_deref()) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let tls = control_tls_cert.as_deref().zip(control_tls_key.as_deref());
+            match ControlConfig::new(addr, token, tls) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let m = match Manifest::load(&manifest) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = RunOptions {
+        duration,
+        quiet,
+        metrics_addr,
+        control,
+        nats,
+        nats_security: airssys_cli::nats::SecurityFlags {
+            ca: nats_ca,
+            client_cert: nats_cert.zip(nats_key),
+            auth: nats_creds
+                .map(Auth::CredentialsFile)
+                .or(nats_nkey_file.map(Auth::NkeySeedFile))
+                .or(nats_token_file.map(Auth::TokenFile)),
+        },
+        only,
+        no_drives,
+        no_cache,
+        until_drives_done,
+        cluster,
+        host_id,
+        labels,
+    };
+    match run::run(m, opts).await {
+        Ok(summary) => {
+            use std::io::Write;
+            // A closed stdout loses the summary, not the exit code.
+            let _ = writeln!(std::io::stdout(), "{summary}");
+            ExitCode::from(summary.exit_code())
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
         }
     }
 }
