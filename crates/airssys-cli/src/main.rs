@@ -502,78 +502,13 @@ async fn run_command(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Inspect { file, json } => {
-            let bytes = match read(&file) {
-                Ok(b) => b,
-                Err(code) => return code,
-            };
-            match inspect::inspect(&bytes) {
-                Ok(report) => {
-                    if json {
-                        match serde_json::to_string_pretty(&report) {
-                            Ok(s) => println!("{s}"),
-                            Err(e) => {
-                                eprintln!("error: {e}");
-                                return ExitCode::from(1);
-                            }
-                        }
-                    } else {
-                        println!("{report}");
-                    }
-                    if report.satisfied() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(3)
-                    }
-                }
-                Err(e) => {
-                    eprintln!("error: {}: {e}", file.display());
-                    ExitCode::from(1)
-                }
-            }
-        }
+        Command::Inspect { file, json } => inspect_file(&file, json),
         Command::Componentize {
             module,
             output,
             wasi,
             wasi_adapter,
-        } => {
-            let bytes = match read(&module) {
-                Ok(b) => b,
-                Err(code) => return code,
-            };
-            let adapter = match wasi_adapter.as_ref().map(read).transpose() {
-                Ok(a) => a,
-                Err(code) => return code,
-            };
-            let adapter = adapter.or_else(|| {
-                wasi.then(|| {
-                    wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER
-                        .to_vec()
-                })
-            });
-            match airssys_wasm::wit::componentize(&bytes, adapter.as_deref()) {
-                Ok(component) => match std::fs::write(&output, &component) {
-                    Ok(()) => {
-                        println!(
-                            "{}: component of {}, {} bytes",
-                            output.display(),
-                            airssys_wasm::wit::WORLD_NAME,
-                            component.len()
-                        );
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: {}: {e}", output.display());
-                        ExitCode::from(1)
-                    }
-                },
-                Err(e) => {
-                    eprintln!("error: {}: {e}", module.display());
-                    ExitCode::from(1)
-                }
-            }
-        }
+        } => componentize(&module, &output, wasi, wasi_adapter.as_ref()),
         Command::Invoke {
             file,
             function,
@@ -599,6 +534,83 @@ async fn run_command(cli: Cli) -> ExitCode {
     }
 }
 
+/// `airssys inspect`: what a binary imports and exports, as text or JSON;
+/// exit code 3 when it does not satisfy the host.
+fn inspect_file(file: &PathBuf, json: bool) -> ExitCode {
+    let bytes = match read(file) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    match inspect::inspect(&bytes) {
+        Ok(report) => {
+            if json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                println!("{report}");
+            }
+            if report.satisfied() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `airssys componentize`: a core module made a component of the airssys
+/// world (adapted to WASI preview 2 when asked).
+fn componentize(
+    module: &PathBuf,
+    output: &PathBuf,
+    wasi: bool,
+    wasi_adapter: Option<&PathBuf>,
+) -> ExitCode {
+    let bytes = match read(module) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let adapter = match wasi_adapter.map(read).transpose() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let adapter = adapter.or_else(|| {
+        wasi.then(|| {
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER
+                .to_vec()
+        })
+    });
+    match airssys_wasm::wit::componentize(&bytes, adapter.as_deref()) {
+        Ok(component) => match std::fs::write(output, &component) {
+            Ok(()) => {
+                println!(
+                    "{}: component of {}, {} bytes",
+                    output.display(),
+                    airssys_wasm::wit::WORLD_NAME,
+                    component.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", output.display());
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("error: {}: {e}", module.display());
+            ExitCode::from(1)
+        }
+    }
+}
 /// `airssys run`: the control API's settings, the manifest, and the run
 /// to its end; the exit code is the summary's.
 async fn run_manifest(args: RunArgs) -> ExitCode {
