@@ -580,7 +580,7 @@ async fn a_host_paused_past_its_lease_handles_nothing_it_no_longer_owns() {
     );
     // h1 woke up with them, past its lease: none was handled there, each
     // was dead-lettered (`not_owner` if its component saw it first,
-    // `component_stopped` if h1 had stopped it already).
+    // `actor_stopped` if h1 had stopped it already).
     let summary = terminate(child);
     for id in &owned {
         let row = summary

@@ -64,9 +64,9 @@ pub use guest::{
 pub use host::{
     ComponentActor, ComponentDown, ComponentFailure, ComponentHealth, ComponentHost,
     ComponentHostBuilder, ComponentInfo, ComponentMessage, ComponentMonitor, ComponentRef,
-    ComponentRegistry, ComponentReply, ComponentSpec, DeadLetterStats, Fault, HostError,
-    HostShutdownReport, LifecycleState, RestartPending, TopicMessage, UndeliveredReason,
-    UpgradeOutcome, UpgradeReport, SPAWN_BATCH,
+    ComponentRegistry, ComponentReply, ComponentSpec, DeadLetterReason, DeadLetterStats, Fault,
+    HostError, HostShutdownReport, LifecycleState, RestartPending, TopicMessage, UpgradeOutcome,
+    UpgradeReport, SPAWN_BATCH,
 };
 pub use id::ComponentId;
 pub use runtime::engine::{

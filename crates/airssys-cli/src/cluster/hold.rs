@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use airssys_nats::NatsBroker;
-use airssys_rt::broker::{BrokerMessage, MessageBroker, Subscription};
+use airssys_rt::broker::{BrokerMessage, DistributedBroker, MessageBroker, Subscription};
 use airssys_wasm::guest::GuestMessage;
 use airssys_wasm::host::{ComponentHost, SEND_INBOX};
 use airssys_wasm::{SubjectPattern, TopicMessage};

@@ -9,7 +9,7 @@ use airssys_rt::{Actor, ActorContext, ErrorAction, LinkExit};
 use futures::future::Either;
 use parking_lot::RwLock;
 
-use super::dead_letters::{DeadLetterSink, UndeliveredReason};
+use super::dead_letters::DeadLetterSink;
 use super::error::ComponentFailure;
 use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
@@ -21,6 +21,7 @@ use crate::guest::{GuestHealth, GuestInstance, GuestMessage, GuestModule, Instan
 use crate::id::ComponentId;
 use crate::metrics::TrapKind;
 use crate::trace::SpanKind;
+use airssys_rt::DeadLetterReason;
 
 /// What every incarnation of one component shares: how to build it and
 /// where to report.
@@ -185,7 +186,7 @@ impl ComponentActor {
                     self.template.dead_letters.post(
                         &self.template.id,
                         message,
-                        UndeliveredReason::NotOwner,
+                        DeadLetterReason::NotOwner,
                     );
                     return Err(failure);
                 }
@@ -231,9 +232,9 @@ impl ComponentActor {
                 Ok(reply) => Ok(ComponentReply::Delivered(reply)),
                 Err(error) => {
                     let reason = if error.is_fatal() {
-                        UndeliveredReason::ComponentFailed(error.to_string())
+                        DeadLetterReason::HandlerFailed(error.to_string())
                     } else {
-                        UndeliveredReason::Rejected(error.to_string())
+                        DeadLetterReason::Rejected(error.to_string())
                     };
                     self.template
                         .dead_letters
@@ -378,6 +379,11 @@ impl Actor for ComponentActor {
     type Message = ComponentMessage;
     type Reply = ComponentReply;
     type Error = ComponentFailure;
+
+    /// `deliver` dead-letters a message whose handling failed, with the
+    /// message and the typed failure; the runtime's copy (without either)
+    /// would count the failure twice.
+    const DEAD_LETTERS_FAILURES: bool = false;
 
     async fn pre_start(&mut self, _: &mut ActorContext<Self>) -> Result<(), ComponentFailure> {
         let template = &self.template;

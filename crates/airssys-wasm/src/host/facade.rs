@@ -10,7 +10,7 @@ use airssys_rt::{ActorRef, ActorSystem, AskError, DeadLetterReason, Lease, TrySe
 use bytes::Bytes;
 
 use super::actor::ComponentActor;
-use super::dead_letters::{DeadLetterSink, DeadLetterStats, UndeliveredReason};
+use super::dead_letters::{DeadLetterSink, DeadLetterStats};
 use super::durable::DurableSends;
 use super::error::{ComponentFailure, HostError};
 use super::fault::Fault;
@@ -243,7 +243,7 @@ fn forward_stopped_mailboxes(system: &ActorSystem, sink: DeadLetterSink) {
             return;
         };
         let target = ComponentId::new(letter.actor_name.as_deref().unwrap_or("unknown"));
-        sink.post(&target, message, UndeliveredReason::ComponentStopped);
+        sink.post(&target, message, DeadLetterReason::ActorStopped);
     });
 }
 

@@ -35,7 +35,7 @@
 //!   renewed before it ends. A host whose component stops acknowledges
 //!   nothing more and keeps the subject until twice [`SEND_LEASE`] after
 //!   its last acknowledgement, dead-lettering what still arrives
-//!   (`component_stopped`, counted there); by then every sender's lease has
+//!   (`actor_stopped`, counted there); by then every sender's lease has
 //!   ended, its sends ask again, and "no responders" comes back once the
 //!   subject is gone.
 //! - Any other reply subject makes it a request: the component's reply
@@ -57,7 +57,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::actor::ComponentActor;
-use super::dead_letters::{DeadLetterSink, UndeliveredReason};
+use super::dead_letters::DeadLetterSink;
 use super::error::HostError;
 use super::message::{ComponentMessage, ComponentReply, TopicMessage};
 use super::remote_monitor::{Membership, RemoteMonitors, Watched};
@@ -65,6 +65,7 @@ use super::router::next_correlation_id;
 use crate::guest::host_imports::BoxFuture;
 use crate::guest::GuestMessage;
 use crate::id::ComponentId;
+use airssys_rt::DeadLetterReason;
 
 /// The subject a component is reached on: `component.<id>`.
 pub const COMPONENT_SUBJECT_PREFIX: &str = "component.";
@@ -164,7 +165,7 @@ impl RemoteRoutes {
                 sink.post(
                     &ComponentId::new(target),
                     GuestMessage::new(Bytes::new()),
-                    UndeliveredReason::NoSuchTarget,
+                    DeadLetterReason::NoSuchTarget,
                 );
             }
         });
@@ -695,7 +696,7 @@ impl Endpoint {
                 self.answer_failure(&published, &why);
             }
             self.dead_letters
-                .post(&self.id, message, UndeliveredReason::Rejected(why));
+                .post(&self.id, message, DeadLetterReason::Rejected(why));
             return;
         }
         if reply_to.is_none() {
@@ -706,7 +707,7 @@ impl Endpoint {
             if let Err(error) = self.actor.tell(ComponentMessage::Deliver(message)).await {
                 if let ComponentMessage::Deliver(message) = error.message {
                     self.dead_letters
-                        .post(&self.id, message, UndeliveredReason::ComponentStopped);
+                        .post(&self.id, message, DeadLetterReason::ActorStopped);
                 }
             }
             return;
@@ -743,10 +744,14 @@ impl Endpoint {
 
 impl Endpoint {
     /// Tells the requester of `request` that it failed here, and why
-    /// ([`MessageBroker::reply_failure`]); a broker that cannot carry it
-    /// leaves the requester to its timeout.
+    /// ([`DistributedBroker::reply_failure`](airssys_rt::broker::DistributedBroker::reply_failure));
+    /// a broker that cannot carry it leaves the requester to its timeout.
     fn answer_failure(&self, request: &BrokerMessage<TopicMessage>, why: &str) {
-        if let Err(error) = self.broker.reply_failure(request, why) {
+        let Some(broker) = self.broker.distributed() else {
+            tracing::debug!(component = %self.id, "a local broker carries no failed reply");
+            return;
+        };
+        if let Err(error) = broker.reply_failure(request, why) {
             tracing::warn!(component = %self.id, %error, "could not tell a remote requester that its request failed");
         }
     }

@@ -113,12 +113,12 @@ fn reason_from(label: &str, detail: String) -> ExitReason {
     match label {
         "normal" => ExitReason::Normal,
         "shutdown" => ExitReason::Shutdown,
-        "failed" => ExitReason::Failed(detail),
+        "failed" => ExitReason::Failed(detail.into()),
         "escalated" => ExitReason::Escalated(detail),
-        "linked" => ExitReason::Failed(format!("linked: {detail}")),
+        "linked" => ExitReason::Failed(format!("linked: {detail}").into()),
         "noproc" => ExitReason::NoProc,
         "noconnection" => ExitReason::NoConnection,
-        other => ExitReason::Failed(format!("{other}: {detail}")),
+        other => ExitReason::Failed(format!("{other}: {detail}").into()),
     }
 }
 
