@@ -3,7 +3,7 @@
 ;; publishes the priced order on `orders.priced.<region>`.
 ;;
 ;; A payload starting with `!` is poison: the guest traps (`unreachable`),
-;; the message is dead-lettered as `component_failed`, and the supervisor
+;; the message is dead-lettered as `handler_failed`, and the supervisor
 ;; restarts the component with fresh state. Messages queued behind the
 ;; poison stay in the mailbox and reach the new incarnation.
 ;;

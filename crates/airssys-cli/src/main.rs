@@ -25,93 +25,113 @@ struct Cli {
     command: Command,
 }
 
+/// `airssys run`'s arguments.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The manifest (airssys.toml).
+    manifest: PathBuf,
+    /// Stop after this long ("5s", "2m").
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// No live status, only the final summary.
+    #[arg(long)]
+    quiet: bool,
+    /// Serve Prometheus /metrics and /health on this address (e.g. 127.0.0.1:9100).
+    #[arg(long)]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// Above this many components, /metrics adds per-component series
+    /// up by component name (`component_name` label) instead of one
+    /// series per component id, so the scrape stays small.
+    #[arg(long, value_name = "N", default_value_t = airssys_cli::telemetry::DEFAULT_COMPONENT_LIMIT)]
+    metrics_component_limit: usize,
+    /// Export traces (a span per handle-message and per send, request
+    /// and publish, W3C trace context carried across components and
+    /// hosts) over OTLP/HTTP to this collector URL (`/v1/traces` is
+    /// appended). Default: the OTEL_EXPORTER_OTLP_ENDPOINT variable; none
+    /// = no tracing at all.
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// Share of new traces recorded (0 to 1; parent-based: a message
+    /// whose sender's trace is sampled is always recorded).
+    #[arg(long, value_name = "RATIO", default_value_t = 1.0)]
+    trace_sample_ratio: f64,
+    /// Serve the control API (`airssys ctl`) on this address; alone,
+    /// on 127.0.0.1:7070 (port 0 picks one). A non-loopback address needs a token.
+    #[arg(long, num_args = 0..=1, default_missing_value = airssys_cli::control::DEFAULT_CONTROL_ADDR)]
+    control_addr: Option<std::net::SocketAddr>,
+    /// File holding the control API's bearer token (default: the
+    /// AIRSSYS_CONTROL_TOKEN variable; none = loopback only, no token).
+    #[arg(long)]
+    control_token_file: Option<PathBuf>,
+    /// PEM certificate chain of the control API: serves it over TLS
+    /// (needed off loopback, with `--control-tls-key`).
+    #[arg(long, value_name = "FILE", requires = "control_tls_key")]
+    control_tls_cert: Option<PathBuf>,
+    /// PEM private key of `--control-tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "control_tls_cert")]
+    control_tls_key: Option<PathBuf>,
+    /// Join the NATS server at this URL as one host of a distributed
+    /// application (overrides the manifest's `[broker] url`).
+    #[arg(long)]
+    nats: Option<String>,
+    /// CA certificate (PEM) the NATS server's certificate must chain to;
+    /// TLS is then required (overrides `[broker] tls_ca`).
+    #[arg(long, value_name = "FILE")]
+    nats_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a NATS server that verifies its
+    /// clients (mutual TLS); with --nats-key (overrides `[broker] tls_cert`).
+    #[arg(long, value_name = "FILE", requires = "nats_key")]
+    nats_cert: Option<PathBuf>,
+    /// Private key (PEM) of --nats-cert (overrides `[broker] tls_key`).
+    #[arg(long, value_name = "FILE", requires = "nats_cert")]
+    nats_key: Option<PathBuf>,
+    /// NATS credentials file (user JWT + NKey seed, as `nsc` writes it)
+    /// (overrides the manifest's credentials).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["nats_nkey_file", "nats_token_file"])]
+    nats_creds: Option<PathBuf>,
+    /// File holding an NKey user seed (`SU…`) (overrides the manifest's credentials).
+    #[arg(long, value_name = "FILE", conflicts_with = "nats_token_file")]
+    nats_nkey_file: Option<PathBuf>,
+    /// File holding the NATS token (overrides the manifest's credentials).
+    #[arg(long, value_name = "FILE")]
+    nats_token_file: Option<PathBuf>,
+    /// Run only the components of these supervision groups (repeatable).
+    #[arg(long, num_args = 1..)]
+    only: Vec<String>,
+    /// Do not run the manifest's drives (another host drives).
+    #[arg(long)]
+    no_drives: bool,
+    /// Compile every guest afresh instead of loading compiled code kept
+    /// by an earlier run (`[host] cache_dir`, default
+    /// `~/.cache/airssys/compiled`).
+    #[arg(long)]
+    no_cache: bool,
+    /// End the run once every `[[drive]]` has sent its `count` and the
+    /// mailboxes are empty. Without it a run serves until Ctrl-C,
+    /// SIGTERM or `--duration`, whatever its drives do.
+    #[arg(long)]
+    until_drives_done: bool,
+    /// Run as one host of a cluster on the NATS server (JetStream):
+    /// every host runs the same manifest and the hosts divide the
+    /// components among themselves, taking over those of a host that
+    /// dies (also on with a `[cluster]` section).
+    #[arg(long)]
+    cluster: bool,
+    /// This host's id in the cluster (default: host name and pid).
+    #[arg(long, requires = "cluster")]
+    host_id: Option<String>,
+    /// A label of this host that components may require (repeatable).
+    #[arg(long = "label", value_name = "LABEL", requires = "cluster")]
+    labels: Vec<String>,
+}
+
 #[derive(Subcommand)]
 // Parsed once per process and matched at once: the size of `Run` (its
 // flags) costs nothing worth boxing for.
 #[allow(clippy::large_enum_variant)]
 enum Command {
     /// Start a host from a manifest and run it until Ctrl-C or --duration.
-    Run {
-        /// The manifest (airssys.toml).
-        manifest: PathBuf,
-        /// Stop after this long ("5s", "2m").
-        #[arg(long, value_parser = parse_duration)]
-        duration: Option<std::time::Duration>,
-        /// No live status, only the final summary.
-        #[arg(long)]
-        quiet: bool,
-        /// Serve Prometheus /metrics and /health on this address (e.g. 127.0.0.1:9100).
-        #[arg(long)]
-        metrics_addr: Option<std::net::SocketAddr>,
-        /// Serve the control API (`airssys ctl`) on this address; alone,
-        /// on 127.0.0.1:7070 (port 0 picks one). A non-loopback address needs a token.
-        #[arg(long, num_args = 0..=1, default_missing_value = airssys_cli::control::DEFAULT_CONTROL_ADDR)]
-        control_addr: Option<std::net::SocketAddr>,
-        /// File holding the control API's bearer token (default: the
-        /// AIRSSYS_CONTROL_TOKEN variable; none = loopback only, no token).
-        #[arg(long)]
-        control_token_file: Option<PathBuf>,
-        /// PEM certificate chain of the control API: serves it over TLS
-        /// (needed off loopback, with `--control-tls-key`).
-        #[arg(long, value_name = "FILE", requires = "control_tls_key")]
-        control_tls_cert: Option<PathBuf>,
-        /// PEM private key of `--control-tls-cert`.
-        #[arg(long, value_name = "FILE", requires = "control_tls_cert")]
-        control_tls_key: Option<PathBuf>,
-        /// Join the NATS server at this URL as one host of a distributed
-        /// application (overrides the manifest's `[broker] url`).
-        #[arg(long)]
-        nats: Option<String>,
-        /// CA certificate (PEM) the NATS server's certificate must chain to;
-        /// TLS is then required (overrides `[broker] tls_ca`).
-        #[arg(long, value_name = "FILE")]
-        nats_ca: Option<PathBuf>,
-        /// Client certificate (PEM) for a NATS server that verifies its
-        /// clients (mutual TLS); with --nats-key (overrides `[broker] tls_cert`).
-        #[arg(long, value_name = "FILE", requires = "nats_key")]
-        nats_cert: Option<PathBuf>,
-        /// Private key (PEM) of --nats-cert (overrides `[broker] tls_key`).
-        #[arg(long, value_name = "FILE", requires = "nats_cert")]
-        nats_key: Option<PathBuf>,
-        /// NATS credentials file (user JWT + NKey seed, as `nsc` writes it)
-        /// (overrides the manifest's credentials).
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["nats_nkey_file", "nats_token_file"])]
-        nats_creds: Option<PathBuf>,
-        /// File holding an NKey user seed (`SU…`) (overrides the manifest's credentials).
-        #[arg(long, value_name = "FILE", conflicts_with = "nats_token_file")]
-        nats_nkey_file: Option<PathBuf>,
-        /// File holding the NATS token (overrides the manifest's credentials).
-        #[arg(long, value_name = "FILE")]
-        nats_token_file: Option<PathBuf>,
-        /// Run only the components of these supervision groups (repeatable).
-        #[arg(long, num_args = 1..)]
-        only: Vec<String>,
-        /// Do not run the manifest's drives (another host drives).
-        #[arg(long)]
-        no_drives: bool,
-        /// Compile every guest afresh instead of loading compiled code kept
-        /// by an earlier run (`[host] cache_dir`, default
-        /// `~/.cache/airssys/compiled`).
-        #[arg(long)]
-        no_cache: bool,
-        /// End the run once every `[[drive]]` has sent its `count` and the
-        /// mailboxes are empty. Without it a run serves until Ctrl-C,
-        /// SIGTERM or `--duration`, whatever its drives do.
-        #[arg(long)]
-        until_drives_done: bool,
-        /// Run as one host of a cluster on the NATS server (JetStream):
-        /// every host runs the same manifest and the hosts divide the
-        /// components among themselves, taking over those of a host that
-        /// dies (also on with a `[cluster]` section).
-        #[arg(long)]
-        cluster: bool,
-        /// This host's id in the cluster (default: host name and pid).
-        #[arg(long, requires = "cluster")]
-        host_id: Option<String>,
-        /// A label of this host that components may require (repeatable).
-        #[arg(long = "label", value_name = "LABEL", requires = "cluster")]
-        labels: Vec<String>,
-    },
+    Run(RunArgs),
     /// Drive a running host through its control API (see `run --control-addr`).
     Ctl {
         /// The control API's address (host:port).
@@ -394,10 +414,29 @@ fn main() -> ExitCode {
     // A closed pipe on stdout ends a printing command quietly instead of
     // panicking in `println!`; a host (`run`) keeps running and writes its
     // summary without panicking (see `print_summary`).
-    if !matches!(cli.command, Command::Run { .. }) {
+    if !matches!(cli.command, Command::Run(_)) {
         airssys_cli::signals::restore_default_sigpipe();
     }
-    match tokio::runtime::Builder::new_multi_thread()
+    // Before the runtime: the exporter's blocking HTTP client must not be
+    // made (or dropped) inside it.
+    let traces = match &cli.command {
+        Command::Run(args) => match telemetry::otel::traces_endpoint(args.otlp_endpoint.as_deref())
+        {
+            None => None,
+            Some(endpoint) => {
+                match telemetry::otel::install(Some(&endpoint), args.trace_sample_ratio, "airssys")
+                {
+                    Ok(guard) => Some(guard),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+        },
+        _ => None,
+    };
+    let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
@@ -406,101 +445,19 @@ fn main() -> ExitCode {
             eprintln!("error: cannot start the tokio runtime: {e}");
             ExitCode::from(1)
         }
+    };
+    if let Some(traces) = traces {
+        traces.shutdown();
     }
+    code
 }
 
 async fn run_command(cli: Cli) -> ExitCode {
-    if !matches!(cli.command, Command::Run { .. }) {
+    if !matches!(cli.command, Command::Run(_)) {
         telemetry::init_logging("warn");
     }
     match cli.command {
-        Command::Run {
-            manifest,
-            duration,
-            quiet,
-            metrics_addr,
-            control_addr,
-            control_token_file,
-            control_tls_cert,
-            control_tls_key,
-            nats,
-            nats_ca,
-            nats_cert,
-            nats_key,
-            nats_creds,
-            nats_nkey_file,
-            nats_token_file,
-            only,
-            no_drives,
-            no_cache,
-            until_drives_done,
-            cluster,
-            host_id,
-            labels,
-        } => {
-            telemetry::init_logging("info");
-            let control = match control_addr {
-                None => None,
-                Some(addr) => {
-                    let token = match Token::load(control_token_file.as_deref()) {
-                        Ok(t) => t,
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            return ExitCode::from(2);
-                        }
-                    };
-                    let tls = control_tls_cert.as_deref().zip(control_tls_key.as_deref());
-                    match ControlConfig::new(addr, token, tls) {
-                        Ok(c) => Some(c),
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            return ExitCode::from(2);
-                        }
-                    }
-                }
-            };
-            let m = match Manifest::load(&manifest) {
-                Ok(m) => m,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let opts = RunOptions {
-                duration,
-                quiet,
-                metrics_addr,
-                control,
-                nats,
-                nats_security: airssys_cli::nats::SecurityFlags {
-                    ca: nats_ca,
-                    client_cert: nats_cert.zip(nats_key),
-                    auth: nats_creds
-                        .map(Auth::CredentialsFile)
-                        .or(nats_nkey_file.map(Auth::NkeySeedFile))
-                        .or(nats_token_file.map(Auth::TokenFile)),
-                },
-                only,
-                no_drives,
-                no_cache,
-                until_drives_done,
-                cluster,
-                host_id,
-                labels,
-            };
-            match run::run(m, opts).await {
-                Ok(summary) => {
-                    use std::io::Write;
-                    // A closed stdout loses the summary, not the exit code.
-                    let _ = writeln!(std::io::stdout(), "{summary}");
-                    ExitCode::from(summary.exit_code())
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
-            }
-        }
+        Command::Run(args) => run_manifest(args).await,
         Command::Bench {
             json,
             quick,
@@ -590,78 +547,13 @@ async fn run_command(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Inspect { file, json } => {
-            let bytes = match read(&file) {
-                Ok(b) => b,
-                Err(code) => return code,
-            };
-            match inspect::inspect(&bytes) {
-                Ok(report) => {
-                    if json {
-                        match serde_json::to_string_pretty(&report) {
-                            Ok(s) => println!("{s}"),
-                            Err(e) => {
-                                eprintln!("error: {e}");
-                                return ExitCode::from(1);
-                            }
-                        }
-                    } else {
-                        println!("{report}");
-                    }
-                    if report.satisfied() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(3)
-                    }
-                }
-                Err(e) => {
-                    eprintln!("error: {}: {e}", file.display());
-                    ExitCode::from(1)
-                }
-            }
-        }
+        Command::Inspect { file, json } => inspect_file(&file, json),
         Command::Componentize {
             module,
             output,
             wasi,
             wasi_adapter,
-        } => {
-            let bytes = match read(&module) {
-                Ok(b) => b,
-                Err(code) => return code,
-            };
-            let adapter = match wasi_adapter.as_ref().map(read).transpose() {
-                Ok(a) => a,
-                Err(code) => return code,
-            };
-            let adapter = adapter.or_else(|| {
-                wasi.then(|| {
-                    wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER
-                        .to_vec()
-                })
-            });
-            match airssys_wasm::wit::componentize(&bytes, adapter.as_deref()) {
-                Ok(component) => match std::fs::write(&output, &component) {
-                    Ok(()) => {
-                        println!(
-                            "{}: component of {}, {} bytes",
-                            output.display(),
-                            airssys_wasm::wit::WORLD_NAME,
-                            component.len()
-                        );
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: {}: {e}", output.display());
-                        ExitCode::from(1)
-                    }
-                },
-                Err(e) => {
-                    eprintln!("error: {}: {e}", module.display());
-                    ExitCode::from(1)
-                }
-            }
-        }
+        } => componentize(&module, &output, wasi, wasi_adapter.as_ref()),
         Command::Invoke {
             file,
             function,
@@ -683,6 +575,178 @@ async fn run_command(cli: Cli) -> ExitCode {
                     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
                 }
             }
+        }
+    }
+}
+
+/// `airssys inspect`: what a binary imports and exports, as text or JSON;
+/// exit code 3 when it does not satisfy the host.
+fn inspect_file(file: &PathBuf, json: bool) -> ExitCode {
+    let bytes = match read(file) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    match inspect::inspect(&bytes) {
+        Ok(report) => {
+            if json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                println!("{report}");
+            }
+            if report.satisfied() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `airssys componentize`: a core module made a component of the airssys
+/// world (adapted to WASI preview 2 when asked).
+fn componentize(
+    module: &PathBuf,
+    output: &PathBuf,
+    wasi: bool,
+    wasi_adapter: Option<&PathBuf>,
+) -> ExitCode {
+    let bytes = match read(module) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let adapter = match wasi_adapter.map(read).transpose() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let adapter = adapter.or_else(|| {
+        wasi.then(|| {
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER
+                .to_vec()
+        })
+    });
+    match airssys_wasm::wit::componentize(&bytes, adapter.as_deref()) {
+        Ok(component) => match std::fs::write(output, &component) {
+            Ok(()) => {
+                println!(
+                    "{}: component of {}, {} bytes",
+                    output.display(),
+                    airssys_wasm::wit::WORLD_NAME,
+                    component.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", output.display());
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("error: {}: {e}", module.display());
+            ExitCode::from(1)
+        }
+    }
+}
+/// `airssys run`: the control API's settings, the manifest, and the run
+/// to its end; the exit code is the summary's.
+async fn run_manifest(args: RunArgs) -> ExitCode {
+    let RunArgs {
+        manifest,
+        duration,
+        quiet,
+        metrics_addr,
+        metrics_component_limit,
+        otlp_endpoint: _,
+        trace_sample_ratio: _,
+        control_addr,
+        control_token_file,
+        control_tls_cert,
+        control_tls_key,
+        nats,
+        nats_ca,
+        nats_cert,
+        nats_key,
+        nats_creds,
+        nats_nkey_file,
+        nats_token_file,
+        only,
+        no_drives,
+        no_cache,
+        until_drives_done,
+        cluster,
+        host_id,
+        labels,
+    } = args;
+    telemetry::init_logging("info");
+    let control = match control_addr {
+        None => None,
+        Some(addr) => {
+            let token = match Token::load(control_token_file.as_deref()) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let tls = control_tls_cert.as_deref().zip(control_tls_key.as_deref());
+            match ControlConfig::new(addr, token, tls) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let m = match Manifest::load(&manifest) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = RunOptions {
+        duration,
+        quiet,
+        metrics_addr,
+        metrics_component_limit,
+        control,
+        nats,
+        nats_security: airssys_cli::nats::SecurityFlags {
+            ca: nats_ca,
+            client_cert: nats_cert.zip(nats_key),
+            auth: nats_creds
+                .map(Auth::CredentialsFile)
+                .or(nats_nkey_file.map(Auth::NkeySeedFile))
+                .or(nats_token_file.map(Auth::TokenFile)),
+        },
+        only,
+        no_drives,
+        no_cache,
+        until_drives_done,
+        cluster,
+        host_id,
+        labels,
+    };
+    match run::run(m, opts).await {
+        Ok(summary) => {
+            use std::io::Write;
+            // A closed stdout loses the summary, not the exit code.
+            let _ = writeln!(std::io::stdout(), "{summary}");
+            ExitCode::from(summary.exit_code())
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
         }
     }
 }

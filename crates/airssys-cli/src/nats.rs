@@ -10,12 +10,15 @@ use airssys_nats::{
     headers, Auth, ClientCert, CodecError, ConnectSecurity, NatsBroker, NatsBrokerBuilder,
     NatsError, WireCodec,
 };
+use airssys_wasm::trace::TraceContext;
 use airssys_wasm::{ComponentId, TopicMessage};
 use bytes::Bytes;
 
 /// The wire codec of [`TopicMessage`]: the sender's component id in the
 /// `Airssys-Sender` header (absent for the host or a plain client), the
-/// payload bytes as they are (with their multicodec prefix, if any).
+/// trace context in `traceparent`/`tracestate` (W3C; absent when not
+/// traced), the payload bytes as they are (with their multicodec prefix,
+/// if any).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TopicCodec;
 
@@ -24,6 +27,12 @@ impl WireCodec<TopicMessage> for TopicCodec {
         if let Some(sender) = &message.sender {
             h.insert(headers::SENDER, sender.as_str());
         }
+        if let Some(trace) = &message.trace {
+            h.insert(headers::TRACEPARENT, trace.traceparent().as_str());
+            if let Some(state) = &trace.state {
+                h.insert(headers::TRACESTATE, &**state);
+            }
+        }
         Ok(message.payload)
     }
 
@@ -31,7 +40,20 @@ impl WireCodec<TopicMessage> for TopicCodec {
         let sender = h
             .and_then(|h| h.get(headers::SENDER))
             .map(|v| ComponentId::new(v.as_str()));
-        Ok(TopicMessage { sender, payload })
+        // A malformed traceparent (from a plain client) is not a reason to
+        // refuse the message: it travels untraced.
+        let trace = h.and_then(|h| {
+            let parent = h.get(headers::TRACEPARENT)?;
+            let state = h.get(headers::TRACESTATE).map(|v| v.as_str());
+            TraceContext::parse(parent.as_str(), state)
+                .inspect_err(|error| tracing::debug!(%error, "traceparent ignored"))
+                .ok()
+        });
+        Ok(TopicMessage {
+            sender,
+            payload,
+            trace,
+        })
     }
 }
 

@@ -69,6 +69,7 @@ prefix = "{PREFIX}"
 name = "worker"
 path = "worker.wat"
 instances = {WORKERS}
+allow_subscribe = ["jobs.>"]
 "#
         ),
     )
@@ -579,7 +580,7 @@ async fn a_host_paused_past_its_lease_handles_nothing_it_no_longer_owns() {
     );
     // h1 woke up with them, past its lease: none was handled there, each
     // was dead-lettered (`not_owner` if its component saw it first,
-    // `component_stopped` if h1 had stopped it already).
+    // `actor_stopped` if h1 had stopped it already).
     let summary = terminate(child);
     for id in &owned {
         let row = summary
@@ -855,6 +856,82 @@ async fn ctl_restart_on_one_host_restarts_a_component_where_it_runs() {
     assert_eq!(placed(&client, &names).await[&victim], "h2");
     let reply = common::airssys_ok(["ctl", &addr, "request", &victim, "x"]);
     assert_eq!(reply.trim(), "priced:x");
+    for child in hosts {
+        terminate(child);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_subscribe_on_one_host_subscribes_a_component_another_runs() {
+    let _serial = SERIAL.lock().await;
+    let Some((server, dir)) = setup() else {
+        return;
+    };
+    let _logs = ShowLogs(dir.path());
+    let url = server.url();
+    let names = ["h1", "h2"];
+    let hosts: Vec<Child> = names.iter().map(|n| host(dir.path(), &url, n)).collect();
+    let client = async_nats::connect(&url).await.unwrap();
+    let placement = placed(&client, &names).await;
+    let addr = announced(dir.path(), "h1", CONTROL);
+    let victim = placement
+        .iter()
+        .find(|(_, h)| *h == "h2")
+        .map(|(id, _)| id.clone())
+        .expect("h2 runs some workers");
+
+    // Asked of h1, done on h2, which says so.
+    let answer = ctl_json(&addr, &["subscribe", &victim, "jobs.eu"]);
+    assert_eq!(answer["host"], "h2", "{answer}");
+    assert_eq!(answer["added"], true, "{answer}");
+    assert_eq!(
+        answer["subscriptions"],
+        serde_json::json!(["jobs.eu"]),
+        "{answer}"
+    );
+    let h2 = announced(dir.path(), "h2", CONTROL);
+    let there = ctl_json(&h2, &["subscriptions", &victim]);
+    assert_eq!(
+        there["subscriptions"],
+        serde_json::json!(["jobs.eu"]),
+        "{there}"
+    );
+    // A publish from h1 reaches it on h2.
+    let handled = |listed: &serde_json::Value| {
+        listed["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == victim.as_str())
+            .and_then(|c| c["handled"].as_u64())
+    };
+    let before = handled(&ctl_json(&addr, &["list"])).unwrap();
+    ctl_json(&addr, &["publish", "jobs.eu", "x"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while handled(&ctl_json(&addr, &["list"])) != Some(before + 1) {
+        assert!(
+            Instant::now() < deadline,
+            "{victim} did not get the publish"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Outside its grants: h2's refusal comes back typed, as 403.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_airssys"))
+        .args(["ctl", &addr, "subscribe", &victim, "orders.>"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("403") && err.contains(&victim), "{err}");
+
+    let answer = ctl_json(&addr, &["unsubscribe", &victim, "jobs.eu"]);
+    assert_eq!(
+        (answer["removed"].clone(), answer["host"].clone()),
+        (true.into(), "h2".into()),
+        "{answer}"
+    );
     for child in hosts {
         terminate(child);
     }

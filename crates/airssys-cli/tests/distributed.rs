@@ -104,7 +104,7 @@ fn the_example_split_over_two_processes_accounts_for_every_order() {
     assert!(poison >= 2, "{a}");
     assert_eq!(summary_handled(&a, "validator"), eu + us - poison, "{a}");
     assert_eq!(summary_handled(&a, "pricing"), valid, "{a}");
-    assert_eq!(number_after(&a, "component_failed="), poison, "{a}");
+    assert_eq!(number_after(&a, "handler_failed="), poison, "{a}");
     assert!(a.contains("delivered: ok"), "{a}");
     assert!(!a.contains("audit "), "host A does not run audit:\n{a}");
 

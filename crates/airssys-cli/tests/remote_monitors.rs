@@ -85,7 +85,7 @@ async fn the_host_monitors_a_component_of_another_host_through_a_crash_and_a_sto
     let ExitReason::Failed(cause) = &down.reason else {
         panic!("{:?}", down.reason)
     };
-    assert!(cause.contains("unreachable"), "{cause}");
+    assert!(cause.to_string().contains("unreachable"), "{cause}");
     assert_eq!(a.remote_monitor_count(), 0, "a fired monitor is gone");
 
     // The restarted incarnation is watched by a new monitor; a stop ends

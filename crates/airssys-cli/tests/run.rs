@@ -30,11 +30,7 @@ fn example_runs_and_accounts_for_every_message() {
     let us = number_after(&stdout, "drive publish orders.new.us: injected");
     let poison = eu / 10;
     assert!(poison >= 2, "{stdout}");
-    assert_eq!(
-        number_after(&stdout, "component_failed="),
-        poison,
-        "{stdout}"
-    );
+    assert_eq!(number_after(&stdout, "handler_failed="), poison, "{stdout}");
     // (A health check timing out on a loaded machine may add a restart.)
     assert!(number_after(&stdout, "restarts:") >= poison, "{stdout}");
     let validator = stdout
@@ -88,7 +84,7 @@ fn metrics_and_health_are_served_during_a_run() {
         if let Some(n) = handled(&body).filter(|n| *n > 0) {
             assert!(body.contains("airssys_live_components 5"), "{body}");
             assert!(
-                body.contains("airssys_dead_letters_total{reason=\"component_failed\"}"),
+                body.contains("airssys_dead_letters_total{reason=\"handler_failed\"}"),
                 "{body}"
             );
             break n;
@@ -535,7 +531,7 @@ fn health_is_503_once_a_component_is_down() {
         .read_to_string(&mut stdout)
         .unwrap();
     assert!(child.wait().unwrap().success(), "{stdout}");
-    assert!(stdout.contains("component_failed=1"), "{stdout}");
+    assert!(stdout.contains("handler_failed=1"), "{stdout}");
     assert!(stdout.contains("delivered: ok"), "{stdout}");
 }
 

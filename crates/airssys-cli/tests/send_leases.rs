@@ -140,7 +140,7 @@ async fn sends_to_a_component_that_stopped_are_dead_lettered_on_one_host_or_the_
     }
     let accounted = || {
         sink.stats().handled
-            + a.dead_letter_stats().component_stopped
+            + a.dead_letter_stats().actor_stopped
             + b.dead_letter_stats().no_such_target
     };
     tokio::time::timeout(WAIT, async {
@@ -160,7 +160,7 @@ async fn sends_to_a_component_that_stopped_are_dead_lettered_on_one_host_or_the_
     });
     assert_eq!(accounted(), sent, "each send counted once");
     assert!(
-        a.dead_letter_stats().component_stopped > 0,
+        a.dead_letter_stats().actor_stopped > 0,
         "sends within the lease reach the stopped component's host"
     );
     assert!(

@@ -19,8 +19,9 @@ pub mod headers {
     /// the value says why, in words, and the payload is empty. The
     /// requesting host's `request` returns `BrokerError::Failed`.
     pub const FAILURE: &str = "Airssys-Failure";
-    /// On a dead letter: why it was dead-lettered (`subscriber_full`,
-    /// `subscriber_closed`, `undeliverable`).
+    /// On a dead letter: why it was dead-lettered, as the reason's stable
+    /// label (`DeadLetterReason::label`: `handler_failed`, `mailbox_full`,
+    /// `subscriber_full`, ...).
     pub const DEAD_LETTER: &str = "Airssys-Dead-Letter";
     /// On a dead letter: the subject the message was first published on
     /// (without the application prefix).
@@ -28,9 +29,15 @@ pub mod headers {
     /// On a dead letter: who it was for (a component id, or a subscription
     /// pattern).
     pub const DEAD_LETTER_TARGET: &str = "Airssys-Dead-Letter-Target";
-    /// On a dead letter: the reason in words (or a queue capacity for
-    /// `subscriber_full`).
+    /// On a dead letter: what the reason carries (`DeadLetterReason::detail`:
+    /// a failure's text, a queue capacity for `subscriber_full`); absent
+    /// when it carries nothing.
     pub const DEAD_LETTER_DETAIL: &str = "Airssys-Dead-Letter-Detail";
+    /// The W3C trace context of the span that sent the message
+    /// (`00-<trace id>-<span id>-<flags>`), when it was traced.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// The W3C vendor trace state that came with [`TRACEPARENT`].
+    pub const TRACESTATE: &str = "tracestate";
 }
 
 /// A payload that could not be encoded or decoded.

@@ -1,4 +1,4 @@
-//! The inbound side of a [`NatsBroker`]: one task per NATS subscription
+//! The inbound side of a [`NatsBroker`](crate::NatsBroker): one task per NATS subscription
 //! decodes what the server delivers and hands it on, directly to its
 //! consumer when the subscription has a direct path (waiting, boundedly,
 //! when the direct path asks it to), or through the airssys
@@ -8,14 +8,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use airssys_rt::broker::{
-    subject, Backlog, BrokerMessage, DeadLetterReason, DirectDelivery, DirectOutcome, MessageBroker,
+    subject, Backlog, BrokerMessage, DeadLetterReason, DirectDelivery, DirectOutcome,
+    MessageBroker, Undelivered,
 };
-use async_nats::HeaderMap;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::broker::{local, NatsBroker};
-use crate::codec::headers;
+use crate::codec::WireCodec;
+use crate::dead_letter_wire::dead_letter_of;
+use crate::stats::Counters;
+use crate::subjects::local;
+
+/// What a receiving task needs of its broker: the codec and prefix to read
+/// messages with, the counters to count them in, and the broker itself
+/// (type-erased: this side knows only the airssys trait) to dead-letter
+/// what a subscription cannot take. Holding it keeps the connection open
+/// while the subscription lives.
+pub(crate) struct Inbound<M> {
+    pub(crate) codec: Arc<dyn WireCodec<M>>,
+    pub(crate) prefix: Arc<str>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) broker: Arc<dyn MessageBroker<M>>,
+}
 
 /// Where one subscription's messages go.
 pub(crate) struct Route<M> {
@@ -40,7 +54,7 @@ pub(crate) struct Route<M> {
 /// once the consumer drains it, until the server has confirmed the
 /// unsubscribe and everything it sent before is handed on.
 pub(crate) async fn pump<M: Clone + Send + 'static>(
-    broker: NatsBroker<M>,
+    broker: Inbound<M>,
     mut nats: async_nats::Subscriber,
     mut route: Route<M>,
 ) {
@@ -84,7 +98,7 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
         let Some(mut delivered) = decode(&broker, message, &mut names) else {
             continue;
         };
-        let counters = &broker.inner.counters;
+        let counters = &broker.counters;
         if let Some(direct) = &route.direct {
             // Only while nothing queued is waiting for the consumer (order),
             // and while there is a consumer at all.
@@ -119,12 +133,16 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
                     tracing::warn!(subject = %message.subject, pattern = %route.pattern, "dead letter lost: subscription queue full");
                     continue;
                 }
-                let reason = DeadLetterReason::SubscriberFull {
-                    pattern: Arc::clone(&route.pattern),
-                    capacity: route.queue.max_capacity(),
-                };
+                let reason = Undelivered::new(
+                    Arc::clone(&route.pattern),
+                    DeadLetterReason::SubscriberFull {
+                        capacity: route.queue.max_capacity(),
+                    },
+                );
                 if let Err(error) =
-                    broker.publish_dead_letter(message.subject, message.payload, reason)
+                    broker
+                        .broker
+                        .publish_dead_letter(message.subject, message.payload, reason)
                 {
                     tracing::warn!(pattern = %route.pattern, %error, "could not dead-letter a message for a full subscription");
                 }
@@ -134,12 +152,15 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
                 // nothing after it) is dead-lettered as for any
                 // subscriber that is gone.
                 route.backlog.not_queued();
-                let reason = DeadLetterReason::SubscriberClosed {
-                    pattern: Arc::clone(&route.pattern),
-                };
+                let reason = Undelivered::new(
+                    Arc::clone(&route.pattern),
+                    DeadLetterReason::SubscriberClosed,
+                );
                 if !message.is_dead_letter() {
                     if let Err(error) =
-                        broker.publish_dead_letter(message.subject, message.payload, reason)
+                        broker
+                            .broker
+                            .publish_dead_letter(message.subject, message.payload, reason)
                     {
                         tracing::warn!(pattern = %route.pattern, %error, "could not dead-letter a message for a closed subscription");
                     }
@@ -174,11 +195,10 @@ fn interned(cache: &mut Option<Arc<str>>, name: &str) -> Arc<str> {
 /// and "no responders" read back); `None`, counted and logged, if the
 /// codec refuses it.
 fn decode<M: Clone + Send + 'static>(
-    broker: &NatsBroker<M>,
+    inner: &Inbound<M>,
     message: async_nats::Message,
     names: &mut Names,
 ) -> Option<BrokerMessage<M>> {
-    let inner = &broker.inner;
     let subject = match &names.literal {
         Some(literal) => Arc::clone(literal),
         None => interned(&mut names.subject, local(&inner.prefix, &message.subject)),
@@ -192,10 +212,7 @@ fn decode<M: Clone + Send + 'static>(
         // Published with this subscription as reply subject, and nobody
         // took it: surfaced as a dead letter, not dropped.
         dead_letter = Some((
-            DeadLetterReason::Undeliverable {
-                target: Arc::clone(&subject),
-                reason: Arc::from("no responders"),
-            },
+            Undelivered::new(Arc::clone(&subject), DeadLetterReason::NoSuchTarget),
             None,
         ));
     }
@@ -218,34 +235,6 @@ fn decode<M: Clone + Send + 'static>(
         delivered = delivered.with_dead_letter(reason);
     }
     Some(delivered)
-}
-
-/// Reads the dead-letter headers back into a reason and the original subject.
-pub(crate) fn dead_letter_of(headers: &HeaderMap) -> Option<(DeadLetterReason, Option<String>)> {
-    let kind = headers.get(headers::DEAD_LETTER)?.as_str();
-    let get = |name| {
-        headers
-            .get(name)
-            .map(|v: &async_nats::HeaderValue| v.as_str().to_owned())
-            .unwrap_or_default()
-    };
-    let target: Arc<str> = Arc::from(get(headers::DEAD_LETTER_TARGET));
-    let detail = get(headers::DEAD_LETTER_DETAIL);
-    let reason = match kind {
-        "subscriber_full" => DeadLetterReason::SubscriberFull {
-            pattern: target,
-            capacity: detail.parse().unwrap_or(0),
-        },
-        "subscriber_closed" => DeadLetterReason::SubscriberClosed { pattern: target },
-        _ => DeadLetterReason::Undeliverable {
-            target,
-            reason: Arc::from(detail),
-        },
-    };
-    let original = headers
-        .get(headers::DEAD_LETTER_SUBJECT)
-        .map(|v| v.as_str().to_owned());
-    Some((reason, original))
 }
 
 #[cfg(test)]

@@ -39,22 +39,28 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod broker;
+mod builder;
 pub mod cluster;
 mod codec;
 mod connection;
+mod dead_letter_wire;
 mod error;
 mod inbound;
+mod message_broker;
 mod outbound;
 mod security;
+mod stats;
+mod subjects;
 mod wire_names;
 
 pub use async_nats;
-pub use broker::{
-    NatsBroker, NatsBrokerBuilder, NatsStats, DEFAULT_CLIENT_SUBSCRIPTION_CAPACITY,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_OUTBOUND_CAPACITY, DEFAULT_PREFIX, DEFAULT_RECONNECT_INITIAL,
-    DEFAULT_RECONNECT_MAX,
+pub use broker::NatsBroker;
+pub use builder::{
+    NatsBrokerBuilder, DEFAULT_CLIENT_SUBSCRIPTION_CAPACITY, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_OUTBOUND_CAPACITY, DEFAULT_PREFIX, DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX,
 };
 pub use codec::{headers, BytesCodec, CodecError, WireCodec};
 pub use connection::{ConnectionState, ConnectionStatus};
 pub use error::{NatsError, SecurityFile};
 pub use security::{Auth, ClientCert, ConnectSecurity};
+pub use stats::NatsStats;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_nats::{BytesCodec, NatsBroker};
-use airssys_rt::broker::{BrokerError, DeadLetterReason, MessageBroker};
+use airssys_rt::broker::{BrokerError, DeadLetterReason, MessageBroker, Undelivered};
 use bytes::Bytes;
 use support::{within, NatsServer};
 
@@ -119,10 +119,10 @@ async fn a_full_subscription_dead_letters_with_the_reason() {
     assert_eq!(letter.payload, Bytes::from_static(b"spilled"));
     assert_eq!(
         letter.dead_letter,
-        Some(DeadLetterReason::SubscriberFull {
-            pattern: Arc::from("work"),
-            capacity: 1
-        })
+        Some(Undelivered::new(
+            "work",
+            DeadLetterReason::SubscriberFull { capacity: 1 }
+        ))
     );
     assert_eq!(slow.dropped(), 1);
     assert_eq!(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_nats::{BytesCodec, NatsBroker};
-use airssys_rt::broker::{BrokerError, BrokerMessage, MessageBroker};
+use airssys_rt::broker::{BrokerError, BrokerMessage, DistributedBroker, MessageBroker};
 use bytes::Bytes;
 use futures::StreamExt;
 use support::{within, NatsServer};

@@ -108,7 +108,7 @@ async fn main() {
     let report = system.shutdown(Duration::from_secs(1)).await;
     println!(
         "shutdown: {} stopped, {} aborted",
-        report.stopped,
+        report.stopped.len(),
         report.aborted.len()
     );
     println!("stats: {:?}", system.stats());

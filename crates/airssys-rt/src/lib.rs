@@ -47,7 +47,10 @@ pub use actor::{
     Actor, ActorContext, ActorId, ActorRef, ActorStats, AskError, Down, ErrorAction, LinkError,
     LinkExit, Monitor, MonitorRef, SendError, SpawnBuilder, SpawnError, TrySendError,
 };
-pub use dead_letter::{DeadLetter, DeadLetterCounts, DeadLetterHandler, DeadLetterReason};
+pub use dead_letter::{
+    DeadLetter, DeadLetterCounters, DeadLetterCounts, DeadLetterHandler, DeadLetterReason,
+};
 pub use lease::Lease;
 pub use mailbox::{MailboxConfig, DEFAULT_MAILBOX_CAPACITY};
-pub use system::{ActorSystem, ShutdownReport, SystemStats};
+pub use supervisor::ShutdownReport;
+pub use system::{ActorSystem, SystemStats};

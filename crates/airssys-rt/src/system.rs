@@ -16,7 +16,7 @@ use crate::actor::{
 use crate::broker::{InMemoryMessageBroker, MessageBroker};
 use crate::dead_letter::{DeadLetter, DeadLetterCounts, DeadLetterOffice};
 use crate::live_registry::{LiveRegistry, LiveSlot};
-use crate::supervisor::{SupervisorBuilder, SupervisorError, SupervisorRef};
+use crate::supervisor::{ShutdownReport, SupervisorBuilder, SupervisorError, SupervisorRef};
 
 /// A snapshot of system-wide counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,16 +30,6 @@ pub struct SystemStats {
     pub late_replies: u64,
     /// Dead letters, by reason.
     pub dead_letters: DeadLetterCounts,
-}
-
-/// What [`ActorSystem::shutdown`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShutdownReport {
-    /// Actors and supervised children that stopped within the timeout.
-    pub stopped: usize,
-    /// Actors that did not stop in time and were aborted (name or id).
-    pub aborted: Vec<String>,
 }
 
 /// A name-registry entry: the id and the actor's handle allocation
@@ -254,19 +244,20 @@ impl ActorSystem {
         let deadline = tokio::time::Instant::now() + timeout;
         let supervisors: Vec<SupervisorRef> =
             self.inner.supervisors.lock().drain(..).rev().collect();
-        let mut supervised_stopped = 0;
-        let mut supervised_aborted = Vec::new();
+        let mut report = ShutdownReport::default();
         for supervisor in supervisors {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             // An error means it had already ended (failed or shut down).
-            if let Ok(report) = supervisor.shutdown(left).await {
-                supervised_stopped += report.stopped.len() - report.aborted.len();
-                supervised_aborted.extend(report.aborted);
+            if let Ok(supervised) = supervisor.shutdown(left).await {
+                report.stopped.extend(supervised.stopped);
+                report.aborted.extend(supervised.aborted);
             }
         }
         let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let before = self.inner.live.len();
-        self.inner.live.for_each(|entry| entry.actor.request_stop());
+        self.inner.live.for_each(|entry| {
+            report.stopped.push(entry.actor.shared().label());
+            entry.actor.request_stop();
+        });
         let mut aborted = Vec::new();
         if tokio::time::timeout(timeout, self.inner.live.wait_empty())
             .await
@@ -283,9 +274,8 @@ impl ActorSystem {
                 "actors did not stop in time and were aborted"
             );
         }
-        let stopped = before.saturating_sub(aborted.len()) + supervised_stopped;
-        aborted.extend(supervised_aborted);
-        ShutdownReport { stopped, aborted }
+        report.aborted.extend(aborted);
+        report
     }
 
     pub(crate) fn next_actor_id(&self) -> ActorId {

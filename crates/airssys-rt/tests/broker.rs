@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use airssys_rt::broker::{
     BrokerError, BrokerMessage, DeadLetterReason, InMemoryMessageBroker, MessageBroker,
-    SubjectError, Subscription, DEFAULT_DEAD_LETTER_SUBJECT,
+    SubjectError, Subscription, Undelivered, DEFAULT_DEAD_LETTER_SUBJECT,
 };
 use futures::StreamExt;
 use tokio::time::timeout;
@@ -114,10 +114,10 @@ async fn full_queue_sends_the_message_to_the_dead_letter_subject_with_the_reason
     assert_eq!(dead.payload, 2);
     assert_eq!(
         dead.dead_letter,
-        Some(DeadLetterReason::SubscriberFull {
-            pattern: Arc::from("jobs.*"),
-            capacity: 1,
-        })
+        Some(Undelivered::new(
+            "jobs.*",
+            DeadLetterReason::SubscriberFull { capacity: 1 }
+        ))
     );
     assert_eq!(slow.dropped(), 1);
     assert_eq!(slow.len(), 1, "the first message is still queued");

@@ -5,8 +5,8 @@ mod common;
 use std::time::Duration;
 
 use airssys_rt::supervisor::{
-    BackoffPolicy, ChildHealth, ChildSpec, ChildState, ExitReason, HealthConfig, SupervisionEvent,
-    SupervisorExit, SupervisorNode,
+    BackoffPolicy, ChildHealth, ChildSpec, ChildState, ExitReason, FailureCause, HealthConfig,
+    SupervisionEvent, SupervisorExit, SupervisorNode,
 };
 use common::{probe, restarted, strings, wait_for, Log};
 use tokio::time::Instant;
@@ -206,7 +206,13 @@ async fn failing_health_checks_restart_the_child_after_threshold_consecutive_fai
 
     assert_eq!(started.elapsed(), Duration::from_secs(3));
     assert!(
-        matches!(&failed, SupervisionEvent::ChildFailed { reason: ExitReason::Failed(why), .. } if why.contains("health check failed 3 times")),
+        matches!(
+            &failed,
+            SupervisionEvent::ChildFailed {
+                reason: ExitReason::Failed(FailureCause::HealthCheckFailed { consecutive: 3, .. }),
+                ..
+            }
+        ),
         "{failed:?}"
     );
     assert_eq!(log.entries(), strings(&["a:stop", "a:start"]));

@@ -5,8 +5,8 @@ mod common;
 use std::time::Duration;
 
 use airssys_rt::supervisor::{
-    BackoffPolicy, ChildSpec, ExitReason, RestartStrategy, SupervisionEvent, SupervisorError,
-    SupervisorExit, SupervisorNode,
+    BackoffPolicy, ChildSpec, ExitReason, FailureCause, RestartPolicy, RestartStrategy,
+    SupervisionEvent, SupervisorError, SupervisorExit, SupervisorNode,
 };
 use common::{probe, restarted, strings, wait_for, Log};
 
@@ -44,9 +44,14 @@ async fn exceeding_restart_intensity_stops_all_children_and_fails_the_root() {
         .await
         .unwrap();
     match exit {
-        SupervisorExit::Failed(reason) => {
-            assert!(reason.contains("restart intensity exceeded"), "{reason}")
-        }
+        SupervisorExit::Failed(FailureCause::IntensityExceeded {
+            restarts,
+            within,
+            max_restarts,
+        }) => assert_eq!(
+            (restarts, within, max_restarts),
+            (3, Duration::from_secs(5), 2)
+        ),
         other => panic!("expected failure, got {other:?}"),
     }
     // a had already crashed; the others are stopped in reverse start order.
@@ -73,10 +78,38 @@ async fn restarts_spread_wider_than_the_window_do_not_exceed_the_intensity() {
     for _ in 0..3 {
         a_ctl.crash();
         restarted(&mut events, "root", "a").await;
-        tokio::time::advance(Duration::from_secs(5)).await;
+        tokio::time::advance(Duration::from_secs(5) + Duration::from_millis(1)).await;
     }
 
     assert_eq!(sup.exit_status(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_exactly_at_the_window_edge_still_counts_as_in_otp() {
+    let log = Log::default();
+    let sup = SupervisorNode::builder("root")
+        .intensity(1, Duration::from_secs(5))
+        .backoff(BackoffPolicy::none())
+        .start();
+    let mut events = sup.events();
+    let (a, a_ctl) = probe("a", &log);
+    sup.add_child(ChildSpec::new("a"), a).await.unwrap();
+
+    a_ctl.crash();
+    restarted(&mut events, "root", "a").await;
+    tokio::time::advance(Duration::from_secs(5)).await;
+    a_ctl.crash();
+
+    let exit = tokio::time::timeout(Duration::from_secs(60), sup.wait())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            exit,
+            SupervisorExit::Failed(FailureCause::IntensityExceeded { restarts: 2, .. })
+        ),
+        "{exit:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -98,7 +131,7 @@ async fn intensity_says_how_many_restarts_the_window_holds_now() {
     }
     assert_eq!(sup.intensity().await.unwrap().used, 2);
     // Out of the window, they no longer count.
-    tokio::time::advance(Duration::from_secs(5)).await;
+    tokio::time::advance(Duration::from_secs(5) + Duration::from_millis(1)).await;
     assert_eq!(sup.intensity().await.unwrap().used, 0);
 }
 
@@ -120,7 +153,9 @@ async fn an_escalated_exit_stops_the_siblings_and_fails_the_supervisor() {
         .unwrap();
 
     match exit {
-        SupervisorExit::Failed(reason) => assert!(reason.contains("escalated"), "{reason}"),
+        SupervisorExit::Failed(FailureCause::ChildEscalated(escalation)) => {
+            assert_eq!(escalation.child, "a")
+        }
         other => panic!("expected failure, got {other:?}"),
     }
     assert_eq!(log.entries(), strings(&["b:stop"]));
@@ -180,12 +215,13 @@ async fn escalation_climbs_two_levels_and_the_root_restarts_the_failed_subtree_u
     let exit = tokio::time::timeout(Duration::from_secs(60), root.wait())
         .await
         .unwrap();
-    match exit {
-        SupervisorExit::Failed(reason) => {
-            assert!(reason.contains("restart intensity exceeded"), "{reason}")
-        }
-        other => panic!("expected failure, got {other:?}"),
-    }
+    assert!(
+        matches!(
+            exit,
+            SupervisorExit::Failed(FailureCause::IntensityExceeded { .. })
+        ),
+        "{exit:?}"
+    );
     assert_eq!(log.take(), strings(&["s:stop"]));
 }
 
@@ -271,7 +307,7 @@ async fn shutting_down_the_root_stops_nested_children_too() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_failed_nested_supervisor_reports_failed_to_its_parent() {
+async fn a_nested_supervisor_that_gives_up_on_its_intensity_exits_shutdown_to_its_parent() {
     let log = Log::default();
     let root = SupervisorNode::builder("root")
         .backoff(BackoffPolicy::none())
@@ -288,17 +324,99 @@ async fn a_failed_nested_supervisor_reports_failed_to_its_parent() {
     nested.add_child(ChildSpec::new("a"), a).await.unwrap();
 
     a_ctl.crash();
+    let gave_up = wait_for(&mut events, "nested gives up", |e| {
+        matches!(e, SupervisionEvent::SupervisorFailed { supervisor, .. } if supervisor == "nested")
+    })
+    .await;
+    assert!(
+        matches!(
+            gave_up,
+            SupervisionEvent::SupervisorFailed {
+                cause: FailureCause::IntensityExceeded { restarts: 1, .. },
+                ..
+            }
+        ),
+        "{gave_up:?}"
+    );
+    let exited = wait_for(&mut events, "root sees nested exit", |e| {
+        matches!(e, SupervisionEvent::ChildExited { supervisor, child, .. } if supervisor == "root" && child == "nested")
+    })
+    .await;
+    assert!(
+        matches!(
+            exited,
+            SupervisionEvent::ChildExited {
+                reason: ExitReason::Shutdown,
+                ..
+            }
+        ),
+        "{exited:?}"
+    );
+    // Permanent: its parent restarts it all the same.
+    restarted(&mut events, "root", "nested").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transient_nested_supervisor_that_gives_up_is_not_restarted_by_its_parent() {
+    let log = Log::default();
+    let root = SupervisorNode::builder("root")
+        .backoff(BackoffPolicy::none())
+        .start();
+    let mut events = root.events();
+    let nested = root
+        .add_supervisor(
+            ChildSpec::new("nested").restart(RestartPolicy::Transient),
+            SupervisorNode::builder("nested").intensity(0, Duration::from_secs(1)),
+        )
+        .await
+        .unwrap();
+    let (a, a_ctl) = probe("a", &log);
+    nested.add_child(ChildSpec::new("a"), a).await.unwrap();
+
+    a_ctl.crash();
+    wait_for(&mut events, "root sees nested exit", |e| {
+        matches!(e, SupervisionEvent::ChildExited { supervisor, child, .. } if supervisor == "root" && child == "nested")
+    })
+    .await;
+
+    let children = root.children().await.unwrap();
+    assert_eq!(children.len(), 1);
+    assert_eq!(
+        children[0].state,
+        airssys_rt::supervisor::ChildState::Exited(ExitReason::Shutdown),
+        "not restarted"
+    );
+    assert_eq!(
+        root.intensity().await.unwrap().used,
+        0,
+        "no restart counted"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_nested_supervisor_failed_by_an_escalation_reports_failed_to_its_parent() {
+    let log = Log::default();
+    let root = SupervisorNode::builder("root")
+        .backoff(BackoffPolicy::none())
+        .start();
+    let mut events = root.events();
+    let nested = root
+        .add_supervisor(ChildSpec::new("nested"), SupervisorNode::builder("nested"))
+        .await
+        .unwrap();
+    let (a, a_ctl) = probe("a", &log);
+    nested.add_child(ChildSpec::new("a"), a).await.unwrap();
+
+    a_ctl.escalate();
     let failed = wait_for(&mut events, "root sees nested fail", |e| {
         matches!(e, SupervisionEvent::ChildFailed { supervisor, child, .. } if supervisor == "root" && child == "nested")
     })
     .await;
     match failed {
         SupervisionEvent::ChildFailed {
-            reason: ExitReason::Failed(why),
+            reason: ExitReason::Failed(FailureCause::ChildEscalated(escalation)),
             ..
-        } => {
-            assert!(why.contains("restart intensity exceeded"), "{why}")
-        }
+        } => assert_eq!(escalation.child, "a"),
         other => panic!("unexpected {other:?}"),
     }
 }

@@ -214,7 +214,9 @@ async fn start_without_waiting_fails_the_root_when_an_initial_child_cannot_start
         .start();
 
     match timeout(WAIT, root.wait()).await.unwrap() {
-        SupervisorExit::Failed(reason) => assert!(reason.contains("child `b`"), "{reason}"),
+        SupervisorExit::Failed(reason) => {
+            assert!(reason.to_string().contains("child `b`"), "{reason}")
+        }
         other => panic!("expected the root to fail, got {other:?}"),
     }
     assert_eq!(

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_rt::broker::{
-    BrokerError, BrokerMessage, DeadLetterReason, InMemoryMessageBroker, MessageBroker,
-    PublishReport, Subscription,
+    BrokerError, BrokerMessage, InMemoryMessageBroker, MessageBroker, PublishReport, Subscription,
+    Undelivered,
 };
 use airssys_wasm::TopicMessage;
 use futures::future::BoxFuture;
@@ -66,22 +66,6 @@ fn published(subject: &str, msg: &TopicMessage) -> Event {
     })
 }
 
-/// The label of a dead letter's reason text, as the host writes it
-/// (`UndeliveredReason`'s `Display`).
-pub(crate) fn reason_label(reason: &str) -> &'static str {
-    if reason.starts_with("component failed") {
-        "component_failed"
-    } else if reason.starts_with("rejected") {
-        "rejected"
-    } else if reason.starts_with("mailbox full") {
-        "mailbox_full"
-    } else if reason.starts_with("component stopped") {
-        "component_stopped"
-    } else {
-        "other"
-    }
-}
-
 impl MessageBroker<TopicMessage> for RecordingBroker {
     fn publish(&self, subject: &str, msg: TopicMessage) -> Result<PublishReport, BrokerError> {
         self.record_publish(subject, &msg);
@@ -124,24 +108,18 @@ impl MessageBroker<TopicMessage> for RecordingBroker {
         &self,
         original_subject: Arc<str>,
         msg: TopicMessage,
-        reason: DeadLetterReason,
+        undelivered: Undelivered,
     ) -> Result<(), BrokerError> {
-        let (target, why) = match &reason {
-            DeadLetterReason::Undeliverable { target, reason } => {
-                (target.to_string(), reason.to_string())
-            }
-            other => (String::new(), other.to_string()),
-        };
         self.log.push(Event::DeadLetter(DeadLetter {
-            target,
-            label: reason_label(&why),
-            reason: why,
+            target: undelivered.target.to_string(),
+            label: undelivered.reason.label(),
+            reason: undelivered.reason.to_string(),
             subject: original_subject.to_string(),
             sender: msg.sender.as_ref().map(|s| s.as_str().to_owned()),
             payload: msg.payload.clone(),
         }));
         self.inner
-            .publish_dead_letter(original_subject, msg, reason)
+            .publish_dead_letter(original_subject, msg, undelivered)
     }
 
     fn dead_letter_subject(&self) -> &str {

@@ -162,8 +162,9 @@ impl TestHost {
     }
 
     /// Waits for a dead letter whose reason has the label `reason`
-    /// (`component_failed`, `rejected`, `mailbox_full`,
-    /// `component_stopped`) or whose reason text contains it, and returns
+    /// (`handler_failed`, `rejected`, `mailbox_full`, `actor_stopped`, ...:
+    /// [`DeadLetterReason::label`](airssys_rt::DeadLetterReason::label))
+    /// or whose reason text contains it, and returns
     /// it. Each dead letter satisfies one expectation.
     ///
     /// # Errors

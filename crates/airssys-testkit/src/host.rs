@@ -451,7 +451,7 @@ impl TestHost {
     }
 
     /// Stops component `id` for good; what was queued for it is
-    /// dead-lettered (`component_stopped`). It leaves the ledger.
+    /// dead-lettered (`actor_stopped`). It leaves the ledger.
     ///
     /// # Errors
     /// [`Error::Host`]: unknown component, supervisor failure.

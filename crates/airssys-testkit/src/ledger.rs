@@ -103,7 +103,7 @@ impl TestHost {
                 Event::Published(p) => p.subject.as_str(),
                 Event::Sent(_) => PROBE_SUBJECT,
                 Event::DeadLetter(d) => {
-                    if matches!(d.label, "mailbox_full" | "component_stopped") {
+                    if matches!(d.label, "mailbox_full" | "actor_stopped") {
                         *undelivered.entry(d.target.clone()).or_default() += 1;
                     }
                     return;

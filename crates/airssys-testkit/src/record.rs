@@ -30,11 +30,10 @@ pub struct Published {
 pub struct DeadLetter {
     /// The component it was for.
     pub target: String,
-    /// Why, as the host says it (`component failed: ...`, `rejected by the
-    /// guest: ...`, `mailbox full`, `component stopped`).
+    /// Why, in words for people (the reason's `Display`).
     pub reason: String,
-    /// The short label of the reason: `component_failed`, `rejected`,
-    /// `mailbox_full`, `component_stopped` (or `other`).
+    /// The reason's stable label ([`DeadLetterReason::label`](airssys_rt::DeadLetterReason::label)):
+    /// `handler_failed`, `rejected`, `mailbox_full`, `actor_stopped`, ...
     pub label: &'static str,
     /// The subject it was published on, or `_airssys.direct.<target>` for a
     /// direct send.

@@ -64,7 +64,7 @@ async fn a_trapping_component_is_dead_lettered_and_restarted() -> airssys_testki
     t.spawn(component("crasher", "crasher")).await?;
     t.send("crasher", "crash").await?;
     assert_eq!(
-        &t.expect_dead_letter("component_failed").await?.payload[..],
+        &t.expect_dead_letter("handler_failed").await?.payload[..],
         b"crash"
     );
     t.expect_restart("crasher").await?;

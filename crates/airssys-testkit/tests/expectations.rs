@@ -144,7 +144,7 @@ async fn expect_dead_letter_matches_a_label_or_the_reason_text() {
         .await
         .unwrap();
     t.send("counter", "!boom").await.unwrap();
-    let letter = t.expect_dead_letter("component_failed").await.unwrap();
+    let letter = t.expect_dead_letter("handler_failed").await.unwrap();
     assert_eq!(
         (letter.target.as_str(), &letter.payload[..]),
         ("counter", &b"!boom"[..])
@@ -156,7 +156,7 @@ async fn expect_dead_letter_matches_a_label_or_the_reason_text() {
         "{text}"
     );
     assert!(
-        text.contains("dead letter   for counter (component failed: "),
+        text.contains("dead letter   for counter (handler failed: "),
         "{text}"
     );
 }

@@ -70,7 +70,7 @@ async fn a_poison_order_restarts_validator_and_the_orders_behind_it_are_priced(
     t.publish("orders.new.eu", "!poison-1")?;
     t.publish("orders.new.eu", "eu-2")?;
     assert_eq!(
-        &t.expect_dead_letter("component_failed").await?.payload[..],
+        &t.expect_dead_letter("handler_failed").await?.payload[..],
         b"!poison-1"
     );
     t.expect_restart("validator").await?;

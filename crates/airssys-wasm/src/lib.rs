@@ -45,7 +45,9 @@ pub mod error;
 pub mod guest;
 pub mod host;
 mod id;
+pub mod metrics;
 pub mod runtime;
+pub mod trace;
 pub mod wit;
 
 pub use error::{GuestError, PoolResource, WasmError, WasmType};
@@ -62,12 +64,13 @@ pub use guest::{
 pub use host::{
     ComponentActor, ComponentDown, ComponentFailure, ComponentHealth, ComponentHost,
     ComponentHostBuilder, ComponentInfo, ComponentMessage, ComponentMonitor, ComponentRef,
-    ComponentRegistry, ComponentReply, ComponentSpec, DeadLetterStats, Fault, HostError,
-    HostShutdownReport, LifecycleState, RestartPending, TopicMessage, UndeliveredReason,
-    UpgradeOutcome, UpgradeReport, SPAWN_BATCH,
+    ComponentRegistry, ComponentReply, ComponentSpec, DeadLetterReason, DeadLetterStats, Fault,
+    HostError, HostShutdownReport, LifecycleState, RestartPending, TopicMessage, UpgradeOutcome,
+    UpgradeReport, SPAWN_BATCH,
 };
 pub use id::ComponentId;
 pub use runtime::engine::{
-    max_map_count, pool_mappings_needed, AllocatorKind, EngineConfig, WasmEngine,
+    max_map_count, pool_mappings_needed, AllocatorKind, EngineConfig, ModuleCacheStats, PoolUsage,
+    WasmEngine,
 };
 pub use runtime::limits::ComponentLimits;

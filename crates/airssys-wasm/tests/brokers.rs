@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_rt::broker::{
-    BrokerError, BrokerMessage, DeadLetterReason, InMemoryMessageBroker, MessageBroker,
-    PublishReport, Subscription,
+    BrokerError, BrokerMessage, InMemoryMessageBroker, MessageBroker, PublishReport, Subscription,
+    Undelivered,
 };
 use airssys_rt::ActorSystem;
 use airssys_wasm::{
@@ -94,15 +94,13 @@ impl MessageBroker<TopicMessage> for RecordingBroker {
         &self,
         original_subject: Arc<str>,
         msg: TopicMessage,
-        reason: DeadLetterReason,
+        undelivered: Undelivered,
     ) -> Result<(), BrokerError> {
-        if let DeadLetterReason::Undeliverable { target, .. } = &reason {
-            self.seen.lock().push(Seen::DeadLetter {
-                target: target.to_string(),
-            });
-        }
+        self.seen.lock().push(Seen::DeadLetter {
+            target: undelivered.target.to_string(),
+        });
         self.inner
-            .publish_dead_letter(original_subject, msg, reason)
+            .publish_dead_letter(original_subject, msg, undelivered)
     }
 
     fn dead_letter_subject(&self) -> &str {

@@ -437,7 +437,7 @@ mod hosted {
 
     use std::time::Duration;
 
-    use airssys_rt::broker::DeadLetterReason;
+    use airssys_rt::broker::{DeadLetterReason, Undelivered};
     use airssys_wasm::{
         ComponentFailure, ComponentHost, ComponentSpec, ComponentValue, EngineConfig, GuestError,
         HostError, LifecycleState, Permissions,
@@ -487,7 +487,7 @@ mod hosted {
         assert_eq!(&letter.payload.payload[..], b"crash");
         assert!(matches!(
             letter.dead_letter,
-            Some(DeadLetterReason::Undeliverable { ref target, .. }) if &**target == "crasher"
+            Some(Undelivered { ref target, reason: DeadLetterReason::HandlerFailed(_), .. }) if &**target == "crasher"
         ));
         host.shutdown(WAIT).await;
     }

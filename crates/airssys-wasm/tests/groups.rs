@@ -55,8 +55,8 @@ async fn stop_ends_a_component_spawned_in_a_group_and_dead_letters_its_queue() {
         "stopped through its own group, which no longer holds it"
     );
     let stats = host.dead_letter_stats();
-    assert_eq!(stats.component_failed, 1, "the message that was running");
-    assert_eq!(stats.component_stopped, 2, "the two queued behind it");
+    assert_eq!(stats.handler_failed, 1, "the message that was running");
+    assert_eq!(stats.actor_stopped, 2, "the two queued behind it");
     let late = host.send("looper", &b"late"[..]).await.unwrap_err();
     assert!(
         matches!(late, HostError::UnknownComponent { .. }),

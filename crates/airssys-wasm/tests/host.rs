@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use airssys_rt::broker::DeadLetterReason;
+use airssys_rt::broker::{DeadLetterReason, Undelivered};
 use airssys_rt::supervisor::{HealthConfig, RestartPolicy};
 use airssys_wasm::{
     ComponentFailure, ComponentHost, ComponentLimits, ComponentSpec, EngineConfig, GuestError,
@@ -61,13 +61,20 @@ async fn a_trap_restarts_the_component_with_fresh_state_and_keeps_the_queue() {
     let letter = timeout(WAIT, dead.recv()).await.unwrap().unwrap();
     assert_eq!(&letter.payload.payload[..], b"!crash");
     match letter.dead_letter {
-        Some(DeadLetterReason::Undeliverable { target, reason }) => {
+        Some(Undelivered {
+            target,
+            reason: DeadLetterReason::HandlerFailed(why),
+            ..
+        }) => {
             assert_eq!(&*target, "counter");
-            assert!(reason.contains("component failed"), "{reason}");
+            assert!(why.contains("trap"), "{why}");
         }
-        other => panic!("expected an undeliverable dead letter, got {other:?}"),
+        other => panic!("expected a handler_failed dead letter, got {other:?}"),
     }
-    assert_eq!(host.dead_letter_stats().component_failed, 1);
+    assert_eq!(host.dead_letter_stats().handler_failed, 1);
+    // Dead-lettered once: by the host, with the message; not again by the
+    // actor runtime, without it.
+    assert_eq!(host.actor_system().stats().dead_letters.total(), 0);
     host.shutdown(WAIT).await;
 }
 
@@ -145,7 +152,7 @@ async fn memory_bomb_and_stack_overflow_fail_only_their_own_component() {
             .as_deref(),
         Some(&b"still here"[..])
     );
-    assert_eq!(host.dead_letter_stats().component_failed, 2);
+    assert_eq!(host.dead_letter_stats().handler_failed, 2);
     host.shutdown(WAIT).await;
 }
 
@@ -361,10 +368,10 @@ async fn a_stopped_component_dead_letters_what_was_left_in_its_mailbox() {
     host.stop("looper").await.unwrap();
     let stats = host.dead_letter_stats();
     assert_eq!(
-        stats.component_failed, 1,
+        stats.handler_failed, 1,
         "the message that was running timed out"
     );
-    assert_eq!(stats.component_stopped, 2, "the two queued behind it");
+    assert_eq!(stats.actor_stopped, 2, "the two queued behind it");
     assert!(matches!(
         host.send("looper", &b"late"[..]).await,
         Err(HostError::UnknownComponent { .. })
@@ -526,7 +533,7 @@ async fn a_thousand_components_keep_answering_while_one_keeps_crashing() {
     .unwrap();
     let stats = host.list();
     let handled: u64 = stats.iter().map(|c| c.handled).sum();
-    let crashes = host.dead_letter_stats().component_failed;
+    let crashes = host.dead_letter_stats().handler_failed;
     // Every message accounted for: the 2,997 handled plus 20 crashes dead-lettered.
     assert_eq!(handled, sent);
     assert_eq!(crashes, 20);
@@ -627,7 +634,7 @@ async fn a_shutdown_message_stops_a_transient_component_after_what_was_queued_be
     assert_eq!(info.restarts, 0, "transient: a requested stop is final");
     // The late message was either refused at the sender or dead-lettered: never lost.
     match late {
-        Ok(()) => assert_eq!(host.dead_letter_stats().component_stopped, 1),
+        Ok(()) => assert_eq!(host.dead_letter_stats().actor_stopped, 1),
         Err(error) => assert!(
             matches!(error, HostError::ComponentStopped { .. }),
             "{error}"

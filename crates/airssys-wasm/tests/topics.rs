@@ -30,7 +30,7 @@ async fn topic_messages_queued_when_a_component_stops_are_handled_or_dead_letter
     timeout(WAIT, async {
         loop {
             let handled = listener.stats().handled;
-            let dead = host.dead_letter_stats().component_stopped;
+            let dead = host.dead_letter_stats().actor_stopped;
             if handled + dead == 50 {
                 break;
             }

@@ -26,7 +26,7 @@ pub const ROUNDS: usize = 500;
 /// The requesting guest: for each message, [`ROUNDS`] requests of 64 bytes
 /// to `echo`, each timed with `now_nanos`; traps when a reply is not the 64
 /// bytes sent; replies with the durations.
-fn driver() -> String {
+pub(super) fn driver() -> String {
     format!(
         r#"(module
   (import "airssys" "request" (func $request (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
@@ -246,7 +246,7 @@ fn bare_driver_linker(engine: &WasmEngine) -> Result<Linker<BareDriver>, BenchEr
 }
 
 /// The driver's reply, `i64` nanoseconds each, as microseconds.
-fn nanos_as_micros(reply: &[u8]) -> Result<Vec<f64>, BenchError> {
+pub(super) fn nanos_as_micros(reply: &[u8]) -> Result<Vec<f64>, BenchError> {
     if reply.len() != ROUNDS * 8 {
         return Err(wasm_err(S)(format!(
             "the driver replied {} bytes, not {} durations",

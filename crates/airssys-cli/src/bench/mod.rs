@@ -13,6 +13,7 @@
 //! | `monitor_down` | a monitored component stopped → the monitoring component's guest has the `_airssys.down` message | a tokio task told to stop reports its end on a oneshot | µs (p50/p99) |
 //! | `monitor_memory` | RSS growth per idle monitor a guest holds on another component (`monitor` import) | RSS growth per idle tokio oneshot channel | B |
 //! | `request_guest` | a guest's `request` to another component, timed in the guest | the same guest on bare wasmtime, its `request` over tokio mpsc + oneshot to a bare echo task | µs (p50/p99) |
+//! | `telemetry` | `request_guest`'s path with telemetry on (histogram clock reads, spans and trace context, sampling 0, no exporter) | the same path with telemetry off, alternating message by message | µs (p50/p99) |
 //!
 //!
 //! With `--nats <url>`, [`NATS_SCENARIOS`] run too: see the `nats` module.
@@ -52,7 +53,7 @@ pub const ECHO: &str = r#"(module
 
 /// Names of the scenarios, in run order (the last four need the example's
 /// Python and JavaScript components, see [`Plan::guests`]).
-pub const SCENARIOS: [&str; 17] = [
+pub const SCENARIOS: [&str; 18] = [
     "spawn",
     "tell_throughput",
     "request_rtt",
@@ -64,6 +65,7 @@ pub const SCENARIOS: [&str; 17] = [
     "request_component",
     "memory_component",
     "request_guest",
+    "telemetry",
     "monitor_down",
     "monitor_memory",
     "spawn_python",
@@ -80,15 +82,34 @@ mod big_guest;
 mod cluster;
 pub mod compare;
 mod component;
+mod fanout;
 mod guest_request;
+mod memory;
 mod monitor_down;
 mod monitor_memory;
 mod nats;
+mod raw;
+mod request;
+mod restart;
 mod scale;
+mod spawn;
+mod table;
+mod telemetry;
+mod tell;
 
 pub use big_guest::{BIG_GUEST_SCENARIOS, DEFAULT_GUEST_DIR};
 pub use cluster::{respond_once, CLUSTER_SCENARIOS};
+pub use memory::rss_bytes;
 pub use scale::{IN_FLIGHT, SCALE_SCENARIOS};
+pub use table::table;
+
+use fanout::broker_fanout;
+use memory::memory_per_component;
+use raw::{raw_deliver_one, raw_instance, raw_pre, RAW_MESSAGE_AT, RAW_ONE_BYTE_MESSAGE};
+use request::request_rtt;
+use restart::restart;
+use spawn::{bare_instantiations, spawn};
+use tell::{tell_throughput, wait_handled};
 
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
@@ -449,6 +470,7 @@ pub async fn run_all(
             "request_component" => Box::pin(component::request(sizes.requests)),
             "memory_component" => Box::pin(component::memory(sizes.memory_components)),
             "request_guest" => Box::pin(guest_request::run(sizes.requests)),
+            "telemetry" => Box::pin(telemetry::run(sizes.requests * 5)),
             "monitor_down" => Box::pin(monitor_down::run(sizes.restarts * 5)),
             "monitor_memory" => Box::pin(monitor_memory::run(sizes.publishes * 10)),
             "nats_tell" | "nats_request" => {
@@ -533,78 +555,6 @@ fn wasm_err<E: std::fmt::Display>(scenario: &'static str) -> impl Fn(E) -> Bench
     }
 }
 
-/// A bare-wasmtime `InstancePre` of [`ECHO`] on the host's engine, with a
-/// `reply` import that copies the reply out as the host's does.
-fn raw_pre(
-    engine: &WasmEngine,
-    scenario: &'static str,
-) -> Result<InstancePre<Option<Vec<u8>>>, BenchError> {
-    let wt = engine.wasmtime();
-    let module = Module::new(wt, ECHO).map_err(wasm_err(scenario))?;
-    let mut linker = Linker::<Option<Vec<u8>>>::new(wt);
-    linker
-        .func_wrap(
-            "airssys",
-            "reply",
-            |mut caller: Caller<'_, Option<Vec<u8>>>, ptr: i32, len: i32| -> i32 {
-                let Some(memory) = caller.get_export("memory").and_then(|e| e.into_memory()) else {
-                    return -9;
-                };
-                let (mem, data) = memory.data_and_store_mut(&mut caller);
-                let (start, len) = (ptr as usize, len as usize);
-                *data = mem.get(start..start + len).map(<[u8]>::to_vec);
-                0
-            },
-        )
-        .map_err(wasm_err(scenario))?;
-    linker.instantiate_pre(&module).map_err(wasm_err(scenario))
-}
-
-/// A bare instance of [`ECHO`] in its own store, as the baselines keep them.
-async fn raw_instance(
-    engine: &WasmEngine,
-    pre: &InstancePre<Option<Vec<u8>>>,
-    scenario: &'static str,
-) -> Result<(Store<Option<Vec<u8>>>, Instance), BenchError> {
-    let mut store = Store::new(engine.wasmtime(), None);
-    store.set_epoch_deadline(u64::MAX / 2);
-    let instance = pre
-        .instantiate_async(&mut store)
-        .await
-        .map_err(wasm_err(scenario))?;
-    Ok((store, instance))
-}
-
-/// Delivers a one-byte message to a bare instance as the host would (the
-/// header at 1024, the payload at 1048), so its memory is touched; returns
-/// its `handle-message` for more calls with the same arguments.
-async fn raw_deliver_one(
-    store: &mut Store<Option<Vec<u8>>>,
-    instance: &Instance,
-    scenario: &'static str,
-) -> Result<TypedFunc<(i32, i32), i32>, BenchError> {
-    let handle = instance
-        .get_typed_func::<(i32, i32), i32>(&mut *store, "handle-message")
-        .map_err(wasm_err(scenario))?;
-    let memory = instance
-        .get_memory(&mut *store, "memory")
-        .ok_or_else(|| wasm_err(scenario)("no memory"))?;
-    memory.data_mut(&mut *store)[1024 + 12] = 1;
-    memory.data_mut(&mut *store)[1048] = b'x';
-    handle
-        .call_async(&mut *store, RAW_ONE_BYTE_MESSAGE)
-        .await
-        .map_err(wasm_err(scenario))?;
-    Ok(handle)
-}
-
-/// Where the bare baselines write a message in guest memory (what the
-/// guests' `alloc` returns).
-const RAW_MESSAGE_AT: i32 = 1024;
-
-/// `handle-message`'s arguments for the message [`raw_deliver_one`] wrote.
-const RAW_ONE_BYTE_MESSAGE: (i32, i32) = (RAW_MESSAGE_AT, 25);
-
 /// Times `n` calls of `make`, keeping what each made until all are done,
 /// as spawned components are kept: each instance then takes a slot of the
 /// pool that no instance used before, as a spawn's does. (Dropped before
@@ -626,412 +576,6 @@ where
     Ok(samples)
 }
 
-/// `n` bare instantiations, each store dropped before the next: the pool
-/// slot is reused, as a restart reuses its component's.
-async fn bare_instantiations(
-    engine: &WasmEngine,
-    n: usize,
-    scenario: &'static str,
-) -> Result<Vec<f64>, BenchError> {
-    let pre = raw_pre(engine, scenario)?;
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        let mut store = Store::new(engine.wasmtime(), None);
-        pre.instantiate_async(&mut store)
-            .await
-            .map_err(wasm_err(scenario))?;
-        samples.push(micros(t.elapsed()));
-        drop(store);
-    }
-    Ok(samples)
-}
-
 fn spec(id: String) -> ComponentSpec {
     ComponentSpec::new(id, ECHO.as_bytes().to_vec())
-}
-
-async fn spawn(n: usize) -> Result<Scenario, BenchError> {
-    const S: &str = "spawn";
-    let host = host(S, n + 4)?;
-    // Warm the module cache: spawn measures instantiation, not compilation.
-    host.engine()
-        .load(&"warm".into(), ECHO.as_bytes())
-        .map_err(|e: WasmError| host_err(S)(e.into()))?;
-    let mut ours = Vec::with_capacity(n);
-    for i in 0..n {
-        let t = Instant::now();
-        host.spawn(spec(format!("c{i}")))
-            .await
-            .map_err(host_err(S))?;
-        ours.push(micros(t.elapsed()));
-    }
-    host.shutdown(Duration::from_secs(10)).await;
-    let engine = WasmEngine::new(
-        EngineConfig::default().max_components(u32::try_from(n + 4).unwrap_or(u32::MAX)),
-    )
-    .map_err(wasm_err(S))?;
-    let pre = raw_pre(&engine, S)?;
-    let mut base = timed_kept(n, || raw_instance(&engine, &pre, S)).await?;
-    Ok(Scenario::latency(
-        S,
-        &mut ours,
-        "wasmtime InstancePre::instantiate_async, kept",
-        &mut base,
-    ))
-}
-
-async fn wait_handled(
-    host: &ComponentHost,
-    ids: &[String],
-    target: u64,
-    scenario: &'static str,
-) -> Result<(), BenchError> {
-    let refs: Vec<_> = ids.iter().filter_map(|id| host.component(id)).collect();
-    let timeout = Duration::from_secs(120);
-    let deadline = Instant::now() + timeout;
-    loop {
-        let done: u64 = refs
-            .iter()
-            .map(|r| {
-                let s = r.stats();
-                s.handled + s.failed
-            })
-            .sum();
-        if done >= target {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(BenchError::Stalled { scenario, timeout });
-        }
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
-}
-
-async fn tell_throughput(n: usize) -> Result<Scenario, BenchError> {
-    const S: &str = "tell_throughput";
-    let payload = bytes::Bytes::from(vec![0xabu8; 64]);
-    let host = host(S, 4)?;
-    host.spawn(spec("sink".into())).await.map_err(host_err(S))?;
-    let t = Instant::now();
-    for _ in 0..n {
-        host.send("sink", payload.clone())
-            .await
-            .map_err(host_err(S))?;
-    }
-    wait_handled(&host, &["sink".into()], n as u64, S).await?;
-    let ours = n as f64 / t.elapsed().as_secs_f64();
-    host.shutdown(Duration::from_secs(10)).await;
-
-    // Baseline: write the message into guest memory and call handle-message.
-    let engine = WasmEngine::new(EngineConfig::default().max_components(4)).map_err(wasm_err(S))?;
-    let pre = raw_pre(&engine, S)?;
-    let mut store = Store::new(engine.wasmtime(), None);
-    store.set_epoch_deadline(u64::MAX / 2);
-    let instance = pre
-        .instantiate_async(&mut store)
-        .await
-        .map_err(wasm_err(S))?;
-    let memory = instance
-        .get_memory(&mut store, "memory")
-        .ok_or_else(|| wasm_err(S)("no memory"))?;
-    let handle = instance
-        .get_typed_func::<(i32, i32), i32>(&mut store, "handle-message")
-        .map_err(wasm_err(S))?;
-    let mut header = [0u8; 24];
-    header[12..16].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-    let total = (header.len() + payload.len()) as i32;
-    let t = Instant::now();
-    for _ in 0..n {
-        let mem = memory.data_mut(&mut store);
-        mem[1024..1048].copy_from_slice(&header);
-        mem[1048..1048 + payload.len()].copy_from_slice(&payload);
-        let code = handle
-            .call_async(&mut store, (1024, total))
-            .await
-            .map_err(wasm_err(S))?;
-        std::hint::black_box(code);
-        std::hint::black_box(store.data_mut().take());
-    }
-    let base = n as f64 / t.elapsed().as_secs_f64();
-    Ok(Scenario::value(
-        S,
-        "msg/s",
-        n as u64,
-        ours,
-        "typed handle-message calls in a loop",
-        base,
-    ))
-}
-
-async fn request_rtt(n: usize) -> Result<Scenario, BenchError> {
-    const S: &str = "request_rtt";
-    let payload = bytes::Bytes::from(vec![0xabu8; 64]);
-    let host = host(S, 4)?;
-    host.spawn(spec("echo".into())).await.map_err(host_err(S))?;
-    let mut ours = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        let reply = host
-            .request("echo", payload.clone(), Duration::from_secs(5))
-            .await
-            .map_err(host_err(S))?;
-        ours.push(micros(t.elapsed()));
-        std::hint::black_box(reply);
-    }
-    host.shutdown(Duration::from_secs(10)).await;
-
-    // Baseline: a task answering over tokio mpsc + oneshot.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(
-        bytes::Bytes,
-        tokio::sync::oneshot::Sender<bytes::Bytes>,
-    )>(1024);
-    let server = tokio::spawn(async move {
-        while let Some((msg, reply)) = rx.recv().await {
-            let _ = reply.send(msg);
-        }
-    });
-    let mut base = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        let (otx, orx) = tokio::sync::oneshot::channel();
-        if tx.send((payload.clone(), otx)).await.is_err() {
-            break;
-        }
-        let reply = orx.await;
-        base.push(micros(t.elapsed()));
-        std::hint::black_box(reply.ok());
-    }
-    drop(tx);
-    let _ = server.await;
-    Ok(Scenario::latency(
-        S,
-        &mut ours,
-        "tokio mpsc + oneshot round trip",
-        &mut base,
-    ))
-}
-
-/// Resident set size in bytes (Linux; 0 elsewhere).
-pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * 4096)
-}
-
-async fn memory_per_component(n: usize) -> Result<Scenario, BenchError> {
-    const S: &str = "memory_per_component";
-    let host = host(S, n + 4)?;
-    host.engine()
-        .load(&"warm".into(), ECHO.as_bytes())
-        .map_err(|e: WasmError| host_err(S)(e.into()))?;
-    host.spawn(spec("warm-0".into()))
-        .await
-        .map_err(host_err(S))?;
-    let before = rss_bytes();
-    for i in 0..n {
-        host.spawn(spec(format!("m{i}")))
-            .await
-            .map_err(host_err(S))?;
-    }
-    // Each component handles one message, so its memory is touched.
-    for i in 0..n {
-        host.request(&format!("m{i}"), &b"x"[..], Duration::from_secs(5))
-            .await
-            .map_err(host_err(S))?;
-    }
-    let ours = (rss_bytes().saturating_sub(before)) as f64 / n as f64 / 1024.0;
-    host.shutdown(Duration::from_secs(10)).await;
-
-    let engine = WasmEngine::new(
-        EngineConfig::default().max_components(u32::try_from(n + 4).unwrap_or(u32::MAX)),
-    )
-    .map_err(wasm_err(S))?;
-    let pre = raw_pre(&engine, S)?;
-    let before = rss_bytes();
-    let mut keep = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (mut store, instance) = raw_instance(&engine, &pre, S).await?;
-        raw_deliver_one(&mut store, &instance, S).await?;
-        keep.push((store, instance));
-    }
-    let base = (rss_bytes().saturating_sub(before)) as f64 / n as f64 / 1024.0;
-    drop(keep);
-    Ok(Scenario::value(
-        S,
-        "KiB",
-        n as u64,
-        ours,
-        "bare wasmtime instance (Store + Instance)",
-        base,
-    ))
-}
-
-async fn restart(n: usize) -> Result<Scenario, BenchError> {
-    const S: &str = "restart";
-    let host = host(S, 4)?;
-    host.spawn(spec("victim".into()))
-        .await
-        .map_err(host_err(S))?;
-    let mut ours = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        host.send("victim", &b"!boom"[..])
-            .await
-            .map_err(host_err(S))?;
-        host.request("victim", &b"ok"[..], Duration::from_secs(5))
-            .await
-            .map_err(host_err(S))?;
-        ours.push(micros(t.elapsed()));
-    }
-    host.shutdown(Duration::from_secs(10)).await;
-    let engine = WasmEngine::new(EngineConfig::default().max_components(4)).map_err(wasm_err(S))?;
-    let mut base = bare_instantiations(&engine, n, S).await?;
-    Ok(Scenario::latency(
-        S,
-        &mut ours,
-        "fresh wasmtime InstancePre::instantiate_async",
-        &mut base,
-    ))
-}
-
-async fn broker_fanout(n: usize) -> Result<Scenario, BenchError> {
-    const S: &str = "broker_fanout";
-    const WINDOW: u64 = 256;
-    let payload = bytes::Bytes::from(vec![0xabu8; 64]);
-    let host = host(S, FANOUT + 4)?;
-    let ids: Vec<String> = (0..FANOUT).map(|i| format!("sub{i}")).collect();
-    for id in &ids {
-        host.spawn(
-            spec(id.clone())
-                .subscribe("bench.fanout")
-                .mailbox_capacity(4096),
-        )
-        .await
-        .map_err(host_err(S))?;
-    }
-    let refs: Vec<_> = ids.iter().filter_map(|id| host.component(id)).collect();
-    let t = Instant::now();
-    for i in 0..n as u64 {
-        // Keep at most WINDOW messages in flight per subscriber: the topic
-        // fan-out never waits, so a flood would be dead-lettered as
-        // mailbox_full instead of measured.
-        if i % 64 == 0 {
-            loop {
-                let slowest = refs
-                    .iter()
-                    .map(|r| {
-                        let s = r.stats();
-                        s.handled + s.failed
-                    })
-                    .min()
-                    .unwrap_or(0);
-                if i - slowest.min(i) < WINDOW {
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
-        }
-        host.publish("bench.fanout", payload.clone())
-            .map_err(host_err(S))?;
-    }
-    wait_handled(&host, &ids, (n * FANOUT) as u64, S).await?;
-    let ours = (n * FANOUT) as f64 / t.elapsed().as_secs_f64();
-    host.shutdown(Duration::from_secs(10)).await;
-
-    // Baseline: one producer, FANOUT consumer tasks on bounded mpsc channels.
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let mut senders = Vec::with_capacity(FANOUT);
-    for _ in 0..FANOUT {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4096);
-        let done = done_tx.clone();
-        tokio::spawn(async move {
-            let mut seen = 0usize;
-            while let Some(m) = rx.recv().await {
-                std::hint::black_box(m);
-                seen += 1;
-                if seen == n {
-                    let _ = done.send(());
-                }
-            }
-        });
-        senders.push(tx);
-    }
-    let t = Instant::now();
-    for _ in 0..n {
-        for tx in &senders {
-            if tx.send(payload.clone()).await.is_err() {
-                break;
-            }
-        }
-    }
-    for _ in 0..FANOUT {
-        done_rx.recv().await;
-    }
-    let base = (n * FANOUT) as f64 / t.elapsed().as_secs_f64();
-    drop(senders);
-    Ok(Scenario::value(
-        S,
-        "msg/s",
-        (n * FANOUT) as u64,
-        ours,
-        "tokio mpsc fan-out to 8 tasks",
-        base,
-    ))
-}
-
-/// The report as a table.
-pub fn table(report: &Report) -> String {
-    let mut out = format!(
-        "machine: {} ({} cpus), {}/{}, {} build, {} mode\n",
-        report.machine.cpu,
-        report.machine.cpus,
-        report.machine.os,
-        report.machine.arch,
-        report.machine.profile,
-        report.machine.mode
-    );
-    out.push_str(&format!(
-        "{:<22} {:>6} {:>12} {:>12}   {:<44} {:>12} {:>12} {:>8}\n",
-        "scenario", "unit", "p50/value", "p99", "raw baseline", "p50/value", "p99", "ratio"
-    ));
-    let f = |v: Option<f64>| {
-        v.map_or_else(
-            || "-".to_owned(),
-            |v| {
-                if v >= 1000.0 {
-                    format!("{v:.0}")
-                } else {
-                    format!("{v:.1}")
-                }
-            },
-        )
-    };
-    for s in &report.scenarios {
-        let ratio = s
-            .ratio_p50
-            .or(s.ratio)
-            .map_or_else(|| "-".into(), |r| format!("{r:.2}x"));
-        out.push_str(&format!(
-            "{:<22} {:>6} {:>12} {:>12}   {:<44} {:>12} {:>12} {:>8}\n",
-            s.name,
-            s.unit,
-            f(s.p50.or(s.value)),
-            f(s.p99),
-            s.baseline.name,
-            f(s.baseline.p50.or(s.baseline.value)),
-            f(s.baseline.p99),
-            ratio
-        ));
-    }
-    for s in &report.skipped {
-        out.push_str(&format!("{:<22} skipped: {}\n", s.name, s.reason));
-    }
-    out
 }

@@ -228,7 +228,7 @@ pub enum Step {
     /// A dead letter with reason label (or reason text) `reason`,
     /// optionally for `target` and with `payload`.
     ExpectDeadLetter {
-        /// A reason label (`rejected`, `component_failed`, ...) or text.
+        /// A reason label (`rejected`, `handler_failed`, ...) or text.
         reason: String,
         /// The component it was for, if it matters.
         target: Option<String>,

@@ -268,7 +268,7 @@ async fn drive(shared: Arc<Shared>, config: ChaosConfig, sender: u32, count: u64
         // component is the only subscriber of its topic, so that is one,
         // or two while a restarted component's old subscription drains
         // beside its new one (the old copy is then dead-lettered
-        // `component_stopped`, the new one handled).
+        // `actor_stopped`, the new one handled).
         let accepted: u64 = match op {
             0..=3 => match shared.host.send(&name(target), payload).await {
                 Ok(()) => 1,

@@ -210,6 +210,12 @@ impl Agent {
             },
             PeerRequest::Stop { id } => self.operator_stop(&id).await,
             PeerRequest::Restart { id } => self.operator_restart(&id).await,
+            PeerRequest::Subscribe { id, pattern } => {
+                self.operator_subscription(&id, &pattern, true).await
+            }
+            PeerRequest::Unsubscribe { id, pattern } => {
+                self.operator_subscription(&id, &pattern, false).await
+            }
         };
         let _ = incoming.reply.send(reply);
     }

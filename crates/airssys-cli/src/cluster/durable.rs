@@ -17,7 +17,7 @@ use airssys_nats::cluster::durable::{
 };
 use airssys_nats::cluster::topics;
 use airssys_nats::cluster::ClusterError;
-use airssys_rt::broker::{DeadLetterReason, MessageBroker};
+use airssys_rt::broker::{DeadLetterReason, MessageBroker, Undelivered};
 use airssys_wasm::guest::host_imports::BoxFuture;
 use airssys_wasm::guest::GuestMessage;
 use airssys_wasm::host::{ComponentHost, DurableError, DurableSends, HostError};
@@ -301,11 +301,9 @@ fn dead_letter(broker: &dyn MessageBroker<TopicMessage>, p: Pending, reason: &st
     let letter = TopicMessage {
         sender: p.from,
         payload: p.payload,
+        trace: None,
     };
-    let why = DeadLetterReason::Undeliverable {
-        target: Arc::from(p.to.name()),
-        reason: Arc::from(format!("not stored: {reason}")),
-    };
+    let why = Undelivered::new(p.to.name(), DeadLetterReason::NotStored(reason.to_owned()));
     if let Err(error) = broker.publish_dead_letter(original, letter, why) {
         tracing::warn!(%error, "dead letter not published");
     }
@@ -444,6 +442,8 @@ async fn pump(
                     correlation_id: None,
                     redelivered: message.redelivered,
                     payload: message.payload.clone(),
+                    enqueued: airssys_wasm::metrics::Enqueued::now(),
+                    trace: None,
                 };
                 let host = host.clone();
                 let target = id.clone();

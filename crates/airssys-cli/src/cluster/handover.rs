@@ -78,7 +78,7 @@ impl Agent {
                         if !done.drained || !done.handled_queued {
                             tracing::warn!(
                                 component = %m.id, drained = done.drained,
-                                "hand-off ran out of time: what was left is dead-lettered component_stopped"
+                                "hand-off ran out of time: what was left is dead-lettered actor_stopped"
                             );
                         }
                         // The new owner restores this state: taken after

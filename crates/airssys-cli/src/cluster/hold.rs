@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use airssys_nats::NatsBroker;
-use airssys_rt::broker::{BrokerMessage, MessageBroker, Subscription};
+use airssys_rt::broker::{BrokerMessage, DistributedBroker, MessageBroker, Subscription};
 use airssys_wasm::guest::GuestMessage;
 use airssys_wasm::host::{ComponentHost, SEND_INBOX};
 use airssys_wasm::{SubjectPattern, TopicMessage};
@@ -132,6 +132,8 @@ impl Hold {
                                 correlation_id: None,
                                 redelivered: false,
                                 payload: message.payload.payload.clone(),
+                                enqueued: airssys_wasm::metrics::Enqueued::now(),
+                                trace: None,
                             };
                             if let Err(error) = host.deliver(id, guest, HELD_REQUEST_TIMEOUT).await
                             {
@@ -195,12 +197,15 @@ async fn forward(
         correlation_id: request.then_some(1),
         redelivered: false,
         payload: message.payload.payload.clone(),
+        enqueued: airssys_wasm::metrics::Enqueued::now(),
+        trace: None,
     };
     match host.deliver(id, guest, HELD_REQUEST_TIMEOUT).await {
         Ok(reply) if request => {
             let answer = TopicMessage {
                 sender: Some(id.into()),
                 payload: reply.unwrap_or_default(),
+                trace: None,
             };
             if let Err(error) = broker.reply(&message, answer) {
                 tracing::warn!(component = %id, %error, "could not answer a held request");

@@ -29,6 +29,9 @@ use super::peer::{PeerComponent, PeerReply, PeerRequest};
 use super::units::Unit;
 
 mod owner;
+mod subscriptions;
+
+pub use subscriptions::SubscriptionChange;
 
 /// How long a stop or restart waits for the host that runs the component:
 /// 35 s (a restart waits up to 30 s for the queued messages there).
@@ -77,6 +80,18 @@ pub enum OperateError {
         /// `stop` or `restart`.
         action: &'static str,
         /// Its answer.
+        reason: String,
+    },
+    /// The host that runs the component refused a subscription change.
+    #[error("host `{host}` refused the subscription change of `{id}`: {reason}")]
+    SubscriptionRefused {
+        /// The host.
+        host: String,
+        /// The component.
+        id: String,
+        /// Why, typed.
+        refusal: super::peer::SubscriptionRefusal,
+        /// Its answer, in words.
         reason: String,
     },
     /// The unit's owner record could not be written.
@@ -317,6 +332,40 @@ impl ClusterHandle {
     /// As [`ClusterHandle::stop`].
     pub async fn restart(&self, id: &str) -> Result<Option<String>, OperateError> {
         self.operate(id, true).await
+    }
+
+    /// The live host that runs component `id` now.
+    ///
+    /// # Errors
+    /// [`OperateError::UnknownComponent`]; [`OperateError::NotPlaced`] when
+    /// no live host runs its unit now.
+    fn running_host(&self, id: &str) -> Result<String, OperateError> {
+        let unit = self
+            .unit_of(id)
+            .ok_or_else(|| OperateError::UnknownComponent { id: id.to_owned() })?;
+        let not_placed = |why: String| OperateError::NotPlaced {
+            id: id.to_owned(),
+            unit: unit.key.clone(),
+            why,
+        };
+        let owned = self
+            .cluster
+            .owner(&unit.key)
+            .ok_or_else(|| not_placed("no host has claimed its unit yet".into()))?;
+        let record = owned.record;
+        if !matches!(record.state, UnitState::Running | UnitState::HandingOver) {
+            return Err(not_placed(format!(
+                "its unit is {:?}, not running",
+                record.state
+            )));
+        }
+        if !self.cluster.is_live(&record.host, &record.session) {
+            return Err(not_placed(format!(
+                "its host `{}` is gone; another host is taking it over",
+                record.host
+            )));
+        }
+        Ok(record.host)
     }
 
     async fn operate(&self, id: &str, restart: bool) -> Result<Option<String>, OperateError> {

@@ -40,6 +40,35 @@ pub enum PeerRequest {
         /// The component.
         id: String,
     },
+    /// Subscribe component `id` to `pattern` (as `ctl subscribe` on that host).
+    Subscribe {
+        /// The component.
+        id: String,
+        /// The subject pattern.
+        pattern: String,
+    },
+    /// End component `id`'s subscription to `pattern`.
+    Unsubscribe {
+        /// The component.
+        id: String,
+        /// The subject pattern.
+        pattern: String,
+    },
+}
+
+/// Why a host refused a subscription change: the kind of its error.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SubscriptionRefusal {
+    /// Outside the component's subscribe grants.
+    Denied,
+    /// Not a valid pattern.
+    Invalid,
+    /// No such component there (any more).
+    Unknown,
+    /// Anything else (the broker, shutting down).
+    Other,
 }
 
 /// One component as a host reports it to another.
@@ -94,6 +123,21 @@ pub enum PeerReply {
     /// Refused, with why.
     Error {
         /// Why.
+        error: String,
+    },
+    /// A subscription changed, for [`PeerRequest::Subscribe`] and
+    /// [`PeerRequest::Unsubscribe`].
+    Subscriptions {
+        /// Added (removed); `false` when it already was (was not).
+        changed: bool,
+        /// The component's subscriptions now.
+        subscriptions: Vec<String>,
+    },
+    /// A subscription change refused, with its kind.
+    SubscriptionRefused {
+        /// The kind.
+        refusal: SubscriptionRefusal,
+        /// Why, in words.
         error: String,
     },
 }

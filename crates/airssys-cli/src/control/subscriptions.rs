@@ -10,12 +10,17 @@
 //! | POST | `/v1/components/{id}/unsubscribe/{pattern}` | `{component, pattern, removed, subscriptions}` (`removed` false: it had no such subscription) |
 //!
 //! A pattern outside the grants is 403, a malformed one 400, an id not
-//! running on this host 404.
+//! running on this host 404. On a cluster host, a component of the
+//! cluster that another host runs is subscribed there (the answer adds
+//! its `host`; 504 when that host does not answer, 409 while its unit
+//! runs nowhere).
 
 use serde_json::json;
 
-use super::answer::{audit, host_error, Answer, Request};
+use super::answer::{audit, error, host_error, Answer, Request};
 use super::Controller;
+use crate::cluster::operate::OperateError;
+use crate::cluster::peer::SubscriptionRefusal;
 
 /// `GET /v1/components/{id}/subscriptions`.
 pub(super) fn list(c: &Controller, id: &str) -> Answer {
@@ -62,5 +67,53 @@ pub(super) async fn unsubscribe(
             }),
         ),
         Err(e) => host_error(&e, Some(id)),
+    }
+}
+
+/// `POST /v1/components/{id}/subscribe|unsubscribe/{pattern}` on a cluster
+/// host for a component another host runs: done there, the answer as that
+/// host's control API would give it, with its `host`.
+pub(super) async fn forward(
+    c: &Controller,
+    req: &Request<'_>,
+    id: &str,
+    pattern: &str,
+    subscribe: bool,
+) -> Answer {
+    let verb = if subscribe {
+        "subscribe"
+    } else {
+        "unsubscribe"
+    };
+    audit(req, &format!("{verb} {pattern}"), id);
+    let h = match super::cluster::handle(c) {
+        Ok(h) => h,
+        Err(answer) => return answer,
+    };
+    match h.subscription(id, pattern, subscribe).await {
+        Ok(change) => {
+            let mut body = json!({
+                "component": id,
+                "pattern": pattern,
+                "subscriptions": change.subscriptions,
+                "host": change.host,
+            });
+            body[if subscribe { "added" } else { "removed" }] = change.changed.into();
+            (200, body)
+        }
+        Err(e) => {
+            let code = match &e {
+                OperateError::UnknownComponent { .. } => 404,
+                OperateError::SubscriptionRefused { refusal, .. } => match refusal {
+                    SubscriptionRefusal::Denied => 403,
+                    SubscriptionRefusal::Invalid => 400,
+                    SubscriptionRefusal::Unknown => 404,
+                    _ => 502,
+                },
+                OperateError::Unreachable { .. } => 504,
+                _ => 409,
+            };
+            error(code, e.to_string(), Some(id))
+        }
     }
 }

@@ -21,7 +21,8 @@ const MAX_HEAD: usize = 8 * 1024;
 
 /// Binds `addr` and serves until the returned task is aborted. Returns the
 /// bound address (useful with port 0). `cluster`: a cluster host's slot,
-/// filled once its cluster runs.
+/// filled once its cluster runs. `component_limit`: the cardinality rule's
+/// threshold (see [`crate::telemetry::components`]).
 ///
 /// # Errors
 /// The bind error.
@@ -31,6 +32,7 @@ pub async fn serve(
     metrics: PrometheusHandle,
     broker: Option<watch::Receiver<ConnectionStatus>>,
     cluster: Option<ClusterSlot>,
+    component_limit: usize,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -45,7 +47,14 @@ pub async fn serve(
                     tokio::spawn(async move {
                         let served = tokio::time::timeout(
                             Duration::from_secs(5),
-                            handle(stream, &host, &metrics, broker.as_ref(), cluster.as_ref()),
+                            handle(
+                                stream,
+                                &host,
+                                &metrics,
+                                broker.as_ref(),
+                                cluster.as_ref(),
+                                component_limit,
+                            ),
                         )
                         .await;
                         match served {
@@ -71,6 +80,7 @@ async fn handle(
     metrics: &PrometheusHandle,
     broker: Option<&watch::Receiver<ConnectionStatus>>,
     cluster: Option<&ClusterSlot>,
+    component_limit: usize,
 ) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
@@ -97,7 +107,8 @@ async fn handle(
             if let Some(Some(status)) = &cluster {
                 crate::telemetry::record_cluster(status);
             }
-            let body = metrics.render();
+            let mut body = metrics.render();
+            body.push_str(&crate::telemetry::components::render(host, component_limit));
             respond(&mut stream, 200, "text/plain; version=0.0.4", &body).await
         }
         "/health" => {

@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use airssys_rt::broker::{BrokerMessage, DeadLetterReason};
+use airssys_rt::broker::{BrokerMessage, DeadLetterReason, Undelivered};
 use airssys_wasm::host::ComponentHost;
 use airssys_wasm::{SubjectPattern, TopicMessage};
 use futures::{FutureExt, StreamExt};
@@ -77,7 +77,7 @@ pub struct LastDeadLetter {
     pub number: u64,
     /// The component it was for.
     pub target: String,
-    /// The reason's label (`rejected`, `component_failed`, ...).
+    /// The reason's label (`rejected`, `handler_failed`, ...).
     pub label: &'static str,
     /// Its payload, decoded where the multicodec prefix says how
     /// ([`airssys_wasm::codec::display`]).
@@ -226,11 +226,15 @@ fn record(t: &mut Tally, o: &Observed, i: usize, msg: &BrokerMessage<TopicMessag
     let Some(pattern) = o.patterns.get(i) else {
         // The dead-letter subscription.
         match &msg.dead_letter {
-            Some(DeadLetterReason::Undeliverable { target, .. }) if !o.runs(t, target) => {
+            Some(Undelivered {
+                reason: DeadLetterReason::SubscriberFull { .. } | DeadLetterReason::SubscriberClosed,
+                ..
+            }) => t.broker_dead += 1,
+            Some(Undelivered { target, .. }) if !o.runs(t, target) => {
                 t.remote_dead += 1;
             }
-            Some(DeadLetterReason::Undeliverable { target, reason }) => {
-                let label = reason_label(reason);
+            Some(Undelivered { target, reason, .. }) => {
+                let label = reason.label();
                 let entry = t.components.entry(target.to_string()).or_default();
                 *entry.dead.entry(label.to_owned()).or_default() += 1;
                 t.last_dead = Some(LastDeadLetter {
@@ -240,7 +244,6 @@ fn record(t: &mut Tally, o: &Observed, i: usize, msg: &BrokerMessage<TopicMessag
                     payload: airssys_wasm::codec::display(&msg.payload.payload, DEAD_PAYLOAD_SHOWN),
                 });
             }
-            Some(_) => t.broker_dead += 1,
             None => {}
         }
         return;
@@ -275,25 +278,6 @@ fn record(t: &mut Tally, o: &Observed, i: usize, msg: &BrokerMessage<TopicMessag
     }
     if msg.payload.sender.is_some() {
         t.guest_deliveries += n;
-    }
-}
-
-/// Maps the host's dead-letter reason text to its metric label.
-fn reason_label(reason: &str) -> &'static str {
-    if reason.starts_with("component failed") {
-        "component_failed"
-    } else if reason.starts_with("rejected") {
-        "rejected"
-    } else if reason.starts_with("mailbox full") {
-        "mailbox_full"
-    } else if reason.starts_with("component stopped") {
-        "component_stopped"
-    } else if reason.starts_with("no such target") {
-        "no_such_target"
-    } else if reason.starts_with("not owner") {
-        "not_owner"
-    } else {
-        "other"
     }
 }
 

@@ -22,13 +22,16 @@ use std::time::{Duration, Instant};
 
 use airssys_rt::broker::MessageBroker;
 use airssys_rt::supervisor::{
-    ChildSpec, RestartStrategy, ShutdownPolicy, SupervisorExit, SupervisorNode, SupervisorRef,
+    ChildSpec, FailureCause, RestartStrategy, ShutdownPolicy, SupervisorExit, SupervisorNode,
+    SupervisorRef,
 };
 use airssys_wasm::host::{ComponentHost, ComponentInfo, HostError};
 use airssys_wasm::{EngineConfig, SubjectPattern, TopicMessage};
 
 use crate::control::{self, ControlConfig, Controller};
-use crate::manifest::{Manifest, Strategy};
+use crate::manifest::{ClusterSettings, Manifest, Strategy};
+use airssys_nats::cluster::Cluster;
+use airssys_nats::NatsBroker;
 pub use summary::Summary;
 
 /// Guests at least this big are announced while they compile: 1 MB.
@@ -43,6 +46,10 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Serve `/metrics` and `/health` here (overrides the manifest).
     pub metrics_addr: Option<SocketAddr>,
+    /// Components above which `/metrics` adds per-component series up by
+    /// component name (`--metrics-component-limit`, default
+    /// [`DEFAULT_COMPONENT_LIMIT`](crate::telemetry::DEFAULT_COMPONENT_LIMIT)).
+    pub metrics_component_limit: usize,
     /// Serve the control API (see [`control`]).
     pub control: Option<ControlConfig>,
     /// Join the NATS server at this URL (overrides `[broker] url`).
@@ -321,8 +328,100 @@ pub enum EndReason {
     Terminated,
     /// Every drive sent its `count` and the mailboxes drained.
     DrivesDone,
-    /// The root supervisor gave up.
-    RootFailed(String),
+    /// The root supervisor gave up, and why.
+    RootFailed(FailureCause),
+}
+
+/// `--only`: keeps the components of the named groups, each of which must
+/// exist.
+///
+/// # Errors
+/// The first group named that the manifest lacks, in words.
+fn keep_only(manifest: &mut Manifest, only: &[String]) -> Result<(), String> {
+    if only.is_empty() {
+        return Ok(());
+    }
+    for g in only {
+        if !manifest.groups.iter().any(|d| &d.name == g) {
+            return Err(format!("--only {g}: no such group"));
+        }
+    }
+    manifest
+        .components
+        .retain(|c| c.group.as_ref().is_some_and(|g| only.contains(g)));
+    Ok(())
+}
+
+/// Connects to the NATS server at `url` under the manifest's prefix, with
+/// the cluster's JetStream settings when this host joins a cluster.
+async fn connect_nats(
+    manifest: &Manifest,
+    opts: &RunOptions,
+    url: &str,
+    cluster: bool,
+) -> Result<NatsBroker<TopicMessage>, RunError> {
+    let prefix = manifest
+        .host
+        .broker
+        .as_ref()
+        .map_or(airssys_nats::DEFAULT_PREFIX, |b| b.prefix.as_str());
+    let security = opts.nats_security.over(
+        manifest
+            .host
+            .broker
+            .as_ref()
+            .map(|b| b.security.clone())
+            .unwrap_or_default(),
+    );
+    let dead = &manifest.host.dead_letter_subject;
+    let broker = if cluster {
+        crate::nats::connect_cluster_host(url, prefix, dead, &security).await
+    } else {
+        crate::nats::connect(url, prefix, dead, &security).await
+    }
+    .map_err(|e| RunError::Broker(e.to_string()))?;
+    eprintln!("joined NATS at {url} as part of application `{prefix}`");
+    Ok(broker)
+}
+
+/// Joins the cluster as this host (its id, labels and control address).
+async fn join_cluster(
+    manifest: &Manifest,
+    opts: &RunOptions,
+    settings: &ClusterSettings,
+    broker: &NatsBroker<TopicMessage>,
+) -> Result<Cluster, RunError> {
+    let id = settings
+        .host_id
+        .clone()
+        .unwrap_or_else(crate::cluster::default_host_id);
+    let control = opts.control.as_ref().map(|c| c.addr().to_string());
+    let joined = crate::cluster::join(broker, &id, settings, manifest.host.max_components, control)
+        .await
+        .map_err(|e| RunError::Broker(e.to_string()))?;
+    eprintln!(
+        "joined the cluster as host `{id}` ({} live hosts)",
+        joined.live_hosts().len()
+    );
+    Ok(joined)
+}
+
+/// Each component instance's subscription patterns, for the ledger.
+fn subscriptions_of(manifest: &Manifest) -> Vec<(String, Vec<SubjectPattern>)> {
+    manifest
+        .components
+        .iter()
+        .flat_map(|c| {
+            let patterns: Vec<SubjectPattern> = c
+                .subscribe
+                .iter()
+                .filter_map(|p| SubjectPattern::new(p).ok())
+                .collect();
+            c.instance_ids()
+                .into_iter()
+                .map(move |id| (id, patterns.clone()))
+        })
+        .collect()
 }
 
 /// Runs the manifest to the end and returns the summary.
@@ -334,16 +433,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         manifest.host.cache_dir = None;
     }
     let started = Instant::now();
-    if !opts.only.is_empty() {
-        for g in &opts.only {
-            if !manifest.groups.iter().any(|d| &d.name == g) {
-                return Err(RunError::Broker(format!("--only {g}: no such group")));
-            }
-        }
-        manifest
-            .components
-            .retain(|c| c.group.as_ref().is_some_and(|g| opts.only.contains(g)));
-    }
+    keep_only(&mut manifest, &opts.only).map_err(RunError::Broker)?;
     let url = opts.nats.clone().or_else(|| {
         manifest
             .host
@@ -374,48 +464,12 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         }
     }
     let nats = match url {
-        Some(url) => {
-            let prefix = manifest
-                .host
-                .broker
-                .as_ref()
-                .map_or(airssys_nats::DEFAULT_PREFIX, |b| b.prefix.as_str());
-            let security = opts.nats_security.over(
-                manifest
-                    .host
-                    .broker
-                    .as_ref()
-                    .map(|b| b.security.clone())
-                    .unwrap_or_default(),
-            );
-            let dead = &manifest.host.dead_letter_subject;
-            let broker = if cluster_settings.is_some() {
-                crate::nats::connect_cluster_host(&url, prefix, dead, &security).await
-            } else {
-                crate::nats::connect(&url, prefix, dead, &security).await
-            }
-            .map_err(|e| RunError::Broker(e.to_string()))?;
-            eprintln!("joined NATS at {url} as part of application `{prefix}`");
-            Some(broker)
-        }
+        Some(url) => Some(connect_nats(&manifest, &opts, &url, cluster_settings.is_some()).await?),
         None => None,
     };
     let cluster = match (&cluster_settings, &nats) {
         (Some(settings), Some(broker)) => {
-            let id = settings
-                .host_id
-                .clone()
-                .unwrap_or_else(crate::cluster::default_host_id);
-            let control = opts.control.as_ref().map(|c| c.addr().to_string());
-            let joined =
-                crate::cluster::join(broker, &id, settings, manifest.host.max_components, control)
-                    .await
-                    .map_err(|e| RunError::Broker(e.to_string()))?;
-            eprintln!(
-                "joined the cluster as host `{id}` ({} live hosts)",
-                joined.live_hosts().len()
-            );
-            Some(joined)
+            Some(join_cluster(&manifest, &opts, settings, broker).await?)
         }
         _ => None,
     };
@@ -441,20 +495,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
     let tree_nodes = crate::tree::group_nodes(&host, &manifest, &groups);
     let member_of = crate::tree::members(&manifest, root.name());
 
-    let subscriptions = manifest
-        .components
-        .iter()
-        .flat_map(|c| {
-            let patterns: Vec<SubjectPattern> = c
-                .subscribe
-                .iter()
-                .filter_map(|p| SubjectPattern::new(p).ok())
-                .collect();
-            c.instance_ids()
-                .into_iter()
-                .map(move |id| (id, patterns.clone()))
-        })
-        .collect();
+    let subscriptions = subscriptions_of(&manifest);
     let ledger = ledger::Ledger::start(&host, subscriptions, cluster.is_some()).map_err(|e| {
         RunError::Group {
             group: "ledger".into(),
@@ -472,10 +513,16 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         Some(addr) => {
             let handle = crate::telemetry::prometheus();
             let status = nats.as_ref().map(|b| b.connection_status());
-            let (local, task) =
-                endpoint::serve(addr, host.clone(), handle, status, cluster_slot.clone())
-                    .await
-                    .map_err(|source| RunError::Endpoint { addr, source })?;
+            let (local, task) = endpoint::serve(
+                addr,
+                host.clone(),
+                handle,
+                status,
+                cluster_slot.clone(),
+                opts.metrics_component_limit,
+            )
+            .await
+            .map_err(|source| RunError::Endpoint { addr, source })?;
             eprintln!("serving /metrics and /health on http://{local}");
             Some(task)
         }
@@ -562,7 +609,6 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
             _ = poll.tick() => {
                 let list = host.list();
                 if last_metrics.elapsed() >= Duration::from_secs(1) {
-                    crate::telemetry::record(&list, &host.dead_letter_stats());
                     if let Some(nats) = &nats {
                         crate::telemetry::record_broker(nats);
                     }
@@ -604,7 +650,7 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
             exit = root.wait() => {
                 break match exit {
                     SupervisorExit::Failed(why) => EndReason::RootFailed(why),
-                    other => EndReason::RootFailed(format!("{other:?}")),
+                    other => EndReason::RootFailed(FailureCause::Other(format!("{other:?}"))),
                 };
             }
         }
@@ -672,7 +718,6 @@ pub async fn run(mut manifest: Manifest, opts: RunOptions) -> Result<Summary, Ru
         task.abort();
     }
     force.abort();
-    crate::telemetry::record(&components, &report.dead_letters);
 
     let mut summary = Summary::new(
         &manifest,

@@ -7,7 +7,7 @@ use super::incarnation::{InPlace, Incarnation};
 use super::runner;
 use super::watch;
 use super::Actor;
-use crate::supervisor::ExitReason;
+use crate::supervisor::{ExitReason, FailureCause};
 
 /// Where an unsupervised actor is in its life, for what its end must report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl<A: Actor, F> Drop for UnsupervisedActor<A, F> {
             // Its monitors fire before the mailbox closes, with what ended
             // it: a panic outside a handler, or shutdown's abort.
             let reason = if std::thread::panicking() {
-                ExitReason::Failed("panicked outside a handler".to_owned())
+                ExitReason::Failed(FailureCause::Panicked("outside a handler".to_owned()))
             } else {
                 ExitReason::Shutdown
             };

@@ -93,6 +93,15 @@ pub trait Actor: Send + Sized + 'static {
     /// The error a handler can fail with.
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// Whether the runtime dead-letters a message whose handler failed the
+    /// actor ([`DeadLetterReason::HandlerFailed`](crate::DeadLetterReason::HandlerFailed),
+    /// without the message: the handler consumed it). Default `true`.
+    ///
+    /// An actor that dead-letters its own failed messages, with the
+    /// message and more context than the runtime has (the component host
+    /// does), sets it `false`, so that each failure is dead-lettered once.
+    const DEAD_LETTERS_FAILURES: bool = true;
+
     /// Runs once per incarnation before the first message. An error here
     /// fails the spawn (or the supervised start) with the error's text.
     fn pre_start(

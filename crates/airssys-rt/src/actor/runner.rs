@@ -15,7 +15,7 @@ use super::shared::ActorCell;
 use super::signal::Signal;
 use super::{link, monitor, watch, Actor, ActorContext, ErrorAction};
 use crate::dead_letter::{DeadLetter, DeadLetterReason};
-use crate::supervisor::ExitReason;
+use crate::supervisor::{ExitReason, FailureCause};
 
 /// Runs the actor of `incarnation` on messages from its mailbox until it
 /// stops; returns why.
@@ -127,7 +127,7 @@ where
         }
         Ok(Err(error)) => {
             shared.failed.fetch_add(1, Ordering::Relaxed);
-            let reason = error.to_string();
+            let reason = FailureCause::Other(error.to_string());
             let action = actor.on_error(&error, ctx);
             deliver(ctx, Err(HandlerFailure::Failed(error)));
             Failure {
@@ -139,8 +139,8 @@ where
         }
         Err(panic) => {
             shared.failed.fetch_add(1, Ordering::Relaxed);
-            let reason = format!("panicked: {}", panic_message(&*panic));
-            deliver(ctx, Err(HandlerFailure::Panicked(reason.clone())));
+            let reason = FailureCause::Panicked(panic_message(&*panic));
+            deliver(ctx, Err(HandlerFailure::Panicked(reason.to_string())));
             // A panic may have left the state half-updated: never resume it.
             Failure {
                 reason,
@@ -250,13 +250,13 @@ where
         ..
     } = incarnation;
     let shared = ctx.myself().shared();
-    if failure.dead_letter {
+    if failure.dead_letter && A::DEAD_LETTERS_FAILURES {
         ctx.system()
             .dead_letters_office()
             .post(DeadLetter::new::<A::Message>(
                 shared.id,
                 shared.name.clone(),
-                DeadLetterReason::HandlerFailed(failure.reason.clone()),
+                DeadLetterReason::HandlerFailed(failure.reason.to_string()),
                 None,
             ));
     }
@@ -265,7 +265,7 @@ where
     }
     match failure.action {
         ErrorAction::Stop => return Some(ExitReason::Normal),
-        ErrorAction::Escalate => return Some(ExitReason::Escalated(failure.reason)),
+        ErrorAction::Escalate => return Some(ExitReason::Escalated(failure.reason.to_string())),
         _ => {}
     }
     // Restart: in place, or by the supervisor (the loop ends as failed).
@@ -280,15 +280,15 @@ where
     *actor = fresh;
     shared.restarts.fetch_add(1, Ordering::Relaxed);
     if let Err(error) = actor.pre_start(ctx).await {
-        return Some(ExitReason::Failed(format!(
-            "pre_start failed on restart: {error}"
-        )));
+        return Some(ExitReason::Failed(
+            format!("pre_start failed on restart: {error}").into(),
+        ));
     }
     None
 }
 
 struct Failure {
-    reason: String,
+    reason: FailureCause,
     action: ErrorAction,
     panicked: bool,
     /// Whether a message was lost with the failure (not for a hook's).

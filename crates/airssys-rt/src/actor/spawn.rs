@@ -260,7 +260,7 @@ where
             // Monitors or links made in pre_start end with it.
             watch::end_incarnation(
                 actor_ref.shared(),
-                &ExitReason::Failed(format!("pre_start failed: {error}")),
+                &ExitReason::Failed(format!("pre_start failed: {error}").into()),
             );
             // Dropping it closes the mailbox, dead-letters what pre_start
             // may have queued, and frees the name.

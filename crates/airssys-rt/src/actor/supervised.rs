@@ -25,7 +25,9 @@ use super::shared::ActorCell;
 use super::watch;
 use super::{Actor, ActorContext, ActorRef};
 use crate::mailbox::TryPushError;
-use crate::supervisor::{Child, ChildError, ChildHealth, ExitReason, ExitSignal, RestartPolicy};
+use crate::supervisor::{
+    Child, ChildError, ChildHealth, ExitReason, ExitSignal, FailureCause, RestartPolicy,
+};
 use crate::system::ActorSystem;
 
 /// A supervised actor slot: factory, handle and mailbox.
@@ -114,12 +116,13 @@ where
             .await;
         let start_error = match started {
             Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(error.to_string()),
-            Err(panic) => Some(format!("panicked: {}", runner::panic_message(&*panic))),
+            Ok(Err(error)) => Some(FailureCause::Other(error.to_string())),
+            Err(panic) => Some(FailureCause::Panicked(runner::panic_message(&*panic))),
         };
-        if let Some(reason) = start_error {
+        if let Some(cause) = start_error {
+            let reason = cause.to_string();
             // Monitors or links made in pre_start end with it.
-            watch::end_incarnation(shared, &ExitReason::Failed(reason.clone()));
+            watch::end_incarnation(shared, &ExitReason::Failed(cause));
             return Err(ChildError::StartFailed {
                 child: self.label(),
                 reason,
@@ -147,7 +150,7 @@ where
             let reason = match AssertUnwindSafe(run).catch_unwind().await {
                 Ok(reason) => reason,
                 Err(panic) => {
-                    ExitReason::Failed(format!("panicked: {}", runner::panic_message(&*panic)))
+                    ExitReason::Failed(FailureCause::Panicked(runner::panic_message(&*panic)))
                 }
             };
             // Monitors fire and links carry the exit before anything else

@@ -114,7 +114,7 @@ pub enum BrokerError {
         reason: String,
     },
     /// The responder took the request and answered that it failed to
-    /// handle it ([`MessageBroker::reply_failure`](super::MessageBroker::reply_failure)),
+    /// handle it ([`DistributedBroker::reply_failure`](super::DistributedBroker::reply_failure)),
     /// so the requester learns it at once instead of at its timeout.
     #[error("request to {subject:?} failed at the responder: {reason}")]
     Failed {

@@ -22,7 +22,9 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use super::error::BrokerError;
 use super::router::{Matched, Route, Router};
 use super::subject::{validate_pattern, validate_subject};
-use super::{BrokerMessage, DeadLetterReason, MessageBroker, PublishReport, Subscription};
+use super::{
+    BrokerMessage, DeadLetterReason, MessageBroker, PublishReport, Subscription, Undelivered,
+};
 
 /// Default queue capacity of a subscription: 1024 messages.
 ///
@@ -355,16 +357,19 @@ impl<M: Clone + Send + 'static> InMemoryMessageBroker<M> {
                     .dropped_full
                     .fetch_add(1, Ordering::Relaxed);
                 let reason = DeadLetterReason::SubscriberFull {
-                    pattern: Arc::clone(&route.pattern),
                     capacity: route.capacity,
                 };
-                (message, reason)
+                (
+                    message,
+                    Undelivered::new(Arc::clone(&route.pattern), reason),
+                )
             }
             Err(TrySendError::Closed(message)) => {
-                let reason = DeadLetterReason::SubscriberClosed {
-                    pattern: Arc::clone(&route.pattern),
-                };
-                (message, reason)
+                let reason = DeadLetterReason::SubscriberClosed;
+                (
+                    message,
+                    Undelivered::new(Arc::clone(&route.pattern), reason),
+                )
             }
         };
         report.dropped += 1;
@@ -374,7 +379,7 @@ impl<M: Clone + Send + 'static> InMemoryMessageBroker<M> {
     /// Sends an undeliverable copy to the dead-letter subject. A dead letter
     /// that cannot be delivered (or a message published on the dead-letter
     /// subject itself that cannot be) is only counted and logged.
-    fn dead_letter(&self, mut message: BrokerMessage<M>, reason: DeadLetterReason) {
+    fn dead_letter(&self, mut message: BrokerMessage<M>, reason: Undelivered) {
         let counters = &self.inner.counters;
         let dead_letter_subject = &self.inner.dead_letter_subject;
         if message.dead_letter.is_some() || message.subject == *dead_letter_subject {
@@ -446,9 +451,9 @@ impl<M: Clone + Send + 'static> MessageBroker<M> for InMemoryMessageBroker<M> {
         &self,
         original_subject: Arc<str>,
         msg: M,
-        reason: DeadLetterReason,
+        undelivered: Undelivered,
     ) -> Result<(), BrokerError> {
-        self.dead_letter(BrokerMessage::new(original_subject, msg), reason);
+        self.dead_letter(BrokerMessage::new(original_subject, msg), undelivered);
         Ok(())
     }
 

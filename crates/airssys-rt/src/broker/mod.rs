@@ -42,6 +42,7 @@
 //! # }
 //! ```
 
+mod distributed;
 mod error;
 mod in_memory;
 mod publish_waiting;
@@ -57,6 +58,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+pub use crate::dead_letter::DeadLetterReason;
+pub use distributed::DistributedBroker;
 pub use error::{BrokerError, SubjectError};
 pub use in_memory::{
     BrokerStats, InMemoryBrokerBuilder, InMemoryMessageBroker, DEFAULT_DEAD_LETTER_SUBJECT,
@@ -131,7 +134,7 @@ pub struct BrokerMessage<M> {
     pub payload: M,
     /// `Some` if this is a dead letter: a message that could not be delivered
     /// to some subscriber, received on the dead-letter subject; says why.
-    pub dead_letter: Option<DeadLetterReason>,
+    pub dead_letter: Option<Undelivered>,
 }
 
 impl<M> BrokerMessage<M> {
@@ -156,8 +159,8 @@ impl<M> BrokerMessage<M> {
     /// Marks the message as a dead letter, with the reason. For broker
     /// implementations.
     #[must_use]
-    pub fn with_dead_letter(mut self, reason: DeadLetterReason) -> Self {
-        self.dead_letter = Some(reason);
+    pub fn with_dead_letter(mut self, undelivered: Undelivered) -> Self {
+        self.dead_letter = Some(undelivered);
         self
     }
 
@@ -167,46 +170,33 @@ impl<M> BrokerMessage<M> {
     }
 }
 
-/// Why a message was dead-lettered.
+/// Why a message on the dead-letter subject is there, and for whom: what a
+/// broker carries with a dead letter ([`BrokerMessage::dead_letter`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum DeadLetterReason {
-    /// The subscriber's bounded queue was full (a slow subscriber).
-    SubscriberFull {
-        /// The pattern of the subscription that could not take the message.
-        pattern: Arc<str>,
-        /// That subscription's queue capacity.
-        capacity: usize,
-    },
-    /// The subscriber was dropped between routing and delivery.
-    SubscriberClosed {
-        /// The pattern of the subscription that was gone.
-        pattern: Arc<str>,
-    },
-    /// A layer above the broker accepted the message for `target` but could
-    /// not deliver or handle it (see [`MessageBroker::publish_dead_letter`]).
-    Undeliverable {
-        /// Who the message was for (e.g. a component id).
-        target: Arc<str>,
-        /// Why it was not delivered or handled.
-        reason: Arc<str>,
-    },
+pub struct Undelivered {
+    /// Who the message was for: a subscription's pattern (for
+    /// [`SubscriberFull`](DeadLetterReason::SubscriberFull) and
+    /// [`SubscriberClosed`](DeadLetterReason::SubscriberClosed)), or the
+    /// target a layer above named (e.g. a component id).
+    pub target: Arc<str>,
+    /// Why it was not delivered or handled.
+    pub reason: DeadLetterReason,
 }
 
-impl fmt::Display for DeadLetterReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeadLetterReason::SubscriberFull { pattern, capacity } => write!(
-                f,
-                "queue of subscription {pattern:?} is full (capacity {capacity})"
-            ),
-            DeadLetterReason::SubscriberClosed { pattern } => {
-                write!(f, "subscription {pattern:?} was closed")
-            }
-            DeadLetterReason::Undeliverable { target, reason } => {
-                write!(f, "not delivered to {target}: {reason}")
-            }
+impl Undelivered {
+    /// `target` did not get or handle the message because of `reason`.
+    pub fn new(target: impl Into<Arc<str>>, reason: DeadLetterReason) -> Self {
+        Self {
+            target: target.into(),
+            reason,
         }
+    }
+}
+
+impl fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not delivered to {}: {}", self.target, self.reason)
     }
 }
 
@@ -245,7 +235,9 @@ impl PublishReport {
 }
 
 /// A topic broker: publish/subscribe with NATS-style subjects, and
-/// request/reply.
+/// request/reply: the core every broker implements. A broker that reaches
+/// other processes adds [`DistributedBroker`] and returns itself from
+/// [`distributed`](Self::distributed).
 ///
 /// `M` is the payload type; it is `Clone` because a message fans out to every
 /// matching subscriber. The trait is dyn-compatible: share a broker as
@@ -406,7 +398,7 @@ where
     /// Posts `msg`, which a layer above the broker accepted but could not
     /// deliver or handle (a component mailbox that was full or stopped, a
     /// handler that failed), to the [dead-letter subject](Self::dead_letter_subject),
-    /// marked with `reason` and keeping `original_subject`. Never blocks.
+    /// marked with `undelivered` (target and reason) and keeping `original_subject`. Never blocks.
     ///
     /// A dead letter is never dead-lettered again: one that no subscriber
     /// can take is counted as lost by the broker (in-memory), not looped.
@@ -420,19 +412,26 @@ where
         &self,
         original_subject: Arc<str>,
         msg: M,
-        reason: DeadLetterReason,
+        undelivered: Undelivered,
     ) -> Result<(), BrokerError>;
 
     /// The subject dead letters are published on (the in-memory broker's
     /// default is [`DEFAULT_DEAD_LETTER_SUBJECT`]).
     fn dead_letter_subject(&self) -> &str;
 
-    /// `true` if the broker reaches other processes (a server-backed broker
-    /// such as airssys-nats's): a layer above then routes what it cannot
-    /// deliver locally (e.g. a send to a component it does not run) through
-    /// the broker. Default `false`: everything the broker reaches is local.
+    /// The extension of a broker that reaches other processes (a
+    /// server-backed broker such as airssys-nats's), if this is one.
+    /// Default `None`: everything the broker reaches is local.
+    fn distributed(&self) -> Option<&dyn DistributedBroker<M>> {
+        None
+    }
+
+    /// `true` if the broker reaches other processes
+    /// ([`distributed`](Self::distributed) is `Some`): a layer above then
+    /// routes what it cannot deliver locally (e.g. a send to a component
+    /// it does not run) through the broker.
     fn is_distributed(&self) -> bool {
-        false
+        self.distributed().is_some()
     }
 
     /// Answers `request` by publishing `payload` on its `reply_to` subject.
@@ -444,32 +443,6 @@ where
     fn reply(&self, request: &BrokerMessage<M>, payload: M) -> Result<PublishReport, BrokerError> {
         match &request.reply_to {
             Some(reply_to) => self.publish(reply_to, payload),
-            None => Err(BrokerError::NoReplyTo {
-                subject: request.subject.to_string(),
-            }),
-        }
-    }
-
-    /// Answers `request` with a failure instead of a reply: the requester's
-    /// [`request`](Self::request) returns [`BrokerError::Failed`] with
-    /// `reason` as soon as it arrives, instead of waiting out its timeout.
-    /// For a responder that took a request and could not handle it (on
-    /// another host, a component that trapped).
-    ///
-    /// The default cannot carry a failure (a reply is a payload `M` and
-    /// nothing else): it refuses with [`BrokerError::Transport`], and the
-    /// requester sees its timeout. A broker with headers on its wire
-    /// (airssys-nats) implements it.
-    ///
-    /// # Errors
-    /// [`BrokerError::NoReplyTo`] if `request` has no reply subject;
-    /// [`BrokerError::Transport`] if the broker cannot send it.
-    fn reply_failure(&self, request: &BrokerMessage<M>, reason: &str) -> Result<(), BrokerError> {
-        match &request.reply_to {
-            Some(reply_to) => Err(BrokerError::Transport {
-                subject: reply_to.to_string(),
-                reason: format!("this broker cannot carry a failed reply ({reason})"),
-            }),
             None => Err(BrokerError::NoReplyTo {
                 subject: request.subject.to_string(),
             }),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::cause::FailureCause;
 use crate::actor_id::ActorId;
 
 /// The result of a [`Child::health_check`].
@@ -29,10 +30,15 @@ pub enum ChildHealth {
 pub enum ExitReason {
     /// The child finished its work on its own, without error.
     Normal,
-    /// The child was stopped on request (by its supervisor or by shutdown).
+    /// The child was stopped on request (by its supervisor or by
+    /// shutdown), or it is a supervisor that gave up on its restart
+    /// intensity: as in OTP, such a supervisor exits `shutdown`, so that a
+    /// `Transient` supervisor child is not restarted by its parent (its
+    /// cause is on [`SupervisionEvent::SupervisorFailed`](super::SupervisionEvent::SupervisorFailed)).
     Shutdown,
-    /// The child failed: an error, a panic, a trap. The text says what happened.
-    Failed(String),
+    /// The child failed: an error, a panic, a trap. The cause says what
+    /// happened, typed where it matters ([`FailureCause`]).
+    Failed(FailureCause),
     /// The child asked its supervisor to fail too (`ErrorAction::Escalate`).
     Escalated(String),
     /// An actor linked with this one (`ActorContext::link`) ended

@@ -1,5 +1,6 @@
 //! Errors a supervisor returns to callers of its handle.
 
+use super::cause::FailureCause;
 use super::child::ChildError;
 
 /// An error from a [`SupervisorRef`](super::SupervisorRef) call.
@@ -42,12 +43,12 @@ pub enum SupervisorError {
     },
     /// The supervisor failed (root, intensity exceeded or escalation) and
     /// takes no new children.
-    #[error("supervisor `{supervisor}` has failed: {reason}")]
+    #[error("supervisor `{supervisor}` has failed: {cause}")]
     Failed {
         /// Supervisor name.
         supervisor: String,
         /// Why it failed.
-        reason: String,
+        cause: FailureCause,
     },
     /// The supervisor has shut down (or its task is gone).
     #[error("supervisor `{supervisor}` is not running")]

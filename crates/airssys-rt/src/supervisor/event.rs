@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::cause::FailureCause;
 use super::child::ExitReason;
 
 /// Something that happened in a supervision tree. Every event names the
@@ -19,6 +20,9 @@ pub enum SupervisionEvent {
         supervisor: String,
         /// Child name.
         child: String,
+        /// Which incarnation of the child (1 for its first start, one more
+        /// for every start since).
+        incarnation: u64,
     },
     /// A child ended on its own without failing (`Normal` or `Shutdown`).
     ChildExited {
@@ -26,6 +30,9 @@ pub enum SupervisionEvent {
         supervisor: String,
         /// Child name.
         child: String,
+        /// Which incarnation of the child (1 for its first start, one more
+        /// for every start since).
+        incarnation: u64,
         /// Why it ended.
         reason: ExitReason,
     },
@@ -36,6 +43,9 @@ pub enum SupervisionEvent {
         supervisor: String,
         /// Child name.
         child: String,
+        /// Which incarnation of the child (1 for its first start, one more
+        /// for every start since).
+        incarnation: u64,
         /// Why it failed.
         reason: ExitReason,
     },
@@ -58,6 +68,9 @@ pub enum SupervisionEvent {
         supervisor: String,
         /// Child name.
         child: String,
+        /// Which incarnation of the child (1 for its first start, one more
+        /// for every start since).
+        incarnation: u64,
         /// The consecutive-restart count k of the restart (1-based) that
         /// drove this restart (for a group restart, the failed child's k).
         attempt: u32,
@@ -70,6 +83,9 @@ pub enum SupervisionEvent {
         supervisor: String,
         /// Child name.
         child: String,
+        /// Which incarnation of the child (1 for its first start, one more
+        /// for every start since).
+        incarnation: u64,
         /// Failed checks in a row, this one included.
         consecutive: u32,
         /// What the check said, or that it timed out.
@@ -82,6 +98,9 @@ pub enum SupervisionEvent {
         supervisor: String,
         /// Child name.
         child: String,
+        /// Which incarnation of the child (1 for its first start, one more
+        /// for every start since).
+        incarnation: u64,
         /// `true` when the child had to be killed (graceful stop overran).
         aborted: bool,
     },
@@ -102,13 +121,18 @@ pub enum SupervisionEvent {
         /// The window.
         within: Duration,
     },
-    /// The supervisor gave up (intensity exceeded or a child escalated) and
-    /// failed to its parent, or resolved `wait()` if it is a root.
+    /// The supervisor gave up (intensity exceeded, a child escalated, or
+    /// a root's start failed), or resolved `wait()` if it is a root.
+    ///
+    /// What its parent sees follows OTP: a supervisor that gave up on its
+    /// restart intensity exits [`ExitReason::Shutdown`] (a `Transient`
+    /// supervisor child is then not restarted); any other cause exits
+    /// [`ExitReason::Failed`] with the cause.
     SupervisorFailed {
         /// Supervisor name.
         supervisor: String,
-        /// The reason it reports to its parent.
-        reason: ExitReason,
+        /// Why it gave up.
+        cause: FailureCause,
     },
 }
 
@@ -152,7 +176,7 @@ impl SupervisionEvent {
 pub enum SupervisorExit {
     /// It was shut down (by `shutdown` or because every handle was dropped).
     Shutdown,
-    /// A root supervisor gave up: restart intensity exceeded or a child
-    /// escalated. The text says which.
-    Failed(String),
+    /// A root supervisor gave up: restart intensity exceeded, a child
+    /// escalated, or its start failed. The cause says which.
+    Failed(FailureCause),
 }

@@ -59,9 +59,12 @@ impl IntensityTracker {
 
     /// Records a restart at `now`. Returns the number of restarts in the
     /// window if that exceeds the limit, `None` if the restart may go ahead.
+    ///
+    /// The window is closed at both ends, as OTP's: a restart exactly
+    /// `within` before `now` still counts.
     pub(crate) fn record(&mut self, now: Instant) -> Option<usize> {
         while let Some(&oldest) = self.restarts.front() {
-            if now.saturating_duration_since(oldest) >= self.limit.within {
+            if now.saturating_duration_since(oldest) > self.limit.within {
                 self.restarts.pop_front();
             } else {
                 break;
@@ -76,7 +79,7 @@ impl IntensityTracker {
     pub(crate) fn used(&self, now: Instant) -> usize {
         self.restarts
             .iter()
-            .filter(|&&at| now.saturating_duration_since(at) < self.limit.within)
+            .filter(|&&at| now.saturating_duration_since(at) <= self.limit.within)
             .count()
     }
 
@@ -107,9 +110,22 @@ mod tests {
     async fn restarts_older_than_the_window_are_forgotten() {
         let mut t = IntensityTracker::new(RestartIntensity::new(1, Duration::from_secs(5)));
         let start = Instant::now();
+        let past_the_edge = Duration::from_secs(5) + Duration::from_millis(1);
         assert_eq!(t.record(start), None);
-        assert_eq!(t.record(start + Duration::from_secs(5)), None);
-        assert_eq!(t.record(start + Duration::from_secs(6)), Some(2));
+        assert_eq!(t.record(start + past_the_edge), None);
+        assert_eq!(
+            t.record(start + past_the_edge * 2 - Duration::from_secs(1)),
+            Some(2)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_exactly_at_the_window_edge_still_counts() {
+        let mut t = IntensityTracker::new(RestartIntensity::new(1, Duration::from_secs(5)));
+        let start = Instant::now();
+        assert_eq!(t.record(start), None);
+        assert_eq!(t.record(start + Duration::from_secs(5)), Some(2));
+        assert_eq!(t.used(start + Duration::from_secs(5)), 2);
     }
 }
 

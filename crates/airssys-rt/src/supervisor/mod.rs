@@ -57,7 +57,10 @@
 //! ```
 
 mod backoff;
+mod builder;
+mod cause;
 mod child;
+mod command;
 mod error;
 mod event;
 mod handle;
@@ -68,10 +71,13 @@ mod spec;
 mod strategy;
 
 pub use backoff::BackoffPolicy;
+pub use builder::SupervisorBuilder;
+pub use cause::{Escalation, FailureCause};
 pub use child::{Child, ChildError, ChildHealth, ExitReason, ExitSignal};
+pub use command::ShutdownReport;
 pub use error::SupervisorError;
 pub use event::{SupervisionEvent, SupervisorExit};
-pub use handle::{ShutdownReport, SupervisorBuilder, SupervisorChild, SupervisorRef};
+pub use handle::{SupervisorChild, SupervisorRef};
 pub use health::HealthConfig;
 pub use intensity::{IntensityUse, RestartIntensity};
 pub use node::SupervisorNode;

@@ -11,10 +11,11 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{timeout, Instant};
 
+use super::cause::FailureCause;
 use super::child::{Child, ChildError, ChildHealth, ExitReason, ExitSignal};
+use super::command::{Command, ShutdownReport, SupervisorConfig};
 use super::error::SupervisorError;
 use super::event::{SupervisionEvent, SupervisorExit};
-use super::handle::{Command, ShutdownReport, SupervisorBuilder, SupervisorConfig};
 use super::health::HealthTracker;
 use super::intensity::IntensityTracker;
 use super::spec::{ChildId, ChildInfo, ChildSpec, ChildState};
@@ -83,7 +84,7 @@ enum Mode {
     Idle,
     Running,
     /// A root that gave up; it takes no new children.
-    Failed(String),
+    Failed(FailureCause),
 }
 
 /// An exit signal fired by a child incarnation.
@@ -148,11 +149,6 @@ enum State {
 }
 
 impl SupervisorNode {
-    /// Starts building a supervisor named `name` (the name its events carry).
-    pub fn builder(name: impl Into<String>) -> SupervisorBuilder {
-        SupervisorBuilder::new(name)
-    }
-
     /// A supervisor task's state, with its initial children registered (not
     /// started: a root starts them on [`Command::Init`], a nested one with
     /// every start by its parent).
@@ -337,10 +333,10 @@ impl SupervisorNode {
                 child: spec.name().to_owned(),
             });
         }
-        if let Mode::Failed(reason) = &self.mode {
+        if let Mode::Failed(cause) = &self.mode {
             return Err(SupervisorError::Failed {
                 supervisor: self.name().to_owned(),
-                reason: reason.clone(),
+                cause: cause.clone(),
             });
         }
         let entry = Entry::new(spec, child);
@@ -426,7 +422,7 @@ impl SupervisorNode {
                 }
             }
             Mode::Idle => ChildHealth::Failed("not running".to_owned()),
-            Mode::Failed(reason) => ChildHealth::Failed(reason.clone()),
+            Mode::Failed(cause) => ChildHealth::Failed(cause.to_string()),
         }
     }
 
@@ -434,6 +430,7 @@ impl SupervisorNode {
         self.emit(SupervisionEvent::ChildStarted {
             supervisor: self.name().to_owned(),
             child: self.children[i].spec.name().to_owned(),
+            incarnation: self.children[i].generation,
         });
     }
 
@@ -523,9 +520,11 @@ impl SupervisorNode {
             }
         };
         let child = entry.spec.name().to_owned();
+        let incarnation = entry.generation;
         self.emit(SupervisionEvent::ChildStopped {
             supervisor: self.name().to_owned(),
             child,
+            incarnation,
             aborted,
         });
         aborted
@@ -569,9 +568,11 @@ impl SupervisorNode {
             if matches!(entry.state, State::Running) {
                 entry.child.kill();
                 let child = entry.spec.name().to_owned();
+                let incarnation = entry.generation;
                 self.emit(SupervisionEvent::ChildStopped {
                     supervisor: self.name().to_owned(),
                     child,
+                    incarnation,
                     aborted: true,
                 });
             }

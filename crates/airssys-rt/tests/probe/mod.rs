@@ -242,5 +242,5 @@ pub fn no_signal(events: &mut mpsc::UnboundedReceiver<Event>) {
 
 /// A failed exit reason with the probe's error text.
 pub fn boom() -> ExitReason {
-    ExitReason::Failed("boom".to_owned())
+    ExitReason::Failed("boom".into())
 }

@@ -7,7 +7,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use crate::guest::monitors::{GuestMonitor, RESERVED_SUBJECT_PREFIX};
 use crate::guest::permissions::is_valid_subject;
 use crate::guest::store::StoreData;
 use crate::id::ComponentId;
+use crate::trace::{self, SpanKind};
 
 /// Return codes of the host imports (negative; `>= 0` means success).
 pub mod codes {
@@ -271,7 +271,9 @@ impl StoreData {
     /// refusal of this component (a guest denied in a loop cannot flood
     /// the log), at `debug` otherwise.
     pub(crate) fn deny(&self, what: &str, target: &str) -> i32 {
-        let n = self.stats.denied.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self
+            .stats
+            .count_denied(crate::metrics::DeniedKind::of_call(what));
         let grant = missing_grant(what, target);
         if n.is_power_of_two() {
             tracing::warn!(component = %self.component, call = what, target, denied = n, "host call denied: {what} {target:?} needs {grant} in the component's manifest entry (or its Permissions)");
@@ -289,9 +291,32 @@ impl StoreData {
         if payload.len() > self.max_message_bytes {
             return Err(codes::TOO_LARGE);
         }
-        self.host
-            .send(&self.component, target, payload)
-            .map_err(|e| e.code())
+        self.traced(SpanKind::Send, target, |data| {
+            data.host
+                .send(&data.component, target, payload)
+                .map_err(|e| e.code())
+        })
+    }
+
+    /// Runs host call `f` of `kind` on `target` in a span of its own
+    /// (child of the handling's), whose context the message it sends
+    /// carries. Without a tracer, runs `f` alone.
+    fn traced<R>(
+        &self,
+        kind: SpanKind,
+        target: &str,
+        f: impl FnOnce(&Self) -> Result<R, i32>,
+    ) -> Result<R, i32> {
+        let parent = self.handling.as_ref().map(|s| s.context());
+        let Some(mut span) = trace::start(kind, &self.component, Some(target), parent.as_ref())
+        else {
+            return f(self);
+        };
+        let out = trace::with_outgoing(Some(span.context()), || f(self));
+        if let Err(code) = &out {
+            span.fail(&format_args!("host call failed with code {code}"));
+        }
+        out
     }
 
     /// `publish`: a concrete subject, allow-list (never a reserved
@@ -307,9 +332,11 @@ impl StoreData {
         if payload.len() > self.max_message_bytes {
             return Err(codes::TOO_LARGE);
         }
-        self.host
-            .publish(&self.component, subject, payload)
-            .map_err(|e| e.code())
+        self.traced(SpanKind::Publish, subject, |data| {
+            data.host
+                .publish(&data.component, subject, payload)
+                .map_err(|e| e.code())
+        })
     }
 
     /// `request`: the checks of `send`, then a future resolving with the
@@ -332,13 +359,33 @@ impl StoreData {
             0 => max,
             ms => Duration::from_millis(ms).min(max),
         };
-        let pending = self.host.request(&self.component, target, payload, timeout);
+        let started = crate::metrics::now();
+        let stats = started.map(|_| Arc::clone(&self.stats));
+        // The span lasts until the answer; the request carries its context.
+        let parent = self.handling.as_ref().map(|s| s.context());
+        let mut span = trace::start(
+            SpanKind::Request,
+            &self.component,
+            Some(target),
+            parent.as_ref(),
+        );
+        let pending = trace::with_outgoing(span.as_ref().map(|s| s.context()), || {
+            self.host.request(&self.component, target, payload, timeout)
+        });
         Ok(async move {
-            match tokio::time::timeout(timeout, pending).await {
+            let answer = match tokio::time::timeout(timeout, pending).await {
                 Ok(Ok(reply)) => Ok(reply),
                 Ok(Err(e)) => Err(e.code()),
                 Err(_elapsed) => Err(codes::TIMEOUT),
+            };
+            if let (Some(started), Some(stats)) = (started, stats) {
+                stats.request_seconds.record(started.elapsed());
             }
+            if let (Some(span), Err(code)) = (span.as_mut(), &answer) {
+                span.fail(&format_args!("request failed with code {code}"));
+            }
+            drop(span);
+            answer
         })
     }
 
@@ -625,6 +672,8 @@ mod tests {
                 component,
                 limit: 1 << 16,
                 instances: 1,
+                in_use: 0,
+                stats: Arc::default(),
             },
             memory: None,
             reply_open: false,
@@ -638,6 +687,7 @@ mod tests {
             ticks_left: 1,
             clock_origin: tokio::time::Instant::now(),
             monitors: Default::default(),
+            handling: None,
         };
         let mut store = Store::new(&engine, data);
         let defined: Vec<(String, String, Extern)> = linker

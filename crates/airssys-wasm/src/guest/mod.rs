@@ -184,6 +184,12 @@ pub struct GuestMessage {
     pub redelivered: bool,
     /// The payload bytes (optionally multicodec-prefixed, see [`codec`](crate::codec)).
     pub payload: Bytes,
+    /// When it entered the mailbox, for the mailbox wait-time histogram
+    /// (ignored by `==`).
+    pub enqueued: crate::metrics::Enqueued,
+    /// The trace context of the span that sent it (see
+    /// [`trace`](crate::trace)); `None` when not traced.
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 impl GuestMessage {
@@ -378,6 +384,20 @@ impl GuestInstance {
         self.store_data().monitors = monitors;
     }
 
+    /// Holds the span of the handling about to run (the parent of the
+    /// spans of the host calls its guest makes), or, with `None`, ends
+    /// the one held, marked failed with `failure` if given.
+    pub(crate) fn hold_span(
+        &mut self,
+        span: Option<crate::trace::ActiveSpan>,
+        failure: Option<&dyn std::fmt::Display>,
+    ) {
+        let held = std::mem::replace(&mut self.store_data().handling, span);
+        if let (Some(mut ended), Some(why)) = (held, failure) {
+            ended.fail(why);
+        }
+    }
+
     fn store_data(&mut self) -> &mut store::StoreData {
         match self {
             GuestInstance::Core(i) => i.store_data(),
@@ -434,7 +454,7 @@ impl GuestInstance {
         msg: &GuestMessage,
         keep_reply: bool,
     ) -> Result<Option<Bytes>, GuestError> {
-        match self {
+        let handled = match self {
             GuestInstance::Core(i) => i.handle_message(msg, keep_reply).await,
             // Boxed: the typed component call's future is larger than the
             // core path's, and this future sits in every idle component's
@@ -443,6 +463,27 @@ impl GuestInstance {
             GuestInstance::Component(i) => Box::pin(i.handle_message(msg))
                 .await
                 .map(|reply| reply.filter(|_| keep_reply)),
+        };
+        self.record_fuel();
+        handled
+    }
+
+    /// Adds the fuel the last call consumed to the component's counter
+    /// (nothing on an engine without fuel).
+    fn record_fuel(&mut self) {
+        let used = match self {
+            GuestInstance::Core(i) => i.fuel_used(),
+            GuestInstance::Component(i) => i.fuel_used(),
+        };
+        if let Some(units) = used {
+            self.stats_ref().add_fuel(units);
+        }
+    }
+
+    fn stats_ref(&self) -> &HostCallStats {
+        match self {
+            GuestInstance::Core(i) => i.stats(),
+            GuestInstance::Component(i) => i.stats(),
         }
     }
 

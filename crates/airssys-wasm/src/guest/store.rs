@@ -1,7 +1,6 @@
 //! What each wasmtime `Store` carries: the component's identity, its host
 //! services and permissions, its limiter, and per-call state.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,13 +15,7 @@ use crate::id::ComponentId;
 use crate::runtime::engine::RuntimeSettings;
 use crate::runtime::limits::{ComponentLimits, MemoryLimiter};
 
-/// Counters of one instance's host calls, readable by the host at any time.
-#[derive(Debug, Default)]
-pub struct HostCallStats {
-    /// Host calls refused by the allow-lists (`send`, `request`,
-    /// `publish`, `monitor`, `subscribe`).
-    pub denied: AtomicU64,
-}
+pub use crate::metrics::HostCallStats;
 
 /// A component's configuration key-values, shared by all its instances.
 pub type ConfigValues = std::collections::BTreeMap<String, Arc<str>>;
@@ -63,6 +56,11 @@ pub(crate) struct StoreData {
     /// The monitors this instance made (`monitor` import); dropped with
     /// the store, which removes them from their targets.
     pub(crate) monitors: MonitorTable,
+    /// The span of the handling under way, parent of the spans of the
+    /// host calls the guest makes during it. Kept in the store, not in
+    /// the handler's future, which every idle component's task holds room
+    /// for.
+    pub(crate) handling: Option<crate::trace::ActiveSpan>,
 }
 
 impl StoreData {
@@ -123,6 +121,7 @@ pub(crate) fn prepare(
     let timeout_ticks = u64::try_from(limits.get_execution_timeout().as_nanos().div_ceil(tick))
         .unwrap_or(u64::MAX)
         .max(1);
+    let stats = stats.unwrap_or_default();
     let data = StoreData {
         component: component.clone(),
         host,
@@ -133,6 +132,8 @@ pub(crate) fn prepare(
                 .get_max_memory_bytes()
                 .min(settings.max_memory_per_component),
             instances: settings.pool.core_instances as usize,
+            in_use: 0,
+            stats: Arc::clone(&stats),
         },
         memory: None,
         reply_open: false,
@@ -141,11 +142,12 @@ pub(crate) fn prepare(
         reply: None,
         max_message_bytes: limits.get_max_message_bytes(),
         max_request_timeout: limits.get_max_request_timeout(),
-        stats: stats.unwrap_or_default(),
+        stats,
         config,
         ticks_left: timeout_ticks,
         clock_origin: settings.clock_origin,
         monitors: MonitorTable::default(),
+        handling: None,
     };
     Ok(PreparedStore {
         data,

@@ -9,7 +9,7 @@ use airssys_rt::{Actor, ActorContext, ErrorAction, LinkExit};
 use futures::future::Either;
 use parking_lot::RwLock;
 
-use super::dead_letters::{DeadLetterSink, UndeliveredReason};
+use super::dead_letters::DeadLetterSink;
 use super::error::ComponentFailure;
 use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
@@ -19,6 +19,9 @@ use crate::guest::links::EXIT_SUBJECT;
 use crate::guest::monitors::DOWN_SUBJECT;
 use crate::guest::{GuestHealth, GuestInstance, GuestMessage, GuestModule, InstanceConfig};
 use crate::id::ComponentId;
+use crate::metrics::TrapKind;
+use crate::trace::SpanKind;
+use airssys_rt::DeadLetterReason;
 
 /// What every incarnation of one component shares: how to build it and
 /// where to report.
@@ -183,24 +186,55 @@ impl ComponentActor {
                     self.template.dead_letters.post(
                         &self.template.id,
                         message,
-                        UndeliveredReason::NotOwner,
+                        DeadLetterReason::NotOwner,
                     );
                     return Err(failure);
                 }
             }
             // A `let` of its own: as part of the awaited expression, the
-            // `?`'s temporary would be kept across the await.
-            let instance = self.instance()?;
+            // `?`'s temporary would be kept across the await. The field,
+            // not `instance()`, so the template stays readable beside it.
+            let Some(instance) = self.instance.as_mut() else {
+                return Err(ComponentFailure::Guest(GuestError::InstanceFailed {
+                    component: self.template.id.clone(),
+                }));
+            };
             // In the host, only requests carry a correlation id, and only
             // they are asked: a send's reply would be dropped unread.
             let keep_reply = message.correlation_id.is_some();
-            match instance.handle(&message, keep_reply).await {
+            let started = crate::metrics::now();
+            let stats = self.template.config.stats.as_deref();
+            if let (Some(start), Some(at), Some(stats)) = (started, message.enqueued.at(), stats) {
+                stats
+                    .mailbox_wait_seconds
+                    .record(start.saturating_duration_since(at));
+            }
+            // The span lives in the instance's store, not in this future.
+            let span = crate::trace::start(
+                SpanKind::HandleMessage,
+                &self.template.id,
+                None,
+                message.trace.as_ref(),
+            );
+            let traced = span.is_some();
+            if traced {
+                instance.hold_span(span, None);
+            }
+            let handled = instance.handle(&message, keep_reply).await;
+            if let (Some(start), Some(stats)) = (started, stats) {
+                stats.handle_seconds.record(start.elapsed());
+            }
+            if traced {
+                let failure = handled.as_ref().err().map(|e| e as &dyn std::fmt::Display);
+                instance.hold_span(None, failure);
+            }
+            match handled {
                 Ok(reply) => Ok(ComponentReply::Delivered(reply)),
                 Err(error) => {
                     let reason = if error.is_fatal() {
-                        UndeliveredReason::ComponentFailed(error.to_string())
+                        DeadLetterReason::HandlerFailed(error.to_string())
                     } else {
-                        UndeliveredReason::Rejected(error.to_string())
+                        DeadLetterReason::Rejected(error.to_string())
                     };
                     self.template
                         .dead_letters
@@ -309,6 +343,8 @@ impl ComponentActor {
                     correlation_id: None,
                     redelivered: false,
                     payload: down.payload(),
+                    enqueued: crate::metrics::Enqueued::default(),
+                    trace: None,
                 };
                 Box::pin(self.deliver(message)).await
             }
@@ -343,6 +379,11 @@ impl Actor for ComponentActor {
     type Message = ComponentMessage;
     type Reply = ComponentReply;
     type Error = ComponentFailure;
+
+    /// `deliver` dead-letters a message whose handling failed, with the
+    /// message and the typed failure; the runtime's copy (without either)
+    /// would count the failure twice.
+    const DEAD_LETTERS_FAILURES: bool = false;
 
     async fn pre_start(&mut self, _: &mut ActorContext<Self>) -> Result<(), ComponentFailure> {
         let template = &self.template;
@@ -437,11 +478,20 @@ impl Actor for ComponentActor {
             correlation_id: None,
             redelivered: false,
             payload: super::down::exit_payload(&exit),
+            enqueued: crate::metrics::Enqueued::default(),
+            trace: None,
         };
         Box::pin(self.deliver(message)).await.map(|_| ())
     }
 
     fn on_error(&mut self, error: &ComponentFailure, _: &mut ActorContext<Self>) -> ErrorAction {
+        if let (ComponentFailure::Guest(guest), Some(stats)) =
+            (error, self.template.config.stats.as_deref())
+        {
+            if let Some(kind) = TrapKind::of(guest) {
+                stats.count_trap(kind);
+            }
+        }
         if matches!(error, ComponentFailure::RestartRequested) {
             tracing::info!(component = %self.template.id, "restart requested");
             ErrorAction::Restart

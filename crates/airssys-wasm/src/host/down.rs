@@ -61,7 +61,8 @@ impl ComponentDown {
 /// ended with; empty otherwise.
 pub(crate) fn detail(reason: &ExitReason) -> String {
     match reason {
-        ExitReason::Failed(why) | ExitReason::Escalated(why) => why.clone(),
+        ExitReason::Failed(cause) => cause.to_string(),
+        ExitReason::Escalated(why) => why.clone(),
         ExitReason::Linked { reason, .. } => reason.to_string(),
         _ => String::new(),
     }

@@ -10,7 +10,7 @@ use airssys_rt::{ActorRef, ActorSystem, AskError, DeadLetterReason, Lease, TrySe
 use bytes::Bytes;
 
 use super::actor::ComponentActor;
-use super::dead_letters::{DeadLetterSink, DeadLetterStats, UndeliveredReason};
+use super::dead_letters::{DeadLetterSink, DeadLetterStats};
 use super::durable::DurableSends;
 use super::error::{ComponentFailure, HostError};
 use super::fault::Fault;
@@ -24,6 +24,7 @@ use super::router::{next_correlation_id, Router};
 use super::topics::TopicRouter;
 use crate::guest::{ComponentValue, GuestHealth, GuestMessage, WasmValue};
 use crate::id::ComponentId;
+use crate::metrics::{HostCallStats, HostMetrics};
 use crate::runtime::engine::{EngineConfig, WasmEngine};
 
 /// Restart intensity of the host's root supervisor unless set: 10 restarts
@@ -222,6 +223,7 @@ impl ComponentHostBuilder {
                 shutting_down: AtomicBool::new(false),
                 lease: self.lease,
                 durable: self.durable,
+                metrics: HostMetrics::default(),
             }),
         })
     }
@@ -241,7 +243,7 @@ fn forward_stopped_mailboxes(system: &ActorSystem, sink: DeadLetterSink) {
             return;
         };
         let target = ComponentId::new(letter.actor_name.as_deref().unwrap_or("unknown"));
-        sink.post(&target, message, UndeliveredReason::ComponentStopped);
+        sink.post(&target, message, DeadLetterReason::ActorStopped);
     });
 }
 
@@ -261,6 +263,8 @@ pub(super) struct HostInner {
     pub(super) lease: Option<Lease>,
     /// Where sends to durable components go, if anywhere.
     pub(super) durable: Option<Arc<dyn DurableSends>>,
+    /// The host's own figures (spawn latency).
+    pub(super) metrics: HostMetrics,
 }
 
 /// A component's health: its lifecycle state and its guest's own answer.
@@ -777,6 +781,22 @@ impl ComponentHost {
         self.inner.registry.list()
     }
 
+    /// Calls `f` with each component's id and counters (handle duration,
+    /// mailbox wait, request round trip, memory, fuel, refusals, traps),
+    /// read in place: nothing is copied, so a scrape of a host with
+    /// 100,000 components allocates only what `f` keeps. `f` runs under a
+    /// registry shard's read lock and must not wait. Components spawned or
+    /// stopped meanwhile may or may not be seen.
+    pub fn visit_metrics(&self, f: impl FnMut(&ComponentId, &HostCallStats)) {
+        self.inner.registry.visit_metrics(f);
+    }
+
+    /// The host's own figures: spawn latency. The engine's are
+    /// [`WasmEngine::pool_usage`] and [`WasmEngine::module_cache_stats`].
+    pub fn metrics(&self) -> &HostMetrics {
+        &self.inner.metrics
+    }
+
     /// The id → component registry.
     pub fn registry(&self) -> &ComponentRegistry {
         &self.inner.registry
@@ -860,6 +880,8 @@ fn checked_message(
         correlation_id,
         redelivered: false,
         payload,
+        enqueued: crate::metrics::Enqueued::now(),
+        trace: None,
     })
 }
 

@@ -24,7 +24,7 @@ pub struct HandOff {
     /// (always `true` without a distributed broker).
     pub drained: bool,
     /// Whether every message queued before the stop was handled within the
-    /// timeout (those left were dead-lettered `component_stopped`).
+    /// timeout (those left were dead-lettered `actor_stopped`).
     pub handled_queued: bool,
 }
 

@@ -111,6 +111,10 @@ pub struct TopicMessage {
     pub sender: Option<ComponentId>,
     /// The payload (optionally multicodec-prefixed, see [`codec`](crate::codec)).
     pub payload: Bytes,
+    /// The trace context of the span that published or sent it (see
+    /// [`trace`](crate::trace)); `None` when not traced. The
+    /// `traceparent`/`tracestate` headers on the wire.
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 impl TopicMessage {
@@ -119,6 +123,7 @@ impl TopicMessage {
         Self {
             sender: None,
             payload: payload.into(),
+            trace: None,
         }
     }
 }

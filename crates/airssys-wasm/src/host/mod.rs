@@ -31,7 +31,8 @@ mod topics;
 mod upgrade;
 
 pub use actor::ComponentActor;
-pub use dead_letters::{DeadLetterStats, UndeliveredReason};
+pub use airssys_rt::DeadLetterReason;
+pub use dead_letters::DeadLetterStats;
 pub use durable::{DurableError, DurableSends};
 pub use error::{ComponentFailure, HostError};
 pub use facade::{

@@ -9,6 +9,7 @@ use dashmap::DashMap;
 use super::actor::{ComponentActor, ComponentTemplate};
 use super::lifecycle::LifecycleState;
 use crate::id::ComponentId;
+use crate::metrics::HostCallStats;
 
 /// One registered component: its actor handle and what the host needs to
 /// route to it without asking the actor.
@@ -127,6 +128,16 @@ impl ComponentRegistry {
     /// The lifecycle state of `id`, if registered.
     pub fn state(&self, id: &str) -> Option<LifecycleState> {
         self.entries.get(id).map(|e| e.template.lifecycle.get())
+    }
+
+    /// Calls `f` with each registered component's id and counters, in no
+    /// particular order, under each shard's read lock (`f` must not wait).
+    pub(crate) fn visit_metrics(&self, mut f: impl FnMut(&ComponentId, &HostCallStats)) {
+        for e in self.entries.iter() {
+            if let Some(stats) = e.template.config.stats.as_deref() {
+                f(e.key(), stats);
+            }
+        }
     }
 
     /// Every component's id, state, counters and mailbox length, sorted by id.

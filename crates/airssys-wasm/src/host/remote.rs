@@ -35,7 +35,7 @@
 //!   renewed before it ends. A host whose component stops acknowledges
 //!   nothing more and keeps the subject until twice [`SEND_LEASE`] after
 //!   its last acknowledgement, dead-lettering what still arrives
-//!   (`component_stopped`, counted there); by then every sender's lease has
+//!   (`actor_stopped`, counted there); by then every sender's lease has
 //!   ended, its sends ask again, and "no responders" comes back once the
 //!   subject is gone.
 //! - Any other reply subject makes it a request: the component's reply
@@ -57,7 +57,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::actor::ComponentActor;
-use super::dead_letters::{DeadLetterSink, UndeliveredReason};
+use super::dead_letters::DeadLetterSink;
 use super::error::HostError;
 use super::message::{ComponentMessage, ComponentReply, TopicMessage};
 use super::remote_monitor::{Membership, RemoteMonitors, Watched};
@@ -65,6 +65,7 @@ use super::router::next_correlation_id;
 use crate::guest::host_imports::BoxFuture;
 use crate::guest::GuestMessage;
 use crate::id::ComponentId;
+use airssys_rt::DeadLetterReason;
 
 /// The subject a component is reached on: `component.<id>`.
 pub const COMPONENT_SUBJECT_PREFIX: &str = "component.";
@@ -164,7 +165,7 @@ impl RemoteRoutes {
                 sink.post(
                     &ComponentId::new(target),
                     GuestMessage::new(Bytes::new()),
-                    UndeliveredReason::NoSuchTarget,
+                    DeadLetterReason::NoSuchTarget,
                 );
             }
         });
@@ -272,6 +273,7 @@ impl RemoteRoutes {
         let message = TopicMessage {
             sender: None,
             payload,
+            trace: None,
         };
         names
             .publisher
@@ -294,6 +296,7 @@ impl RemoteRoutes {
         let message = TopicMessage {
             sender: Some(from.clone()),
             payload,
+            trace: crate::trace::outgoing(),
         };
         let names = self.send_names(to)?;
         names
@@ -317,6 +320,7 @@ impl RemoteRoutes {
         let message = TopicMessage {
             sender: from.cloned(),
             payload,
+            trace: crate::trace::outgoing(),
         };
         Box::pin(async move {
             let reply = broker.request(&subject, message, timeout).await?;
@@ -556,6 +560,7 @@ impl Acks {
         let ack = TopicMessage {
             sender: Some(self.id.clone()),
             payload: Bytes::new(),
+            trace: None,
         };
         if let Err(error) = self.broker.publish(reply, ack) {
             tracing::debug!(component = %self.id, %error, "could not acknowledge a send");
@@ -678,6 +683,8 @@ impl Endpoint {
             correlation_id: reply_to.as_ref().map(|_| next_correlation_id()),
             redelivered: false,
             payload: published.payload.payload.clone(),
+            enqueued: crate::metrics::Enqueued::now(),
+            trace: published.payload.trace.clone(),
         };
         if message.payload.len() > self.max_message_bytes {
             let why = format!(
@@ -689,7 +696,7 @@ impl Endpoint {
                 self.answer_failure(&published, &why);
             }
             self.dead_letters
-                .post(&self.id, message, UndeliveredReason::Rejected(why));
+                .post(&self.id, message, DeadLetterReason::Rejected(why));
             return;
         }
         if reply_to.is_none() {
@@ -700,7 +707,7 @@ impl Endpoint {
             if let Err(error) = self.actor.tell(ComponentMessage::Deliver(message)).await {
                 if let ComponentMessage::Deliver(message) = error.message {
                     self.dead_letters
-                        .post(&self.id, message, UndeliveredReason::ComponentStopped);
+                        .post(&self.id, message, DeadLetterReason::ActorStopped);
                 }
             }
             return;
@@ -727,6 +734,7 @@ impl Endpoint {
         let answer = TopicMessage {
             sender: Some(self.id.clone()),
             payload: reply,
+            trace: None,
         };
         if let Err(error) = self.broker.reply(&published, answer) {
             tracing::warn!(component = %self.id, %error, "could not publish the reply to a remote request");
@@ -736,10 +744,14 @@ impl Endpoint {
 
 impl Endpoint {
     /// Tells the requester of `request` that it failed here, and why
-    /// ([`MessageBroker::reply_failure`]); a broker that cannot carry it
-    /// leaves the requester to its timeout.
+    /// ([`DistributedBroker::reply_failure`](airssys_rt::broker::DistributedBroker::reply_failure));
+    /// a broker that cannot carry it leaves the requester to its timeout.
     fn answer_failure(&self, request: &BrokerMessage<TopicMessage>, why: &str) {
-        if let Err(error) = self.broker.reply_failure(request, why) {
+        let Some(broker) = self.broker.distributed() else {
+            tracing::debug!(component = %self.id, "a local broker carries no failed reply");
+            return;
+        };
+        if let Err(error) = broker.reply_failure(request, why) {
             tracing::warn!(component = %self.id, %error, "could not tell a remote requester that its request failed");
         }
     }
@@ -784,12 +796,15 @@ fn direct_sends(
             correlation_id: None,
             redelivered: false,
             payload: std::mem::take(&mut published.payload.payload),
+            enqueued: crate::metrics::Enqueued::now(),
+            trace: published.payload.trace.take(),
         };
         let give_back = |mut published: BrokerMessage<TopicMessage>, refused: ComponentMessage| {
             if let ComponentMessage::Deliver(message) = refused {
                 published.payload = TopicMessage {
                     sender: message.sender,
                     payload: message.payload,
+                    trace: message.trace,
                 };
             }
             published

@@ -113,12 +113,12 @@ fn reason_from(label: &str, detail: String) -> ExitReason {
     match label {
         "normal" => ExitReason::Normal,
         "shutdown" => ExitReason::Shutdown,
-        "failed" => ExitReason::Failed(detail),
+        "failed" => ExitReason::Failed(detail.into()),
         "escalated" => ExitReason::Escalated(detail),
-        "linked" => ExitReason::Failed(format!("linked: {detail}")),
+        "linked" => ExitReason::Failed(format!("linked: {detail}").into()),
         "noproc" => ExitReason::NoProc,
         "noconnection" => ExitReason::NoConnection,
-        other => ExitReason::Failed(format!("{other}: {detail}")),
+        other => ExitReason::Failed(format!("{other}: {detail}").into()),
     }
 }
 
@@ -237,6 +237,7 @@ impl RemoteMonitors {
         let request = TopicMessage {
             sender: from.cloned(),
             payload: Bytes::new(),
+            trace: None,
         };
         let reply = format!("{}.{id}", self.inbox);
         if let Err(error) = self.broker.publish_with_reply(&subject, &reply, request) {
@@ -256,6 +257,7 @@ impl RemoteMonitors {
         let request = TopicMessage {
             sender: None,
             payload: Bytes::new(),
+            trace: None,
         };
         if let Err(error) = self
             .broker
@@ -404,6 +406,7 @@ impl Watched {
         let answer = |answer: &Answer| TopicMessage {
             sender: Some(self.component.clone()),
             payload: encode(answer),
+            trace: None,
         };
         let armed = answer(&Answer::Armed {
             host: self.membership.as_ref().map(|m| m.me()).unwrap_or_default(),
@@ -428,6 +431,7 @@ impl Watched {
                     reason: down.reason.label().to_owned(),
                     detail: detail(&down.reason),
                 }),
+                trace: None,
             };
             if let Err(error) = watched.broker.publish(&reply, message) {
                 tracing::debug!(component = %watched.component, %error, "could not tell a host of a down");

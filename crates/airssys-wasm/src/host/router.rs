@@ -55,6 +55,8 @@ impl HostServices for Router {
                 correlation_id: None,
                 redelivered: false,
                 payload,
+                enqueued: crate::metrics::Enqueued::now(),
+                trace: crate::trace::outgoing(),
             };
             target
                 .actor
@@ -92,6 +94,7 @@ impl HostServices for Router {
         let message = TopicMessage {
             sender: Some(from.clone()),
             payload,
+            trace: crate::trace::outgoing(),
         };
         match self.broker.publish(subject, message) {
             Ok(_) => Ok(()),
@@ -115,6 +118,7 @@ impl HostServices for Router {
             return Box::pin(async move { reply.await.map_err(remote_call_error) });
         }
         let from = from.clone();
+        let trace = crate::trace::outgoing();
         Box::pin(async move {
             let target = target.ok_or(HostCallError::NoSuchTarget)?;
             if payload.len() > target.max_message_bytes {
@@ -126,6 +130,8 @@ impl HostServices for Router {
                 correlation_id: Some(next_correlation_id()),
                 redelivered: false,
                 payload,
+                enqueued: crate::metrics::Enqueued::now(),
+                trace,
             };
             match target
                 .actor

@@ -236,6 +236,20 @@ impl ComponentHost {
     /// Makes the component of `spec` from `module`: its first instance, its
     /// `init` run, and the actor a supervisor can start.
     async fn make(&self, spec: ComponentSpec, module: GuestModule) -> Result<Made, HostError> {
+        let started = std::time::Instant::now();
+        let made = self.make_timed(spec, module).await;
+        if made.is_ok() {
+            self.inner.metrics.spawn_seconds.record(started.elapsed());
+        }
+        made
+    }
+
+    /// [`make`](Self::make), untimed.
+    async fn make_timed(
+        &self,
+        spec: ComponentSpec,
+        module: GuestModule,
+    ) -> Result<Made, HostError> {
         let inner = &self.inner;
         let id = spec.id.clone();
         // Where its first `init`'s run-time subscriptions wait until it is

@@ -13,11 +13,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::actor::ComponentActor;
-use super::dead_letters::{DeadLetterSink, UndeliveredReason};
+use super::dead_letters::DeadLetterSink;
 use super::error::HostError;
 use super::message::{ComponentMessage, TopicMessage};
 use crate::guest::GuestMessage;
 use crate::id::ComponentId;
+use airssys_rt::DeadLetterReason;
 
 type Subscribers = Arc<RwLock<Vec<(ComponentId, ActorRef<ComponentActor>)>>>;
 
@@ -44,7 +45,7 @@ struct Topic {
 /// A component leaving a topic (stopped, or the host shutting down) first
 /// gets its copy of every message already queued on the topic, published
 /// while it was subscribed: delivered if its mailbox still takes it,
-/// dead-lettered (`component_stopped`) if not. Nothing accepted is dropped
+/// dead-lettered (`actor_stopped`) if not. Nothing accepted is dropped
 /// with the pump.
 pub(crate) struct TopicRouter {
     broker: Arc<dyn MessageBroker<TopicMessage>>,
@@ -372,12 +373,14 @@ fn fan_out(
         correlation_id: None,
         redelivered: false,
         payload: published.payload.payload,
+        enqueued: crate::metrics::Enqueued::now(),
+        trace: published.payload.trace,
     };
     for (id, actor) in subscribers.read().iter() {
         if let Err(error) = actor.try_tell(ComponentMessage::Deliver(message.clone())) {
             let reason = match error {
-                TrySendError::MailboxFull { .. } => UndeliveredReason::MailboxFull,
-                _ => UndeliveredReason::ComponentStopped,
+                TrySendError::MailboxFull { .. } => DeadLetterReason::MailboxFull,
+                _ => DeadLetterReason::ActorStopped,
             };
             dead_letters.post(id, message.clone(), reason);
         }

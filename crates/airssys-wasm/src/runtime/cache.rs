@@ -36,6 +36,10 @@ pub(crate) struct ModuleCache {
     order: Mutex<VecDeque<blake3::Hash>>,
     capacity: usize,
     compiles: AtomicU64,
+    /// Lookups that found the guest compiled.
+    hits: AtomicU64,
+    /// Time each compilation (a miss) took.
+    compile_seconds: crate::metrics::Histogram,
     evictions: AtomicU64,
     /// The hashes of the binaries recently looked up by their shared
     /// allocation (see [`hash_shared`](Self::hash_shared)).
@@ -53,6 +57,8 @@ impl ModuleCache {
             order: Mutex::new(VecDeque::new()),
             capacity,
             compiles: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            compile_seconds: crate::metrics::Histogram::default(),
             evictions: AtomicU64::new(0),
             hashed: Mutex::new(VecDeque::new()),
         }
@@ -88,7 +94,11 @@ impl ModuleCache {
 
     /// The cached module of the binary with this hash, if any.
     pub(crate) fn get_hashed(&self, hash: &blake3::Hash) -> Option<GuestModule> {
-        self.modules.get(hash).map(|m| m.clone())
+        let found = self.modules.get(hash).map(|m| m.clone());
+        if found.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        found
     }
 
     /// Returns the cached module for these bytes, compiling on a miss.
@@ -114,10 +124,13 @@ impl ModuleCache {
         hash: blake3::Hash,
     ) -> Result<GuestModule, WasmError> {
         if let Some(module) = self.modules.get(&hash) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(module.clone());
         }
         self.compiles.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let module = loader::compile(engine, &self.linkers, settings, component, bytes)?;
+        self.compile_seconds.record(started.elapsed());
         let mut order = self.order.lock();
         let module = match self.modules.entry(hash) {
             dashmap::mapref::entry::Entry::Occupied(cached) => cached.get().clone(),
@@ -155,6 +168,14 @@ impl ModuleCache {
 
     pub(crate) fn eviction_count(&self) -> u64 {
         self.evictions.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn hit_count(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn compile_seconds(&self) -> crate::metrics::HistogramSnapshot {
+        self.compile_seconds.snapshot()
     }
 
     pub(crate) fn compile_count(&self) -> u64 {

@@ -474,6 +474,38 @@ fn mapping_shortfall(components: u32) -> Option<String> {
     })
 }
 
+/// What [`WasmEngine::module_cache_stats`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ModuleCacheStats {
+    /// Loads that found the guest already compiled.
+    pub hits: u64,
+    /// Loads that compiled it.
+    pub misses: u64,
+    /// Unused guests dropped to stay within the capacity.
+    pub evictions: u64,
+    /// Compiled guests held now.
+    pub entries: usize,
+    /// How long each compilation took.
+    pub compile_seconds: crate::metrics::HistogramSnapshot,
+}
+
+/// What [`WasmEngine::pool_usage`] reports: slots of the pooling
+/// allocator in use and in all. Each live instance holds one memory slot
+/// per memory and one core-instance slot per core module instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolUsage {
+    /// Linear-memory slots in use.
+    pub memories_in_use: u64,
+    /// Linear-memory slots in the pool.
+    pub memories_total: u64,
+    /// Core-instance slots in use.
+    pub core_instances_in_use: u64,
+    /// Core-instance slots in the pool.
+    pub core_instances_total: u64,
+}
+
 /// Which instance allocator an engine uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -611,6 +643,33 @@ impl WasmEngine {
     fn on_demand_engine(config: &EngineConfig, cache: Option<Cache>) -> Result<Engine, WasmError> {
         Engine::new(&config.wasmtime_config(false, cache)).map_err(|e| WasmError::Engine {
             reason: format!("{e:#}"),
+        })
+    }
+
+    /// The module cache's figures: hits, misses (compilations), evictions,
+    /// guests held, and how long compilations took.
+    pub fn module_cache_stats(&self) -> ModuleCacheStats {
+        let cache = &self.inner.cache;
+        ModuleCacheStats {
+            hits: cache.hit_count(),
+            misses: cache.compile_count(),
+            evictions: cache.eviction_count(),
+            entries: cache.len(),
+            compile_seconds: cache.compile_seconds(),
+        }
+    }
+
+    /// How much of the pooling allocator is in use; `None` on the
+    /// on-demand allocator (no fixed pool). Reads two counters.
+    pub fn pool_usage(&self) -> Option<PoolUsage> {
+        let metrics = self.inner.engine.pooling_allocator_metrics()?;
+        let config = &self.inner.config;
+        let per = |n: u32| u64::from(config.max_components.saturating_mul(n));
+        Some(PoolUsage {
+            memories_in_use: metrics.memories() as u64,
+            memories_total: per(config.max_memories_per_component),
+            core_instances_in_use: metrics.core_instances(),
+            core_instances_total: per(config.max_core_instances_per_component),
         })
     }
 

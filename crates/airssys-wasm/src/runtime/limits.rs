@@ -135,12 +135,16 @@ pub(crate) struct MemoryLimiter {
     /// Core instances the store may create: the engine's
     /// `max_core_instances_per_component`.
     pub(crate) instances: usize,
+    /// Bytes of linear memory the store's memories hold now.
+    pub(crate) in_use: usize,
+    /// Where the component's memory in use and its peak are reported.
+    pub(crate) stats: std::sync::Arc<crate::metrics::HostCallStats>,
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -152,6 +156,10 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
                 desired,
             }));
         }
+        // Called for a memory's creation too (from 0): the sum is every
+        // memory of this instance.
+        self.in_use = self.in_use.saturating_add(desired.saturating_sub(current));
+        self.stats.set_memory(self.in_use as u64);
         Ok(true)
     }
 

@@ -312,7 +312,7 @@ pub async fn fatal_rounds_accounted(host: &ComponentHost, rounds: u64) {
     assert_eq!(attacker.handled, 0);
     assert_eq!(attacker.failed, rounds, "every accepted message failed");
     let dead = host.dead_letter_stats();
-    assert_eq!(dead.component_failed, rounds, "and was dead-lettered");
+    assert_eq!(dead.handler_failed, rounds, "and was dead-lettered");
     assert_eq!(dead.total(), rounds);
 }
 

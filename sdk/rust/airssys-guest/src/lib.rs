@@ -47,7 +47,7 @@
 //! error types compile, so they can be unit-tested natively.
 //!
 //! A panic in a guest aborts: the guest traps, the message is dead-lettered
-//! as `component_failed`, and its supervisor restarts it with fresh state.
+//! as `handler_failed`, and its supervisor restarts it with fresh state.
 
 #![warn(missing_docs)]
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::{timeout, Instant};
 
+use super::super::cause::FailureCause;
 use super::super::child::{ChildError, ExitReason, ExitSignal};
 use super::super::error::SupervisorError;
 use super::super::event::{SupervisionEvent, SupervisorExit};
@@ -16,7 +17,7 @@ use super::super::strategy::{RestartPolicy, RestartStrategy};
 use super::{Exit, Mode, State, SupervisorNode, MIN_HEALTH_INTERVAL};
 
 impl SupervisorNode {
-    /// A root's start ([`Command::Init`](super::super::handle::Command)):
+    /// A root's start ([`Command::Init`](super::super::command::Command)):
     /// its initial children, in order. A failure is final for a root: it
     /// lets go of every child (started or not) and fails, then answers.
     pub(super) async fn init(
@@ -27,14 +28,14 @@ impl SupervisorNode {
         if let Err(error) = &result {
             tracing::warn!(supervisor = %self.config.name, %error, "supervisor could not start");
             self.release_all().await;
-            let reason = error.to_string();
+            let cause = FailureCause::Other(error.to_string());
             self.emit(SupervisionEvent::SupervisorFailed {
                 supervisor: self.name().to_owned(),
-                reason: ExitReason::Failed(reason.clone()),
+                cause: cause.clone(),
             });
-            self.mode = Mode::Failed(reason.clone());
+            self.mode = Mode::Failed(cause.clone());
             self.exit_watch
-                .send_replace(Some(SupervisorExit::Failed(reason)));
+                .send_replace(Some(SupervisorExit::Failed(cause)));
         }
         if let Some(reply) = reply {
             // A dropped receiver means `try_start` was cancelled; the root
@@ -48,10 +49,10 @@ impl SupervisorNode {
     /// nested supervisor does not start either (those already started are
     /// stopped again) and its parent treats that as a failed start.
     pub(super) async fn activate(&mut self, exit: ExitSignal) -> Result<(), ChildError> {
-        if let Mode::Failed(reason) = &self.mode {
+        if let Mode::Failed(cause) = &self.mode {
             return Err(ChildError::StartFailed {
                 child: self.name().to_owned(),
-                reason: reason.clone(),
+                reason: cause.to_string(),
             });
         }
         if self.is_running() {
@@ -96,7 +97,8 @@ impl SupervisorNode {
                     self.emit(SupervisionEvent::ChildFailed {
                         supervisor: self.name().to_owned(),
                         child: child.clone(),
-                        reason: ExitReason::Failed(source.to_string()),
+                        incarnation: self.children[i].generation,
+                        reason: ExitReason::Failed(source.to_string().into()),
                     });
                     self.stop_all(None).await;
                     return Err(SupervisorError::StartFailed {
@@ -130,21 +132,25 @@ impl SupervisorNode {
     async fn child_ended(&mut self, i: usize, reason: ExitReason) {
         let name = self.children[i].spec.name().to_owned();
         let supervisor = self.name().to_owned();
+        let incarnation = self.children[i].generation;
         if reason.is_abnormal() {
             self.emit(SupervisionEvent::ChildFailed {
                 supervisor,
                 child: name.clone(),
+                incarnation,
                 reason: reason.clone(),
             });
         } else {
             self.emit(SupervisionEvent::ChildExited {
                 supervisor,
                 child: name.clone(),
+                incarnation,
                 reason: reason.clone(),
             });
         }
         if let ExitReason::Escalated(why) = &reason {
-            self.fail(format!("child `{name}` escalated: {why}")).await;
+            self.fail(FailureCause::child_escalated(name, why.clone()))
+                .await;
             return;
         }
         let policy = self.children[i].spec.restart_policy();
@@ -162,10 +168,11 @@ impl SupervisorNode {
                 restarts,
                 within,
             });
-            self.fail(format!(
-                "restart intensity exceeded: {restarts} restarts within {within:?} (limit {})",
-                self.intensity.limit().max_restarts
-            ))
+            self.fail(FailureCause::IntensityExceeded {
+                restarts: u32::try_from(restarts).unwrap_or(u32::MAX),
+                within,
+                max_restarts: self.intensity.limit().max_restarts,
+            })
             .await;
             return;
         }
@@ -230,28 +237,34 @@ impl SupervisorNode {
     }
 
     /// Gives up: stops every child and fails to the parent (or, for a root,
-    /// resolves `wait()`).
+    /// resolves `wait()`). As in OTP, a supervisor that gave up on its
+    /// restart intensity exits `shutdown` to its parent (a `Transient`
+    /// supervisor child is not restarted then); any other cause exits
+    /// failed with the cause.
     ///
     /// A nested supervisor keeps its children (stopped): its parent decides
     /// whether it starts again, and their handles must survive that. A root
     /// has nobody above it, so its failure is final: it lets go of its
     /// children (closing their mailboxes, and those of the whole subtree)
     /// before `wait()` resolves.
-    async fn fail(&mut self, reason: String) {
-        tracing::warn!(supervisor = %self.config.name, %reason, "supervisor failed");
+    async fn fail(&mut self, cause: FailureCause) {
+        tracing::warn!(supervisor = %self.config.name, %cause, "supervisor failed");
         self.stop_all(None).await;
         if self.root {
             self.release_all().await;
         }
-        let exit_reason = ExitReason::Failed(reason.clone());
         self.emit(SupervisionEvent::SupervisorFailed {
             supervisor: self.name().to_owned(),
-            reason: exit_reason.clone(),
+            cause: cause.clone(),
         });
+        let exit_reason = match cause {
+            FailureCause::IntensityExceeded { .. } => ExitReason::Shutdown,
+            _ => ExitReason::Failed(cause.clone()),
+        };
         if self.root {
-            self.mode = Mode::Failed(reason.clone());
+            self.mode = Mode::Failed(cause.clone());
             self.exit_watch
-                .send_replace(Some(SupervisorExit::Failed(reason)));
+                .send_replace(Some(SupervisorExit::Failed(cause)));
         } else {
             self.mode = Mode::Idle;
             if let Some(signal) = self.parent_exit.take() {
@@ -294,11 +307,12 @@ impl SupervisorNode {
                 Ok(()) => self.emit(SupervisionEvent::ChildRestarted {
                     supervisor: self.name().to_owned(),
                     child: self.children[i].spec.name().to_owned(),
+                    incarnation: self.children[i].generation,
                     attempt,
                     delay,
                 }),
                 Err(e) => {
-                    let reason = ExitReason::Failed(e.to_string());
+                    let reason = ExitReason::Failed(e.to_string().into());
                     self.children[i].state = State::Exited(reason.clone());
                     self.child_ended(i, reason).await;
                     // What was due and not run yet stays due (those the
@@ -351,17 +365,20 @@ impl SupervisorNode {
             return;
         };
         let child = entry.spec.name().to_owned();
+        let incarnation = entry.generation;
         self.emit(SupervisionEvent::HealthCheckFailed {
             supervisor: self.name().to_owned(),
             child,
+            incarnation,
             consecutive,
             reason: reason.clone(),
         });
         if restart {
             self.stop_child(i, None).await;
-            let reason = ExitReason::Failed(format!(
-                "health check failed {consecutive} times in a row: {reason}"
-            ));
+            let reason = ExitReason::Failed(FailureCause::HealthCheckFailed {
+                consecutive,
+                reason: reason.into(),
+            });
             self.children[i].state = State::Exited(reason.clone());
             self.child_ended(i, reason).await;
         }

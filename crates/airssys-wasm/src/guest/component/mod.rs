@@ -261,6 +261,16 @@ impl ComponentInstance {
         self.failed
     }
 
+    /// Fuel the last call consumed of its budget; `None` without fuel.
+    pub(crate) fn fuel_used(&self) -> Option<u64> {
+        if !self.fuel {
+            return None;
+        }
+        let budget = self.limits.get_fuel_per_call().unwrap_or(u64::MAX);
+        let left = self.store.get_fuel().ok()?;
+        Some(budget.saturating_sub(left))
+    }
+
     pub(crate) fn limits(&self) -> &ComponentLimits {
         &self.limits
     }

@@ -7,7 +7,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -227,7 +226,7 @@ impl WasiGrants {
                 _ => false,
             };
             if !allowed {
-                stats.denied.fetch_add(1, Ordering::Relaxed);
+                stats.count_denied(crate::metrics::DeniedKind::Wasi);
                 tracing::debug!(component = %component, %addr, ?usage, "WASI socket use denied");
             }
             Box::pin(std::future::ready(allowed))
@@ -248,7 +247,7 @@ impl HostWallClock for EpochClock {
     }
 
     fn now(&self) -> Duration {
-        self.stats.denied.fetch_add(1, Ordering::Relaxed);
+        self.stats.count_denied(crate::metrics::DeniedKind::Wasi);
         Duration::ZERO
     }
 }

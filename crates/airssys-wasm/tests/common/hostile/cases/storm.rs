@@ -67,10 +67,10 @@ pub async fn trap_storm(form: Form) {
     .await;
     let dead = host.dead_letter_stats();
     assert_eq!(
-        dead.component_failed, 3,
+        dead.handler_failed, 3,
         "intensity 2: the third crash escalates"
     );
-    assert_eq!(dead.component_stopped, CRASHES - 3);
+    assert_eq!(dead.actor_stopped, CRASHES - 3);
     let crashed = info(&host, "attacker");
     assert_eq!((crashed.handled, crashed.failed), (0, 3));
     let refused = attacker.send(&b"late"[..]).await.unwrap_err();

@@ -5,9 +5,10 @@
 //! A subscriber that falls more than [`DEAD_LETTER_BUFFER`] records behind
 //! misses the oldest ones; they stay counted in [`DeadLetterCounts`].
 
+mod reason;
+
 use std::any::Any;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -15,38 +16,10 @@ use tokio::sync::broadcast;
 
 use crate::actor::ActorId;
 
+pub use reason::{DeadLetterCounters, DeadLetterReason};
+
 /// Records a dead-letter subscriber may fall behind before missing some: 4096.
 pub const DEAD_LETTER_BUFFER: usize = 4096;
-
-/// Why a message became a dead letter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DeadLetterReason {
-    /// Its handler failed (error or panic) and the actor stopped or restarted
-    /// because of it. The text is the failure.
-    HandlerFailed(String),
-    /// It was queued when the actor stopped for good.
-    ActorStopped,
-}
-
-impl DeadLetterReason {
-    /// A short, stable label for metrics ("handler_failed", "actor_stopped").
-    pub fn label(&self) -> &'static str {
-        match self {
-            DeadLetterReason::HandlerFailed(_) => "handler_failed",
-            DeadLetterReason::ActorStopped => "actor_stopped",
-        }
-    }
-}
-
-impl fmt::Display for DeadLetterReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeadLetterReason::HandlerFailed(why) => write!(f, "handler failed: {why}"),
-            DeadLetterReason::ActorStopped => f.write_str("actor stopped"),
-        }
-    }
-}
 
 /// One message that could not be handled, with where and why.
 pub struct DeadLetter {
@@ -108,19 +81,45 @@ impl fmt::Debug for DeadLetter {
 }
 
 /// Dead letters counted by reason since the system started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeadLetterCounts {
     /// Messages whose handler failed.
     pub handler_failed: u64,
     /// Messages left queued when their actor stopped for good.
     pub actor_stopped: u64,
+    /// Every count by reason label, these two included (the runtime posts
+    /// only these two).
+    pub by_reason: [(&'static str, u64); DeadLetterReason::LABELS.len()],
+}
+
+impl Default for DeadLetterCounts {
+    fn default() -> Self {
+        DeadLetterCounters::default().into()
+    }
+}
+
+impl From<&DeadLetterCounters> for DeadLetterCounts {
+    fn from(counters: &DeadLetterCounters) -> Self {
+        let by_reason = counters.by_reason();
+        Self {
+            handler_failed: by_reason[DeadLetterReason::HandlerFailed(String::new()).index()].1,
+            actor_stopped: by_reason[DeadLetterReason::ActorStopped.index()].1,
+            by_reason,
+        }
+    }
+}
+
+impl From<DeadLetterCounters> for DeadLetterCounts {
+    fn from(counters: DeadLetterCounters) -> Self {
+        (&counters).into()
+    }
 }
 
 impl DeadLetterCounts {
     /// All dead letters.
     pub fn total(&self) -> u64 {
-        self.handler_failed + self.actor_stopped
+        self.by_reason.iter().map(|(_, n)| n).sum()
     }
 }
 
@@ -131,8 +130,7 @@ pub type DeadLetterHandler = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
 pub(crate) struct DeadLetterOffice {
     sender: broadcast::Sender<Arc<DeadLetter>>,
     handlers: parking_lot::RwLock<Vec<DeadLetterHandler>>,
-    handler_failed: AtomicU64,
-    actor_stopped: AtomicU64,
+    counters: DeadLetterCounters,
 }
 
 impl DeadLetterOffice {
@@ -141,18 +139,13 @@ impl DeadLetterOffice {
         Self {
             sender,
             handlers: parking_lot::RwLock::new(Vec::new()),
-            handler_failed: AtomicU64::new(0),
-            actor_stopped: AtomicU64::new(0),
+            counters: DeadLetterCounters::default(),
         }
     }
 
     /// Counts, logs and broadcasts one dead letter.
     pub(crate) fn post(&self, letter: DeadLetter) {
-        let counter = match letter.reason {
-            DeadLetterReason::HandlerFailed(_) => &self.handler_failed,
-            DeadLetterReason::ActorStopped => &self.actor_stopped,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.counters.add(&letter.reason);
         tracing::debug!(
             actor = %letter.actor,
             name = letter.actor_name.as_deref().unwrap_or(""),
@@ -176,9 +169,6 @@ impl DeadLetterOffice {
     }
 
     pub(crate) fn counts(&self) -> DeadLetterCounts {
-        DeadLetterCounts {
-            handler_failed: self.handler_failed.load(Ordering::Relaxed),
-            actor_stopped: self.actor_stopped.load(Ordering::Relaxed),
-        }
+        (&self.counters).into()
     }
 }

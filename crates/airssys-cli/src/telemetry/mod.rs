@@ -1,4 +1,14 @@
-//! Logging: `tracing` to stderr, filtered by `RUST_LOG` (EnvFilter syntax).
+//! Logging (`tracing` to stderr, filtered by `RUST_LOG`) and the
+//! Prometheus metrics of `airssys run --metrics-addr` (docs/metrics.md):
+//! host-level figures through the `metrics` facade, per-component ones
+//! rendered at scrape time ([`components`]) in the text format
+//! ([`exposition`]).
+
+pub mod components;
+mod exposition;
+pub mod otel;
+
+pub use components::DEFAULT_COMPONENT_LIMIT;
 
 use tracing_subscriber::EnvFilter;
 
@@ -18,7 +28,6 @@ pub fn init_logging(default: &str) {
 
 use std::sync::OnceLock;
 
-use airssys_wasm::host::{ComponentInfo, DeadLetterStats, LifecycleState};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -36,52 +45,6 @@ pub fn prometheus() -> PrometheusHandle {
             handle
         })
         .clone()
-}
-
-/// Records one poll of the host in the `metrics` facade (a no-op without a
-/// recorder). Counters are set to the host's absolute counts:
-///
-/// | metric | labels | kind |
-/// |---|---|---|
-/// | `airssys_messages_handled_total` | `component` | counter |
-/// | `airssys_messages_failed_total` | `component` | counter |
-/// | `airssys_restarts_total` | `component` | counter |
-/// | `airssys_mailbox_len` | `component` | gauge |
-/// | `airssys_component_ready` | `component` | gauge (1 ready, 0 not) |
-/// | `airssys_dead_letters_total` | `reason` | counter |
-/// | `airssys_live_components` | | gauge |
-pub fn record(list: &[ComponentInfo], dead: &DeadLetterStats) {
-    let mut live = 0u32;
-    for c in list {
-        let id = c.id.as_str().to_owned();
-        metrics::counter!("airssys_messages_handled_total", "component" => id.clone())
-            .absolute(c.handled);
-        metrics::counter!("airssys_messages_failed_total", "component" => id.clone())
-            .absolute(c.failed);
-        metrics::counter!("airssys_restarts_total", "component" => id.clone()).absolute(c.restarts);
-        metrics::gauge!("airssys_mailbox_len", "component" => id.clone()).set(c.mailbox_len as f64);
-        let ready = c.state == LifecycleState::Ready;
-        metrics::gauge!("airssys_component_ready", "component" => id.clone()).set(if ready {
-            1.0
-        } else {
-            0.0
-        });
-        // Waiting out a restart's backoff (1) apart from given up on
-        // (`airssys_component_ready` 0 and this 0).
-        let restarting = c.state == LifecycleState::Restarting;
-        metrics::gauge!("airssys_component_restarting", "component" => id).set(if restarting {
-            1.0
-        } else {
-            0.0
-        });
-        if !matches!(c.state, LifecycleState::Stopped) {
-            live += 1;
-        }
-    }
-    for (reason, n) in dead.by_reason() {
-        metrics::counter!("airssys_dead_letters_total", "reason" => reason).absolute(n);
-    }
-    metrics::gauge!("airssys_live_components").set(f64::from(live));
 }
 
 /// Records the NATS connection: `airssys_broker_connected` (1/0),
