@@ -220,14 +220,19 @@ enum Command {
     },
     /// Chaos run: many components, messages across send, request and
     /// publish, random traps and restarts; prints the ledger. Exits 1 if a
-    /// message is unaccounted, the host died, or RSS grew past the tolerance.
+    /// message is unaccounted, the host died, or RSS grew past the tolerance
+    /// over the measured round (after a warm-up round).
     Chaos {
         /// Components to run.
         #[arg(long, default_value_t = 1000)]
         components: u32,
-        /// Messages to send in all.
+        /// Messages of the measured round.
         #[arg(long, default_value_t = 100_000)]
         messages: u64,
+        /// Messages of the warm-up round before RSS is first read (the
+        /// allocator, queues and pool reach their working size in it).
+        #[arg(long, default_value_t = 300_000)]
+        warmup_messages: u64,
         /// Fraction of messages that trap their handler.
         #[arg(long, default_value_t = 0.01)]
         trap_rate: f64,
@@ -501,6 +506,7 @@ async fn run_command(cli: Cli) -> ExitCode {
         Command::Chaos {
             components,
             messages,
+            warmup_messages,
             trap_rate,
             seed,
             senders,
@@ -510,6 +516,7 @@ async fn run_command(cli: Cli) -> ExitCode {
             let config = ChaosConfig::default()
                 .components(components)
                 .messages(messages)
+                .warmup_messages(warmup_messages)
                 .trap_rate(trap_rate)
                 .seed(seed)
                 .senders(senders)

@@ -152,7 +152,11 @@ pub trait Span: Send + Sync {
 /// itself: a span whose parent is not sampled is never asked of the
 /// tracer (the message goes on with its trace's context unchanged, at no
 /// cost), and a new trace is asked of it only when [`sample_roots`]
-/// says so (otherwise it gets an unsampled context with a fresh trace id).
+/// says so. Otherwise no trace is started at all: the message carries no
+/// context, as without a tracer. (An unsampled root context would only be
+/// passed on: every host samples by its parent, so nothing downstream
+/// would record it, and making and copying it is most of what tracing at
+/// ratio 0 would cost a message.)
 ///
 /// [`sample_roots`]: Tracer::sample_roots
 pub trait Tracer: Send + Sync + 'static {
@@ -234,10 +238,9 @@ pub fn enabled() -> bool {
     TRACER.get().is_some() && !PAUSED.load(Ordering::Relaxed)
 }
 
-/// A span for `component`; `None` without a tracer (or paused). Under an
-/// unsampled parent, or for a root the tracer would not sample, no tracer
-/// call and no allocation: the context is passed on (a root gets a fresh
-/// trace id).
+/// A span for `component`; `None` without a tracer (or paused), and for a
+/// root when the tracer samples no new trace. Under an unsampled parent,
+/// no tracer call and no allocation: the context is passed on.
 #[inline]
 pub(crate) fn start(
     kind: SpanKind,
@@ -251,46 +254,9 @@ pub(crate) fn start(
     }
     Some(match parent {
         Some(p) if !p.sampled => ActiveSpan::Unsampled(p.clone()),
-        None if !tracer.sample_roots() => ActiveSpan::Unsampled(TraceContext {
-            trace_id: fresh_trace_id(),
-            span_id: fresh_span_id(),
-            sampled: false,
-            state: None,
-        }),
+        None if !tracer.sample_roots() => return None,
         _ => ActiveSpan::Recording(tracer.start(kind, component, target, parent)),
     })
-}
-
-thread_local! {
-    /// A per-thread xorshift64* state for unsampled ids, seeded by the
-    /// standard library's random hasher keys.
-    static IDS: std::cell::Cell<u64> = std::cell::Cell::new({
-        use std::hash::{BuildHasher, Hasher};
-        std::collections::hash_map::RandomState::new().build_hasher().finish() | 1
-    });
-}
-
-/// A non-zero pseudo-random `u64` (xorshift64*): ids, not secrets.
-fn next_id() -> u64 {
-    IDS.with(|state| {
-        let mut x = state.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        state.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1
-    })
-}
-
-fn fresh_trace_id() -> [u8; 16] {
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&next_id().to_be_bytes());
-    id[8..].copy_from_slice(&next_id().to_be_bytes());
-    id
-}
-
-fn fresh_span_id() -> [u8; 8] {
-    next_id().to_be_bytes()
 }
 
 thread_local! {

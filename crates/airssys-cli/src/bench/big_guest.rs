@@ -59,7 +59,7 @@ const JAVASCRIPT: Guest = Guest {
 /// What a scenario of this file found: figures, or why it did not run.
 pub enum Outcome {
     /// Measured.
-    Measured(Scenario),
+    Measured(Box<Scenario>),
     /// The guest is not built.
     Skipped(String),
 }
@@ -88,7 +88,7 @@ pub async fn run(name: &'static str, dir: &Path, n: usize) -> Result<Outcome, Be
     } else {
         memory(name, guest, &binary, n).await?
     };
-    Ok(Outcome::Measured(scenario))
+    Ok(Outcome::Measured(Box::new(scenario)))
 }
 
 /// The engine both sides use: room for `n` instances and the compilation

@@ -224,6 +224,7 @@ mod tests {
             ratio_p50: (unit == "us").then_some(ratio),
             ratio_p99: None,
             ratio: (unit != "us").then_some(ratio),
+            round_ratios: None,
         }
     }
 

@@ -12,7 +12,9 @@ use wasmtime::component::{
 };
 use wasmtime::Store;
 
-use super::{host, host_err, micros, rss_bytes, wait_handled, wasm_err, BenchError, Scenario};
+use super::rounds::{Rounds, Side, ROUNDS};
+use super::tell::HostTells;
+use super::{host, host_err, micros, rss_bytes, wasm_err, BenchError, Scenario};
 
 /// The component every `_component` scenario runs: replies with its
 /// payload (core module in WAT, made a component of the
@@ -163,42 +165,52 @@ pub(super) async fn spawn(n: usize) -> Result<Scenario, BenchError> {
     ))
 }
 
+/// The raw side of `tell_component`: typed `handle-message` calls on one
+/// bare instance, in a loop.
+struct RawTells {
+    store: Store<()>,
+    handle: Handle,
+}
+
+impl Side for RawTells {
+    async fn round(&mut self, n: usize) -> Result<f64, BenchError> {
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(raw_call(&mut self.store, &self.handle, "tell_component").await?);
+        }
+        Ok(n as f64 / t.elapsed().as_secs_f64())
+    }
+}
+
 /// `tell_component`: messages/s into one component through the host
-/// against a loop of typed `handle-message` calls on bare wasmtime.
+/// against a loop of typed `handle-message` calls on bare wasmtime,
+/// [`ROUNDS`] interleaved rounds of `n / ROUNDS` on each side.
 pub(super) async fn tell(n: usize) -> Result<Scenario, BenchError> {
     const S: &str = "tell_component";
     let binary = echo_component(S)?;
-    let payload = bytes::Bytes::from_static(&PAYLOAD);
     let host = host(S, 4)?;
     host.spawn(spec("sink".into(), &binary))
         .await
         .map_err(host_err(S))?;
-    let t = Instant::now();
-    for _ in 0..n {
-        host.send("sink", payload.clone())
-            .await
-            .map_err(host_err(S))?;
-    }
-    wait_handled(&host, &["sink".into()], n as u64, S).await?;
-    let ours = n as f64 / t.elapsed().as_secs_f64();
-    host.shutdown(Duration::from_secs(10)).await;
-
+    let mut ours = HostTells {
+        host: host.clone(),
+        payload: bytes::Bytes::from_static(&PAYLOAD),
+        scenario: S,
+        handled: 0,
+    };
     let engine = engine(1, S)?;
     let pre = raw_pre(&engine, &binary, S)?;
     let (mut store, instance) = raw_instance(&engine, &pre, S).await?;
     let handle = raw_handle(&mut store, &instance, S)?;
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(raw_call(&mut store, &handle, S).await?);
-    }
-    let base = n as f64 / t.elapsed().as_secs_f64();
-    Ok(Scenario::value(
+    let mut base = RawTells { store, handle };
+    let per_round = n.div_ceil(ROUNDS);
+    let rounds = Rounds::run(&mut ours, &mut base, per_round).await?;
+    host.shutdown(Duration::from_secs(10)).await;
+    Ok(rounds.scenario(
         S,
         "msg/s",
-        n as u64,
-        ours,
+        (per_round * ROUNDS) as u64,
         "typed component handle-message calls in a loop",
-        base,
     ))
 }
 

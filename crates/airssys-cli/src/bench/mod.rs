@@ -91,6 +91,7 @@ mod nats;
 mod raw;
 mod request;
 mod restart;
+mod rounds;
 mod scale;
 mod spawn;
 mod table;
@@ -108,6 +109,7 @@ use memory::memory_per_component;
 use raw::{raw_deliver_one, raw_instance, raw_pre, RAW_MESSAGE_AT, RAW_ONE_BYTE_MESSAGE};
 use request::request_rtt;
 use restart::restart;
+use rounds::{Rounds, Side, ROUNDS};
 use spawn::{bare_instantiations, spawn};
 use tell::{tell_throughput, wait_handled};
 
@@ -200,9 +202,14 @@ pub struct Scenario {
     /// p99 / baseline p99 (latency scenarios).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio_p99: Option<f64>,
-    /// value / baseline value (throughput and memory scenarios).
+    /// value / baseline value (throughput and memory scenarios); for an
+    /// interleaved scenario the median of `round_ratios`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio: Option<f64>,
+    /// Each round's ratio, in the order run, for a scenario measured in
+    /// interleaved rounds (see `bench/rounds.rs`): how steady it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round_ratios: Option<Vec<f64>>,
 }
 
 impl Scenario {
@@ -225,6 +232,7 @@ impl Scenario {
             ratio_p50: Some(p50 / b50),
             ratio_p99: Some(p99 / b99),
             ratio: None,
+            round_ratios: None,
         }
     }
 
@@ -252,6 +260,7 @@ impl Scenario {
             ratio_p50: None,
             ratio_p99: None,
             ratio: Some(ours / base),
+            round_ratios: None,
         }
     }
 }
@@ -453,7 +462,7 @@ pub async fn run_all(
             let dir = big_guest::guest_dir(plan.guests);
             let n = sizes.big_instances;
             match on_worker(name, async move { big_guest::run(name, &dir, n).await }).await? {
-                big_guest::Outcome::Measured(row) => scenarios.push(row),
+                big_guest::Outcome::Measured(row) => scenarios.push(*row),
                 big_guest::Outcome::Skipped(reason) => skipped.push(Skipped { name, reason }),
             }
             continue;

@@ -47,6 +47,7 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct ChaosConfig {
     components: u32,
     messages: u64,
+    warmup_messages: u64,
     trap_rate: f64,
     seed: u64,
     senders: u32,
@@ -59,6 +60,7 @@ impl Default for ChaosConfig {
         Self {
             components: 1000,
             messages: 100_000,
+            warmup_messages: 300_000,
             trap_rate: 0.01,
             seed: 1,
             senders: 64,
@@ -78,6 +80,16 @@ impl ChaosConfig {
     /// 20 % publishes.
     pub fn messages(mut self, n: u64) -> Self {
         self.messages = n;
+        self
+    }
+    /// Messages of the warm-up round sent, with the same mix, traps and
+    /// restarts, before RSS is first read (default 300 000): the allocator's
+    /// caches and free lists, the queues and the pool's slots reach their
+    /// working size in it, so the measured round's growth is what the host
+    /// keeps, not what it needed once. On a 1,000-component host RSS still
+    /// rises through the first ~200,000 messages and is level after.
+    pub fn warmup_messages(mut self, n: u64) -> Self {
+        self.warmup_messages = n;
         self
     }
     /// Fraction of messages that trap their handler (default 0.01).
@@ -114,7 +126,7 @@ impl ChaosConfig {
 pub struct ChaosReport {
     /// Components at the start.
     pub components: u32,
-    /// Messages attempted.
+    /// Messages attempted (both rounds; so are the counts below).
     pub attempted: u64,
     /// Messages the host accepted (the rest were refused at the sender, e.g.
     /// to a component stopped at that moment, and handed back); a publish
@@ -134,7 +146,8 @@ pub struct ChaosReport {
     pub restarts: u64,
     /// Supervisor restarts after traps.
     pub supervisor_restarts: u64,
-    /// Resident set size before the run, bytes (after spawning and warm-up).
+    /// Resident set size before the measured round, bytes (after spawning,
+    /// one request per component and the warm-up round).
     pub rss_before: u64,
     /// Resident set size after the run, bytes.
     pub rss_after: u64,
@@ -226,11 +239,65 @@ struct Ledger {
 
 struct Shared {
     host: ComponentHost,
-    /// Every incarnation ever spawned by the run (stopped ones keep their
-    /// counters), for the final sum.
-    spawned: Mutex<Vec<ComponentRef>>,
+    /// The live incarnation of each component, by index, and the counters
+    /// of the stopped ones folded in (a stopped incarnation's reference is
+    /// dropped, as an operator's would be, so the run measures the host's
+    /// memory, not the references it kept).
+    incarnations: Mutex<Incarnations>,
     ledger: Ledger,
     limits: ComponentLimits,
+}
+
+/// Counters of a component's incarnations: handled and supervisor
+/// restarts.
+#[derive(Clone, Copy, Default)]
+struct Counted {
+    handled: u64,
+    restarts: u64,
+}
+
+impl Counted {
+    fn of(component: &ComponentRef) -> Self {
+        let stats = component.stats();
+        Self {
+            handled: stats.handled,
+            restarts: stats.restarts,
+        }
+    }
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            handled: self.handled + other.handled,
+            restarts: self.restarts + other.restarts,
+        }
+    }
+}
+
+/// The live incarnation of each component and the folded counters of
+/// those that were stopped.
+struct Incarnations {
+    live: Vec<ComponentRef>,
+    retired: Counted,
+}
+
+impl Incarnations {
+    /// Replaces component `i`'s stopped incarnation with `next`, keeping
+    /// the stopped one's (final) counters.
+    fn replace(&mut self, i: u32, next: ComponentRef) {
+        if let Some(slot) = self.live.get_mut(i as usize) {
+            let stopped = std::mem::replace(slot, next);
+            self.retired = self.retired.add(Counted::of(&stopped));
+        }
+    }
+
+    /// Counters over every incarnation, and the messages still queued.
+    fn totals(&self) -> (Counted, u64) {
+        self.live
+            .iter()
+            .fold((self.retired, 0), |(sum, queued), c| {
+                (sum.add(Counted::of(c)), queued + c.mailbox_len() as u64)
+            })
+    }
 }
 
 fn name(i: u32) -> String {
@@ -324,7 +391,7 @@ async fn monkey(shared: Arc<Shared>, config: ChaosConfig, done: Arc<AtomicBool>)
         }
         match shared.host.spawn(component_spec(i, &shared.limits)).await {
             Ok(component) => {
-                shared.spawned.lock().push(component);
+                shared.incarnations.lock().replace(i, component);
                 restarts += 1;
             }
             Err(error) => tracing::warn!(component = %name(i), %error, "chaos respawn failed"),
@@ -333,19 +400,59 @@ async fn monkey(shared: Arc<Shared>, config: ChaosConfig, done: Arc<AtomicBool>)
     restarts
 }
 
-/// Counters summed over every incarnation the run spawned: (handled,
-/// failed, supervisor restarts, queued).
-fn totals(shared: &Shared) -> (u64, u64, u64, u64) {
-    let spawned = shared.spawned.lock();
-    spawned.iter().fold((0, 0, 0, 0), |acc, c| {
-        let s = c.stats();
-        (
-            acc.0 + s.handled,
-            acc.1 + s.failed,
-            acc.2 + s.restarts,
-            acc.3 + c.mailbox_len() as u64,
-        )
-    })
+/// One round: `config.messages` from the senders while the monkey stops
+/// and respawns components; returns the monkey's restarts. Round `round`
+/// draws its own targets, traps and mix from the seed.
+async fn storm(shared: &Arc<Shared>, config: &ChaosConfig, round: u64) -> u64 {
+    let config = config
+        .clone()
+        .seed(config.seed ^ round.wrapping_mul(0x9e37_79b9));
+    let done = Arc::new(AtomicBool::new(false));
+    let monkey = tokio::spawn(monkey(shared.clone(), config.clone(), done.clone()));
+    let per_sender = config.messages / u64::from(config.senders);
+    let extra = config.messages % u64::from(config.senders);
+    let drivers: Vec<_> = (0..config.senders)
+        .map(|s| {
+            let count = per_sender + u64::from(u64::from(s) < extra);
+            tokio::spawn(drive(shared.clone(), config.clone(), s, count))
+        })
+        .collect();
+    for d in drivers {
+        if let Err(error) = d.await {
+            tracing::error!(%error, "a chaos sender panicked");
+        }
+    }
+    done.store(true, Ordering::Release);
+    monkey.await.unwrap_or(0)
+}
+
+/// Messages dead-lettered so far, by the host and by the broker.
+fn dead_lettered(shared: &Shared) -> u64 {
+    shared.host.dead_letter_stats().total() + shared.ledger.broker_dropped.load(Ordering::Relaxed)
+}
+
+/// Waits until every accepted message is handled or dead-lettered, or
+/// until the ledger has not moved for [`SETTLE_TIMEOUT`] (the report then
+/// shows what is unaccounted). `warm_handled` are the warm-up requests,
+/// not in the ledger.
+async fn settle(shared: &Shared, warm_handled: u64) {
+    let accepted = shared.ledger.accepted.load(Ordering::Relaxed);
+    let mut deadline = Instant::now() + SETTLE_TIMEOUT;
+    let mut last = 0;
+    loop {
+        let (counted, queued) = shared.incarnations.lock().totals();
+        let done = counted.handled - warm_handled + dead_lettered(shared);
+        if done >= accepted && queued == 0 {
+            return;
+        }
+        if done != last {
+            last = done;
+            deadline = Instant::now() + SETTLE_TIMEOUT;
+        } else if Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Runs the chaos scenario and returns its ledger. Must be called inside a
@@ -378,53 +485,28 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport, ChaosError> {
     let warm_handled: u64 = spawned.iter().map(|c| c.stats().handled).sum();
     let shared = Arc::new(Shared {
         host: host.clone(),
-        spawned: Mutex::new(spawned),
+        incarnations: Mutex::new(Incarnations {
+            live: spawned,
+            retired: Counted::default(),
+        }),
         ledger: Ledger::default(),
         limits,
     });
-    let rss_before = rss_bytes();
     let started = Instant::now();
-
-    let done = Arc::new(AtomicBool::new(false));
-    let monkey = tokio::spawn(monkey(shared.clone(), config.clone(), done.clone()));
-    let per_sender = config.messages / u64::from(config.senders);
-    let extra = config.messages % u64::from(config.senders);
-    let drivers: Vec<_> = (0..config.senders)
-        .map(|s| {
-            let count = per_sender + u64::from(u64::from(s) < extra);
-            tokio::spawn(drive(shared.clone(), config.clone(), s, count))
-        })
-        .collect();
-    for d in drivers {
-        if let Err(error) = d.await {
-            tracing::error!(%error, "a chaos sender panicked");
-        }
-    }
-    done.store(true, Ordering::Release);
-    let restarts = monkey.await.unwrap_or(0);
-
-    // Settle: wait until every accepted message is handled or dead-lettered.
+    // Two rounds: the warm-up brings the allocator's caches, the queues
+    // and the pool's slots to their working size; the second is measured.
+    // A leak grows in both, warm-up only in the first.
+    let warmup = config.clone().messages(config.warmup_messages);
+    let mut restarts = storm(&shared, &warmup, 0).await;
+    settle(&shared, warm_handled).await;
+    let rss_before = rss_bytes();
+    restarts += storm(&shared, &config, 1).await;
+    settle(&shared, warm_handled).await;
+    let elapsed = started.elapsed();
     let ledger = &shared.ledger;
     let accepted = ledger.accepted.load(Ordering::Relaxed);
-    let dead = || host.dead_letter_stats().total() + ledger.broker_dropped.load(Ordering::Relaxed);
-    let mut settle_deadline = Instant::now() + SETTLE_TIMEOUT;
-    let mut last = 0;
-    loop {
-        let (handled, _, _, queued) = totals(&shared);
-        let done = handled - warm_handled + dead();
-        if done >= accepted && queued == 0 {
-            break;
-        }
-        if done != last {
-            last = done;
-            settle_deadline = Instant::now() + SETTLE_TIMEOUT;
-        } else if Instant::now() > settle_deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let elapsed = started.elapsed();
-    let (handled, _failed, supervisor_restarts, _) = totals(&shared);
+    let dead = dead_lettered(&shared);
+    let (counted, _) = shared.incarnations.lock().totals();
     let replied = ledger.replied.load(Ordering::Relaxed);
     let host_alive = matches!(
         host.request("c0", &b"alive?"[..], REQUEST_TIMEOUT).await,
@@ -436,12 +518,12 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport, ChaosError> {
         components: config.components,
         attempted: ledger.attempted.load(Ordering::Relaxed),
         accepted,
-        handled: (handled - warm_handled).saturating_sub(replied),
+        handled: (counted.handled - warm_handled).saturating_sub(replied),
         replied,
-        dead_lettered: dead(),
+        dead_lettered: dead,
         traps: ledger.traps.load(Ordering::Relaxed),
         restarts,
-        supervisor_restarts,
+        supervisor_restarts: counted.restarts,
         rss_before,
         rss_after: 0,
         rss_tolerance: config.rss_tolerance,

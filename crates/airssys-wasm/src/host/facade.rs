@@ -145,6 +145,7 @@ impl ComponentHostBuilder {
     /// [`HostError::InvalidSubject`] for a bad dead-letter subject, or one
     /// that differs from the given broker's.
     pub fn build(self) -> Result<ComponentHost, HostError> {
+        crate::metrics::calibrate_clock();
         let engine = WasmEngine::new(self.engine)?;
         let system = self.system.unwrap_or_default();
         let broker = match self.broker {
