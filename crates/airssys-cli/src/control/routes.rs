@@ -8,7 +8,7 @@ use airssys_wasm::host::{ComponentInfo, HostError, UpgradeReport};
 use airssys_wasm::ComponentId;
 use serde_json::{json, Value};
 
-pub(super) use super::answer::{audit, error, error_body, host_error, Answer, Request};
+pub(super) use super::answer::{audit, error, host_error, Answer, Request};
 use super::{Controller, SpecState};
 
 /// Default `timeout_ms` of a request: 5000.

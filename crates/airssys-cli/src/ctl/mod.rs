@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::control::http::{self, percent_encode};
+use crate::control::uri::percent_encode;
+
+pub mod client;
 
 /// One `ctl` command.
 #[derive(Debug, Clone)]
@@ -106,13 +108,32 @@ pub enum Verb {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CtlError {
-    /// The control API could not be reached.
+    /// The control API could not be reached: the connection or its TLS
+    /// handshake failed (a server certificate not signed by the CA says so).
     #[error("cannot reach the control API at {addr}: {source}")]
     Connect {
         /// The address.
         addr: String,
         /// Why.
         source: std::io::Error,
+    },
+    /// The address cannot be used (an unknown scheme, a host name TLS
+    /// cannot check, a token that cannot be a header).
+    #[error("cannot use the control API address {addr}: {reason}")]
+    Address {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The connection was made but the HTTP exchange broke off (a plain
+    /// `http://` request to a TLS port, a server that closed early).
+    #[error("the control API at {addr} broke off the exchange: {reason}")]
+    Exchange {
+        /// The address.
+        addr: String,
+        /// hyper's error and its causes.
+        reason: String,
     },
     /// The API answered with an error.
     #[error("{status}: {message}")]
@@ -237,12 +258,13 @@ pub async fn call(
     } else {
         None
     };
-    let response = http::call(addr, tls.as_ref(), method, &path, token, body)
-        .await
-        .map_err(|source| CtlError::Connect {
-            addr: addr.to_owned(),
-            source,
-        })?;
+    let call = client::Call {
+        method,
+        path,
+        body,
+        token,
+    };
+    let response = client::send(addr, tls.as_ref(), &call).await?;
     let status = response.status;
     let json: Value =
         serde_json::from_slice(&response.body).map_err(|_| CtlError::NotJson { status })?;
