@@ -147,7 +147,7 @@ enum Command {
         #[arg(long, global = true, value_name = "FILE")]
         ca_file: Option<PathBuf>,
         #[command(subcommand)]
-        verb: CtlVerb,
+        verb: Verb,
     },
     /// Compile the components of manifests into the compilation cache
     /// (`[host] cache_dir`, default `~/.cache/airssys/compiled`) ahead of a
@@ -284,115 +284,6 @@ enum Command {
         /// (`42`, `"text"`, `[1, 2]`, `{field: 1}`, `some(3)`, `ok("x")`).
         #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
-    },
-}
-
-#[derive(Subcommand)]
-enum CtlVerb {
-    /// Every component: state, restarts, counters, mailbox length, upgrades
-    /// (on a cluster host: every component of the application, with its host).
-    List {
-        /// Grouped by supervision tree (this host's): each group with its
-        /// strategy and the restart intensity it used of what it may.
-        #[arg(long)]
-        tree: bool,
-    },
-    /// A cluster's live hosts: session, capacity, labels, version, control
-    /// address, components, state, the units each owns.
-    Hosts,
-    /// Send a payload to a component (fire-and-forget).
-    Send {
-        /// The component id.
-        component: String,
-        /// The payload (UTF-8 text, or JSON with --encode).
-        payload: String,
-        /// Parse the payload as JSON and send it multicodec-encoded (json:
-        /// prefix 80 04 then the JSON; cbor: prefix 51 then CBOR).
-        #[arg(long, value_enum, value_name = "CODEC")]
-        encode: Option<PayloadCodec>,
-    },
-    /// Send a request and print the reply (a multicodec JSON or CBOR reply
-    /// decoded).
-    Request {
-        /// The component id.
-        component: String,
-        /// The payload (UTF-8 text, or JSON with --encode).
-        payload: String,
-        /// How long to wait for the reply.
-        #[arg(long, default_value = "5s", value_parser = parse_duration)]
-        timeout: std::time::Duration,
-        /// Parse the payload as JSON and send it multicodec-encoded.
-        #[arg(long, value_enum, value_name = "CODEC")]
-        encode: Option<PayloadCodec>,
-    },
-    /// Publish a payload on a subject.
-    Publish {
-        /// The subject.
-        subject: String,
-        /// The payload (UTF-8 text, or JSON with --encode).
-        payload: String,
-        /// Parse the payload as JSON and publish it multicodec-encoded.
-        #[arg(long, value_enum, value_name = "CODEC")]
-        encode: Option<PayloadCodec>,
-    },
-    /// Stop a component for good.
-    Stop {
-        /// The component id.
-        component: String,
-    },
-    /// Restart a component after its queued messages (same mailbox).
-    Restart {
-        /// The component id.
-        component: String,
-    },
-    /// Start the next instance of a manifest `[[component]]`.
-    Spawn {
-        /// The `[[component]]` name.
-        spec: String,
-    },
-    /// Start or stop instances of a `[[component]]` until N run.
-    Scale {
-        /// The `[[component]]` name.
-        spec: String,
-        /// How many instances.
-        instances: u32,
-    },
-    /// Print a component's downs as they happen (stop, crash, restart,
-    /// with the reason), until it is gone for good.
-    Monitor {
-        /// The component id.
-        component: String,
-    },
-    /// Subscribe a component to a topic pattern while it runs (`*` one
-    /// token, a final `>` the rest). Allowed inside the component's
-    /// `allow_subscribe` and `subscribe` patterns; kept across its restarts
-    /// until it stops.
-    Subscribe {
-        /// The component id.
-        component: String,
-        /// The subject pattern.
-        pattern: String,
-    },
-    /// End a component's subscription to exactly this pattern (one of its
-    /// manifest `subscribe` patterns included).
-    Unsubscribe {
-        /// The component id.
-        component: String,
-        /// The subject pattern, as subscribed.
-        pattern: String,
-    },
-    /// The topic patterns a component is subscribed to now.
-    Subscriptions {
-        /// The component id.
-        component: String,
-    },
-    /// Replace the binary of a `[[component]]`'s instances (or of one
-    /// component) while they run, without losing a message.
-    Upgrade {
-        /// A `[[component]]` name (every instance) or a component id.
-        target: String,
-        /// The new .wasm or .wat file.
-        file: PathBuf,
     },
 }
 
@@ -751,12 +642,15 @@ async fn run_manifest(args: RunArgs) -> ExitCode {
     }
 }
 
+/// `airssys ctl`: one verb against the control API at `addr` (`monitor`
+/// polls until the component is gone); exit 2 for a token or payload that
+/// cannot be used, 1 when the call failed.
 async fn ctl_command(
     addr: &str,
     json: bool,
     token_file: Option<PathBuf>,
     ca_file: Option<PathBuf>,
-    verb: CtlVerb,
+    verb: Verb,
 ) -> ExitCode {
     let token = match Token::load(token_file.as_deref()) {
         Ok(t) => t,
@@ -765,84 +659,29 @@ async fn ctl_command(
             return ExitCode::from(2);
         }
     };
-    let verb = match verb {
-        CtlVerb::Monitor { component } => {
-            let token = token.as_ref().map(Token::as_str);
-            let ca = ca_file.as_deref();
-            return match ctl::monitor(addr, token, ca, &component, json).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
-            };
+    let token = token.as_ref().map(Token::as_str);
+    let ca = ca_file.as_deref();
+    let done = match &verb {
+        Verb::Monitor { component, wait } => {
+            ctl::monitor(addr, token, ca, component, *wait, json).await
         }
-        CtlVerb::List { tree: false } => Verb::List,
-        CtlVerb::List { tree: true } => Verb::Tree,
-        CtlVerb::Hosts => Verb::Hosts,
-        CtlVerb::Send {
-            component,
-            payload,
-            encode,
-        } => match encoded(payload, encode) {
-            Ok(payload) => Verb::Send { component, payload },
-            Err(code) => return code,
-        },
-        CtlVerb::Request {
-            component,
-            payload,
-            timeout,
-            encode,
-        } => match encoded(payload, encode) {
-            Ok(payload) => Verb::Request {
-                component,
-                payload,
-                timeout,
-            },
-            Err(code) => return code,
-        },
-        CtlVerb::Publish {
-            subject,
-            payload,
-            encode,
-        } => match encoded(payload, encode) {
-            Ok(payload) => Verb::Publish { subject, payload },
-            Err(code) => return code,
-        },
-        CtlVerb::Stop { component } => Verb::Stop { component },
-        CtlVerb::Restart { component } => Verb::Restart { component },
-        CtlVerb::Spawn { spec } => Verb::Spawn { spec },
-        CtlVerb::Scale { spec, instances } => Verb::Scale { spec, instances },
-        CtlVerb::Subscribe { component, pattern } => Verb::Subscribe { component, pattern },
-        CtlVerb::Unsubscribe { component, pattern } => Verb::Unsubscribe { component, pattern },
-        CtlVerb::Subscriptions { component } => Verb::Subscriptions { component },
-        CtlVerb::Upgrade { target, file } => match read(&file) {
-            Ok(binary) => Verb::Upgrade { target, binary },
-            Err(code) => return code,
-        },
-    };
-    match ctl::call(
-        addr,
-        token.as_ref().map(Token::as_str),
-        ca_file.as_deref(),
-        &verb,
-    )
-    .await
-    {
-        Ok(answer) => {
+        _ => ctl::call(addr, token, ca, &verb).await.map(|answer| {
             if json {
                 println!("{answer:#}");
             } else {
                 println!("{}", ctl::render(&verb, &answer));
             }
-            ExitCode::SUCCESS
-        }
+        }),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let (true, ctl::CtlError::Api { body, .. }) = (json, &e) {
                 println!("{body:#}");
             }
             eprintln!("error: {e}");
-            ExitCode::from(1)
+            let usage = matches!(e, ctl::CtlError::Verb(_));
+            ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }
@@ -948,35 +787,6 @@ async fn bench(
         }
     }
     ExitCode::SUCCESS
-}
-
-/// A payload codec `ctl --encode` can apply.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum PayloadCodec {
-    /// Multicodec JSON (prefix 80 04).
-    Json,
-    /// Multicodec CBOR (prefix 51).
-    Cbor,
-}
-
-/// The payload `ctl` sends: the text as given, or (with `--encode`) the
-/// text parsed as JSON and encoded; a text that is not JSON exits 2.
-fn encoded(text: String, codec: Option<PayloadCodec>) -> Result<Vec<u8>, ExitCode> {
-    let Some(codec) = codec else {
-        return Ok(text.into_bytes());
-    };
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        eprintln!("error: --encode: the payload is not JSON: {e}");
-        ExitCode::from(2)
-    })?;
-    match codec {
-        PayloadCodec::Json => airssys_wasm::codec::encode_json(&value),
-        PayloadCodec::Cbor => airssys_wasm::codec::encode_cbor(&value),
-    }
-    .map_err(|e| {
-        eprintln!("error: --encode: {e}");
-        ExitCode::from(2)
-    })
 }
 
 /// `airssys test`: the cases of each file, on fresh in-process hosts.

@@ -393,6 +393,10 @@ fn ctl_spawn_and_scale_follow_the_manifest_naming() {
         "worker: running [worker-0]; started []; stopped [worker-2, worker-1]"
     );
     assert!(host.row("worker-1").is_none());
+    // `ctl specs`: each spec with the instances that run.
+    let specs = host.ok(&["specs"]);
+    assert!(specs.contains("echo: [echo, echo-1, echo-2]"), "{specs}");
+    assert!(specs.contains("worker: [worker-0]"), "{specs}");
 
     let out = host.ctl(&["scale", "nothing", "2"]);
     assert_eq!(out.status.code(), Some(1));

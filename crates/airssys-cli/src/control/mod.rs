@@ -49,6 +49,7 @@ mod subscriptions;
 pub mod tls;
 mod traffic;
 pub mod uri;
+pub mod verb;
 
 pub use self::server::{serve, MAX_BODY, MAX_HEAD, READ_TIMEOUT};
 pub use self::traffic::ControlTraffic;
