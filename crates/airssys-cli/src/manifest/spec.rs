@@ -31,6 +31,29 @@ pub fn engine_config(h: &HostSettings) -> EngineConfig {
     engine
 }
 
+/// A supervisor named `name` with a group's `strategy`, restart
+/// `intensity` (max restarts, within) and `backoff`: a `[[group]]`'s, or a
+/// cluster unit's.
+pub(crate) fn supervisor_builder(
+    name: &str,
+    strategy: Strategy,
+    intensity: Option<(u32, std::time::Duration)>,
+    backoff_def: Option<BackoffDef>,
+) -> SupervisorBuilder {
+    let mut b = SupervisorNode::builder(name.to_owned()).strategy(match strategy {
+        Strategy::OneForOne => RestartStrategy::OneForOne,
+        Strategy::OneForAll => RestartStrategy::OneForAll,
+        Strategy::RestForOne => RestartStrategy::RestForOne,
+    });
+    if let Some((n, within)) = intensity {
+        b = b.intensity(n, within);
+    }
+    if let Some(bo) = backoff_def {
+        b = b.backoff(backoff(bo));
+    }
+    b
+}
+
 /// The supervisor of a `[[group]]`: its child spec under its parent (a
 /// graceful stop within `shutdown`) and its builder (strategy, restart
 /// intensity, backoff).
@@ -38,17 +61,7 @@ pub(crate) fn group_supervisor(
     g: &GroupDef,
     shutdown: std::time::Duration,
 ) -> (ChildSpec, SupervisorBuilder) {
-    let mut b = SupervisorNode::builder(g.name.clone()).strategy(match g.strategy {
-        Strategy::OneForOne => RestartStrategy::OneForOne,
-        Strategy::OneForAll => RestartStrategy::OneForAll,
-        Strategy::RestForOne => RestartStrategy::RestForOne,
-    });
-    if let Some((n, within)) = g.intensity {
-        b = b.intensity(n, within);
-    }
-    if let Some(bo) = g.backoff {
-        b = b.backoff(backoff(bo));
-    }
+    let b = supervisor_builder(&g.name, g.strategy, g.intensity, g.backoff);
     let spec = ChildSpec::new(g.name.clone()).shutdown(ShutdownPolicy::Graceful(shutdown));
     (spec, b)
 }

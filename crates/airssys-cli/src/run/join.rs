@@ -47,13 +47,12 @@ pub(super) fn nats_url(manifest: &Manifest, opts: &RunOptions) -> Option<String>
 /// section, with `--host-id` and `--label` over the manifest's), or none.
 ///
 /// # Errors
-/// [`RunError::Broker`] for a cluster host without a NATS server, or with
-/// `--only`.
+/// In words: a cluster host without a NATS server, or with `--only`.
 pub(super) fn cluster_settings(
     manifest: &Manifest,
     opts: &RunOptions,
     has_nats: bool,
-) -> Result<Option<ClusterSettings>, RunError> {
+) -> Result<Option<ClusterSettings>, String> {
     if !opts.cluster && manifest.host.cluster.is_none() {
         return Ok(None);
     }
@@ -63,14 +62,14 @@ pub(super) fn cluster_settings(
     }
     settings.labels.extend(opts.labels.iter().cloned());
     if !has_nats {
-        return Err(RunError::Broker(
+        return Err(
             "a cluster host needs a NATS server with JetStream: --nats URL or [broker] url".into(),
-        ));
+        );
     }
     if !opts.only.is_empty() {
-        return Err(RunError::Broker(
+        return Err(
             "--only and --cluster do not mix: a cluster places the components itself".into(),
-        ));
+        );
     }
     Ok(Some(settings))
 }

@@ -195,7 +195,8 @@ pub async fn run(mut manifest: Manifest, mut opts: RunOptions) -> Result<Summary
     let started = Instant::now();
     join::keep_only(&mut manifest, &opts.only).map_err(RunError::Broker)?;
     let url = join::nats_url(&manifest, &opts);
-    let cluster_settings = join::cluster_settings(&manifest, &opts, url.is_some())?;
+    let cluster_settings =
+        join::cluster_settings(&manifest, &opts, url.is_some()).map_err(RunError::Broker)?;
     let join::Joined {
         nats,
         cluster,
