@@ -1,6 +1,8 @@
 //! The control API of `airssys run --control-addr`: operate a running host
 //! from another process (`airssys ctl`), over HTTP/1.1 (hyper, [`serve`])
-//! with JSON answers.
+//! with JSON answers. Each route is one [`verb::Verb`], the type `ctl`'s
+//! subcommands are parsed into: the client turns it into its request and
+//! the route table reads it back ([`verb::Verb::from_http`]).
 //!
 //! | method | path | body | does |
 //! |---|---|---|---|
