@@ -393,6 +393,10 @@ fn ctl_spawn_and_scale_follow_the_manifest_naming() {
         "worker: running [worker-0]; started []; stopped [worker-2, worker-1]"
     );
     assert!(host.row("worker-1").is_none());
+    // `ctl specs`: each spec with the instances that run.
+    let specs = host.ok(&["specs"]);
+    assert!(specs.contains("echo: [echo, echo-1, echo-2]"), "{specs}");
+    assert!(specs.contains("worker: [worker-0]"), "{specs}");
 
     let out = host.ctl(&["scale", "nothing", "2"]);
     assert_eq!(out.status.code(), Some(1));
@@ -483,6 +487,66 @@ fn the_control_api_refuses_a_missing_or_wrong_token() {
         .ctl(&["list", "--token-file", file.to_str().unwrap()])
         .status
         .success());
+}
+
+/// One raw HTTP exchange with the control API at `addr` (`host:port`): the
+/// status code and the body.
+fn raw_http(addr: &str, request: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_control_api_bounds_the_head_and_the_body_and_answers_bad_requests_by_status() {
+    let host = start();
+    let addr = host.addr.as_str();
+    // A head past 8 KiB: 431, nothing read further.
+    let big = format!(
+        "GET /v1/components HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
+    assert_eq!(raw_http(addr, big.as_bytes()).0, 431);
+    // A body declared past 64 MiB: 413 at once, in JSON.
+    let (code, body) = raw_http(
+        addr,
+        b"POST /v1/upgrade/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
+    );
+    assert_eq!(code, 413);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("exceeds the limit"));
+    // Not HTTP: 400.
+    assert_eq!(raw_http(addr, b"GARBAGE\r\n\r\n").0, 400);
+    // A route with the wrong method: 405 naming the right one; none: 404.
+    let (code, body) = raw_http(addr, b"PUT /v1/components HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        (code, body.trim()),
+        (405, r#"{"component":null,"error":"use GET"}"#)
+    );
+    let (code, _) = raw_http(addr, b"GET /v2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(code, 404);
+    // A chunked body is read (within the same bound).
+    let (code, body) = raw_http(
+        addr,
+        b"POST /v1/components/echo/request HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(r#""reply":"hello""#), "{body}");
 }
 
 #[test]

@@ -115,39 +115,7 @@ async fn run_step(t: &TestHost, step: &Step, timeout: Duration) -> Result<(), Un
             pattern,
             from,
             payload,
-        } => {
-            let expected = format!(
-                "a publish on {pattern}{}{}",
-                from.as_ref()
-                    .map(|f| format!(" from {f}"))
-                    .unwrap_or_default(),
-                payload
-                    .as_ref()
-                    .map(|p| format!(" of {p}"))
-                    .unwrap_or_default()
-            );
-            let p = t
-                .expect_published(pattern)
-                .await
-                .map_err(|e| (expected.clone(), outcome_of(&e)))?;
-            if from.as_ref().is_some_and(|f| p.sender.as_ref() != Some(f)) {
-                return Err((
-                    expected,
-                    format!(
-                        "the first on {} came from {}",
-                        p.subject,
-                        p.sender.as_deref().unwrap_or("the test")
-                    ),
-                ));
-            }
-            match payload {
-                Some(want) if !want.matches(&p.payload) => Err((
-                    expected,
-                    format!("the first on {} was {}", p.subject, shown(&p.payload)),
-                )),
-                _ => Ok(()),
-            }
-        }
+        } => expect_publish(t, pattern, from.as_deref(), payload.as_ref()).await,
         Step::ExpectNoPublish { pattern, within } => t
             .expect_nothing_published(pattern, *within)
             .await
@@ -161,52 +129,8 @@ async fn run_step(t: &TestHost, step: &Step, timeout: Duration) -> Result<(), Un
             reason,
             target,
             payload,
-        } => {
-            let expected = format!(
-                "a dead letter `{reason}`{}{}",
-                target
-                    .as_ref()
-                    .map(|f| format!(" for {f}"))
-                    .unwrap_or_default(),
-                payload
-                    .as_ref()
-                    .map(|p| format!(" of {p}"))
-                    .unwrap_or_default()
-            );
-            let d = t
-                .expect_dead_letter(reason)
-                .await
-                .map_err(|e| (expected.clone(), outcome_of(&e)))?;
-            if target.as_ref().is_some_and(|w| &d.target != w) {
-                return Err((expected, format!("the first was for {}", d.target)));
-            }
-            match payload {
-                Some(want) if !want.matches(&d.payload) => {
-                    Err((expected, format!("the first was {}", shown(&d.payload))))
-                }
-                _ => Ok(()),
-            }
-        }
-        Step::ExpectHandled { id, count } => {
-            let expected = format!("{id} to have handled {count} message(s) within {timeout:?}");
-            let deadline = tokio::time::Instant::now() + timeout;
-            loop {
-                let handled = t.info(id).map(|i| i.handled);
-                if handled.is_some_and(|h| h >= *count) {
-                    return Ok(());
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err((
-                        expected,
-                        match handled {
-                            Some(h) => format!("it had handled {h}"),
-                            None => format!("no component {id} is running"),
-                        },
-                    ));
-                }
-                tokio::time::sleep(HANDLED_POLL).await;
-            }
-        }
+        } => expect_dead_letter(t, reason, target.as_deref(), payload.as_ref()).await,
+        Step::ExpectHandled { id, count } => expect_handled(t, id, *count, timeout).await,
         Step::ExpectRestart { id, within } => {
             let within = within.unwrap_or(timeout);
             let expected = format!("a restart of {id} within {within:?}");
@@ -270,5 +194,97 @@ fn outcome_of(e: &KitError) -> String {
     match e.expectation() {
         Some(failed) => failed.outcome.clone(),
         None => e.to_string(),
+    }
+}
+
+/// `expect_publish`: the first publish on `pattern`, from `from` and of
+/// `payload` when they are given.
+async fn expect_publish(
+    t: &TestHost,
+    pattern: &str,
+    from: Option<&str>,
+    payload: Option<&PayloadSpec>,
+) -> Result<(), Unmet> {
+    let expected = format!(
+        "a publish on {pattern}{}{}",
+        from.map(|f| format!(" from {f}")).unwrap_or_default(),
+        payload.map(|p| format!(" of {p}")).unwrap_or_default()
+    );
+    let p = t
+        .expect_published(pattern)
+        .await
+        .map_err(|e| (expected.clone(), outcome_of(&e)))?;
+    if from.is_some_and(|f| p.sender.as_deref() != Some(f)) {
+        return Err((
+            expected,
+            format!(
+                "the first on {} came from {}",
+                p.subject,
+                p.sender.as_deref().unwrap_or("the test")
+            ),
+        ));
+    }
+    match payload {
+        Some(want) if !want.matches(&p.payload) => Err((
+            expected,
+            format!("the first on {} was {}", p.subject, shown(&p.payload)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `expect_dead_letter`: the first dead letter with `reason`, for `target`
+/// and of `payload` when they are given.
+async fn expect_dead_letter(
+    t: &TestHost,
+    reason: &str,
+    target: Option<&str>,
+    payload: Option<&PayloadSpec>,
+) -> Result<(), Unmet> {
+    let expected = format!(
+        "a dead letter `{reason}`{}{}",
+        target.map(|f| format!(" for {f}")).unwrap_or_default(),
+        payload.map(|p| format!(" of {p}")).unwrap_or_default()
+    );
+    let d = t
+        .expect_dead_letter(reason)
+        .await
+        .map_err(|e| (expected.clone(), outcome_of(&e)))?;
+    if target.is_some_and(|w| d.target != w) {
+        return Err((expected, format!("the first was for {}", d.target)));
+    }
+    match payload {
+        Some(want) if !want.matches(&d.payload) => {
+            Err((expected, format!("the first was {}", shown(&d.payload))))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `expect_handled`: component `id` has handled `count` messages within
+/// `timeout`.
+async fn expect_handled(
+    t: &TestHost,
+    id: &str,
+    count: u64,
+    timeout: Duration,
+) -> Result<(), Unmet> {
+    let expected = format!("{id} to have handled {count} message(s) within {timeout:?}");
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let handled = t.info(id).map(|i| i.handled);
+        if handled.is_some_and(|h| h >= count) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err((
+                expected,
+                match handled {
+                    Some(h) => format!("it had handled {h}"),
+                    None => format!("no component {id} is running"),
+                },
+            ));
+        }
+        tokio::time::sleep(HANDLED_POLL).await;
     }
 }

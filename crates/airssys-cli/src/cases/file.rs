@@ -380,8 +380,8 @@ impl CasesFile {
     }
 }
 
-/// The step `s` is, or why it is none.
-fn step(s: RawStep) -> Result<Step, String> {
+/// The one action step `s` names, or why it names none or several.
+fn action_of(s: &RawStep) -> Result<&'static str, String> {
     let actions = [
         ("send", s.send.is_some()),
         ("request", s.request.is_some()),
@@ -394,23 +394,22 @@ fn step(s: RawStep) -> Result<Step, String> {
         ("expect_handled", s.expect_handled.is_some()),
     ];
     let given: Vec<&str> = actions.iter().filter(|a| a.1).map(|a| a.0).collect();
-    let action = match given.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(format!(
-                "a step needs one of {}",
-                actions.map(|a| format!("`{}`", a.0)).join(", ")
-            ))
-        }
-        many => {
-            return Err(format!(
-                "a step takes one action, this one has {}",
-                many.join(" and ")
-            ))
-        }
-    };
-    let payload = payload_of(s.payload.clone(), s.json.clone(), "payload", "json")?;
-    let reply = payload_of(s.reply.clone(), s.reply_json.clone(), "reply", "reply_json")?;
+    match given.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(format!(
+            "a step needs one of {}",
+            actions.map(|a| format!("`{}`", a.0)).join(", ")
+        )),
+        many => Err(format!(
+            "a step takes one action, this one has {}",
+            many.join(" and ")
+        )),
+    }
+}
+
+/// Refuses an optional key that `action` does not read (`payload` and
+/// `reply` tell whether either form of those was given).
+fn check_keys(action: &str, s: &RawStep, payload: bool, reply: bool) -> Result<(), String> {
     // Which optional keys each action reads; any other given is an error.
     let allowed: &[&str] = match action {
         "send" | "publish" => &["payload"],
@@ -423,8 +422,8 @@ fn step(s: RawStep) -> Result<Step, String> {
         _ => &["within"],
     };
     let present = [
-        ("payload", payload.is_some()),
-        ("reply", reply.is_some()),
+        ("payload", payload),
+        ("reply", reply),
         ("error", s.error.is_some()),
         ("from", s.from.is_some()),
         ("target", s.target.is_some()),
@@ -439,6 +438,15 @@ fn step(s: RawStep) -> Result<Step, String> {
         };
         return Err(format!("`{action}` does not take `{key}`"));
     }
+    Ok(())
+}
+
+/// The step `s` is, or why it is none.
+fn step(s: RawStep) -> Result<Step, String> {
+    let action = action_of(&s)?;
+    let payload = payload_of(s.payload.clone(), s.json.clone(), "payload", "json")?;
+    let reply = payload_of(s.reply.clone(), s.reply_json.clone(), "reply", "reply_json")?;
+    check_keys(action, &s, payload.is_some(), reply.is_some())?;
     let text = |p: Option<PayloadSpec>| p.unwrap_or(PayloadSpec::Text(String::new()));
     Ok(match action {
         "send" => Step::Send {

@@ -14,23 +14,25 @@
 //! only writer of a record it owns); the record of a unit that runs
 //! nowhere is written here, by compare-and-set.
 
-use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use airssys_nats::cluster::{Cluster, HostRecord, OwnerRecord, UnitState};
+use airssys_nats::cluster::{Cluster, OwnerRecord, UnitState};
 use airssys_nats::NatsBroker;
 use airssys_wasm::TopicMessage;
 use parking_lot::Mutex;
-use serde::Serialize;
 
 use super::agent::{ask_peer, Placement};
-use super::peer::{PeerComponent, PeerReply, PeerRequest};
+use super::peer::{PeerReply, PeerRequest};
 use super::units::Unit;
 
+mod listing;
 mod owner;
 mod subscriptions;
 
+#[cfg(test)]
+use listing::{unreported, Owner};
+pub use listing::{ClusterStatus, HostView, Listing, Unreported};
 pub use subscriptions::SubscriptionChange;
 
 /// How long a stop or restart waits for the host that runs the component:
@@ -104,65 +106,6 @@ pub enum OperateError {
     },
 }
 
-/// A live host, as `GET /v1/hosts` shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct HostView {
-    /// Its record (id, session, capacity, labels, version, control
-    /// address, components, leaving, ready).
-    #[serde(flatten)]
-    pub record: HostRecord,
-    /// The units it owns (running or being handed over), sorted.
-    pub units: Vec<String>,
-    /// Whether it is the host that answered.
-    pub this_host: bool,
-}
-
-/// A component no host reported running, with what its unit's owner
-/// record says.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Unreported {
-    /// The component.
-    pub id: String,
-    /// Its unit's key.
-    pub unit: String,
-    /// Its unit's owner, when that is a live host (`starting`, `unknown`).
-    pub host: Option<String>,
-    /// `unplaced` (never claimed), `released`, `failed`, `stopped`,
-    /// `starting` (claimed by a live host that does not run it yet),
-    /// `unknown` (its live owner did not answer) or `orphaned` (its owner
-    /// is gone; another host takes it over).
-    pub state: &'static str,
-    /// Why its unit last failed, from its owner record.
-    pub last_failure: Option<String>,
-}
-
-/// Every component of the application: the rows each host reported, the
-/// hosts that did not answer, and the components that run nowhere.
-#[derive(Debug, Clone, Default)]
-pub struct Listing {
-    /// Host id → its components (this host's included).
-    pub hosts: Vec<(String, Vec<PeerComponent>)>,
-    /// Hosts that did not answer, with why.
-    pub unreachable: Vec<(String, String)>,
-    /// Components no host reported running.
-    pub unreported: Vec<Unreported>,
-}
-
-/// `/health`'s view of this host in the cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ClusterStatus {
-    /// This host's id.
-    pub host: String,
-    /// Its session.
-    pub session: String,
-    /// Whether its lease holds (it may act on its units; `false`: fenced).
-    pub lease_holds: bool,
-    /// Live hosts, this one included.
-    pub live_hosts: usize,
-    /// Units running here.
-    pub units_here: usize,
-}
-
 /// A cheap handle on a running cluster host, for the control API and the
 /// endpoint. Cloning shares it.
 #[derive(Debug, Clone)]
@@ -208,107 +151,6 @@ impl ClusterHandle {
 
     fn unit_of(&self, id: &str) -> Option<&Unit> {
         self.units.iter().find(|u| u.has(id))
-    }
-
-    /// This host's standing, for `/health` and `/metrics`. O(hosts).
-    pub fn status(&self) -> ClusterStatus {
-        let me = self.cluster.me();
-        ClusterStatus {
-            host: me.id,
-            session: me.session,
-            lease_holds: self.cluster.lease().holds(),
-            live_hosts: self.cluster.live_hosts().len(),
-            units_here: self.placement.lock().running.len(),
-        }
-    }
-
-    /// The live hosts, sorted by id, each with the units it owns.
-    pub fn hosts(&self) -> Vec<HostView> {
-        let me = self.cluster.me().id;
-        let owners = self.cluster.owners();
-        let mut hosts: Vec<HostView> = self
-            .cluster
-            .live_hosts()
-            .into_iter()
-            .map(|record| {
-                let mut units: Vec<String> = owners
-                    .iter()
-                    .filter(|(_, o)| {
-                        o.record.host == record.id
-                            && o.record.session == record.session
-                            && matches!(o.record.state, UnitState::Running | UnitState::HandingOver)
-                    })
-                    .map(|(key, _)| key.clone())
-                    .collect();
-                units.sort();
-                HostView {
-                    this_host: record.id == me,
-                    record,
-                    units,
-                }
-            })
-            .collect();
-        hosts.sort_by(|a, b| a.record.id.cmp(&b.record.id));
-        hosts
-    }
-
-    /// Every component: `local` (this host's), every other live host's
-    /// (asked at once, each within `timeout`), and those that run nowhere.
-    pub async fn components(&self, local: Vec<PeerComponent>, timeout: Duration) -> Listing {
-        let me = self.me();
-        let others: Vec<String> = self
-            .cluster
-            .live_hosts()
-            .into_iter()
-            .map(|h| h.id)
-            .filter(|id| *id != me)
-            .collect();
-        let asked = others.iter().map(|h| async move {
-            let answer = ask_peer(&self.broker, h, &PeerRequest::List, timeout).await;
-            let listed = match answer {
-                Ok(PeerReply::Components { components }) => Ok(components),
-                Ok(other) => Err(format!("unexpected answer {other:?}")),
-                Err(e) => Err(e),
-            };
-            (h.clone(), listed)
-        });
-        let mut listing = Listing {
-            hosts: vec![(me, local)],
-            ..Listing::default()
-        };
-        for (host, listed) in futures::future::join_all(asked).await {
-            match listed {
-                Ok(components) => listing.hosts.push((host, components)),
-                Err(why) => listing.unreachable.push((host, why)),
-            }
-        }
-        let seen: HashSet<&str> = listing
-            .hosts
-            .iter()
-            .flat_map(|(_, cs)| cs.iter())
-            .filter(|c| c.state != "stopped")
-            .map(|c| c.id.as_str())
-            .collect();
-        let silent: HashSet<&str> = listing
-            .unreachable
-            .iter()
-            .map(|(h, _)| h.as_str())
-            .collect();
-        listing.unreported = unreported(
-            &self.units,
-            &seen,
-            |key| self.cluster.owner(key).map(|o| o.record),
-            |h, s| {
-                if !self.cluster.is_live(h, s) {
-                    Owner::Gone
-                } else if silent.contains(h) {
-                    Owner::Silent
-                } else {
-                    Owner::Answered
-                }
-            },
-        );
-        listing
     }
 
     /// Stops component `id` for good, cluster-wide, wherever it runs.
@@ -391,32 +233,7 @@ impl ClusterHandle {
             )));
         }
         if runs {
-            let request = if restart {
-                PeerRequest::Restart { id: id.to_owned() }
-            } else {
-                PeerRequest::Stop { id: id.to_owned() }
-            };
-            let host = record.host.clone();
-            return match ask_peer(&self.broker, &host, &request, OWNER_TIMEOUT).await {
-                Ok(PeerReply::Ok) => Ok(Some(host)),
-                Ok(PeerReply::Error { error }) => Err(OperateError::Refused {
-                    host,
-                    id: id.to_owned(),
-                    action,
-                    reason: error,
-                }),
-                Ok(other) => Err(OperateError::Refused {
-                    host,
-                    id: id.to_owned(),
-                    action,
-                    reason: format!("unexpected answer {other:?}"),
-                }),
-                Err(reason) => Err(OperateError::Unreachable {
-                    host,
-                    id: id.to_owned(),
-                    reason,
-                }),
-            };
+            return self.ask_owner(record.host.clone(), id, restart).await;
         }
         // The unit runs nowhere: its record is changed here.
         let mut next = record.clone();
@@ -453,16 +270,56 @@ impl ClusterHandle {
         if !restart {
             return Ok(None);
         }
-        let deadline = tokio::time::Instant::now() + PLACE_TIMEOUT;
+        Ok(self.placed_within(&unit.key, PLACE_TIMEOUT).await)
+    }
+
+    /// Asks `host`, which runs component `id`, to stop or restart it.
+    async fn ask_owner(
+        &self,
+        host: String,
+        id: &str,
+        restart: bool,
+    ) -> Result<Option<String>, OperateError> {
+        let (request, action) = if restart {
+            (PeerRequest::Restart { id: id.to_owned() }, "restart")
+        } else {
+            (PeerRequest::Stop { id: id.to_owned() }, "stop")
+        };
+        match ask_peer(&self.broker, &host, &request, OWNER_TIMEOUT).await {
+            Ok(PeerReply::Ok) => Ok(Some(host)),
+            Ok(PeerReply::Error { error }) => Err(OperateError::Refused {
+                host,
+                id: id.to_owned(),
+                action,
+                reason: error,
+            }),
+            Ok(other) => Err(OperateError::Refused {
+                host,
+                id: id.to_owned(),
+                action,
+                reason: format!("unexpected answer {other:?}"),
+            }),
+            Err(reason) => Err(OperateError::Unreachable {
+                host,
+                id: id.to_owned(),
+                reason,
+            }),
+        }
+    }
+
+    /// The host that runs unit `key` once one does, waiting up to `wait`;
+    /// `None` if none does by then.
+    async fn placed_within(&self, key: &str, wait: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            if let Some(o) = self.cluster.owner(&unit.key) {
+            if let Some(o) = self.cluster.owner(key) {
                 if o.record.state == UnitState::Running {
-                    return Ok(Some(o.record.host));
+                    return Some(o.record.host);
                 }
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
-                return Ok(None);
+                return None;
             }
             self.cluster
                 .changed(left.min(Duration::from_millis(200)))
@@ -482,60 +339,10 @@ fn mark_stopped(record: &mut OwnerRecord, unit: &Unit, id: &str) {
     }
 }
 
-/// A unit's owner, as a listing found it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owner {
-    /// Live, and answered.
-    Answered,
-    /// Live, and did not answer.
-    Silent,
-    /// Not live (expired, or under an older session).
-    Gone,
-}
-
-/// The members of `units` not in `seen`, each with what its owner record
-/// (`owner`) says; `owner_is(host, session)` tells how its owner fared.
-fn unreported(
-    units: &[Unit],
-    seen: &HashSet<&str>,
-    owner: impl Fn(&str) -> Option<OwnerRecord>,
-    owner_is: impl Fn(&str, &str) -> Owner,
-) -> Vec<Unreported> {
-    let mut out = Vec::new();
-    for unit in units {
-        let record = owner(&unit.key);
-        for m in &unit.members {
-            if seen.contains(m.id.as_str()) {
-                continue;
-            }
-            let (state, host) = match &record {
-                None => ("unplaced", None),
-                Some(r) if r.stopped.contains(&m.id) => ("stopped", None),
-                Some(r) => match r.state {
-                    UnitState::Released => ("released", None),
-                    UnitState::Failed => ("failed", None),
-                    UnitState::Stopped => ("stopped", None),
-                    _ => match owner_is(&r.host, &r.session) {
-                        Owner::Answered => ("starting", Some(r.host.clone())),
-                        Owner::Silent => ("unknown", Some(r.host.clone())),
-                        Owner::Gone => ("orphaned", None),
-                    },
-                },
-            };
-            out.push(Unreported {
-                id: m.id.clone(),
-                unit: unit.key.clone(),
-                host,
-                state,
-                last_failure: record.as_ref().and_then(|r| r.last_failure.clone()),
-            });
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
     use crate::cluster::units::Member;
 

@@ -53,6 +53,6 @@ pub(super) fn host_error(error: &HostError, component: Option<&str>) -> Answer {
 }
 
 /// Logs a mutating call: who, what, on what.
-pub(super) fn audit(req: &Request<'_>, action: &str, target: &str) {
-    tracing::info!(peer = %req.peer, action, component = target, "control");
+pub(super) fn audit(peer: SocketAddr, action: &str, target: &str) {
+    tracing::info!(%peer, action, component = target, "control");
 }

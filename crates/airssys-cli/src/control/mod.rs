@@ -1,5 +1,8 @@
 //! The control API of `airssys run --control-addr`: operate a running host
-//! from another process (`airssys ctl`), over HTTP/1.1 with JSON answers.
+//! from another process (`airssys ctl`), over HTTP/1.1 (hyper, [`serve`])
+//! with JSON answers. Each route is one [`verb::Verb`], the type `ctl`'s
+//! subcommands are parsed into: the client turns it into its request and
+//! the route table reads it back ([`verb::Verb::from_http`]).
 //!
 //! | method | path | body | does |
 //! |---|---|---|---|
@@ -23,9 +26,12 @@
 //! Errors are JSON `{"error": "...", "component": ...}` with 400 (malformed
 //! request), 401 (token missing or wrong), 403 (a subscription outside the
 //! component's grants), 404 (no such component, spec or
-//! route), 405, 409 (already exists, stopped, shutting down), 411 (no
-//! Content-Length), 413 (too large), 422 (binary refused, upgrade failed),
-//! 502 (the guest failed the request), 504 (timeout). A failed call changes nothing: a scale that cannot
+//! route), 405, 408 (the request not received within [`READ_TIMEOUT`]),
+//! 409 (already exists, stopped, shutting down), 413 (a body over
+//! [`MAX_BODY`]), 422 (binary refused, upgrade failed),
+//! 502 (the guest failed the request), 504 (timeout); a request hyper
+//! cannot parse gets 400, or 431 for a head over [`MAX_HEAD`], with an
+//! empty body. A failed call changes nothing: a scale that cannot
 //! start every instance stops those it started; a failed upgrade leaves or
 //! rolls every instance back to its old version.
 //!
@@ -39,23 +45,23 @@
 mod answer;
 pub mod auth;
 mod cluster;
-pub mod http;
 mod routes;
+mod server;
 mod subscriptions;
 pub mod tls;
 mod traffic;
+pub mod uri;
+pub mod verb;
 
+pub use self::server::{serve, MAX_BODY, MAX_HEAD, READ_TIMEOUT};
 pub use self::traffic::ControlTraffic;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use airssys_rt::supervisor::SupervisorRef;
 use airssys_wasm::host::ComponentHost;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use crate::cluster::operate::ClusterSlot;
 use crate::manifest::{ComponentDef, Manifest};
@@ -64,12 +70,6 @@ use auth::Token;
 /// Address the control API binds to when asked for without one:
 /// `127.0.0.1:7070`.
 pub const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:7070";
-
-/// Time a client has to send its whole request (head and body): 30 s.
-/// Handling is not under this timeout: an operation once started (an
-/// upgrade of many instances, say) is never cut off halfway; each host call
-/// has its own timeout.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where and how the control API is served.
 #[derive(Clone)]
@@ -283,109 +283,4 @@ impl Controller {
         self.cluster = Some(slot);
         self
     }
-}
-
-/// Binds `config`'s address and serves until the returned task is aborted.
-/// Returns the bound address (useful with port 0).
-///
-/// # Errors
-/// The bind error.
-pub async fn serve(
-    config: ControlConfig,
-    mut controller: Controller,
-) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = TcpListener::bind(config.addr).await?;
-    let local = listener.local_addr()?;
-    controller.token = config.token;
-    let tls = config.tls;
-    let task = tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let controller = controller.clone();
-                    let tls = tls.clone();
-                    tokio::spawn(async move {
-                        let served = match tls {
-                            None => connection(stream, peer, &controller).await,
-                            Some(tls) => {
-                                match tokio::time::timeout(READ_TIMEOUT, tls.accept(stream)).await {
-                                    Ok(Ok(stream)) => connection(stream, peer, &controller).await,
-                                    Ok(Err(e)) => {
-                                        tracing::warn!(%peer, error = %e, "control connection refused: TLS handshake failed");
-                                        Ok(())
-                                    }
-                                    Err(_) => {
-                                        Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
-                                    }
-                                }
-                            }
-                        };
-                        if let Err(e) = served {
-                            tracing::debug!(%peer, error = %e, "control connection failed");
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "control accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    });
-    Ok((local, task))
-}
-
-async fn connection<S>(
-    mut stream: S,
-    peer: SocketAddr,
-    controller: &Controller,
-) -> std::io::Result<()>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let read_by = tokio::time::Instant::now() + READ_TIMEOUT;
-    let timed_out = || {
-        tracing::warn!(%peer, "control request not received in time");
-        std::io::Error::from(std::io::ErrorKind::TimedOut)
-    };
-    let head = match tokio::time::timeout_at(read_by, http::read_head(&mut stream))
-        .await
-        .map_err(|_| timed_out())?
-    {
-        Ok(head) => head,
-        Err(http::ReadError::Io(e)) => return Err(e),
-        Err(http::ReadError::Bad(code, message)) => {
-            return http::respond(&mut stream, code, &routes::error_body(&message, None)).await
-        }
-    };
-    // Auth before the body is read: an unauthenticated upload is not taken.
-    if let Some(token) = &controller.token {
-        if !token.accepts(head.header("authorization")) {
-            tracing::warn!(%peer, path = %head.segments.join("/"), "control request refused: bad or missing token");
-            let body = routes::error_body("missing or wrong bearer token", None);
-            return http::respond(&mut stream, 401, &body).await;
-        }
-    }
-    let method = head.method.clone();
-    let segments = head.segments.clone();
-    let query = head.query.clone();
-    let body = match tokio::time::timeout_at(read_by, head.read_body(&mut stream))
-        .await
-        .map_err(|_| timed_out())?
-    {
-        Ok(body) => body,
-        Err(http::ReadError::Io(e)) => return Err(e),
-        Err(http::ReadError::Bad(code, message)) => {
-            return http::respond(&mut stream, code, &routes::error_body(&message, None)).await
-        }
-    };
-    let request = routes::Request {
-        peer,
-        method: &method,
-        segments: &segments,
-        query: &query,
-        body,
-    };
-    let (code, answer) = routes::route(controller, request).await;
-    http::respond(&mut stream, code, &answer).await
 }

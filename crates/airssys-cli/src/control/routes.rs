@@ -1,6 +1,7 @@
 //! The control API's routes: parse, authorise (done by the caller), act on
 //! the host, answer JSON. See the table in the module above.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,18 +9,13 @@ use airssys_wasm::host::{ComponentInfo, HostError, UpgradeReport};
 use airssys_wasm::ComponentId;
 use serde_json::{json, Value};
 
-pub(super) use super::answer::{audit, error, error_body, host_error, Answer, Request};
+pub(super) use super::answer::{audit, error, host_error, Answer, Request};
+use super::verb::{Verb, VerbError};
 use super::{Controller, SpecState};
-
-/// Default `timeout_ms` of a request: 5000.
-const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Time a restart or one instance's upgrade may wait for the messages
 /// queued before it: 30 s.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Default wait of `GET /v1/components/{id}/down`: 60 s.
-const DEFAULT_DOWN_WAIT: Duration = Duration::from_secs(60);
 
 /// The next down of component `id`, within `wait`: 200 with
 /// `{"component", "monitor", "reason", "detail"}` (reason `noproc` at
@@ -78,54 +74,67 @@ fn upgraded_json(reports: &[UpgradeReport]) -> Value {
     json!({ "upgraded": rows })
 }
 
+/// The route table: the request read as a [`Verb`], each verb to its
+/// handler.
 pub(super) async fn route(c: &Controller, req: Request<'_>) -> Answer {
-    let segments = req.segments;
-    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    match (req.method, segs.as_slice()) {
-        ("GET", ["v1", "components"]) => list_components(c).await,
-        ("GET", ["v1", "hosts"]) => super::cluster::hosts(c),
-        ("GET", ["v1", "tree"]) => tree(c).await,
-        ("GET", ["v1", "specs"]) => list_specs(c).await,
-        ("POST", ["v1", "components", id, "send"]) => send(c, req, id).await,
-        ("POST", ["v1", "components", id, "request"]) => request(c, req, id).await,
-        ("POST", ["v1", "publish", subject]) => publish(c, req, subject).await,
-        ("GET", ["v1", "components", id, "subscriptions"]) => super::subscriptions::list(c, id),
+    let peer = req.peer;
+    let verb = match Verb::from_http(req.method, req.segments, req.query, req.body) {
+        Ok(verb) => verb,
+        Err(refused) => return refusal(&refused),
+    };
+    match verb {
+        Verb::List { tree: false } => list_components(c).await,
+        Verb::List { tree: true } => tree(c).await,
+        Verb::Hosts => super::cluster::hosts(c),
+        Verb::Specs => list_specs(c).await,
+        Verb::Send {
+            component, payload, ..
+        } => send(c, peer, &component, payload.0).await,
+        Verb::Request {
+            component,
+            payload,
+            timeout,
+            ..
+        } => request(c, peer, &component, payload.0, timeout).await,
+        Verb::Publish {
+            subject, payload, ..
+        } => publish(c, peer, &subject, payload.0),
+        Verb::Subscriptions { component } => super::subscriptions::list(c, &component),
         // A component of the cluster that another host runs: done there.
-        ("POST", ["v1", "components", id, verb @ ("subscribe" | "unsubscribe"), pattern])
-            if !c.host.registry().contains(id) && cluster_of(c, id).is_some() =>
-        {
-            let subscribe = *verb == "subscribe";
-            super::subscriptions::forward(c, &req, id, pattern, subscribe).await
+        Verb::Subscribe { component, pattern } if forwarded(c, &component) => {
+            super::subscriptions::forward(c, peer, &component, &pattern, true).await
         }
-        ("POST", ["v1", "components", id, "subscribe", pattern]) => {
-            subscribe(c, req, id, pattern).await
+        Verb::Unsubscribe { component, pattern } if forwarded(c, &component) => {
+            super::subscriptions::forward(c, peer, &component, &pattern, false).await
         }
-        ("POST", ["v1", "components", id, "unsubscribe", pattern]) => {
-            unsubscribe(c, req, id, pattern).await
+        Verb::Subscribe { component, pattern } => {
+            super::subscriptions::subscribe(c, peer, &component, &pattern)
         }
-        ("GET", ["v1", "components", id, "down"]) => wait_down(c, req, id).await,
-        ("POST", ["v1", "components", id, "stop"]) => stop(c, req, id).await,
-        ("POST", ["v1", "components", id, "restart"]) => restart(c, req, id).await,
-        ("POST", ["v1", "specs", name, "spawn"]) => spawn_instance(c, req, name).await,
-        ("POST", ["v1", "specs", name, "scale"]) => scale_spec(c, req, name).await,
-        ("POST", ["v1", "upgrade", target]) => upgrade(c, req, target).await,
-        (_, ["v1", "components"] | ["v1", "specs"] | ["v1", "hosts"] | ["v1", "tree"]) => {
-            error(405, "use GET", None)
+        Verb::Unsubscribe { component, pattern } => {
+            super::subscriptions::unsubscribe(c, peer, &component, &pattern).await
         }
-        (
-            _,
-            ["v1", "components", _, "send" | "request" | "stop" | "restart"]
-            | ["v1", "components", _, "subscribe" | "unsubscribe", _]
-            | ["v1", "publish", _]
-            | ["v1", "specs", _, "spawn" | "scale"]
-            | ["v1", "upgrade", _],
-        ) => error(405, "use POST", None),
-        _ => error(
-            404,
-            format!("no route {} /{}", req.method, segs.join("/")),
-            None,
-        ),
+        Verb::Monitor { component, wait } => down(c, &component, wait).await,
+        Verb::Stop { component } => stop(c, peer, &component).await,
+        Verb::Restart { component } => restart(c, peer, &component).await,
+        Verb::Spawn { spec } => spawn_instance(c, peer, &spec).await,
+        Verb::Scale { spec, instances } => scale_spec(c, peer, &spec, instances).await,
+        Verb::Upgrade { target, binary } => upgrade(c, peer, &target, binary.0).await,
     }
+}
+
+/// The answer to a request that is not a verb.
+fn refusal(refused: &VerbError) -> Answer {
+    match refused {
+        VerbError::NoRoute { .. } => error(404, refused.to_string(), None),
+        VerbError::Method { .. } => error(405, refused.to_string(), None),
+        VerbError::Query { message, target } => error(400, message.clone(), Some(target)),
+        other => error(400, other.to_string(), None),
+    }
+}
+
+/// Whether component `id` is the cluster's and another host runs it.
+fn forwarded(c: &Controller, id: &str) -> bool {
+    !c.host.registry().contains(id) && cluster_of(c, id).is_some()
 }
 
 /// `GET /v1/components`: this host's components, or a cluster's.
@@ -151,9 +160,9 @@ async fn list_specs(c: &Controller) -> Answer {
 }
 
 /// `POST /v1/components/{id}/send`: the body to `id`.
-async fn send(c: &Controller, req: Request<'_>, id: &str) -> Answer {
-    audit(&req, "send", id);
-    match c.host.send(id, req.body).await {
+async fn send(c: &Controller, peer: SocketAddr, id: &str, body: Vec<u8>) -> Answer {
+    audit(peer, "send", id);
+    match c.host.send(id, body).await {
         Ok(()) => {
             c.traffic.delivered(id);
             (202, json!({ "component": id, "accepted": true }))
@@ -163,22 +172,15 @@ async fn send(c: &Controller, req: Request<'_>, id: &str) -> Answer {
 }
 
 /// `POST /v1/components/{id}/request`: the body to `id`, its reply back.
-async fn request(c: &Controller, req: Request<'_>, id: &str) -> Answer {
-    let timeout = match req.query.get("timeout_ms") {
-        None => DEFAULT_REQUEST_TIMEOUT,
-        Some(ms) => match ms.parse::<u64>() {
-            Ok(ms) if ms > 0 => Duration::from_millis(ms),
-            _ => {
-                return error(
-                    400,
-                    format!("bad timeout_ms `{ms}`: a positive integer"),
-                    Some(id),
-                )
-            }
-        },
-    };
-    audit(&req, "request", id);
-    let answer = c.host.request(id, req.body, timeout).await;
+async fn request(
+    c: &Controller,
+    peer: SocketAddr,
+    id: &str,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Answer {
+    audit(peer, "request", id);
+    let answer = c.host.request(id, body, timeout).await;
     if matches!(
         answer,
         Ok(_) | Err(HostError::HandlerFailed { .. } | HostError::Timeout { .. })
@@ -205,9 +207,9 @@ async fn request(c: &Controller, req: Request<'_>, id: &str) -> Answer {
 }
 
 /// `POST /v1/publish/{subject}`: the body on `subject`.
-async fn publish(c: &Controller, req: Request<'_>, subject: &str) -> Answer {
-    audit(&req, "publish", subject);
-    match c.host.publish(subject, req.body) {
+fn publish(c: &Controller, peer: SocketAddr, subject: &str, body: Vec<u8>) -> Answer {
+    audit(peer, "publish", subject);
+    match c.host.publish(subject, body) {
         Ok(report) => {
             c.traffic.published();
             // Components, not subscriptions (the host's own
@@ -227,31 +229,9 @@ async fn publish(c: &Controller, req: Request<'_>, subject: &str) -> Answer {
     }
 }
 
-/// `POST /v1/components/{id}/subscribe/{pattern}`.
-async fn subscribe(c: &Controller, req: Request<'_>, id: &str, pattern: &str) -> Answer {
-    super::subscriptions::subscribe(c, &req, id, pattern)
-}
-
-/// `POST /v1/components/{id}/unsubscribe/{pattern}`.
-async fn unsubscribe(c: &Controller, req: Request<'_>, id: &str, pattern: &str) -> Answer {
-    super::subscriptions::unsubscribe(c, &req, id, pattern).await
-}
-
-/// `GET /v1/components/{id}/down`: waits for `id` to end.
-async fn wait_down(c: &Controller, req: Request<'_>, id: &str) -> Answer {
-    let wait = match req.query.get("timeout_ms") {
-        None => DEFAULT_DOWN_WAIT,
-        Some(ms) => match ms.parse::<u64>() {
-            Ok(ms) if ms > 0 => Duration::from_millis(ms),
-            _ => return error(400, "timeout_ms must be a positive integer", Some(id)),
-        },
-    };
-    down(c, id, wait).await
-}
-
 /// `POST /v1/components/{id}/stop`: stops `id` for good.
-async fn stop(c: &Controller, req: Request<'_>, id: &str) -> Answer {
-    audit(&req, "stop", id);
+async fn stop(c: &Controller, peer: SocketAddr, id: &str) -> Answer {
+    audit(peer, "stop", id);
     if let Some(h) = cluster_of(c, id) {
         return super::cluster::operate(h, id, false).await;
     }
@@ -263,8 +243,8 @@ async fn stop(c: &Controller, req: Request<'_>, id: &str) -> Answer {
 }
 
 /// `POST /v1/components/{id}/restart`.
-async fn restart(c: &Controller, req: Request<'_>, id: &str) -> Answer {
-    audit(&req, "restart", id);
+async fn restart(c: &Controller, peer: SocketAddr, id: &str) -> Answer {
+    audit(peer, "restart", id);
     if let Some(h) = cluster_of(c, id) {
         return super::cluster::operate(h, id, true).await;
     }
@@ -275,8 +255,8 @@ async fn restart(c: &Controller, req: Request<'_>, id: &str) -> Answer {
 }
 
 /// `POST /v1/specs/{name}/spawn`: one more instance of a spec.
-async fn spawn_instance(c: &Controller, req: Request<'_>, name: &str) -> Answer {
-    audit(&req, "spawn", name);
+async fn spawn_instance(c: &Controller, peer: SocketAddr, name: &str) -> Answer {
+    audit(peer, "spawn", name);
     let specs = c.specs.lock().await;
     let Some(spec) = specs.get(name) else {
         return unknown_spec(name);
@@ -293,19 +273,8 @@ async fn spawn_instance(c: &Controller, req: Request<'_>, name: &str) -> Answer 
 }
 
 /// `POST /v1/specs/{name}/scale`: a spec's instances to a count.
-async fn scale_spec(c: &Controller, req: Request<'_>, name: &str) -> Answer {
-    let Some(n) = req
-        .query
-        .get("instances")
-        .and_then(|n| n.parse::<u32>().ok())
-    else {
-        return error(
-            400,
-            "scale needs ?instances=N (a non-negative integer)",
-            Some(name),
-        );
-    };
-    audit(&req, &format!("scale to {n}"), name);
+async fn scale_spec(c: &Controller, peer: SocketAddr, name: &str, n: u32) -> Answer {
+    audit(peer, &format!("scale to {n}"), name);
     let specs = c.specs.lock().await;
     let Some(spec) = specs.get(name) else {
         return unknown_spec(name);
@@ -314,17 +283,17 @@ async fn scale_spec(c: &Controller, req: Request<'_>, name: &str) -> Answer {
 }
 
 /// `POST /v1/upgrade/{target}`: a component or a spec to the body's binary.
-async fn upgrade(c: &Controller, req: Request<'_>, target: &str) -> Answer {
-    if req.body.is_empty() {
+async fn upgrade(c: &Controller, peer: SocketAddr, target: &str, body: Vec<u8>) -> Answer {
+    if body.is_empty() {
         return error(
             400,
             "upgrade needs the new binary as the request body",
             Some(target),
         );
     }
-    audit(&req, "upgrade", target);
+    audit(peer, "upgrade", target);
     let mut specs = c.specs.lock().await;
-    let binary: Arc<[u8]> = req.body.into();
+    let binary: Arc<[u8]> = body.into();
     if let Some(spec) = specs.get_mut(target) {
         let ids: Vec<String> = spec
             .running(&c.host)

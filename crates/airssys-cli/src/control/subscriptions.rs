@@ -17,7 +17,9 @@
 
 use serde_json::json;
 
-use super::answer::{audit, error, host_error, Answer, Request};
+use std::net::SocketAddr;
+
+use super::answer::{audit, error, host_error, Answer};
 use super::Controller;
 use crate::cluster::operate::OperateError;
 use crate::cluster::peer::SubscriptionRefusal;
@@ -31,8 +33,8 @@ pub(super) fn list(c: &Controller, id: &str) -> Answer {
 }
 
 /// `POST /v1/components/{id}/subscribe/{pattern}`.
-pub(super) fn subscribe(c: &Controller, req: &Request<'_>, id: &str, pattern: &str) -> Answer {
-    audit(req, &format!("subscribe {pattern}"), id);
+pub(super) fn subscribe(c: &Controller, peer: SocketAddr, id: &str, pattern: &str) -> Answer {
+    audit(peer, &format!("subscribe {pattern}"), id);
     match c.host.subscribe(id, pattern) {
         Ok(added) => (
             200,
@@ -51,11 +53,11 @@ pub(super) fn subscribe(c: &Controller, req: &Request<'_>, id: &str, pattern: &s
 /// topic has let go of the component.
 pub(super) async fn unsubscribe(
     c: &Controller,
-    req: &Request<'_>,
+    peer: SocketAddr,
     id: &str,
     pattern: &str,
 ) -> Answer {
-    audit(req, &format!("unsubscribe {pattern}"), id);
+    audit(peer, &format!("unsubscribe {pattern}"), id);
     match c.host.unsubscribe(id, pattern).await {
         Ok(removed) => (
             200,
@@ -75,7 +77,7 @@ pub(super) async fn unsubscribe(
 /// host's control API would give it, with its `host`.
 pub(super) async fn forward(
     c: &Controller,
-    req: &Request<'_>,
+    peer: SocketAddr,
     id: &str,
     pattern: &str,
     subscribe: bool,
@@ -85,7 +87,7 @@ pub(super) async fn forward(
     } else {
         "unsubscribe"
     };
-    audit(req, &format!("{verb} {pattern}"), id);
+    audit(peer, &format!("{verb} {pattern}"), id);
     let h = match super::cluster::handle(c) {
         Ok(h) => h,
         Err(answer) => return answer,

@@ -1,8 +1,9 @@
 //! The observability endpoint of `airssys run --metrics-addr`: Prometheus
 //! text on `GET /metrics`, component states as JSON on `GET /health` (200
 //! when every component is ready, 503 otherwise; on a cluster host also
-//! its standing in the cluster, 503 while its lease does not hold). A
-//! minimal HTTP/1.1 server on tokio: one request per connection.
+//! its standing in the cluster, 503 while its lease does not hold).
+//! Served by hyper's HTTP/1.1, one request per connection, each answered
+//! within 5 s.
 
 use airssys_nats::{ConnectionState, ConnectionStatus};
 use std::net::SocketAddr;
@@ -11,13 +12,30 @@ use tokio::sync::watch;
 
 use crate::cluster::operate::{ClusterSlot, ClusterStatus};
 use airssys_wasm::host::{ComponentHost, LifecycleState};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-/// Largest request head accepted: 8 KiB.
+/// Largest request head accepted: 8 KiB (hyper answers 431 past it).
 const MAX_HEAD: usize = 8 * 1024;
+
+/// Time a connection has to send its request and take the answer: 5 s.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the endpoint reads its answers from. Cheap to clone.
+#[derive(Clone)]
+struct Sources {
+    host: ComponentHost,
+    metrics: PrometheusHandle,
+    broker: Option<watch::Receiver<ConnectionStatus>>,
+    cluster: Option<ClusterSlot>,
+    component_limit: usize,
+}
 
 /// Binds `addr` and serves until the returned task is aborted. Returns the
 /// bound address (useful with port 0). `cluster`: a cluster host's slot,
@@ -36,33 +54,18 @@ pub async fn serve(
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    let sources = Sources {
+        host,
+        metrics,
+        broker,
+        cluster,
+        component_limit,
+    };
     let task = tokio::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    let host = host.clone();
-                    let metrics = metrics.clone();
-                    let broker = broker.clone();
-                    let cluster = cluster.clone();
-                    tokio::spawn(async move {
-                        let served = tokio::time::timeout(
-                            Duration::from_secs(5),
-                            handle(
-                                stream,
-                                &host,
-                                &metrics,
-                                broker.as_ref(),
-                                cluster.as_ref(),
-                                component_limit,
-                            ),
-                        )
-                        .await;
-                        match served {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => tracing::debug!(error = %e, "endpoint connection failed"),
-                            Err(_) => tracing::debug!("endpoint connection timed out"),
-                        }
-                    });
+                    tokio::spawn(connection(stream, sources.clone()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "endpoint accept failed");
@@ -74,55 +77,52 @@ pub async fn serve(
     Ok((local, task))
 }
 
-async fn handle(
-    mut stream: TcpStream,
-    host: &ComponentHost,
-    metrics: &PrometheusHandle,
-    broker: Option<&watch::Receiver<ConnectionStatus>>,
-    cluster: Option<&ClusterSlot>,
-    component_limit: usize,
-) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-        if head.len() > MAX_HEAD {
-            return respond(&mut stream, 431, "text/plain", "request head too large\n").await;
-        }
+/// Serves one connection: one request, answered within
+/// [`CONNECTION_TIMEOUT`], then closed.
+async fn connection(stream: TcpStream, sources: Sources) {
+    let service = hyper::service::service_fn(move |req| {
+        let answer = answer(&req, &sources);
+        async move { Ok::<_, std::convert::Infallible>(answer) }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .keep_alive(false)
+        .max_buf_size(MAX_HEAD)
+        .serve_connection(TokioIo::new(stream), service);
+    match tokio::time::timeout(CONNECTION_TIMEOUT, served).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "endpoint connection failed"),
+        Err(_) => tracing::debug!("endpoint connection timed out"),
     }
-    let line = String::from_utf8_lossy(&head);
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    if method != "GET" {
-        return respond(&mut stream, 405, "text/plain", "only GET\n").await;
+}
+
+/// The answer to `GET /metrics`, `GET /health`, or anything else.
+fn answer<B>(req: &Request<B>, s: &Sources) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET {
+        return respond(405, "text/plain", "only GET\n".into());
     }
     // `Some(None)`: a cluster host still joining its cluster.
-    let cluster = cluster.map(|slot| slot.get().map(|h| h.status()));
-    match path {
+    let cluster = s
+        .cluster
+        .as_ref()
+        .map(|slot| slot.get().map(|h| h.status()));
+    match req.uri().path() {
         "/metrics" => {
             if let Some(Some(status)) = &cluster {
                 crate::telemetry::record_cluster(status);
             }
-            let mut body = metrics.render();
-            body.push_str(&crate::telemetry::components::render(host, component_limit));
-            respond(&mut stream, 200, "text/plain; version=0.0.4", &body).await
+            let mut body = s.metrics.render();
+            body.push_str(&crate::telemetry::components::render(
+                &s.host,
+                s.component_limit,
+            ));
+            respond(200, "text/plain; version=0.0.4", body)
         }
         "/health" => {
-            let status = broker.map(|b| *b.borrow());
-            let (ready, body) = health_report(host, status.as_ref(), cluster.as_ref());
-            respond(
-                &mut stream,
-                if ready { 200 } else { 503 },
-                "application/json",
-                &body,
-            )
-            .await
+            let status = s.broker.as_ref().map(|b| *b.borrow());
+            let (ready, body) = health_report(&s.host, status.as_ref(), cluster.as_ref());
+            respond(if ready { 200 } else { 503 }, "application/json", body)
         }
-        _ => respond(&mut stream, 404, "text/plain", "try /metrics or /health\n").await,
+        _ => respond(404, "text/plain", "try /metrics or /health\n".into()),
     }
 }
 
@@ -192,19 +192,12 @@ pub fn health_report(
     (ready, format!("{body}\n"))
 }
 
-async fn respond(stream: &mut TcpStream, code: u16, ty: &str, body: &str) -> std::io::Result<()> {
-    let reason = match code {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        431 => "Request Header Fields Too Large",
-        _ => "Service Unavailable",
-    };
-    let head = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: {ty}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
+/// A response with `code`, content type `ty` and `body`.
+fn respond(code: u16, ty: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ty));
+    response
 }
