@@ -440,6 +440,8 @@ pub async fn run_all(
     plan: &Plan<'_>,
     mut progress: impl FnMut(&str),
 ) -> Result<Report, BenchError> {
+    // Timed as `airssys run` times messages by default.
+    airssys_wasm::metrics::set_timing_every(crate::telemetry::DEFAULT_TIMING_EVERY);
     let sizes = if plan.quick {
         Sizes::QUICK
     } else {

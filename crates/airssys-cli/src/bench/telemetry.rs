@@ -1,10 +1,12 @@
 //! `telemetry`: the overhead of the host's telemetry on the message path.
 //! A guest's requests to another component (as `request_guest`, timed
-//! inside the requesting guest), with telemetry on (the clock reads of the
-//! mailbox-wait, handle-duration and round-trip histograms, and an
-//! OpenTelemetry tracer making spans and carrying their context, sampling
-//! 0, no exporter) against the same host with it off, messages
-//! alternating between the two so that both see the same machine.
+//! inside the requesting guest), with telemetry on as `airssys run` has it
+//! by default (the clock reads of the mailbox-wait, handle-duration and
+//! round-trip histograms for one message in
+//! [`DEFAULT_TIMING_EVERY`](crate::telemetry::DEFAULT_TIMING_EVERY), and an
+//! OpenTelemetry tracer at sampling 0 with no exporter) against the same
+//! host with it off, messages alternating between the two so that both
+//! see the same machine.
 
 use std::time::Duration;
 
@@ -17,9 +19,15 @@ use super::{host, host_err, wasm_err, BenchError, Scenario, ECHO};
 
 const S: &str = "telemetry";
 
-/// Turns the message path's telemetry on or off (both halves).
+/// Turns the message path's telemetry on (as `airssys run` has it) or off
+/// (both halves).
 fn telemetry(on: bool) {
-    airssys_wasm::metrics::set_timing(on);
+    let every = if on {
+        crate::telemetry::DEFAULT_TIMING_EVERY
+    } else {
+        0
+    };
+    airssys_wasm::metrics::set_timing_every(every);
     airssys_wasm::trace::pause(!on);
 }
 
@@ -59,7 +67,7 @@ pub(super) async fn run(n: usize) -> Result<Scenario, BenchError> {
         }
     }
     // As every other scenario runs: metrics timed, no spans.
-    airssys_wasm::metrics::set_timing(true);
+    airssys_wasm::metrics::set_timing_every(crate::telemetry::DEFAULT_TIMING_EVERY);
     airssys_wasm::trace::pause(true);
     host.shutdown(Duration::from_secs(10)).await;
     Ok(Scenario::latency(

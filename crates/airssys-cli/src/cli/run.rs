@@ -29,6 +29,13 @@ pub struct RunArgs {
     /// series per component id, so the scrape stays small.
     #[arg(long, value_name = "N", default_value_t = airssys_cli::telemetry::DEFAULT_COMPONENT_LIMIT)]
     metrics_component_limit: usize,
+    /// Time about one message (and request) in N for the duration
+    /// histograms (handle, mailbox wait, round trip), each recorded as N
+    /// observations: counts and sums stay estimates of all messages' at an
+    /// N-th of the clock reads. 1 times every message (exact counts); 0
+    /// none.
+    #[arg(long, value_name = "N", default_value_t = airssys_cli::telemetry::DEFAULT_TIMING_EVERY)]
+    metrics_timing_every: u32,
     /// Export traces (a span per handle-message and per send, request
     /// and publish, W3C trace context carried across components and
     /// hosts) over OTLP/HTTP to this collector URL (`/v1/traces` is
@@ -119,6 +126,7 @@ pub async fn run_manifest(args: RunArgs) -> ExitCode {
         quiet,
         metrics_addr,
         metrics_component_limit,
+        metrics_timing_every,
         otlp_endpoint: _,
         trace_sample_ratio: _,
         control_addr,
@@ -141,6 +149,7 @@ pub async fn run_manifest(args: RunArgs) -> ExitCode {
         labels,
     } = args;
     telemetry::init_logging("info");
+    airssys_wasm::metrics::set_timing_every(metrics_timing_every);
     let control = match control_config(
         control_addr,
         control_token_file.as_deref(),

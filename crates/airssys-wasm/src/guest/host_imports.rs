@@ -379,7 +379,7 @@ impl StoreData {
                 Err(_elapsed) => Err(codes::TIMEOUT),
             };
             if let (Some(started), Some(stats)) = (started, stats) {
-                stats.request_seconds.record(started.elapsed());
+                stats.request_seconds.record_sole_writer(started.elapsed(), crate::metrics::weight());
             }
             if let (Some(span), Err(code)) = (span.as_mut(), &answer) {
                 span.fail(&format_args!("request failed with code {code}"));

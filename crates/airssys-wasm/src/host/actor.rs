@@ -202,12 +202,12 @@ impl ComponentActor {
             // In the host, only requests carry a correlation id, and only
             // they are asked: a send's reply would be dropped unread.
             let keep_reply = message.correlation_id.is_some();
-            let started = crate::metrics::now();
+            let started = message.enqueued.handling_start();
             let stats = self.template.config.stats.as_deref();
             if let (Some(start), Some(at), Some(stats)) = (started, message.enqueued.at(), stats) {
                 stats
                     .mailbox_wait_seconds
-                    .record(start.saturating_duration_since(at));
+                    .record_sole_writer(start.saturating_duration_since(at), crate::metrics::weight());
             }
             // The span lives in the instance's store, not in this future.
             let span = crate::trace::start(
@@ -222,7 +222,7 @@ impl ComponentActor {
             }
             let handled = instance.handle(&message, keep_reply).await;
             if let (Some(start), Some(stats)) = (started, stats) {
-                stats.handle_seconds.record(start.elapsed());
+                stats.handle_seconds.record_sole_writer(start.elapsed(), crate::metrics::weight());
             }
             if traced {
                 let failure = handled.as_ref().err().map(|e| e as &dyn std::fmt::Display);

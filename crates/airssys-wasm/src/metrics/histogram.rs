@@ -59,10 +59,37 @@ impl Default for Histogram {
 impl Histogram {
     /// Records one observation. O(log buckets), two atomic adds.
     pub fn record(&self, elapsed: Duration) {
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        let i = BUCKET_BOUNDS_NANOS.partition_point(|&bound| bound < nanos);
+        let (i, nanos) = Self::bucket(elapsed);
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Records one observation standing for `weight` (one message timed
+    /// in `weight`, see `metrics/sampling.rs`), from the histogram's only
+    /// writer: a plain load and store per counter instead of a locked add
+    /// (on x86 a locked add is ~20 cycles, and the message path records
+    /// three observations per timed message). Readers still see whole
+    /// values. Only for a histogram one task writes at a time — a
+    /// component's, written by the task handling its messages one after
+    /// another (and by the request it awaits while handling); two
+    /// concurrent writers could lose an observation.
+    pub fn record_sole_writer(&self, elapsed: Duration, weight: u64) {
+        let (i, nanos) = Self::bucket(elapsed);
+        let bucket = &self.buckets[i];
+        bucket.store(bucket.load(Ordering::Relaxed) + weight, Ordering::Relaxed);
+        let sum = self.sum_nanos.load(Ordering::Relaxed);
+        self.sum_nanos.store(
+            sum.saturating_add(nanos.saturating_mul(weight)),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The bucket `elapsed` falls in, and `elapsed` in nanoseconds.
+    #[inline]
+    fn bucket(elapsed: Duration) -> (usize, u64) {
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let i = BUCKET_BOUNDS_NANOS.partition_point(|&bound| bound < nanos);
+        (i, nanos)
     }
 
     /// A copy of the counts, for rendering or adding up.
@@ -128,6 +155,32 @@ impl HistogramSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sole_writer_records_what_record_does() {
+        let (shared, sole) = (Histogram::default(), Histogram::default());
+        for d in [
+            Duration::from_nanos(10),
+            Duration::from_micros(3),
+            Duration::from_micros(3),
+            Duration::from_secs(60),
+            Duration::from_secs(3_600),
+        ] {
+            shared.record(d);
+            sole.record_sole_writer(d, 1);
+        }
+        assert_eq!(shared.snapshot(), sole.snapshot());
+        assert_eq!(sole.snapshot().count(), 5);
+    }
+
+    #[test]
+    fn a_weighted_observation_counts_as_that_many() {
+        let h = Histogram::default();
+        h.record_sole_writer(Duration::from_micros(3), 4);
+        let s = h.snapshot();
+        assert_eq!(s.count(), 4);
+        assert!((s.sum_seconds() - 12e-6).abs() < 1e-12);
+    }
 
     #[test]
     fn observations_land_in_the_first_bucket_that_holds_them() {

@@ -18,12 +18,14 @@
 //! counter is not reliable): `std::time::Instant::now` is a
 //! `clock_gettime` of ~60 ns on a VM, five of them a quarter of a
 //! guest-to-guest round trip; the counter is a fraction of that.
-//! [`set_timing`] turns the reads off process-wide (counters and gauges
-//! stay on), which is what the overhead benchmark compares against.
+//! [`set_timing_every`] times one message in `n` (each recorded with
+//! weight `n`), or none at 0 (counters and gauges stay on), which is what
+//! the overhead benchmark compares against; see `sampling.rs`.
 
 mod histogram;
+mod sampling;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A point in time on the message path's clock (the time-stamp counter,
 /// see the module docs); `elapsed` and `saturating_duration_since` give
@@ -32,24 +34,14 @@ pub(crate) type Stamp = quanta::Instant;
 
 pub use histogram::{Histogram, HistogramSnapshot, BUCKET_BOUNDS_NANOS};
 
-static TIMING: AtomicBool = AtomicBool::new(true);
+pub use sampling::{set_timing_every, timing_every};
+pub(crate) use sampling::weight;
 
-/// Turns the message-path clock reads (mailbox wait, handle duration,
-/// request round trip) on or off for the whole process (default on).
-pub fn set_timing(on: bool) {
-    TIMING.store(on, Ordering::Relaxed);
-}
-
-/// Whether the message path is timed (see [`set_timing`]).
-#[inline]
-pub fn timing() -> bool {
-    TIMING.load(Ordering::Relaxed)
-}
-
-/// Now, if the message path is timed.
+/// Now, if the operation at hand is timed (one in
+/// [`timing_every`](sampling::timing_every)).
 #[inline]
 pub(crate) fn now() -> Option<Stamp> {
-    timing().then(Stamp::now)
+    sampling::sampled().then(Stamp::now)
 }
 
 /// Calibrates the message path's clock, so the first timed message does
@@ -58,24 +50,56 @@ pub(crate) fn calibrate_clock() {
     let _ = Stamp::now();
 }
 
-/// When a message entered a mailbox, for the mailbox wait-time histogram.
+/// When a message entered a mailbox, for the mailbox wait-time histogram,
+/// and whether its handling is timed.
 ///
 /// Two messages are equal whatever their stamps: a stamp is how long a
-/// message waited, not what it says. `Default` is no stamp (not
-/// measured).
+/// message waited, not what it says. `Default` is a message no sender
+/// stamped (built inside the host, or with [`GuestMessage::new`](crate::GuestMessage::new)):
+/// its handling draws for itself whether it is timed.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Enqueued(Option<Stamp>);
+pub struct Enqueued(Stamping);
+
+#[derive(Debug, Clone, Copy, Default)]
+enum Stamping {
+    /// No sender decided: the handling draws.
+    #[default]
+    Undecided,
+    /// The sender's draw said not to time this one.
+    Skipped,
+    /// Timed: it entered the mailbox then.
+    At(Stamp),
+}
 
 impl Enqueued {
-    /// Stamped now (no stamp while timing is off, see [`set_timing`]).
+    /// Stamped now if this message is timed (one in
+    /// [`timing_every`](sampling::timing_every)), marked skipped if not.
     #[inline]
     pub fn now() -> Self {
-        Enqueued(now())
+        Enqueued(match now() {
+            Some(at) => Stamping::At(at),
+            None => Stamping::Skipped,
+        })
     }
 
-    /// The stamp, if the message was stamped.
+    /// When the message entered its mailbox, if it is timed.
     pub(crate) fn at(&self) -> Option<Stamp> {
-        self.0
+        match self.0 {
+            Stamping::At(at) => Some(at),
+            Stamping::Undecided | Stamping::Skipped => None,
+        }
+    }
+
+    /// The start of the message's handling, if it is timed: a stamped
+    /// message's always, a skipped one's never, an unstamped one's when
+    /// its own draw says so.
+    #[inline]
+    pub(crate) fn handling_start(&self) -> Option<Stamp> {
+        match self.0 {
+            Stamping::At(_) => Some(Stamp::now()),
+            Stamping::Skipped => None,
+            Stamping::Undecided => now(),
+        }
     }
 }
 
