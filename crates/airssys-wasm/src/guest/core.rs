@@ -444,21 +444,28 @@ impl CoreInstance {
         Ok(ptr)
     }
 
+    /// The component's `max_message_bytes`.
+    pub(crate) fn max_message_bytes(&self) -> usize {
+        self.limits.get_max_message_bytes()
+    }
+
     /// `keep_reply` false for a message nobody awaits an answer to: the
-    /// guest's `reply` is answered as always, but not copied.
+    /// guest's `reply` is answered as always, but not copied. The payload
+    /// was checked against the component's limit by the caller
+    /// ([`GuestInstance::handle`](super::GuestInstance::handle)
+    /// or the host's delivery); only what the ABI can address is checked
+    /// here.
     pub(crate) async fn handle_message(
         &mut self,
         msg: &GuestMessage,
         keep_reply: bool,
     ) -> Result<Option<Bytes>, GuestError> {
-        let size = msg.payload.len();
-        let limit = self.limits.get_max_message_bytes();
         let total = core_abi::encoded_len(msg);
-        if size > limit || total > i32::MAX as usize {
+        if total > i32::MAX as usize {
             return Err(GuestError::MessageTooLarge {
                 component: self.component.clone(),
-                size,
-                limit: limit.min(i32::MAX as usize - core_abi::HEADER_LEN),
+                size: msg.payload.len(),
+                limit: i32::MAX as usize - core_abi::HEADER_LEN,
             });
         }
         self.begin_call()?;

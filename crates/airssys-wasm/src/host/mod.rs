@@ -9,6 +9,7 @@
 
 mod actor;
 mod dead_letters;
+mod deliver;
 mod down;
 mod durable;
 mod error;
@@ -41,7 +42,7 @@ pub use facade::{
 pub use fault::Fault;
 pub use handoff::HandOff;
 pub use lifecycle::{LifecycleState, RestartPending};
-pub use message::{ComponentMessage, ComponentReply, TopicMessage, UpgradeOutcome};
+pub use message::{Answer, ComponentMessage, TopicMessage, UpgradeOutcome};
 pub use monitor::{ComponentDown, ComponentMonitor};
 pub use registry::{ComponentInfo, ComponentRegistry};
 pub use remote::{COMPONENT_SUBJECT_PREFIX, SEND_INBOX, SEND_LEASE};

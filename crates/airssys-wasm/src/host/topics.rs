@@ -16,7 +16,6 @@ use super::actor::ComponentActor;
 use super::dead_letters::DeadLetterSink;
 use super::error::HostError;
 use super::message::{ComponentMessage, TopicMessage};
-use crate::guest::GuestMessage;
 use crate::id::ComponentId;
 use airssys_rt::DeadLetterReason;
 
@@ -367,17 +366,9 @@ fn fan_out(
     if addressed(&published.subject) {
         return;
     }
-    let message = GuestMessage {
-        sender: published.payload.sender,
-        subject: Some(published.subject),
-        correlation_id: None,
-        redelivered: false,
-        payload: published.payload.payload,
-        enqueued: crate::metrics::Enqueued::now(),
-        trace: published.payload.trace,
-    };
+    let message = super::deliver::published(published.subject, published.payload);
     for (id, actor) in subscribers.read().iter() {
-        if let Err(error) = actor.try_tell(ComponentMessage::Deliver(message.clone())) {
+        if let Err(error) = actor.try_tell(ComponentMessage::Publish(message.clone())) {
             let reason = match error {
                 TrySendError::MailboxFull { .. } => DeadLetterReason::MailboxFull,
                 _ => DeadLetterReason::ActorStopped,

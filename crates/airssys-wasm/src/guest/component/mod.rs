@@ -245,6 +245,11 @@ impl std::fmt::Debug for ComponentInstance {
 }
 
 impl ComponentInstance {
+    /// The component's `max_message_bytes`.
+    pub(crate) fn max_message_bytes(&self) -> usize {
+        self.limits.get_max_message_bytes()
+    }
+
     pub(crate) fn component(&self) -> &ComponentId {
         &self.component
     }
@@ -346,20 +351,15 @@ impl ComponentInstance {
 
     /// Delivers one message to `handle-message`. The reply is what the guest
     /// returned, or else what it passed to `messaging.reply`; returning one
-    /// after replying through the import is an error.
+    /// after replying through the import is an error. The payload was
+    /// checked against the component's limit by the caller
+    /// ([`GuestInstance::handle`](super::GuestInstance::handle)
+    /// or the host's delivery).
     pub(crate) async fn handle_message(
         &mut self,
         msg: &GuestMessage,
     ) -> Result<Option<Bytes>, GuestError> {
-        let size = msg.payload.len();
         let limit = self.limits.get_max_message_bytes();
-        if size > limit {
-            return Err(GuestError::MessageTooLarge {
-                component: self.component.clone(),
-                size,
-                limit,
-            });
-        }
         let handle = self
             .handle
             .typed::<(MessageRecord<'_>,), (HandleResult,)>(&self.store)
