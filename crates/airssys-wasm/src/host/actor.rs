@@ -10,11 +10,10 @@ use futures::future::Either;
 use parking_lot::RwLock;
 
 use super::dead_letters::DeadLetterSink;
-use super::deliver::Expects;
 use super::error::ComponentFailure;
 use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
-use super::message::{Answer, ComponentMessage, UpgradeOutcome};
+use super::message::{notice, Answer, ComponentMessage, Expects, UpgradeOutcome};
 use crate::error::GuestError;
 use crate::guest::links::EXIT_SUBJECT;
 use crate::guest::monitors::DOWN_SUBJECT;
@@ -438,7 +437,7 @@ impl ComponentActor {
                     // message for the guest, so not counted as one.
                     return Ok(None);
                 }
-                let message = super::deliver::notice(down_subject(), down.payload());
+                let message = notice(down_subject(), down.payload());
                 Box::pin(self.deliver(message, Expects::Nothing, true)).await
             }
         }
@@ -584,7 +583,7 @@ impl Actor for ComponentActor {
         exit: LinkExit,
         _: &mut ActorContext<Self>,
     ) -> Result<(), ComponentFailure> {
-        let message = super::deliver::notice(exit_subject(), super::down::exit_payload(&exit));
+        let message = notice(exit_subject(), super::down::exit_payload(&exit));
         Box::pin(self.deliver(message, Expects::Nothing, true))
             .await
             .map(|_| ())

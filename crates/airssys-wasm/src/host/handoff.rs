@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::deliver::{self, Expects};
 use super::error::HostError;
 use super::facade::{control, ComponentHost};
 use super::lifecycle::LifecycleState;
-use super::message::ComponentMessage;
+use super::mailbox;
+use super::message::{ComponentMessage, Expects};
 use crate::guest::GuestMessage;
 
 /// What [`ComponentHost::hand_off`] did.
@@ -125,8 +125,8 @@ impl ComponentHost {
     ) -> Result<Option<Bytes>, HostError> {
         let entry = self.entry(id)?;
         let expects = expects(&message);
-        let delivered = match deliver::checked(entry.max_message_bytes, message) {
-            Ok(message) => deliver::ask(&entry.actor, expects.mail(message), timeout).await,
+        let delivered = match mailbox::checked(entry.max_message_bytes, message) {
+            Ok(message) => mailbox::ask(&entry.actor, expects.mail(message), timeout).await,
             Err(refused) => Err(refused.into()),
         };
         delivered.map_err(|e| e.into_host_error(id))
@@ -150,8 +150,8 @@ impl ComponentHost {
             return self.deliver_and_wait(id, message, timeout).await;
         }
         let entry = self.entry(id)?;
-        let delivered = match deliver::checked(entry.max_message_bytes, message) {
-            Ok(message) => deliver::tell(&entry.actor, ComponentMessage::Deliver(message)).await,
+        let delivered = match mailbox::checked(entry.max_message_bytes, message) {
+            Ok(message) => mailbox::tell(&entry.actor, ComponentMessage::Deliver(message)).await,
             Err(refused) => Err(refused.into()),
         };
         delivered.map(|()| None).map_err(|e| e.into_host_error(id))

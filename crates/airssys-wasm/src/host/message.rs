@@ -1,7 +1,10 @@
-//! What a component's mailbox carries, and what comes back.
+//! What a component's mailbox carries, and what comes back; how the host
+//! builds the messages it hands a guest, and the subject a component is
+//! reached on over a broker.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
-
 use tokio::sync::oneshot;
 
 use super::down::ComponentDown;
@@ -141,4 +144,106 @@ impl TopicMessage {
             trace: None,
         }
     }
+}
+
+/// Whether the sender waits for the guest's reply: the explicit flag a
+/// message travels with through the mailbox
+/// ([`ComponentMessage::Request`] or [`ComponentMessage::Deliver`]), so
+/// that the guest's reply is copied out only when someone reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expects {
+    /// A send: the guest's reply, if it gives one, is dropped unread.
+    Nothing,
+    /// A request: the guest's reply is kept and answered.
+    Reply,
+}
+
+impl Expects {
+    /// The mailbox entry carrying `message` with this expectation.
+    pub(crate) fn mail(self, message: GuestMessage) -> ComponentMessage {
+        match self {
+            Expects::Nothing => ComponentMessage::Deliver(message),
+            Expects::Reply => ComponentMessage::Request(message),
+        }
+    }
+}
+
+/// The message for a component's `handle-message`, built once per
+/// delivery: the time it enters the mailbox is taken now. A request
+/// carries a process-unique correlation id, which is what its guest sees
+/// (the core ABI's flags bit 0 and header field, the WIT record's
+/// `correlation-id`); the host itself goes by [`Expects`].
+pub(crate) fn message(
+    sender: Option<ComponentId>,
+    payload: Bytes,
+    expects: Expects,
+    trace: Option<crate::trace::TraceContext>,
+) -> GuestMessage {
+    GuestMessage {
+        sender,
+        subject: None,
+        correlation_id: match expects {
+            Expects::Nothing => None,
+            Expects::Reply => Some(next_correlation_id()),
+        },
+        redelivered: false,
+        payload,
+        enqueued: crate::metrics::Enqueued::now(),
+        trace,
+    }
+}
+
+/// A notice the host itself hands a guest (a down, a trapped exit) on
+/// `subject`: no sender, no trace, not timed in the mailbox.
+pub(crate) fn notice(subject: Arc<str>, payload: Bytes) -> GuestMessage {
+    GuestMessage {
+        sender: None,
+        subject: Some(subject),
+        correlation_id: None,
+        redelivered: false,
+        payload,
+        enqueued: crate::metrics::Enqueued::default(),
+        trace: None,
+    }
+}
+
+/// A topic message published on `subject`, for the subscribers' mailboxes
+/// (cloned once per subscriber). Not checked against any one limit here:
+/// each subscriber's guest instance refuses what is over its own, and that
+/// counts as a failed message of that subscriber.
+pub(crate) fn published(subject: Arc<str>, published: TopicMessage) -> GuestMessage {
+    GuestMessage {
+        sender: published.sender,
+        subject: Some(subject),
+        correlation_id: None,
+        redelivered: false,
+        payload: published.payload,
+        enqueued: crate::metrics::Enqueued::now(),
+        trace: published.trace,
+    }
+}
+
+/// A process-unique correlation id for a request's guest.
+fn next_correlation_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The payload of a mailbox entry the runtime handed back.
+pub(crate) fn payload_of(message: ComponentMessage) -> Option<Bytes> {
+    match message {
+        ComponentMessage::Deliver(message)
+        | ComponentMessage::Request(message)
+        | ComponentMessage::Publish(message) => Some(message.payload),
+        _ => None,
+    }
+}
+
+/// The subject a component is reached on: `component.<id>`.
+pub const COMPONENT_SUBJECT_PREFIX: &str = "component.";
+
+/// `component.<id>`.
+pub(crate) fn component_subject(id: &str) -> String {
+    format!("{COMPONENT_SUBJECT_PREFIX}{id}")
 }

@@ -58,17 +58,14 @@ use tokio::task::JoinHandle;
 
 use super::actor::ComponentActor;
 use super::dead_letters::DeadLetterSink;
-use super::deliver::{self, Expects};
 use super::error::HostError;
-use super::message::{ComponentMessage, TopicMessage};
+use super::mailbox;
+use super::message::{self, component_subject, ComponentMessage, Expects, TopicMessage};
 use super::remote_monitor::{Membership, RemoteMonitors, Watched};
 use crate::guest::host_imports::BoxFuture;
 use crate::guest::GuestMessage;
 use crate::id::ComponentId;
 use airssys_rt::DeadLetterReason;
-
-/// The subject a component is reached on: `component.<id>`.
-pub const COMPONENT_SUBJECT_PREFIX: &str = "component.";
 
 /// Reply subjects of sends between hosts start with this.
 pub const SEND_INBOX: &str = "_INBOX.airssys-send.";
@@ -94,11 +91,6 @@ pub const REMOTE_ROOM_WAIT: Duration = Duration::from_millis(5);
 /// How long a host waits for one of its components to handle a request that
 /// came over the broker (the requester has its own, usually shorter, timeout).
 const REMOTE_HANDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `component.<id>`.
-pub(crate) fn component_subject(id: &str) -> String {
-    format!("{COMPONENT_SUBJECT_PREFIX}{id}")
-}
 
 pub(crate) struct RemoteRoutes {
     broker: Arc<dyn MessageBroker<TopicMessage>>,
@@ -682,13 +674,13 @@ impl Endpoint {
         } else {
             Expects::Nothing
         };
-        let message = deliver::message(
+        let message = message::message(
             published.payload.sender.clone(),
             published.payload.payload.clone(),
             expects,
             published.payload.trace.clone(),
         );
-        let delivered = match deliver::checked(self.max_message_bytes, message) {
+        let delivered = match mailbox::checked(self.max_message_bytes, message) {
             Err(refused) => {
                 let why = refused.to_string();
                 let message = *refused.message;
@@ -713,7 +705,7 @@ impl Endpoint {
                 return;
             }
             Ok(message) => {
-                deliver::ask(
+                mailbox::ask(
                     &self.actor,
                     ComponentMessage::Request(message),
                     REMOTE_HANDLE_TIMEOUT,
@@ -790,7 +782,7 @@ fn direct_sends(
         }
         // Moved, not copied: a refusal hands the message back, and it is
         // put back for the endpoint.
-        let message = deliver::message(
+        let message = message::message(
             published.payload.sender.take(),
             std::mem::take(&mut published.payload.payload),
             Expects::Nothing,

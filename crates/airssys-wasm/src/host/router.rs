@@ -107,7 +107,21 @@ impl HostServices for Router {
     /// Never waits (a pattern new to this host subscribes the host to the
     /// broker, which queues it).
     fn subscribe(&self, from: &ComponentId, pattern: &str) -> Result<(), HostCallError> {
-        super::subscriptions::guest_subscribe(&self.registry, &self.topics, from, pattern)
+        let Some(route) = self.registry.route(from.as_str()) else {
+            // Its first instance is still in its `init`: kept, and applied
+            // at its registration. Out of the registry otherwise (stopping,
+            // handed to another host): unavailable.
+            if self.topics.keep_pending(from, pattern) {
+                return Ok(());
+            }
+            return Err(HostCallError::Unavailable(format!(
+                "component {from} is not running on this host any more: not subscribed to `{pattern}`"
+            )));
+        };
+        self.topics
+            .add(pattern, from.clone(), route.actor)
+            .map(|_| ())
+            .map_err(|e| HostCallError::Unavailable(e.to_string()))
     }
 
     fn unsubscribe(
@@ -115,6 +129,8 @@ impl HostServices for Router {
         from: &ComponentId,
         pattern: &str,
     ) -> BoxFuture<Result<bool, HostCallError>> {
-        super::subscriptions::guest_unsubscribe(&self.topics, from, pattern)
+        let topics = Arc::clone(&self.topics);
+        let (from, pattern) = (from.clone(), pattern.to_owned());
+        Box::pin(async move { Ok(topics.leave(from.as_str(), &pattern).await) })
     }
 }
