@@ -888,10 +888,12 @@ impl ComponentRef {
         self.target.actor.stats()
     }
 
-    /// See [`ComponentHost::send`].
+    /// See [`ComponentHost::send`]; goes to this handle's actor, with no
+    /// lookup (a durable component's sends still go to its store).
     ///
     /// # Errors
-    /// As [`ComponentHost::send`].
+    /// As [`ComponentHost::send`], except that a component stopped since
+    /// the handle was made is [`HostError::ComponentStopped`].
     pub async fn send(&self, payload: impl Into<Bytes>) -> Result<(), HostError> {
         self.host
             .inner
@@ -901,10 +903,12 @@ impl ComponentRef {
             .map_err(|e| e.into_host_error(self.id.as_str()))
     }
 
-    /// See [`ComponentHost::request`].
+    /// See [`ComponentHost::request`]; goes to this handle's actor, with no
+    /// lookup (a durable component's requests are asked of it as a local one).
     ///
     /// # Errors
-    /// As [`ComponentHost::request`].
+    /// As [`ComponentHost::request`], except that a component stopped since
+    /// the handle was made is [`HostError::ComponentStopped`].
     pub async fn request(
         &self,
         payload: impl Into<Bytes>,
@@ -915,34 +919,50 @@ impl ComponentRef {
             .map_err(|e| e.into_host_error(self.id.as_str()))
     }
 
-    /// See [`ComponentHost::invoke`].
+    /// See [`ComponentHost::invoke`]; asks this handle's actor, with no
+    /// lookup.
     ///
     /// # Errors
-    /// As [`ComponentHost::invoke`].
+    /// As [`ComponentHost::invoke`], except that a component stopped since
+    /// the handle was made is [`HostError::ComponentStopped`].
     pub async fn invoke(
         &self,
         export: &str,
         args: Vec<WasmValue>,
         timeout: Duration,
     ) -> Result<Vec<WasmValue>, HostError> {
-        self.host
-            .invoke(self.id.as_str(), export, args, timeout)
-            .await
+        let export = export.to_owned();
+        control(self.id.as_str(), &self.target.actor, timeout, |answer| {
+            ComponentMessage::Invoke {
+                export,
+                args,
+                answer,
+            }
+        })
+        .await
     }
 
-    /// See [`ComponentHost::invoke_dynamic`].
+    /// See [`ComponentHost::invoke_dynamic`]; asks this handle's actor,
+    /// with no lookup.
     ///
     /// # Errors
-    /// As [`ComponentHost::invoke_dynamic`].
+    /// As [`ComponentHost::invoke_dynamic`], except that a component
+    /// stopped since the handle was made is [`HostError::ComponentStopped`].
     pub async fn invoke_dynamic(
         &self,
         export: &str,
         args: Vec<ComponentValue>,
         timeout: Duration,
     ) -> Result<Vec<ComponentValue>, HostError> {
-        self.host
-            .invoke_dynamic(self.id.as_str(), export, args, timeout)
-            .await
+        let export = export.to_owned();
+        control(self.id.as_str(), &self.target.actor, timeout, |answer| {
+            ComponentMessage::InvokeDynamic {
+                export,
+                args,
+                answer,
+            }
+        })
+        .await
     }
 
     /// See [`ComponentHost::health`].
