@@ -509,9 +509,8 @@ impl Actor for ComponentActor {
         Ok(())
     }
 
-    /// A send or request runs [`deliver`](Self::deliver); the rest
-    /// (invoke, downs, health, upgrade, faults, stop) run
-    /// [`control`](Self::control).
+    /// A send, request or topic message runs `deliver`; the rest (invoke,
+    /// downs, health, upgrade, faults, stop) run `control`.
     ///
     /// Two futures rather than one `async fn` over every arm, because the
     /// handler's future sits in every component's task, idle or not: an
@@ -554,8 +553,8 @@ impl Actor for ComponentActor {
     }
 
     /// The supervisor's health monitor: a component not ready fails;
-    /// otherwise [`check_health`](Self::check_health), the same check the
-    /// host's [`ComponentMessage::Health`] runs.
+    /// otherwise `check_health`, the same check the host's
+    /// [`ComponentMessage::Health`] runs.
     async fn health_check(&mut self, _: &mut ActorContext<Self>) -> ChildHealth {
         let lifecycle = self.template.lifecycle.get();
         if self.injected_unhealthy.is_none() && lifecycle != LifecycleState::Ready {
