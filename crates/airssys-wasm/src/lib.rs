@@ -64,8 +64,8 @@ pub use guest::{
 pub use host::{
     ComponentActor, ComponentDown, ComponentFailure, ComponentHealth, ComponentHost,
     ComponentHostBuilder, ComponentInfo, ComponentMessage, ComponentMonitor, ComponentRef,
-    ComponentRegistry, ComponentReply, ComponentSpec, DeadLetterReason, DeadLetterStats, Fault,
-    HostError, HostShutdownReport, LifecycleState, RestartPending, TopicMessage, UpgradeOutcome,
+    ComponentRegistry, ComponentSpec, DeadLetterReason, DeadLetterStats, Fault, HostError,
+    HostShutdownReport, LifecycleState, RestartPending, TopicMessage, UpgradeOutcome,
     UpgradeReport, SPAWN_BATCH,
 };
 pub use id::ComponentId;

@@ -630,7 +630,10 @@ async fn a_shutdown_message_stops_a_transient_component_after_what_was_queued_be
         .into_iter()
         .find(|c| c.id.as_str() == "counter")
         .unwrap();
-    assert_eq!(info.handled, 3, "a, b and the shutdown itself");
+    assert_eq!(
+        info.handled, 2,
+        "a and b; the shutdown is a control request, not a message"
+    );
     assert_eq!(info.restarts, 0, "transient: a requested stop is final");
     // The late message was either refused at the sender or dead-lettered: never lost.
     match late {
@@ -738,5 +741,27 @@ async fn sends_that_find_the_mailbox_full_wait_for_room_and_keep_their_order() {
     assert_eq!(stats.handled, u64::from(SENDS));
     assert_eq!(stats.failed, 0, "a message out of order would have trapped");
     assert_eq!(host.dead_letter_stats().total(), 0);
+    host.shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_component_ref_addresses_its_own_incarnation_not_a_namesake_spawned_later() {
+    let host = host(8);
+    let old = host.spawn(spec("c", "counter")).await.unwrap();
+    assert_eq!(count(old.request(&b"m"[..], WAIT).await.unwrap()), 1);
+    host.stop("c").await.unwrap();
+    let new = host.spawn(spec("c", "counter")).await.unwrap();
+    // The old handle holds the stopped component's actor: it never looks
+    // the id up again, so it cannot reach the new component by its name.
+    let refused = old.send(&b"m"[..]).await.unwrap_err();
+    assert!(
+        matches!(&refused, HostError::ComponentStopped { payload: Some(p), .. } if p.as_ref() == b"m"),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        old.request(&b"m"[..], WAIT).await,
+        Err(HostError::ComponentStopped { .. })
+    ));
+    assert_eq!(count(new.request(&b"m"[..], WAIT).await.unwrap()), 1);
     host.shutdown(WAIT).await;
 }

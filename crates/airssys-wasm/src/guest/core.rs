@@ -273,6 +273,14 @@ impl CoreInstance {
     }
 
     /// Fuel the last call consumed of its budget; `None` without fuel.
+    /// Adds the fuel the last call consumed to the component's counter
+    /// (nothing on an engine without fuel).
+    pub(crate) fn record_fuel(&self) {
+        if let Some(units) = self.fuel_used() {
+            self.stats().add_fuel(units);
+        }
+    }
+
     pub(crate) fn fuel_used(&self) -> Option<u64> {
         if !self.fuel {
             return None;
@@ -444,21 +452,28 @@ impl CoreInstance {
         Ok(ptr)
     }
 
+    /// The component's `max_message_bytes`.
+    pub(crate) fn max_message_bytes(&self) -> usize {
+        self.limits.get_max_message_bytes()
+    }
+
     /// `keep_reply` false for a message nobody awaits an answer to: the
-    /// guest's `reply` is answered as always, but not copied.
+    /// guest's `reply` is answered as always, but not copied. The payload
+    /// was checked against the component's limit by the caller
+    /// ([`GuestInstance::handle`](super::GuestInstance::handle)
+    /// or the host's delivery); only what the ABI can address is checked
+    /// here.
     pub(crate) async fn handle_message(
         &mut self,
         msg: &GuestMessage,
         keep_reply: bool,
     ) -> Result<Option<Bytes>, GuestError> {
-        let size = msg.payload.len();
-        let limit = self.limits.get_max_message_bytes();
         let total = core_abi::encoded_len(msg);
-        if size > limit || total > i32::MAX as usize {
+        if total > i32::MAX as usize {
             return Err(GuestError::MessageTooLarge {
                 component: self.component.clone(),
-                size,
-                limit: limit.min(i32::MAX as usize - core_abi::HEADER_LEN),
+                size: msg.payload.len(),
+                limit: i32::MAX as usize - core_abi::HEADER_LEN,
             });
         }
         self.begin_call()?;
@@ -484,11 +499,15 @@ impl CoreInstance {
         };
         core_abi::encode_message(dst, msg);
         self.store.data_mut().open_reply_keeping(keep_reply);
-        let code = self
+        let called = self
             .handle
             .call_async(&mut self.store, (ptr as i32, total as i32))
-            .await
-            .map_err(|e| self.fail(e))?;
+            .await;
+        // Here, not in the caller after this future: kept inside it, the
+        // fuel count adds nothing to the future every idle component's
+        // task holds room for.
+        self.record_fuel();
+        let code = called.map_err(|e| self.fail(e))?;
         let reply = self.store.data_mut().take_reply();
         self.failed = false;
         if code != 0 {

@@ -107,7 +107,10 @@ pub trait HostServices: Send + Sync + 'static {
         subject: &str,
         payload: Bytes,
     ) -> Result<(), HostCallError>;
-    /// Sends a request to `to` and resolves with its reply.
+    /// Sends a request to `to` and resolves with its reply, or with
+    /// [`HostCallError::Timeout`] once `timeout` has passed: the
+    /// implementation owns the request's one timer (the guest's import
+    /// sets none of its own).
     fn request(
         &self,
         from: &ComponentId,
@@ -373,13 +376,13 @@ impl StoreData {
             self.host.request(&self.component, target, payload, timeout)
         });
         Ok(async move {
-            let answer = match tokio::time::timeout(timeout, pending).await {
-                Ok(Ok(reply)) => Ok(reply),
-                Ok(Err(e)) => Err(e.code()),
-                Err(_elapsed) => Err(codes::TIMEOUT),
-            };
+            // The host bounds the request by `timeout` itself (one timer,
+            // the delivery's): no second one here.
+            let answer = pending.await.map_err(|e| e.code());
             if let (Some(started), Some(stats)) = (started, stats) {
-                stats.request_seconds.record_sole_writer(started.elapsed(), crate::metrics::weight());
+                stats
+                    .request_seconds
+                    .record_sole_writer(started.elapsed(), crate::metrics::weight());
             }
             if let (Some(span), Err(code)) = (span.as_mut(), &answer) {
                 span.fail(&format_args!("request failed with code {code}"));

@@ -434,7 +434,7 @@ impl GuestInstance {
         &mut self,
         msg: &GuestMessage,
     ) -> Result<Option<Bytes>, GuestError> {
-        self.handle(msg, true).await
+        self.handle(msg, true, false).await
     }
 
     /// As [`handle_message`](Self::handle_message), for a message nobody
@@ -444,17 +444,49 @@ impl GuestInstance {
     /// # Errors
     /// As [`handle_message`](Self::handle_message).
     pub async fn handle_send(&mut self, msg: &GuestMessage) -> Result<(), GuestError> {
-        self.handle(msg, false).await.map(|_| ())
+        self.handle(msg, false, false).await.map(|_| ())
+    }
+
+    /// Whether `msg`'s payload is within the component's
+    /// `max_message_bytes`.
+    ///
+    /// # Errors
+    /// [`GuestError::MessageTooLarge`] (the guest is not called).
+    fn within_limit(&self, msg: &GuestMessage) -> Result<(), GuestError> {
+        let (component, limit) = match self {
+            GuestInstance::Core(i) => (i.component(), i.max_message_bytes()),
+            GuestInstance::Component(i) => (i.component(), i.max_message_bytes()),
+        };
+        let size = msg.payload.len();
+        if size > limit {
+            return Err(GuestError::MessageTooLarge {
+                component: component.clone(),
+                size,
+                limit,
+            });
+        }
+        Ok(())
     }
 
     /// One delivery; the reply kept only if `keep_reply` (one future type
-    /// for both, so a component's task holds room for one).
+    /// for both, so a component's task holds room for one). The payload is
+    /// checked against the component's `max_message_bytes` unless
+    /// `checked`: the host checks a send or request once, before it is
+    /// queued (`host::deliver`), and passes `true`; a message handed to
+    /// an instance directly, or a topic message (which reaches many limits
+    /// at once), is checked here.
     pub(crate) async fn handle(
         &mut self,
         msg: &GuestMessage,
         keep_reply: bool,
+        checked: bool,
     ) -> Result<Option<Bytes>, GuestError> {
-        let handled = match self {
+        if !checked {
+            self.within_limit(msg)?;
+        }
+        // Each form counts its call's fuel itself: nothing of `self` is
+        // used after the await, so this future holds the call's alone.
+        match self {
             GuestInstance::Core(i) => i.handle_message(msg, keep_reply).await,
             // Boxed: the typed component call's future is larger than the
             // core path's, and this future sits in every idle component's
@@ -463,27 +495,6 @@ impl GuestInstance {
             GuestInstance::Component(i) => Box::pin(i.handle_message(msg))
                 .await
                 .map(|reply| reply.filter(|_| keep_reply)),
-        };
-        self.record_fuel();
-        handled
-    }
-
-    /// Adds the fuel the last call consumed to the component's counter
-    /// (nothing on an engine without fuel).
-    fn record_fuel(&mut self) {
-        let used = match self {
-            GuestInstance::Core(i) => i.fuel_used(),
-            GuestInstance::Component(i) => i.fuel_used(),
-        };
-        if let Some(units) = used {
-            self.stats_ref().add_fuel(units);
-        }
-    }
-
-    fn stats_ref(&self) -> &HostCallStats {
-        match self {
-            GuestInstance::Core(i) => i.stats(),
-            GuestInstance::Component(i) => i.stats(),
         }
     }
 

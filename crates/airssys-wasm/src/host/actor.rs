@@ -13,7 +13,7 @@ use super::dead_letters::DeadLetterSink;
 use super::error::ComponentFailure;
 use super::fault::Fault;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
-use super::message::{ComponentMessage, ComponentReply, UpgradeOutcome};
+use super::message::{notice, Answer, ComponentMessage, Expects, UpgradeOutcome};
 use crate::error::GuestError;
 use crate::guest::links::EXIT_SUBJECT;
 use crate::guest::monitors::DOWN_SUBJECT;
@@ -22,6 +22,7 @@ use crate::id::ComponentId;
 use crate::metrics::TrapKind;
 use crate::trace::SpanKind;
 use airssys_rt::DeadLetterReason;
+use bytes::Bytes;
 
 /// What every incarnation of one component shares: how to build it and
 /// where to report.
@@ -34,11 +35,13 @@ pub(crate) struct ComponentTemplate {
     pub(crate) module: RwLock<GuestModule>,
     /// Live upgrades applied so far.
     pub(crate) upgrades: AtomicU64,
-    /// Operator messages (upgrade, restart) the actor runtime counted as
-    /// handled or failed: taken out of the message counters the host
-    /// reports, so that `handled` keeps counting only messages.
-    pub(crate) control_handled: AtomicU64,
-    pub(crate) control_failed: AtomicU64,
+    /// Messages for the guest (sends, requests, topic messages, downs and
+    /// exits it was handed) and export calls handled successfully, over
+    /// every incarnation. Control requests (health, upgrade, snapshot,
+    /// restart, stop, faults) are not messages and are not counted.
+    pub(crate) handled: AtomicU64,
+    /// Messages for the guest and export calls whose handling failed.
+    pub(crate) failed: AtomicU64,
     pub(crate) config: InstanceConfig,
     pub(crate) lifecycle: Arc<SharedLifecycle>,
     pub(crate) dead_letters: DeadLetterSink,
@@ -166,17 +169,44 @@ impl ComponentActor {
         })
     }
 
-    /// Hands `message` to the guest's `handle-message`. A failure
-    /// dead-letters the message (asked messages also get the error as
-    /// their answer).
+    /// Hands `message` to the guest's `handle-message`, keeping the guest's
+    /// reply only if the sender [`Expects::Reply`]. A failure dead-letters
+    /// the message (asked messages also get the error as their answer).
+    /// Counted in the component's `handled`/`failed`.
     ///
     /// A function returning an `async` block, not an `async fn`, so the
     /// message is kept once in the future (see `handle_message`).
+    ///
+    /// `checked`: whether the payload was checked against the component's
+    /// limit before it was queued (every message but a topic's, see
+    /// [`ComponentMessage::Publish`]).
     #[allow(clippy::manual_async_fn)]
     fn deliver(
         &mut self,
         message: GuestMessage,
-    ) -> impl Future<Output = Result<ComponentReply, ComponentFailure>> + Send + '_ {
+        expects: Expects,
+        checked: bool,
+    ) -> impl Future<Output = Result<Option<Bytes>, ComponentFailure>> + Send + '_ {
+        async move {
+            let handled = self.deliver_uncounted(message, expects, checked).await;
+            let counter = if handled.is_ok() {
+                &self.template.handled
+            } else {
+                &self.template.failed
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            handled
+        }
+    }
+
+    /// [`deliver`](Self::deliver) without the count.
+    #[allow(clippy::manual_async_fn)]
+    fn deliver_uncounted(
+        &mut self,
+        message: GuestMessage,
+        expects: Expects,
+        checked: bool,
+    ) -> impl Future<Output = Result<Option<Bytes>, ComponentFailure>> + Send + '_ {
         async move {
             if let Some(lease) = &self.template.lease {
                 if !lease.holds() {
@@ -199,15 +229,14 @@ impl ComponentActor {
                     component: self.template.id.clone(),
                 }));
             };
-            // In the host, only requests carry a correlation id, and only
-            // they are asked: a send's reply would be dropped unread.
-            let keep_reply = message.correlation_id.is_some();
+            let keep_reply = expects == Expects::Reply;
             let started = message.enqueued.handling_start();
             let stats = self.template.config.stats.as_deref();
             if let (Some(start), Some(at), Some(stats)) = (started, message.enqueued.at(), stats) {
-                stats
-                    .mailbox_wait_seconds
-                    .record_sole_writer(start.saturating_duration_since(at), crate::metrics::weight());
+                stats.mailbox_wait_seconds.record_sole_writer(
+                    start.saturating_duration_since(at),
+                    crate::metrics::weight(),
+                );
             }
             // The span lives in the instance's store, not in this future.
             let span = crate::trace::start(
@@ -220,16 +249,18 @@ impl ComponentActor {
             if traced {
                 instance.hold_span(span, None);
             }
-            let handled = instance.handle(&message, keep_reply).await;
+            let handled = instance.handle(&message, keep_reply, checked).await;
             if let (Some(start), Some(stats)) = (started, stats) {
-                stats.handle_seconds.record_sole_writer(start.elapsed(), crate::metrics::weight());
+                stats
+                    .handle_seconds
+                    .record_sole_writer(start.elapsed(), crate::metrics::weight());
             }
             if traced {
                 let failure = handled.as_ref().err().map(|e| e as &dyn std::fmt::Display);
                 instance.hold_span(None, failure);
             }
             match handled {
-                Ok(reply) => Ok(ComponentReply::Delivered(reply)),
+                Ok(reply) => Ok(reply),
                 Err(error) => {
                     let reason = if error.is_fatal() {
                         DeadLetterReason::HandlerFailed(error.to_string())
@@ -245,76 +276,151 @@ impl ComponentActor {
         }
     }
 
-    /// Every message but a delivery: the operator's and the host's
-    /// requests of the component.
+    /// The one health check, for the host's
+    /// [`ComponentMessage::Health`] and the supervisor's health monitor: an
+    /// injected [`Fault::Unhealthy`], else the guest's own answer. `Err`
+    /// when there is no instance, or the check failed it (a `health`
+    /// export that trapped, or never returned and was interrupted at the
+    /// execution timeout).
+    async fn check_health(&mut self) -> Result<GuestHealth, GuestError> {
+        if let Some(reason) = &self.injected_unhealthy {
+            return Ok(GuestHealth::Unhealthy(reason.clone()));
+        }
+        match self.instance.as_mut() {
+            Some(instance) => Box::pin(instance.checked_health()).await,
+            None => Err(GuestError::InstanceFailed {
+                component: self.template.id.clone(),
+            }),
+        }
+    }
+
+    /// Sends a control request's answer (the caller may have given up: a
+    /// closed channel is not an error) and returns what the runtime must
+    /// know: `Err` only when the incarnation must end.
+    fn answer<T>(
+        answer: Answer<T>,
+        result: Result<T, GuestError>,
+    ) -> Result<Option<Bytes>, ComponentFailure> {
+        let fatal = result.as_ref().err().filter(|e| e.is_fatal()).cloned();
+        let _ = answer.send(result.map_err(ComponentFailure::Guest));
+        match fatal {
+            Some(error) => Err(ComponentFailure::Guest(error)),
+            None => Ok(None),
+        }
+    }
+
+    /// An export call's answer: as [`answer`](Self::answer), counted as a
+    /// message.
+    fn answer_call<T>(
+        &self,
+        answer: Answer<T>,
+        result: Result<T, GuestError>,
+    ) -> Result<Option<Bytes>, ComponentFailure> {
+        let counter = if result.is_ok() {
+            &self.template.handled
+        } else {
+            &self.template.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self::answer(answer, result)
+    }
+
+    /// Every message but a send or request: export calls, the down
+    /// notices of the guest's monitors, and the operator's and the host's
+    /// control requests, each answered on its own typed channel.
     async fn control(
         &mut self,
         message: ComponentMessage,
         ctx: &mut ActorContext<Self>,
-    ) -> Result<ComponentReply, ComponentFailure> {
+    ) -> Result<Option<Bytes>, ComponentFailure> {
         match message {
             // `handle_message` sends these to `deliver` itself; boxed, so
             // this future does not hold room for a delivery's.
-            ComponentMessage::Deliver(message) => Box::pin(self.deliver(message)).await,
+            ComponentMessage::Deliver(message) => {
+                Box::pin(self.deliver(message, Expects::Nothing, true)).await
+            }
+            ComponentMessage::Request(message) => {
+                Box::pin(self.deliver(message, Expects::Reply, true)).await
+            }
+            ComponentMessage::Publish(message) => {
+                Box::pin(self.deliver(message, Expects::Nothing, false)).await
+            }
             // The rare arms run boxed: a future awaited inline here is
             // stored in every idle component's task (the largest arm sets
             // the size), and upgrade and invoke are each kilobytes.
-            ComponentMessage::Invoke { export, args } => {
-                let instance = self.instance()?;
-                let results = Box::pin(instance.invoke(&export, &args)).await?;
-                Ok(ComponentReply::Invoked(results))
+            ComponentMessage::Invoke {
+                export,
+                args,
+                answer,
+            } => {
+                let results = match self.instance.as_mut() {
+                    Some(instance) => Box::pin(instance.invoke(&export, &args)).await,
+                    None => Err(self.instance_failed()),
+                };
+                self.answer_call(answer, results)
             }
-            ComponentMessage::InvokeDynamic { export, args } => {
-                let instance = self.instance()?;
-                let results = Box::pin(instance.invoke_dynamic(&export, &args)).await?;
-                Ok(ComponentReply::InvokedDynamic(results))
+            ComponentMessage::InvokeDynamic {
+                export,
+                args,
+                answer,
+            } => {
+                let results = match self.instance.as_mut() {
+                    Some(instance) => Box::pin(instance.invoke_dynamic(&export, &args)).await,
+                    None => Err(self.instance_failed()),
+                };
+                self.answer_call(answer, results)
             }
-            ComponentMessage::Health => {
-                if let Some(reason) = &self.injected_unhealthy {
-                    return Ok(ComponentReply::Health(GuestHealth::Unhealthy(
-                        reason.clone(),
-                    )));
-                }
-                // A check that failed the instance (a `health` export that
-                // trapped or never returned and was interrupted at the
-                // execution timeout) restarts it now, so the next message
+            ComponentMessage::Health(answer) => {
+                // A check that failed the instance answers unhealthy with
+                // the cause, and restarts it now, so the next message
                 // meets a fresh instance instead of a dead one.
-                let instance = self.instance()?;
-                let health = Box::pin(instance.checked_health()).await?;
-                Ok(ComponentReply::Health(health))
+                let checked = Box::pin(self.check_health()).await;
+                let fatal = checked.as_ref().err().filter(|e| e.is_fatal()).cloned();
+                let health = checked.unwrap_or_else(|e| GuestHealth::Unhealthy(e.to_string()));
+                let _ = answer.send(Ok(health));
+                match fatal {
+                    Some(error) => Err(ComponentFailure::Guest(error)),
+                    None => Ok(None),
+                }
             }
-            ComponentMessage::Upgrade { module } => {
-                let outcome = Box::pin(self.upgrade(module)).await;
-                let counter = if outcome.is_ok() {
-                    &self.template.control_handled
-                } else {
-                    &self.template.control_failed
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                Ok(ComponentReply::Upgraded(outcome?))
+            ComponentMessage::Upgrade { module, answer } => {
+                match Box::pin(self.upgrade(module)).await {
+                    Ok(outcome) => {
+                        let _ = answer.send(Ok(outcome));
+                        Ok(None)
+                    }
+                    // A trap in the old instance's `snapshot` ends it: the
+                    // caller gets the cause, the supervisor a restart.
+                    Err(ComponentFailure::Guest(error)) if error.is_fatal() => {
+                        let _ = answer.send(Err(ComponentFailure::Guest(error.clone())));
+                        Err(ComponentFailure::Guest(error))
+                    }
+                    Err(rejected) => {
+                        let _ = answer.send(Err(rejected));
+                        Ok(None)
+                    }
+                }
             }
-            ComponentMessage::Snapshot => {
-                let instance = self.instance()?;
-                let state = if instance.state_exports().0 {
-                    Box::pin(instance.snapshot()).await
-                } else {
-                    Ok(None)
+            ComponentMessage::Snapshot(answer) => {
+                let state = match self.instance.as_mut() {
+                    Some(instance) if instance.state_exports().0 => {
+                        Box::pin(instance.snapshot()).await
+                    }
+                    Some(_) => Ok(None),
+                    None => Err(self.instance_failed()),
                 };
-                let counter = if state.is_ok() {
-                    &self.template.control_handled
-                } else {
-                    &self.template.control_failed
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                Ok(ComponentReply::Snapshot(state?))
+                Self::answer(answer, state)
             }
-            ComponentMessage::Restart => {
-                self.template.control_failed.fetch_add(1, Ordering::Relaxed);
+            ComponentMessage::Restart(done) => {
+                let _ = done.send(());
+                // The actor runtime restarts an incarnation that ends with
+                // an error its `on_error` answers `Restart` to: this one,
+                // which never reaches the caller (it was answered above).
                 Err(ComponentFailure::RestartRequested)
             }
             ComponentMessage::Shutdown => {
                 ctx.stop();
-                Ok(ComponentReply::ShuttingDown)
+                Ok(None)
             }
             ComponentMessage::Inject(Fault::Crash(reason)) => Err(ComponentFailure::Injected {
                 component: self.template.id.clone(),
@@ -322,7 +428,7 @@ impl ComponentActor {
             }),
             ComponentMessage::Inject(Fault::Unhealthy(reason)) => {
                 self.injected_unhealthy = Some(reason);
-                Ok(ComponentReply::FaultInjected)
+                Ok(None)
             }
             ComponentMessage::Down(down) => {
                 let held = self
@@ -332,22 +438,18 @@ impl ComponentActor {
                 if !held {
                     // Demonitored, or made by an earlier instance: not a
                     // message for the guest, so not counted as one.
-                    self.template
-                        .control_handled
-                        .fetch_add(1, Ordering::Relaxed);
-                    return Ok(ComponentReply::Delivered(None));
+                    return Ok(None);
                 }
-                let message = GuestMessage {
-                    sender: None,
-                    subject: Some(down_subject()),
-                    correlation_id: None,
-                    redelivered: false,
-                    payload: down.payload(),
-                    enqueued: crate::metrics::Enqueued::default(),
-                    trace: None,
-                };
-                Box::pin(self.deliver(message)).await
+                let message = notice(down_subject(), down.payload());
+                Box::pin(self.deliver(message, Expects::Nothing, true)).await
             }
+        }
+    }
+
+    /// The error of a call on an incarnation whose instance is gone.
+    fn instance_failed(&self) -> GuestError {
+        GuestError::InstanceFailed {
+            component: self.template.id.clone(),
         }
     }
 
@@ -377,7 +479,9 @@ fn exit_subject() -> Arc<str> {
 
 impl Actor for ComponentActor {
     type Message = ComponentMessage;
-    type Reply = ComponentReply;
+    /// The guest's reply to a [`ComponentMessage::Request`]; `None` for
+    /// everything else (control requests answer on their own channels).
+    type Reply = Option<Bytes>;
     type Error = ComponentFailure;
 
     /// `deliver` dead-letters a message whose handling failed, with the
@@ -408,8 +512,8 @@ impl Actor for ComponentActor {
         Ok(())
     }
 
-    /// A message for `handle-message` runs [`deliver`](Self::deliver); the
-    /// rest (invoke, health, upgrade, faults, stop) run [`control`](Self::control).
+    /// A send, request or topic message runs `deliver`; the rest (invoke,
+    /// downs, health, upgrade, faults, stop) run `control`.
     ///
     /// Two futures rather than one `async fn` over every arm, because the
     /// handler's future sits in every component's task, idle or not: an
@@ -420,9 +524,17 @@ impl Actor for ComponentActor {
         &mut self,
         message: ComponentMessage,
         ctx: &mut ActorContext<Self>,
-    ) -> impl Future<Output = Result<ComponentReply, ComponentFailure>> + Send {
+    ) -> impl Future<Output = Result<Option<Bytes>, ComponentFailure>> + Send {
         match message {
-            ComponentMessage::Deliver(message) => Either::Left(self.deliver(message)),
+            ComponentMessage::Deliver(message) => {
+                Either::Left(self.deliver(message, Expects::Nothing, true))
+            }
+            ComponentMessage::Request(message) => {
+                Either::Left(self.deliver(message, Expects::Reply, true))
+            }
+            ComponentMessage::Publish(message) => {
+                Either::Left(self.deliver(message, Expects::Nothing, false))
+            }
             other => Either::Right(self.control(other, ctx)),
         }
     }
@@ -443,21 +555,22 @@ impl Actor for ComponentActor {
         });
     }
 
+    /// The supervisor's health monitor: a component not ready fails;
+    /// otherwise `check_health`, the same check the host's
+    /// [`ComponentMessage::Health`] runs.
     async fn health_check(&mut self, _: &mut ActorContext<Self>) -> ChildHealth {
-        if let Some(reason) = &self.injected_unhealthy {
-            return ChildHealth::Failed(reason.clone());
-        }
         let lifecycle = self.template.lifecycle.get();
-        if lifecycle != LifecycleState::Ready {
+        if self.injected_unhealthy.is_none() && lifecycle != LifecycleState::Ready {
             return ChildHealth::Failed(format!("component {} is {lifecycle}", self.template.id));
         }
-        match self.instance.as_mut() {
-            None => ChildHealth::Failed(format!("component {} has no instance", self.template.id)),
-            Some(instance) => match instance.health().await {
-                GuestHealth::Healthy => ChildHealth::Healthy,
-                GuestHealth::Degraded(reason) => ChildHealth::Degraded(reason),
-                GuestHealth::Unhealthy(reason) => ChildHealth::Failed(reason),
-            },
+        match self.check_health().await {
+            Ok(GuestHealth::Healthy) => ChildHealth::Healthy,
+            Ok(GuestHealth::Degraded(reason)) => ChildHealth::Degraded(reason),
+            Ok(GuestHealth::Unhealthy(reason)) => ChildHealth::Failed(reason),
+            Err(error @ GuestError::InstanceFailed { .. }) => {
+                ChildHealth::Failed(error.to_string())
+            }
+            Err(error) => ChildHealth::Failed(format!("health check failed: {error}")),
         }
     }
 
@@ -472,16 +585,10 @@ impl Actor for ComponentActor {
         exit: LinkExit,
         _: &mut ActorContext<Self>,
     ) -> Result<(), ComponentFailure> {
-        let message = GuestMessage {
-            sender: None,
-            subject: Some(exit_subject()),
-            correlation_id: None,
-            redelivered: false,
-            payload: super::down::exit_payload(&exit),
-            enqueued: crate::metrics::Enqueued::default(),
-            trace: None,
-        };
-        Box::pin(self.deliver(message)).await.map(|_| ())
+        let message = notice(exit_subject(), super::down::exit_payload(&exit));
+        Box::pin(self.deliver(message, Expects::Nothing, true))
+            .await
+            .map(|_| ())
     }
 
     fn on_error(&mut self, error: &ComponentFailure, _: &mut ActorContext<Self>) -> ErrorAction {

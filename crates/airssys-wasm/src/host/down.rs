@@ -14,7 +14,7 @@ use crate::guest::monitors::DownNotice;
 use crate::id::ComponentId;
 
 /// A monitored component's incarnation ended (or there was no such
-/// component): what [`ComponentMonitor`] resolves with, and what a
+/// component): what [`ComponentMonitor`](super::ComponentMonitor) resolves with, and what a
 /// monitoring component's guest receives, encoded as a
 /// [`DownNotice`] under subject [`DOWN_SUBJECT`](crate::DOWN_SUBJECT).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,7 +36,10 @@ pub enum ComponentFailure {
     #[error("upgrade rejected, old version kept: {0}")]
     UpgradeRejected(#[source] Box<ComponentFailure>),
     /// The operator asked for a restart ([`ComponentMessage::Restart`](super::ComponentMessage::Restart)):
-    /// the incarnation ends so that its supervisor makes a fresh one.
+    /// the incarnation ends so that its supervisor makes a fresh one. The
+    /// actor runtime's signal only: the caller of
+    /// [`ComponentHost::restart`](super::ComponentHost::restart) is answered
+    /// with success on its own channel and never sees it.
     #[error("restart requested")]
     RestartRequested,
     /// The host's cluster lease had ended: it may no longer own this
@@ -178,15 +181,6 @@ pub enum HostError {
         component: ComponentId,
         /// The panic's message.
         reason: String,
-    },
-    /// The component answered with a reply of another kind than the request
-    /// asked for. A bug in airssys, reported rather than panicking.
-    #[error("component {component} answered with an unexpected reply: {reply}")]
-    UnexpectedReply {
-        /// The component.
-        component: ComponentId,
-        /// The reply it gave, as text.
-        reply: String,
     },
     /// A subject or subscription pattern is malformed, or the broker
     /// refused it.

@@ -4,25 +4,27 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use airssys_rt::broker::{BrokerError, InMemoryMessageBroker, MessageBroker, PublishReport};
+use airssys_rt::broker::{InMemoryMessageBroker, MessageBroker, PublishReport};
 use airssys_rt::supervisor::{BackoffPolicy, RestartStrategy, SupervisorNode, SupervisorRef};
-use airssys_rt::{ActorRef, ActorSystem, AskError, DeadLetterReason, Lease, TrySendError};
+use airssys_rt::{ActorRef, ActorSystem, DeadLetterReason, Lease};
 use bytes::Bytes;
+use tokio::sync::oneshot;
 
 use super::actor::ComponentActor;
 use super::dead_letters::{DeadLetterSink, DeadLetterStats};
+use super::deliver::{Delivery, Local};
 use super::durable::DurableSends;
-use super::error::{ComponentFailure, HostError};
+use super::error::HostError;
 use super::fault::Fault;
 use super::lifecycle::LifecycleState;
-use super::message::{ComponentMessage, ComponentReply, TopicMessage};
+use super::message::{Answer, ComponentMessage, TopicMessage};
 use super::monitor::ComponentMonitor;
 use super::registry::{ComponentInfo, ComponentRegistry, RegistryEntry};
 use super::remote::RemoteRoutes;
 use super::remote_monitor::Membership;
-use super::router::{next_correlation_id, Router};
+use super::router::Router;
 use super::topics::TopicRouter;
-use crate::guest::{ComponentValue, GuestHealth, GuestMessage, WasmValue};
+use crate::guest::{ComponentValue, GuestHealth, WasmValue};
 use crate::id::ComponentId;
 use crate::metrics::{HostCallStats, HostMetrics};
 use crate::runtime::engine::{EngineConfig, WasmEngine};
@@ -202,12 +204,18 @@ impl ComponentHostBuilder {
             None
         };
         let topics = Arc::new(TopicRouter::new(Arc::clone(&broker), dead_letters.clone()));
+        let delivery = Arc::new(Delivery {
+            registry: Arc::clone(&registry),
+            remote: remote.clone(),
+            durable: self.durable.clone(),
+        });
         let router = Arc::new(Router {
             registry: Arc::clone(&registry),
             broker: Arc::clone(&broker),
             remote: remote.clone(),
             durable: self.durable.clone(),
             topics: Arc::clone(&topics),
+            delivery: Arc::clone(&delivery),
         });
         forward_stopped_mailboxes(&system, dead_letters.clone());
         Ok(ComponentHost {
@@ -217,6 +225,7 @@ impl ComponentHostBuilder {
                 broker,
                 registry,
                 router,
+                delivery,
                 topics,
                 remote,
                 dead_letters,
@@ -239,7 +248,11 @@ fn forward_stopped_mailboxes(system: &ActorSystem, sink: DeadLetterSink) {
         if letter.reason != DeadLetterReason::ActorStopped {
             return;
         }
-        let Some(ComponentMessage::Deliver(message)) = letter.take_message::<ComponentMessage>()
+        let Some(
+            ComponentMessage::Deliver(message)
+            | ComponentMessage::Request(message)
+            | ComponentMessage::Publish(message),
+        ) = letter.take_message::<ComponentMessage>()
         else {
             return;
         };
@@ -254,6 +267,8 @@ pub(super) struct HostInner {
     broker: Arc<dyn MessageBroker<TopicMessage>>,
     pub(super) registry: Arc<ComponentRegistry>,
     pub(super) router: Arc<Router>,
+    /// Where the host's own sends and requests go: the one delivery path.
+    pub(super) delivery: Arc<Delivery>,
     pub(super) topics: Arc<TopicRouter>,
     /// Location transparency, when the broker is distributed.
     pub(super) remote: Option<Arc<RemoteRoutes>>,
@@ -355,7 +370,10 @@ impl ComponentHost {
         let entry = self.inner.registry.get(id)?;
         Some(ComponentRef {
             id: ComponentId::new(id),
-            actor: entry.actor,
+            target: Local {
+                actor: entry.actor,
+                max_message_bytes: entry.max_message_bytes,
+            },
             host: self.clone(),
         })
     }
@@ -368,15 +386,6 @@ impl ComponentHost {
                 component: id.into(),
                 payload: None,
             })
-    }
-
-    /// The remote routes, when `to` is not run here and the broker is
-    /// distributed (another host may run it).
-    fn remote_for(&self, to: &str) -> Option<&RemoteRoutes> {
-        match &self.inner.remote {
-            Some(remote) if !self.inner.registry.contains(to) => Some(remote),
-            _ => None,
-        }
     }
 
     /// Sends `payload` to component `to`, waiting for mailbox room.
@@ -395,50 +404,11 @@ impl ComponentHost {
     /// Dropped while waiting for mailbox room, the payload is dropped with
     /// it and was never accepted.
     pub async fn send(&self, to: &str, payload: impl Into<Bytes>) -> Result<(), HostError> {
-        let payload = payload.into();
-        if let Some(durable) = self.inner.durable.as_ref().filter(|d| d.is_durable(to)) {
-            return durable.send_stored(None, to, payload).await.map_err(|e| {
-                HostError::NotStored {
-                    component: to.into(),
-                    reason: e.reason,
-                }
-            });
-        }
-        if let Some(remote) = self.remote_for(to) {
-            return remote
-                .send_waiting(to, payload)
-                .await
-                .map_err(|(e, payload)| remote_error(to, payload, e));
-        }
-        // Tried in place, under the registry's read lock, without cloning
-        // the entry; only a full mailbox takes the actor out to wait.
-        let mut payload = Some(payload);
-        let tried = self.inner.registry.with(to, |entry| {
-            let payload = payload.take().unwrap_or_default();
-            let message = checked_message(to, entry.max_message_bytes, payload, None)?;
-            match entry.actor.try_tell(ComponentMessage::Deliver(message)) {
-                Ok(()) => Ok(None),
-                Err(TrySendError::MailboxFull { message, .. }) => {
-                    Ok(Some((entry.actor.clone(), message)))
-                }
-                Err(e) => Err(stopped(to, e.into_message())),
-            }
-        });
-        let (actor, message) = match tried {
-            None => {
-                return Err(HostError::UnknownComponent {
-                    component: to.into(),
-                    payload,
-                })
-            }
-            Some(Err(error)) => return Err(error),
-            Some(Ok(None)) => return Ok(()),
-            Some(Ok(Some(waiting))) => waiting,
-        };
-        actor
-            .tell(message)
+        self.inner
+            .delivery
+            .send(to, payload.into())
             .await
-            .map_err(|e| stopped(to, e.message))
+            .map_err(|e| e.into_host_error(to))
     }
 
     /// Sends `payload` to `to` and waits up to `timeout` for the guest's reply
@@ -460,41 +430,11 @@ impl ComponentHost {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Option<Bytes>, HostError> {
-        let payload = payload.into();
-        if let Some(remote) = self.remote_for(to) {
-            return match remote.request(None, to, payload.clone(), timeout).await {
-                Ok(reply) => Ok(Some(reply)),
-                Err(BrokerError::Timeout { .. }) => Err(HostError::Timeout {
-                    component: to.into(),
-                    timeout,
-                    payload: None,
-                }),
-                Err(error) => Err(remote_error(to, Some(payload), error)),
-            };
-        }
-        let Some(route) = self.inner.registry.route(to) else {
-            return Err(HostError::UnknownComponent {
-                component: to.into(),
-                payload: Some(payload),
-            });
-        };
-        let message = checked_message(
-            to,
-            route.max_message_bytes,
-            payload,
-            Some(next_correlation_id()),
-        )?;
-        match ask(
-            to,
-            &route.actor,
-            ComponentMessage::Deliver(message),
-            timeout,
-        )
-        .await?
-        {
-            ComponentReply::Delivered(reply) => Ok(reply),
-            other => Err(unexpected(to, other)),
-        }
+        self.inner
+            .delivery
+            .request(None, to, payload.into(), timeout)
+            .await
+            .map_err(|e| e.into_host_error(to))
     }
 
     /// Publishes `payload` on `subject`; every component subscribed to a
@@ -562,14 +502,15 @@ impl ComponentHost {
         timeout: Duration,
     ) -> Result<Vec<WasmValue>, HostError> {
         let entry = self.entry(id)?;
-        let message = ComponentMessage::Invoke {
-            export: export.to_owned(),
-            args,
-        };
-        match ask(id, &entry.actor, message, timeout).await? {
-            ComponentReply::Invoked(results) => Ok(results),
-            other => Err(unexpected(id, other)),
-        }
+        let export = export.to_owned();
+        control(id, &entry.actor, timeout, |answer| {
+            ComponentMessage::Invoke {
+                export,
+                args,
+                answer,
+            }
+        })
+        .await
     }
 
     /// Calls export `export` of component `id` with dynamic values: any
@@ -588,14 +529,15 @@ impl ComponentHost {
         timeout: Duration,
     ) -> Result<Vec<ComponentValue>, HostError> {
         let entry = self.entry(id)?;
-        let message = ComponentMessage::InvokeDynamic {
-            export: export.to_owned(),
-            args,
-        };
-        match ask(id, &entry.actor, message, timeout).await? {
-            ComponentReply::InvokedDynamic(results) => Ok(results),
-            other => Err(unexpected(id, other)),
-        }
+        let export = export.to_owned();
+        control(id, &entry.actor, timeout, |answer| {
+            ComponentMessage::InvokeDynamic {
+                export,
+                args,
+                answer,
+            }
+        })
+        .await
     }
 
     /// The component's lifecycle state and its guest's health answer.
@@ -606,14 +548,7 @@ impl ComponentHost {
     pub async fn health(&self, id: &str, timeout: Duration) -> Result<ComponentHealth, HostError> {
         let entry = self.entry(id)?;
         let state = entry.template.lifecycle.get();
-        let guest = match ask(id, &entry.actor, ComponentMessage::Health, timeout).await {
-            Ok(ComponentReply::Health(health)) => health,
-            Ok(other) => return Err(unexpected(id, other)),
-            Err(HostError::HandlerFailed { cause, .. }) => {
-                GuestHealth::Unhealthy(cause.to_string())
-            }
-            Err(other) => return Err(other),
-        };
+        let guest = control(id, &entry.actor, timeout, ComponentMessage::Health).await?;
         Ok(ComponentHealth { state, guest })
     }
 
@@ -680,13 +615,23 @@ impl ComponentHost {
     /// restarts when it does); [`HostError::ComponentStopped`].
     pub async fn restart(&self, id: &str, timeout: Duration) -> Result<(), HostError> {
         let entry = self.entry(id)?;
-        match ask(id, &entry.actor, ComponentMessage::Restart, timeout).await {
-            Err(HostError::HandlerFailed {
-                cause: ComponentFailure::RestartRequested,
-                ..
-            }) => Ok(()),
-            Ok(other) => Err(unexpected(id, other)),
-            Err(other) => Err(other),
+        let (done, restarting) = oneshot::channel();
+        let asked = async {
+            entry
+                .actor
+                .tell(ComponentMessage::Restart(done))
+                .await
+                .map_err(|_| ())?;
+            restarting.await.map_err(|_| ())
+        };
+        match tokio::time::timeout(timeout, asked).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(())) => Err(stopped(id)),
+            Err(_) => Err(HostError::Timeout {
+                component: id.into(),
+                timeout,
+                payload: None,
+            }),
         }
     }
 
@@ -861,86 +806,45 @@ impl ComponentHost {
     }
 }
 
-fn checked_message(
-    to: &str,
-    max_message_bytes: usize,
-    payload: Bytes,
-    correlation_id: Option<u64>,
-) -> Result<GuestMessage, HostError> {
-    if payload.len() > max_message_bytes {
-        return Err(HostError::MessageTooLarge {
-            component: to.into(),
-            size: payload.len(),
-            limit: max_message_bytes,
-            payload,
-        });
-    }
-    Ok(GuestMessage {
-        sender: None,
-        subject: None,
-        correlation_id,
-        redelivered: false,
-        payload,
-        enqueued: crate::metrics::Enqueued::now(),
-        trace: None,
-    })
-}
-
-pub(super) async fn ask(
+/// Asks component `id` a control request made by `make` around its
+/// answer channel, and waits up to `timeout` (mailbox room included) for
+/// the typed answer: the request's one timer.
+///
+/// # Errors
+/// [`HostError::Timeout`]; [`HostError::ComponentStopped`] when the
+/// component stopped before answering; [`HostError::HandlerFailed`] with
+/// the typed cause of a failed request.
+pub(super) async fn control<T>(
     id: &str,
     actor: &ActorRef<ComponentActor>,
-    message: ComponentMessage,
     timeout: Duration,
-) -> Result<ComponentReply, HostError> {
-    actor.ask(message, timeout).await.map_err(|e| match e {
-        AskError::Timeout {
-            timeout, message, ..
-        } => HostError::Timeout {
+    make: impl FnOnce(Answer<T>) -> ComponentMessage,
+) -> Result<T, HostError> {
+    let (answer, answered) = oneshot::channel();
+    let asked = async {
+        actor.tell(make(answer)).await.map_err(|_| ())?;
+        answered.await.map_err(|_| ())
+    };
+    match tokio::time::timeout(timeout, asked).await {
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(cause))) => Err(HostError::HandlerFailed {
+            component: id.into(),
+            cause,
+        }),
+        Ok(Err(())) => Err(stopped(id)),
+        Err(_) => Err(HostError::Timeout {
             component: id.into(),
             timeout,
-            payload: message.and_then(payload_of),
-        },
-        AskError::HandlerFailed { error, .. } => HostError::HandlerFailed {
-            component: id.into(),
-            cause: error,
-        },
-        AskError::HandlerPanicked { reason, .. } => HostError::HandlerPanicked {
-            component: id.into(),
-            reason,
-        },
-        AskError::ActorStopped { message, .. } => HostError::ComponentStopped {
-            component: id.into(),
-            payload: message.and_then(payload_of),
-        },
-        // `AskError` is non-exhaustive; a new kind of failure still means
-        // the component did not answer.
-        _ => HostError::ComponentStopped {
-            component: id.into(),
             payload: None,
-        },
-    })
+        }),
+    }
 }
 
-/// The payload of a message handed back by the actor runtime.
-/// A send refused by a stopped actor, its payload handed back.
-fn stopped(to: &str, message: ComponentMessage) -> HostError {
+/// Component `id` stopped before it took or answered a control request.
+fn stopped(id: &str) -> HostError {
     HostError::ComponentStopped {
-        component: to.into(),
-        payload: payload_of(message),
-    }
-}
-
-fn payload_of(message: ComponentMessage) -> Option<Bytes> {
-    match message {
-        ComponentMessage::Deliver(message) => Some(message.payload),
-        _ => None,
-    }
-}
-
-pub(super) fn unexpected(id: &str, reply: ComponentReply) -> HostError {
-    HostError::UnexpectedReply {
         component: id.into(),
-        reply: format!("{reply:?}"),
+        payload: None,
     }
 }
 
@@ -948,7 +852,9 @@ pub(super) fn unexpected(id: &str, reply: ComponentReply) -> HostError {
 #[derive(Clone)]
 pub struct ComponentRef {
     pub(super) id: ComponentId,
-    pub(super) actor: ActorRef<ComponentActor>,
+    /// Its actor and message limit: what a send or request needs, held so
+    /// that the handle never looks the component up again.
+    pub(super) target: Local,
     pub(super) host: ComponentHost,
 }
 
@@ -968,69 +874,96 @@ impl ComponentRef {
 
     /// Messages waiting in its mailbox.
     pub fn mailbox_len(&self) -> usize {
-        self.actor.mailbox_len()
+        self.target.actor.mailbox_len()
     }
 
     /// Monitors of this component armed now (made by guests' `monitor`
     /// import or [`ComponentHost::monitor`], not fired, not removed). O(1);
     /// for metrics and leak checks.
     pub fn monitor_count(&self) -> usize {
-        self.actor.monitor_count()
+        self.target.actor.monitor_count()
     }
 
     /// Restarts, handled and failed counts.
     pub fn stats(&self) -> airssys_rt::ActorStats {
-        self.actor.stats()
+        self.target.actor.stats()
     }
 
-    /// See [`ComponentHost::send`].
+    /// See [`ComponentHost::send`]; goes to this handle's actor, with no
+    /// lookup (a durable component's sends still go to its store).
     ///
     /// # Errors
-    /// As [`ComponentHost::send`].
+    /// As [`ComponentHost::send`], except that a component stopped since
+    /// the handle was made is [`HostError::ComponentStopped`].
     pub async fn send(&self, payload: impl Into<Bytes>) -> Result<(), HostError> {
-        self.host.send(self.id.as_str(), payload).await
+        self.host
+            .inner
+            .delivery
+            .send_to(&self.id, &self.target, payload.into())
+            .await
+            .map_err(|e| e.into_host_error(self.id.as_str()))
     }
 
-    /// See [`ComponentHost::request`].
+    /// See [`ComponentHost::request`]; goes to this handle's actor, with no
+    /// lookup (a durable component's requests are asked of it as a local one).
     ///
     /// # Errors
-    /// As [`ComponentHost::request`].
+    /// As [`ComponentHost::request`], except that a component stopped since
+    /// the handle was made is [`HostError::ComponentStopped`].
     pub async fn request(
         &self,
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Option<Bytes>, HostError> {
-        self.host.request(self.id.as_str(), payload, timeout).await
+        Delivery::request_to(&self.target, payload.into(), timeout)
+            .await
+            .map_err(|e| e.into_host_error(self.id.as_str()))
     }
 
-    /// See [`ComponentHost::invoke`].
+    /// See [`ComponentHost::invoke`]; asks this handle's actor, with no
+    /// lookup.
     ///
     /// # Errors
-    /// As [`ComponentHost::invoke`].
+    /// As [`ComponentHost::invoke`], except that a component stopped since
+    /// the handle was made is [`HostError::ComponentStopped`].
     pub async fn invoke(
         &self,
         export: &str,
         args: Vec<WasmValue>,
         timeout: Duration,
     ) -> Result<Vec<WasmValue>, HostError> {
-        self.host
-            .invoke(self.id.as_str(), export, args, timeout)
-            .await
+        let export = export.to_owned();
+        control(self.id.as_str(), &self.target.actor, timeout, |answer| {
+            ComponentMessage::Invoke {
+                export,
+                args,
+                answer,
+            }
+        })
+        .await
     }
 
-    /// See [`ComponentHost::invoke_dynamic`].
+    /// See [`ComponentHost::invoke_dynamic`]; asks this handle's actor,
+    /// with no lookup.
     ///
     /// # Errors
-    /// As [`ComponentHost::invoke_dynamic`].
+    /// As [`ComponentHost::invoke_dynamic`], except that a component
+    /// stopped since the handle was made is [`HostError::ComponentStopped`].
     pub async fn invoke_dynamic(
         &self,
         export: &str,
         args: Vec<ComponentValue>,
         timeout: Duration,
     ) -> Result<Vec<ComponentValue>, HostError> {
-        self.host
-            .invoke_dynamic(self.id.as_str(), export, args, timeout)
-            .await
+        let export = export.to_owned();
+        control(self.id.as_str(), &self.target.actor, timeout, |answer| {
+            ComponentMessage::InvokeDynamic {
+                export,
+                args,
+                answer,
+            }
+        })
+        .await
     }
 
     /// See [`ComponentHost::health`].
@@ -1050,7 +983,8 @@ impl ComponentRef {
     /// # Errors
     /// [`HostError::ComponentStopped`] if it is already gone.
     pub async fn stop_after_queued(&self) -> Result<(), HostError> {
-        self.actor
+        self.target
+            .actor
             .tell(ComponentMessage::Shutdown)
             .await
             .map_err(|_| HostError::ComponentStopped {
@@ -1065,29 +999,5 @@ impl ComponentRef {
     /// As [`ComponentHost::stop`].
     pub async fn stop(&self) -> Result<(), HostError> {
         self.host.stop(self.id.as_str()).await
-    }
-}
-
-/// A send or request to another host that the broker refused: an id no host
-/// runs is [`HostError::UnknownComponent`], as it is locally; a request the
-/// other host took and failed is [`HostError::RemoteFailed`]; anything else
-/// is the broker's error. The payload is handed back where there is a place
-/// for it.
-fn remote_error(to: &str, payload: Option<Bytes>, error: BrokerError) -> HostError {
-    match error {
-        BrokerError::NoResponders { .. } | BrokerError::InvalidSubject { .. } => {
-            HostError::UnknownComponent {
-                component: to.into(),
-                payload,
-            }
-        }
-        BrokerError::Failed { reason, .. } => HostError::RemoteFailed {
-            component: to.into(),
-            reason,
-        },
-        source => HostError::Broker {
-            subject: super::remote::component_subject(to),
-            source,
-        },
     }
 }

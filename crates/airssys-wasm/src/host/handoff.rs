@@ -8,9 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::error::HostError;
-use super::facade::{ask, unexpected, ComponentHost};
+use super::facade::{control, ComponentHost};
 use super::lifecycle::LifecycleState;
-use super::message::{ComponentMessage, ComponentReply};
+use super::mailbox;
+use super::message::{ComponentMessage, Expects};
 use crate::guest::GuestMessage;
 
 /// What [`ComponentHost::hand_off`] did.
@@ -67,15 +68,13 @@ impl ComponentHost {
         }
         // A barrier: answered once everything queued before it is handled.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let handled_queued = matches!(
-            ask(id, &entry.actor, ComponentMessage::Health, left).await,
-            Ok(_) | Err(HostError::HandlerFailed { .. })
-        );
+        let handled_queued = control(id, &entry.actor, left, ComponentMessage::Health)
+            .await
+            .is_ok();
         let state = if snapshot && handled_queued {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            match ask(id, &entry.actor, ComponentMessage::Snapshot, left).await {
-                Ok(ComponentReply::Snapshot(state)) => state,
-                Ok(other) => return Err(unexpected(id, other)),
+            match control(id, &entry.actor, left, ComponentMessage::Snapshot).await {
+                Ok(state) => state,
                 Err(error) => {
                     tracing::warn!(component = %id, %error, "no snapshot at hand-off");
                     None
@@ -105,16 +104,14 @@ impl ComponentHost {
     /// [`HostError::HandlerFailed`] when `snapshot` failed.
     pub async fn snapshot(&self, id: &str, timeout: Duration) -> Result<Option<Bytes>, HostError> {
         let entry = self.entry(id)?;
-        match ask(id, &entry.actor, ComponentMessage::Snapshot, timeout).await? {
-            ComponentReply::Snapshot(state) => Ok(state),
-            other => Err(unexpected(id, other)),
-        }
+        control(id, &entry.actor, timeout, ComponentMessage::Snapshot).await
     }
 
     /// Delivers `message` to component `id` as it is and waits up to
     /// `timeout` until its handler returned (the guest's reply, if the
-    /// message carries a correlation id): what a durable store's consumer
-    /// uses, acknowledging the message only then.
+    /// message carries a correlation id: the guest sees it as a request):
+    /// what a durable store's consumer uses, acknowledging the message
+    /// only then.
     ///
     /// # Errors
     /// As [`request`](Self::request) for a local component;
@@ -127,18 +124,12 @@ impl ComponentHost {
         timeout: Duration,
     ) -> Result<Option<Bytes>, HostError> {
         let entry = self.entry(id)?;
-        let message = within_limit(id, entry.max_message_bytes, message)?;
-        match ask(
-            id,
-            &entry.actor,
-            ComponentMessage::Deliver(message),
-            timeout,
-        )
-        .await?
-        {
-            ComponentReply::Delivered(reply) => Ok(reply),
-            other => Err(unexpected(id, other)),
-        }
+        let expects = expects(&message);
+        let delivered = match mailbox::checked(entry.max_message_bytes, message) {
+            Ok(message) => mailbox::ask(&entry.actor, expects.mail(message), timeout).await,
+            Err(refused) => Err(refused.into()),
+        };
+        delivered.map_err(|e| e.into_host_error(id))
     }
 
     /// Delivers `message` to component `id` as it is (sender, subject and
@@ -155,35 +146,25 @@ impl ComponentHost {
         message: GuestMessage,
         timeout: Duration,
     ) -> Result<Option<Bytes>, HostError> {
-        if message.correlation_id.is_some() {
+        if expects(&message) == Expects::Reply {
             return self.deliver_and_wait(id, message, timeout).await;
         }
         let entry = self.entry(id)?;
-        let message = within_limit(id, entry.max_message_bytes, message)?;
-        entry
-            .actor
-            .tell(ComponentMessage::Deliver(message))
-            .await
-            .map(|()| None)
-            .map_err(|e| HostError::ComponentStopped {
-                component: id.into(),
-                payload: match e.message {
-                    ComponentMessage::Deliver(m) => Some(m.payload),
-                    _ => None,
-                },
-            })
+        let delivered = match mailbox::checked(entry.max_message_bytes, message) {
+            Ok(message) => mailbox::tell(&entry.actor, ComponentMessage::Deliver(message)).await,
+            Err(refused) => Err(refused.into()),
+        };
+        delivered.map(|()| None).map_err(|e| e.into_host_error(id))
     }
 }
 
-/// `message`, if its payload is within component `id`'s limit.
-fn within_limit(id: &str, limit: usize, message: GuestMessage) -> Result<GuestMessage, HostError> {
-    if message.payload.len() > limit {
-        return Err(HostError::MessageTooLarge {
-            component: id.into(),
-            size: message.payload.len(),
-            limit,
-            payload: message.payload,
-        });
+/// What the sender of a message taken as it is (from a durable store, or
+/// held during a hand-over) expects: a reply if it carries a correlation
+/// id, the guest-visible mark of a request.
+fn expects(message: &GuestMessage) -> Expects {
+    if message.correlation_id.is_some() {
+        Expects::Reply
+    } else {
+        Expects::Nothing
     }
-    Ok(message)
 }

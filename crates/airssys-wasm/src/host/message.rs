@@ -1,36 +1,72 @@
-//! What a component's mailbox carries, and what comes back.
+//! What a component's mailbox carries, and what comes back; how the host
+//! builds the messages it hands a guest, and the subject a component is
+//! reached on over a broker.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::sync::oneshot;
 
 use super::down::ComponentDown;
+use super::error::ComponentFailure;
 use super::fault::Fault;
 use crate::guest::{ComponentValue, GuestHealth, GuestMessage, GuestModule, WasmValue};
 use crate::id::ComponentId;
 
+/// Where the typed answer to a control request goes: the caller's end of
+/// a oneshot channel of exactly the answer's type. Dropped unanswered
+/// (the component stopped first), the caller sees the channel closed.
+pub type Answer<T> = oneshot::Sender<Result<T, ComponentFailure>>;
+
 /// One entry of a component's mailbox.
-#[derive(Debug, Clone)]
+///
+/// Data for the guest (a send, a request, a topic message, a down notice)
+/// is answered through the actor's reply: the guest's reply to a
+/// [`Request`](Self::Request), `None` otherwise. Every other request
+/// carries its own [`Answer`] channel, typed for what it asks, so nobody
+/// matches a reply of the wrong kind. Only messages for the guest and
+/// export calls count as handled or failed in
+/// [`ComponentInfo`](super::ComponentInfo); control requests do not.
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum ComponentMessage {
-    /// An inter-component or topic message for `handle-message`. Sent with
-    /// `tell` it is fire-and-forget; sent with `ask` the guest's reply (via
-    /// the `reply` import) comes back as [`ComponentReply::Delivered`].
+    /// A message for `handle-message` nobody awaits a reply to (a send,
+    /// or a notice of the host's): the guest's reply, if it gives one, is dropped
+    /// unread. Asked (to wait until it is handled), it answers `None`.
     Deliver(GuestMessage),
-    /// Calls an export by name with typed arguments.
+    /// A request for `handle-message`: the guest's reply (via the `reply`
+    /// import, or returned) is the answer to the `ask`.
+    Request(GuestMessage),
+    /// A message published on a topic the component subscribes to, as
+    /// [`Deliver`](Self::Deliver). A send or request was checked against
+    /// the component's `max_message_bytes` before it was queued; a publish
+    /// reaches many limits at once, so the component checks this one as it
+    /// takes it (over the limit, it fails as a rejected message).
+    Publish(GuestMessage),
+    /// Calls an export by name with typed arguments; counted as a message.
     Invoke {
         /// The export to call.
         export: String,
         /// Its arguments.
         args: Vec<WasmValue>,
+        /// Its results.
+        answer: Answer<Vec<WasmValue>>,
     },
-    /// Calls an export by name with dynamic (WIT-typed) values.
+    /// Calls an export by name with dynamic (WIT-typed) values; counted as
+    /// a message.
     InvokeDynamic {
         /// The export to call.
         export: String,
         /// Its arguments.
         args: Vec<ComponentValue>,
+        /// Its results.
+        answer: Answer<Vec<ComponentValue>>,
     },
-    /// Asks the guest's `health` export (between messages).
-    Health,
+    /// Asks the component's health (between messages): the one check the
+    /// host's [`health`](super::ComponentHost::health) and the supervisor's
+    /// health monitor both run. A check that failed the instance answers
+    /// [`GuestHealth::Unhealthy`] with the cause and restarts it.
+    Health(Answer<GuestHealth>),
     /// Live upgrade: once the messages queued before this one are handled,
     /// replaces the instance with one of `module` (made and `init`ed first,
     /// state handed over through `snapshot`/`restore` when both versions
@@ -41,14 +77,17 @@ pub enum ComponentMessage {
     Upgrade {
         /// The new version, loaded and checked by the host's engine.
         module: GuestModule,
+        /// What the upgrade did.
+        answer: Answer<UpgradeOutcome>,
     },
     /// Restarts the component once the messages queued before this one are
     /// handled: `cleanup` runs, and its supervisor makes a fresh instance
     /// (fresh state) that carries on with the same mailbox. It counts as a
     /// restart (and against the supervisor's restart intensity); a
-    /// `Temporary` component is not restarted. Use
+    /// `Temporary` component is not restarted. `done` is answered as the
+    /// incarnation ends. Use
     /// [`ComponentHost::restart`](super::ComponentHost::restart).
-    Restart,
+    Restart(oneshot::Sender<()>),
     /// Stops the component once the messages queued before this one are
     /// handled: `cleanup` runs, the instance is freed; messages queued after
     /// it are handled by the next incarnation if its restart policy restarts
@@ -57,9 +96,11 @@ pub enum ComponentMessage {
     /// Asks the guest's `snapshot` export for its state, between two
     /// messages (`None` when it exports none). Use
     /// [`ComponentHost::snapshot`](super::ComponentHost::snapshot).
-    Snapshot,
+    Snapshot(Answer<Option<Bytes>>),
     /// Injects a [`Fault`] into the incarnation that handles it (see
     /// [`ComponentHost::inject_fault`](super::ComponentHost::inject_fault)).
+    /// Asked, a [`Fault::Crash`] answers with
+    /// [`ComponentFailure::Injected`].
     Inject(Fault),
     /// A component this one's guest monitors went down. Handed to the
     /// guest's `handle-message` (subject [`DOWN_SUBJECT`](crate::DOWN_SUBJECT),
@@ -67,29 +108,6 @@ pub enum ComponentMessage {
     /// holds the monitor; dropped if the guest demonitored it or an
     /// earlier instance made it. Queued by the host only.
     Down(ComponentDown),
-}
-
-/// The answer to a [`ComponentMessage`] sent with `ask`.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum ComponentReply {
-    /// The guest handled the message; its reply, if it gave one.
-    Delivered(Option<Bytes>),
-    /// The export's results.
-    Invoked(Vec<WasmValue>),
-    /// The export's results, as dynamic values.
-    InvokedDynamic(Vec<ComponentValue>),
-    /// The guest's health.
-    Health(GuestHealth),
-    /// The component is stopping.
-    ShuttingDown,
-    /// The fault was applied (a [`Fault::Crash`] answers with
-    /// [`ComponentFailure::Injected`](super::ComponentFailure::Injected) instead).
-    FaultInjected,
-    /// The live upgrade was applied.
-    Upgraded(UpgradeOutcome),
-    /// The guest's state, from its `snapshot` export (`None`: it exports none).
-    Snapshot(Option<Bytes>),
 }
 
 /// What one component's live upgrade did.
@@ -126,4 +144,106 @@ impl TopicMessage {
             trace: None,
         }
     }
+}
+
+/// Whether the sender waits for the guest's reply: the explicit flag a
+/// message travels with through the mailbox
+/// ([`ComponentMessage::Request`] or [`ComponentMessage::Deliver`]), so
+/// that the guest's reply is copied out only when someone reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expects {
+    /// A send: the guest's reply, if it gives one, is dropped unread.
+    Nothing,
+    /// A request: the guest's reply is kept and answered.
+    Reply,
+}
+
+impl Expects {
+    /// The mailbox entry carrying `message` with this expectation.
+    pub(crate) fn mail(self, message: GuestMessage) -> ComponentMessage {
+        match self {
+            Expects::Nothing => ComponentMessage::Deliver(message),
+            Expects::Reply => ComponentMessage::Request(message),
+        }
+    }
+}
+
+/// The message for a component's `handle-message`, built once per
+/// delivery: the time it enters the mailbox is taken now. A request
+/// carries a process-unique correlation id, which is what its guest sees
+/// (the core ABI's flags bit 0 and header field, the WIT record's
+/// `correlation-id`); the host itself goes by [`Expects`].
+pub(crate) fn message(
+    sender: Option<ComponentId>,
+    payload: Bytes,
+    expects: Expects,
+    trace: Option<crate::trace::TraceContext>,
+) -> GuestMessage {
+    GuestMessage {
+        sender,
+        subject: None,
+        correlation_id: match expects {
+            Expects::Nothing => None,
+            Expects::Reply => Some(next_correlation_id()),
+        },
+        redelivered: false,
+        payload,
+        enqueued: crate::metrics::Enqueued::now(),
+        trace,
+    }
+}
+
+/// A notice the host itself hands a guest (a down, a trapped exit) on
+/// `subject`: no sender, no trace, not timed in the mailbox.
+pub(crate) fn notice(subject: Arc<str>, payload: Bytes) -> GuestMessage {
+    GuestMessage {
+        sender: None,
+        subject: Some(subject),
+        correlation_id: None,
+        redelivered: false,
+        payload,
+        enqueued: crate::metrics::Enqueued::default(),
+        trace: None,
+    }
+}
+
+/// A topic message published on `subject`, for the subscribers' mailboxes
+/// (cloned once per subscriber). Not checked against any one limit here:
+/// each subscriber's guest instance refuses what is over its own, and that
+/// counts as a failed message of that subscriber.
+pub(crate) fn published(subject: Arc<str>, published: TopicMessage) -> GuestMessage {
+    GuestMessage {
+        sender: published.sender,
+        subject: Some(subject),
+        correlation_id: None,
+        redelivered: false,
+        payload: published.payload,
+        enqueued: crate::metrics::Enqueued::now(),
+        trace: published.trace,
+    }
+}
+
+/// A process-unique correlation id for a request's guest.
+fn next_correlation_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The payload of a mailbox entry the runtime handed back.
+pub(crate) fn payload_of(message: ComponentMessage) -> Option<Bytes> {
+    match message {
+        ComponentMessage::Deliver(message)
+        | ComponentMessage::Request(message)
+        | ComponentMessage::Publish(message) => Some(message.payload),
+        _ => None,
+    }
+}
+
+/// The subject a component is reached on: `component.<id>`.
+pub const COMPONENT_SUBJECT_PREFIX: &str = "component.";
+
+/// `component.<id>`.
+pub(crate) fn component_subject(id: &str) -> String {
+    format!("{COMPONENT_SUBJECT_PREFIX}{id}")
 }

@@ -9,6 +9,7 @@
 
 mod actor;
 mod dead_letters;
+mod deliver;
 mod down;
 mod durable;
 mod error;
@@ -17,6 +18,7 @@ mod fault;
 mod handoff;
 mod lifecycle;
 mod link;
+mod mailbox;
 mod message;
 mod monitor;
 mod registry;
@@ -41,10 +43,11 @@ pub use facade::{
 pub use fault::Fault;
 pub use handoff::HandOff;
 pub use lifecycle::{LifecycleState, RestartPending};
-pub use message::{ComponentMessage, ComponentReply, TopicMessage, UpgradeOutcome};
+pub use message::COMPONENT_SUBJECT_PREFIX;
+pub use message::{Answer, ComponentMessage, TopicMessage, UpgradeOutcome};
 pub use monitor::{ComponentDown, ComponentMonitor};
 pub use registry::{ComponentInfo, ComponentRegistry};
-pub use remote::{COMPONENT_SUBJECT_PREFIX, SEND_INBOX, SEND_LEASE};
+pub use remote::{SEND_INBOX, SEND_LEASE};
 pub use remote_monitor::{Membership, ARM_WAIT, DEMONITOR_INBOX, MONITOR_INBOX};
 pub use spawn::BATCH as SPAWN_BATCH;
 pub use spec::{ComponentSpec, DEFAULT_COMPONENT_MAILBOX, DEFAULT_STOP_TIMEOUT};

@@ -44,11 +44,13 @@ pub struct ComponentInfo {
     pub restart: Option<super::lifecycle::RestartPending>,
     /// Times its supervisor restarted it.
     pub restarts: u64,
-    /// Messages it handled successfully (operator upgrades and restarts
-    /// are not counted).
+    /// Messages it handled successfully: sends, requests, topic messages,
+    /// downs and exits handed to its guest, and export calls. Control
+    /// requests (health, upgrade, snapshot, restart, stop, faults) are not
+    /// messages and are not counted.
     pub handled: u64,
-    /// Messages whose handling failed (trap, error code, bad invoke;
-    /// failed upgrades and restarts are not counted).
+    /// Messages whose handling failed (trap, error code, bad invoke, a
+    /// message over the limit of a topic).
     pub failed: u64,
     /// Messages waiting in its mailbox now.
     pub mailbox_len: usize,
@@ -152,16 +154,11 @@ impl ComponentRegistry {
                     state: e.template.lifecycle.get(),
                     restart: e.template.lifecycle.pending(),
                     restarts: stats.restarts,
-                    handled: stats.handled.saturating_sub(
-                        e.template
-                            .control_handled
-                            .load(std::sync::atomic::Ordering::Relaxed),
-                    ),
-                    failed: stats.failed.saturating_sub(
-                        e.template
-                            .control_failed
-                            .load(std::sync::atomic::Ordering::Relaxed),
-                    ),
+                    handled: e
+                        .template
+                        .handled
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    failed: e.template.failed.load(std::sync::atomic::Ordering::Relaxed),
                     mailbox_len: e.actor.mailbox_len(),
                     denied: e.template.config.stats.as_ref().map_or(0, |calls| {
                         calls.denied.load(std::sync::atomic::Ordering::Relaxed)

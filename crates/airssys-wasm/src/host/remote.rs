@@ -59,16 +59,13 @@ use tokio::task::JoinHandle;
 use super::actor::ComponentActor;
 use super::dead_letters::DeadLetterSink;
 use super::error::HostError;
-use super::message::{ComponentMessage, ComponentReply, TopicMessage};
+use super::mailbox;
+use super::message::{self, component_subject, ComponentMessage, Expects, TopicMessage};
 use super::remote_monitor::{Membership, RemoteMonitors, Watched};
-use super::router::next_correlation_id;
 use crate::guest::host_imports::BoxFuture;
 use crate::guest::GuestMessage;
 use crate::id::ComponentId;
 use airssys_rt::DeadLetterReason;
-
-/// The subject a component is reached on: `component.<id>`.
-pub const COMPONENT_SUBJECT_PREFIX: &str = "component.";
 
 /// Reply subjects of sends between hosts start with this.
 pub const SEND_INBOX: &str = "_INBOX.airssys-send.";
@@ -94,11 +91,6 @@ pub const REMOTE_ROOM_WAIT: Duration = Duration::from_millis(5);
 /// How long a host waits for one of its components to handle a request that
 /// came over the broker (the requester has its own, usually shorter, timeout).
 const REMOTE_HANDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `component.<id>`.
-pub(crate) fn component_subject(id: &str) -> String {
-    format!("{COMPONENT_SUBJECT_PREFIX}{id}")
-}
 
 pub(crate) struct RemoteRoutes {
     broker: Arc<dyn MessageBroker<TopicMessage>>,
@@ -677,52 +669,52 @@ impl Endpoint {
             return;
         }
         let reply_to = published.reply_to.clone().filter(|r| !is_send_inbox(r));
-        let message = GuestMessage {
-            sender: published.payload.sender.clone(),
-            subject: None,
-            correlation_id: reply_to.as_ref().map(|_| next_correlation_id()),
-            redelivered: false,
-            payload: published.payload.payload.clone(),
-            enqueued: crate::metrics::Enqueued::now(),
-            trace: published.payload.trace.clone(),
+        let expects = if reply_to.is_some() {
+            Expects::Reply
+        } else {
+            Expects::Nothing
         };
-        if message.payload.len() > self.max_message_bytes {
-            let why = format!(
-                "payload of {} bytes over the limit of {}",
-                message.payload.len(),
-                self.max_message_bytes
-            );
-            if reply_to.is_some() {
-                self.answer_failure(&published, &why);
+        let message = message::message(
+            published.payload.sender.clone(),
+            published.payload.payload.clone(),
+            expects,
+            published.payload.trace.clone(),
+        );
+        let delivered = match mailbox::checked(self.max_message_bytes, message) {
+            Err(refused) => {
+                let why = refused.to_string();
+                let message = *refused.message;
+                if expects == Expects::Reply {
+                    self.answer_failure(&published, &why);
+                }
+                self.dead_letters
+                    .post(&self.id, message, DeadLetterReason::Rejected(why));
+                return;
             }
-            self.dead_letters
-                .post(&self.id, message, DeadLetterReason::Rejected(why));
-            return;
-        }
-        if reply_to.is_none() {
             // Waits for mailbox room, as a local send from the façade does:
             // a busy component slows its own subject, and what the server
             // pushes meanwhile waits in the subscription's buffer (which
             // dead-letters, with the reason, if it overflows).
-            if let Err(error) = self.actor.tell(ComponentMessage::Deliver(message)).await {
-                if let ComponentMessage::Deliver(message) = error.message {
-                    self.dead_letters
-                        .post(&self.id, message, DeadLetterReason::ActorStopped);
+            Ok(message) if expects == Expects::Nothing => {
+                if let Err(error) = self.actor.tell(ComponentMessage::Deliver(message)).await {
+                    if let ComponentMessage::Deliver(message) = error.message {
+                        self.dead_letters
+                            .post(&self.id, message, DeadLetterReason::ActorStopped);
+                    }
                 }
-            }
-            return;
-        }
-        let reply = match self
-            .actor
-            .ask(ComponentMessage::Deliver(message), REMOTE_HANDLE_TIMEOUT)
-            .await
-        {
-            Ok(ComponentReply::Delivered(reply)) => reply.unwrap_or_default(),
-            Ok(other) => {
-                tracing::warn!(component = %self.id, reply = ?other, "unexpected reply to a remote request");
-                self.answer_failure(&published, &format!("unexpected reply {other:?}"));
                 return;
             }
+            Ok(message) => {
+                mailbox::ask(
+                    &self.actor,
+                    ComponentMessage::Request(message),
+                    REMOTE_HANDLE_TIMEOUT,
+                )
+                .await
+            }
+        };
+        let reply = match delivered {
+            Ok(reply) => reply.unwrap_or_default(),
             Err(error) => {
                 // The handler's own failure was dead-lettered by the actor;
                 // the requester learns of it now, not at its timeout.
@@ -790,15 +782,12 @@ fn direct_sends(
         }
         // Moved, not copied: a refusal hands the message back, and it is
         // put back for the endpoint.
-        let message = GuestMessage {
-            sender: published.payload.sender.take(),
-            subject: None,
-            correlation_id: None,
-            redelivered: false,
-            payload: std::mem::take(&mut published.payload.payload),
-            enqueued: crate::metrics::Enqueued::now(),
-            trace: published.payload.trace.take(),
-        };
+        let message = message::message(
+            published.payload.sender.take(),
+            std::mem::take(&mut published.payload.payload),
+            Expects::Nothing,
+            published.payload.trace.take(),
+        );
         let give_back = |mut published: BrokerMessage<TopicMessage>, refused: ComponentMessage| {
             if let ComponentMessage::Deliver(message) = refused {
                 published.payload = TopicMessage {

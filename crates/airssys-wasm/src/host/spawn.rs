@@ -25,6 +25,7 @@ use airssys_rt::supervisor::{
 use airssys_rt::{ActorRef, SpawnError};
 
 use super::actor::{ComponentActor, ComponentTemplate};
+use super::deliver::Local;
 use super::error::HostError;
 use super::facade::{ComponentHost, ComponentRef};
 use super::lifecycle::{LifecycleState, SharedLifecycle};
@@ -282,8 +283,8 @@ impl ComponentHost {
             id: id.clone(),
             module: parking_lot::RwLock::new(module),
             upgrades: std::sync::atomic::AtomicU64::new(0),
-            control_handled: std::sync::atomic::AtomicU64::new(0),
-            control_failed: std::sync::atomic::AtomicU64::new(0),
+            handled: std::sync::atomic::AtomicU64::new(0),
+            failed: std::sync::atomic::AtomicU64::new(0),
             config,
             lifecycle,
             dead_letters: inner.dead_letters.clone(),
@@ -417,7 +418,10 @@ impl ComponentHost {
         }
         Ok(ComponentRef {
             id,
-            actor,
+            target: Local {
+                actor,
+                max_message_bytes,
+            },
             host: self.clone(),
         })
     }

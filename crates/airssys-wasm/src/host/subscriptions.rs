@@ -1,7 +1,8 @@
 //! Topic subscriptions at run time: [`ComponentHost::subscribe`],
 //! [`ComponentHost::unsubscribe`], [`ComponentHost::subscriptions`], and the
-//! host side of the guests' `subscribe` / `unsubscribe` calls (through the
-//! [`Router`](super::router::Router)).
+//! host side of the guests' `subscribe` / `unsubscribe` calls is the
+//! [`Router`](super::router::Router)'s, on the same
+//! [`TopicRouter`](super::topics::TopicRouter).
 //!
 //! A component's subscriptions are one set, kept by the host for the
 //! component (not for an instance): it starts as its spec's `subscribe`
@@ -14,9 +15,6 @@ use airssys_rt::broker::subject;
 
 use super::error::HostError;
 use super::facade::ComponentHost;
-use super::registry::ComponentRegistry;
-use super::topics::TopicRouter;
-use crate::guest::host_imports::{BoxFuture, HostCallError};
 use crate::id::ComponentId;
 
 impl ComponentHost {
@@ -102,7 +100,7 @@ impl ComponentHost {
     pub async fn unsubscribe(&self, id: &str, pattern: &str) -> Result<bool, HostError> {
         valid(id, pattern)?;
         self.entry(id)?;
-        Ok(leave(&self.inner.topics, id, pattern).await)
+        Ok(self.inner.topics.leave(id, pattern).await)
     }
 
     /// The topic patterns component `id` is subscribed to now, sorted: its
@@ -124,56 +122,4 @@ fn valid(id: &str, pattern: &str) -> Result<(), HostError> {
         pattern: pattern.to_owned(),
         reason: e.to_string(),
     })
-}
-
-/// Ends `id`'s subscription to `pattern`, once its topic has carried the
-/// order out; whether it had it.
-async fn leave(topics: &TopicRouter, id: &str, pattern: &str) -> bool {
-    if topics.drop_pending(id, pattern) {
-        return true;
-    }
-    match topics.unsubscribe(pattern, id) {
-        Some(left) => {
-            // An error means the pump is gone: nothing left to deliver.
-            let _ = left.await;
-            true
-        }
-        None => false,
-    }
-}
-
-/// A guest's `subscribe`, its pattern valid and granted (checked by the
-/// import layer). A component whose first instance is still in its `init`
-/// is not registered yet: the pattern is kept and applied when it is. One
-/// out of the registry otherwise (stopping, handed to another host) is
-/// `Unavailable`.
-pub(super) fn guest_subscribe(
-    registry: &ComponentRegistry,
-    topics: &TopicRouter,
-    from: &ComponentId,
-    pattern: &str,
-) -> Result<(), HostCallError> {
-    let Some(route) = registry.route(from.as_str()) else {
-        if topics.keep_pending(from, pattern) {
-            return Ok(());
-        }
-        return Err(HostCallError::Unavailable(format!(
-            "component {from} is not running on this host any more: not subscribed to `{pattern}`"
-        )));
-    };
-    topics
-        .add(pattern, from.clone(), route.actor)
-        .map(|_| ())
-        .map_err(|e| HostCallError::Unavailable(e.to_string()))
-}
-
-/// A guest's `unsubscribe`, its pattern valid.
-pub(super) fn guest_unsubscribe(
-    topics: &std::sync::Arc<TopicRouter>,
-    from: &ComponentId,
-    pattern: &str,
-) -> BoxFuture<Result<bool, HostCallError>> {
-    let topics = std::sync::Arc::clone(topics);
-    let (from, pattern) = (from.clone(), pattern.to_owned());
-    Box::pin(async move { Ok(leave(&topics, from.as_str(), &pattern).await) })
 }

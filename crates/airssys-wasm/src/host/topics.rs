@@ -16,7 +16,6 @@ use super::actor::ComponentActor;
 use super::dead_letters::DeadLetterSink;
 use super::error::HostError;
 use super::message::{ComponentMessage, TopicMessage};
-use crate::guest::GuestMessage;
 use crate::id::ComponentId;
 use airssys_rt::DeadLetterReason;
 
@@ -259,6 +258,23 @@ impl TopicRouter {
         true
     }
 
+    /// Ends `id`'s subscription to `pattern` (or what was kept of it
+    /// before `id` was registered), once its topic has carried the order
+    /// out; whether it had it.
+    pub(crate) async fn leave(&self, id: &str, pattern: &str) -> bool {
+        if self.drop_pending(id, pattern) {
+            return true;
+        }
+        match self.unsubscribe(pattern, id) {
+            Some(left) => {
+                // An error means the pump is gone: nothing left to deliver.
+                let _ = left.await;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes `pattern` from what is kept for `component`; `true` if it was.
     pub(crate) fn drop_pending(&self, component: &str, pattern: &str) -> bool {
         let mut pending = self.pending.lock();
@@ -350,7 +366,7 @@ async fn pump(
 /// its consumers deliver). A pattern as wide as `>` matches them on a
 /// shared server; handing them to its subscribers would show them other
 /// components' messages (and a durable one twice).
-const ADDRESSED: [&str; 2] = [super::remote::COMPONENT_SUBJECT_PREFIX, "durable."];
+const ADDRESSED: [&str; 2] = [super::message::COMPONENT_SUBJECT_PREFIX, "durable."];
 
 /// Whether `subject` carries a message addressed elsewhere ([`ADDRESSED`]).
 fn addressed(subject: &str) -> bool {
@@ -367,17 +383,9 @@ fn fan_out(
     if addressed(&published.subject) {
         return;
     }
-    let message = GuestMessage {
-        sender: published.payload.sender,
-        subject: Some(published.subject),
-        correlation_id: None,
-        redelivered: false,
-        payload: published.payload.payload,
-        enqueued: crate::metrics::Enqueued::now(),
-        trace: published.payload.trace,
-    };
+    let message = super::message::published(published.subject, published.payload);
     for (id, actor) in subscribers.read().iter() {
-        if let Err(error) = actor.try_tell(ComponentMessage::Deliver(message.clone())) {
+        if let Err(error) = actor.try_tell(ComponentMessage::Publish(message.clone())) {
             let reason = match error {
                 TrySendError::MailboxFull { .. } => DeadLetterReason::MailboxFull,
                 _ => DeadLetterReason::ActorStopped,

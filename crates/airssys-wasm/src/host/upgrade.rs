@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::{ComponentFailure, HostError};
-use super::facade::{ask, unexpected, ComponentHost};
-use super::message::{ComponentMessage, ComponentReply, UpgradeOutcome};
+use super::facade::{control, ComponentHost};
+use super::message::{ComponentMessage, UpgradeOutcome};
 use super::registry::RegistryEntry;
 use crate::guest::GuestModule;
 use crate::id::ComponentId;
@@ -135,19 +135,14 @@ async fn upgrade_one(
     module: GuestModule,
     timeout: Duration,
 ) -> Result<UpgradeReport, HostError> {
-    match ask(
-        id,
-        &entry.actor,
-        ComponentMessage::Upgrade { module },
-        timeout,
-    )
-    .await
-    {
-        Ok(ComponentReply::Upgraded(outcome)) => Ok(UpgradeReport {
+    let asked = control(id, &entry.actor, timeout, |answer| {
+        ComponentMessage::Upgrade { module, answer }
+    });
+    match asked.await {
+        Ok(outcome) => Ok(UpgradeReport {
             component: ComponentId::new(id),
             outcome,
         }),
-        Ok(other) => Err(unexpected(id, other)),
         Err(HostError::HandlerFailed { component, cause }) => Err(HostError::UpgradeFailed {
             component,
             cause: match cause {

@@ -34,8 +34,8 @@ pub(crate) type Stamp = quanta::Instant;
 
 pub use histogram::{Histogram, HistogramSnapshot, BUCKET_BOUNDS_NANOS};
 
-pub use sampling::{set_timing_every, timing_every};
 pub(crate) use sampling::weight;
+pub use sampling::{set_timing_every, timing_every};
 
 /// Now, if the operation at hand is timed (one in
 /// [`timing_every`](sampling::timing_every)).

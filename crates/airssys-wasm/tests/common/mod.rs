@@ -140,7 +140,12 @@ impl HostServices for FakeHost {
                     tokio::task::yield_now().await;
                     Ok(Bytes::from(bytes))
                 }
-                RequestBehaviour::Hang => std::future::pending().await,
+                // A target that never answers: the host's timer ends the
+                // wait, as the contract of `HostServices::request` says.
+                RequestBehaviour::Hang => {
+                    tokio::time::sleep(timeout).await;
+                    Err(HostCallError::Timeout)
+                }
                 RequestBehaviour::Fail(e) => Err(e),
             }
         })

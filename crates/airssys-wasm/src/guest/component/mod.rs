@@ -245,6 +245,11 @@ impl std::fmt::Debug for ComponentInstance {
 }
 
 impl ComponentInstance {
+    /// The component's `max_message_bytes`.
+    pub(crate) fn max_message_bytes(&self) -> usize {
+        self.limits.get_max_message_bytes()
+    }
+
     pub(crate) fn component(&self) -> &ComponentId {
         &self.component
     }
@@ -262,6 +267,14 @@ impl ComponentInstance {
     }
 
     /// Fuel the last call consumed of its budget; `None` without fuel.
+    /// Adds the fuel the last call consumed to the component's counter
+    /// (nothing on an engine without fuel).
+    pub(crate) fn record_fuel(&self) {
+        if let Some(units) = self.fuel_used() {
+            self.stats().add_fuel(units);
+        }
+    }
+
     pub(crate) fn fuel_used(&self) -> Option<u64> {
         if !self.fuel {
             return None;
@@ -346,20 +359,15 @@ impl ComponentInstance {
 
     /// Delivers one message to `handle-message`. The reply is what the guest
     /// returned, or else what it passed to `messaging.reply`; returning one
-    /// after replying through the import is an error.
+    /// after replying through the import is an error. The payload was
+    /// checked against the component's limit by the caller
+    /// ([`GuestInstance::handle`](super::GuestInstance::handle)
+    /// or the host's delivery).
     pub(crate) async fn handle_message(
         &mut self,
         msg: &GuestMessage,
     ) -> Result<Option<Bytes>, GuestError> {
-        let size = msg.payload.len();
         let limit = self.limits.get_max_message_bytes();
-        if size > limit {
-            return Err(GuestError::MessageTooLarge {
-                component: self.component.clone(),
-                size,
-                limit,
-            });
-        }
         let handle = self
             .handle
             .typed::<(MessageRecord<'_>,), (HandleResult,)>(&self.store)
@@ -374,6 +382,7 @@ impl ComponentInstance {
         self.store.data_mut().base.open_reply();
         self.store.data_mut().base.redelivered = msg.redelivered;
         let result = handle.call_async(&mut self.store, (record,)).await;
+        self.record_fuel();
         self.store.data_mut().base.redelivered = false;
         let replied = self.store.data_mut().base.take_reply();
         let (result,) = result.map_err(|e| self.fail(e))?;
