@@ -272,6 +272,19 @@ fn a_bad_binary_is_refused_before_anything_starts() {
 
 #[test]
 fn ctrl_c_shuts_down_gracefully_with_a_summary() {
+    stops_gracefully_on("-INT", "ended: interrupted");
+}
+
+/// What systemd, Docker and Kubernetes send to stop a service.
+#[test]
+fn sigterm_under_load_shuts_down_gracefully_with_a_summary() {
+    stops_gracefully_on("-TERM", "ended: terminated (SIGTERM)");
+}
+
+/// Runs the orders example until traffic flows, sends `signal`, and
+/// expects a graceful stop: exit 0, the summary saying why (`ended`),
+/// every message accounted.
+fn stops_gracefully_on(signal: &str, ended: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_airssys"))
         .args(["run", &example()])
         .env("RUST_LOG", "error")
@@ -289,14 +302,14 @@ fn ctrl_c_shuts_down_gracefully_with_a_summary() {
     }
     let pid = child.id().to_string();
     assert!(Command::new("kill")
-        .args(["-INT", &pid])
+        .args([signal, &pid])
         .status()
         .unwrap()
         .success());
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     assert!(child.wait().unwrap().success(), "{rest}");
-    assert!(rest.contains("ended: interrupted"), "{rest}");
+    assert!(rest.contains(ended), "{rest}");
     assert!(rest.contains("delivered: ok"), "{rest}");
 }
 
