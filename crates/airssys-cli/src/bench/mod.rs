@@ -366,7 +366,10 @@ impl Sizes {
         requests: 2_000,
         memory_components: 100,
         restarts: 50,
-        publishes: 5_000,
+        // 7 rounds of ~2,900 publishes to 8 subscribers (~5 ms each): with
+        // 5,000 a round lasted ~2 ms, shorter than a scheduler slice, and
+        // the ratio swung 4x between runs on a loaded machine.
+        publishes: 20_000,
         big_instances: 10,
     };
     /// The default.

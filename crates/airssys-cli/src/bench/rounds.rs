@@ -22,6 +22,44 @@ pub(super) trait Side {
     async fn round(&mut self, n: usize) -> Result<f64, BenchError>;
 }
 
+/// One side of a latency scenario, set up once and sampled round after
+/// round.
+pub(super) trait Sampler {
+    /// Times `n` operations, each pushed onto `out` in microseconds.
+    async fn sample(&mut self, n: usize, out: &mut Vec<f64>) -> Result<(), BenchError>;
+}
+
+/// A latency scenario's samples in [`ROUNDS`] interleaved rounds: both
+/// sides' samples pooled for the percentiles, and the median of the
+/// rounds' p50 ratios as the scenario's `ratio_p50`.
+pub(super) async fn latency_rounds(
+    name: &'static str,
+    ours: &mut impl Sampler,
+    base_name: &str,
+    base: &mut impl Sampler,
+    n: usize,
+) -> Result<Scenario, BenchError> {
+    let (mut all_ours, mut all_base) = (Vec::new(), Vec::new());
+    let mut round_ratios = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let (mut o, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        if round % 2 == 0 {
+            ours.sample(n, &mut o).await?;
+            base.sample(n, &mut b).await?;
+        } else {
+            base.sample(n, &mut b).await?;
+            ours.sample(n, &mut o).await?;
+        }
+        round_ratios.push(percentile(&mut o, 50.0) / percentile(&mut b, 50.0));
+        all_ours.extend(o);
+        all_base.extend(b);
+    }
+    let mut row = Scenario::latency(name, &mut all_ours, base_name, &mut all_base);
+    row.ratio_p50 = Some(percentile(&mut round_ratios.clone(), 50.0));
+    row.round_ratios = Some(round_ratios);
+    Ok(row)
+}
+
 /// The rates of both sides, round by round.
 #[derive(Debug, Default)]
 pub(super) struct Rounds {
