@@ -399,8 +399,9 @@ impl TestHost {
     /// # Errors
     /// [`Error::Host`]: as [`ComponentHost::health`].
     pub async fn health(&self, id: &str) -> Result<ComponentHealth> {
-        let result = self.host.health(id, self.timeout).await;
-        self.settle(id, result)
+        // Control, not a message: not in the ledger (the host does not
+        // count it as handled either).
+        Ok(self.host.health(id, self.timeout).await?)
     }
 
     /// The component's row of [`ComponentHost::list`]: state, restarts,
@@ -446,8 +447,9 @@ impl TestHost {
             component: id.to_owned(),
             fault: fault.to_string(),
         });
-        let result = self.host.inject_fault(id, fault).await;
-        self.settle(id, result)
+        // Control, not a message: not in the ledger (the host does not
+        // count it as handled either).
+        Ok(self.host.inject_fault(id, fault).await?)
     }
 
     /// Stops component `id` for good; what was queued for it is

@@ -14,15 +14,16 @@ use crate::record::Event;
 pub struct LedgerRow {
     /// The component.
     pub id: String,
-    /// Messages that reached its mailbox: the test's sends, requests,
-    /// health checks, invokes and faults, plus every recorded publish
+    /// Messages that reached its mailbox: the test's sends, requests and
+    /// invokes, plus every recorded publish
     /// matching one of its subscriptions. `None` when another component may
     /// send to it directly (not observable, so not checked).
     pub delivered: Option<u64>,
     /// Handled successfully.
     pub handled: u64,
-    /// Failed (trap, error code, injected crash); a failed message is also
-    /// dead-lettered, except a failed invoke or an injected crash.
+    /// Failed (trap, error code); a failed message is also dead-lettered,
+    /// except a failed invoke. Health checks and injected faults are
+    /// control, not messages: counted on neither side.
     pub failed: u64,
     /// Dead-lettered without being handled (mailbox full, component stopped).
     pub undelivered: u64,

@@ -236,7 +236,7 @@ pub enum Step {
         payload: Option<PayloadSpec>,
     },
     /// Component `id` has handled at least `count` messages (its `handled`
-    /// counter, health checks included): a point to wait for, e.g. before
+    /// counter; health checks are not messages): a point to wait for, e.g. before
     /// a crash, since a topic message travels through the broker and a
     /// request does not.
     ExpectHandled {
