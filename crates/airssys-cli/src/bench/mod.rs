@@ -361,7 +361,9 @@ pub struct Sizes {
 impl Sizes {
     /// `--quick`: a few seconds, even in a debug build.
     pub const QUICK: Sizes = Sizes {
-        spawns: 100,
+        // 7 interleaved rounds of 50 on each side: with 100 (~15 a round)
+        // one slowed round moved the median.
+        spawns: 350,
         tells: 20_000,
         requests: 2_000,
         memory_components: 100,
