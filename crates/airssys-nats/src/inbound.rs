@@ -4,6 +4,7 @@
 //! when the direct path asks it to), or through the airssys
 //! [`Subscription`](airssys_rt::broker::Subscription)'s queue.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -95,79 +96,102 @@ pub(crate) async fn pump<M: Clone + Send + 'static>(
             },
             _ = &mut closed => break,
         };
-        let Some(mut delivered) = decode(&broker, message, &mut names) else {
+        let Some(delivered) = decode(&broker, message, &mut names) else {
             continue;
         };
-        let counters = &broker.counters;
-        if let Some(direct) = &route.direct {
-            // Only while nothing queued is waiting for the consumer (order),
-            // and while there is a consumer at all.
-            if route.backlog.is_clear() && !route.queue.is_closed() {
-                let taken = match direct(delivered) {
-                    DirectOutcome::Taken => Ok(()),
-                    DirectOutcome::Refused(back) => Err(back),
-                    // The next message waits in the client's buffer
-                    // meanwhile; the wait is bounded by the consumer.
-                    DirectOutcome::Wait(room) => room.await,
-                };
-                match taken {
-                    Ok(()) => {
-                        counters.received.fetch_add(1, Ordering::Relaxed);
-                        counters.direct.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                    Err(back) => delivered = back,
-                }
-            }
+        let Err(delivered) = hand_direct(&route, delivered).await else {
+            broker.counters.received.fetch_add(1, Ordering::Relaxed);
+            broker.counters.direct.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        if enqueue(&broker, &route, delivered).is_break() {
+            break;
         }
-        route.backlog.queued();
-        match route.queue.try_send(delivered) {
-            Ok(()) => {
-                counters.received.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(mpsc::error::TrySendError::Full(message)) => {
-                route.backlog.not_queued();
-                counters.dropped_full.fetch_add(1, Ordering::Relaxed);
-                route.dropped.fetch_add(1, Ordering::Relaxed);
-                if message.is_dead_letter() {
-                    tracing::warn!(subject = %message.subject, pattern = %route.pattern, "dead letter lost: subscription queue full");
-                    continue;
-                }
-                let reason = Undelivered::new(
-                    Arc::clone(&route.pattern),
-                    DeadLetterReason::SubscriberFull {
-                        capacity: route.queue.max_capacity(),
-                    },
-                );
-                if let Err(error) =
-                    broker
-                        .broker
-                        .publish_dead_letter(message.subject, message.payload, reason)
-                {
-                    tracing::warn!(pattern = %route.pattern, %error, "could not dead-letter a message for a full subscription");
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(message)) => {
-                // The consumer closed the subscription: this one (and
-                // nothing after it) is dead-lettered as for any
-                // subscriber that is gone.
-                route.backlog.not_queued();
-                let reason = Undelivered::new(
-                    Arc::clone(&route.pattern),
-                    DeadLetterReason::SubscriberClosed,
-                );
-                if !message.is_dead_letter() {
-                    if let Err(error) =
-                        broker
-                            .broker
-                            .publish_dead_letter(message.subject, message.payload, reason)
-                    {
-                        tracing::warn!(pattern = %route.pattern, %error, "could not dead-letter a message for a closed subscription");
-                    }
-                }
-                break;
-            }
+    }
+}
+
+/// Hands `delivered` to the consumer on the direct path, if the route has
+/// one, nothing queued is waiting (order) and there is a consumer at all;
+/// gives it back otherwise, or when the consumer refuses it.
+async fn hand_direct<M: Clone + Send + 'static>(
+    route: &Route<M>,
+    delivered: BrokerMessage<M>,
+) -> Result<(), BrokerMessage<M>> {
+    let Some(direct) = &route.direct else {
+        return Err(delivered);
+    };
+    if !route.backlog.is_clear() || route.queue.is_closed() {
+        return Err(delivered);
+    }
+    match direct(delivered) {
+        DirectOutcome::Taken => Ok(()),
+        DirectOutcome::Refused(back) => Err(back),
+        // The next message waits in the client's buffer meanwhile; the
+        // wait is bounded by the consumer.
+        DirectOutcome::Wait(room) => room.await,
+    }
+}
+
+/// Queues `delivered` for the consumer; a full queue dead-letters it
+/// (`SubscriberFull`), a closed one dead-letters it (`SubscriberClosed`)
+/// and ends the pump ([`ControlFlow::Break`]).
+fn enqueue<M: Clone + Send + 'static>(
+    broker: &Inbound<M>,
+    route: &Route<M>,
+    delivered: BrokerMessage<M>,
+) -> ControlFlow<()> {
+    let counters = &broker.counters;
+    route.backlog.queued();
+    match route.queue.try_send(delivered) {
+        Ok(()) => {
+            counters.received.fetch_add(1, Ordering::Relaxed);
+            ControlFlow::Continue(())
         }
+        Err(mpsc::error::TrySendError::Full(message)) => {
+            route.backlog.not_queued();
+            counters.dropped_full.fetch_add(1, Ordering::Relaxed);
+            route.dropped.fetch_add(1, Ordering::Relaxed);
+            if message.is_dead_letter() {
+                tracing::warn!(subject = %message.subject, pattern = %route.pattern, "dead letter lost: subscription queue full");
+                return ControlFlow::Continue(());
+            }
+            dead_letter(
+                broker,
+                route,
+                message,
+                DeadLetterReason::SubscriberFull {
+                    capacity: route.queue.max_capacity(),
+                },
+            );
+            ControlFlow::Continue(())
+        }
+        Err(mpsc::error::TrySendError::Closed(message)) => {
+            // The consumer closed the subscription: this one (and nothing
+            // after it) is dead-lettered as for any subscriber that is
+            // gone.
+            route.backlog.not_queued();
+            if !message.is_dead_letter() {
+                dead_letter(broker, route, message, DeadLetterReason::SubscriberClosed);
+            }
+            ControlFlow::Break(())
+        }
+    }
+}
+
+/// Dead-letters `message`, which `route`'s subscription could not take,
+/// for `reason` (a failure to do so is logged: the broker is closing).
+fn dead_letter<M: Clone + Send + 'static>(
+    broker: &Inbound<M>,
+    route: &Route<M>,
+    message: BrokerMessage<M>,
+    reason: DeadLetterReason,
+) {
+    let reason = Undelivered::new(Arc::clone(&route.pattern), reason);
+    if let Err(error) = broker
+        .broker
+        .publish_dead_letter(message.subject, message.payload, reason)
+    {
+        tracing::warn!(pattern = %route.pattern, %error, "could not dead-letter a message its subscription could not take");
     }
 }
 

@@ -426,15 +426,23 @@ impl Plan<'_> {
 
     /// The scenarios this plan runs, in order.
     pub fn scenarios(&self) -> Vec<&'static str> {
-        SCENARIOS
-            .iter()
-            .chain(NATS_SCENARIOS.iter())
-            .chain(CLUSTER_SCENARIOS.iter())
-            .chain(SCALE_SCENARIOS.iter())
-            .copied()
+        all_scenarios()
+            .into_iter()
             .filter(|s| self.wants(s))
             .collect()
     }
+}
+
+/// Every scenario `airssys bench` knows, in the order it runs them: the
+/// local ones, then the NATS, cluster and scale ones.
+pub fn all_scenarios() -> Vec<&'static str> {
+    SCENARIOS
+        .iter()
+        .chain(NATS_SCENARIOS.iter())
+        .chain(CLUSTER_SCENARIOS.iter())
+        .chain(SCALE_SCENARIOS.iter())
+        .copied()
+        .collect()
 }
 
 /// Runs the scenarios of `plan`; `progress(name)` is called before each.

@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use airssys_cli::bench::{
-    self, Plan, Report, CLUSTER_SCENARIOS, NATS_SCENARIOS, SCALE_SCENARIOS, SCENARIOS,
-};
+use airssys_cli::bench::{self, all_scenarios, Plan, Report};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// `airssys bench`'s arguments.
@@ -122,21 +120,7 @@ pub async fn bench_command(args: BenchArgs) -> ExitCode {
 
 /// Whether `name` is a scenario of any kind.
 fn known(name: &str) -> bool {
-    SCENARIOS.contains(&name)
-        || NATS_SCENARIOS.contains(&name)
-        || CLUSTER_SCENARIOS.contains(&name)
-        || SCALE_SCENARIOS.contains(&name)
-}
-
-/// Every scenario's name.
-fn all_scenarios() -> Vec<&'static str> {
-    SCENARIOS
-        .iter()
-        .chain(NATS_SCENARIOS.iter())
-        .chain(CLUSTER_SCENARIOS.iter())
-        .chain(SCALE_SCENARIOS.iter())
-        .copied()
-        .collect()
+    all_scenarios().contains(&name)
 }
 
 /// Runs the plan `runs` times, with a progress bar, and keeps each

@@ -54,15 +54,22 @@ impl Validator<'_> {
             None => String::new(),
         };
 
-        let file = |key: &str, value: &Option<Spanned<String>>| {
-            value
-                .as_ref()
-                .map(|v| self.broker_file(key, v, base))
-                .transpose()
-        };
+        Ok(BrokerSettings {
+            url,
+            prefix,
+            security: self.broker_security(b, base)?,
+        })
+    }
+
+    /// `[broker]`'s TLS and its one way to authenticate.
+    fn broker_security(
+        &self,
+        b: &RawBroker,
+        base: &Path,
+    ) -> Result<ConnectSecurity, ManifestError> {
         let mut security = ConnectSecurity::default();
         security.require_tls = b.require_tls.unwrap_or(false);
-        security.tls_ca = file("tls_ca", &b.tls_ca)?;
+        security.tls_ca = self.broker_file_if("tls_ca", &b.tls_ca, base)?;
         security.client_cert = match (&b.tls_cert, &b.tls_key) {
             (None, None) => None,
             (Some(c), None) => {
@@ -77,13 +84,18 @@ impl Validator<'_> {
                     "broker `tls_key` needs `tls_cert`, the client certificate",
                 ))
             }
-            (Some(_), Some(_)) => Some(ClientCert {
-                cert: file("tls_cert", &b.tls_cert)?.unwrap_or_default(),
-                key: file("tls_key", &b.tls_key)?.unwrap_or_default(),
+            (Some(cert), Some(key)) => Some(ClientCert {
+                cert: self.broker_file("tls_cert", cert, base)?,
+                key: self.broker_file("tls_key", key, base)?,
             }),
         };
+        security.auth = self.broker_auth(b, base)?;
+        Ok(security)
+    }
 
-        // One way to authenticate: the second one set is the error.
+    /// `[broker]`'s one way to authenticate, if any: the second one set is
+    /// the error.
+    fn broker_auth(&self, b: &RawBroker, base: &Path) -> Result<Option<Auth>, ManifestError> {
         let methods = [
             ("credentials", &b.credentials),
             ("nkey_seed_file", &b.nkey_seed_file),
@@ -99,12 +111,19 @@ impl Validator<'_> {
                 format!("broker `{second}` and `{first}` are two ways to authenticate: set one"),
             ));
         }
-        security.auth = if b.credentials.is_some() {
-            file("credentials", &b.credentials)?.map(Auth::CredentialsFile)
+        if b.password_file.is_some() && b.user.is_none() {
+            let at = b.password_file.as_ref().and_then(span);
+            return Err(self.err(at, "broker `password_file` needs `user`"));
+        }
+        Ok(if b.credentials.is_some() {
+            self.broker_file_if("credentials", &b.credentials, base)?
+                .map(Auth::CredentialsFile)
         } else if b.nkey_seed_file.is_some() {
-            file("nkey_seed_file", &b.nkey_seed_file)?.map(Auth::NkeySeedFile)
+            self.broker_file_if("nkey_seed_file", &b.nkey_seed_file, base)?
+                .map(Auth::NkeySeedFile)
         } else if b.token_file.is_some() {
-            file("token_file", &b.token_file)?.map(Auth::TokenFile)
+            self.broker_file_if("token_file", &b.token_file, base)?
+                .map(Auth::TokenFile)
         } else {
             match (&b.user, &b.password_file) {
                 (None, _) => None,
@@ -119,16 +138,20 @@ impl Validator<'_> {
                     password_file: self.broker_file("password_file", p, base)?,
                 }),
             }
-        };
-        if b.password_file.is_some() && b.user.is_none() {
-            let at = b.password_file.as_ref().and_then(span);
-            return Err(self.err(at, "broker `password_file` needs `user`"));
-        }
-        Ok(BrokerSettings {
-            url,
-            prefix,
-            security,
         })
+    }
+
+    /// [`broker_file`](Self::broker_file) of an optional key.
+    fn broker_file_if(
+        &self,
+        key: &str,
+        value: &Option<Spanned<String>>,
+        base: &Path,
+    ) -> Result<Option<PathBuf>, ManifestError> {
+        value
+            .as_ref()
+            .map(|v| self.broker_file(key, v, base))
+            .transpose()
     }
 
     /// The file `[broker] key` names, resolved against `base`; it must

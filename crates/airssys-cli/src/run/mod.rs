@@ -24,6 +24,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use airssys_nats::cluster::durable::DurableStore;
+use airssys_nats::cluster::Cluster;
 use airssys_nats::NatsBroker;
 use airssys_rt::broker::MessageBroker;
 use airssys_rt::supervisor::FailureCause;
@@ -32,7 +34,7 @@ use airssys_wasm::{SubjectPattern, TopicMessage};
 use tokio::task::JoinHandle;
 
 use crate::control::ControlConfig;
-use crate::manifest::Manifest;
+use crate::manifest::{ClusterSettings, Manifest};
 pub use summary::Summary;
 
 /// Options of `airssys run`.
@@ -249,32 +251,15 @@ pub async fn run(mut manifest: Manifest, mut opts: RunOptions) -> Result<Summary
     };
 
     let manifest = Arc::new(manifest);
-    let cluster_run = match (cluster, cluster_settings, &nats) {
-        (Some(cluster), Some(settings), Some(broker)) => Some(
-            crate::cluster::ClusterRun::start(
-                cluster,
-                host.clone(),
-                broker.clone(),
-                Arc::clone(&manifest),
-                settings,
-                durable_store,
-            )
-            .await
-            .map_err(RunError::Broker)?,
-        ),
-        _ => None,
-    };
-    if let (Some(slot), Some(run)) = (&cluster_slot, &cluster_run) {
-        slot.set(run.handle());
-    }
-    if let Some(nats) = &nats {
-        // Every subscription (components, ledger) is on the server before
-        // the host says it is ready, so a peer started after this line
-        // reaches every component here.
-        nats.sync()
-            .await
-            .map_err(|e| RunError::Broker(e.to_string()))?;
-    }
+    let cluster_run = start_cluster(
+        &host,
+        &manifest,
+        nats.as_ref(),
+        (cluster, cluster_settings),
+        durable_store,
+        cluster_slot.as_ref(),
+    )
+    .await?;
     eprintln!("ready: {} components running", host.list().len());
 
     let (drives, stopping) = start_drives(&host, &manifest, &opts);
@@ -293,6 +278,43 @@ pub async fn run(mut manifest: Manifest, mut opts: RunOptions) -> Result<Summary
     };
     let end = running.watch(&opts, &tree_nodes, &member_of).await;
     Ok(running.stop(end).await)
+}
+
+/// Starts this host's part in the cluster, if it has one, and hands it to
+/// the control API's slot; then waits until every subscription is on the
+/// NATS server, so a peer started after this reaches every component here.
+async fn start_cluster(
+    host: &ComponentHost,
+    manifest: &Arc<Manifest>,
+    nats: Option<&NatsBroker<TopicMessage>>,
+    (cluster, settings): (Option<Cluster>, Option<ClusterSettings>),
+    durable_store: Option<DurableStore>,
+    slot: Option<&crate::cluster::operate::ClusterSlot>,
+) -> Result<Option<crate::cluster::ClusterRun>, RunError> {
+    let cluster_run = match (cluster, settings, nats) {
+        (Some(cluster), Some(settings), Some(broker)) => Some(
+            crate::cluster::ClusterRun::start(
+                cluster,
+                host.clone(),
+                broker.clone(),
+                Arc::clone(manifest),
+                settings,
+                durable_store,
+            )
+            .await
+            .map_err(RunError::Broker)?,
+        ),
+        _ => None,
+    };
+    if let (Some(slot), Some(run)) = (slot, &cluster_run) {
+        slot.set(run.handle());
+    }
+    if let Some(nats) = nats {
+        nats.sync()
+            .await
+            .map_err(|e| RunError::Broker(e.to_string()))?;
+    }
+    Ok(cluster_run)
 }
 
 /// Starts the manifest's drives (unless `--no-drives`), and the flag that

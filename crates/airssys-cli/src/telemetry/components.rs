@@ -16,8 +16,9 @@
 
 use std::collections::BTreeMap;
 
-use airssys_wasm::host::{ComponentHost, LifecycleState};
+use airssys_wasm::host::{ComponentHost, ComponentInfo, LifecycleState};
 use airssys_wasm::metrics::{DeniedKind, HistogramSnapshot, HostCallStats, TrapKind};
+use airssys_wasm::WasmEngine;
 
 use super::exposition::{Exposition, Kind};
 
@@ -82,6 +83,80 @@ pub fn component_name(id: &str) -> &str {
     }
 }
 
+/// The per-component counters: name, help, the row's value.
+const COUNTERS: [Figure; 3] = [
+    (
+        "airssys_messages_handled_total",
+        "Messages the component handled.",
+        |r| r.handled,
+    ),
+    (
+        "airssys_messages_failed_total",
+        "Messages whose handling failed (trap, error code).",
+        |r| r.failed,
+    ),
+    (
+        "airssys_restarts_total",
+        "Times its supervisor restarted the component.",
+        |r| r.restarts,
+    ),
+];
+
+/// The per-component gauges.
+const GAUGES: [Figure; 5] = [
+    (
+        "airssys_mailbox_len",
+        "Messages waiting in the mailbox now.",
+        |r| r.mailbox_len,
+    ),
+    (
+        "airssys_component_ready",
+        "1 while the component is ready (aggregated: how many are).",
+        |r| r.ready,
+    ),
+    (
+        "airssys_component_restarting",
+        "1 while it waits out a restart's backoff (aggregated: how many do).",
+        |r| r.restarting,
+    ),
+    (
+        "airssys_component_memory_bytes",
+        "Linear memory of the current instance, bytes.",
+        |r| r.memory_bytes,
+    ),
+    (
+        "airssys_component_memory_peak_bytes",
+        "Largest linear memory any instance had, bytes.",
+        |r| r.memory_peak_bytes,
+    ),
+];
+
+/// Fuel, a counter rendered after the gauges.
+const FUEL: [Figure; 1] = [(
+    "airssys_component_fuel_consumed_total",
+    "Fuel units handle-message consumed (0 without fuel).",
+    |r| r.fuel,
+)];
+
+/// The per-component histograms.
+const HISTOGRAMS: [HistogramFigure; 3] = [
+    (
+        "airssys_component_handle_duration_seconds",
+        "handle-message calls, guest call start to end.",
+        |r| &r.handle,
+    ),
+    (
+        "airssys_component_mailbox_wait_seconds",
+        "Time messages waited in the mailbox, enqueue to handler start.",
+        |r| &r.wait,
+    ),
+    (
+        "airssys_component_request_duration_seconds",
+        "The component's own requests, call to answer.",
+        |r| &r.request,
+    ),
+];
+
 /// The per-component families and the host's, as Prometheus text, under
 /// the cardinality rule with `limit`.
 ///
@@ -90,32 +165,7 @@ pub fn component_name(id: &str) -> &str {
 pub fn render(host: &ComponentHost, limit: usize) -> String {
     let list = host.list();
     let aggregated = list.len() > limit;
-    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-    // The row of component `id` under the rule; names past the limit go
-    // to `_other`.
-    let row_of = |rows: &BTreeMap<String, Row>, id: &str| -> String {
-        let key = if aggregated { component_name(id) } else { id };
-        if rows.contains_key(key) || rows.len() < limit {
-            key.to_owned()
-        } else {
-            OTHER.to_owned()
-        }
-    };
-    for c in &list {
-        let key = row_of(&rows, c.id.as_str());
-        let row = rows.entry(key).or_default();
-        row.handled += c.handled;
-        row.failed += c.failed;
-        row.restarts += c.restarts;
-        row.mailbox_len += c.mailbox_len as u64;
-        row.ready += u64::from(c.state == LifecycleState::Ready);
-        row.restarting += u64::from(c.state == LifecycleState::Restarting);
-    }
-    host.visit_metrics(|id, stats| {
-        let key = row_of(&rows, id.as_str());
-        rows.entry(key).or_default().add_stats(stats);
-    });
-
+    let rows = rows(host, &list, aggregated, limit);
     let label = if aggregated {
         "component_name"
     } else {
@@ -132,80 +182,84 @@ pub fn render(host: &ComponentHost, limit: usize) -> String {
         &[],
         if aggregated { 1.0 } else { 0.0 },
     );
-    let counters: [Figure; 3] = [
-        (
-            "airssys_messages_handled_total",
-            "Messages the component handled.",
-            |r| r.handled,
-        ),
-        (
-            "airssys_messages_failed_total",
-            "Messages whose handling failed (trap, error code).",
-            |r| r.failed,
-        ),
-        (
-            "airssys_restarts_total",
-            "Times its supervisor restarted the component.",
-            |r| r.restarts,
-        ),
-    ];
-    for (name, help, value) in counters {
-        e.family(name, Kind::Counter, help);
+    render_figures(&rows, label, Kind::Counter, &COUNTERS, &mut e);
+    render_figures(&rows, label, Kind::Gauge, &GAUGES, &mut e);
+    render_figures(&rows, label, Kind::Counter, &FUEL, &mut e);
+    render_by_kind(&rows, label, &mut e);
+    for (name, help, value) in HISTOGRAMS {
+        e.family(name, Kind::Histogram, help);
         for (key, row) in &rows {
+            e.histogram(name, &[(label, key)], value(row));
+        }
+    }
+    let live = list
+        .iter()
+        .filter(|c| c.state != LifecycleState::Stopped)
+        .count();
+    render_host(host, live, &mut e);
+    e.finish()
+}
+
+/// The rows of the scrape, one per component, or per name once there are
+/// more than `limit` components (`aggregated`).
+fn rows(
+    host: &ComponentHost,
+    list: &[ComponentInfo],
+    aggregated: bool,
+    limit: usize,
+) -> BTreeMap<String, Row> {
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    // The row of component `id` under the rule; names past the limit go
+    // to `_other`.
+    let row_of = |rows: &BTreeMap<String, Row>, id: &str| -> String {
+        let key = if aggregated { component_name(id) } else { id };
+        if rows.contains_key(key) || rows.len() < limit {
+            key.to_owned()
+        } else {
+            OTHER.to_owned()
+        }
+    };
+    for c in list {
+        let key = row_of(&rows, c.id.as_str());
+        let row = rows.entry(key).or_default();
+        row.handled += c.handled;
+        row.failed += c.failed;
+        row.restarts += c.restarts;
+        row.mailbox_len += c.mailbox_len as u64;
+        row.ready += u64::from(c.state == LifecycleState::Ready);
+        row.restarting += u64::from(c.state == LifecycleState::Restarting);
+    }
+    host.visit_metrics(|id, stats| {
+        let key = row_of(&rows, id.as_str());
+        rows.entry(key).or_default().add_stats(stats);
+    });
+    rows
+}
+
+/// One family per figure, one sample per row.
+fn render_figures(
+    rows: &BTreeMap<String, Row>,
+    label: &str,
+    kind: Kind,
+    figures: &[Figure],
+    e: &mut Exposition,
+) {
+    for (name, help, value) in figures {
+        e.family(name, kind, help);
+        for (key, row) in rows {
             e.sample(name, &[(label, key)], value(row) as f64);
         }
     }
-    let gauges: [Figure; 5] = [
-        (
-            "airssys_mailbox_len",
-            "Messages waiting in the mailbox now.",
-            |r| r.mailbox_len,
-        ),
-        (
-            "airssys_component_ready",
-            "1 while the component is ready (aggregated: how many are).",
-            |r| r.ready,
-        ),
-        (
-            "airssys_component_restarting",
-            "1 while it waits out a restart's backoff (aggregated: how many do).",
-            |r| r.restarting,
-        ),
-        (
-            "airssys_component_memory_bytes",
-            "Linear memory of the current instance, bytes.",
-            |r| r.memory_bytes,
-        ),
-        (
-            "airssys_component_memory_peak_bytes",
-            "Largest linear memory any instance had, bytes.",
-            |r| r.memory_peak_bytes,
-        ),
-    ];
-    for (name, help, value) in gauges {
-        e.family(name, Kind::Gauge, help);
-        for (key, row) in &rows {
-            e.sample(name, &[(label, key)], value(row) as f64);
-        }
-    }
-    e.family(
-        "airssys_component_fuel_consumed_total",
-        Kind::Counter,
-        "Fuel units handle-message consumed (0 without fuel).",
-    );
-    for (key, row) in &rows {
-        e.sample(
-            "airssys_component_fuel_consumed_total",
-            &[(label, key)],
-            row.fuel as f64,
-        );
-    }
+}
+
+/// The two counters labelled by kind as well: refused host calls and traps.
+fn render_by_kind(rows: &BTreeMap<String, Row>, label: &str, e: &mut Exposition) {
     e.family(
         "airssys_component_host_calls_refused_total",
         Kind::Counter,
         "Host calls the allow-lists refused, by kind.",
     );
-    for (key, row) in &rows {
+    for (key, row) in rows {
         for (i, kind) in DeniedKind::ALL.iter().enumerate() {
             e.sample(
                 "airssys_component_host_calls_refused_total",
@@ -219,7 +273,7 @@ pub fn render(host: &ComponentHost, limit: usize) -> String {
         Kind::Counter,
         "Incarnations failed by a trap, a timeout, the memory cap, a stack overflow or fuel, by kind.",
     );
-    for (key, row) in &rows {
+    for (key, row) in rows {
         for (i, kind) in TrapKind::ALL.iter().enumerate() {
             e.sample(
                 "airssys_component_traps_total",
@@ -228,35 +282,6 @@ pub fn render(host: &ComponentHost, limit: usize) -> String {
             );
         }
     }
-    let histograms: [HistogramFigure; 3] = [
-        (
-            "airssys_component_handle_duration_seconds",
-            "handle-message calls, guest call start to end.",
-            |r| &r.handle,
-        ),
-        (
-            "airssys_component_mailbox_wait_seconds",
-            "Time messages waited in the mailbox, enqueue to handler start.",
-            |r| &r.wait,
-        ),
-        (
-            "airssys_component_request_duration_seconds",
-            "The component's own requests, call to answer.",
-            |r| &r.request,
-        ),
-    ];
-    for (name, help, value) in histograms {
-        e.family(name, Kind::Histogram, help);
-        for (key, row) in &rows {
-            e.histogram(name, &[(label, key)], value(row));
-        }
-    }
-    let live = list
-        .iter()
-        .filter(|c| c.state != LifecycleState::Stopped)
-        .count();
-    render_host(host, live, &mut e);
-    e.finish()
 }
 
 /// The host's and the engine's families: live components, dead letters,
@@ -291,6 +316,13 @@ fn render_host(host: &ComponentHost, live: usize, e: &mut Exposition) {
         &host.metrics().spawn_seconds.snapshot(),
     );
     let engine = host.engine();
+    render_pool(engine, e);
+    render_module_cache(engine, e);
+}
+
+/// Pooling-allocator slots in use and free, by resource (nothing without
+/// the pool).
+fn render_pool(engine: &WasmEngine, e: &mut Exposition) {
     if let Some(pool) = engine.pool_usage() {
         let slots = [
             ("memory", pool.memories_in_use, pool.memories_total),
@@ -325,6 +357,10 @@ fn render_host(host: &ComponentHost, live: usize, e: &mut Exposition) {
             );
         }
     }
+}
+
+/// The module cache: hits, misses, evictions, entries, compile time.
+fn render_module_cache(engine: &WasmEngine, e: &mut Exposition) {
     let cache = engine.module_cache_stats();
     let counters = [
         (

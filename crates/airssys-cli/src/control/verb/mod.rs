@@ -315,43 +315,24 @@ impl Verb {
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let s = |v: &str| v.to_owned();
         let payload = Payload(body);
-        let (wants, verb) = match segs.as_slice() {
-            ["v1", "components"] => ("GET", Ok(Verb::List { tree: false })),
-            ["v1", "tree"] => ("GET", Ok(Verb::List { tree: true })),
-            ["v1", "hosts"] => ("GET", Ok(Verb::Hosts)),
-            ["v1", "specs"] => ("GET", Ok(Verb::Specs)),
-            ["v1", "components", id, "send"] => (
-                "POST",
-                Ok(Verb::Send {
-                    component: s(id),
-                    payload,
-                    encode: None,
-                }),
-            ),
-            ["v1", "components", id, "request"] => (
-                "POST",
-                millis(query, id, DEFAULT_REQUEST_TIMEOUT, |ms| {
-                    format!("bad timeout_ms `{ms}`: a positive integer")
-                })
-                .map(|timeout| Verb::Request {
-                    component: s(id),
-                    payload,
-                    timeout,
-                    encode: None,
-                }),
-            ),
-            ["v1", "publish", subject] => (
+        let route = match segs.as_slice() {
+            ["v1", "components", id, rest @ ..] if !rest.is_empty() => {
+                component_route(id, rest, query, payload)
+            }
+            ["v1", "components"] => Some(("GET", Ok(Verb::List { tree: false }))),
+            ["v1", "tree"] => Some(("GET", Ok(Verb::List { tree: true }))),
+            ["v1", "hosts"] => Some(("GET", Ok(Verb::Hosts))),
+            ["v1", "specs"] => Some(("GET", Ok(Verb::Specs))),
+            ["v1", "publish", subject] => Some((
                 "POST",
                 Ok(Verb::Publish {
                     subject: s(subject),
                     payload,
                     encode: None,
                 }),
-            ),
-            ["v1", "components", id, "stop"] => ("POST", Ok(Verb::Stop { component: s(id) })),
-            ["v1", "components", id, "restart"] => ("POST", Ok(Verb::Restart { component: s(id) })),
-            ["v1", "specs", name, "spawn"] => ("POST", Ok(Verb::Spawn { spec: s(name) })),
-            ["v1", "specs", name, "scale"] => (
+            )),
+            ["v1", "specs", name, "spawn"] => Some(("POST", Ok(Verb::Spawn { spec: s(name) }))),
+            ["v1", "specs", name, "scale"] => Some((
                 "POST",
                 match query.get("instances").and_then(|n| n.parse::<u32>().ok()) {
                     Some(instances) => Ok(Verb::Scale {
@@ -363,53 +344,85 @@ impl Verb {
                         target: s(name),
                     }),
                 },
-            ),
-            ["v1", "components", id, "down"] => (
-                "GET",
-                millis(query, id, DEFAULT_DOWN_WAIT, |_| {
-                    "timeout_ms must be a positive integer".into()
-                })
-                .map(|wait| Verb::Monitor {
-                    component: s(id),
-                    wait,
-                }),
-            ),
-            ["v1", "components", id, "subscribe", pattern] => (
-                "POST",
-                Ok(Verb::Subscribe {
-                    component: s(id),
-                    pattern: s(pattern),
-                }),
-            ),
-            ["v1", "components", id, "unsubscribe", pattern] => (
-                "POST",
-                Ok(Verb::Unsubscribe {
-                    component: s(id),
-                    pattern: s(pattern),
-                }),
-            ),
-            ["v1", "components", id, "subscriptions"] => {
-                ("GET", Ok(Verb::Subscriptions { component: s(id) }))
-            }
-            ["v1", "upgrade", target] => (
+            )),
+            ["v1", "upgrade", target] => Some((
                 "POST",
                 Ok(Verb::Upgrade {
                     target: s(target),
                     binary: payload,
                 }),
-            ),
-            _ => {
-                return Err(VerbError::NoRoute {
-                    method: method.to_owned(),
-                    path: segs.join("/"),
-                })
-            }
+            )),
+            _ => None,
+        };
+        let Some((wants, verb)) = route else {
+            return Err(VerbError::NoRoute {
+                method: method.to_owned(),
+                path: segs.join("/"),
+            });
         };
         if method != wants {
             return Err(VerbError::Method { wants });
         }
         verb
     }
+}
+
+/// The routes under `/v1/components/{id}/...`: the method each wants and
+/// the verb (or the query's error); `None` for no such route.
+fn component_route(
+    id: &str,
+    rest: &[&str],
+    query: &HashMap<String, String>,
+    payload: Payload,
+) -> Option<(&'static str, Result<Verb, VerbError>)> {
+    let component = id.to_owned();
+    Some(match rest {
+        ["send"] => (
+            "POST",
+            Ok(Verb::Send {
+                component,
+                payload,
+                encode: None,
+            }),
+        ),
+        ["request"] => (
+            "POST",
+            millis(query, id, DEFAULT_REQUEST_TIMEOUT, |ms| {
+                format!("bad timeout_ms `{ms}`: a positive integer")
+            })
+            .map(|timeout| Verb::Request {
+                component,
+                payload,
+                timeout,
+                encode: None,
+            }),
+        ),
+        ["stop"] => ("POST", Ok(Verb::Stop { component })),
+        ["restart"] => ("POST", Ok(Verb::Restart { component })),
+        ["down"] => (
+            "GET",
+            millis(query, id, DEFAULT_DOWN_WAIT, |_| {
+                "timeout_ms must be a positive integer".into()
+            })
+            .map(|wait| Verb::Monitor { component, wait }),
+        ),
+        ["subscribe", pattern] => (
+            "POST",
+            Ok(Verb::Subscribe {
+                component,
+                pattern: (*pattern).to_owned(),
+            }),
+        ),
+        ["unsubscribe", pattern] => (
+            "POST",
+            Ok(Verb::Unsubscribe {
+                component,
+                pattern: (*pattern).to_owned(),
+            }),
+        ),
+        ["subscriptions"] => ("GET", Ok(Verb::Subscriptions { component })),
+        _ => return None,
+    })
 }
 
 /// `timeout_ms` of `query` as a duration, `default` without one.

@@ -176,6 +176,15 @@ impl SupervisorNode {
             .await;
             return;
         }
+        self.restart_group(i, now).await;
+    }
+
+    /// Restarts child `i`, which ended at `now`, and the children its
+    /// strategy restarts with it, after the backoff of its consecutive
+    /// attempt: the others of the group stop first (last started first),
+    /// temporary ones among them are removed.
+    async fn restart_group(&mut self, i: usize, now: Instant) {
+        let within = self.intensity.limit().within;
         let entry = &mut self.children[i];
         let ran = entry
             .started_at
