@@ -264,18 +264,7 @@ pub(super) async fn memory(n: usize) -> Result<Scenario, BenchError> {
     host.spawn(spec("warm-0".into(), &binary))
         .await
         .map_err(host_err(S))?;
-    let before = rss_bytes();
-    for i in 0..n {
-        host.spawn(spec(format!("m{i}"), &binary))
-            .await
-            .map_err(host_err(S))?;
-    }
-    for i in 0..n {
-        host.request(&format!("m{i}"), &b"x"[..], Duration::from_secs(5))
-            .await
-            .map_err(host_err(S))?;
-    }
-    let ours = (rss_bytes().saturating_sub(before)) as f64 / n as f64 / 1024.0;
+    let ours = super::memory::host_kib_per_component(&host, n, |id| spec(id, &binary), S).await?;
     host.shutdown(Duration::from_secs(10)).await;
 
     let engine = engine(n, S)?;

@@ -16,6 +16,29 @@ pub fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// RSS growth per component on `host`, KiB: spawns `n` components
+/// (`spec_of(id)`, ids `m0`, `m1`, ...), then sends each one request, so
+/// its memory is touched as a component that has run once.
+pub(super) async fn host_kib_per_component(
+    host: &ComponentHost,
+    n: usize,
+    spec_of: impl Fn(String) -> ComponentSpec,
+    scenario: &'static str,
+) -> Result<f64, BenchError> {
+    let before = rss_bytes();
+    for i in 0..n {
+        host.spawn(spec_of(format!("m{i}")))
+            .await
+            .map_err(host_err(scenario))?;
+    }
+    for i in 0..n {
+        host.request(&format!("m{i}"), &b"x"[..], Duration::from_secs(5))
+            .await
+            .map_err(host_err(scenario))?;
+    }
+    Ok((rss_bytes().saturating_sub(before)) as f64 / n as f64 / 1024.0)
+}
+
 pub(super) async fn memory_per_component(n: usize) -> Result<Scenario, BenchError> {
     const S: &str = "memory_per_component";
     let host = host(S, n + 4)?;
@@ -25,19 +48,7 @@ pub(super) async fn memory_per_component(n: usize) -> Result<Scenario, BenchErro
     host.spawn(spec("warm-0".into()))
         .await
         .map_err(host_err(S))?;
-    let before = rss_bytes();
-    for i in 0..n {
-        host.spawn(spec(format!("m{i}")))
-            .await
-            .map_err(host_err(S))?;
-    }
-    // Each component handles one message, so its memory is touched.
-    for i in 0..n {
-        host.request(&format!("m{i}"), &b"x"[..], Duration::from_secs(5))
-            .await
-            .map_err(host_err(S))?;
-    }
-    let ours = (rss_bytes().saturating_sub(before)) as f64 / n as f64 / 1024.0;
+    let ours = host_kib_per_component(&host, n, spec, S).await?;
     host.shutdown(Duration::from_secs(10)).await;
 
     let engine = WasmEngine::new(
