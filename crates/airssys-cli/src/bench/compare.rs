@@ -92,6 +92,11 @@ const COST_RATES: [&str; 2] = ["cpu ms/s", "idle msg/s"];
 
 /// Whether a larger ratio is worse: latencies, memory and idle costs
 /// (`airssys` slower, larger or busier than raw), as opposed to throughputs.
+/// Whether a scenario of `unit` measures RSS growth.
+fn is_memory(unit: &str) -> bool {
+    matches!(unit, "KiB" | "B")
+}
+
 fn larger_is_worse(unit: &str) -> bool {
     // Rates (`msg/s`, `spawn/s`, `claim/s`) are better larger; times,
     // sizes and costs worse.
@@ -143,12 +148,18 @@ pub fn compare(saved: &[SavedRatio], report: &Report, tolerance: f64) -> Vec<Cha
 /// and compares: on a shared 2-core machine one run in a few is slowed by
 /// a neighbour, and the best of three is steady where one run is not,
 /// while a real regression slows all three. `None` when `runs` is empty.
+///
+/// Memory scenarios (`KiB`, `B`) keep the first run's figure: they read
+/// the process's RSS growth, and a later run in the same process reuses
+/// the pages the earlier one freed, so its growth reads low (0 B for a
+/// few thousand monitors), not better.
 pub fn best_of(runs: Vec<Report>) -> Option<Report> {
     let mut runs = runs.into_iter();
     let mut best = runs.next()?;
     for run in runs {
         for scenario in run.scenarios {
             match best.scenarios.iter_mut().find(|b| b.name == scenario.name) {
+                Some(_) if is_memory(scenario.unit) => {}
                 Some(kept) => {
                     if let (Some(now), Some(was)) = (ratio(&scenario), ratio(kept)) {
                         let better = if larger_is_worse(scenario.unit) {
@@ -296,15 +307,21 @@ mod tests {
 
     #[test]
     fn the_best_of_several_runs_keeps_each_scenarios_best_ratio() {
-        let run = |spawn: f64, tell: f64| Report {
+        let run = |spawn: f64, tell: f64, memory: f64| Report {
             machine: crate::bench::Machine::detect(true),
             scenarios: vec![
                 scenario("spawn", "us", spawn),
                 scenario("tell_throughput", "msg/s", tell),
+                scenario("monitor_memory", "B", memory),
             ],
             skipped: Vec::new(),
         };
-        let best = best_of(vec![run(3.0, 0.7), run(2.0, 0.6), run(4.0, 0.9)]).unwrap();
+        let best = best_of(vec![
+            run(3.0, 0.7, 2.9),
+            run(2.0, 0.6, 0.0),
+            run(4.0, 0.9, 1.0),
+        ])
+        .unwrap();
         let ratio_of =
             |n: &str| ratio(best.scenarios.iter().find(|s| s.name == n).unwrap()).unwrap();
         assert_eq!(ratio_of("spawn"), 2.0, "a latency's best is its lowest");
@@ -313,7 +330,12 @@ mod tests {
             0.9,
             "a throughput's best is its highest"
         );
-        assert_eq!(best.scenarios.len(), 2);
+        assert_eq!(
+            ratio_of("monitor_memory"),
+            2.9,
+            "memory is the first run's: a later run's RSS growth reads pages the first freed"
+        );
+        assert_eq!(best.scenarios.len(), 3);
         assert!(best_of(Vec::new()).is_none());
     }
 }
