@@ -87,7 +87,7 @@ pub(crate) fn classify(
 
 /// The error of a failed instantiation, of either form: a full pool is
 /// [`WasmError::Capacity`], anything else the classified guest error.
-pub(crate) fn instantiation_error(
+fn instantiation_error(
     component: &ComponentId,
     limits: &ComponentLimits,
     err: wasmtime::Error,
@@ -156,6 +156,33 @@ impl CallState {
             reason,
         }
     }
+
+    /// [`GuestError::ExportNotFound`] for `export`, called by name.
+    pub(crate) fn export_not_found(&self, export: &str) -> GuestError {
+        GuestError::ExportNotFound {
+            component: self.component.clone(),
+            export: export.to_string(),
+        }
+    }
+
+    /// [`GuestError::ArityMismatch`] unless `export`, which takes
+    /// `expected` arguments, was given as many.
+    pub(crate) fn check_arity(
+        &self,
+        export: &str,
+        expected: usize,
+        got: usize,
+    ) -> Result<(), GuestError> {
+        if expected != got {
+            return Err(GuestError::ArityMismatch {
+                component: self.component.clone(),
+                export: export.to_string(),
+                expected,
+                got,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// An instance's store with its [`CallState`]: the shared half of both
@@ -164,6 +191,12 @@ pub(crate) struct CallCore<T: 'static> {
     /// The wasmtime store: the guest's memory, globals and store data.
     pub(crate) store: Store<T>,
     state: CallState,
+}
+
+impl<T> std::fmt::Debug for CallCore<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.state.fmt(f)
+    }
 }
 
 impl<T: GuestStore> CallCore<T> {
@@ -194,6 +227,12 @@ impl<T: GuestStore> CallCore<T> {
                 failed: false,
             },
         }
+    }
+
+    /// The error of this store's failed instantiation: a full pool is
+    /// [`WasmError::Capacity`], anything else the classified guest error.
+    pub(crate) fn instantiation_error(&self, err: wasmtime::Error) -> WasmError {
+        instantiation_error(&self.state.component, &self.state.limits, err)
     }
 
     /// The identity, limits and failed flag.

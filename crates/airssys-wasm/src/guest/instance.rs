@@ -42,24 +42,24 @@ impl GuestInstance {
     /// The identity, limits and failed flag, kept alike by both forms.
     fn state(&self) -> &CallState {
         match self {
-            GuestInstance::Core(i) => i.call().state(),
-            GuestInstance::Component(i) => i.call().state(),
+            GuestInstance::Core(i) => i.call.state(),
+            GuestInstance::Component(i) => i.call.state(),
         }
     }
 
     /// The store data both forms share.
     fn base(&self) -> &StoreData {
         match self {
-            GuestInstance::Core(i) => i.call().data(),
-            GuestInstance::Component(i) => i.call().data(),
+            GuestInstance::Core(i) => i.call.data(),
+            GuestInstance::Component(i) => i.call.data(),
         }
     }
 
     /// The store data both forms share, mutably.
     fn store_data(&mut self) -> &mut StoreData {
         match self {
-            GuestInstance::Core(i) => i.store_data(),
-            GuestInstance::Component(i) => i.store_data(),
+            GuestInstance::Core(i) => i.call.data_mut(),
+            GuestInstance::Component(i) => i.call.data_mut(),
         }
     }
 
@@ -234,7 +234,7 @@ impl GuestInstance {
                     .iter()
                     .map(|v| {
                         WasmValue::from_component(v).ok_or_else(|| GuestError::AbiViolation {
-                            component: i.call().component().clone(),
+                            component: i.call.component().clone(),
                             reason: format!(
                                 "`{export}` returns a value that is not a number; \
                                  use invoke_dynamic"
@@ -266,7 +266,7 @@ impl GuestInstance {
                 for (index, arg) in args.iter().enumerate() {
                     let value = WasmValue::from_component(arg).ok_or_else(|| {
                         GuestError::ValueMismatch {
-                            component: i.call().component().clone(),
+                            component: i.call.component().clone(),
                             export: export.to_string(),
                             index,
                             reason: "a core module takes only s32, s64, f32 or f64".into(),

@@ -13,7 +13,6 @@ use crate::guest::component::imports::bindings::airssys::component::types::{
 };
 use crate::guest::component::value;
 use crate::guest::message::{GuestHealth, GuestMessage};
-use crate::guest::store::StoreData;
 
 /// The `message` record of the world, lowered straight from the host's
 /// [`GuestMessage`] without copying the payload into an owned buffer first.
@@ -30,6 +29,7 @@ struct MessageRecord<'a> {
 type HandleResult = Result<Option<Vec<u8>>, HandlerError>;
 
 /// A live component instance: its own store and its world exports.
+#[derive(Debug)]
 pub struct ComponentInstance {
     pub(crate) call: CallCore<ComponentData>,
     pub(crate) instance: wasmtime::component::Instance,
@@ -39,25 +39,7 @@ pub struct ComponentInstance {
     pub(crate) cleanup: Option<Func>,
 }
 
-impl std::fmt::Debug for ComponentInstance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ComponentInstance")
-            .field("call", self.call.state())
-            .finish_non_exhaustive()
-    }
-}
-
 impl ComponentInstance {
-    /// The call core both forms share.
-    pub(crate) fn call(&self) -> &CallCore<ComponentData> {
-        &self.call
-    }
-
-    /// The shared store data.
-    pub(crate) fn store_data(&mut self) -> &mut StoreData {
-        self.call.data_mut()
-    }
-
     /// Calls `init(config)`; an `err` from the guest is
     /// [`GuestError::InitFailed`] (code 1) with its reason logged.
     pub(crate) async fn init(&mut self) -> Result<(), GuestError> {
@@ -171,20 +153,12 @@ impl ComponentInstance {
     ) -> Result<Vec<Val>, GuestError> {
         self.call.state().alive()?;
         let Some(func) = self.instance.get_func(&mut self.call.store, export) else {
-            return Err(GuestError::ExportNotFound {
-                component: self.call.component().clone(),
-                export: export.to_string(),
-            });
+            return Err(self.call.state().export_not_found(export));
         };
         let ty = func.ty(&self.call.store);
-        if ty.params().len() != args.len() {
-            return Err(GuestError::ArityMismatch {
-                component: self.call.component().clone(),
-                export: export.to_string(),
-                expected: ty.params().len(),
-                got: args.len(),
-            });
-        }
+        self.call
+            .state()
+            .check_arity(export, ty.params().len(), args.len())?;
         for (index, ((_, param), arg)) in ty.params().zip(args).enumerate() {
             value::check(arg, &param).map_err(|reason| GuestError::ValueMismatch {
                 component: self.call.component().clone(),

@@ -7,7 +7,7 @@ use wasmtime::component::{Component, ComponentExportIndex, InstancePre};
 use wasmtime_wasi::ResourceTable;
 
 use crate::error::{GuestError, WasmError};
-use crate::guest::call::{instantiation_error, CallCore};
+use crate::guest::call::CallCore;
 use crate::guest::component::data::ComponentData;
 use crate::guest::component::instance::ComponentInstance;
 use crate::guest::component::signature::{self, WorldExports};
@@ -107,13 +107,12 @@ impl ComponentModule {
                 table: ResourceTable::new(),
             }
         });
+        let pre = &self.inner.pre;
+        let instance = match pre.instantiate_async(&mut call.store).await {
+            Ok(instance) => instance,
+            Err(err) => return Err(call.instantiation_error(err)),
+        };
         let component = call.component().clone();
-        let instance = self
-            .inner
-            .pre
-            .instantiate_async(&mut call.store)
-            .await
-            .map_err(|err| instantiation_error(&component, call.state().limits(), err))?;
         let mut func = |index: &ComponentExportIndex| {
             instance.get_func(&mut call.store, index).ok_or_else(|| {
                 WasmError::Guest(GuestError::AbiViolation {

@@ -8,7 +8,7 @@ use crate::guest::store::StoreData;
 
 /// A lifecycle hook (`init`/`_start`, `cleanup`) of one of its two
 /// signatures: no result, or a status code.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum HookFn {
     /// `() -> ()`.
     Unit(RareExport<(), ()>),
@@ -23,6 +23,7 @@ pub(crate) enum HookFn {
 /// signature (tens of nanoseconds); the loader has checked it already
 /// (`core::abi::AbiExports`), so a mismatch there is a broken invariant,
 /// reported as the call's error.
+#[derive(Debug)]
 pub(crate) struct RareExport<P, R> {
     func: Func,
     signature: PhantomData<fn(P) -> R>,

@@ -33,23 +33,18 @@ pub struct CoreInstance {
 
 impl std::fmt::Debug for CoreInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (snapshot, restore) = self.state_exports();
         f.debug_struct("CoreInstance")
-            .field("call", self.call.state())
+            .field("call", &self.call)
+            .field("buffer", &self.buffer)
+            .field("health", &self.health.is_some())
+            .field("snapshot", &snapshot)
+            .field("restore", &restore)
             .finish_non_exhaustive()
     }
 }
 
 impl CoreInstance {
-    /// The call core both forms share.
-    pub(crate) fn call(&self) -> &CallCore<StoreData> {
-        &self.call
-    }
-
-    /// The shared store data.
-    pub(crate) fn store_data(&mut self) -> &mut StoreData {
-        self.call.data_mut()
-    }
-
     async fn run_hook(&mut self, hook: HookFn) -> Result<i32, GuestError> {
         self.call.begin()?;
         let code = match hook {
@@ -263,19 +258,11 @@ impl CoreInstance {
         let func = self
             .instance
             .get_func(&mut self.call.store, export)
-            .ok_or_else(|| GuestError::ExportNotFound {
-                component: self.call.component().clone(),
-                export: export.to_string(),
-            })?;
+            .ok_or_else(|| self.call.state().export_not_found(export))?;
         let ty = func.ty(&self.call.store);
-        if ty.params().len() != args.len() {
-            return Err(GuestError::ArityMismatch {
-                component: self.call.component().clone(),
-                export: export.to_string(),
-                expected: ty.params().len(),
-                got: args.len(),
-            });
-        }
+        self.call
+            .state()
+            .check_arity(export, ty.params().len(), args.len())?;
         for (index, (param, arg)) in ty.params().zip(args).enumerate() {
             let expected = abi::wasm_type(&param);
             if expected != arg.ty() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wasmtime::{Func, InstancePre};
 
 use crate::error::{GuestError, WasmError};
-use crate::guest::call::{instantiation_error, CallCore};
+use crate::guest::call::CallCore;
 use crate::guest::core::abi::{self, AbiExports, Hook};
 use crate::guest::core::exports::{HookFn, RareExport};
 use crate::guest::core::instance::CoreInstance;
@@ -61,14 +61,13 @@ impl CoreModule {
         let settings = &self.inner.settings;
         let prepared = store::prepare(cfg, settings)?;
         let mut call = CallCore::new(self.inner.pre.module().engine(), prepared, settings, |d| d);
-        let component = call.component().clone();
         let instance = self
             .inner
             .pre
             .instantiate_async(&mut call.store)
             .await
-            .map_err(|err| instantiation_error(&component, call.state().limits(), err))?;
-
+            .map_err(|err| call.instantiation_error(err))?;
+        let component = call.component().clone();
         let abi_violation = |what: &str| {
             WasmError::Guest(GuestError::AbiViolation {
                 component: component.clone(),
