@@ -10,7 +10,7 @@ use crate::error::WasmType;
 /// (wasmtime's `component::Val`).
 pub use wasmtime::component::Val as ComponentValue;
 
-/// A core WebAssembly value for [`GuestInstance::invoke`].
+/// A core WebAssembly value for [`GuestInstance::invoke`](crate::GuestInstance::invoke).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum WasmValue {
     /// i32
