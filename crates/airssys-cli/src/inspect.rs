@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use airssys_wasm::guest::core_abi::{self, AbiExportKind, AbiSignature};
+use airssys_wasm::guest::core::abi::{self as core_abi, AbiExportKind, AbiSignature};
 use serde::Serialize;
 use wasmparser::{
     ComponentExternalKind, CompositeInnerType, ExternalKind, FuncType, Parser, Payload, TypeRef,

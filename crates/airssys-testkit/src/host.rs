@@ -268,7 +268,7 @@ impl TestHost {
                 .filter_map(|p| SubjectPattern::new(p).ok())
                 .collect(),
             since: self.log.len(),
-            permissions: spec.get_permissions().clone(),
+            permissions: spec.permission_set().clone(),
         }
     }
 

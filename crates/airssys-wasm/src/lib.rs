@@ -52,14 +52,14 @@ pub mod wit;
 
 pub use error::{GuestError, PoolResource, WasmError, WasmType};
 pub use guest::component::wasi::{DirGrant, HostPattern, InvalidHostPattern, WasiGrants};
-pub use guest::host_imports::{codes, BoxFuture, HostCallError, HostServices, NoHostServices};
 pub use guest::links::{ExitNotice, EXIT_SUBJECT};
 pub use guest::loader::{detect_form, BinaryForm};
 pub use guest::monitors::{DownNotice, GuestMonitor, DOWN_SUBJECT};
 pub use guest::permissions::{InvalidSubjectPattern, Permissions, SubjectPattern};
 pub use guest::{
-    ComponentValue, ConfigValues, GuestHealth, GuestInstance, GuestMessage, GuestModule,
-    HostCallStats, InstanceConfig, WasmValue,
+    codes, BoxFuture, ComponentValue, ConfigValues, GuestHealth, GuestInstance, GuestMessage,
+    GuestModule, HostCallError, HostCallStats, HostServices, InstanceConfig, ModuleCacheStats,
+    NoHostServices, WasmEngine, WasmValue,
 };
 pub use host::{
     ComponentActor, ComponentDown, ComponentFailure, ComponentHealth, ComponentHost,
@@ -69,8 +69,6 @@ pub use host::{
     UpgradeReport, SPAWN_BATCH,
 };
 pub use id::ComponentId;
-pub use runtime::engine::{
-    max_map_count, pool_mappings_needed, AllocatorKind, EngineConfig, ModuleCacheStats, PoolUsage,
-    WasmEngine,
-};
+pub use runtime::config::{EngineConfig, EngineSettings};
+pub use runtime::engine::{max_map_count, pool_mappings_needed, AllocatorKind, PoolUsage};
 pub use runtime::limits::ComponentLimits;

@@ -14,7 +14,7 @@ mod common;
 use std::sync::{Arc, OnceLock};
 
 use airssys_wasm::codec;
-use airssys_wasm::guest::core_abi::{HOST_IMPORTS, IMPORT_MODULE};
+use airssys_wasm::guest::core::abi::{HOST_IMPORTS, IMPORT_MODULE};
 use airssys_wasm::{
     detect_form, ComponentId, ComponentLimits, ComponentValue, EngineConfig, GuestError,
     GuestInstance, GuestMessage, Permissions, WasmEngine,

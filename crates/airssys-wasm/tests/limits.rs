@@ -277,15 +277,15 @@ async fn oversized_message_is_rejected_before_calling_the_guest() {
 #[tokio::test]
 async fn limits_defaults_match_the_documentation() {
     let limits = ComponentLimits::default();
-    assert_eq!(limits.get_max_memory_bytes(), 16 * 1024 * 1024);
-    assert_eq!(limits.get_execution_timeout(), Duration::from_secs(1));
-    assert_eq!(limits.get_fuel_per_call(), None);
-    assert_eq!(limits.get_max_message_bytes(), 1024 * 1024);
-    assert_eq!(limits.get_max_request_timeout(), Duration::from_secs(5));
-    let config = EngineConfig::default();
-    assert_eq!(config.get_max_components(), 1000);
-    assert_eq!(config.get_max_memory_per_component(), 64 * 1024 * 1024);
-    assert_eq!(config.get_epoch_tick(), Duration::from_millis(1));
+    assert_eq!(limits.max_memory_bytes, 16 * 1024 * 1024);
+    assert_eq!(limits.execution_timeout, Duration::from_secs(1));
+    assert_eq!(limits.fuel_per_call, None);
+    assert_eq!(limits.max_message_bytes, 1024 * 1024);
+    assert_eq!(limits.max_request_timeout, Duration::from_secs(5));
+    let config = EngineConfig::default().build();
+    assert_eq!(config.max_components, 1000);
+    assert_eq!(config.max_memory_per_component, 64 * 1024 * 1024);
+    assert_eq!(config.epoch_tick, Duration::from_millis(1));
 }
 
 #[tokio::test]

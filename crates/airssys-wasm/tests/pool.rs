@@ -84,7 +84,9 @@ fn more_core_instances_than_the_old_fixed_eight_load_by_default() {
     assert!(PoolNeeds::of(&counter).core_instances <= 32);
     engine.load(&ComponentId::new("c"), &counter).unwrap();
     assert_eq!(
-        EngineConfig::default().get_max_core_instances_per_component(),
+        EngineConfig::default()
+            .build()
+            .max_core_instances_per_component,
         32
     );
 }

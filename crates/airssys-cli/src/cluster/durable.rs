@@ -18,9 +18,9 @@ use airssys_nats::cluster::durable::{
 use airssys_nats::cluster::topics;
 use airssys_nats::cluster::ClusterError;
 use airssys_rt::broker::{DeadLetterReason, MessageBroker, Undelivered};
-use airssys_wasm::guest::host_imports::BoxFuture;
 use airssys_wasm::guest::GuestMessage;
 use airssys_wasm::host::{ComponentHost, DurableError, DurableSends, HostError};
+use airssys_wasm::BoxFuture;
 use airssys_wasm::{ComponentId, SubjectPattern, TopicMessage};
 use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::StreamExt;

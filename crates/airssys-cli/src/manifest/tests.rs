@@ -80,18 +80,18 @@ fn host_pool_keys_size_the_engine_and_absent_ones_keep_its_defaults() {
          max_memory_per_component = \"128MiB\"\n",
     )
     .unwrap();
-    let config = m.host.pool.apply(EngineConfig::default());
-    assert_eq!(config.get_max_core_instances_per_component(), 64);
-    assert_eq!(config.get_max_table_elements(), 200_000);
-    assert_eq!(config.get_max_memory_per_component(), 128 << 20);
-    let defaults = EngineConfig::default();
+    let config = m.host.pool.apply(EngineConfig::default()).build();
+    assert_eq!(config.max_core_instances_per_component, 64);
+    assert_eq!(config.max_table_elements, 200_000);
+    assert_eq!(config.max_memory_per_component, 128 << 20);
+    let defaults = EngineConfig::default().build();
     assert_eq!(
-        config.get_max_memories_per_component(),
-        defaults.get_max_memories_per_component()
+        config.max_memories_per_component,
+        defaults.max_memories_per_component
     );
     assert_eq!(
-        config.get_max_tables_per_component(),
-        defaults.get_max_tables_per_component()
+        config.max_tables_per_component,
+        defaults.max_tables_per_component
     );
 }
 
@@ -118,8 +118,8 @@ fn component_limits_override_host_defaults_field_by_field() {
     )
     .unwrap();
     let l = &m.components[0].limits;
-    assert_eq!(l.get_max_memory_bytes(), 1 << 20);
-    assert_eq!(l.get_execution_timeout(), Duration::from_secs(2));
+    assert_eq!(l.max_memory_bytes, 1 << 20);
+    assert_eq!(l.execution_timeout, Duration::from_secs(2));
 }
 
 #[test]

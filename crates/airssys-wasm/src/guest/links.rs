@@ -15,10 +15,7 @@
 //! incarnation.
 
 use serde::{Deserialize, Serialize};
-use wasmtime::{Caller, Linker};
 
-use crate::guest::core_abi::IMPORT_MODULE;
-use crate::guest::host_imports::{codes, str_at};
 use crate::guest::store::StoreData;
 
 /// The subject of an exit notification
@@ -81,54 +78,4 @@ impl StoreData {
             .unlink(&self.component, target)
             .map_err(|e| e.code())
     }
-}
-
-/// Runs `call` with the UTF-8 string at `ptr..ptr+len` of the guest's
-/// memory: `UNAVAILABLE` before the memory is known, `INVALID_ARGUMENT`
-/// for a bad range or text.
-fn with_str(
-    caller: &mut Caller<'_, StoreData>,
-    ptr: i32,
-    len: i32,
-    call: impl FnOnce(&mut StoreData, &str) -> i32,
-) -> i32 {
-    let Some(memory) = caller.data().memory else {
-        return codes::UNAVAILABLE;
-    };
-    let (mem, data) = memory.data_and_store_mut(caller);
-    match str_at(mem, ptr, len) {
-        Some(text) => call(data, text),
-        None => codes::INVALID_ARGUMENT,
-    }
-}
-
-/// Adds the core imports `link(target_ptr, target_len) -> i32` (`0` or an
-/// error code) and `unlink(target_ptr, target_len) -> i32` (`1` linked,
-/// `0` not, or an error code) to `linker`.
-pub(crate) fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
-    linker.func_wrap(
-        IMPORT_MODULE,
-        "link",
-        |mut caller: Caller<'_, StoreData>, tp: i32, tl: i32| -> i32 {
-            with_str(&mut caller, tp, tl, |data, target| {
-                match data.link(target) {
-                    Ok(()) => codes::OK,
-                    Err(code) => code,
-                }
-            })
-        },
-    )?;
-    linker.func_wrap(
-        IMPORT_MODULE,
-        "unlink",
-        |mut caller: Caller<'_, StoreData>, tp: i32, tl: i32| -> i32 {
-            with_str(&mut caller, tp, tl, |data, target| {
-                match data.unlink(target) {
-                    Ok(linked) => i32::from(linked),
-                    Err(code) => code,
-                }
-            })
-        },
-    )?;
-    Ok(())
 }

@@ -8,12 +8,14 @@ use wasmtime::component::Component;
 use wasmtime::{Engine, Linker, Module};
 
 use crate::error::WasmError;
-use crate::guest::component::{imports, signature, ComponentData, ComponentModule};
-use crate::guest::core::CoreModule;
+use crate::guest::component::data::ComponentData;
+use crate::guest::component::{imports, signature, ComponentModule};
+use crate::guest::core::{self, abi, CoreModule};
+use crate::guest::module::GuestModule;
 use crate::guest::store::StoreData;
-use crate::guest::{core_abi, host_imports, GuestModule};
 use crate::id::ComponentId;
-use crate::runtime::engine::{CompileLimits, RuntimeSettings};
+use crate::runtime::config::CompileLimits;
+use crate::runtime::engine::{RuntimeSettings, WasmtimeEngine};
 use crate::runtime::pool::PoolNeeds;
 
 /// The binary form of a guest, detected from its preamble.
@@ -52,20 +54,25 @@ impl Linkers {
     /// Defines every host import: module `airssys` for core modules, the
     /// `airssys:component` interfaces for components.
     pub(crate) fn new(engine: &Engine) -> wasmtime::Result<Self> {
-        let core = host_imports::linker(engine)?;
+        let core = core::imports::linker(engine)?;
         let mut component = wasmtime::component::Linker::new(engine);
         imports::add_to_linker(&mut component)?;
         Ok(Linkers { core, component })
     }
 }
 
+/// Compiles and links `bytes` (a binary of either form, or WAT text) on
+/// `runtime`'s engine, after checking them against its compile budget and
+/// pool: the one step from bytes to a [`GuestModule`], behind the module
+/// cache.
 pub(crate) fn compile(
-    engine: &Engine,
+    runtime: &WasmtimeEngine,
     linkers: &Linkers,
-    settings: &RuntimeSettings,
     component: &ComponentId,
     bytes: &[u8],
 ) -> Result<GuestModule, WasmError> {
+    let engine = &runtime.engine;
+    let settings = &runtime.store;
     let invalid = |reason: String| WasmError::InvalidBinary {
         component: component.clone(),
         reason,
@@ -120,7 +127,7 @@ pub(crate) fn compile(
     check_compile_limits(component, &binary, limits)?;
     settings.pool.check(component, &PoolNeeds::of(&binary))?;
     let module = Module::new(engine, &binary).map_err(|e| invalid(format!("{e:#}")))?;
-    let exports = core_abi::check_exports(component, &module)?;
+    let exports = abi::check_exports(component, &module)?;
     let pre = linkers
         .core
         .instantiate_pre(&module)

@@ -2,7 +2,7 @@
 //!
 //! Checked by the host imports before [`HostServices`](crate::HostServices) is
 //! called; anything not allowed returns
-//! [`codes::DENIED`](crate::guest::host_imports::codes::DENIED) to the guest
+//! [`codes::DENIED`](crate::codes::DENIED) to the guest
 //! and is counted (see [`GuestInstance::denied_count`](crate::GuestInstance::denied_count)).
 
 use std::collections::HashSet;

@@ -4,27 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::{Memory, Store, UpdateDeadline};
+use wasmtime::Memory;
 
 use crate::error::WasmError;
-use crate::guest::host_imports::HostServices;
+use crate::guest::instance_config::{ConfigValues, InstanceConfig};
 use crate::guest::monitors::MonitorTable;
 use crate::guest::permissions::Permissions;
-use crate::guest::InstanceConfig;
+use crate::guest::services::HostServices;
 use crate::id::ComponentId;
+use crate::metrics::HostCallStats;
 use crate::runtime::engine::RuntimeSettings;
 use crate::runtime::limits::{ComponentLimits, MemoryLimiter};
-
-pub use crate::metrics::HostCallStats;
-
-/// A component's configuration key-values, shared by all its instances.
-pub type ConfigValues = std::collections::BTreeMap<String, Arc<str>>;
-
-/// The empty config, one map shared by every component that has none.
-pub(crate) fn no_config() -> Arc<ConfigValues> {
-    static EMPTY: std::sync::LazyLock<Arc<ConfigValues>> = std::sync::LazyLock::new(Arc::default);
-    Arc::clone(&EMPTY)
-}
 
 /// The store data of a guest instance.
 pub(crate) struct StoreData {
@@ -111,14 +101,14 @@ pub(crate) fn prepare(
         config,
         wasi: _,
     } = cfg;
-    if limits.get_fuel_per_call().is_some() && !settings.fuel {
+    if limits.fuel_per_call.is_some() && !settings.fuel {
         return Err(WasmError::InvalidConfig {
             component,
             reason: "fuel_per_call is set but the engine was built without fuel".into(),
         });
     }
     let tick = settings.epoch_tick.as_nanos().max(1);
-    let timeout_ticks = u64::try_from(limits.get_execution_timeout().as_nanos().div_ceil(tick))
+    let timeout_ticks = u64::try_from(limits.execution_timeout.as_nanos().div_ceil(tick))
         .unwrap_or(u64::MAX)
         .max(1);
     let stats = stats.unwrap_or_default();
@@ -129,7 +119,7 @@ pub(crate) fn prepare(
         limiter: MemoryLimiter {
             component,
             limit: limits
-                .get_max_memory_bytes()
+                .max_memory_bytes
                 .min(settings.max_memory_per_component),
             instances: settings.pool.core_instances as usize,
             in_use: 0,
@@ -140,8 +130,8 @@ pub(crate) fn prepare(
         reply_kept: true,
         redelivered: false,
         reply: None,
-        max_message_bytes: limits.get_max_message_bytes(),
-        max_request_timeout: limits.get_max_request_timeout(),
+        max_message_bytes: limits.max_message_bytes,
+        max_request_timeout: limits.max_request_timeout,
         stats,
         config,
         ticks_left: timeout_ticks,
@@ -154,46 +144,4 @@ pub(crate) fn prepare(
         limits,
         timeout_ticks,
     })
-}
-
-/// Arms a new store: the memory limiter, the epoch deadline (a call runs
-/// at most its budget of ticks, yielding at each) and the fuel budget.
-/// `base` finds the [`StoreData`] inside the store's data.
-pub(crate) fn arm<T: Send + 'static>(
-    store: &mut Store<T>,
-    base: fn(&mut T) -> &mut StoreData,
-    settings: &RuntimeSettings,
-    limits: &ComponentLimits,
-) {
-    store.limiter(move |d| &mut base(d).limiter);
-    store.epoch_deadline_callback(move |mut ctx| {
-        let data = base(ctx.data_mut());
-        if data.ticks_left == 0 {
-            return Ok(UpdateDeadline::Interrupt);
-        }
-        data.ticks_left -= 1;
-        Ok(UpdateDeadline::Yield(1))
-    });
-    store.set_epoch_deadline(1);
-    if settings.fuel {
-        // Cannot fail: fuel is enabled on this engine.
-        let _ = store.set_fuel(limits.get_fuel_per_call().unwrap_or(u64::MAX));
-    }
-}
-
-/// Gives the next guest call its full budget: `timeout_ticks` epoch ticks
-/// and, on an engine with fuel, the per-call fuel of `limits`.
-pub(crate) fn renew_budget<T>(
-    store: &mut Store<T>,
-    base: fn(&mut T) -> &mut StoreData,
-    timeout_ticks: u64,
-    fuel: bool,
-    limits: &ComponentLimits,
-) {
-    base(store.data_mut()).ticks_left = timeout_ticks;
-    store.set_epoch_deadline(1);
-    if fuel {
-        // Cannot fail: fuel is enabled on this engine.
-        let _ = store.set_fuel(limits.get_fuel_per_call().unwrap_or(u64::MAX));
-    }
 }

@@ -254,8 +254,5 @@ enum Pending {
     Local(ActorRef<ComponentActor>, GuestMessage),
     /// The broker's request under way, and the payload to hand back if it
     /// fails.
-    Remote(
-        crate::guest::host_imports::BoxFuture<Result<Bytes, BrokerError>>,
-        Bytes,
-    ),
+    Remote(crate::guest::BoxFuture<Result<Bytes, BrokerError>>, Bytes),
 }

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use crate::guest::host_imports::BoxFuture;
+use crate::guest::BoxFuture;
 use crate::id::ComponentId;
 
 /// Why a durable send was not taken.

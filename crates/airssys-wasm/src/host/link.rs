@@ -15,7 +15,7 @@
 use airssys_rt::LinkError;
 
 use super::registry::ComponentRegistry;
-use crate::guest::host_imports::HostCallError;
+use crate::guest::HostCallError;
 
 /// Links components `from` and `target` of this host.
 ///

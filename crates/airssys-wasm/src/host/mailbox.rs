@@ -16,8 +16,8 @@ use super::actor::ComponentActor;
 use super::durable::DurableError;
 use super::error::{ComponentFailure, HostError};
 use super::message::{component_subject, payload_of, ComponentMessage};
-use crate::guest::host_imports::HostCallError;
 use crate::guest::GuestMessage;
+use crate::guest::HostCallError;
 use crate::id::ComponentId;
 
 /// Why a message did not reach its target, or got no reply. A message the

@@ -24,8 +24,8 @@ use super::message::ComponentMessage;
 use super::registry::ComponentRegistry;
 use super::remote::RemoteRoutes;
 use super::remote_monitor::RemoteMonitors;
-use crate::guest::host_imports::HostCallError;
 use crate::guest::monitors::GuestMonitor;
+use crate::guest::HostCallError;
 use crate::id::ComponentId;
 use tokio::sync::oneshot;
 

@@ -62,7 +62,7 @@ use super::error::HostError;
 use super::mailbox;
 use super::message::{self, component_subject, ComponentMessage, Expects, TopicMessage};
 use super::remote_monitor::{Membership, RemoteMonitors, Watched};
-use crate::guest::host_imports::BoxFuture;
+use crate::guest::BoxFuture;
 use crate::guest::GuestMessage;
 use crate::id::ComponentId;
 use airssys_rt::DeadLetterReason;

@@ -44,7 +44,7 @@ use super::actor::ComponentActor;
 use super::down::detail;
 use super::error::HostError;
 use super::message::TopicMessage;
-use crate::guest::host_imports::BoxFuture;
+use crate::guest::BoxFuture;
 use crate::id::ComponentId;
 
 /// Reply subjects of monitor requests between hosts start with this.

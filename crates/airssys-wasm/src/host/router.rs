@@ -14,8 +14,8 @@ use super::monitor::monitor_for_guest;
 use super::registry::ComponentRegistry;
 use super::remote::RemoteRoutes;
 use super::topics::TopicRouter;
-use crate::guest::host_imports::{BoxFuture, HostCallError, HostServices};
 use crate::guest::monitors::GuestMonitor;
+use crate::guest::{BoxFuture, HostCallError, HostServices};
 use crate::id::ComponentId;
 
 /// Routes guest host calls. Allow-lists were already checked by the import

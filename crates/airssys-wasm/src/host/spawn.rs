@@ -328,7 +328,7 @@ impl ComponentHost {
                 id,
                 actor,
                 template,
-                max_message_bytes: spec.limits.get_max_message_bytes(),
+                max_message_bytes: spec.limits.max_message_bytes,
                 subscriptions: spec.subscriptions,
             },
         })
@@ -447,7 +447,7 @@ fn config_values(
     config: &std::collections::BTreeMap<String, String>,
 ) -> Arc<crate::guest::ConfigValues> {
     if config.is_empty() {
-        return crate::guest::store::no_config();
+        return crate::guest::instance_config::no_config();
     }
     Arc::new(
         config

@@ -197,13 +197,14 @@ impl ComponentSpec {
         self.trap_exits
     }
 
-    /// Its WASI grants.
-    pub fn get_wasi(&self) -> &WasiGrants {
+    /// Its WASI grants (set with [`wasi`](Self::wasi)).
+    pub fn wasi_grants(&self) -> &WasiGrants {
         &self.wasi
     }
 
-    /// What it may send to, request from and publish on.
-    pub fn get_permissions(&self) -> &Permissions {
+    /// What it may send to, request from and publish on (set with
+    /// [`permissions`](Self::permissions)).
+    pub fn permission_set(&self) -> &Permissions {
         &self.permissions
     }
 

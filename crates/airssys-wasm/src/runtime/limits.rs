@@ -35,15 +35,21 @@ pub const DEFAULT_MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// let limits = ComponentLimits::default()
 ///     .max_memory_bytes(1 << 20)
 ///     .execution_timeout(Duration::from_millis(50));
-/// assert_eq!(limits.get_max_memory_bytes(), 1 << 20);
+/// assert_eq!(limits.max_memory_bytes, 1 << 20);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ComponentLimits {
-    max_memory_bytes: usize,
-    execution_timeout: Duration,
-    fuel_per_call: Option<u64>,
-    max_message_bytes: usize,
-    max_request_timeout: Duration,
+    /// The memory cap in bytes.
+    pub max_memory_bytes: usize,
+    /// The per-call execution time limit.
+    pub execution_timeout: Duration,
+    /// The per-call fuel, if metered.
+    pub fuel_per_call: Option<u64>,
+    /// The payload size limit, in bytes.
+    pub max_message_bytes: usize,
+    /// The longest `request` wait.
+    pub max_request_timeout: Duration,
 }
 
 impl Default for ComponentLimits {
@@ -93,27 +99,6 @@ impl ComponentLimits {
     pub fn max_request_timeout(mut self, timeout: Duration) -> Self {
         self.max_request_timeout = timeout;
         self
-    }
-
-    /// The memory cap in bytes.
-    pub fn get_max_memory_bytes(&self) -> usize {
-        self.max_memory_bytes
-    }
-    /// The per-call execution time limit.
-    pub fn get_execution_timeout(&self) -> Duration {
-        self.execution_timeout
-    }
-    /// The per-call fuel, if metered.
-    pub fn get_fuel_per_call(&self) -> Option<u64> {
-        self.fuel_per_call
-    }
-    /// The payload size limit.
-    pub fn get_max_message_bytes(&self) -> usize {
-        self.max_message_bytes
-    }
-    /// The longest `request` wait.
-    pub fn get_max_request_timeout(&self) -> Duration {
-        self.max_request_timeout
     }
 }
 

@@ -9,7 +9,7 @@
 //! without saying which setting to change. [`PoolNeeds::of`] reads the
 //! same figures wasmtime counts (core module instantiations, the memories
 //! and tables the instantiated modules define, their initial sizes) from
-//! the binary, and [`PoolLimits::check`] refuses a guest that cannot fit
+//! the binary, and `PoolLimits::check` refuses a guest that cannot fit
 //! with [`WasmError::PoolTooSmall`].
 
 use wasmparser::{

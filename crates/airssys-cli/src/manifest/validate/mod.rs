@@ -107,9 +107,7 @@ impl Validator<'_> {
                 },
                 broker,
                 cluster,
-                fuel: components
-                    .iter()
-                    .any(|c| c.limits.get_fuel_per_call().is_some()),
+                fuel: components.iter().any(|c| c.limits.fuel_per_call.is_some()),
             },
             groups,
             components,

@@ -6,9 +6,8 @@
 use bytes::Bytes;
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::guest::component::ComponentData;
-use crate::guest::host_imports::codes;
-use crate::guest::store::StoreData;
+use crate::guest::component::data::ComponentData;
+use crate::guest::services::codes;
 
 pub(crate) mod bindings {
     //! Generated from `wit/airssys-component.wit`.
@@ -146,9 +145,4 @@ impl clock::Host for ComponentData {
 pub(crate) fn add_to_linker(linker: &mut Linker<ComponentData>) -> wasmtime::Result<()> {
     bindings::Component::add_to_linker::<ComponentData, HasSelf<ComponentData>>(linker, |d| d)?;
     wasmtime_wasi::p2::add_to_linker_async(linker)
-}
-
-/// Borrows the shared store data (the parts both forms have).
-pub(crate) fn base(data: &mut ComponentData) -> &mut StoreData {
-    &mut data.base
 }

@@ -16,8 +16,8 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, HostWallClock, WasiCtx, WasiCtxBuilder};
 
 use crate::error::WasmError;
-use crate::guest::store::HostCallStats;
 use crate::id::ComponentId;
+use crate::metrics::HostCallStats;
 
 /// A host directory a component may open, at a path of its own.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,15 +5,29 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use dashmap::DashMap;
-use parking_lot::Mutex;
-use wasmtime::Engine;
-
 use crate::error::WasmError;
 use crate::guest::loader::{self, Linkers};
-use crate::guest::GuestModule;
+use crate::guest::module::GuestModule;
 use crate::id::ComponentId;
-use crate::runtime::engine::RuntimeSettings;
+use crate::runtime::engine::WasmtimeEngine;
+use dashmap::DashMap;
+use parking_lot::Mutex;
+
+/// What [`WasmEngine::module_cache_stats`](crate::WasmEngine::module_cache_stats) reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ModuleCacheStats {
+    /// Loads that found the guest already compiled.
+    pub hits: u64,
+    /// Loads that compiled it.
+    pub misses: u64,
+    /// Unused guests dropped to stay within the capacity.
+    pub evictions: u64,
+    /// Compiled guests held now.
+    pub entries: usize,
+    /// How long each compilation took.
+    pub compile_seconds: crate::metrics::HistogramSnapshot,
+}
 
 /// Caches, per distinct guest binary, the compiled `Module` and the
 /// `InstancePre` linked against the host imports, so that spawning the same
@@ -93,7 +107,7 @@ impl ModuleCache {
     }
 
     /// The cached module of the binary with this hash, if any.
-    pub(crate) fn get_hashed(&self, hash: &blake3::Hash) -> Option<GuestModule> {
+    pub(crate) fn cached(&self, hash: &blake3::Hash) -> Option<GuestModule> {
         let found = self.modules.get(hash).map(|m| m.clone());
         if found.is_some() {
             self.hits.fetch_add(1, Ordering::Relaxed);
@@ -103,22 +117,20 @@ impl ModuleCache {
 
     /// Returns the cached module for these bytes, compiling on a miss.
     /// Failed compilations are not cached.
-    pub(crate) fn get_or_compile(
+    pub(crate) fn load(
         &self,
-        engine: &Engine,
-        settings: &RuntimeSettings,
+        runtime: &WasmtimeEngine,
         component: &ComponentId,
         bytes: &[u8],
     ) -> Result<GuestModule, WasmError> {
-        self.get_or_compile_hashed(engine, settings, component, bytes, blake3::hash(bytes))
+        self.load_hashed(runtime, component, bytes, blake3::hash(bytes))
     }
 
-    /// [`get_or_compile`](Self::get_or_compile) with the bytes' hash
+    /// [`load`](Self::load) with the bytes' hash
     /// already known.
-    pub(crate) fn get_or_compile_hashed(
+    pub(crate) fn load_hashed(
         &self,
-        engine: &Engine,
-        settings: &RuntimeSettings,
+        runtime: &WasmtimeEngine,
         component: &ComponentId,
         bytes: &[u8],
         hash: blake3::Hash,
@@ -129,7 +141,7 @@ impl ModuleCache {
         }
         self.compiles.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let module = loader::compile(engine, &self.linkers, settings, component, bytes)?;
+        let module = loader::compile(runtime, &self.linkers, component, bytes)?;
         self.compile_seconds.record(started.elapsed());
         let mut order = self.order.lock();
         let module = match self.modules.entry(hash) {
@@ -192,7 +204,7 @@ mod tests {
     use super::*;
 
     fn cache() -> ModuleCache {
-        let engine = Engine::default();
+        let engine = wasmtime::Engine::default();
         ModuleCache::new(Linkers::new(&engine).unwrap(), 4)
     }
 

@@ -8,7 +8,7 @@ use wasmtime::{ExternType, FuncType, Module, ValType};
 
 use crate::error::WasmType::{I32, I64};
 use crate::error::{WasmError, WasmType};
-use crate::guest::GuestMessage;
+use crate::guest::message::GuestMessage;
 use crate::id::ComponentId;
 
 /// Required export: the guest's linear memory.
