@@ -10,7 +10,7 @@ use super::deliver::{Delivery, Local};
 use super::error::HostError;
 use super::facade::ComponentHost;
 use super::message::ComponentMessage;
-use super::operate::{control, ComponentHealth};
+use super::operate::{invoke, invoke_dynamic, ComponentHealth};
 use crate::guest::{ComponentValue, WasmValue};
 use crate::id::ComponentId;
 
@@ -114,15 +114,7 @@ impl ComponentRef {
         args: Vec<WasmValue>,
         timeout: Duration,
     ) -> Result<Vec<WasmValue>, HostError> {
-        let export = export.to_owned();
-        control(self.id.as_str(), &self.target.actor, timeout, |answer| {
-            ComponentMessage::Invoke {
-                export,
-                args,
-                answer,
-            }
-        })
-        .await
+        invoke(self.id.as_str(), &self.target.actor, export, args, timeout).await
     }
 
     /// See [`ComponentHost::invoke_dynamic`]; asks this handle's actor,
@@ -137,15 +129,7 @@ impl ComponentRef {
         args: Vec<ComponentValue>,
         timeout: Duration,
     ) -> Result<Vec<ComponentValue>, HostError> {
-        let export = export.to_owned();
-        control(self.id.as_str(), &self.target.actor, timeout, |answer| {
-            ComponentMessage::InvokeDynamic {
-                export,
-                args,
-                answer,
-            }
-        })
-        .await
+        invoke_dynamic(self.id.as_str(), &self.target.actor, export, args, timeout).await
     }
 
     /// See [`ComponentHost::health`].

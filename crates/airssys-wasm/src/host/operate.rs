@@ -43,15 +43,7 @@ impl ComponentHost {
         timeout: Duration,
     ) -> Result<Vec<WasmValue>, HostError> {
         let entry = self.entry(id)?;
-        let export = export.to_owned();
-        control(id, &entry.actor, timeout, |answer| {
-            ComponentMessage::Invoke {
-                export,
-                args,
-                answer,
-            }
-        })
-        .await
+        invoke(id, &entry.actor, export, args, timeout).await
     }
 
     /// Calls export `export` of component `id` with dynamic values: any
@@ -70,15 +62,7 @@ impl ComponentHost {
         timeout: Duration,
     ) -> Result<Vec<ComponentValue>, HostError> {
         let entry = self.entry(id)?;
-        let export = export.to_owned();
-        control(id, &entry.actor, timeout, |answer| {
-            ComponentMessage::InvokeDynamic {
-                export,
-                args,
-                answer,
-            }
-        })
-        .await
+        invoke_dynamic(id, &entry.actor, export, args, timeout).await
     }
 
     /// The component's lifecycle state and its guest's health answer.
@@ -195,6 +179,52 @@ impl ComponentHost {
             }),
         }
     }
+}
+
+/// Calls export `export` of component `id`, whose actor is `actor`, with
+/// typed arguments: the one path of [`ComponentHost::invoke`] and
+/// [`ComponentRef::invoke`](super::ComponentRef::invoke).
+///
+/// # Errors
+/// As [`ComponentHost::invoke`].
+pub(super) async fn invoke(
+    id: &str,
+    actor: &ActorRef<ComponentActor>,
+    export: &str,
+    args: Vec<WasmValue>,
+    timeout: Duration,
+) -> Result<Vec<WasmValue>, HostError> {
+    let export = export.to_owned();
+    control(id, actor, timeout, |answer| ComponentMessage::Invoke {
+        export,
+        args,
+        answer,
+    })
+    .await
+}
+
+/// As [`invoke`], with dynamic values: the one path of
+/// [`ComponentHost::invoke_dynamic`] and
+/// [`ComponentRef::invoke_dynamic`](super::ComponentRef::invoke_dynamic).
+///
+/// # Errors
+/// As [`ComponentHost::invoke_dynamic`].
+pub(super) async fn invoke_dynamic(
+    id: &str,
+    actor: &ActorRef<ComponentActor>,
+    export: &str,
+    args: Vec<ComponentValue>,
+    timeout: Duration,
+) -> Result<Vec<ComponentValue>, HostError> {
+    let export = export.to_owned();
+    control(id, actor, timeout, |answer| {
+        ComponentMessage::InvokeDynamic {
+            export,
+            args,
+            answer,
+        }
+    })
+    .await
 }
 
 /// Asks component `id` a control request made by `make` around its
