@@ -168,11 +168,15 @@ fn a_component_waiting_out_its_backoff_is_restarting_not_failed() {
         line.contains("restarting") && line.contains("(backoff 4s, 1st in a row)"),
         "{line}"
     );
-    // Nobody restarts a temporary component: failed means given up.
+    // Nobody restarts a temporary component: failed means given up. It
+    // stays listed, saying why, until it is stopped or spawned again.
     host.ok(&["send", "once", "x"]);
-    host.wait_for("once", "failed or gone", |r| {
-        r.is_null() || r["state"] == "failed"
+    host.wait_for("once", "failed, ended", |r| {
+        r["state"] == "failed" && r["ended"]["label"] == "exited"
     });
+    let table = host.ok(&["list"]);
+    let line = table.lines().find(|l| l.starts_with("once")).unwrap();
+    assert!(line.contains("(exited: failed"), "{line}");
     // Once the backoff is over, a fresh incarnation.
     host.wait_for("flaky", "ready again", |r| {
         r["state"] == "ready" && r["restarts"] == 1

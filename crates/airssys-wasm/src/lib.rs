@@ -62,7 +62,7 @@ pub use guest::{
     NoHostServices, WasmEngine, WasmValue,
 };
 pub use host::{
-    ComponentActor, ComponentDown, ComponentFailure, ComponentHealth, ComponentHost,
+    ComponentActor, ComponentDown, ComponentEnd, ComponentFailure, ComponentHealth, ComponentHost,
     ComponentHostBuilder, ComponentInfo, ComponentMessage, ComponentMonitor, ComponentRef,
     ComponentRegistry, ComponentSpec, DeadLetterReason, DeadLetterStats, Fault, HostError,
     HostShutdownReport, LifecycleState, RestartPending, TopicMessage, UpgradeOutcome,

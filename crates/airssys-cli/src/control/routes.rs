@@ -57,6 +57,10 @@ fn info_json(c: &ComponentInfo) -> Value {
             "text": pending.to_string(),
         });
     }
+    // Ended on its own (docs/supervision.md, "A component that ends on its own").
+    if let Some(ended) = &c.ended {
+        row["ended"] = json!({ "label": ended.label(), "text": ended.to_string() });
+    }
     row
 }
 

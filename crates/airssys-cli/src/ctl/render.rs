@@ -136,6 +136,9 @@ fn components(answer: &Value) -> String {
         if let Some(pending) = c["restart"]["text"].as_str() {
             let _ = write!(out, "  ({pending})");
         }
+        if let Some(ended) = c["ended"]["text"].as_str() {
+            let _ = write!(out, "  ({ended})");
+        }
         out.push('\n');
     }
     for u in answer["unreachable"].as_array().into_iter().flatten() {

@@ -83,17 +83,17 @@ pub(crate) fn link<A: Actor, B: Actor>(
 /// queued for `me` and not handled yet (it is dropped on receipt). `true`
 /// if there was one.
 pub(crate) fn unlink(me: &dyn Signalled, peer: &dyn Signalled) -> bool {
-    let (my, theirs) = (me.shared(), peer.shared());
-    if my.id == theirs.id {
+    let theirs_id = peer.actor_id();
+    if me.actor_id() == theirs_id {
         return false;
     }
-    let (Some(own), Some(other)) = (my.watch_if_any(), theirs.watch_if_any()) else {
+    let (Some(own), Some(other)) = (me.watch_if_any(), peer.watch_if_any()) else {
         return false;
     };
     let (mut mine, mut state) = lock_pair(own, other);
     let mut removed = Vec::new();
     mine.links.retain(|l| {
-        let ours = l.peer_id == theirs.id;
+        let ours = l.peer_id == theirs_id;
         if ours {
             removed.push(l.id);
         }
@@ -107,7 +107,7 @@ pub(crate) fn unlink(me: &dyn Signalled, peer: &dyn Signalled) -> bool {
 /// (its record is removed now), `false` if it was unlinked meanwhile or
 /// belongs to an earlier incarnation (the exit is dropped).
 pub(crate) fn accept_exit(own: &dyn Signalled, exit: &LinkExit) -> bool {
-    let Some(watch) = own.shared().watch_if_any() else {
+    let Some(watch) = own.watch_if_any() else {
         return false;
     };
     let mut state = watch.lock();

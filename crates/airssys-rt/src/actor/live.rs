@@ -5,7 +5,6 @@ use std::future::Future;
 use super::inbox::Inbox;
 use super::incarnation::{InPlace, Incarnation};
 use super::runner;
-use super::watch;
 use super::Actor;
 use crate::supervisor::{ExitReason, FailureCause};
 
@@ -61,7 +60,7 @@ where
             let reason = runner::run(&mut self.incarnation).await;
             self.phase = Phase::Ended;
             let shared = self.incarnation.ctx.myself().shared();
-            watch::end_incarnation(shared, &reason);
+            shared.end_incarnation(&reason);
             if reason.is_abnormal() {
                 tracing::warn!(actor = %shared.label(), %reason, "actor stopped");
             } else {
@@ -84,7 +83,7 @@ impl<A: Actor, F> Drop for UnsupervisedActor<A, F> {
             } else {
                 ExitReason::Shutdown
             };
-            watch::end_incarnation(&cell.shared, &reason);
+            cell.shared.end_incarnation(&reason);
         }
         runner::close_and_drain(mailbox, cell, system);
         match self.phase {

@@ -135,10 +135,10 @@ pub(crate) fn monitor_future<B: Actor>(target: &Arc<ActorCell<B>>) -> Monitor {
 /// Removes a monitor made from outside an actor; see
 /// [`ActorRef::demonitor`](super::ActorRef::demonitor).
 pub(crate) fn demonitor_from_outside(target: &dyn Signalled, monitor: MonitorRef) -> bool {
-    if monitor.record != NO_KEY || monitor.target != target.shared().id {
+    if monitor.record != NO_KEY || monitor.target != target.actor_id() {
         return false;
     }
-    match target.shared().watch_if_any() {
+    match target.watch_if_any() {
         Some(watch) => watch.remove_watcher(monitor.entry, monitor.id).is_some(),
         None => false,
     }
@@ -196,7 +196,7 @@ pub(crate) fn monitor_from_actor<A: Actor, B: Actor>(
 /// Removes a monitor the actor of `own` made; see
 /// [`ActorContext::demonitor`](super::ActorContext::demonitor).
 pub(crate) fn demonitor_from_actor(own: &dyn Signalled, monitor: MonitorRef) -> bool {
-    let Some(watch) = own.shared().watch_if_any() else {
+    let Some(watch) = own.watch_if_any() else {
         return false;
     };
     let record = {
@@ -218,7 +218,7 @@ pub(crate) fn demonitor_from_actor(own: &dyn Signalled, monitor: MonitorRef) -> 
 /// record is removed now), `false` if it was demonitored or belongs to an
 /// earlier incarnation (the down is dropped).
 pub(crate) fn accept_down(own: &dyn Signalled, down: &Down) -> bool {
-    let Some(watch) = own.shared().watch_if_any() else {
+    let Some(watch) = own.watch_if_any() else {
         return false;
     };
     let mut state = watch.lock();

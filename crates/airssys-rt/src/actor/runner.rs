@@ -13,7 +13,7 @@ use super::inbox::{HoldsInbox, Inbox};
 use super::incarnation::{Incarnation, Restart};
 use super::shared::ActorCell;
 use super::signal::Signal;
-use super::{link, monitor, watch, Actor, ActorContext, ErrorAction};
+use super::{link, monitor, Actor, ActorContext, ErrorAction};
 use crate::dead_letter::{DeadLetter, DeadLetterReason};
 use crate::supervisor::{ExitReason, FailureCause};
 
@@ -275,7 +275,7 @@ where
     let shared = ctx.myself().shared();
     // The failed incarnation ends here: its monitors fire, its links carry
     // the failure, and the fresh instance starts with neither.
-    watch::end_incarnation(shared, &ExitReason::Failed(failure.reason.clone()));
+    shared.end_incarnation(&ExitReason::Failed(failure.reason.clone()));
     tracing::info!(actor = %shared.label(), error = %failure.reason, "restarting actor in place");
     *actor = fresh;
     shared.restarts.fetch_add(1, Ordering::Relaxed);
@@ -329,7 +329,7 @@ pub(crate) fn close_and_drain<A: Actor>(
 ) {
     cell.mailbox.close();
     let shared = &cell.shared;
-    watch::gone_for_good(shared);
+    shared.gone_for_good();
     while let Some(envelope) = inbox.try_recv(cell) {
         let message = match envelope {
             Envelope::Tell(message) => message,

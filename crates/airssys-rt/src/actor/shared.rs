@@ -1,13 +1,15 @@
 //! State shared between an actor's handles and its running loop.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::envelope::Envelope;
-use super::watch::Watch;
+use super::signal::Signal;
+use super::watch::{Signalled, Watch};
 use super::Actor;
 pub use crate::actor_id::ActorId;
 use crate::mailbox::Mailbox;
+use crate::supervisor::ExitReason;
 
 /// A snapshot of one actor's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,6 +60,40 @@ impl<A: Actor> LiveActor for ActorCell<A> {
         // Wake an idle loop. If the mailbox is full the loop is busy and will
         // see the flag after its current message; if closed, it is gone.
         let _ = self.mailbox.try_push(Envelope::Stop);
+    }
+}
+
+impl<A: Actor> Signalled for ActorCell<A> {
+    fn actor_id(&self) -> ActorId {
+        self.shared.id
+    }
+
+    fn watch(&self) -> &Arc<Watch> {
+        self.shared.watch()
+    }
+
+    fn watch_if_any(&self) -> Option<&Arc<Watch>> {
+        self.shared.watch_if_any()
+    }
+
+    fn traps_exits(&self) -> bool {
+        self.shared.traps_exits()
+    }
+
+    fn signal(&self, signal: Signal) {
+        // Refused only once the mailbox is closed: the actor is gone, and
+        // its own end removed (or will remove) what it watched.
+        let _ = self
+            .mailbox
+            .push_past_capacity(Envelope::Signal(Box::new(signal)));
+    }
+
+    fn request_stop(&self) {
+        LiveActor::request_stop(self);
+    }
+
+    fn is_gone(&self) -> bool {
+        self.mailbox.is_closed()
     }
 }
 
@@ -112,6 +148,26 @@ impl ActorShared {
     /// Whether a linked peer's exit arrives as a message.
     pub(crate) fn traps_exits(&self) -> bool {
         self.trap_exits.load(Ordering::Acquire)
+    }
+
+    /// An incarnation of this actor ended with `reason`: its monitors
+    /// fire, its links carry the exit. One atomic load for an actor that
+    /// never took part in a monitor or a link.
+    pub(crate) fn end_incarnation(&self, reason: &ExitReason) {
+        if let Some(watch) = self.watch_if_any() {
+            watch.ended(self.name.as_ref(), reason);
+        }
+    }
+
+    /// This actor is gone for good; call after closing its mailbox.
+    pub(crate) fn gone_for_good(&self) {
+        // Pairs with the fence in `watch::attach`: either this load sees
+        // the watch a new monitor made, or that monitor sees the closed
+        // mailbox.
+        fence(Ordering::SeqCst);
+        if let Some(watch) = self.watch_if_any() {
+            watch.gone(self.name.as_ref());
+        }
     }
 
     /// A label for errors and logs: the name if there is one, else the id.

@@ -10,7 +10,6 @@ use super::incarnation::{InPlace, Incarnation};
 use super::live::UnsupervisedActor;
 use super::shared::{ActorShared, LiveActor};
 use super::supervised::ActorChild;
-use super::watch;
 use super::{Actor, ActorContext, ActorRef, SpawnError};
 use crate::mailbox::{Mailbox, MailboxConfig};
 use crate::supervisor::{Child, ChildSpec, ExitReason, SupervisorRef};
@@ -258,10 +257,9 @@ where
         if let Err(error) = state.pre_start(ctx).await {
             let label = actor_ref.shared().label();
             // Monitors or links made in pre_start end with it.
-            watch::end_incarnation(
-                actor_ref.shared(),
-                &ExitReason::Failed(format!("pre_start failed: {error}").into()),
-            );
+            actor_ref.shared().end_incarnation(&ExitReason::Failed(
+                format!("pre_start failed: {error}").into(),
+            ));
             // Dropping it closes the mailbox, dead-letters what pre_start
             // may have queued, and frees the name.
             actor.start_failed();

@@ -22,7 +22,6 @@ use super::inbox::Inbox;
 use super::incarnation::{BySupervisor, Incarnation};
 use super::runner;
 use super::shared::ActorCell;
-use super::watch;
 use super::{Actor, ActorContext, ActorRef};
 use crate::mailbox::TryPushError;
 use crate::supervisor::{
@@ -122,7 +121,7 @@ where
         if let Some(cause) = start_error {
             let reason = cause.to_string();
             // Monitors or links made in pre_start end with it.
-            watch::end_incarnation(shared, &ExitReason::Failed(cause));
+            shared.end_incarnation(&ExitReason::Failed(cause));
             return Err(ChildError::StartFailed {
                 child: self.label(),
                 reason,
@@ -230,7 +229,7 @@ impl<A: Actor, F> Drop for ActorChild<A, F> {
         self.system.unregister_name(self.actor_ref.shared());
         // Refuse new messages at once, whoever holds the inbox now.
         self.actor_ref.mailbox().close();
-        watch::gone_for_good(self.actor_ref.shared());
+        self.actor_ref.shared().gone_for_good();
         let system = self.system.clone();
         let cell = Arc::clone(&self.actor_ref.cell);
         match Arc::clone(&self.mailbox).try_lock_owned() {
@@ -263,7 +262,7 @@ struct IncarnationEnd<A: Actor> {
 impl<A: Actor> IncarnationEnd<A> {
     fn end(&self, reason: &ExitReason) {
         if !self.done.swap(true, Ordering::AcqRel) {
-            watch::end_incarnation(&self.cell.shared, reason);
+            self.cell.shared.end_incarnation(reason);
         }
     }
 }

@@ -19,17 +19,15 @@
 //! two never deadlock.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, MutexGuard};
 use slab::Slab;
 use tokio::sync::oneshot;
 
-use super::shared::{ActorCell, ActorShared};
 use super::signal::Signal;
 use super::signal::{Down, LinkExit, MonitorRef, NO_KEY};
-use super::Actor;
 use crate::actor_id::ActorId;
 use crate::supervisor::ExitReason;
 
@@ -44,10 +42,18 @@ pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// An actor as a monitor or a link reaches it, without its message type.
+/// An actor as a monitor or a link reaches it, without its message type
+/// (and without its shared record: the actor's own module implements this,
+/// so a `Watch` never looks inside the actor that holds it).
 pub(crate) trait Signalled: Send + Sync {
-    /// The untyped record: id, flags, the actor's own `Watch`.
-    fn shared(&self) -> &ActorShared;
+    /// The actor's id.
+    fn actor_id(&self) -> ActorId;
+    /// The actor's `Watch`, made on first use.
+    fn watch(&self) -> &Arc<Watch>;
+    /// The actor's `Watch` if it ever had one.
+    fn watch_if_any(&self) -> Option<&Arc<Watch>>;
+    /// Whether a linked peer's exit arrives as a message.
+    fn traps_exits(&self) -> bool;
     /// Queues a down or a trapped exit for the actor's loop, past the
     /// mailbox's capacity if need be; dropped if the actor is gone.
     fn signal(&self, signal: Signal);
@@ -55,28 +61,6 @@ pub(crate) trait Signalled: Send + Sync {
     fn request_stop(&self);
     /// `true` once the actor is gone for good (its mailbox is closed).
     fn is_gone(&self) -> bool;
-}
-
-impl<A: Actor> Signalled for ActorCell<A> {
-    fn shared(&self) -> &ActorShared {
-        &self.shared
-    }
-
-    fn signal(&self, signal: Signal) {
-        // Refused only once the mailbox is closed: the actor is gone, and
-        // its own end removed (or will remove) what it watched.
-        let _ = self
-            .mailbox
-            .push_past_capacity(super::Envelope::Signal(Box::new(signal)));
-    }
-
-    fn request_stop(&self) {
-        super::LiveActor::request_stop(self);
-    }
-
-    fn is_gone(&self) -> bool {
-        self.mailbox.is_closed()
-    }
 }
 
 /// One actor's monitors and links; see the module documentation.
@@ -313,11 +297,10 @@ fn exit_over_link(
     link: u64,
     reason: &ExitReason,
 ) {
-    let shared = peer.shared();
-    let Some(watch) = shared.watch_if_any() else {
+    let Some(watch) = peer.watch_if_any() else {
         return;
     };
-    let traps = shared.traps_exits();
+    let traps = peer.traps_exits();
     let mut state = watch.lock();
     // Gone: the peer unlinked, or ended and broke the link itself.
     let Some(i) = state.links.iter().position(|l| l.id == link) else {
@@ -348,31 +331,12 @@ fn exit_over_link(
     peer.request_stop();
 }
 
-/// The incarnation of the actor of `shared` ended with `reason`: its
-/// monitors fire, its links carry the exit. One atomic load for an actor
-/// that never took part in a monitor or a link.
-pub(crate) fn end_incarnation(shared: &ActorShared, reason: &ExitReason) {
-    if let Some(watch) = shared.watch_if_any() {
-        watch.ended(shared.name.as_ref(), reason);
-    }
-}
-
-/// The actor of `shared` is gone for good; call after closing its mailbox.
-pub(crate) fn gone_for_good(shared: &ActorShared) {
-    // Pairs with the fence in `attach`: either this load sees the watch a
-    // new monitor made, or that monitor sees the closed mailbox.
-    fence(Ordering::SeqCst);
-    if let Some(watch) = shared.watch_if_any() {
-        watch.gone(shared.name.as_ref());
-    }
-}
-
 /// The watch of `actor` (made if needed), for attaching a monitor or a
 /// link; then check [`State::gone`] and `actor.is_gone()` under its lock.
 pub(crate) fn attach(actor: &dyn Signalled) -> &Arc<Watch> {
-    let watch = actor.shared().watch();
-    // Pairs with the fence in `gone_for_good`.
-    fence(Ordering::SeqCst);
+    let watch = actor.watch();
+    // Pairs with the fence in `ActorShared::gone_for_good`.
+    std::sync::atomic::fence(Ordering::SeqCst);
     watch
 }
 

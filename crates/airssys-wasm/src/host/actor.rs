@@ -492,7 +492,7 @@ impl Actor for ComponentActor {
     async fn pre_start(&mut self, _: &mut ActorContext<Self>) -> Result<(), ComponentFailure> {
         let template = &self.template;
         if self.instance.is_none() {
-            template.lifecycle.set(LifecycleState::Starting);
+            template.lifecycle.starting();
             let started = async {
                 let module = template.module();
                 let mut instance = module.instantiate(template.config.clone()).await?;

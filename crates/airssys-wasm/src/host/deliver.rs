@@ -15,6 +15,11 @@
 //!    [`Expects::Reply`]), under one timer: the ask's own deadline, or the
 //!    broker request's.
 //!
+//! A component that ended on its own (see [`ComponentEnd`](super::ComponentEnd))
+//! is resolved and refused at once as [`Undelivered::Stopped`], with the
+//! payload: one atomic load per send, so that a send to one whose mailbox
+//! its group still holds is not queued for nobody.
+//!
 //! Every step ends in a typed [`Undelivered`] when it fails; the callers
 //! only translate it: the façade into a [`HostError`](super::HostError),
 //! a guest's import into a [`HostCallError`](crate::HostCallError) (its
@@ -29,6 +34,7 @@ use bytes::Bytes;
 
 use super::actor::ComponentActor;
 use super::durable::DurableSends;
+use super::lifecycle::SharedLifecycle;
 use super::mailbox::{ask, checked, tell, try_tell, Undelivered};
 use super::message::{message, payload_of, ComponentMessage, Expects};
 use super::registry::ComponentRegistry;
@@ -42,6 +48,8 @@ use crate::id::ComponentId;
 pub(crate) struct Local {
     pub(crate) actor: ActorRef<ComponentActor>,
     pub(crate) max_message_bytes: usize,
+    /// Its lifecycle: a component that ended on its own is refused.
+    pub(crate) lifecycle: Arc<SharedLifecycle>,
 }
 
 /// Resolves targets and delivers to them: one per host, shared by the
@@ -84,6 +92,11 @@ impl Delivery {
         let mut payload = Some(payload);
         let sent = self.registry.with(to, |target| {
             let payload = payload.take().unwrap_or_default();
+            if target.template.lifecycle.is_ended() {
+                return Err(Undelivered::Stopped {
+                    payload: Some(payload),
+                });
+            }
             let built = message(
                 Some(from.clone()),
                 payload,
@@ -130,6 +143,11 @@ impl Delivery {
         let mut payload = Some(payload);
         let tried = self.registry.with(to, |target| {
             let payload = payload.take().unwrap_or_default();
+            if target.template.lifecycle.is_ended() {
+                return Err(Undelivered::Stopped {
+                    payload: Some(payload),
+                });
+            }
             let built = message(None, payload, Expects::Nothing, crate::trace::outgoing());
             let built = checked(target.max_message_bytes, built)?;
             match target.actor.try_tell(ComponentMessage::Deliver(built)) {
@@ -172,6 +190,11 @@ impl Delivery {
                 .await
                 .map_err(Undelivered::NotStored);
         }
+        if target.lifecycle.is_ended() {
+            return Err(Undelivered::Stopped {
+                payload: Some(payload),
+            });
+        }
         let built = message(None, payload, Expects::Nothing, crate::trace::outgoing());
         let built = checked(target.max_message_bytes, built)?;
         match target.actor.try_tell(ComponentMessage::Deliver(built)) {
@@ -197,6 +220,9 @@ impl Delivery {
     ) -> impl std::future::Future<Output = Result<Option<Bytes>, Undelivered>> + Send + 'static
     {
         let resolved = match self.registry.route(to) {
+            Some(route) if route.ended => Err(Undelivered::Stopped {
+                payload: Some(payload),
+            }),
             Some(route) => {
                 let built = message(
                     from.cloned(),
@@ -240,8 +266,16 @@ impl Delivery {
         timeout: Duration,
     ) -> impl std::future::Future<Output = Result<Option<Bytes>, Undelivered>> + Send + 'static
     {
-        let built = message(None, payload, Expects::Reply, crate::trace::outgoing());
-        let resolved = checked(target.max_message_bytes, built).map(|m| (target.actor.clone(), m));
+        let resolved = if target.lifecycle.is_ended() {
+            Err(Undelivered::Stopped {
+                payload: Some(payload),
+            })
+        } else {
+            let built = message(None, payload, Expects::Reply, crate::trace::outgoing());
+            checked(target.max_message_bytes, built)
+                .map(|m| (target.actor.clone(), m))
+                .map_err(Undelivered::from)
+        };
         async move {
             let (actor, message) = resolved?;
             ask(&actor, ComponentMessage::Request(message), timeout).await

@@ -101,8 +101,9 @@ pub enum HostError {
     /// The guest failed (e.g. its `init`, or the message it was asked to handle).
     #[error(transparent)]
     Guest(#[from] GuestError),
-    /// A component with this id is already running.
-    #[error("component {component} already exists")]
+    /// A component with this id runs, or will run again after its restart.
+    /// (The id of one that ended on its own is free: a spawn replaces it.)
+    #[error("component {component} already exists (it is running or restarting; stop it first)")]
     AlreadyExists {
         /// The id asked for.
         component: ComponentId,

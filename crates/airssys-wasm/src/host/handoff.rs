@@ -8,10 +8,11 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::error::HostError;
-use super::facade::{control, ComponentHost};
+use super::facade::ComponentHost;
 use super::lifecycle::LifecycleState;
 use super::mailbox;
 use super::message::{ComponentMessage, Expects};
+use super::operate::control;
 use crate::guest::GuestMessage;
 
 /// What [`ComponentHost::hand_off`] did.
@@ -49,14 +50,7 @@ impl ComponentHost {
         snapshot: bool,
     ) -> Result<HandOff, HostError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let entry = self
-            .inner
-            .registry
-            .remove(id)
-            .ok_or_else(|| HostError::UnknownComponent {
-                component: id.into(),
-                payload: None,
-            })?;
+        let entry = self.take_entry(id)?;
         self.inner.topics.unsubscribe_all(id);
         let mut drained = true;
         if let Some(pump) = self.inner.remote.as_ref().and_then(|r| r.hand_off(id)) {

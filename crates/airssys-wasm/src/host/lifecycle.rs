@@ -1,22 +1,34 @@
-//! A component's lifecycle state, readable without asking its actor.
+//! A component's lifecycle state, readable without asking its actor, and
+//! why a component that ended on its own is not running ([`ComponentEnd`]).
+//!
+//! A component is registered, and so has a state, once its supervisor has
+//! started it: a spawn under way belongs to its caller (who gets its typed
+//! outcome), so there is no "creating" state to observe. During a spawn the
+//! id is unknown to sends ([`HostError::UnknownComponent`](super::HostError::UnknownComponent)),
+//! as in OTP a child exists once its start function has returned.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
+
+use airssys_rt::supervisor::{ExitReason, FailureCause};
+use parking_lot::Mutex;
 
 /// Where a component is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LifecycleState {
-    /// Spec accepted, module being loaded.
-    Creating,
-    /// Instantiating and running `init`.
+    /// Instantiating and running `init` (its first incarnation, while its
+    /// spawn runs, or a restart).
     Starting,
     /// Handling messages.
     Ready,
     /// Running `cleanup` before it stops or restarts.
     Stopping,
-    /// Stopped for good.
+    /// Not running and not coming back by itself: stopped by
+    /// [`ComponentHost::stop`](super::ComponentHost::stop), or ended on its
+    /// own (a `Transient` component's normal exit, a group that gave up;
+    /// [`ComponentInfo::ended`](super::ComponentInfo::ended) says why).
     Stopped,
     /// Its last incarnation failed (trap, timeout, memory cap, failed init)
     /// and no restart is scheduled: its supervisor gave up on it, or its
@@ -56,7 +68,6 @@ impl fmt::Display for RestartPending {
 impl LifecycleState {
     fn from_u8(v: u8) -> Self {
         match v {
-            0 => LifecycleState::Creating,
             1 => LifecycleState::Starting,
             2 => LifecycleState::Ready,
             3 => LifecycleState::Stopping,
@@ -68,7 +79,6 @@ impl LifecycleState {
 
     fn as_u8(self) -> u8 {
         match self {
-            LifecycleState::Creating => 0,
             LifecycleState::Starting => 1,
             LifecycleState::Ready => 2,
             LifecycleState::Stopping => 3,
@@ -81,7 +91,6 @@ impl LifecycleState {
     /// A short lowercase label ("ready", "failed", ...), for logs and JSON.
     pub fn label(self) -> &'static str {
         match self {
-            LifecycleState::Creating => "creating",
             LifecycleState::Starting => "starting",
             LifecycleState::Ready => "ready",
             LifecycleState::Stopping => "stopping",
@@ -98,23 +107,121 @@ impl fmt::Display for LifecycleState {
     }
 }
 
+/// Why a component that ended on its own is not running, and will not run
+/// again unless it is spawned again: shown by
+/// [`ComponentInfo::ended`](super::ComponentInfo::ended) until
+/// [`ComponentHost::stop`](super::ComponentHost::stop) removes it or a
+/// [`spawn`](super::ComponentHost::spawn) of the same id replaces it.
+///
+/// OTP's supervisor keeps a `transient` child's spec after a normal exit
+/// (until `delete_child`); the host keeps the component's registry entry
+/// the same way, for every restart policy, so that an operator sees what
+/// ended and why, and a send to it gets
+/// [`HostError::ComponentStopped`](super::HostError::ComponentStopped)
+/// naming it rather than an unknown id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ComponentEnd {
+    /// Its last incarnation ended with this reason and its restart policy
+    /// does not restart it after that: a `Transient` component's normal
+    /// exit ([`ComponentRef::stop_after_queued`](super::ComponentRef::stop_after_queued)),
+    /// a `Temporary` component's any exit.
+    Exited(ExitReason),
+    /// The group (supervisor) it was spawned under gave up: its restart
+    /// intensity was exceeded, or a child escalated. The group stopped it
+    /// with its other children. Should the group's own supervisor restart
+    /// the group, the component comes back with it and this is cleared.
+    GroupGaveUp {
+        /// The group's name.
+        group: String,
+        /// Why it gave up.
+        cause: FailureCause,
+    },
+}
+
+impl ComponentEnd {
+    /// A short stable label (`exited`, `group_gave_up`), for logs and JSON.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ComponentEnd::Exited(_) => "exited",
+            ComponentEnd::GroupGaveUp { .. } => "group_gave_up",
+        }
+    }
+}
+
+impl fmt::Display for ComponentEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComponentEnd::Exited(reason) => write!(f, "exited: {reason}"),
+            ComponentEnd::GroupGaveUp { group, cause } => {
+                write!(f, "its group `{group}` gave up: {cause}")
+            }
+        }
+    }
+}
+
 /// An atomically updated [`LifecycleState`], shared by a component's actor
 /// (which writes it), the host's supervision listener (which marks a
-/// failed one restarting) and the registry (which reads it).
+/// failed one restarting, or one that ended on its own ended) and the
+/// registry (which reads it).
 #[derive(Debug)]
 pub(crate) struct SharedLifecycle {
     state: AtomicU8,
     /// The scheduled restart while `Restarting`: attempt in the high 32
     /// bits, backoff in milliseconds in the low 32.
     pending: AtomicU64,
+    /// Set with `end` and read on the send path (one load): the component
+    /// ended on its own and will not come back by itself.
+    ended: AtomicBool,
+    /// Why it ended; written only under this lock, with `ended`.
+    end: Mutex<Option<ComponentEnd>>,
 }
 
 impl SharedLifecycle {
     pub(crate) fn new() -> Self {
         Self {
-            state: AtomicU8::new(LifecycleState::Creating.as_u8()),
+            state: AtomicU8::new(LifecycleState::Starting.as_u8()),
             pending: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+            end: Mutex::new(None),
         }
+    }
+
+    /// A fresh incarnation starts (`Starting`): whatever ended before is
+    /// over.
+    pub(crate) fn starting(&self) {
+        let mut end = self.end.lock();
+        *end = None;
+        self.ended.store(false, Ordering::Release);
+        self.set(LifecycleState::Starting);
+    }
+
+    /// Records that the component ended on its own and will not come back
+    /// by itself, unless an incarnation is starting or running already
+    /// (the news came after a restart began): `false` then, and nothing
+    /// changes. One that was waiting out a backoff (its group gave up
+    /// meanwhile) is `Failed` now: nobody will restart it. Taken under the
+    /// same lock as [`starting`](Self::starting), so the two never cross.
+    pub(crate) fn end(&self, why: ComponentEnd) -> bool {
+        let mut end = self.end.lock();
+        match self.get() {
+            LifecycleState::Starting | LifecycleState::Ready => return false,
+            LifecycleState::Restarting => self.set(LifecycleState::Failed),
+            _ => {}
+        }
+        *end = Some(why);
+        self.ended.store(true, Ordering::Release);
+        true
+    }
+
+    /// Whether it ended on its own (one atomic load).
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Why it ended on its own, if it did.
+    pub(crate) fn ended(&self) -> Option<ComponentEnd> {
+        self.end.lock().clone()
     }
 
     pub(crate) fn get(&self) -> LifecycleState {
@@ -175,5 +282,24 @@ mod tests {
         assert_eq!(l.get(), LifecycleState::Restarting);
         assert_eq!(l.pending(), Some(pending));
         assert_eq!(pending.to_string(), "backoff 120ms, 7th in a row");
+    }
+
+    #[test]
+    fn an_end_is_recorded_only_while_nothing_runs_and_a_start_clears_it() {
+        let l = SharedLifecycle::new();
+        let normal = || ComponentEnd::Exited(ExitReason::Normal);
+        assert!(!l.end(normal()), "starting: a restart is under way");
+        l.set(LifecycleState::Ready);
+        assert!(!l.end(normal()));
+        assert!(!l.is_ended());
+        l.set(LifecycleState::Stopped);
+        assert!(l.end(normal()));
+        assert!(l.is_ended());
+        assert_eq!(l.ended(), Some(normal()));
+        assert_eq!(normal().label(), "exited");
+        l.starting();
+        assert!(!l.is_ended());
+        assert_eq!(l.ended(), None);
+        assert_eq!(l.get(), LifecycleState::Starting);
     }
 }

@@ -8,6 +8,8 @@
 //! broker; the host holds one broker subscription per subject pattern.
 
 mod actor;
+mod builder;
+mod component_ref;
 mod dead_letters;
 mod deliver;
 mod down;
@@ -15,37 +17,42 @@ mod durable;
 mod error;
 mod facade;
 mod fault;
+mod follow;
 mod handoff;
 mod lifecycle;
 mod link;
 mod mailbox;
 mod message;
+mod messaging;
 mod monitor;
+mod operate;
 mod registry;
 mod remote;
 mod remote_monitor;
-mod restarts;
+
 mod router;
 mod spawn;
 mod spec;
 mod subscriptions;
 mod topics;
 mod upgrade;
+mod watching;
 
 pub use actor::ComponentActor;
 pub use airssys_rt::DeadLetterReason;
+pub use builder::ComponentHostBuilder;
+pub use component_ref::ComponentRef;
 pub use dead_letters::DeadLetterStats;
 pub use durable::{DurableError, DurableSends};
 pub use error::{ComponentFailure, HostError};
-pub use facade::{
-    ComponentHealth, ComponentHost, ComponentHostBuilder, ComponentRef, HostShutdownReport,
-};
+pub use facade::{ComponentHost, HostShutdownReport};
 pub use fault::Fault;
 pub use handoff::HandOff;
-pub use lifecycle::{LifecycleState, RestartPending};
+pub use lifecycle::{ComponentEnd, LifecycleState, RestartPending};
 pub use message::COMPONENT_SUBJECT_PREFIX;
 pub use message::{Answer, ComponentMessage, TopicMessage, UpgradeOutcome};
 pub use monitor::{ComponentDown, ComponentMonitor};
+pub use operate::ComponentHealth;
 pub use registry::{ComponentInfo, ComponentRegistry};
 pub use remote::{SEND_INBOX, SEND_LEASE};
 pub use remote_monitor::{Membership, ARM_WAIT, DEMONITOR_INBOX, MONITOR_INBOX};

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use airssys_rt::supervisor::SupervisorRef;
+use airssys_rt::supervisor::{RestartPolicy, SupervisorRef};
 use airssys_rt::ActorRef;
 use dashmap::DashMap;
 
 use super::actor::{ComponentActor, ComponentTemplate};
-use super::lifecycle::LifecycleState;
+use super::lifecycle::{ComponentEnd, LifecycleState};
 use crate::id::ComponentId;
 use crate::metrics::HostCallStats;
 
@@ -21,6 +21,18 @@ pub(crate) struct RegistryEntry {
     pub(crate) group: SupervisorRef,
     /// What its incarnations are made from (the module a live upgrade swaps).
     pub(crate) template: Arc<ComponentTemplate>,
+    /// Its restart policy: which of its exits end it for good.
+    pub(crate) restart: RestartPolicy,
+}
+
+impl RegistryEntry {
+    /// Whether it ended and will not come back by itself: its actor is
+    /// gone for good (mailbox closed), or it ended on its own
+    /// ([`ComponentEnd`]). Such an entry only shows what happened; a
+    /// spawn of its id replaces it.
+    pub(crate) fn is_over(&self) -> bool {
+        !self.actor.is_alive() || self.template.lifecycle.is_ended()
+    }
 }
 
 /// A component's actor and message limit: what a request to it holds
@@ -29,6 +41,8 @@ pub(crate) struct RegistryEntry {
 pub(crate) struct Route {
     pub(crate) actor: ActorRef<ComponentActor>,
     pub(crate) max_message_bytes: usize,
+    /// It ended on its own ([`ComponentEnd`]): refuse, do not enqueue.
+    pub(crate) ended: bool,
 }
 
 /// A row of [`ComponentHost::list`](super::ComponentHost::list).
@@ -39,6 +53,12 @@ pub struct ComponentInfo {
     pub id: ComponentId,
     /// Its lifecycle state.
     pub state: LifecycleState,
+    /// Why it is not running, when it ended on its own and will not come
+    /// back by itself (a `Transient` component's normal exit, a group that
+    /// gave up): it stays listed, [`Stopped`](LifecycleState::Stopped) or
+    /// [`Failed`](LifecycleState::Failed), until `stop` or a new `spawn`
+    /// of its id.
+    pub ended: Option<ComponentEnd>,
     /// The restart its supervisor scheduled, while it is
     /// [`Restarting`](LifecycleState::Restarting).
     pub restart: Option<super::lifecycle::RestartPending>,
@@ -94,6 +114,7 @@ impl ComponentRegistry {
         self.with(id, |e| Route {
             actor: e.actor.clone(),
             max_message_bytes: e.max_message_bytes,
+            ended: e.template.lifecycle.is_ended(),
         })
     }
 
@@ -112,6 +133,30 @@ impl ComponentRegistry {
         self.entries.remove(id).map(|(_, e)| e)
     }
 
+    /// Removes `id` if it is over ([`RegistryEntry::is_over`]), atomically:
+    /// `Ok(Some)` with the entry removed, `Ok(None)` when no entry has the
+    /// id, `Err(())` when a live component has it.
+    pub(crate) fn remove_if_over(&self, id: &str) -> Result<Option<RegistryEntry>, ()> {
+        if let Some((_, entry)) = self.entries.remove_if(id, |_, e| e.is_over()) {
+            return Ok(Some(entry));
+        }
+        if self.entries.contains_key(id) {
+            Err(())
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Calls `f` with every entry spawned under the group named `group`,
+    /// under each shard's read lock (`f` must not wait). O(components).
+    pub(crate) fn visit_group(&self, group: &str, mut f: impl FnMut(&RegistryEntry)) {
+        for e in self.entries.iter() {
+            if e.group.name() == group {
+                f(e.value());
+            }
+        }
+    }
+
     /// `true` if a component with this id is registered.
     pub fn contains(&self, id: &str) -> bool {
         self.entries.contains_key(id)
@@ -120,6 +165,12 @@ impl ComponentRegistry {
     /// How many components are registered.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// How many registered components are not over (running, starting or
+    /// restarting): those that did not end on their own. O(components).
+    pub(crate) fn live_len(&self) -> usize {
+        self.entries.iter().filter(|e| !e.is_over()).count()
     }
 
     /// `true` when no component is registered.
@@ -152,6 +203,7 @@ impl ComponentRegistry {
                 ComponentInfo {
                     id: e.key().clone(),
                     state: e.template.lifecycle.get(),
+                    ended: e.template.lifecycle.ended(),
                     restart: e.template.lifecycle.pending(),
                     restarts: stats.restarts,
                     handled: e

@@ -20,14 +20,15 @@ use std::task::{Context, Poll, Waker};
 
 use airssys_rt::broker::subject;
 use airssys_rt::supervisor::{
-    Child, ChildId, ChildSpec, ShutdownPolicy, SupervisorError, SupervisorRef,
+    Child, ChildId, ChildSpec, RestartPolicy, ShutdownPolicy, SupervisorError, SupervisorRef,
 };
 use airssys_rt::{ActorRef, SpawnError};
 
 use super::actor::{ComponentActor, ComponentTemplate};
+use super::component_ref::ComponentRef;
 use super::deliver::Local;
 use super::error::HostError;
-use super::facade::{ComponentHost, ComponentRef};
+use super::facade::ComponentHost;
 use super::lifecycle::{LifecycleState, SharedLifecycle};
 use super::registry::RegistryEntry;
 use super::spec::ComponentSpec;
@@ -58,6 +59,7 @@ struct Unregistered {
     template: Arc<ComponentTemplate>,
     subscriptions: Vec<String>,
     max_message_bytes: usize,
+    restart: RestartPolicy,
 }
 
 /// The supervisor's answer for a batch: one outcome per child.
@@ -79,8 +81,14 @@ impl ComponentHost {
     /// binary compiles it once. To start many at once, use
     /// [`spawn_many`](Self::spawn_many).
     ///
+    /// The id of a component that ended on its own and stays listed (see
+    /// [`ComponentEnd`](super::ComponentEnd)) is free: that component is
+    /// removed first, as [`stop`](Self::stop) would, then the new one
+    /// starts.
+    ///
     /// # Errors
-    /// [`HostError::AlreadyExists`], [`HostError::InvalidSubject`] (a bad
+    /// [`HostError::AlreadyExists`] (a component that runs, or will run
+    /// again after its restart, has the id), [`HostError::InvalidSubject`] (a bad
     /// subscription pattern; nothing starts), [`HostError::Wasm`] (invalid
     /// binary, missing exports, pool full as `WasmError::Capacity`),
     /// [`HostError::Guest`] (its `init` failed), [`HostError::Spawn`] (the actor
@@ -217,16 +225,22 @@ impl ComponentHost {
         if inner.shutting_down.load(Ordering::Acquire) {
             return Err(HostError::ShuttingDown);
         }
-        if inner.registry.contains(spec.id.as_str()) {
-            return Err(HostError::AlreadyExists {
-                component: spec.id.clone(),
-            });
-        }
         for pattern in &spec.subscriptions {
             subject::validate_pattern(pattern).map_err(|e| HostError::InvalidSubject {
                 subject: pattern.clone(),
                 reason: e.to_string(),
             })?;
+        }
+        // The id of a component that is over (it ended on its own: see
+        // `ComponentEnd`) is free: that one is taken out as `stop` would.
+        match inner.registry.remove_if_over(spec.id.as_str()) {
+            Ok(None) => {}
+            Ok(Some(over)) => self.retire(spec.id.as_str(), over).await?,
+            Err(()) => {
+                return Err(HostError::AlreadyExists {
+                    component: spec.id.clone(),
+                })
+            }
         }
         Ok(inner
             .engine
@@ -330,6 +344,7 @@ impl ComponentHost {
                 template,
                 max_message_bytes: spec.limits.max_message_bytes,
                 subscriptions: spec.subscriptions,
+                restart: spec.restart,
             },
         })
     }
@@ -371,12 +386,15 @@ impl ComponentHost {
             template,
             subscriptions,
             max_message_bytes,
+            restart,
         } = component;
+        let lifecycle = Arc::clone(&template.lifecycle);
         let entry = RegistryEntry {
             actor: actor.clone(),
             max_message_bytes,
             group: group.clone(),
             template,
+            restart,
         };
         if !inner.registry.insert(id.clone(), entry) {
             // Lost a race with a spawn of the same id: undo ours.
@@ -421,6 +439,7 @@ impl ComponentHost {
             target: Local {
                 actor,
                 max_message_bytes,
+                lifecycle,
             },
             host: self.clone(),
         })

@@ -3,8 +3,12 @@
 //! subscribed to it ("the actor system as primary subscriber").
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures::FutureExt;
 
 use airssys_rt::broker::{BrokerMessage, MessageBroker, Subscription};
 use airssys_rt::{ActorRef, TrySendError};
@@ -46,9 +50,22 @@ struct Topic {
 /// while it was subscribed: delivered if its mailbox still takes it,
 /// dead-lettered (`actor_stopped`) if not. Nothing accepted is dropped
 /// with the pump.
+///
+/// A pump belongs to its topic, not to a component: it lives from the
+/// topic's first subscriber to its last one's leaving (or the host's
+/// shutdown, which drains and ends every pump). It is supervised in place:
+/// should the broker end its subscription while the topic is open, it
+/// subscribes again (retrying with a backoff while the broker refuses);
+/// should its fan-out panic, it carries on with the same subscription and
+/// what was queued on it. Either is logged with the pattern and counted
+/// ([`HostMetrics::topic_pump_restarts`](crate::metrics::HostMetrics::topic_pump_restarts)).
+/// A copy for a subscriber that is not running any more (it ended on its
+/// own and stays registered) is dead-lettered `actor_stopped`, naming it.
 pub(crate) struct TopicRouter {
     broker: Arc<dyn MessageBroker<TopicMessage>>,
     dead_letters: DeadLetterSink,
+    /// Pump restarts, shared with the host's metrics.
+    restarts: Arc<AtomicU64>,
     topics: Mutex<HashMap<String, Topic>>,
     /// Patterns components subscribed to at run time before they were
     /// registered (from the `init` of their first instance), taken when
@@ -60,10 +77,12 @@ impl TopicRouter {
     pub(crate) fn new(
         broker: Arc<dyn MessageBroker<TopicMessage>>,
         dead_letters: DeadLetterSink,
+        restarts: Arc<AtomicU64>,
     ) -> Self {
         Self {
             broker,
             dead_letters,
+            restarts,
             topics: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
         }
@@ -103,8 +122,12 @@ impl TopicRouter {
         let pump = tokio::spawn(pump(
             subscription,
             orders,
-            Arc::clone(&subscribers),
-            self.dead_letters.clone(),
+            Pumped {
+                subscribers: Arc::clone(&subscribers),
+                dead_letters: self.dead_letters.clone(),
+                broker: Arc::clone(&self.broker),
+                restarts: Arc::clone(&self.restarts),
+            },
         ));
         topics.insert(
             pattern.to_owned(),
@@ -315,22 +338,125 @@ impl TopicRouter {
     }
 }
 
-/// Fans the topic's messages out until told to close. Control orders are
-/// taken first, and each is carried out only after everything queued on the
-/// subscription at that moment went to the subscribers as they were.
+/// What a pump works with besides its subscription and its orders.
+struct Pumped {
+    subscribers: Subscribers,
+    dead_letters: DeadLetterSink,
+    /// To subscribe again when the broker ends the subscription.
+    broker: Arc<dyn MessageBroker<TopicMessage>>,
+    restarts: Arc<AtomicU64>,
+}
+
+/// How [`serve`] returned.
+enum Served {
+    /// Told to close: the subscription is drained and gone.
+    Closed,
+    /// The broker ended the subscription while the topic is open.
+    Lost,
+}
+
+/// Backoff between attempts to subscribe again, doubling up to the cap.
+const RESUBSCRIBE_BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_secs(1));
+
+/// A topic's pump: [`serve`] until told to close, restarted in place when
+/// it returns for any other reason (see [`TopicRouter`]).
 async fn pump(
     mut subscription: Subscription<TopicMessage>,
     mut orders: mpsc::UnboundedReceiver<Control>,
-    subscribers: Subscribers,
-    dead_letters: DeadLetterSink,
+    pumped: Pumped,
 ) {
+    loop {
+        let served = AssertUnwindSafe(serve(&mut subscription, &mut orders, &pumped))
+            .catch_unwind()
+            .await;
+        let pattern = subscription.pattern().to_owned();
+        match served {
+            Ok(Served::Closed) => return,
+            Ok(Served::Lost) => {
+                pumped.restarts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%pattern, "the broker ended a topic's subscription; subscribing again");
+                match resubscribe(&pattern, &mut orders, &pumped).await {
+                    Some(fresh) => subscription = fresh,
+                    None => return,
+                }
+            }
+            Err(panic) => {
+                pumped.restarts.fetch_add(1, Ordering::Relaxed);
+                let panic = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(%pattern, %panic, "a topic pump panicked; it carries on with its subscription");
+            }
+        }
+    }
+}
+
+/// Subscribes to `pattern` again, retrying with a backoff while the broker
+/// refuses; orders are carried out meanwhile (nothing is queued to deliver
+/// first). `None` when told to close before it could.
+async fn resubscribe(
+    pattern: &str,
+    orders: &mut mpsc::UnboundedReceiver<Control>,
+    pumped: &Pumped,
+) -> Option<Subscription<TopicMessage>> {
+    let (mut backoff, cap) = RESUBSCRIBE_BACKOFF;
+    loop {
+        match pumped.broker.subscribe(pattern) {
+            Ok(fresh) => return Some(fresh),
+            Err(error) => {
+                tracing::error!(%pattern, %error, ?backoff, "a topic pump could not subscribe again; retrying");
+            }
+        }
+        let retry = tokio::time::sleep(backoff);
+        tokio::pin!(retry);
+        loop {
+            tokio::select! {
+                order = orders.recv() => match order {
+                    Some(Control::Leave(component, done)) => {
+                        pumped.subscribers.write().retain(|(id, _)| *id != component);
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
+                    }
+                    Some(Control::Close(done)) => {
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
+                        return None;
+                    }
+                    None => return None,
+                },
+                () = &mut retry => break,
+            }
+        }
+        backoff = (backoff * 2).min(cap);
+    }
+}
+
+/// Fans the topic's messages out until told to close (or until the broker
+/// ends the subscription). Control orders are taken first, and each is
+/// carried out only after everything queued on the subscription at that
+/// moment went to the subscribers as they were.
+async fn serve(
+    subscription: &mut Subscription<TopicMessage>,
+    orders: &mut mpsc::UnboundedReceiver<Control>,
+    pumped: &Pumped,
+) -> Served {
+    let Pumped {
+        subscribers,
+        dead_letters,
+        ..
+    } = pumped;
     loop {
         tokio::select! {
             biased;
             order = orders.recv() => match order {
                 Some(Control::Leave(component, done)) => {
                     while let Some(published) = subscription.try_recv() {
-                        fan_out(published, &subscribers, &dead_letters);
+                        fan_out(published, subscribers, dead_letters);
                     }
                     subscribers.write().retain(|(id, _)| *id != component);
                     if let Some(done) = done {
@@ -344,17 +470,17 @@ async fn pump(
                     // broker dead-letters it); none is dropped with it.
                     subscription.close();
                     while let Some(published) = subscription.recv().await {
-                        fan_out(published, &subscribers, &dead_letters);
+                        fan_out(published, subscribers, dead_letters);
                     }
                     if let Some(Control::Close(Some(done))) = closing {
                         let _ = done.send(());
                     }
-                    return;
+                    return Served::Closed;
                 }
             },
             published = subscription.recv() => match published {
-                Some(published) => fan_out(published, &subscribers, &dead_letters),
-                None => return,
+                Some(published) => fan_out(published, subscribers, dead_letters),
+                None => return Served::Lost,
             },
         }
     }

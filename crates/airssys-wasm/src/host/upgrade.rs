@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::{ComponentFailure, HostError};
-use super::facade::{control, ComponentHost};
+use super::facade::ComponentHost;
 use super::message::{ComponentMessage, UpgradeOutcome};
+use super::operate::control;
 use super::registry::RegistryEntry;
 use crate::guest::GuestModule;
 use crate::id::ComponentId;

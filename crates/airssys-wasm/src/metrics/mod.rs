@@ -310,6 +310,21 @@ pub struct HostMetrics {
     /// Making a component: its first instance and its `init` (`spawn`,
     /// `spawn_many`, a cluster's take-over), per component.
     pub spawn_seconds: Histogram,
+    /// Shared with the host's topic pumps, which count here.
+    pub(crate) topic_pump_restarts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl HostMetrics {
+    /// Times a topic pump (the task that fans a topic's messages out to
+    /// its subscribers' mailboxes) carried on after something ended it
+    /// unexpectedly: the broker ended its subscription (it subscribed
+    /// again) or its fan-out panicked (it kept its subscription and what
+    /// was queued on it). Each is also logged, with the pattern. Zero on a
+    /// healthy host.
+    pub fn topic_pump_restarts(&self) -> u64 {
+        self.topic_pump_restarts
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]
