@@ -21,9 +21,10 @@ use super::remote::RemoteRoutes;
 use super::remote_monitor::Membership;
 use super::router::Router;
 use super::topics::TopicRouter;
+use crate::guest::WasmEngine;
 use crate::id::ComponentId;
 use crate::metrics::HostMetrics;
-use crate::runtime::engine::{EngineConfig, WasmEngine};
+use crate::runtime::config::EngineConfig;
 
 /// Restart intensity of the host's root supervisor unless set: 10 restarts
 /// within 10 s.

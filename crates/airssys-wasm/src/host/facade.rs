@@ -27,9 +27,9 @@ use super::registry::{ComponentInfo, ComponentRegistry, RegistryEntry};
 use super::remote::RemoteRoutes;
 use super::router::Router;
 use super::topics::TopicRouter;
+use crate::guest::WasmEngine;
 use crate::id::ComponentId;
 use crate::metrics::{HostCallStats, HostMetrics};
-use crate::runtime::engine::WasmEngine;
 
 pub(super) struct HostInner {
     pub(super) engine: WasmEngine,

@@ -350,33 +350,19 @@ pub(crate) fn check_exports(
         Some(ty) => Some(hook(&ty).ok_or_else(|| invalid(EXPORT_CLEANUP, &hook_expected, &ty))?),
         None => None,
     };
-    let health = match find(EXPORT_HEALTH) {
-        Some(ty) if is_func(&ty, SIG_CODE) => true,
-        Some(ty) => return Err(invalid(EXPORT_HEALTH, &SIG_CODE.to_string(), &ty)),
-        None => false,
-    };
-    let dealloc = match find(EXPORT_DEALLOC) {
-        Some(ty) if is_func(&ty, SIG_DEALLOC) => true,
-        Some(ty) => return Err(invalid(EXPORT_DEALLOC, &SIG_DEALLOC.to_string(), &ty)),
-        None => false,
-    };
-    let snapshot = match find(EXPORT_SNAPSHOT) {
-        Some(ty) if is_func(&ty, SIG_CODE) => true,
-        Some(ty) => return Err(invalid(EXPORT_SNAPSHOT, &SIG_CODE.to_string(), &ty)),
-        None => false,
-    };
-    let restore = match find(EXPORT_RESTORE) {
-        Some(ty) if is_func(&ty, SIG_RESTORE) => true,
-        Some(ty) => return Err(invalid(EXPORT_RESTORE, &SIG_RESTORE.to_string(), &ty)),
-        None => false,
+    // An optional export of one exact signature: present or not.
+    let optional = |name: &str, sig: AbiSignature| match find(name) {
+        Some(ty) if is_func(&ty, sig) => Ok(true),
+        Some(ty) => Err(invalid(name, &sig.to_string(), &ty)),
+        None => Ok(false),
     };
     Ok(AbiExports {
         init,
         cleanup,
-        health,
-        dealloc,
-        snapshot,
-        restore,
+        health: optional(EXPORT_HEALTH, SIG_CODE)?,
+        dealloc: optional(EXPORT_DEALLOC, SIG_DEALLOC)?,
+        snapshot: optional(EXPORT_SNAPSHOT, SIG_CODE)?,
+        restore: optional(EXPORT_RESTORE, SIG_RESTORE)?,
     })
 }
 

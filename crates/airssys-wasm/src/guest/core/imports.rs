@@ -43,7 +43,15 @@ fn write_truncated(mem: &mut [u8], ptr: i32, cap: i32, src: &[u8]) -> i32 {
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     let mut linker = Linker::<StoreData>::new(engine);
     add_links(&mut linker)?;
+    add_messaging(&mut linker)?;
+    add_monitors(&mut linker)?;
+    add_context(&mut linker)?;
+    add_subscriptions(&mut linker)?;
+    Ok(linker)
+}
 
+/// `send`, `publish`, `request` and `reply`.
+fn add_messaging(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
     linker.func_wrap(
         IMPORT_MODULE,
         "send",
@@ -129,7 +137,11 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
             }
         },
     )?;
+    Ok(())
+}
 
+/// `monitor` and `demonitor`.
+fn add_monitors(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
     linker.func_wrap(
         IMPORT_MODULE,
         "monitor",
@@ -158,7 +170,12 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
             i32::from(caller.data_mut().demonitor(id))
         },
     )?;
+    Ok(())
+}
 
+/// What a guest may read of its context: `log`, `self_id`, `config_get`,
+/// `now_ms` and `now_nanos`.
+fn add_context(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
     linker.func_wrap(
         IMPORT_MODULE,
         "log",
@@ -228,10 +245,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
             i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX)
         },
     )?;
-
-    add_subscriptions(&mut linker)?;
-
-    Ok(linker)
+    Ok(())
 }
 
 /// Runs `call` with the UTF-8 string at `ptr..ptr+len` of the guest's

@@ -61,7 +61,7 @@ use super::dead_letters::DeadLetterSink;
 use super::error::HostError;
 use super::message::{component_subject, TopicMessage};
 use super::remote_monitor::{Membership, RemoteMonitors, Watched};
-use crate::guest::host_imports::BoxFuture;
+use crate::guest::BoxFuture;
 use crate::guest::GuestMessage;
 use crate::id::ComponentId;
 use endpoint::{direct_sends, Endpoint, EndpointTask, Stop};
