@@ -82,8 +82,15 @@ async fn a_trap_restarts_the_component_with_fresh_state_and_keeps_the_queue() {
 async fn an_infinite_loop_times_out_and_the_component_recovers() {
     let host = host(8);
     let limits = ComponentLimits::default().execution_timeout(Duration::from_millis(100));
+    // The stop waits out the running call: a stop timeout far past the
+    // execution timeout, so that on a loaded machine (the epoch ticker
+    // late) the call still ends by its timeout, not by the stop's abort.
     let looper = host
-        .spawn(spec("looper", "infinite_loop").limits(limits))
+        .spawn(
+            spec("looper", "infinite_loop")
+                .limits(limits)
+                .stop_timeout(Duration::from_secs(30)),
+        )
         .await
         .unwrap();
     let err = looper.request(&b"spin"[..], WAIT).await.unwrap_err();
@@ -351,8 +358,15 @@ async fn topic_messages_fan_out_to_every_matching_subscriber() {
 async fn a_stopped_component_dead_letters_what_was_left_in_its_mailbox() {
     let host = host(8);
     let limits = ComponentLimits::default().execution_timeout(Duration::from_millis(300));
+    // The stop waits out the running call: a stop timeout far past the
+    // execution timeout, so that on a loaded machine (the epoch ticker
+    // late) the call still ends by its timeout, not by the stop's abort.
     let looper = host
-        .spawn(spec("looper", "infinite_loop").limits(limits))
+        .spawn(
+            spec("looper", "infinite_loop")
+                .limits(limits)
+                .stop_timeout(Duration::from_secs(30)),
+        )
         .await
         .unwrap();
     for _ in 0..3 {

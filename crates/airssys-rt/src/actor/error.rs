@@ -210,3 +210,68 @@ pub enum SpawnError {
     #[error("the actor system is shutting down")]
     ShuttingDown,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A payload that must never reach a log line.
+    const SECRET: &str = "card 4111-1111";
+
+    #[test]
+    fn a_failed_send_names_the_actor_hands_the_message_back_and_never_prints_it() {
+        let full = TrySendError::MailboxFull {
+            actor: "orders".to_owned(),
+            capacity: 8,
+            message: SECRET,
+        };
+        assert_eq!(
+            full.to_string(),
+            "mailbox of actor orders is full (8 messages)"
+        );
+        assert!(!format!("{full:?}").contains(SECRET), "{full:?}");
+        assert_eq!(full.into_message(), SECRET);
+
+        let stopped = SendError {
+            actor: "orders".to_owned(),
+            message: SECRET,
+        };
+        assert!(stopped.to_string().contains("orders has stopped"));
+        assert!(!format!("{stopped:?}").contains(SECRET), "{stopped:?}");
+    }
+
+    #[test]
+    fn a_failed_ask_says_why_and_gives_back_what_it_still_holds() {
+        let timeout: AskError<&str, String> = AskError::Timeout {
+            actor: "pricing".to_owned(),
+            timeout: Duration::from_millis(250),
+            message: Some(SECRET),
+        };
+        assert_eq!(
+            timeout.to_string(),
+            "actor pricing did not reply within 250ms"
+        );
+        assert_eq!(timeout.actor(), "pricing");
+        assert!(!format!("{timeout:?}").contains(SECRET), "{timeout:?}");
+        assert_eq!(timeout.into_message(), Some(SECRET));
+
+        let failed: AskError<&str, String> = AskError::HandlerFailed {
+            actor: "pricing".to_owned(),
+            error: "no such product".to_owned(),
+        };
+        assert_eq!(
+            failed.to_string(),
+            "actor pricing failed to handle the request: no such product"
+        );
+        assert_eq!(failed.into_message(), None);
+
+        let spawn = SpawnError::PreStartFailed {
+            actor: "pricing".to_owned(),
+            reason: "config missing".to_owned(),
+        };
+        assert_eq!(
+            spawn.to_string(),
+            "actor pricing failed in pre_start: config missing"
+        );
+    }
+}
