@@ -92,11 +92,7 @@ impl Delivery {
         let mut payload = Some(payload);
         let sent = self.registry.with(to, |target| {
             let payload = payload.take().unwrap_or_default();
-            if target.template.lifecycle.is_ended() {
-                return Err(Undelivered::Stopped {
-                    payload: Some(payload),
-                });
-            }
+            let payload = still_open(&target.template.lifecycle, payload)?;
             let built = message(
                 Some(from.clone()),
                 payload,
@@ -143,11 +139,7 @@ impl Delivery {
         let mut payload = Some(payload);
         let tried = self.registry.with(to, |target| {
             let payload = payload.take().unwrap_or_default();
-            if target.template.lifecycle.is_ended() {
-                return Err(Undelivered::Stopped {
-                    payload: Some(payload),
-                });
-            }
+            let payload = still_open(&target.template.lifecycle, payload)?;
             let built = message(None, payload, Expects::Nothing, crate::trace::outgoing());
             let built = checked(target.max_message_bytes, built)?;
             match target.actor.try_tell(ComponentMessage::Deliver(built)) {
@@ -190,11 +182,7 @@ impl Delivery {
                 .await
                 .map_err(Undelivered::NotStored);
         }
-        if target.lifecycle.is_ended() {
-            return Err(Undelivered::Stopped {
-                payload: Some(payload),
-            });
-        }
+        let payload = still_open(&target.lifecycle, payload)?;
         let built = message(None, payload, Expects::Nothing, crate::trace::outgoing());
         let built = checked(target.max_message_bytes, built)?;
         match target.actor.try_tell(ComponentMessage::Deliver(built)) {
@@ -266,20 +254,29 @@ impl Delivery {
         timeout: Duration,
     ) -> impl std::future::Future<Output = Result<Option<Bytes>, Undelivered>> + Send + 'static
     {
-        let resolved = if target.lifecycle.is_ended() {
-            Err(Undelivered::Stopped {
-                payload: Some(payload),
-            })
-        } else {
+        let resolved = still_open(&target.lifecycle, payload).and_then(|payload| {
             let built = message(None, payload, Expects::Reply, crate::trace::outgoing());
             checked(target.max_message_bytes, built)
                 .map(|m| (target.actor.clone(), m))
                 .map_err(Undelivered::from)
-        };
+        });
         async move {
             let (actor, message) = resolved?;
             ask(&actor, ComponentMessage::Request(message), timeout).await
         }
+    }
+}
+
+/// `payload` back, or [`Undelivered::Stopped`] with it when the component
+/// ended on its own: one atomic load, so that a send to one whose mailbox
+/// its group still holds is not queued for nobody.
+fn still_open(lifecycle: &SharedLifecycle, payload: Bytes) -> Result<Bytes, Undelivered> {
+    if lifecycle.is_ended() {
+        Err(Undelivered::Stopped {
+            payload: Some(payload),
+        })
+    } else {
+        Ok(payload)
     }
 }
 
