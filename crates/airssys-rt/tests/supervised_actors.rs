@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use airssys_rt::supervisor::{
     BackoffPolicy, ChildHealth, ChildSpec, FailureCause, HealthConfig, RestartPolicy,
-    ShutdownPolicy, SupervisionEvent, SupervisorExit, SupervisorNode, SupervisorRef,
+    RestartStrategy, ShutdownPolicy, SupervisionEvent, SupervisorExit, SupervisorNode,
+    SupervisorRef,
 };
 use airssys_rt::{
     Actor, ActorContext, ActorSystem, AskError, DeadLetterReason, ErrorAction, SpawnError,
@@ -27,6 +28,8 @@ enum Cmd {
     Panic,
     Block(Arc<Notify>),
     Sick,
+    /// Answers the id of the tokio task running the actor.
+    Task,
 }
 
 struct Worker {
@@ -54,6 +57,7 @@ impl Actor for Worker {
             Cmd::Panic => panic!("worker panicked"),
             Cmd::Block(gate) => gate.notified().await,
             Cmd::Sick => self.sick = true,
+            Cmd::Task => return Ok(task_id()),
         }
         Ok(self.total)
     }
@@ -81,6 +85,14 @@ fn worker(action: ErrorAction) -> (impl FnMut() -> Worker + Send + 'static, Arc<
         starts: Arc::clone(&counter),
     };
     (factory, starts)
+}
+
+/// The running task's id, as a number.
+fn task_id() -> u64 {
+    tokio::task::id()
+        .to_string()
+        .parse()
+        .expect("a task id is a number")
 }
 
 fn supervisor(name: &str) -> SupervisorRef {
@@ -315,4 +327,132 @@ async fn system_shutdown_stops_supervised_children_in_reverse_start_order_then_t
     assert!(report.aborted.is_empty());
     assert!(!loose.is_alive());
     assert!(matches!(sup.wait().await, SupervisorExit::Shutdown));
+}
+
+/// The supervision events of one child's failure, as (failed incarnation,
+/// restart attempt, delay, restarted incarnation).
+async fn failure_and_restart(
+    events: &mut tokio::sync::broadcast::Receiver<SupervisionEvent>,
+) -> (u64, u32, Duration, u64) {
+    let mut failed = None;
+    let mut restarting = None;
+    timeout(WAIT, async {
+        loop {
+            match events.recv().await.unwrap() {
+                SupervisionEvent::ChildFailed { incarnation, .. } => failed = Some(incarnation),
+                SupervisionEvent::ChildRestarting { attempt, delay, .. } => {
+                    restarting = Some((attempt, delay));
+                }
+                SupervisionEvent::ChildRestarted { incarnation, .. } => {
+                    let (attempt, delay) = restarting.expect("restarting before restarted");
+                    return (
+                        failed.expect("failed before restarting"),
+                        attempt,
+                        delay,
+                        incarnation,
+                    );
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("a failure and its restart")
+}
+
+#[tokio::test]
+async fn a_one_for_one_restart_without_backoff_runs_in_place_and_is_reported_as_any_restart() {
+    let system = ActorSystem::new();
+    let sup = supervisor("root");
+    let mut events = sup.events();
+    let (factory, starts) = worker(ErrorAction::Restart);
+    let actor = system
+        .spawn(factory)
+        .name("worker")
+        .supervisor(&sup, ChildSpec::new("worker"))
+        .await
+        .unwrap();
+    actor.tell(Cmd::Add(7)).await.unwrap();
+    let task = actor.ask(Cmd::Task, WAIT).await.unwrap();
+
+    for round in 1..=2u64 {
+        actor.tell(Cmd::Fail("crash")).await.unwrap();
+        // Fresh state, in the same task: no new task, no supervisor round trip.
+        assert_eq!(actor.ask(Cmd::Get, WAIT).await.unwrap(), 0);
+        assert_eq!(actor.ask(Cmd::Task, WAIT).await.unwrap(), task);
+        // Reported as the supervisor's own restart would be: incarnations
+        // counted alike, so the second failure is not taken for a stale one.
+        assert_eq!(
+            failure_and_restart(&mut events).await,
+            (
+                round,
+                u32::try_from(round).unwrap(),
+                Duration::ZERO,
+                round + 1
+            )
+        );
+    }
+    assert_eq!(starts.load(Ordering::SeqCst), 3);
+    let children = sup.children().await.unwrap();
+    assert_eq!(children[0].restarts, 2);
+    assert_eq!(sup.intensity().await.unwrap().used, 2);
+    assert_eq!(actor.stats().restarts, 2);
+}
+
+#[tokio::test]
+async fn restarts_in_place_count_towards_the_intensity_and_the_one_past_it_fails_the_supervisor() {
+    let system = ActorSystem::new();
+    let sup = SupervisorNode::builder("root")
+        .intensity(2, Duration::from_secs(10))
+        .backoff(BackoffPolicy::none())
+        .start();
+    let (factory, starts) = worker(ErrorAction::Restart);
+    let actor = system
+        .spawn(factory)
+        .name("worker")
+        .supervisor(&sup, ChildSpec::new("worker"))
+        .await
+        .unwrap();
+    let task = actor.ask(Cmd::Task, WAIT).await.unwrap();
+    for _ in 0..2 {
+        actor.tell(Cmd::Fail("crash")).await.unwrap();
+        assert_eq!(actor.ask(Cmd::Task, WAIT).await.unwrap(), task);
+    }
+    actor.tell(Cmd::Fail("once too often")).await.unwrap();
+    let exit = timeout(WAIT, sup.wait()).await.unwrap();
+    assert!(
+        matches!(
+            exit,
+            SupervisorExit::Failed(FailureCause::IntensityExceeded { restarts: 3, .. })
+        ),
+        "{exit:?}"
+    );
+    assert_eq!(starts.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_restart_the_supervisor_must_decide_for_more_than_the_child_runs_in_a_new_task() {
+    for builder in [
+        SupervisorNode::builder("one_for_all").strategy(RestartStrategy::OneForAll),
+        SupervisorNode::builder("backoff").backoff(BackoffPolicy::exponential(
+            Duration::from_millis(1),
+            Duration::from_millis(1),
+        )),
+    ] {
+        let system = ActorSystem::new();
+        let sup = builder.intensity(5, Duration::from_secs(10)).start();
+        let mut events = sup.events();
+        let (factory, _) = worker(ErrorAction::Restart);
+        let actor = system
+            .spawn(factory)
+            .name("worker")
+            .supervisor(&sup, ChildSpec::new("worker"))
+            .await
+            .unwrap();
+        let task = actor.ask(Cmd::Task, WAIT).await.unwrap();
+        actor.tell(Cmd::Fail("crash")).await.unwrap();
+        let (failed, attempt, _, restarted) = failure_and_restart(&mut events).await;
+        assert_eq!((failed, attempt, restarted), (1, 1, 2));
+        assert_ne!(actor.ask(Cmd::Task, WAIT).await.unwrap(), task);
+    }
 }

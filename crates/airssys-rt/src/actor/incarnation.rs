@@ -1,9 +1,12 @@
 //! [`Incarnation`]: what one run of an actor's loop owns.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::{Actor, ActorContext};
-use crate::supervisor::ExitReason;
+use crate::supervisor::{ExitReason, ExitSignal, FailureCause};
 
 /// One incarnation of an actor: its state, its context, its inbox (or the
 /// lock on it) and where a fresh instance comes from on an in-place restart.
@@ -41,6 +44,10 @@ pub(crate) trait Restart<A>: Send {
     /// A fresh instance to continue with in place, or `None` when the
     /// supervisor restarts the actor (the loop then ends as failed).
     fn fresh_instance(&mut self) -> Option<A>;
+
+    /// The fresh instance replaced one that failed with `reason` and is
+    /// ready (its `pre_start` succeeded): whoever must hear of it now.
+    fn restarted(&mut self, _reason: &FailureCause) {}
 }
 
 /// The loop restarts the actor itself, with a new instance from the factory
@@ -56,11 +63,42 @@ where
     }
 }
 
-/// The supervisor restarts the actor: the loop ends with a failed exit.
-pub(crate) struct BySupervisor;
+/// A supervised actor: it restarts in place, with a new instance from the
+/// factory its supervisor's slot shares, when its supervisor's exit signal
+/// allows it (one-for-one, no backoff, within the restart intensity) and
+/// tells the supervisor afterwards; otherwise the loop ends as failed and
+/// the supervisor restarts it.
+///
+/// In place, a restart costs the fresh instance and its `pre_start`: no
+/// hand-over to the supervisor's task and back, no new task, and the
+/// mailbox stays where it is.
+pub(crate) struct Supervised<F> {
+    pub(crate) factory: Arc<Mutex<F>>,
+    /// The incarnation's way back to its supervisor.
+    pub(crate) signal: ExitSignal,
+    /// Whether the child's restart policy restarts it after a failure
+    /// (not a `Temporary` child).
+    pub(crate) restarts_after_failure: bool,
+    /// Set when the supervisor is stopping the child: it decides then.
+    pub(crate) stopped_by_supervisor: Arc<AtomicBool>,
+}
 
-impl<A> Restart<A> for BySupervisor {
+impl<A, F> Restart<A> for Supervised<F>
+where
+    F: FnMut() -> A + Send,
+{
     fn fresh_instance(&mut self) -> Option<A> {
-        None
+        if !self.restarts_after_failure
+            || self.stopped_by_supervisor.load(Ordering::Acquire)
+            || !self.signal.may_restart_in_place()
+        {
+            return None;
+        }
+        Some((self.factory.lock())())
+    }
+
+    fn restarted(&mut self, reason: &FailureCause) {
+        self.signal
+            .restarted_in_place(ExitReason::Failed(reason.clone()));
     }
 }

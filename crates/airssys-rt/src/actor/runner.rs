@@ -284,6 +284,7 @@ where
             format!("pre_start failed on restart: {error}").into(),
         ));
     }
+    restart.restarted(&failure.reason);
     None
 }
 

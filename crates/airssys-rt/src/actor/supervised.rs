@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::envelope::Envelope;
 use super::inbox::Inbox;
-use super::incarnation::{BySupervisor, Incarnation};
+use super::incarnation::{Incarnation, Supervised};
 use super::runner;
 use super::shared::ActorCell;
 use super::{Actor, ActorContext, ActorRef};
@@ -33,7 +33,8 @@ use crate::system::ActorSystem;
 pub(crate) struct ActorChild<A: Actor, F> {
     system: ActorSystem,
     actor_ref: ActorRef<A>,
-    factory: F,
+    /// Shared with the running incarnation, which restarts in place with it.
+    factory: Arc<parking_lot::Mutex<F>>,
     mailbox: Arc<Mutex<Inbox<A>>>,
     running: Option<JoinHandle<()>>,
     /// The running incarnation's end, for the monitors and links.
@@ -61,7 +62,7 @@ where
         Self {
             system,
             actor_ref,
-            factory,
+            factory: Arc::new(parking_lot::Mutex::new(factory)),
             mailbox: Arc::new(Mutex::new(mailbox)),
             running: None,
             ending: None,
@@ -108,7 +109,7 @@ where
         }
         self.started_once = true;
 
-        let mut actor = (self.factory)();
+        let mut actor = (self.factory.lock())();
         let mut ctx = ActorContext::new(self.actor_ref.clone(), self.system.clone());
         let started = AssertUnwindSafe(actor.pre_start(&mut ctx))
             .catch_unwind()
@@ -142,7 +143,12 @@ where
             actor,
             ctx,
             mailbox,
-            restart: BySupervisor,
+            restart: Supervised {
+                factory: Arc::clone(&self.factory),
+                signal: exit,
+                restarts_after_failure: restart != RestartPolicy::Temporary,
+                stopped_by_supervisor: Arc::clone(&stopped_by_supervisor),
+            },
         };
         self.running = Some(tokio::spawn(async move {
             let run = runner::run(&mut incarnation);
@@ -162,8 +168,14 @@ where
                 runner::close_and_drain(mailbox, &ctx.myself().cell, &system);
             }
             // Give the mailbox back before the supervisor hears of the exit.
-            drop(incarnation);
-            exit.exit(reason);
+            let Incarnation {
+                actor,
+                ctx,
+                mailbox,
+                restart,
+            } = incarnation;
+            drop((actor, ctx, mailbox));
+            restart.signal.exit(reason);
         }));
         Ok(())
     }

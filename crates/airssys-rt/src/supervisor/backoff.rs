@@ -86,6 +86,11 @@ impl BackoffPolicy {
         self
     }
 
+    /// Whether every restart goes ahead at once (no delay for any attempt).
+    pub(crate) fn never_waits(&self) -> bool {
+        self.initial.is_zero() || self.max.is_zero()
+    }
+
     /// The delay before the `attempt`-th consecutive restart (1-based),
     /// without jitter.
     pub fn base_delay(&self, attempt: u32) -> Duration {

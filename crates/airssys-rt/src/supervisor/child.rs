@@ -5,11 +5,15 @@
 //! it only calls these methods and listens for the child's [`ExitSignal`].
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
+use tokio::time::Instant;
 
 use super::cause::FailureCause;
+use super::intensity::IntensityTracker;
 use crate::actor_id::ActorId;
 
 /// The result of a [`Child::health_check`].
@@ -136,15 +140,39 @@ pub enum ChildError {
 /// Each call to [`Child::start`] receives a fresh signal; the supervisor
 /// ignores signals from incarnations it has already replaced or stopped, so a
 /// child may fire it even while being stopped.
+///
+/// A signal from a supervisor that restarts at once and alone (one-for-one,
+/// no backoff) also lets a supervised actor restart itself in place, in its
+/// own task: it asks the supervisor's restart intensity, makes the fresh
+/// instance, then tells the supervisor what happened (see
+/// [`may_restart_in_place`](Self::may_restart_in_place)).
 pub struct ExitSignal {
-    notify: Box<dyn FnOnce(ExitReason) + Send + 'static>,
+    to: Notify,
+}
+
+enum Notify {
+    Callback(Box<dyn FnOnce(ExitReason) + Send + 'static>),
+    Supervisor(SupervisorLine),
+}
+
+/// The way back to the supervisor task that started the incarnation.
+struct SupervisorLine {
+    /// Sends (generation, reason, restarted in place) to the supervisor.
+    send: Box<dyn Fn(u64, ExitReason, bool) + Send + 'static>,
+    /// The incarnation this signal speaks for; one more after each restart
+    /// in place, as the supervisor counts them.
+    generation: u64,
+    /// The supervisor's restart intensity, when its children may restart
+    /// in place; `None` when every restart is its own (a group strategy,
+    /// or a backoff to wait out).
+    in_place: Option<Arc<Mutex<IntensityTracker>>>,
 }
 
 impl ExitSignal {
     /// Wraps the function the supervisor wants called on exit.
     pub fn new(notify: impl FnOnce(ExitReason) + Send + 'static) -> Self {
         Self {
-            notify: Box::new(notify),
+            to: Notify::Callback(Box::new(notify)),
         }
     }
 
@@ -153,9 +181,54 @@ impl ExitSignal {
         Self::new(|_| {})
     }
 
+    /// The signal a supervisor task hands incarnation `generation` of a
+    /// child: `send` takes (generation, reason, restarted in place) back to
+    /// it; `in_place` is the supervisor's restart intensity when the child
+    /// may restart itself in place.
+    pub(crate) fn to_supervisor(
+        generation: u64,
+        in_place: Option<Arc<Mutex<IntensityTracker>>>,
+        send: impl Fn(u64, ExitReason, bool) + Send + 'static,
+    ) -> Self {
+        Self {
+            to: Notify::Supervisor(SupervisorLine {
+                send: Box::new(send),
+                generation,
+                in_place,
+            }),
+        }
+    }
+
     /// Reports that this incarnation ended, and why.
     pub fn exit(self, reason: ExitReason) {
-        (self.notify)(reason)
+        match self.to {
+            Notify::Callback(notify) => notify(reason),
+            Notify::Supervisor(line) => (line.send)(line.generation, reason, false),
+        }
+    }
+
+    /// Whether the failed incarnation may be replaced in place, now: its
+    /// supervisor restarts one-for-one without backoff, and one more
+    /// restart stays within its restart intensity (which then counts it,
+    /// as the supervisor would have). `false` leaves the restart, and the
+    /// decision, to the supervisor: the incarnation then ends as failed.
+    pub(crate) fn may_restart_in_place(&self) -> bool {
+        match &self.to {
+            Notify::Supervisor(SupervisorLine {
+                in_place: Some(intensity),
+                ..
+            }) => intensity.lock().admit(Instant::now()),
+            _ => false,
+        }
+    }
+
+    /// Tells the supervisor that the incarnation failed with `reason` and
+    /// a fresh one runs in its place; this signal now speaks for that one.
+    pub(crate) fn restarted_in_place(&mut self, reason: ExitReason) {
+        if let Notify::Supervisor(line) = &mut self.to {
+            (line.send)(line.generation, reason, true);
+            line.generation += 1;
+        }
     }
 }
 

@@ -63,6 +63,27 @@ impl IntensityTracker {
     /// The window is closed at both ends, as OTP's: a restart exactly
     /// `within` before `now` still counts.
     pub(crate) fn record(&mut self, now: Instant) -> Option<usize> {
+        self.forget_before(now);
+        self.restarts.push_back(now);
+        let count = self.restarts.len();
+        (count > self.limit.max_restarts as usize).then_some(count)
+    }
+
+    /// Records a restart at `now` if it stays within the limit, for a
+    /// child restarting itself in place: `true` and counted, or `false`
+    /// and nothing recorded (the supervisor's own [`record`](Self::record)
+    /// of the same failure then finds the limit exceeded).
+    pub(crate) fn admit(&mut self, now: Instant) -> bool {
+        self.forget_before(now);
+        if self.restarts.len() >= self.limit.max_restarts as usize {
+            return false;
+        }
+        self.restarts.push_back(now);
+        true
+    }
+
+    /// Forgets the restarts that fell out of the window ending at `now`.
+    fn forget_before(&mut self, now: Instant) {
         while let Some(&oldest) = self.restarts.front() {
             if now.saturating_duration_since(oldest) > self.limit.within {
                 self.restarts.pop_front();
@@ -70,9 +91,6 @@ impl IntensityTracker {
                 break;
             }
         }
-        self.restarts.push_back(now);
-        let count = self.restarts.len();
-        (count > self.limit.max_restarts as usize).then_some(count)
     }
 
     /// Restarts within the window ending `now`.
@@ -126,6 +144,27 @@ mod tests {
         assert_eq!(t.record(start), None);
         assert_eq!(t.record(start + Duration::from_secs(5)), Some(2));
         assert_eq!(t.used(start + Duration::from_secs(5)), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_in_place_restart_is_admitted_only_within_the_limit_and_counts_like_one_recorded() {
+        let mut t = IntensityTracker::new(RestartIntensity::new(2, Duration::from_secs(5)));
+        let start = Instant::now();
+        assert!(t.admit(start));
+        assert!(t.admit(start + Duration::from_secs(1)));
+        // A third would exceed: refused, and not counted.
+        assert!(!t.admit(start + Duration::from_secs(2)));
+        assert_eq!(t.used(start + Duration::from_secs(2)), 2);
+        // The supervisor's own record of that failure then exceeds.
+        assert_eq!(t.record(start + Duration::from_secs(2)), Some(3));
+        // Once the window has passed, room again.
+        let mut t = IntensityTracker::new(RestartIntensity::new(1, Duration::from_secs(5)));
+        assert!(t.admit(start));
+        assert!(!t.admit(start + Duration::from_secs(5)));
+        assert!(t.admit(start + Duration::from_secs(6)));
+        // A limit of zero admits nothing.
+        let mut t = IntensityTracker::new(RestartIntensity::new(0, Duration::from_secs(5)));
+        assert!(!t.admit(start));
     }
 }
 

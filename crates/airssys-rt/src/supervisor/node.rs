@@ -6,8 +6,10 @@
 //! task's `select!` sleeps towards while it keeps serving requests.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{timeout, Instant};
 
@@ -19,7 +21,7 @@ use super::event::{SupervisionEvent, SupervisorExit};
 use super::health::HealthTracker;
 use super::intensity::IntensityTracker;
 use super::spec::{ChildId, ChildInfo, ChildSpec, ChildState};
-use super::strategy::{RestartPolicy, ShutdownPolicy};
+use super::strategy::{RestartPolicy, RestartStrategy, ShutdownPolicy};
 
 /// Health checks are never run more often than this, whatever the config says
 /// (a zero interval would otherwise spin the task).
@@ -59,7 +61,13 @@ pub struct SupervisorNode {
     children: Children,
     /// When a restart or a health check is next due.
     wakes: Wakes,
-    intensity: IntensityTracker,
+    /// Shared with the children's exit signals when they may restart in
+    /// place (see `in_place`), which count their restarts in it.
+    intensity: Arc<Mutex<IntensityTracker>>,
+    /// Whether a failed child may restart itself in place, in its own
+    /// task, and tell this task afterwards: one-for-one, no backoff. (Any
+    /// other restart is a decision about more than the child, or a wait.)
+    in_place: bool,
     events: broadcast::Sender<SupervisionEvent>,
     cmds: mpsc::UnboundedReceiver<Command>,
     exits_tx: mpsc::UnboundedSender<Exit>,
@@ -87,11 +95,15 @@ enum Mode {
     Failed(FailureCause),
 }
 
-/// An exit signal fired by a child incarnation.
+/// What a child's incarnation tells its supervisor task: it ended (an
+/// exit signal fired), or it failed and restarted itself in place.
 pub(crate) struct Exit {
     id: ChildId,
     generation: u64,
     reason: ExitReason,
+    /// Incarnation `generation` failed with `reason` and its task already
+    /// runs a fresh one in its place (the next generation).
+    restarted_in_place: bool,
 }
 
 struct Entry {
@@ -118,6 +130,34 @@ impl Entry {
             State::Running => self.next_health == Some(at),
             State::Exited(_) | State::Stopped => false,
         }
+    }
+
+    /// Counts a restart of this child, which ended at `now`, among its
+    /// consecutive ones (back to 1 if its incarnation ran a whole intensity
+    /// window `within`): the attempt number its backoff is for.
+    fn count_attempt(&mut self, now: Instant, within: Duration) -> u32 {
+        let ran = self
+            .started_at
+            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+        self.consecutive = if ran >= within {
+            1
+        } else {
+            self.consecutive.saturating_add(1)
+        };
+        self.consecutive
+    }
+
+    /// An incarnation started at `now`: it runs, with fresh health; returns
+    /// when its first health check is due, if it has them.
+    fn started(&mut self, now: Instant) -> Option<Instant> {
+        self.state = State::Running;
+        self.started_at = Some(now);
+        self.health.reset();
+        self.next_health = self
+            .spec
+            .health_config()
+            .map(|h| now + h.interval.max(MIN_HEALTH_INTERVAL));
+        self.next_health
     }
 
     /// A child not started yet.
@@ -162,7 +202,8 @@ impl SupervisorNode {
     ) -> Self {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         Self {
-            intensity: IntensityTracker::new(config.intensity),
+            intensity: Arc::new(Mutex::new(IntensityTracker::new(config.intensity))),
+            in_place: config.strategy == RestartStrategy::OneForOne && config.backoff.never_waits(),
             config,
             root,
             mode: if root { Mode::Running } else { Mode::Idle },
@@ -280,9 +321,10 @@ impl SupervisorNode {
                 let _ = reply.send(self.snapshot());
             }
             Command::Intensity { reply } => {
+                let intensity = self.intensity.lock();
                 let _ = reply.send(super::intensity::IntensityUse {
-                    used: self.intensity.used(Instant::now()),
-                    limit: self.intensity.limit(),
+                    used: intensity.used(Instant::now()),
+                    limit: intensity.limit(),
                 });
             }
             Command::Shutdown { timeout, reply } => {
@@ -441,14 +483,17 @@ impl SupervisorNode {
         let entry = &mut self.children[i];
         entry.generation += 1;
         let (id, generation) = (entry.id, entry.generation);
-        let signal = ExitSignal::new(move |reason| {
-            // A closed channel means the supervisor is gone; nobody to tell.
-            let _ = exits.send(Exit {
-                id,
-                generation,
-                reason,
+        let in_place = self.in_place.then(|| Arc::clone(&self.intensity));
+        let signal =
+            ExitSignal::to_supervisor(generation, in_place, move |generation, reason, in_place| {
+                // A closed channel means the supervisor is gone; nobody to tell.
+                let _ = exits.send(Exit {
+                    id,
+                    generation,
+                    reason,
+                    restarted_in_place: in_place,
+                });
             });
-        });
         let limit = entry.spec.start_timeout_value();
         let result = match timeout(limit, entry.child.start(signal)).await {
             Ok(result) => result,
@@ -462,15 +507,7 @@ impl SupervisorNode {
         };
         match result {
             Ok(()) => {
-                let now = Instant::now();
-                entry.state = State::Running;
-                entry.started_at = Some(now);
-                entry.health.reset();
-                entry.next_health = entry
-                    .spec
-                    .health_config()
-                    .map(|h| now + h.interval.max(MIN_HEALTH_INTERVAL));
-                if let Some(at) = entry.next_health {
+                if let Some(at) = entry.started(Instant::now()) {
                     self.wakes.push(at, id);
                 }
                 Ok(())

@@ -59,7 +59,7 @@ impl SupervisorNode {
             self.stop_all(None).await;
         }
         self.mode = Mode::Idle;
-        self.intensity.reset();
+        self.intensity.lock().reset();
         for entry in self.children.iter_mut() {
             entry.consecutive = 0;
         }
@@ -121,9 +121,54 @@ impl SupervisorNode {
             tracing::trace!(supervisor = %self.config.name, child = entry.spec.name(), "stale exit signal ignored");
             return;
         }
+        if exit.restarted_in_place {
+            self.restarted_in_place(i, exit.reason);
+            return;
+        }
         entry.state = State::Exited(exit.reason.clone());
         entry.next_health = None;
         self.child_ended(i, exit.reason).await;
+    }
+
+    /// Child `i`'s incarnation failed with `reason` and its own task put a
+    /// fresh one in its place, its restart already counted in the
+    /// intensity (see [`ExitSignal`]): record it as this task's own
+    /// restart would be, and report it the same way (failed, restarting
+    /// at once, restarted).
+    fn restarted_in_place(&mut self, i: usize, reason: ExitReason) {
+        let now = Instant::now();
+        let within = self.intensity.lock().limit().within;
+        let supervisor = self.name().to_owned();
+        let entry = &mut self.children[i];
+        let attempt = entry.count_attempt(now, within);
+        let failed = entry.generation;
+        entry.generation += 1;
+        entry.restarts = entry.restarts.saturating_add(1);
+        let next_health = entry.started(now);
+        let child = entry.spec.name().to_owned();
+        if let Some(at) = next_health {
+            self.wakes.push(at, entry.id);
+        }
+        let incarnation = failed + 1;
+        self.emit(SupervisionEvent::ChildFailed {
+            supervisor: supervisor.clone(),
+            child: child.clone(),
+            incarnation: failed,
+            reason,
+        });
+        self.emit(SupervisionEvent::ChildRestarting {
+            supervisor: supervisor.clone(),
+            child: child.clone(),
+            attempt,
+            delay: Duration::ZERO,
+        });
+        self.emit(SupervisionEvent::ChildRestarted {
+            supervisor,
+            child,
+            incarnation,
+            attempt,
+            delay: Duration::ZERO,
+        });
     }
 
     /// Child `i` is no longer running because of `reason` (its state is
@@ -161,8 +206,12 @@ impl SupervisorNode {
             return;
         }
         let now = Instant::now();
-        let within = self.intensity.limit().within;
-        if let Some(restarts) = self.intensity.record(now) {
+        let (recorded, limit) = {
+            let mut intensity = self.intensity.lock();
+            (intensity.record(now), intensity.limit())
+        };
+        let within = limit.within;
+        if let Some(restarts) = recorded {
             self.emit(SupervisionEvent::IntensityExceeded {
                 supervisor: self.name().to_owned(),
                 restarts,
@@ -171,7 +220,7 @@ impl SupervisorNode {
             self.fail(FailureCause::IntensityExceeded {
                 restarts: u32::try_from(restarts).unwrap_or(u32::MAX),
                 within,
-                max_restarts: self.intensity.limit().max_restarts,
+                max_restarts: limit.max_restarts,
             })
             .await;
             return;
@@ -184,17 +233,9 @@ impl SupervisorNode {
     /// attempt: the others of the group stop first (last started first),
     /// temporary ones among them are removed.
     async fn restart_group(&mut self, i: usize, now: Instant) {
-        let within = self.intensity.limit().within;
+        let within = self.intensity.lock().limit().within;
         let entry = &mut self.children[i];
-        let ran = entry
-            .started_at
-            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
-        entry.consecutive = if ran >= within {
-            1
-        } else {
-            entry.consecutive.saturating_add(1)
-        };
-        let attempt = entry.consecutive;
+        let attempt = entry.count_attempt(now, within);
         let delay = self.config.backoff.delay(attempt);
         let due = now + delay;
         let failed = entry.id;
