@@ -8,7 +8,7 @@
 //! | `tell_throughput` | `ComponentHost::send` to one component until all handled | a loop of typed `handle-message` calls | msg/s |
 //! | `request_rtt` | `ComponentHost::request` (echo) | tokio mpsc + oneshot round trip | µs (p50/p99) |
 //! | `memory_per_component` | RSS growth per spawned component | RSS growth per bare wasmtime instance | KiB |
-//! | `restart` | poison message → trap → restart → next request answered | fresh `InstancePre::instantiate_async` | µs (p50/p99) |
+//! | `restart` | poison message → trap → restart → next request answered | the same on bare wasmtime: trap, store dropped, fresh `instantiate_async`, next call | µs (p50/p99) |
 //! | `broker_fanout` | publish to 8 subscribed components until all handled | tokio mpsc fan-out to 8 tasks | deliveries/s |
 //! | `monitor_down` | a monitored component stopped → the monitoring component's guest has the `_airssys.down` message | a tokio task told to stop reports its end on a oneshot | µs (p50/p99) |
 //! | `monitor_memory` | RSS growth per idle monitor a guest holds on another component (`monitor` import) | RSS growth per idle tokio oneshot channel | B |
@@ -106,11 +106,13 @@ pub use table::table;
 
 use fanout::broker_fanout;
 use memory::memory_per_component;
-use raw::{raw_deliver_one, raw_instance, raw_pre, RAW_MESSAGE_AT, RAW_ONE_BYTE_MESSAGE};
+use raw::{
+    raw_deliver, raw_deliver_one, raw_instance, raw_pre, RAW_MESSAGE_AT, RAW_ONE_BYTE_MESSAGE,
+};
 use request::request_rtt;
 use restart::restart;
 use rounds::{Rounds, Side, ROUNDS};
-use spawn::{bare_instantiations, spawn};
+use spawn::spawn;
 use tell::{tell_throughput, wait_handled};
 
 /// Why a benchmark could not run.

@@ -54,19 +54,34 @@ pub(super) async fn raw_deliver_one(
     instance: &Instance,
     scenario: &'static str,
 ) -> Result<TypedFunc<(i32, i32), i32>, BenchError> {
-    let handle = instance
-        .get_typed_func::<(i32, i32), i32>(&mut *store, "handle-message")
-        .map_err(wasm_err(scenario))?;
-    let memory = instance
-        .get_memory(&mut *store, "memory")
-        .ok_or_else(|| wasm_err(scenario)("no memory"))?;
-    memory.data_mut(&mut *store)[1024 + 12] = 1;
-    memory.data_mut(&mut *store)[1048] = b'x';
-    handle
-        .call_async(&mut *store, RAW_ONE_BYTE_MESSAGE)
+    raw_deliver(store, instance, b"x")
         .await
         .map_err(wasm_err(scenario))?;
-    Ok(handle)
+    instance
+        .get_typed_func::<(i32, i32), i32>(&mut *store, "handle-message")
+        .map_err(wasm_err(scenario))
+}
+
+/// Delivers `payload` to a bare instance as the host would (the header at
+/// 1024, the payload at 1048): wasmtime's error when the guest traps.
+pub(super) async fn raw_deliver(
+    store: &mut Store<Option<Vec<u8>>>,
+    instance: &Instance,
+    payload: &[u8],
+) -> wasmtime::Result<i32> {
+    let handle = instance.get_typed_func::<(i32, i32), i32>(&mut *store, "handle-message")?;
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| wasmtime::Error::msg("no memory"))?;
+    let len = u32::try_from(payload.len())?;
+    let at = usize::try_from(RAW_MESSAGE_AT)?;
+    let mem = memory.data_mut(&mut *store);
+    mem[at..at + 24].fill(0);
+    mem[at + 12..at + 16].copy_from_slice(&len.to_le_bytes());
+    mem[at + 24..at + 24 + payload.len()].copy_from_slice(payload);
+    handle
+        .call_async(&mut *store, (RAW_MESSAGE_AT, 24 + i32::try_from(len)?))
+        .await
 }
 
 /// Where the bare baselines write a message in guest memory (what the

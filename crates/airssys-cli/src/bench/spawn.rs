@@ -5,27 +5,6 @@ use super::rounds::{latency_rounds, Sampler};
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
-/// `n` bare instantiations, each store dropped before the next: the pool
-/// slot is reused, as a restart reuses its component's.
-pub(super) async fn bare_instantiations(
-    engine: &WasmEngine,
-    n: usize,
-    scenario: &'static str,
-) -> Result<Vec<f64>, BenchError> {
-    let pre = raw_pre(engine, scenario)?;
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        let mut store = Store::new(engine.wasmtime(), None);
-        pre.instantiate_async(&mut store)
-            .await
-            .map_err(wasm_err(scenario))?;
-        samples.push(micros(t.elapsed()));
-        drop(store);
-    }
-    Ok(samples)
-}
-
 /// Spawns through the host, each component kept (a fresh pool slot each
 /// time, as a spawn takes).
 struct HostSpawns {
