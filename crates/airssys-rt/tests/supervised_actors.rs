@@ -10,7 +10,7 @@ use airssys_rt::supervisor::{
     SupervisorRef,
 };
 use airssys_rt::{
-    Actor, ActorContext, ActorSystem, AskError, DeadLetterReason, ErrorAction, SpawnError,
+    Actor, ActorContext, ActorRef, ActorSystem, AskError, DeadLetterReason, ErrorAction, SpawnError,
 };
 use tokio::sync::Notify;
 use tokio::time::timeout;
@@ -329,6 +329,22 @@ async fn system_shutdown_stops_supervised_children_in_reverse_start_order_then_t
     assert!(matches!(sup.wait().await, SupervisorExit::Shutdown));
 }
 
+/// A worker named `worker` under `sup` that restarts on failure; and its
+/// count of starts.
+async fn restarting_worker(
+    system: &ActorSystem,
+    sup: &SupervisorRef,
+) -> (ActorRef<Worker>, Arc<AtomicU32>) {
+    let (factory, starts) = worker(ErrorAction::Restart);
+    let actor = system
+        .spawn(factory)
+        .name("worker")
+        .supervisor(sup, ChildSpec::new("worker"))
+        .await
+        .unwrap();
+    (actor, starts)
+}
+
 /// The supervision events of one child's failure, as (failed incarnation,
 /// restart attempt, delay, restarted incarnation).
 async fn failure_and_restart(
@@ -365,13 +381,7 @@ async fn a_one_for_one_restart_without_backoff_runs_in_place_and_is_reported_as_
     let system = ActorSystem::new();
     let sup = supervisor("root");
     let mut events = sup.events();
-    let (factory, starts) = worker(ErrorAction::Restart);
-    let actor = system
-        .spawn(factory)
-        .name("worker")
-        .supervisor(&sup, ChildSpec::new("worker"))
-        .await
-        .unwrap();
+    let (actor, starts) = restarting_worker(&system, &sup).await;
     actor.tell(Cmd::Add(7)).await.unwrap();
     let task = actor.ask(Cmd::Task, WAIT).await.unwrap();
 
@@ -406,13 +416,7 @@ async fn restarts_in_place_count_towards_the_intensity_and_the_one_past_it_fails
         .intensity(2, Duration::from_secs(10))
         .backoff(BackoffPolicy::none())
         .start();
-    let (factory, starts) = worker(ErrorAction::Restart);
-    let actor = system
-        .spawn(factory)
-        .name("worker")
-        .supervisor(&sup, ChildSpec::new("worker"))
-        .await
-        .unwrap();
+    let (actor, starts) = restarting_worker(&system, &sup).await;
     let task = actor.ask(Cmd::Task, WAIT).await.unwrap();
     for _ in 0..2 {
         actor.tell(Cmd::Fail("crash")).await.unwrap();
@@ -442,13 +446,7 @@ async fn a_restart_the_supervisor_must_decide_for_more_than_the_child_runs_in_a_
         let system = ActorSystem::new();
         let sup = builder.intensity(5, Duration::from_secs(10)).start();
         let mut events = sup.events();
-        let (factory, _) = worker(ErrorAction::Restart);
-        let actor = system
-            .spawn(factory)
-            .name("worker")
-            .supervisor(&sup, ChildSpec::new("worker"))
-            .await
-            .unwrap();
+        let (actor, _) = restarting_worker(&system, &sup).await;
         let task = actor.ask(Cmd::Task, WAIT).await.unwrap();
         actor.tell(Cmd::Fail("crash")).await.unwrap();
         let (failed, attempt, _, restarted) = failure_and_restart(&mut events).await;

@@ -18,21 +18,18 @@ use super::child::{Child, ChildError, ChildHealth, ExitReason, ExitSignal};
 use super::command::{Command, ShutdownReport, SupervisorConfig};
 use super::error::SupervisorError;
 use super::event::{SupervisionEvent, SupervisorExit};
-use super::health::HealthTracker;
 use super::intensity::IntensityTracker;
 use super::spec::{ChildId, ChildInfo, ChildSpec, ChildState};
 use super::strategy::{RestartPolicy, RestartStrategy, ShutdownPolicy};
 
-/// Health checks are never run more often than this, whatever the config says
-/// (a zero interval would otherwise spin the task).
 mod children;
+mod entry;
 mod react;
 mod wakes;
 
 use children::Children;
+use entry::{Entry, State};
 use wakes::Wakes;
-
-const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(1);
 
 /// A supervisor: the tokio task that starts, watches and restarts children
 /// per its strategy, restart intensity and backoff. Created with
@@ -104,88 +101,6 @@ pub(crate) struct Exit {
     /// Incarnation `generation` failed with `reason` and its task already
     /// runs a fresh one in its place (the next generation).
     restarted_in_place: bool,
-}
-
-struct Entry {
-    id: ChildId,
-    spec: ChildSpec,
-    child: Box<dyn Child>,
-    /// Incremented on every start; exits from older generations are ignored.
-    generation: u64,
-    state: State,
-    restarts: u32,
-    /// k of the backoff: restarts since the child last ran a whole window.
-    consecutive: u32,
-    started_at: Option<Instant>,
-    health: HealthTracker,
-    next_health: Option<Instant>,
-}
-
-impl Entry {
-    /// Whether this child has a restart or a health check due at `at`
-    /// (a [`Wakes`] entry for it is not stale).
-    fn is_due_at(&self, at: Instant) -> bool {
-        match self.state {
-            State::Restarting { due, .. } => due == at,
-            State::Running => self.next_health == Some(at),
-            State::Exited(_) | State::Stopped => false,
-        }
-    }
-
-    /// Counts a restart of this child, which ended at `now`, among its
-    /// consecutive ones (back to 1 if its incarnation ran a whole intensity
-    /// window `within`): the attempt number its backoff is for.
-    fn count_attempt(&mut self, now: Instant, within: Duration) -> u32 {
-        let ran = self
-            .started_at
-            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
-        self.consecutive = if ran >= within {
-            1
-        } else {
-            self.consecutive.saturating_add(1)
-        };
-        self.consecutive
-    }
-
-    /// An incarnation started at `now`: it runs, with fresh health; returns
-    /// when its first health check is due, if it has them.
-    fn started(&mut self, now: Instant) -> Option<Instant> {
-        self.state = State::Running;
-        self.started_at = Some(now);
-        self.health.reset();
-        self.next_health = self
-            .spec
-            .health_config()
-            .map(|h| now + h.interval.max(MIN_HEALTH_INTERVAL));
-        self.next_health
-    }
-
-    /// A child not started yet.
-    fn new(spec: ChildSpec, child: Box<dyn Child>) -> Self {
-        Self {
-            id: ChildId::next(),
-            spec,
-            child,
-            generation: 0,
-            state: State::Stopped,
-            restarts: 0,
-            consecutive: 0,
-            started_at: None,
-            health: HealthTracker::default(),
-            next_health: None,
-        }
-    }
-}
-
-enum State {
-    Running,
-    Restarting {
-        due: Instant,
-        attempt: u32,
-        delay: Duration,
-    },
-    Exited(ExitReason),
-    Stopped,
 }
 
 impl SupervisorNode {

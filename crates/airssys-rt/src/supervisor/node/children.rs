@@ -7,7 +7,7 @@ use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 
 use super::super::spec::ChildId;
-use super::Entry;
+use super::entry::Entry;
 
 /// The children, oldest first.
 ///

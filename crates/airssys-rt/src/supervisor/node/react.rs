@@ -14,7 +14,8 @@ use super::super::event::{SupervisionEvent, SupervisorExit};
 use super::super::health::HealthVerdict;
 use super::super::spec::ChildId;
 use super::super::strategy::{RestartPolicy, RestartStrategy};
-use super::{Exit, Mode, State, SupervisorNode, MIN_HEALTH_INTERVAL};
+use super::entry::{State, MIN_HEALTH_INTERVAL};
+use super::{Exit, Mode, SupervisorNode};
 
 impl SupervisorNode {
     /// A root's start ([`Command::Init`](super::super::command::Command)):
