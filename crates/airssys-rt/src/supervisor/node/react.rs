@@ -138,7 +138,7 @@ impl SupervisorNode {
     /// at once, restarted).
     fn restarted_in_place(&mut self, i: usize, reason: ExitReason) {
         let now = Instant::now();
-        let within = self.intensity.lock().limit().within;
+        let within = self.config.intensity.within;
         let supervisor = self.name().to_owned();
         let entry = &mut self.children[i];
         let attempt = entry.count_attempt(now, within);
@@ -207,11 +207,9 @@ impl SupervisorNode {
             return;
         }
         let now = Instant::now();
-        let (recorded, limit) = {
-            let mut intensity = self.intensity.lock();
-            (intensity.record(now), intensity.limit())
-        };
+        let limit = self.config.intensity;
         let within = limit.within;
+        let recorded = self.intensity.lock().record(now);
         if let Some(restarts) = recorded {
             self.emit(SupervisionEvent::IntensityExceeded {
                 supervisor: self.name().to_owned(),
@@ -234,7 +232,7 @@ impl SupervisorNode {
     /// attempt: the others of the group stop first (last started first),
     /// temporary ones among them are removed.
     async fn restart_group(&mut self, i: usize, now: Instant) {
-        let within = self.intensity.lock().limit().within;
+        let within = self.config.intensity.within;
         let entry = &mut self.children[i];
         let attempt = entry.count_attempt(now, within);
         let delay = self.config.backoff.delay(attempt);
