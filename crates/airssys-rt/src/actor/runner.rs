@@ -46,8 +46,17 @@ where
                 return stopping.await;
             }
             let (message, reply) = match poll_fn(|cx| {
+                // Each message taken spends a unit of tokio's cooperative
+                // budget, as a tokio channel's receive does: an actor whose
+                // queue never empties yields every so often, and the other
+                // tasks of its worker get their turn.
+                let budget = std::task::ready!(tokio::task::coop::poll_proceed(cx));
                 let Incarnation { ctx, mailbox, .. } = &mut *incarnation;
-                mailbox.inbox().poll_recv(&ctx.myself().cell, cx)
+                let polled = mailbox.inbox().poll_recv(&ctx.myself().cell, cx);
+                if polled.is_ready() {
+                    budget.made_progress();
+                }
+                polled
             })
             .await
             {

@@ -30,6 +30,12 @@ impl<T> Mailbox<T> {
         value: T,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<(), PushError<T>> {
+        // A unit of tokio's cooperative budget per send, as a tokio
+        // channel's: a task that sends in a loop and always finds room
+        // yields every so often, and the other tasks of its worker (the
+        // actors it sends to among them) get their turn. Dropped here,
+        // nothing was sent.
+        tokio::task::coop::consume_budget().await;
         let mut value = match self.try_push(value) {
             Ok(()) => return Ok(()),
             Err(TryPushError::Closed(value)) => return Err(PushError::Closed(value)),

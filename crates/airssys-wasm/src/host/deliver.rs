@@ -128,6 +128,7 @@ impl Delivery {
     /// Dropped while waiting for mailbox room, the payload is dropped with
     /// it and was never accepted.
     pub(crate) async fn send(&self, to: &str, payload: Bytes) -> Result<(), Undelivered> {
+        cooperate().await;
         if let Some(durable) = self.durable_for(to) {
             return durable
                 .send_stored(None, to, payload)
@@ -176,6 +177,7 @@ impl Delivery {
         target: &Local,
         payload: Bytes,
     ) -> Result<(), Undelivered> {
+        cooperate().await;
         if let Some(durable) = self.durable_for(to.as_str()) {
             return durable
                 .send_stored(None, to.as_str(), payload)
@@ -286,4 +288,15 @@ enum Pending {
     /// The broker's request under way, and the payload to hand back if it
     /// fails.
     Remote(crate::guest::BoxFuture<Result<Bytes, BrokerError>>, Bytes),
+}
+
+/// Spends a unit of tokio's cooperative budget, as a send on a tokio
+/// channel does; yields when the task has spent it all.
+///
+/// The host's sends that find mailbox room never wait, so without it a task
+/// sending in a loop would never yield, and the other tasks of its worker
+/// (the components it sends to among them) would wait until it is done.
+/// Awaited before the send: dropped there, nothing was sent.
+async fn cooperate() {
+    tokio::task::coop::consume_budget().await;
 }
