@@ -281,6 +281,39 @@ async fn nested_supervisors_publish_on_the_root_event_stream() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_observer_sees_every_event_of_the_tree_in_order_before_the_supervisor_answers() {
+    let log = Log::default();
+    // A broadcast of one event: its subscriber lags and misses most of
+    // what follows; the observer misses nothing.
+    let root = SupervisorNode::builder("root").event_capacity(1).start();
+    let seen = Log::default();
+    let observed = seen.clone();
+    root.observe_events(move |event| {
+        if let SupervisionEvent::ChildStarted { child, .. } = event {
+            observed.push(format!("{}/{child}", event.supervisor()));
+        }
+    });
+    let mut lagging = root.events();
+    let nested = root
+        .add_supervisor(ChildSpec::new("nested"), SupervisorNode::builder("nested"))
+        .await
+        .unwrap();
+    assert_eq!(seen.take(), strings(&["root/nested"]));
+    let mut expected = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        let (child, _) = probe(name, &log);
+        nested.add_child(ChildSpec::new(name), child).await.unwrap();
+        // Seen in place: the supervisor observed the start before answering.
+        expected.push(format!("nested/{name}"));
+        assert_eq!(seen.entries(), expected);
+    }
+    assert!(matches!(
+        lagging.recv().await,
+        Err(tokio::sync::broadcast::error::RecvError::Lagged(_))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
 async fn shutting_down_the_root_stops_nested_children_too() {
     let log = Log::default();
     let root = SupervisorNode::builder("root").start();

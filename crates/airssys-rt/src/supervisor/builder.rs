@@ -4,18 +4,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::backoff::BackoffPolicy;
 use super::child::Child;
 use super::command::{Command, SupervisorConfig};
 use super::error::SupervisorError;
-use super::event::SupervisionEvent;
 use super::handle::{SupervisorChild, SupervisorRef};
 use super::intensity::RestartIntensity;
 use super::node::SupervisorNode;
 use super::spec::ChildSpec;
 use super::strategy::RestartStrategy;
+use super::stream::EventStream;
 
 impl SupervisorNode {
     /// Starts building a supervisor named `name` (the name its events carry).
@@ -71,7 +71,7 @@ impl SupervisorNode {
 pub struct SupervisorBuilder {
     config: SupervisorConfig,
     event_capacity: usize,
-    events: Option<broadcast::Sender<SupervisionEvent>>,
+    events: Option<EventStream>,
     children: Vec<(ChildSpec, Box<dyn Child>)>,
 }
 
@@ -136,7 +136,7 @@ impl SupervisorBuilder {
     /// receiver sees the whole tree. [`SupervisorRef::add_supervisor`] does
     /// this for you.
     pub fn share_events_with(mut self, parent: &SupervisorRef) -> Self {
-        self.events = Some(parent.event_sender().clone());
+        self.events = Some(parent.event_stream().clone());
         self
     }
 
@@ -219,7 +219,7 @@ impl SupervisorBuilder {
     ) -> SupervisorRef {
         let events = self
             .events
-            .unwrap_or_else(|| broadcast::channel(self.event_capacity).0);
+            .unwrap_or_else(|| EventStream::new(self.event_capacity));
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (exit_tx, exit_rx) = watch::channel(None);
         let name: Arc<str> = Arc::from(self.config.name.as_str());

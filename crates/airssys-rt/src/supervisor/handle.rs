@@ -13,6 +13,7 @@ use super::command::{Command, ShutdownReport};
 use super::error::SupervisorError;
 use super::event::{SupervisionEvent, SupervisorExit};
 use super::spec::{ChildId, ChildInfo, ChildSpec};
+use super::stream::EventStream;
 
 /// A handle to a running supervisor. Cheap to clone; every clone talks to the
 /// same supervisor task over a channel.
@@ -29,7 +30,7 @@ use super::spec::{ChildId, ChildInfo, ChildSpec};
 pub struct SupervisorRef {
     name: Arc<str>,
     cmds: mpsc::UnboundedSender<Command>,
-    events: broadcast::Sender<SupervisionEvent>,
+    events: EventStream,
     exit: watch::Receiver<Option<SupervisorExit>>,
 }
 
@@ -38,7 +39,7 @@ impl SupervisorRef {
     pub(super) fn new(
         name: Arc<str>,
         cmds: mpsc::UnboundedSender<Command>,
-        events: broadcast::Sender<SupervisionEvent>,
+        events: EventStream,
         exit: watch::Receiver<Option<SupervisorExit>>,
     ) -> Self {
         Self {
@@ -49,8 +50,8 @@ impl SupervisorRef {
         }
     }
 
-    /// The sender of this tree's event stream (a nested supervisor shares it).
-    pub(super) fn event_sender(&self) -> &broadcast::Sender<SupervisionEvent> {
+    /// This tree's event stream (a nested supervisor shares it).
+    pub(super) fn event_stream(&self) -> &EventStream {
         &self.events
     }
 
@@ -160,6 +161,20 @@ impl SupervisorRef {
     /// sent after this call are received.
     pub fn events(&self) -> broadcast::Receiver<SupervisionEvent> {
         self.events.subscribe()
+    }
+
+    /// Calls `observer` with every event of this supervisor's tree from now
+    /// on, in place: in the task of the supervisor the event is about, as
+    /// it happens, before that supervisor goes on (and before the event is
+    /// broadcast to [`events`](Self::events)).
+    ///
+    /// Unlike a subscriber, an observer never misses an event and costs no
+    /// task wake-up per event: the way to keep bookkeeping in step with the
+    /// tree (a spawn emits one event, a restart three). Because it runs
+    /// inside the supervisor, it must be quick and must not block, and it
+    /// must not add observers itself.
+    pub fn observe_events(&self, observer: impl Fn(&SupervisionEvent) + Send + Sync + 'static) {
+        self.events.observe(std::sync::Arc::new(observer));
     }
 
     /// Stops every child in reverse start order, each per its shutdown

@@ -69,6 +69,7 @@ mod intensity;
 mod node;
 mod spec;
 mod strategy;
+mod stream;
 
 pub use backoff::BackoffPolicy;
 pub use builder::SupervisorBuilder;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::{timeout, Instant};
 
 use super::cause::FailureCause;
@@ -21,6 +21,7 @@ use super::event::{SupervisionEvent, SupervisorExit};
 use super::intensity::IntensityTracker;
 use super::spec::{ChildId, ChildInfo, ChildSpec, ChildState};
 use super::strategy::{RestartPolicy, RestartStrategy, ShutdownPolicy};
+use super::stream::EventStream;
 
 mod children;
 mod entry;
@@ -65,7 +66,7 @@ pub struct SupervisorNode {
     /// task, and tell this task afterwards: one-for-one, no backoff. (Any
     /// other restart is a decision about more than the child, or a wait.)
     in_place: bool,
-    events: broadcast::Sender<SupervisionEvent>,
+    events: EventStream,
     cmds: mpsc::UnboundedReceiver<Command>,
     exits_tx: mpsc::UnboundedSender<Exit>,
     exits_rx: mpsc::UnboundedReceiver<Exit>,
@@ -111,7 +112,7 @@ impl SupervisorNode {
         config: SupervisorConfig,
         root: bool,
         initial: Vec<(ChildSpec, Box<dyn Child>)>,
-        events: broadcast::Sender<SupervisionEvent>,
+        events: EventStream,
         cmds: mpsc::UnboundedReceiver<Command>,
         exit_watch: watch::Sender<Option<SupervisorExit>>,
     ) -> Self {
@@ -190,8 +191,7 @@ impl SupervisorNode {
 
     fn emit(&self, event: SupervisionEvent) {
         tracing::debug!(?event, "supervision event");
-        // An error only means nobody is subscribed right now.
-        let _ = self.events.send(event);
+        self.events.emit(event);
     }
 
     fn is_running(&self) -> bool {

@@ -20,38 +20,22 @@
 use std::sync::Arc;
 
 use airssys_rt::supervisor::{SupervisionEvent, SupervisorRef};
-use tokio::sync::broadcast::error::RecvError;
 
 use super::lifecycle::{ComponentEnd, RestartPending};
 use super::registry::ComponentRegistry;
 
-/// Starts the task; it ends with the tree's event stream.
+/// Observes the tree's events (see [`SupervisorRef::observe_events`]): each
+/// is applied to the registry in the supervisor's task, as it happens, so
+/// none is missed and none costs a task wake-up (a spawn emits one event, a
+/// restart three).
 pub(super) fn follow(root: &SupervisorRef, registry: Arc<ComponentRegistry>) {
-    let mut events = root.events();
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => apply(&registry, event),
-                // Missed events only leave a component shown `failed`
-                // until its restart (then `starting`, `ready`), or an
-                // ended one without its reason (a spawn of its id still
-                // replaces it once its mailbox is closed).
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(
-                        missed,
-                        "supervision events missed by the lifecycle follower"
-                    );
-                }
-                Err(RecvError::Closed) => return,
-            }
-        }
-    });
+    root.observe_events(move |event| apply(&registry, event));
 }
 
 /// What one event changes in the registry. Groups are children too: only
 /// components are found, and only under the supervisor they were spawned
 /// in.
-fn apply(registry: &ComponentRegistry, event: SupervisionEvent) {
+fn apply(registry: &ComponentRegistry, event: &SupervisionEvent) {
     match event {
         SupervisionEvent::ChildRestarting {
             child,
@@ -60,8 +44,8 @@ fn apply(registry: &ComponentRegistry, event: SupervisionEvent) {
             ..
         } => {
             let pending = RestartPending {
-                attempt,
-                backoff: delay,
+                attempt: *attempt,
+                backoff: *delay,
             };
             registry.with(&child, |e| e.template.lifecycle.restarting(pending));
         }
@@ -79,7 +63,9 @@ fn apply(registry: &ComponentRegistry, event: SupervisionEvent) {
         } => {
             registry.with(&child, |e| {
                 if e.group.name() == supervisor && !e.restart.restarts_after(&reason) {
-                    e.template.lifecycle.end(ComponentEnd::Exited(reason));
+                    e.template
+                        .lifecycle
+                        .end(ComponentEnd::Exited(reason.clone()));
                 }
             });
         }
