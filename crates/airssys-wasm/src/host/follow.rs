@@ -47,7 +47,7 @@ fn apply(registry: &ComponentRegistry, event: &SupervisionEvent) {
                 attempt: *attempt,
                 backoff: *delay,
             };
-            registry.with(&child, |e| e.template.lifecycle.restarting(pending));
+            registry.with(child, |e| e.template.lifecycle.restarting(pending));
         }
         SupervisionEvent::ChildExited {
             supervisor,
@@ -61,8 +61,8 @@ fn apply(registry: &ComponentRegistry, event: &SupervisionEvent) {
             reason,
             ..
         } => {
-            registry.with(&child, |e| {
-                if e.group.name() == supervisor && !e.restart.restarts_after(&reason) {
+            registry.with(child, |e| {
+                if e.group.name() == supervisor && !e.restart.restarts_after(reason) {
                     e.template
                         .lifecycle
                         .end(ComponentEnd::Exited(reason.clone()));
@@ -70,7 +70,7 @@ fn apply(registry: &ComponentRegistry, event: &SupervisionEvent) {
             });
         }
         SupervisionEvent::SupervisorFailed { supervisor, cause } => {
-            registry.visit_group(&supervisor, |e| {
+            registry.visit_group(supervisor, |e| {
                 e.template.lifecycle.end(ComponentEnd::GroupGaveUp {
                     group: supervisor.clone(),
                     cause: cause.clone(),
