@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use airssys_rt::{Actor, ActorContext, ActorSystem, MailboxConfig};
+use airssys_rt::{Actor, ActorContext, ActorRef, ActorSystem, MailboxConfig};
 use tokio::sync::Notify;
 
 /// Messages queued or sent in one go: far more than tokio's budget of 128
@@ -32,14 +32,19 @@ impl Actor for Counter {
     }
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn an_actor_with_a_full_queue_lets_the_other_tasks_of_its_worker_run() {
-    let system = ActorSystem::new();
-    let actor = system
+/// A [`Counter`] whose mailbox never pushes back.
+async fn counter(system: &ActorSystem) -> ActorRef<Counter> {
+    system
         .spawn(|| Counter)
         .mailbox(MailboxConfig::Unbounded)
         .await
-        .expect("spawn");
+        .expect("spawn")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_actor_with_a_full_queue_lets_the_other_tasks_of_its_worker_run() {
+    let system = ActorSystem::new();
+    let actor = counter(&system).await;
     // Held in its first message while the burst is queued behind it.
     let gate = Arc::new(Notify::new());
     actor.tell(Some(Arc::clone(&gate))).await.expect("tell");
@@ -67,11 +72,7 @@ async fn an_actor_with_a_full_queue_lets_the_other_tasks_of_its_worker_run() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_task_sending_in_a_loop_lets_the_other_tasks_of_its_worker_run() {
     let system = ActorSystem::new();
-    let actor = system
-        .spawn(|| Counter)
-        .mailbox(MailboxConfig::Unbounded)
-        .await
-        .expect("spawn");
+    let actor = counter(&system).await;
     let sent = Arc::new(AtomicU64::new(0));
     let seen_by_watcher = {
         let sent = Arc::clone(&sent);
